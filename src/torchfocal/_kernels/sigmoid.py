@@ -1,0 +1,219 @@
+"""Sigmoid focal loss math: the naive autograd version and the fused analytic version.
+
+Nothing here validates input: the functional layer hands over tensors that are already
+checked, on one device, in the compute dtype (float32 or float64), and shaped so that
+``alpha``, ``weight`` and ``pos_weight`` broadcast against ``x``.
+
+Notation (per element): x the logit, y the target in [0, 1], p = sigmoid(x),
+p_t = p y + (1 - p)(1 - y), q = 1 - p_t = y (1 - p) + (1 - y) p,
+alpha_t = alpha y + (1 - alpha)(1 - y), c the pos_weight (1 when absent), w the weight.
+
+    ce   = -(c y log p + (1 - y) log(1 - p))          (BCEWithLogitsLoss, pos_weight c)
+    m    = q ** gamma = exp(gamma log q)               (the modulator)
+    loss = w alpha_t m ce
+
+Gradient (derivation in docs/math.md):
+
+    d ce / dx = (1 - y) p - c y (1 - p)
+    d m / dx  = gamma q^(gamma - 1) dq/dx = gamma m (1 - 2y) r,   r = p (1 - p) / q
+    d loss/dx = w alpha_t (d m/dx ce + m d ce/dx)
+
+q is a convex combination of p and 1 - p, so q >= min(p, 1 - p) and r <= max(p, 1 - p) <= 1:
+written with r, the gradient never forms q^(gamma - 1), which is what overflows to inf (and
+then NaN) for gamma < 1 when the example is well classified. Every logarithm is a
+logsigmoid of a finite logit, so log q, m and r are finite for every finite x.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+AlphaArg = float | Tensor | None
+
+
+def _alpha_t(alpha: AlphaArg, y: Tensor, like: Tensor) -> Tensor | float:
+    """alpha y + (1 - alpha)(1 - y); a select for hard targets."""
+    if alpha is None:
+        return 1.0
+    if y.dtype != torch.bool:
+        return alpha * y + (1.0 - alpha) * (1.0 - y)
+    if not isinstance(alpha, Tensor):
+        alpha = torch.tensor(alpha, dtype=like.dtype, device=like.device)
+    return torch.where(y, alpha, 1.0 - alpha)
+
+
+def naive_elementwise(
+    x: Tensor,
+    y: Tensor,
+    *,
+    alpha: AlphaArg,
+    gamma: float,
+    weight: Tensor | None,
+    pos_weight: Tensor | None,
+) -> Tensor:
+    """The readable version: plain torch ops, differentiated by autograd.
+
+    ``y`` is a float target here (the functional layer converts masks). The modulator is
+    still taken in log space: ``(1 - p_t) ** gamma`` written directly has an infinite
+    derivative at p_t = 1 when gamma < 1, and autograd turns that into NaN.
+    """
+    ce = F.binary_cross_entropy_with_logits(x, y, pos_weight=pos_weight, reduction="none")
+    if gamma == 0.0:
+        modulator: Tensor | float = 1.0
+    else:
+        log_p, log_1mp = F.logsigmoid(x), F.logsigmoid(-x)
+        log_q = torch.logaddexp(torch.log(y) + log_1mp, torch.log1p(-y) + log_p)
+        modulator = torch.exp(gamma * log_q)
+    loss = modulator * ce
+    if alpha is not None:
+        loss = (alpha * y + (1.0 - alpha) * (1.0 - y)) * loss
+    if weight is not None:
+        loss = loss * weight
+    return loss
+
+
+def fused_elementwise(
+    x: Tensor,
+    y: Tensor,
+    *,
+    alpha: AlphaArg,
+    gamma: float,
+    weight: Tensor | None,
+    pos_weight: Tensor | None,
+    need_grad: bool,
+) -> tuple[Tensor, Tensor | None]:
+    """Loss and dloss/dx together; ``y`` is a bool mask (hard targets) or a float tensor."""
+    if y.dtype == torch.bool:
+        loss, grad = _hard(x, y, alpha=alpha, gamma=gamma, pos_weight=pos_weight, need_grad=need_grad)
+    else:
+        loss, grad = _soft(x, y, alpha=alpha, gamma=gamma, pos_weight=pos_weight, need_grad=need_grad)
+    if weight is not None:
+        loss = loss * weight
+        if grad is not None:
+            grad = grad * weight
+    return loss, grad
+
+
+def _hard(
+    x: Tensor,
+    y: Tensor,
+    *,
+    alpha: AlphaArg,
+    gamma: float,
+    pos_weight: Tensor | None,
+    need_grad: bool,
+) -> tuple[Tensor, Tensor | None]:
+    """Hard targets: with x_t = x for y = 1 and -x for y = 0, p_t = sigmoid(x_t).
+
+    log p_t = logsigmoid(x_t), log(1 - p_t) = logsigmoid(-x_t), m = exp(gamma log(1 - p_t)),
+    ce = -c_t log p_t and, since dx_t/dx = +-1,
+    d loss / d x_t = -alpha_t m (gamma p_t ce + c_t (1 - p_t)).
+    """
+    x_t = torch.where(y, x, -x)
+    log_p_t = F.logsigmoid(x_t)
+    ce = log_p_t.neg_()
+    if pos_weight is not None:
+        c_t = torch.where(y, pos_weight, torch.ones((), dtype=x.dtype, device=x.device))
+        ce = ce * c_t
+    if gamma == 0.0:
+        modulator = torch.ones((), dtype=x.dtype, device=x.device)
+    else:
+        modulator = torch.exp(F.logsigmoid(-x_t).mul_(gamma))
+    alpha_t = _alpha_t(alpha, y, x)
+    scale = modulator if alpha is None else modulator * alpha_t
+    loss = scale * ce
+    if not need_grad:
+        return loss, None
+    p_t = torch.sigmoid(x_t)
+    one_minus_p_t = torch.sigmoid(x_t.neg_())
+    if pos_weight is not None:
+        one_minus_p_t = one_minus_p_t * c_t
+    inner = (p_t.mul_(gamma).mul_(ce) if gamma != 0.0 else p_t.zero_()).add_(one_minus_p_t)
+    grad_t = inner.mul_(scale).neg_()
+    grad = torch.where(y, grad_t, -grad_t)
+    return loss, grad
+
+
+def _soft(
+    x: Tensor,
+    y: Tensor,
+    *,
+    alpha: AlphaArg,
+    gamma: float,
+    pos_weight: Tensor | None,
+    need_grad: bool,
+) -> tuple[Tensor, Tensor | None]:
+    """Soft (or smoothed) targets, the general formulas of the module docstring."""
+    log_p, log_1mp = F.logsigmoid(x), F.logsigmoid(-x)
+    c_y = y if pos_weight is None else pos_weight * y
+    ce = -(c_y * log_p + (1.0 - y) * log_1mp)
+    alpha_t = _alpha_t(alpha, y, x)
+    if gamma == 0.0:
+        loss = alpha_t * ce
+        if not need_grad:
+            return loss, None
+        grad = alpha_t * ((1.0 - y) * torch.sigmoid(x) - c_y * torch.sigmoid(-x))
+        return loss, grad
+    # log q = log(y (1 - p) + (1 - y) p); log(0) = -inf is harmless inside logaddexp.
+    log_q = torch.logaddexp(torch.log(y) + log_1mp, torch.log1p(-y) + log_p)
+    modulator = torch.exp(gamma * log_q)
+    loss = alpha_t * modulator * ce
+    if not need_grad:
+        return loss, None
+    r = torch.exp(log_p + log_1mp - log_q)
+    d_modulator = gamma * modulator * (1.0 - 2.0 * y) * r
+    d_ce = (1.0 - y) * torch.sigmoid(x) - c_y * torch.sigmoid(-x)
+    grad = alpha_t * (d_modulator * ce + modulator * d_ce)
+    return loss, grad
+
+
+def _is_one(grad_output: Tensor) -> bool:
+    return grad_output.numel() == 1 and bool(grad_output.reshape(()) == 1)
+
+
+class SigmoidFocalFunction(torch.autograd.Function):
+    """Fused sigmoid focal loss: forward computes the loss and saves dloss/dinput.
+
+    Arguments after ``input`` are constants of the graph (no gradient flows to the target,
+    the weights or alpha). ``divisor`` is ``None`` for ``reduction="none"``, else the
+    normaliser of :mod:`torchfocal._reduction`; ``compute_dtype`` is the dtype of the math.
+    """
+
+    @staticmethod
+    def forward(
+        ctx: Any,
+        input: Tensor,
+        target: Tensor,
+        alpha: AlphaArg,
+        gamma: float,
+        weight: Tensor | None,
+        pos_weight: Tensor | None,
+        divisor: float | Tensor | None,
+        compute_dtype: torch.dtype,
+    ) -> Tensor:
+        need_grad = bool(ctx.needs_input_grad[0])
+        x = input.to(compute_dtype)
+        loss, grad = fused_elementwise(
+            x, target, alpha=alpha, gamma=gamma, weight=weight, pos_weight=pos_weight,
+            need_grad=need_grad,
+        )
+        if divisor is not None:
+            loss = loss.sum()
+            if not (isinstance(divisor, float) and divisor == 1.0):
+                loss = loss / divisor
+                if grad is not None:
+                    grad = grad / divisor
+        if grad is not None:
+            ctx.save_for_backward(grad.to(input.dtype))
+        return loss.to(input.dtype)
+
+    @staticmethod
+    def backward(ctx: Any, grad_output: Tensor) -> tuple[Tensor | None, ...]:
+        (grad,) = ctx.saved_tensors
+        if not _is_one(grad_output):
+            grad = grad * grad_output
+        return (grad, None, None, None, None, None, None, None)

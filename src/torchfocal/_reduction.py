@@ -1,0 +1,73 @@
+"""The reduction and normaliser logic shared by every loss.
+
+A loss is reduced as ``sum(loss) / divisor``. The divisor is chosen here, once, for every
+loss and every backend, so that the naive and the fused paths cannot disagree on it:
+
+- ``"none"``: no reduction (divisor ``None``);
+- ``"sum"``: divisor 1;
+- ``"mean"``: ``avg_factor`` when given, else the number of counted elements
+  (elements at ignored locations are not counted);
+- ``"positives"``: ``max(positive target mass, 1)``, Lin et al.'s normaliser; with
+  ``distributed=True`` the mass is first averaged over the default process group.
+
+A divisor is clamped to at least 1 where it counts things, so that an empty input or an
+input whose every element is ignored reduces to 0 instead of 0/0.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+Divisor = float | Tensor | None
+
+
+def divisor(
+    reduction: str,
+    *,
+    count: int | Tensor,
+    positive_mass: Tensor | None = None,
+    avg_factor: float | Tensor | None = None,
+    distributed: bool = False,
+) -> Divisor:
+    if reduction == "none":
+        return None
+    if reduction == "sum":
+        return 1.0
+    if reduction == "mean":
+        if avg_factor is not None:
+            return avg_factor
+        if isinstance(count, Tensor):
+            return count.clamp(min=1)
+        return float(max(count, 1))
+    if reduction == "positives":
+        if positive_mass is None:  # pragma: no cover - callers always pass it
+            raise ValueError("positive_mass must be given for reduction='positives'; got None")
+        mass = positive_mass.detach()
+        if distributed:
+            mass = _average_over_process_group(mass)
+        return mass.clamp(min=1)
+    raise ValueError(f"reduction must be a known reduction; got {reduction!r}")
+
+
+def reduce(loss: Tensor, by: Divisor) -> Tensor:
+    """Apply a divisor from :func:`divisor` to an elementwise loss."""
+    if by is None:
+        return loss
+    total = loss.sum()
+    if isinstance(by, float) and by == 1.0:
+        return total
+    return total / by
+
+
+def _average_over_process_group(value: Tensor) -> Tensor:
+    distributed = torch.distributed
+    if not (distributed.is_available() and distributed.is_initialized()):
+        raise ValueError(
+            "distributed must be False unless torch.distributed is initialised "
+            "(call torch.distributed.init_process_group first); got distributed=True "
+            "with no default process group"
+        )
+    total = value.to(torch.float64 if value.device.type == "cpu" else torch.float32).clone()
+    distributed.all_reduce(total, op=distributed.ReduceOp.SUM)
+    return (total / distributed.get_world_size()).to(value.dtype)

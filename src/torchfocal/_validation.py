@@ -1,0 +1,196 @@
+"""Argument and tensor checks shared by every public function.
+
+Every check raises ``ValueError`` (bad value or shape) or ``TypeError`` (bad type or dtype)
+with a message of the form ``<argument> must be <expectation>; got <what came>``.
+Nothing here computes a loss; nothing here is called from the kernels.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Union
+
+import torch
+from torch import Tensor
+
+#: What users may pass where C per-class values are accepted.
+ClassValues = Union[float, Sequence[float], Tensor]
+
+_BACKENDS = ("auto", "fused", "naive", "compiled")
+
+
+def _is_compiling() -> bool:
+    """True while torch.compile traces; value checks that need a host sync are skipped then."""
+    compiler = getattr(torch, "compiler", None)
+    is_compiling = getattr(compiler, "is_compiling", None)
+    return bool(is_compiling()) if is_compiling is not None else False
+
+
+def shape_str(shape: Sequence[int]) -> str:
+    """Render a shape as ``(4, 80)``; a 1-tuple keeps its trailing comma, like Python."""
+    return str(tuple(int(s) for s in shape))
+
+
+def check_tensor(name: str, value: object) -> Tensor:
+    if not isinstance(value, Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor; got {type(value).__name__}")
+    return value
+
+
+def check_float_input(name: str, value: object) -> Tensor:
+    tensor = check_tensor(name, value)
+    if not tensor.is_floating_point():
+        raise TypeError(
+            f"{name} must be a floating-point tensor (float16, bfloat16, float32 or float64); "
+            f"got {tensor.dtype}"
+        )
+    return tensor
+
+
+def check_same_device(name: str, tensor: Tensor, reference: Tensor) -> None:
+    if tensor.device != reference.device:
+        raise ValueError(
+            f"{name} must be on the input's device {reference.device}; got {tensor.device}"
+        )
+
+
+def check_gamma(gamma: object) -> float:
+    if isinstance(gamma, bool) or not isinstance(gamma, (int, float)):
+        raise TypeError(f"gamma must be a non-negative float; got {type(gamma).__name__}")
+    value = float(gamma)
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"gamma must be a finite non-negative float; got {gamma!r}")
+    return value
+
+
+def check_scalar_in(
+    name: str, value: object, low: float, high: float, *, high_inclusive: bool = True
+) -> float:
+    """A real number in [low, high] (or [low, high) when ``high_inclusive`` is False)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name} must be a float; got {type(value).__name__}")
+    number = float(value)
+    upper_ok = number <= high if high_inclusive else number < high
+    if not (math.isfinite(number) and number >= low and upper_ok):
+        bracket = "]" if high_inclusive else ")"
+        raise ValueError(f"{name} must be in [{low:g}, {high:g}{bracket}; got {value!r}")
+    return number
+
+
+def check_reduction(reduction: object, allowed: Sequence[str]) -> str:
+    if not isinstance(reduction, str) or reduction not in allowed:
+        options = " | ".join(repr(a) for a in allowed)
+        raise ValueError(f"reduction must be one of {options}; got {reduction!r}")
+    return reduction
+
+
+def check_backend(backend: object) -> str:
+    if not isinstance(backend, str) or backend not in _BACKENDS:
+        options = " | ".join(repr(b) for b in _BACKENDS)
+        raise ValueError(f"backend must be one of {options}; got {backend!r}")
+    return backend
+
+
+def check_avg_factor(avg_factor: object, reduction: str) -> float | Tensor | None:
+    if avg_factor is None:
+        return None
+    if reduction != "mean":
+        raise ValueError(
+            f"avg_factor must be None unless reduction='mean'; got avg_factor={avg_factor!r} "
+            f"with reduction={reduction!r}"
+        )
+    if isinstance(avg_factor, Tensor):
+        if avg_factor.numel() != 1:
+            raise ValueError(
+                f"avg_factor must be a positive number or a one-element tensor; "
+                f"got a tensor of shape {shape_str(avg_factor.shape)}"
+            )
+        if not _is_compiling() and not bool(avg_factor.detach() > 0):
+            raise ValueError(f"avg_factor must be > 0; got {float(avg_factor):g}")
+        return avg_factor.reshape(())
+    if isinstance(avg_factor, bool) or not isinstance(avg_factor, (int, float)):
+        raise TypeError(f"avg_factor must be a positive number; got {type(avg_factor).__name__}")
+    if not (math.isfinite(avg_factor) and avg_factor > 0):
+        raise ValueError(f"avg_factor must be a finite number > 0; got {avg_factor!r}")
+    return float(avg_factor)
+
+
+def normalize_dim(name: str, dim: object, ndim: int) -> int:
+    if isinstance(dim, bool) or not isinstance(dim, int):
+        raise TypeError(f"{name} must be an int; got {type(dim).__name__}")
+    if ndim == 0 or not -ndim <= dim < ndim:
+        raise ValueError(
+            f"{name} must be a dimension of the input (in [{-ndim}, {ndim - 1}]); "
+            f"got {dim} for an input with {ndim} dimensions"
+        )
+    return dim % ndim
+
+
+def class_shape(ndim: int, class_dim: int, num_classes: int) -> list[int]:
+    """The shape that lines a length-C vector up with ``class_dim`` of an ``ndim`` input."""
+    shape = [1] * ndim
+    shape[class_dim] = num_classes
+    return shape
+
+
+def class_values(
+    name: str,
+    value: ClassValues,
+    *,
+    num_classes: int,
+    class_dim: int,
+    reference: Tensor,
+    low: float,
+    high: float,
+) -> Tensor:
+    """Per-class values (a sequence or a 1-D tensor of length C) lined up with ``class_dim``.
+
+    Returns a tensor of the reference's device, float dtype, shaped to broadcast against it.
+    """
+    if isinstance(value, Tensor):
+        tensor = value
+        if not (tensor.is_floating_point() or tensor.dtype in _INTEGER_DTYPES):
+            raise TypeError(f"{name} must be a real tensor; got {tensor.dtype}")
+        check_same_device(name, tensor, reference)
+    else:
+        try:
+            tensor = torch.as_tensor(value, dtype=torch.float64)
+        except (TypeError, ValueError, RuntimeError):
+            raise TypeError(
+                f"{name} must be a float or a sequence of {num_classes} floats; "
+                f"got {type(value).__name__}"
+            ) from None
+    if tensor.dim() != 1 or tensor.numel() != num_classes:
+        raise ValueError(
+            f"{name} must have one value per class ({num_classes} along class_dim={class_dim}); "
+            f"got shape {shape_str(tensor.shape)}"
+        )
+    tensor = tensor.to(device=reference.device, dtype=reference.dtype)
+    if not _is_compiling() and num_classes and not bool(
+        ((tensor >= low) & (tensor <= high)).all()
+    ):
+        bad = tensor[~((tensor >= low) & (tensor <= high))][0].item()
+        raise ValueError(f"{name} must hold values in [{low:g}, {high:g}]; got {bad:g}")
+    return tensor.reshape(class_shape(reference.dim(), class_dim, num_classes))
+
+
+def broadcast_to_input(name: str, value: Tensor, input_shape: torch.Size) -> Tensor:
+    """Check that ``value`` broadcasts to the input's shape without growing it."""
+    try:
+        result = torch.broadcast_shapes(value.shape, input_shape)
+    except RuntimeError:
+        result = None
+    if result != input_shape:
+        raise ValueError(
+            f"{name} must broadcast to the input's shape {shape_str(input_shape)}; "
+            f"got shape {shape_str(value.shape)}"
+        )
+    return value
+
+
+_INTEGER_DTYPES = (torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64)
+
+
+def is_integer_dtype(dtype: torch.dtype) -> bool:
+    return dtype in _INTEGER_DTYPES

@@ -1,0 +1,246 @@
+"""Public loss functions.
+
+This is the only layer that validates input and picks a backend; the math lives in
+:mod:`torchfocal._kernels`, the normalisers in :mod:`torchfocal._reduction`.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from . import _reduction
+from . import _validation as v
+from ._kernels import sigmoid as _sigmoid
+
+__all__ = ["sigmoid_focal_loss"]
+
+_SIGMOID_REDUCTIONS = ("none", "mean", "sum", "positives")
+
+
+def _compute_dtype(input: Tensor) -> torch.dtype:
+    """float16 and bfloat16 are computed in float32 and returned in their own dtype."""
+    return torch.float32 if input.dtype in (torch.float16, torch.bfloat16) else input.dtype
+
+
+def _check_backend_available(backend: str) -> str:
+    if backend == "compiled":
+        raise ValueError(
+            "backend must be 'auto', 'fused' or 'naive' in this release; got 'compiled' "
+            "(the torch.compile backend is not available yet)"
+        )
+    return "fused" if backend == "auto" else backend
+
+
+def _resolve_sigmoid_target(
+    input: Tensor, target: Tensor, class_dim: int, ignore_index: int
+) -> tuple[Tensor, Tensor | None]:
+    """Turn any accepted target form into (y, valid).
+
+    y is a bool mask of the input's shape for hard targets, or the float target itself;
+    valid is None or a bool tensor (class_dim of size 1) marking the counted locations.
+    """
+    if target.shape == input.shape:
+        if target.dtype == torch.bool:
+            return target, None
+        if v.is_integer_dtype(target.dtype):
+            if not v._is_compiling() and bool(((target != 0) & (target != 1)).any()):
+                bad = target[(target != 0) & (target != 1)][0].item()
+                raise ValueError(
+                    f"target must hold 0 or 1 when it is an integer mask of the input's shape; "
+                    f"got {bad}"
+                )
+            return target != 0, None
+        if not target.is_floating_point():
+            raise TypeError(
+                f"target must be a float, bool or integer tensor; got {target.dtype}"
+            )
+        if not v._is_compiling() and not bool(((target >= 0) & (target <= 1)).all()):
+            bad = target[~((target >= 0) & (target <= 1))][0].item()
+            raise ValueError(f"target must hold values in [0, 1]; got {bad!r}")
+        return target, None
+
+    index_shape = None
+    if input.dim() >= 1:
+        dim = v.normalize_dim("class_dim", class_dim, input.dim())
+        index_shape = input.shape[:dim] + input.shape[dim + 1 :]
+    if index_shape is None or target.shape != index_shape:
+        expected = f"the shape of input {v.shape_str(input.shape)}"
+        if index_shape is not None:
+            expected += f" or {v.shape_str(index_shape)} for class indices"
+        raise ValueError(f"target must have {expected}; got {v.shape_str(target.shape)}")
+    if not v.is_integer_dtype(target.dtype):
+        raise TypeError(
+            f"target must be an integer tensor of class indices when its shape is "
+            f"{v.shape_str(index_shape)}; got {target.dtype}"
+        )
+    num_classes = input.shape[dim]
+    index = target.unsqueeze(dim)
+    ignored = index == ignore_index
+    if not v._is_compiling():
+        bad_mask = ((index < 0) | (index > num_classes)) & ~ignored
+        if bool(bad_mask.any()):
+            bad = index[bad_mask][0].item()
+            raise ValueError(
+                f"target class indices must be in [0, {num_classes}] ({num_classes} = "
+                f"background) or ignore_index={ignore_index}; got {bad}"
+            )
+    classes = torch.arange(num_classes, device=input.device)
+    y = index == classes.reshape(v.class_shape(input.dim(), dim, num_classes))
+    valid = None if not bool(ignored.any()) else ~ignored
+    if valid is not None:
+        y = y & valid
+    return y, valid
+
+
+def sigmoid_focal_loss(
+    input: Tensor,
+    target: Tensor,
+    *,
+    alpha: v.ClassValues | None = 0.25,
+    gamma: float = 2.0,
+    weight: Tensor | None = None,
+    pos_weight: Tensor | None = None,
+    label_smoothing: float = 0.0,
+    ignore_index: int = -100,
+    class_dim: int = 1,
+    reduction: str = "mean",
+    avg_factor: float | Tensor | None = None,
+    distributed: bool = False,
+    backend: str = "auto",
+) -> Tensor:
+    r"""Sigmoid focal loss (Lin et al., 2017) for binary and multi-label classification.
+
+    Each logit is an independent binary problem. Per element, with :math:`p = \sigma(x)`,
+
+    .. math::
+
+        p_t = p y + (1 - p)(1 - y), \quad \alpha_t = \alpha y + (1 - \alpha)(1 - y),
+
+        \ell = \alpha_t \, (1 - p_t)^\gamma \, \mathrm{BCE}(x, y) \cdot w,
+
+    where BCE is the :class:`torch.nn.BCEWithLogitsLoss` term (``pos_weight`` scales its
+    positive part). For binary targets this is equation 5 of
+    *Focal Loss for Dense Object Detection* (Lin et al., ICCV 2017,
+    https://arxiv.org/abs/1708.02002); it is the form of torchvision, ultralytics and yolov5.
+    With ``gamma=0`` and ``alpha=None`` it equals
+    :func:`torch.nn.functional.binary_cross_entropy_with_logits` with the same options.
+
+    Args:
+        input: logits of any shape, e.g. ``(N, C)`` or ``(N, C, d1, ...)``; float16,
+            bfloat16, float32 or float64 (half types are computed in float32).
+        target: one of
+            - the input's shape, float in [0, 1] (soft targets allowed), or bool / integer
+              0-1 (a mask);
+            - the input's shape without ``class_dim``, integer class indices: ``0..C-1``
+              marks the positive class, ``C`` background (every class negative),
+              ``ignore_index`` an element left out of the loss and of the count.
+        alpha: ``None`` (no weighting), a float in [0, 1] weighting positives (negatives get
+            ``1 - alpha``), or C per-class values lined up with ``class_dim``.
+        gamma: focusing parameter, >= 0. ``gamma = 0`` gives (alpha-weighted) BCE.
+        weight: elementwise rescaling that broadcasts to the input's shape.
+        pos_weight: weight of the positive part of BCE: C values (lined up with
+            ``class_dim``) or a tensor that broadcasts to the input's shape.
+        label_smoothing: eps in [0, 1); targets become ``y (1 - eps) + eps / 2``.
+        ignore_index: the class index that marks ignored elements (index targets only).
+        class_dim: the dimension of the classes.
+        reduction: ``"none"``, ``"mean"`` (sum / number of counted elements, or / avg_factor),
+            ``"sum"``, or ``"positives"`` (sum / max(positive target mass, 1), Lin et al.'s
+            normaliser; the mass is taken before label smoothing).
+        avg_factor: with ``reduction="mean"``, the divisor to use instead of the count.
+        distributed: with ``reduction="positives"``, average the positive mass over the
+            default ``torch.distributed`` process group first.
+        backend: ``"auto"`` (fused), ``"fused"`` (analytic gradient computed in the forward
+            pass), ``"naive"`` (plain torch ops under autograd).
+
+    Returns:
+        The loss: a scalar, or the input's shape for ``reduction="none"``, in the input's
+        dtype. No gradient flows to ``target``, ``weight``, ``pos_weight`` or ``alpha``.
+
+    Example:
+        >>> import torch, torchfocal
+        >>> logits = torch.tensor([[1.3863, -0.4055]])   # p = 0.8 and 0.4
+        >>> target = torch.tensor([[1.0, 1.0]])
+        >>> torchfocal.sigmoid_focal_loss(logits, target, alpha=None, reduction="none")
+        tensor([[0.0089, 0.3299]])
+    """
+    input = v.check_float_input("input", input)
+    target = v.check_tensor("target", target)
+    v.check_same_device("target", target, input)
+    gamma = v.check_gamma(gamma)
+    label_smoothing = v.check_scalar_in(
+        "label_smoothing", label_smoothing, 0.0, 1.0, high_inclusive=False
+    )
+    reduction = v.check_reduction(reduction, _SIGMOID_REDUCTIONS)
+    avg_factor = v.check_avg_factor(avg_factor, reduction)
+    backend = _check_backend_available(v.check_backend(backend))
+    if distributed and reduction != "positives":
+        raise ValueError(
+            f"distributed must be False unless reduction='positives'; got distributed=True "
+            f"with reduction={reduction!r}"
+        )
+    if isinstance(ignore_index, bool) or not isinstance(ignore_index, int):
+        raise TypeError(f"ignore_index must be an int; got {type(ignore_index).__name__}")
+
+    compute_dtype = _compute_dtype(input)
+    like = torch.empty((), dtype=compute_dtype, device=input.device).expand(input.shape)
+    y, valid = _resolve_sigmoid_target(input, target, class_dim, ignore_index)
+
+    alpha_arg: float | Tensor | None = None
+    if alpha is not None:
+        if isinstance(alpha, (int, float)) and not isinstance(alpha, bool):
+            alpha_arg = v.check_scalar_in("alpha", alpha, 0.0, 1.0)
+        else:
+            dim = v.normalize_dim("class_dim", class_dim, input.dim())
+            alpha_arg = v.class_values(
+                "alpha", alpha, num_classes=input.shape[dim], class_dim=dim,
+                reference=like, low=0.0, high=1.0,
+            )
+
+    element_weight = None
+    if weight is not None:
+        weight = v.check_tensor("weight", weight)
+        v.check_same_device("weight", weight, input)
+        element_weight = v.broadcast_to_input("weight", weight, input.shape).to(compute_dtype)
+    if valid is not None:
+        element_weight = valid.to(compute_dtype) if element_weight is None else (
+            element_weight * valid
+        )
+
+    pos_weight_arg = None
+    if pos_weight is not None:
+        pos_weight = v.check_tensor("pos_weight", pos_weight)
+        v.check_same_device("pos_weight", pos_weight, input)
+        if input.dim() >= 1 and pos_weight.dim() == 1:
+            dim = v.normalize_dim("class_dim", class_dim, input.dim())
+            if pos_weight.numel() == input.shape[dim]:
+                pos_weight = pos_weight.reshape(v.class_shape(input.dim(), dim, input.shape[dim]))
+        pos_weight_arg = v.broadcast_to_input("pos_weight", pos_weight, input.shape).to(
+            compute_dtype
+        )
+
+    count: int | Tensor = input.numel()
+    if valid is not None:
+        count = valid.sum() * (input.numel() // max(valid.numel(), 1))
+    # Ignored locations are already negatives in y, so y's sum is the counted positive mass.
+    positive_mass = y.sum(dtype=compute_dtype) if reduction == "positives" else None
+    divisor = _reduction.divisor(
+        reduction, count=count, positive_mass=positive_mass, avg_factor=avg_factor,
+        distributed=distributed,
+    )
+
+    if label_smoothing > 0:
+        y = y.to(compute_dtype) * (1.0 - label_smoothing) + label_smoothing / 2
+    elif y.dtype != torch.bool:
+        y = y.to(compute_dtype)
+
+    if backend == "naive":
+        loss = _sigmoid.naive_elementwise(
+            input.to(compute_dtype), y.to(compute_dtype), alpha=alpha_arg, gamma=gamma,
+            weight=element_weight, pos_weight=pos_weight_arg,
+        )
+        return _reduction.reduce(loss, divisor).to(input.dtype)
+    result: Tensor = _sigmoid.SigmoidFocalFunction.apply(
+        input, y, alpha_arg, gamma, element_weight, pos_weight_arg, divisor, compute_dtype
+    )
+    return result

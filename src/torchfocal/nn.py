@@ -1,0 +1,93 @@
+"""``torch.nn.Module`` wrappers: ``__init__`` validates and registers buffers, ``forward`` is one call."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor, nn
+
+from . import _validation as v
+from . import functional as F
+
+__all__ = ["SigmoidFocalLoss"]
+
+
+def _optional_buffer(name: str, value: Tensor | Sequence[float] | None) -> Tensor | None:
+    if value is None:
+        return None
+    if isinstance(value, Tensor):
+        return value
+    try:
+        return torch.as_tensor(value, dtype=torch.get_default_dtype())
+    except (TypeError, ValueError, RuntimeError):
+        raise TypeError(
+            f"{name} must be a tensor or a sequence of floats; got {type(value).__name__}"
+        ) from None
+
+
+class SigmoidFocalLoss(nn.Module):
+    """Module form of :func:`torchfocal.sigmoid_focal_loss`; see it for every argument.
+
+    Per-class ``alpha``, ``weight`` and ``pos_weight`` are registered as buffers, so they
+    follow ``.to()`` / ``.cuda()`` and are saved in the ``state_dict``.
+
+    Example:
+        >>> import torch, torchfocal
+        >>> criterion = torchfocal.SigmoidFocalLoss(alpha=0.25, gamma=2.0, reduction="sum")
+        >>> criterion(torch.tensor([[2.0, -1.0]]), torch.tensor([[1.0, 0.0]])).round(decimals=4)
+        tensor(0.0144)
+    """
+
+    alpha: Tensor | None
+    weight: Tensor | None
+    pos_weight: Tensor | None
+
+    def __init__(
+        self,
+        *,
+        alpha: float | Sequence[float] | Tensor | None = 0.25,
+        gamma: float = 2.0,
+        weight: Tensor | None = None,
+        pos_weight: Tensor | Sequence[float] | None = None,
+        label_smoothing: float = 0.0,
+        ignore_index: int = -100,
+        class_dim: int = 1,
+        reduction: str = "mean",
+        avg_factor: float | None = None,
+        distributed: bool = False,
+        backend: str = "auto",
+    ) -> None:
+        super().__init__()
+        self.gamma = v.check_gamma(gamma)
+        self.label_smoothing = v.check_scalar_in(
+            "label_smoothing", label_smoothing, 0.0, 1.0, high_inclusive=False
+        )
+        self.reduction = v.check_reduction(reduction, ("none", "mean", "sum", "positives"))
+        v.check_avg_factor(avg_factor, self.reduction)
+        self.avg_factor = avg_factor
+        self.backend = v.check_backend(backend)
+        self.ignore_index = ignore_index
+        self.class_dim = class_dim
+        self.distributed = distributed
+        self.scalar_alpha: float | None = None
+        if alpha is None or isinstance(alpha, (int, float)):
+            self.scalar_alpha = None if alpha is None else v.check_scalar_in("alpha", alpha, 0, 1)
+            self.register_buffer("alpha", None)
+        else:
+            self.register_buffer("alpha", _optional_buffer("alpha", alpha))
+        self.register_buffer("weight", _optional_buffer("weight", weight))
+        self.register_buffer("pos_weight", _optional_buffer("pos_weight", pos_weight))
+
+    def forward(self, input: Tensor, target: Tensor) -> Tensor:
+        return F.sigmoid_focal_loss(
+            input, target, alpha=self.alpha if self.alpha is not None else self.scalar_alpha,
+            gamma=self.gamma, weight=self.weight, pos_weight=self.pos_weight,
+            label_smoothing=self.label_smoothing, ignore_index=self.ignore_index,
+            class_dim=self.class_dim, reduction=self.reduction, avg_factor=self.avg_factor,
+            distributed=self.distributed, backend=self.backend,
+        )
+
+    def extra_repr(self) -> str:
+        alpha = self.scalar_alpha if self.alpha is None else "per-class"
+        return f"alpha={alpha}, gamma={self.gamma}, reduction={self.reduction!r}"
