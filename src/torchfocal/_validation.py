@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Union
 
 import torch
 from torch import Tensor
 
 #: What users may pass where C per-class values are accepted.
-ClassValues = Union[float, Sequence[float], Tensor]
+ClassValues = float | Sequence[float] | Tensor
 
 _BACKENDS = ("auto", "fused", "naive", "compiled")
 
@@ -167,9 +166,7 @@ def class_values(
             f"got shape {shape_str(tensor.shape)}"
         )
     tensor = tensor.to(device=reference.device, dtype=reference.dtype)
-    if not _is_compiling() and num_classes and not bool(
-        ((tensor >= low) & (tensor <= high)).all()
-    ):
+    if not _is_compiling() and num_classes and not bool(((tensor >= low) & (tensor <= high)).all()):
         bad = tensor[~((tensor >= low) & (tensor <= high))][0].item()
         raise ValueError(f"{name} must hold values in [{low:g}, {high:g}]; got {bad:g}")
     return tensor.reshape(class_shape(reference.dim(), class_dim, num_classes))

@@ -52,9 +52,7 @@ def _resolve_sigmoid_target(
                 )
             return target != 0, None
         if not target.is_floating_point():
-            raise TypeError(
-                f"target must be a float, bool or integer tensor; got {target.dtype}"
-            )
+            raise TypeError(f"target must be a float, bool or integer tensor; got {target.dtype}")
         if not v._is_compiling() and not bool(((target >= 0) & (target <= 1)).all()):
             bad = target[~((target >= 0) & (target <= 1))][0].item()
             raise ValueError(f"target must hold values in [0, 1]; got {bad!r}")
@@ -193,8 +191,13 @@ def sigmoid_focal_loss(
         else:
             dim = v.normalize_dim("class_dim", class_dim, input.dim())
             alpha_arg = v.class_values(
-                "alpha", alpha, num_classes=input.shape[dim], class_dim=dim,
-                reference=like, low=0.0, high=1.0,
+                "alpha",
+                alpha,
+                num_classes=input.shape[dim],
+                class_dim=dim,
+                reference=like,
+                low=0.0,
+                high=1.0,
             )
 
     element_weight = None
@@ -203,8 +206,8 @@ def sigmoid_focal_loss(
         v.check_same_device("weight", weight, input)
         element_weight = v.broadcast_to_input("weight", weight, input.shape).to(compute_dtype)
     if valid is not None:
-        element_weight = valid.to(compute_dtype) if element_weight is None else (
-            element_weight * valid
+        element_weight = (
+            valid.to(compute_dtype) if element_weight is None else (element_weight * valid)
         )
 
     pos_weight_arg = None
@@ -225,7 +228,10 @@ def sigmoid_focal_loss(
     # Ignored locations are already negatives in y, so y's sum is the counted positive mass.
     positive_mass = y.sum(dtype=compute_dtype) if reduction == "positives" else None
     divisor = _reduction.divisor(
-        reduction, count=count, positive_mass=positive_mass, avg_factor=avg_factor,
+        reduction,
+        count=count,
+        positive_mass=positive_mass,
+        avg_factor=avg_factor,
         distributed=distributed,
     )
 
@@ -236,8 +242,12 @@ def sigmoid_focal_loss(
 
     if backend == "naive":
         loss = _sigmoid.naive_elementwise(
-            input.to(compute_dtype), y.to(compute_dtype), alpha=alpha_arg, gamma=gamma,
-            weight=element_weight, pos_weight=pos_weight_arg,
+            input.to(compute_dtype),
+            y.to(compute_dtype),
+            alpha=alpha_arg,
+            gamma=gamma,
+            weight=element_weight,
+            pos_weight=pos_weight_arg,
         )
         return _reduction.reduce(loss, divisor).to(input.dtype)
     result: Tensor = _sigmoid.SigmoidFocalFunction.apply(

@@ -1,4 +1,4 @@
-"""``torch.nn.Module`` wrappers: ``__init__`` validates and registers buffers, ``forward`` is one call."""
+"""nn.Module wrappers: __init__ validates and registers buffers; forward is one call."""
 
 from __future__ import annotations
 
@@ -81,11 +81,19 @@ class SigmoidFocalLoss(nn.Module):
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
         return F.sigmoid_focal_loss(
-            input, target, alpha=self.alpha if self.alpha is not None else self.scalar_alpha,
-            gamma=self.gamma, weight=self.weight, pos_weight=self.pos_weight,
-            label_smoothing=self.label_smoothing, ignore_index=self.ignore_index,
-            class_dim=self.class_dim, reduction=self.reduction, avg_factor=self.avg_factor,
-            distributed=self.distributed, backend=self.backend,
+            input,
+            target,
+            alpha=self.alpha if self.alpha is not None else self.scalar_alpha,
+            gamma=self.gamma,
+            weight=self.weight,
+            pos_weight=self.pos_weight,
+            label_smoothing=self.label_smoothing,
+            ignore_index=self.ignore_index,
+            class_dim=self.class_dim,
+            reduction=self.reduction,
+            avg_factor=self.avg_factor,
+            distributed=self.distributed,
+            backend=self.backend,
         )
 
     def extra_repr(self) -> str:

@@ -131,6 +131,11 @@ def sigmoid_focal_loss(
     loss = np.broadcast_to(w * alpha_t * modulator * ce, shape).astype(np.float64)
     grad = np.broadcast_to(w * alpha_t * (d_modulator * ce + modulator * d_ce), shape)
     return _reduce(
-        loss, grad.astype(np.float64), reduction=reduction, count=count,
-        positive_mass=positive_mass, avg_factor=avg_factor, grad_output=grad_output,
+        loss,
+        grad.astype(np.float64),
+        reduction=reduction,
+        count=count,
+        positive_mass=positive_mass,
+        avg_factor=avg_factor,
+        grad_output=grad_output,
     )

@@ -88,9 +88,13 @@ def fused_elementwise(
 ) -> tuple[Tensor, Tensor | None]:
     """Loss and dloss/dx together; ``y`` is a bool mask (hard targets) or a float tensor."""
     if y.dtype == torch.bool:
-        loss, grad = _hard(x, y, alpha=alpha, gamma=gamma, pos_weight=pos_weight, need_grad=need_grad)
+        loss, grad = _hard(
+            x, y, alpha=alpha, gamma=gamma, pos_weight=pos_weight, need_grad=need_grad
+        )
     else:
-        loss, grad = _soft(x, y, alpha=alpha, gamma=gamma, pos_weight=pos_weight, need_grad=need_grad)
+        loss, grad = _soft(
+            x, y, alpha=alpha, gamma=gamma, pos_weight=pos_weight, need_grad=need_grad
+        )
     if weight is not None:
         loss = loss * weight
         if grad is not None:
@@ -198,7 +202,12 @@ class SigmoidFocalFunction(torch.autograd.Function):
         need_grad = bool(ctx.needs_input_grad[0])
         x = input.to(compute_dtype)
         loss, grad = fused_elementwise(
-            x, target, alpha=alpha, gamma=gamma, weight=weight, pos_weight=pos_weight,
+            x,
+            target,
+            alpha=alpha,
+            gamma=gamma,
+            weight=weight,
+            pos_weight=pos_weight,
             need_grad=need_grad,
         )
         if divisor is not None:
