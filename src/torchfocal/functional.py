@@ -180,6 +180,10 @@ def sigmoid_focal_loss(
     if isinstance(ignore_index, bool) or not isinstance(ignore_index, int):
         raise TypeError(f"ignore_index must be an int; got {type(ignore_index).__name__}")
 
+    # An input of two or more dimensions must name a real class dimension; a 0-d or 1-D
+    # input of independent binary logits is checked only where class_dim is used.
+    if input.dim() >= 2:
+        class_dim = v.normalize_dim("class_dim", class_dim, input.dim())
     compute_dtype = _compute_dtype(input)
     like = torch.empty((), dtype=compute_dtype, device=input.device).expand(input.shape)
     y, valid = _resolve_sigmoid_target(input, target, class_dim, ignore_index)

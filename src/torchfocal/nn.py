@@ -75,7 +75,12 @@ class SigmoidFocalLoss(nn.Module):
             self.scalar_alpha = None if alpha is None else v.check_scalar_in("alpha", alpha, 0, 1)
             self.register_buffer("alpha", None)
         else:
-            self.register_buffer("alpha", _optional_buffer("alpha", alpha))
+            alpha_buffer = _optional_buffer("alpha", alpha)
+            if alpha_buffer is not None and not bool(
+                ((alpha_buffer >= 0) & (alpha_buffer <= 1)).all()
+            ):
+                raise ValueError(f"alpha must hold values in [0, 1]; got {alpha_buffer.tolist()}")
+            self.register_buffer("alpha", alpha_buffer)
         self.register_buffer("weight", _optional_buffer("weight", weight))
         self.register_buffer("pos_weight", _optional_buffer("pos_weight", pos_weight))
 

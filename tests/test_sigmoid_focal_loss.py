@@ -1,0 +1,369 @@
+"""sigmoid_focal_loss: every backend against the NumPy reference, relations, numerics."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from conftest import tolerance
+
+import torchfocal
+from torchfocal import reference
+
+BACKENDS = ["naive", "fused"]
+N, C = 6, 5
+
+
+def make_target(form: str, shape: tuple[int, ...], class_dim: int = 1) -> torch.Tensor:
+    """A target of the given form for an input of ``shape``."""
+    if form == "soft":
+        return torch.rand(shape, dtype=torch.float64)
+    if form == "binary_float":
+        return (torch.rand(shape) < 0.3).double()
+    if form == "bool":
+        return torch.rand(shape) < 0.3
+    if form == "int_mask":
+        return (torch.rand(shape) < 0.3).to(torch.int64)
+    index_shape = shape[:class_dim] + shape[class_dim + 1 :]
+    num_classes = shape[class_dim]
+    target = torch.randint(0, num_classes + 1, index_shape)  # C = background
+    if form == "index_ignore":
+        target[torch.rand(index_shape) < 0.3] = -100
+    return target
+
+
+def run(
+    backend: str, x: torch.Tensor, target: torch.Tensor, grad_output: torch.Tensor | None = None,
+    **kwargs: Any,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    x = x.detach().clone().requires_grad_(True)
+    loss = torchfocal.sigmoid_focal_loss(x, target, backend=backend, **kwargs)
+    loss.backward(torch.ones_like(loss) if grad_output is None else grad_output)
+    assert x.grad is not None
+    return loss.detach(), x.grad
+
+
+def check_against_reference(
+    backend: str, x: torch.Tensor, target: torch.Tensor, grad_output: torch.Tensor | None = None,
+    **kwargs: Any,
+) -> None:
+    loss, grad = run(backend, x, target, grad_output, **kwargs)
+    ref_kwargs = {
+        k: (val.numpy() if isinstance(val, torch.Tensor) else val) for k, val in kwargs.items()
+    }
+    upstream = None if grad_output is None else grad_output.numpy()
+    ref_loss, ref_grad = reference.sigmoid_focal_loss(
+        x.numpy(), target.numpy(), grad_output=upstream, **ref_kwargs
+    )
+    tol = tolerance(x.dtype)
+    torch.testing.assert_close(loss, torch.as_tensor(ref_loss, dtype=x.dtype), **tol)
+    torch.testing.assert_close(grad, torch.as_tensor(ref_grad, dtype=x.dtype), **tol)
+
+
+# --------------------------------------------------------------------------------------
+# Against the reference
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize(
+    "form", ["soft", "binary_float", "bool", "int_mask", "index", "index_ignore"]
+)
+@pytest.mark.parametrize("alpha", [None, 0.25, "per_class"])
+@pytest.mark.parametrize("gamma", [0.0, 0.5, 1.0, 2.0, 4.0])
+@pytest.mark.parametrize("reduction", ["none", "mean", "sum", "positives"])
+def test_matches_reference(
+    backend: str, form: str, alpha: Any, gamma: float, reduction: str
+) -> None:
+    x = torch.randn(N, C, dtype=torch.float64) * 3
+    target = make_target(form, (N, C))
+    if alpha == "per_class":
+        alpha = torch.linspace(0.1, 0.9, C, dtype=torch.float64)
+    check_against_reference(
+        backend, x, target, alpha=alpha, gamma=gamma, reduction=reduction
+    )
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("form", ["soft", "bool", "index_ignore"])
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"weight": "elementwise"},
+        {"weight": "per_row"},
+        {"pos_weight": "per_class"},
+        {"pos_weight": "elementwise"},
+        {"label_smoothing": 0.1},
+        {"avg_factor": 7.5, "reduction": "mean"},
+        {"weight": "per_row", "pos_weight": "per_class", "label_smoothing": 0.2,
+         "alpha": "per_class", "reduction": "positives"},
+    ],
+    ids=lambda o: "-".join(f"{k}={v}" for k, v in o.items()),
+)
+@pytest.mark.parametrize("seed", [0, 1])
+def test_options_match_reference(
+    backend: str, form: str, options: dict[str, Any], seed: int
+) -> None:
+    torch.manual_seed(seed)
+    shape = (N, C, 3)
+    x = torch.randn(shape, dtype=torch.float64) * 4
+    target = make_target(form, shape)
+    kwargs: dict[str, Any] = {"gamma": 1.5}
+    for key, value in options.items():
+        if value == "elementwise":
+            value = torch.rand(shape, dtype=torch.float64) * 2
+        elif value == "per_row":
+            value = torch.rand(N, 1, 1, dtype=torch.float64)
+        elif value == "per_class":
+            value = torch.linspace(0.2, 3.0, C, dtype=torch.float64)
+            if key == "alpha":
+                value = value / 3.0
+        kwargs[key] = value
+    check_against_reference(backend, x, target, **kwargs)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("form", ["soft", "bool", "index_ignore"])
+def test_grad_output_other_than_one(backend: str, form: str) -> None:
+    x = torch.randn(N, C, dtype=torch.float64)
+    target = make_target(form, (N, C))
+    upstream = torch.randn(N, C, dtype=torch.float64)
+    check_against_reference(backend, x, target, upstream, reduction="none", gamma=2.0)
+    check_against_reference(
+        backend, x, target, torch.tensor(-2.5, dtype=torch.float64), reduction="mean"
+    )
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("class_dim", [0, 1, 2, -1])
+def test_class_dim_matches_moved_axis(backend: str, class_dim: int) -> None:
+    x = torch.randn(4, 3, 5, dtype=torch.float64)
+    num_classes = x.shape[class_dim]
+    index_shape = list(x.shape)
+    del index_shape[class_dim]
+    target = torch.randint(0, num_classes + 1, index_shape)
+    alpha = torch.linspace(0.2, 0.8, num_classes, dtype=torch.float64)
+    pos_weight = torch.linspace(0.5, 2.0, num_classes, dtype=torch.float64)
+    options = {"alpha": alpha, "pos_weight": pos_weight, "backend": backend}
+    loss = torchfocal.sigmoid_focal_loss(x, target, class_dim=class_dim, **options)
+    moved = torchfocal.sigmoid_focal_loss(
+        x.movedim(class_dim, 1), target, class_dim=1, **options
+    )
+    torch.testing.assert_close(loss, moved)
+    check_against_reference(
+        backend, x, target, class_dim=class_dim, alpha=alpha, pos_weight=pos_weight
+    )
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_mask_and_index_targets_equal_float_targets(backend: str) -> None:
+    x = torch.randn(N, C, 2, dtype=torch.float64, requires_grad=True)
+    index = torch.randint(0, C + 1, (N, 2))
+    dense = F.one_hot(index, C + 1)[..., :C].movedim(-1, 1)
+    results = []
+    for target in (index, dense.bool(), dense, dense.double()):
+        loss = torchfocal.sigmoid_focal_loss(x, target, backend=backend, reduction="sum")
+        (grad,) = torch.autograd.grad(loss, x)
+        results.append((loss, grad))
+    for loss, grad in results[1:]:
+        torch.testing.assert_close(loss, results[0][0])
+        torch.testing.assert_close(grad, results[0][1])
+
+
+# --------------------------------------------------------------------------------------
+# Relations
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("reduction", ["none", "mean", "sum"])
+@pytest.mark.parametrize("with_weights", [False, True])
+def test_gamma_zero_is_bce_with_logits(backend: str, reduction: str, with_weights: bool) -> None:
+    x = torch.randn(N, C, dtype=torch.float64) * 5
+    y = torch.rand(N, C, dtype=torch.float64)
+    weight = torch.rand(N, C, dtype=torch.float64) if with_weights else None
+    pos_weight = torch.rand(C, dtype=torch.float64) * 3 if with_weights else None
+    ours = run(backend, x, y, alpha=None, gamma=0.0, weight=weight, pos_weight=pos_weight,
+               reduction=reduction)
+    xt = x.clone().requires_grad_(True)
+    theirs = F.binary_cross_entropy_with_logits(
+        xt, y, weight=weight, pos_weight=pos_weight, reduction=reduction
+    )
+    theirs.backward(torch.ones_like(theirs))
+    torch.testing.assert_close(ours[0], theirs.detach(), rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(ours[1], xt.grad, rtol=1e-12, atol=1e-12)
+
+
+def test_seed_table_values() -> None:
+    """Seed 000: p = 0.8 and 0.4 for y = 1; CE 0.2231 / 0.9163 (x4.11), FL 0.0089 / 0.3299."""
+    logits = torch.tensor([math.log(0.8 / 0.2), math.log(0.4 / 0.6)], dtype=torch.float64)
+    target = torch.ones(2, dtype=torch.float64)
+    kwargs: dict[str, Any] = {"alpha": None, "reduction": "none"}
+    ce = torchfocal.sigmoid_focal_loss(logits, target, gamma=0.0, **kwargs)
+    fl = torchfocal.sigmoid_focal_loss(logits, target, gamma=2.0, **kwargs)
+    assert [round(v, 4) for v in ce.tolist()] == [0.2231, 0.9163]
+    assert [round(v, 4) for v in fl.tolist()] == [0.0089, 0.3299]
+    assert round(float(ce[1] / ce[0]), 2) == 4.11
+    assert round(float(fl[1] / fl[0]), 2) == 36.96
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("gamma", [0.0, 0.5, 2.0, 5.0])
+def test_lin_appendix_b_gradient(backend: str, gamma: float) -> None:
+    """dFL/dx = y (1-p_t)^gamma (gamma p_t log p_t + p_t - 1), y in {-1, 1}, x_t = y x."""
+    x = torch.linspace(-8, 8, 41, dtype=torch.float64)
+    for sign in (1.0, -1.0):
+        target = torch.full_like(x, 1.0 if sign > 0 else 0.0)
+        _, grad = run(backend, x, target, alpha=None, gamma=gamma, reduction="sum")
+        p_t = torch.sigmoid(sign * x)
+        expected = sign * (1 - p_t) ** gamma * (gamma * p_t * torch.log(p_t) + p_t - 1)
+        torch.testing.assert_close(grad, expected, rtol=1e-10, atol=1e-14)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_focal_ratio_to_cross_entropy(backend: str) -> None:
+    """focal / ce = alpha_t (1 - p_t)^gamma elementwise; so focal <= ce for alpha <= 1."""
+    x = torch.randn(N, C, dtype=torch.float64) * 3
+    y = (torch.rand(N, C) < 0.5).double()
+    alpha, gamma = 0.3, 2.0
+    focal = torchfocal.sigmoid_focal_loss(
+        x, y, alpha=alpha, gamma=gamma, reduction="none", backend=backend
+    )
+    ce = F.binary_cross_entropy_with_logits(x, y, reduction="none")
+    p = torch.sigmoid(x)
+    p_t = p * y + (1 - p) * (1 - y)
+    alpha_t = alpha * y + (1 - alpha) * (1 - y)
+    torch.testing.assert_close(focal / ce, alpha_t * (1 - p_t) ** gamma)
+    assert bool((focal <= ce).all())
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_alpha_zero_and_one_silence_one_side(backend: str) -> None:
+    x = torch.randn(N, C, dtype=torch.float64)
+    y = torch.rand(N, C) < 0.5
+    only_pos = torchfocal.sigmoid_focal_loss(x, y, alpha=1.0, reduction="none", backend=backend)
+    only_neg = torchfocal.sigmoid_focal_loss(x, y, alpha=0.0, reduction="none", backend=backend)
+    assert bool((only_pos[~y] == 0).all()) and bool((only_pos[y] > 0).all())
+    assert bool((only_neg[y] == 0).all()) and bool((only_neg[~y] > 0).all())
+
+
+# --------------------------------------------------------------------------------------
+# Numerics
+
+
+EXTREME = [-1e4, -1e3, -100.0, -30.0, -1.0, 0.0, 1.0, 30.0, 100.0, 1e3, 1e4]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32, torch.float64])
+@pytest.mark.parametrize("gamma", [0.0, 0.1, 0.5, 1.0, 2.0, 10.0])
+@pytest.mark.parametrize("form", ["bool", "soft", "smoothed"])
+def test_extreme_logits_are_finite(
+    backend: str, dtype: torch.dtype, gamma: float, form: str
+) -> None:
+    x = torch.tensor(EXTREME, dtype=dtype).repeat(3)
+    if form == "soft":
+        y: torch.Tensor = torch.tensor([0.0, 0.3, 1.0]).repeat_interleave(len(EXTREME))
+    else:
+        y = torch.tensor([0.0, 1.0, 1.0]).repeat_interleave(len(EXTREME)) > 0.5
+    smoothing = 0.1 if form == "smoothed" else 0.0
+    x64 = x.double()
+    loss, grad = run(backend, x, y, gamma=gamma, label_smoothing=smoothing, reduction="none")
+    assert loss.dtype == dtype and grad.dtype == dtype
+    assert bool(torch.isfinite(loss).all()) and bool(torch.isfinite(grad).all())
+    # Saturated logits are exactly representable, so every dtype must agree with the oracle
+    # evaluated at the same (rounded) logits.
+    ref_loss, ref_grad = reference.sigmoid_focal_loss(
+        x64.numpy(), y.numpy(), gamma=gamma, label_smoothing=smoothing, reduction="none"
+    )
+    tol = tolerance(dtype) if dtype != torch.float64 else {"rtol": 1e-9, "atol": 1e-12}
+    if dtype == torch.float32:
+        tol = {"rtol": 1e-4, "atol": 1e-5}
+    torch.testing.assert_close(loss.double(), torch.from_numpy(ref_loss), **tol)
+    torch.testing.assert_close(grad.double(), torch.from_numpy(ref_grad), **tol)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_half_inputs_are_computed_in_float32(backend: str, dtype: torch.dtype) -> None:
+    x = torch.randn(N, C).to(dtype)
+    y = torch.rand(N, C) < 0.3
+    half = torchfocal.sigmoid_focal_loss(x, y, backend=backend)
+    full = torchfocal.sigmoid_focal_loss(x.float(), y, backend=backend)
+    assert half.dtype == dtype
+    assert half == full.to(dtype)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("reduction", ["mean", "sum", "positives"])
+@pytest.mark.parametrize("form", ["soft", "bool", "index"])
+def test_empty_input(backend: str, reduction: str, form: str) -> None:
+    x = torch.empty(0, C, requires_grad=True)
+    target = make_target(form, (0, C))
+    loss = torchfocal.sigmoid_focal_loss(x, target, reduction=reduction, backend=backend)
+    assert loss.shape == () and loss.item() == 0.0
+    loss.backward()
+    assert x.grad is not None and x.grad.shape == (0, C)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_everything_ignored_gives_zero(backend: str) -> None:
+    x = torch.randn(N, C, requires_grad=True)
+    target = torch.full((N,), -100)
+    loss = torchfocal.sigmoid_focal_loss(x, target, reduction="mean", backend=backend)
+    loss.backward()
+    assert loss.item() == 0.0 and x.grad is not None and bool((x.grad == 0).all())
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_no_grad_calls(backend: str) -> None:
+    x = torch.randn(N, C)
+    y = torch.rand(N, C) < 0.3
+    with_grad = torchfocal.sigmoid_focal_loss(x.requires_grad_(True), y, backend=backend)
+    with torch.no_grad():
+        without = torchfocal.sigmoid_focal_loss(x, y, backend=backend)
+    plain = torchfocal.sigmoid_focal_loss(x.detach(), y, backend=backend)
+    assert not without.requires_grad and not plain.requires_grad
+    torch.testing.assert_close(without, with_grad.detach())
+    torch.testing.assert_close(plain, with_grad.detach())
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"reduction": "none"},
+        {"reduction": "mean", "alpha": None, "gamma": 0.5},
+        {"reduction": "sum", "pos_weight": "yes", "gamma": 1.0},
+        {"reduction": "positives", "label_smoothing": 0.1, "alpha": "per_class"},
+    ],
+)
+@pytest.mark.parametrize("form", ["bool", "soft"])
+def test_fused_function_gradcheck(kwargs: dict[str, Any], form: str) -> None:
+    x = torch.randn(3, 4, dtype=torch.float64, requires_grad=True)
+    target = make_target(form, (3, 4))
+    options = dict(kwargs)
+    if options.get("pos_weight") == "yes":
+        options["pos_weight"] = torch.rand(4, dtype=torch.float64) + 0.5
+    if options.get("alpha") == "per_class":
+        options["alpha"] = torch.rand(4, dtype=torch.float64)
+
+    def loss_fn(inp: torch.Tensor) -> torch.Tensor:
+        return torchfocal.sigmoid_focal_loss(inp, target, backend="fused", **options)
+
+    assert torch.autograd.gradcheck(loss_fn, (x,), eps=1e-6, atol=1e-8)
+
+
+def test_fused_equals_naive_random_configs() -> None:
+    """A broad sweep in float32: the two backends agree within float32 rounding."""
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        shape = tuple(int(s) for s in rng.integers(1, 5, size=int(rng.integers(2, 4))))
+        x = torch.from_numpy(rng.normal(size=shape) * 4).float()
+        y = torch.from_numpy(rng.random(shape)).float()
+        gamma = float(rng.uniform(0, 4))
+        a = run("naive", x, y, gamma=gamma, alpha=0.4)
+        b = run("fused", x, y, gamma=gamma, alpha=0.4)
+        torch.testing.assert_close(a[0], b[0], rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(a[1], b[1], rtol=1e-5, atol=1e-6)
