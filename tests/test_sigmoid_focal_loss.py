@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import tolerance
 
 import torchfocal
+from conftest import tolerance
 from torchfocal import reference
 
 BACKENDS = ["naive", "fused"]
@@ -37,7 +37,10 @@ def make_target(form: str, shape: tuple[int, ...], class_dim: int = 1) -> torch.
 
 
 def run(
-    backend: str, x: torch.Tensor, target: torch.Tensor, grad_output: torch.Tensor | None = None,
+    backend: str,
+    x: torch.Tensor,
+    target: torch.Tensor,
+    grad_output: torch.Tensor | None = None,
     **kwargs: Any,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     x = x.detach().clone().requires_grad_(True)
@@ -48,7 +51,10 @@ def run(
 
 
 def check_against_reference(
-    backend: str, x: torch.Tensor, target: torch.Tensor, grad_output: torch.Tensor | None = None,
+    backend: str,
+    x: torch.Tensor,
+    target: torch.Tensor,
+    grad_output: torch.Tensor | None = None,
     **kwargs: Any,
 ) -> None:
     loss, grad = run(backend, x, target, grad_output, **kwargs)
@@ -82,9 +88,7 @@ def test_matches_reference(
     target = make_target(form, (N, C))
     if alpha == "per_class":
         alpha = torch.linspace(0.1, 0.9, C, dtype=torch.float64)
-    check_against_reference(
-        backend, x, target, alpha=alpha, gamma=gamma, reduction=reduction
-    )
+    check_against_reference(backend, x, target, alpha=alpha, gamma=gamma, reduction=reduction)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -98,8 +102,13 @@ def test_matches_reference(
         {"pos_weight": "elementwise"},
         {"label_smoothing": 0.1},
         {"avg_factor": 7.5, "reduction": "mean"},
-        {"weight": "per_row", "pos_weight": "per_class", "label_smoothing": 0.2,
-         "alpha": "per_class", "reduction": "positives"},
+        {
+            "weight": "per_row",
+            "pos_weight": "per_class",
+            "label_smoothing": 0.2,
+            "alpha": "per_class",
+            "reduction": "positives",
+        },
     ],
     ids=lambda o: "-".join(f"{k}={v}" for k, v in o.items()),
 )
@@ -149,9 +158,7 @@ def test_class_dim_matches_moved_axis(backend: str, class_dim: int) -> None:
     pos_weight = torch.linspace(0.5, 2.0, num_classes, dtype=torch.float64)
     options = {"alpha": alpha, "pos_weight": pos_weight, "backend": backend}
     loss = torchfocal.sigmoid_focal_loss(x, target, class_dim=class_dim, **options)
-    moved = torchfocal.sigmoid_focal_loss(
-        x.movedim(class_dim, 1), target, class_dim=1, **options
-    )
+    moved = torchfocal.sigmoid_focal_loss(x.movedim(class_dim, 1), target, class_dim=1, **options)
     torch.testing.assert_close(loss, moved)
     check_against_reference(
         backend, x, target, class_dim=class_dim, alpha=alpha, pos_weight=pos_weight
@@ -185,8 +192,16 @@ def test_gamma_zero_is_bce_with_logits(backend: str, reduction: str, with_weight
     y = torch.rand(N, C, dtype=torch.float64)
     weight = torch.rand(N, C, dtype=torch.float64) if with_weights else None
     pos_weight = torch.rand(C, dtype=torch.float64) * 3 if with_weights else None
-    ours = run(backend, x, y, alpha=None, gamma=0.0, weight=weight, pos_weight=pos_weight,
-               reduction=reduction)
+    ours = run(
+        backend,
+        x,
+        y,
+        alpha=None,
+        gamma=0.0,
+        weight=weight,
+        pos_weight=pos_weight,
+        reduction=reduction,
+    )
     xt = x.clone().requires_grad_(True)
     theirs = F.binary_cross_entropy_with_logits(
         xt, y, weight=weight, pos_weight=pos_weight, reduction=reduction

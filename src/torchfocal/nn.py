@@ -36,7 +36,7 @@ class SigmoidFocalLoss(nn.Module):
         >>> import torch, torchfocal
         >>> criterion = torchfocal.SigmoidFocalLoss(alpha=0.25, gamma=2.0, reduction="sum")
         >>> criterion(torch.tensor([[2.0, -1.0]]), torch.tensor([[1.0, 0.0]])).round(decimals=4)
-        tensor(0.0144)
+        tensor(0.0174)
     """
 
     alpha: Tensor | None

@@ -1,0 +1,33 @@
+"""The README's Python example runs, and the docstring examples print what they say."""
+
+from __future__ import annotations
+
+import doctest
+import importlib
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_readme_python_blocks_run() -> None:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```python\n(.*?)```", text, flags=re.S)
+    assert blocks, "README.md must hold a Python example"
+    for block in blocks:
+        exec(compile(block, "README.md", "exec"), {"__name__": "readme"})
+
+
+@pytest.mark.parametrize(
+    "module", ["torchfocal.functional", "torchfocal.nn", "torchfocal.weighting"]
+)
+def test_docstring_examples(module: str) -> None:
+    try:
+        mod = importlib.import_module(module)
+    except ModuleNotFoundError:
+        pytest.skip(f"{module} does not exist in this checkout")
+    result = doctest.testmod(mod, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.failed == 0
+    assert result.attempted > 0, f"{module} has no docstring example"
