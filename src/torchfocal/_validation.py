@@ -139,19 +139,20 @@ def class_values(
     *,
     num_classes: int,
     class_dim: int,
-    reference: Tensor,
+    input: Tensor,
+    dtype: torch.dtype,
     low: float,
     high: float,
 ) -> Tensor:
     """Per-class values (a sequence or a 1-D tensor of length C) lined up with ``class_dim``.
 
-    Returns a tensor of the reference's device, float dtype, shaped to broadcast against it.
+    Returns a ``dtype`` tensor on the input's device, shaped to broadcast against the input.
     """
     if isinstance(value, Tensor):
         tensor = value
         if not (tensor.is_floating_point() or tensor.dtype in _INTEGER_DTYPES):
             raise TypeError(f"{name} must be a real tensor; got {tensor.dtype}")
-        check_same_device(name, tensor, reference)
+        check_same_device(name, tensor, input)
     else:
         try:
             tensor = torch.as_tensor(value, dtype=torch.float64)
@@ -165,11 +166,11 @@ def class_values(
             f"{name} must have one value per class ({num_classes} along class_dim={class_dim}); "
             f"got shape {shape_str(tensor.shape)}"
         )
-    tensor = tensor.to(device=reference.device, dtype=reference.dtype)
+    tensor = tensor.to(device=input.device, dtype=dtype)
     if not _is_compiling() and num_classes and not bool(((tensor >= low) & (tensor <= high)).all()):
         bad = tensor[~((tensor >= low) & (tensor <= high))][0].item()
         raise ValueError(f"{name} must hold values in [{low:g}, {high:g}]; got {bad:g}")
-    return tensor.reshape(class_shape(reference.dim(), class_dim, num_classes))
+    return tensor.reshape(class_shape(input.dim(), class_dim, num_classes))
 
 
 def broadcast_to_input(name: str, value: Tensor, input_shape: torch.Size) -> Tensor:

@@ -185,7 +185,6 @@ def sigmoid_focal_loss(
     if input.dim() >= 2:
         class_dim = v.normalize_dim("class_dim", class_dim, input.dim())
     compute_dtype = _compute_dtype(input)
-    like = torch.empty((), dtype=compute_dtype, device=input.device).expand(input.shape)
     y, valid = _resolve_sigmoid_target(input, target, class_dim, ignore_index)
 
     alpha_arg: float | Tensor | None = None
@@ -199,7 +198,8 @@ def sigmoid_focal_loss(
                 alpha,
                 num_classes=input.shape[dim],
                 class_dim=dim,
-                reference=like,
+                input=input,
+                dtype=compute_dtype,
                 low=0.0,
                 high=1.0,
             )
