@@ -6,12 +6,13 @@ loss and every backend, so that the naive and the fused paths cannot disagree on
 - ``"none"``: no reduction (divisor ``None``);
 - ``"sum"``: divisor 1;
 - ``"mean"``: ``avg_factor`` when given, else the number of counted elements
-  (elements at ignored locations are not counted);
+  (elements at ignored locations are not counted), or for the softmax loss with index
+  targets the summed class weights of the counted targets, as F.cross_entropy;
 - ``"positives"``: ``max(positive target mass, 1)``, Lin et al.'s normaliser; with
   ``distributed=True`` the mass is first averaged over the default process group.
 
-A divisor is clamped to at least 1 where it counts things, so that an empty input or an
-input whose every element is ignored reduces to 0 instead of 0/0.
+A count of zero becomes 1 (and the positive mass is clamped to at least 1), so that an
+empty input or an input whose every element is ignored reduces to 0 instead of 0/0.
 """
 
 from __future__ import annotations
@@ -38,7 +39,8 @@ def divisor(
         if avg_factor is not None:
             return avg_factor
         if isinstance(count, Tensor):
-            return count.clamp(min=1)
+            # A (possibly fractional) sum of class weights; only an empty count becomes 1.
+            return torch.where(count > 0, count, torch.ones_like(count))
         return float(max(count, 1))
     if reduction == "positives":
         if positive_mass is None:  # pragma: no cover - callers always pass it

@@ -12,8 +12,9 @@ from torch import Tensor
 from . import _reduction
 from . import _validation as v
 from ._kernels import sigmoid as _sigmoid
+from ._kernels import softmax as _softmax
 
-__all__ = ["sigmoid_focal_loss"]
+__all__ = ["sigmoid_focal_loss", "softmax_focal_loss"]
 
 _SIGMOID_REDUCTIONS = ("none", "mean", "sum", "positives")
 
@@ -256,5 +257,219 @@ def sigmoid_focal_loss(
         return _reduction.reduce(loss, divisor).to(input.dtype)
     result: Tensor = _sigmoid.SigmoidFocalFunction.apply(
         input, y, alpha_arg, gamma, element_weight, pos_weight_arg, divisor, compute_dtype
+    )
+    return result
+
+
+_SOFTMAX_REDUCTIONS = ("none", "mean", "sum")
+#: How far a probability target's sum over the classes may stray from 1.
+PROBABILITY_SUM_TOLERANCE = 1e-3
+
+
+def _check_class_weight_tensor(
+    name: str,
+    value: object,
+    *,
+    num_classes: int,
+    class_dim: int,
+    input: Tensor,
+    dtype: torch.dtype,
+    high: float,
+) -> Tensor:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        raise TypeError(f"{name} must be a sequence or tensor of {num_classes} values; got float")
+    return v.class_values(
+        name,
+        value,  # type: ignore[arg-type]
+        num_classes=num_classes,
+        class_dim=class_dim,
+        input=input,
+        dtype=dtype,
+        low=0.0,
+        high=high,
+    )
+
+
+def softmax_focal_loss(
+    input: Tensor,
+    target: Tensor,
+    *,
+    alpha: v.ClassValues | None = None,
+    gamma: float = 2.0,
+    weight: Tensor | None = None,
+    ignore_index: int = -100,
+    label_smoothing: float = 0.0,
+    class_dim: int = 1,
+    reduction: str = "mean",
+    backend: str = "auto",
+) -> Tensor:
+    r"""Softmax focal loss for multi-class, single-label classification.
+
+    Per location, with :math:`p = \mathrm{softmax}(x)` over ``class_dim`` and target
+    distribution :math:`t` (the one-hot of an index target, smoothed to
+    :math:`t (1 - \epsilon) + \epsilon / C`, or the given probabilities),
+
+    .. math::
+
+        \ell = -\sum_c \alpha_c \, w_c \, t_c \, (1 - p_c)^\gamma \log p_c .
+
+    This is the multi-class focal loss of Lin et al. (ICCV 2017,
+    https://arxiv.org/abs/1708.02002, section 3 and its softmax variant). ``weight``,
+    ``ignore_index``, ``label_smoothing`` and ``reduction`` follow
+    :func:`torch.nn.functional.cross_entropy` exactly, so ``gamma=0`` with ``alpha=None`` is
+    ``F.cross_entropy`` for every combination of those options. The one deliberate
+    difference: when every target is ignored, ``"mean"`` returns 0 where torch returns NaN.
+
+    Args:
+        input: logits, ``(N, C)``, ``(N, C, d1, ...)`` or ``(C,)``, float16 / bfloat16 /
+            float32 / float64 (half types are computed in float32).
+        target: integer class indices of the input's shape without ``class_dim``
+            (values in ``[0, C)`` or ``ignore_index``), or class probabilities of the input's
+            shape (float, each location summing to 1 within 1e-3).
+        alpha: ``None``, a float >= 0 for every class, or C per-class values >= 0.
+        gamma: focusing parameter, >= 0.
+        weight: C class weights (as ``F.cross_entropy``'s ``weight``).
+        ignore_index: index targets equal to it are left out of the loss and of the mean.
+        label_smoothing: eps in [0, 1).
+        class_dim: the class dimension (``-1`` for ``(B, anchors, C)`` inputs).
+        reduction: ``"none"`` (one value per location), ``"mean"`` (for index targets,
+            divided by the summed ``weight`` of the counted targets; for probability targets,
+            by the number of locations) or ``"sum"``.
+        backend: ``"auto"`` (fused), ``"fused"`` or ``"naive"``.
+
+    Example:
+        >>> import torch, torchfocal
+        >>> logits = torch.tensor([[2.0, 0.5, -1.0], [0.0, 0.0, 3.0]])
+        >>> target = torch.tensor([0, 1])
+        >>> torchfocal.softmax_focal_loss(logits, target, gamma=2.0, reduction="none")
+        tensor([0.0111, 2.8210])
+    """
+    input = v.check_float_input("input", input)
+    target = v.check_tensor("target", target)
+    v.check_same_device("target", target, input)
+    gamma = v.check_gamma(gamma)
+    label_smoothing = v.check_scalar_in(
+        "label_smoothing", label_smoothing, 0.0, 1.0, high_inclusive=False
+    )
+    reduction = v.check_reduction(reduction, _SOFTMAX_REDUCTIONS)
+    backend = _check_backend_available(v.check_backend(backend))
+    if isinstance(ignore_index, bool) or not isinstance(ignore_index, int):
+        raise TypeError(f"ignore_index must be an int; got {type(ignore_index).__name__}")
+    if input.dim() == 0:
+        raise ValueError("input must have a class dimension (at least 1-D); got a 0-d tensor")
+    dim = v.normalize_dim("class_dim", class_dim, input.dim())
+    num_classes = input.shape[dim]
+    compute_dtype = _compute_dtype(input)
+
+    class_factor: Tensor | float | None = None
+    if alpha is not None:
+        if isinstance(alpha, (int, float)) and not isinstance(alpha, bool):
+            class_factor = v.check_scalar_in("alpha", alpha, 0.0, float("inf"))
+        else:
+            class_factor = _check_class_weight_tensor(
+                "alpha",
+                alpha,
+                num_classes=num_classes,
+                class_dim=dim,
+                input=input,
+                dtype=compute_dtype,
+                high=float("inf"),
+            )
+    class_weight = None
+    if weight is not None:
+        v.check_tensor("weight", weight)
+        class_weight = _check_class_weight_tensor(
+            "weight",
+            weight,
+            num_classes=num_classes,
+            class_dim=dim,
+            input=input,
+            dtype=compute_dtype,
+            high=float("inf"),
+        )
+        class_factor = class_weight if class_factor is None else class_factor * class_weight
+
+    index_shape = input.shape[:dim] + input.shape[dim + 1 :]
+    valid: Tensor | None = None
+    if target.shape == input.shape and target.is_floating_point():
+        dense = True
+        t = target.to(compute_dtype)
+        if not v._is_compiling() and t.numel():
+            in_range = (t >= 0) & (t <= 1)
+            if not bool(in_range.all()):
+                bad = t[~in_range][0].item()
+                raise ValueError(f"target probabilities must be in [0, 1]; got {bad!r}")
+            sums = t.sum(dim=dim)
+            off = (sums - 1).abs() > PROBABILITY_SUM_TOLERANCE
+            if bool(off.any()):
+                raise ValueError(
+                    f"target probabilities must sum to 1 over class_dim={class_dim} "
+                    f"(within {PROBABILITY_SUM_TOLERANCE:g}); got a sum of "
+                    f"{sums[off][0].item():.6g}"
+                )
+        if label_smoothing > 0:
+            t = t * (1.0 - label_smoothing) + label_smoothing / num_classes
+        count: int | Tensor = t.numel() // max(num_classes, 1)
+    elif target.shape == index_shape:
+        if not v.is_integer_dtype(target.dtype):
+            raise TypeError(
+                f"target must be an integer tensor of class indices when its shape is "
+                f"{v.shape_str(index_shape)}; got {target.dtype}"
+            )
+        index = target.unsqueeze(dim).long()
+        ignored = index == ignore_index
+        if not v._is_compiling():
+            bad_mask = ((index < 0) | (index >= num_classes)) & ~ignored
+            if bool(bad_mask.any()):
+                raise ValueError(
+                    f"target class indices must be in [0, {num_classes - 1}] or "
+                    f"ignore_index={ignore_index}; got {index[bad_mask][0].item()}"
+                )
+        has_ignored = bool(ignored.any()) if not v._is_compiling() else True
+        if has_ignored:
+            valid = ~ignored
+            index = index.masked_fill(ignored, 0)
+        # F.cross_entropy's mean divides by the class weights of the counted targets.
+        if class_weight is not None:
+            target_weight = class_weight.reshape(-1)[index]
+            count = (target_weight if valid is None else target_weight * valid).sum()
+        else:
+            count = int(index.numel()) if valid is None else valid.sum()
+        dense = label_smoothing > 0
+        if dense:
+            t = torch.full(
+                input.shape, label_smoothing / num_classes, dtype=compute_dtype, device=input.device
+            )
+            t.scatter_add_(
+                dim,
+                index,
+                torch.full(
+                    index.shape, 1.0 - label_smoothing, dtype=compute_dtype, device=input.device
+                ),
+            )
+            if valid is not None:
+                t = t * valid
+        else:
+            t = index
+    else:
+        raise ValueError(
+            f"target must have the shape of input {v.shape_str(input.shape)} (probabilities) "
+            f"or {v.shape_str(index_shape)} (class indices); got {v.shape_str(target.shape)}"
+        )
+
+    divisor = _reduction.divisor(reduction, count=count)
+    if backend == "naive":
+        if not dense:
+            t = torch.zeros(input.shape, dtype=compute_dtype, device=input.device).scatter_(
+                dim, index, 1.0
+            )
+            if valid is not None:
+                t = t * valid
+        loss = _softmax.naive_per_location(
+            input.to(compute_dtype), t, class_factor=class_factor, gamma=gamma, dim=dim
+        )
+        return _reduction.reduce(loss, divisor).to(input.dtype)
+    result: Tensor = _softmax.SoftmaxFocalFunction.apply(
+        input, t, valid, class_factor, gamma, dim, dense, divisor, compute_dtype
     )
     return result

@@ -10,7 +10,7 @@ from torch import Tensor, nn
 from . import _validation as v
 from . import functional as F
 
-__all__ = ["SigmoidFocalLoss"]
+__all__ = ["SigmoidFocalLoss", "SoftmaxFocalLoss"]
 
 
 def _optional_buffer(name: str, value: Tensor | Sequence[float] | None) -> Tensor | None:
@@ -98,6 +98,73 @@ class SigmoidFocalLoss(nn.Module):
             reduction=self.reduction,
             avg_factor=self.avg_factor,
             distributed=self.distributed,
+            backend=self.backend,
+        )
+
+    def extra_repr(self) -> str:
+        alpha = self.scalar_alpha if self.alpha is None else "per-class"
+        return f"alpha={alpha}, gamma={self.gamma}, reduction={self.reduction!r}"
+
+
+class SoftmaxFocalLoss(nn.Module):
+    """Module form of :func:`torchfocal.softmax_focal_loss`; see it for every argument.
+
+    Per-class ``alpha`` and ``weight`` are buffers (they follow ``.to()`` and the state_dict).
+
+    Example:
+        >>> import torch, torchfocal
+        >>> criterion = torchfocal.SoftmaxFocalLoss(gamma=2.0, weight=torch.tensor([1.0, 2.0]))
+        >>> criterion(torch.tensor([[1.0, -1.0], [0.5, 0.5]]), torch.tensor([0, 1]))
+        tensor(0.1161)
+    """
+
+    alpha: Tensor | None
+    weight: Tensor | None
+
+    def __init__(
+        self,
+        *,
+        alpha: float | Sequence[float] | Tensor | None = None,
+        gamma: float = 2.0,
+        weight: Tensor | Sequence[float] | None = None,
+        ignore_index: int = -100,
+        label_smoothing: float = 0.0,
+        class_dim: int = 1,
+        reduction: str = "mean",
+        backend: str = "auto",
+    ) -> None:
+        super().__init__()
+        self.gamma = v.check_gamma(gamma)
+        self.label_smoothing = v.check_scalar_in(
+            "label_smoothing", label_smoothing, 0.0, 1.0, high_inclusive=False
+        )
+        self.reduction = v.check_reduction(reduction, ("none", "mean", "sum"))
+        self.backend = v.check_backend(backend)
+        self.ignore_index = ignore_index
+        self.class_dim = class_dim
+        self.scalar_alpha: float | None = None
+        if alpha is None or isinstance(alpha, (int, float)):
+            if alpha is not None:
+                self.scalar_alpha = v.check_scalar_in("alpha", alpha, 0.0, float("inf"))
+            self.register_buffer("alpha", None)
+        else:
+            alpha_buffer = _optional_buffer("alpha", alpha)
+            if alpha_buffer is not None and not bool((alpha_buffer >= 0).all()):
+                raise ValueError(f"alpha must hold values >= 0; got {alpha_buffer.tolist()}")
+            self.register_buffer("alpha", alpha_buffer)
+        self.register_buffer("weight", _optional_buffer("weight", weight))
+
+    def forward(self, input: Tensor, target: Tensor) -> Tensor:
+        return F.softmax_focal_loss(
+            input,
+            target,
+            alpha=self.alpha if self.alpha is not None else self.scalar_alpha,
+            gamma=self.gamma,
+            weight=self.weight,
+            ignore_index=self.ignore_index,
+            label_smoothing=self.label_smoothing,
+            class_dim=self.class_dim,
+            reduction=self.reduction,
             backend=self.backend,
         )
 

@@ -15,7 +15,7 @@ from numpy.typing import ArrayLike, NDArray
 
 Array = NDArray[np.float64]
 
-__all__ = ["sigmoid_focal_loss"]
+__all__ = ["sigmoid_focal_loss", "softmax_focal_loss"]
 
 
 def _log_sigmoid(x: Array) -> Array:
@@ -139,3 +139,80 @@ def sigmoid_focal_loss(
         avg_factor=avg_factor,
         grad_output=grad_output,
     )
+
+
+def softmax_focal_loss(
+    input: ArrayLike,
+    target: ArrayLike,
+    *,
+    alpha: float | ArrayLike | None = None,
+    gamma: float = 2.0,
+    weight: ArrayLike | None = None,
+    ignore_index: int = -100,
+    label_smoothing: float = 0.0,
+    class_dim: int = 1,
+    reduction: str = "mean",
+    grad_output: ArrayLike | None = None,
+) -> tuple[Array, Array]:
+    """Softmax focal loss and its gradient; same arguments as the torch function.
+
+    Per location: loss = -sum_c a_c (1 - p_c)**gamma log p_c with a_c = alpha_c w_c t_c, and
+    dloss/dx_j = -sum_c a_c f'_c (delta_cj - p_j), where
+    f'_c = (1 - p_c)**gamma - gamma p_c (1 - p_c)**(gamma - 1) log p_c.
+    log(1 - p_c) is taken as logsumexp over the other classes minus logsumexp over all.
+    """
+    x = np.moveaxis(np.asarray(input, dtype=np.float64), class_dim, -1)
+    num_classes = x.shape[-1]
+    target_array = np.asarray(target)
+    shift = x - x.max(axis=-1, keepdims=True)
+    log_z = np.log(np.exp(shift).sum(axis=-1, keepdims=True))
+    log_p = shift - log_z
+    p = np.exp(log_p)
+    log_1mp = np.empty_like(x)
+    with np.errstate(divide="ignore"):
+        for c in range(num_classes):
+            others = np.delete(shift, c, axis=-1)
+            log_1mp[..., c] = np.log(np.exp(others).sum(axis=-1)) - log_z[..., 0]
+
+    if np.issubdtype(target_array.dtype, np.floating):
+        t = np.moveaxis(target_array.astype(np.float64), class_dim, -1)
+        t = t * (1.0 - label_smoothing) + label_smoothing / num_classes
+        valid = np.ones(x.shape[:-1])
+        counted_weight = valid.copy()
+    else:
+        valid = (target_array != ignore_index).astype(np.float64)
+        safe = np.where(target_array == ignore_index, 0, target_array)
+        one_hot = np.eye(num_classes)[safe]
+        t = (one_hot * (1.0 - label_smoothing) + label_smoothing / num_classes) * valid[..., None]
+        class_w = np.ones(num_classes) if weight is None else np.asarray(weight, np.float64)
+        counted_weight = class_w[safe] * valid
+    a = t.copy()
+    if alpha is not None:
+        a = a * np.asarray(alpha, dtype=np.float64)
+    if weight is not None:
+        a = a * np.asarray(weight, dtype=np.float64)
+
+    modulator = np.exp(gamma * log_1mp) if gamma else np.ones_like(x)
+    loss = -(a * modulator * log_p).sum(axis=-1)
+    if gamma:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            # p (1-p)^(gamma-1) (-log p) in logs; -log p = 0 gives exactly 0.
+            tail = np.exp(log_p + (gamma - 1.0) * log_1mp + np.log(-log_p))
+        tail = np.where(log_p == 0, 0.0, tail)
+        f_prime = modulator + gamma * tail
+    else:
+        f_prime = np.ones_like(x)
+    weighted = a * f_prime
+    grad = -weighted + p * weighted.sum(axis=-1, keepdims=True)
+
+    upstream = np.ones(()) if grad_output is None else np.asarray(grad_output, np.float64)
+    if reduction == "none":
+        return loss, np.moveaxis(grad * np.expand_dims(upstream, -1), -1, class_dim)
+    if reduction == "sum":
+        divisor = 1.0
+    elif reduction == "mean":
+        total = float(counted_weight.sum())
+        divisor = total if total > 0 else 1.0
+    else:
+        raise ValueError(f"reduction must be a known reduction; got {reduction!r}")
+    return np.asarray(loss.sum() / divisor), np.moveaxis(grad * upstream / divisor, -1, class_dim)

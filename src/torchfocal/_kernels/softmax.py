@@ -1,0 +1,193 @@
+"""Softmax focal loss math: the naive autograd version and the fused analytic version.
+
+Nothing here validates input. Per location, with logits x over the class dimension,
+l_c = log p_c = log_softmax(x)_c, class factor a_c = t_c * alpha_c * w_c (t the one-hot or
+probability target, alpha and w the per-class alpha and weight):
+
+    loss = -sum_c a_c m_c l_c,        m_c = (1 - p_c) ** gamma = exp(gamma * log(1 - p_c))
+
+Gradient (derivation in docs/math.md). With dl_c/dx_j = delta_cj - p_j,
+
+    d(m_c l_c)/dx_j = g_c (delta_cj - p_j),   g_c = m_c (1 + gamma p_c rho_c),
+    rho_c = -l_c / (1 - p_c) = l_c / expm1(l_c)        (in [1, inf); -> 1 as p_c -> 1)
+    dloss/dx_j = -a_j g_j (1 - p_j) + p_j sum_{c != j} a_c g_c
+
+g_c replaces gamma (1 - p_c)^(gamma - 1) p_c l_c, whose first factor is infinite at p_c = 1
+for gamma < 1, by the bounded product m_c p_c rho_c. The last line is written so that the
+target class's term is a product with (1 - p_j), not the difference of two nearly equal
+numbers when p_j -> 1.
+
+log(1 - p_c) itself: for every class but the arg-max, p_c <= 1/2 and log1p(-p_c) is
+accurate; for the arg-max class M, 1 - p_M = sum_{k != M} p_k, so
+log(1 - p_M) = logsumexp_{k != M} x_k - logsumexp_k x_k, which keeps its precision when
+p_M rounds to 1.
+"""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+import torch
+from torch import Tensor
+
+
+def log1m_softmax(x: Tensor, log_p: Tensor, dim: int) -> Tensor:
+    """log(1 - softmax(x)) along ``dim``, accurate for every class (see the module docstring)."""
+    num_classes = x.shape[dim]
+    if num_classes == 1:
+        # One class: p = 1 exactly; a constant, so no gradient can flow through -inf.
+        return torch.full_like(x, float("-inf"))
+    top = x.argmax(dim=dim, keepdim=True)
+    # The arg-max entry is replaced below; a constant there keeps log1p(-1) = -inf (and its
+    # infinite derivative, which autograd would turn into 0 * inf = NaN) out of the graph.
+    result = torch.log1p(-torch.exp(log_p.scatter(dim, top, -1.0)))
+    others = x.scatter(dim, top, float("-inf"))
+    log_rest = torch.logsumexp(others, dim=dim, keepdim=True) - torch.logsumexp(
+        x, dim=dim, keepdim=True
+    )
+    return result.scatter(dim, top, log_rest)
+
+
+def naive_per_location(
+    x: Tensor, t: Tensor, *, class_factor: Tensor | float | None, gamma: float, dim: int
+) -> Tensor:
+    """The readable version: plain torch ops under autograd; ``t`` is the dense target."""
+    log_p = torch.log_softmax(x, dim=dim)
+    modulator = 1.0 if gamma == 0.0 else torch.exp(gamma * log1m_softmax(x, log_p, dim))
+    focal_log_p = modulator * log_p
+    weighted = t * focal_log_p
+    if class_factor is not None:
+        weighted = weighted * class_factor
+    return -weighted.sum(dim=dim)
+
+
+def _modulator_and_g(
+    log_p: Tensor, log_1mp: Tensor, gamma: float, need_grad: bool
+) -> tuple[Tensor | float, Tensor | float | None]:
+    if gamma == 0.0:
+        return 1.0, (1.0 if need_grad else None)
+    modulator = torch.exp(gamma * log_1mp)
+    if not need_grad:
+        return modulator, None
+    # rho = l / expm1(l), with its limit 1 where l rounds to 0.
+    rho = torch.where(log_p < 0, log_p / torch.expm1(log_p), torch.ones_like(log_p))
+    g = modulator * (1.0 + gamma * torch.exp(log_p) * rho)
+    return modulator, g
+
+
+def fused_index(
+    x: Tensor,
+    index: Tensor,
+    valid: Tensor | None,
+    *,
+    class_factor: Tensor | float | None,
+    gamma: float,
+    dim: int,
+    need_grad: bool,
+) -> tuple[Tensor, Tensor | None]:
+    """Hard index targets: ``index`` has the class dim of size 1 (ignored entries set to 0).
+
+    Only the target class carries a_c, so the per-class quantities are gathered there and
+    no one-hot is built.
+    """
+    log_p = torch.log_softmax(x, dim=dim)
+    log_p_y = log_p.gather(dim, index)
+    log_1mp = log1m_softmax(x, log_p, dim) if gamma != 0.0 or need_grad else log_p
+    log_1mp_y = log_1mp.gather(dim, index)
+    modulator_y, g_y = _modulator_and_g(log_p_y, log_1mp_y, gamma, need_grad)
+    a_y: Tensor | float = 1.0
+    if isinstance(class_factor, Tensor):
+        a_y = class_factor.expand_as(x).gather(dim, index)
+    elif class_factor is not None:
+        a_y = class_factor
+    if valid is not None:
+        a_y = valid.to(x.dtype) * a_y
+    loss = (-(a_y * modulator_y * log_p_y)).squeeze(dim)
+    if not need_grad:
+        return loss, None
+    coefficient = a_y * cast(Tensor | float, g_y)
+    grad = torch.exp(log_p) * coefficient
+    # The target class: -a_y g_y (1 - p_y), from log(1 - p_y) rather than 1 - p_y.
+    grad = grad.scatter(dim, index, -(coefficient * torch.exp(log_1mp_y)).expand_as(log_p_y))
+    return loss, grad
+
+
+def fused_dense(
+    x: Tensor,
+    t: Tensor,
+    *,
+    class_factor: Tensor | float | None,
+    gamma: float,
+    dim: int,
+    need_grad: bool,
+) -> tuple[Tensor, Tensor | None]:
+    """Dense targets (probabilities, or smoothed one-hot): every class may carry weight."""
+    log_p = torch.log_softmax(x, dim=dim)
+    log_1mp = log1m_softmax(x, log_p, dim) if gamma != 0.0 or need_grad else log_p
+    modulator, g = _modulator_and_g(log_p, log_1mp, gamma, need_grad)
+    a = t if class_factor is None else t * class_factor
+    loss = -(a * modulator * log_p).sum(dim=dim)
+    if not need_grad:
+        return loss, None
+    a_g = a * cast(Tensor | float, g)
+    total = a_g.sum(dim=dim, keepdim=True)
+    grad = torch.exp(log_p) * (total - a_g) - a_g * torch.exp(log_1mp)
+    return loss, grad
+
+
+class SoftmaxFocalFunction(torch.autograd.Function):
+    """Fused softmax focal loss: forward computes the loss and saves dloss/dinput.
+
+    ``target`` is either an index tensor (class dim of size 1, ``dense=False``) or a dense
+    target of the input's shape; ``divisor`` is None for ``reduction="none"``.
+    """
+
+    @staticmethod
+    def forward(
+        ctx: Any,
+        input: Tensor,
+        target: Tensor,
+        valid: Tensor | None,
+        class_factor: Tensor | float | None,
+        gamma: float,
+        dim: int,
+        dense: bool,
+        divisor: float | Tensor | None,
+        compute_dtype: torch.dtype,
+    ) -> Tensor:
+        need_grad = bool(ctx.needs_input_grad[0])
+        x = input.to(compute_dtype)
+        if dense:
+            loss, grad = fused_dense(
+                x, target, class_factor=class_factor, gamma=gamma, dim=dim, need_grad=need_grad
+            )
+        else:
+            loss, grad = fused_index(
+                x,
+                target,
+                valid,
+                class_factor=class_factor,
+                gamma=gamma,
+                dim=dim,
+                need_grad=need_grad,
+            )
+        if divisor is not None:
+            loss = loss.sum() / divisor
+            if grad is not None:
+                grad = grad / divisor
+        if grad is not None:
+            ctx.save_for_backward(grad.to(input.dtype))
+            ctx.class_dim = dim
+            ctx.reduced = divisor is not None
+        return loss.to(input.dtype)
+
+    @staticmethod
+    def backward(ctx: Any, grad_output: Tensor) -> tuple[Tensor | None, ...]:
+        (grad,) = ctx.saved_tensors
+        if ctx.reduced:
+            if not (grad_output.numel() == 1 and bool(grad_output == 1)):
+                grad = grad * grad_output
+        else:
+            # reduction="none": one upstream value per location, broadcast over the classes.
+            grad = grad * grad_output.unsqueeze(ctx.class_dim)
+        return (grad, None, None, None, None, None, None, None, None)

@@ -1,0 +1,377 @@
+"""softmax_focal_loss: F.cross_entropy at gamma 0, the reference, numerics, errors, module."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+import torchfocal
+from conftest import tolerance
+from torchfocal import reference
+
+BACKENDS = ["naive", "fused"]
+C = 5
+
+
+def make_target(form: str, shape: tuple[int, ...], class_dim: int = 1) -> torch.Tensor:
+    if form == "probs":
+        return torch.softmax(torch.randn(shape, dtype=torch.float64) * 2, dim=class_dim)
+    index_shape = shape[:class_dim] + shape[class_dim + 1 :]
+    target = torch.randint(0, shape[class_dim], index_shape)
+    if form == "index_ignore":
+        target[torch.rand(index_shape) < 0.3] = -100
+    return target
+
+
+def run(
+    backend: str,
+    x: torch.Tensor,
+    target: torch.Tensor,
+    grad_output: torch.Tensor | None = None,
+    **kwargs: Any,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    x = x.detach().clone().requires_grad_(True)
+    loss = torchfocal.softmax_focal_loss(x, target, backend=backend, **kwargs)
+    loss.backward(torch.ones_like(loss) if grad_output is None else grad_output)
+    assert x.grad is not None
+    return loss.detach(), x.grad
+
+
+def check_against_reference(
+    backend: str,
+    x: torch.Tensor,
+    target: torch.Tensor,
+    grad_output: torch.Tensor | None = None,
+    **kwargs: Any,
+) -> None:
+    loss, grad = run(backend, x, target, grad_output, **kwargs)
+    ref_kwargs = {
+        k: (val.numpy() if isinstance(val, torch.Tensor) else val) for k, val in kwargs.items()
+    }
+    upstream = None if grad_output is None else grad_output.numpy()
+    ref_loss, ref_grad = reference.softmax_focal_loss(
+        x.detach().double().numpy(), target.numpy(), grad_output=upstream, **ref_kwargs
+    )
+    tol = tolerance(x.dtype)
+    torch.testing.assert_close(loss, torch.as_tensor(ref_loss, dtype=x.dtype), **tol)
+    torch.testing.assert_close(grad, torch.as_tensor(ref_grad, dtype=x.dtype), **tol)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("shape", [(7, C), (3, C, 2, 3)], ids=["2d", "4d"])
+@pytest.mark.parametrize("form", ["index", "index_ignore", "probs"])
+@pytest.mark.parametrize("with_weight", [False, True])
+@pytest.mark.parametrize("label_smoothing", [0.0, 0.15])
+@pytest.mark.parametrize("reduction", ["none", "mean", "sum"])
+def test_gamma_zero_is_cross_entropy(
+    backend: str,
+    shape: tuple[int, ...],
+    form: str,
+    with_weight: bool,
+    label_smoothing: float,
+    reduction: str,
+) -> None:
+    x = torch.randn(shape, dtype=torch.float64) * 3
+    target = make_target(form, shape)
+    weight = torch.rand(C, dtype=torch.float64) + 0.1 if with_weight else None
+    options: dict[str, Any] = {
+        "weight": weight,
+        "label_smoothing": label_smoothing,
+        "reduction": reduction,
+    }
+    ours = run(backend, x, target, alpha=None, gamma=0.0, **options)
+    xt = x.clone().requires_grad_(True)
+    theirs = F.cross_entropy(xt, target, **options)
+    theirs.backward(torch.ones_like(theirs))
+    torch.testing.assert_close(ours[0], theirs.detach(), rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(ours[1], xt.grad, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("form", ["index", "index_ignore", "probs"])
+@pytest.mark.parametrize("alpha", [None, 0.5, "per_class"])
+@pytest.mark.parametrize("gamma", [0.5, 1.0, 2.0, 4.0])
+@pytest.mark.parametrize("reduction", ["none", "mean", "sum"])
+def test_matches_reference(
+    backend: str, form: str, alpha: Any, gamma: float, reduction: str
+) -> None:
+    x = torch.randn(6, C, 2, dtype=torch.float64) * 3
+    target = make_target(form, (6, C, 2))
+    if alpha == "per_class":
+        alpha = torch.linspace(0.1, 0.9, C, dtype=torch.float64)
+    check_against_reference(backend, x, target, alpha=alpha, gamma=gamma, reduction=reduction)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("form", ["index_ignore", "probs"])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_all_options_match_reference(backend: str, form: str, seed: int) -> None:
+    torch.manual_seed(seed)
+    x = torch.randn(4, C, 3, dtype=torch.float64) * 4
+    target = make_target(form, (4, C, 3))
+    upstream = torch.randn(4, 3, dtype=torch.float64)
+    options = {
+        "alpha": torch.rand(C, dtype=torch.float64),
+        "weight": torch.rand(C, dtype=torch.float64) * 2,
+        "label_smoothing": 0.1,
+        "gamma": 1.5,
+    }
+    check_against_reference(backend, x, target, upstream, reduction="none", **options)
+    check_against_reference(backend, x, target, reduction="mean", **options)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_class_dim_last_equals_moved(backend: str) -> None:
+    x = torch.randn(2, 7, C, dtype=torch.float64)  # (B, anchors, C)
+    target = torch.randint(0, C, (2, 7))
+    alpha = torch.rand(C, dtype=torch.float64)
+    last = run(backend, x, target, class_dim=-1, alpha=alpha)
+    moved = run(backend, x.movedim(-1, 1), target, class_dim=1, alpha=alpha)
+    torch.testing.assert_close(last[0], moved[0])
+    torch.testing.assert_close(last[1], moved[1].movedim(1, -1))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_focal_is_at_most_cross_entropy_and_ratio(backend: str) -> None:
+    x = torch.randn(8, C, dtype=torch.float64) * 2
+    target = torch.randint(0, C, (8,))
+    focal = torchfocal.softmax_focal_loss(x, target, gamma=2.0, reduction="none", backend=backend)
+    ce = F.cross_entropy(x, target, reduction="none")
+    p_t = torch.softmax(x, 1).gather(1, target[:, None])[:, 0]
+    torch.testing.assert_close(focal / ce, (1 - p_t) ** 2)
+    assert bool((focal <= ce).all())
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32, torch.float64])
+@pytest.mark.parametrize("gamma", [0.0, 0.1, 0.5, 1.0, 2.0, 10.0])
+@pytest.mark.parametrize("form", ["index", "probs", "smoothed"])
+def test_extreme_logits_are_finite(
+    backend: str, dtype: torch.dtype, gamma: float, form: str
+) -> None:
+    x = torch.tensor(
+        [[1e4, -1e4, 0.0], [-1e4, 1e4, 1e4], [30.0, -30.0, 0.0], [0.0, 0.0, 1e4]], dtype=dtype
+    )
+    smoothing = 0.1 if form == "smoothed" else 0.0
+    target: torch.Tensor = torch.tensor([0, 0, 1, 2])
+    if form == "probs":
+        target = torch.tensor(
+            [[1.0, 0.0, 0.0], [0.2, 0.3, 0.5], [0.0, 1.0, 0.0], [0.5, 0.0, 0.5]], dtype=dtype
+        )
+    loss, grad = run(backend, x, target, gamma=gamma, label_smoothing=smoothing, reduction="none")
+    assert loss.dtype == dtype and grad.dtype == dtype
+    assert bool(torch.isfinite(loss).all()) and bool(torch.isfinite(grad).all())
+    ref_loss, ref_grad = reference.softmax_focal_loss(
+        x.double().numpy(),
+        target.double().numpy() if form == "probs" else target.numpy(),
+        gamma=gamma,
+        label_smoothing=smoothing,
+        reduction="none",
+    )
+    # float32 spacing at 1e4 is about 1e-3, so log_softmax itself (torch's, as in
+    # F.cross_entropy) carries ~1e-4 relative error at these logits.
+    tol = {
+        torch.float64: {"rtol": 1e-9, "atol": 1e-12},
+        torch.float32: {"rtol": 1e-3, "atol": 1e-4},
+    }.get(dtype, tolerance(dtype))
+    torch.testing.assert_close(loss.double(), torch.from_numpy(ref_loss), **tol)
+    torch.testing.assert_close(grad.double(), torch.from_numpy(ref_grad), **tol)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("gamma", [0.25, 0.5])
+def test_small_gamma_gradient_finite_when_confident(backend: str, gamma: float) -> None:
+    """gamma < 1 with p_y -> 1: (1 - p)^(gamma - 1) alone would overflow."""
+    x = torch.tensor([[40.0, 0.0, 0.0], [800.0, 0.0, -5.0]], dtype=torch.float32)
+    _, grad = run(backend, x, torch.tensor([0, 0]), gamma=gamma)
+    assert bool(torch.isfinite(grad).all())
+
+
+@pytest.mark.parametrize("form", ["index_ignore", "probs", "smoothed"])
+@pytest.mark.parametrize("reduction", ["none", "mean"])
+def test_fused_function_gradcheck(form: str, reduction: str) -> None:
+    x = torch.randn(3, 4, 2, dtype=torch.float64, requires_grad=True)
+    target = make_target("probs" if form == "probs" else "index_ignore", (3, 4, 2))
+    smoothing = 0.2 if form == "smoothed" else 0.0
+    alpha = torch.rand(4, dtype=torch.float64)
+
+    def loss_fn(inp: torch.Tensor) -> torch.Tensor:
+        return torchfocal.softmax_focal_loss(
+            inp,
+            target,
+            gamma=0.7,
+            alpha=alpha,
+            label_smoothing=smoothing,
+            reduction=reduction,
+            backend="fused",
+        )
+
+    assert torch.autograd.gradcheck(loss_fn, (x,), eps=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_empty_and_all_ignored(backend: str, reduction: str) -> None:
+    x = torch.empty(0, C, requires_grad=True)
+    loss = torchfocal.softmax_focal_loss(
+        x, torch.empty(0, dtype=torch.long), reduction=reduction, backend=backend
+    )
+    loss.backward()
+    assert loss.item() == 0.0 and x.grad is not None and x.grad.shape == (0, C)
+    y = torch.randn(3, C, requires_grad=True)
+    loss = torchfocal.softmax_focal_loss(
+        y, torch.full((3,), -100), reduction=reduction, backend=backend
+    )
+    loss.backward()
+    assert loss.item() == 0.0 and y.grad is not None and bool((y.grad == 0).all())
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_half_inputs(backend: str, dtype: torch.dtype) -> None:
+    x = torch.randn(6, C).to(dtype)
+    target = torch.randint(0, C, (6,))
+    half = torchfocal.softmax_focal_loss(x, target, backend=backend)
+    assert half.dtype == dtype
+    assert half == torchfocal.softmax_focal_loss(x.float(), target, backend=backend).to(dtype)
+
+
+def test_no_grad_call_equals_grad_call() -> None:
+    x = torch.randn(6, C)
+    target = torch.randint(0, C, (6,))
+    with torch.no_grad():
+        a = torchfocal.softmax_focal_loss(x, target)
+    b = torchfocal.softmax_focal_loss(x.requires_grad_(True), target)
+    assert not a.requires_grad
+    torch.testing.assert_close(a, b.detach())
+
+
+@pytest.mark.parametrize("reduction", ["none", "mean", "sum"])
+def test_module_equals_function(reduction: str) -> None:
+    x = torch.randn(4, C, 3)
+    target = torch.randint(0, C, (4, 3))
+    target[0, 0] = 9
+    module = torchfocal.SoftmaxFocalLoss(
+        alpha=[0.1, 0.2, 0.3, 0.2, 0.2],
+        gamma=1.0,
+        weight=[1.0, 2.0, 1.0, 0.5, 1.0],
+        ignore_index=9,
+        label_smoothing=0.05,
+        reduction=reduction,
+    )
+    expected = torchfocal.softmax_focal_loss(
+        x,
+        target,
+        alpha=torch.tensor([0.1, 0.2, 0.3, 0.2, 0.2]),
+        gamma=1.0,
+        weight=torch.tensor([1.0, 2.0, 1.0, 0.5, 1.0]),
+        ignore_index=9,
+        label_smoothing=0.05,
+        reduction=reduction,
+    )
+    torch.testing.assert_close(module(x, target), expected)
+    assert set(module.state_dict()) == {"alpha", "weight"}
+    assert module.to(torch.float64).weight.dtype == torch.float64  # type: ignore[union-attr]
+
+
+X = torch.randn(4, C)
+INDEX = torch.tensor([0, 1, 2, 3])
+
+
+@pytest.mark.parametrize(
+    ("args", "kwargs", "error", "match"),
+    [
+        (
+            (X, torch.tensor([0, 1, 5, 2])),
+            {},
+            ValueError,
+            r"target class indices must be in \[0, 4\] or ignore_index=-100; got 5",
+        ),
+        ((X, torch.tensor([0, -1, 2, 2])), {}, ValueError, r"class indices .*got -1"),
+        (
+            (X, torch.zeros(4, 6)),
+            {},
+            ValueError,
+            r"target must have the shape of input \(4, 5\) \(probabilities\) or \(4,\) "
+            r"\(class indices\); got \(4, 6\)",
+        ),
+        (
+            (X, torch.full((4, C), 0.5)),
+            {},
+            ValueError,
+            r"target probabilities must sum to 1 over class_dim=1 \(within 0.001\); "
+            r"got a sum of 2.5",
+        ),
+        (
+            (X, torch.full((4, C), -0.2)),
+            {},
+            ValueError,
+            r"target probabilities must be in \[0, 1\]",
+        ),
+        ((X, torch.zeros(4)), {}, TypeError, r"target must be an integer tensor of class indices"),
+        ((X.long(), INDEX), {}, TypeError, r"input must be a floating-point tensor"),
+        ((torch.tensor(1.0), torch.tensor(0)), {}, ValueError, r"input must have a class dim"),
+        (
+            (X, INDEX),
+            {"alpha": [0.1] * 4},
+            ValueError,
+            r"alpha must have one value per class \(5 along class_dim=1\); got shape \(4,\)",
+        ),
+        ((X, INDEX), {"alpha": -0.5}, ValueError, r"alpha must be in \[0, inf\]; got -0.5"),
+        (
+            (X, INDEX),
+            {"weight": torch.ones(3)},
+            ValueError,
+            r"weight must have one value per class \(5 along class_dim=1\); got shape \(3,\)",
+        ),
+        ((X, INDEX), {"weight": 2.0}, TypeError, r"weight must be a torch.Tensor; got float"),
+        ((X, INDEX), {"weight": -torch.ones(C)}, ValueError, r"weight must hold values in"),
+        ((X, INDEX), {"gamma": -1.0}, ValueError, r"gamma must be a finite non-negative"),
+        (
+            (X, INDEX),
+            {"reduction": "positives"},
+            ValueError,
+            r"reduction must be one of 'none' \| 'mean' \| 'sum'; got 'positives'",
+        ),
+        ((X, INDEX), {"label_smoothing": 1.0}, ValueError, r"label_smoothing must be in"),
+        ((X, INDEX), {"class_dim": 2}, ValueError, r"class_dim must be a dimension"),
+        ((X, INDEX), {"ignore_index": None}, TypeError, r"ignore_index must be an int"),
+        ((X, INDEX), {"backend": "fast"}, ValueError, r"backend must be one of"),
+    ],
+)
+def test_error(args: tuple[Any, ...], kwargs: dict[str, Any], error: type, match: str) -> None:
+    with pytest.raises(error, match=match):
+        torchfocal.softmax_focal_loss(*args, **kwargs)
+
+
+def test_module_validates_in_init() -> None:
+    with pytest.raises(ValueError, match=r"alpha must hold values >= 0"):
+        torchfocal.SoftmaxFocalLoss(alpha=[0.5, -1.0])
+    with pytest.raises(ValueError, match=r"reduction must be one of"):
+        torchfocal.SoftmaxFocalLoss(reduction="positives")
+
+
+def test_reference_gradient_matches_finite_differences() -> None:
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(3, 4)) * 2
+    target = np.array([0, 3, -100])
+    kwargs: dict[str, Any] = {
+        "gamma": 0.7,
+        "alpha": rng.random(4),
+        "weight": rng.random(4),
+        "label_smoothing": 0.1,
+        "reduction": "mean",
+    }
+    _, grad = reference.softmax_focal_loss(x, target, **kwargs)
+    numeric = np.zeros_like(x)
+    for i in np.ndindex(x.shape):
+        step = np.zeros_like(x)
+        step[i] = 1e-6
+        plus, _ = reference.softmax_focal_loss(x + step, target, **kwargs)
+        minus, _ = reference.softmax_focal_loss(x - step, target, **kwargs)
+        numeric[i] = (plus - minus) / 2e-6
+    np.testing.assert_allclose(grad, numeric, rtol=1e-6, atol=1e-8)
