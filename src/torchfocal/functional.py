@@ -14,7 +14,7 @@ from . import _validation as v
 from ._kernels import sigmoid as _sigmoid
 from ._kernels import softmax as _softmax
 
-__all__ = ["sigmoid_focal_loss", "softmax_focal_loss"]
+__all__ = ["class_balanced_loss", "sigmoid_focal_loss", "softmax_focal_loss"]
 
 _SIGMOID_REDUCTIONS = ("none", "mean", "sum", "positives")
 
@@ -473,3 +473,124 @@ def softmax_focal_loss(
         input, t, valid, class_factor, gamma, dim, dense, divisor, compute_dtype
     )
     return result
+
+
+_CLASS_BALANCED_FORMS = ("focal", "sigmoid", "softmax")
+
+
+def class_balanced_loss(
+    input: Tensor,
+    target: Tensor,
+    *,
+    weights: Tensor,
+    loss: str = "focal",
+    gamma: float | None = None,
+    ignore_index: int = -100,
+    class_dim: int = 1,
+    reduction: str = "mean",
+    backend: str = "auto",
+) -> Tensor:
+    r"""Class-balanced loss (Cui et al., CVPR 2019): each sample's loss times its class weight.
+
+    With class weights :math:`w` (e.g. :func:`torchfocal.class_balanced_weights`) and a
+    sample of class :math:`y`, the sample's whole loss is multiplied by :math:`w_y`; the
+    class weight takes the place of alpha (no alpha is applied):
+
+    - ``loss="focal"``: sigmoid focal loss on the one-hot target, all C logits of the sample
+      scaled by :math:`w_y` (``gamma`` defaults to 2);
+    - ``loss="sigmoid"``: the same with ``gamma = 0`` (binary cross-entropy);
+    - ``loss="softmax"``: softmax cross-entropy (``gamma`` defaults to 0; a positive
+      ``gamma`` gives the softmax focal loss).
+
+    ``"mean"`` divides the weighted sum by the number of counted samples, as in Cui et al.'s
+    reference implementation (so it is not ``F.cross_entropy(weight=w)``, which divides by
+    the summed weights). https://arxiv.org/abs/1901.05555
+
+    Args:
+        input: logits ``(N, C)`` or ``(N, C, d1, ...)``.
+        target: class indices in ``[0, C)`` of the input's shape without ``class_dim``, or
+            ``ignore_index``.
+        weights: C class weights.
+        loss: ``"focal"``, ``"sigmoid"`` or ``"softmax"``.
+        gamma: focusing parameter; ``None`` for the form's default.
+        reduction: ``"none"`` (the sigmoid forms: the input's shape; softmax: one value per
+            sample), ``"mean"`` or ``"sum"``.
+
+    Example:
+        >>> import torch, torchfocal
+        >>> weights = torchfocal.class_balanced_weights([500, 50, 5], beta=0.999)
+        >>> logits = torch.tensor([[2.0, -1.0, -2.0], [-1.0, -1.0, 1.0]])
+        >>> torchfocal.class_balanced_loss(logits, torch.tensor([0, 2]), weights=weights)
+        tensor(0.0919)
+    """
+    if not isinstance(loss, str) or loss not in _CLASS_BALANCED_FORMS:
+        options = " | ".join(repr(f) for f in _CLASS_BALANCED_FORMS)
+        raise ValueError(f"loss must be one of {options}; got {loss!r}")
+    if gamma is None:
+        gamma = 2.0 if loss == "focal" else 0.0
+    gamma = v.check_gamma(gamma)
+    if loss == "sigmoid" and gamma != 0.0:
+        raise ValueError(
+            f"gamma must be 0 for loss='sigmoid' (use loss='focal' for gamma > 0); got {gamma!r}"
+        )
+    reduction = v.check_reduction(reduction, ("none", "mean", "sum"))
+    input = v.check_float_input("input", input)
+    target = v.check_tensor("target", target)
+    weights = v.check_tensor("weights", weights)
+    if input.dim() < 1:
+        raise ValueError("input must have a class dimension (at least 1-D); got a 0-d tensor")
+    dim = v.normalize_dim("class_dim", class_dim, input.dim())
+    index_shape = input.shape[:dim] + input.shape[dim + 1 :]
+    if target.shape != index_shape or not v.is_integer_dtype(target.dtype):
+        raise ValueError(
+            f"target must be integer class indices of shape {v.shape_str(index_shape)}; "
+            f"got {target.dtype} of shape {v.shape_str(target.shape)}"
+        )
+    num_classes = input.shape[dim]
+    ignored = target == ignore_index
+    if not v._is_compiling():
+        bad_mask = ((target < 0) | (target >= num_classes)) & ~ignored
+        if bool(bad_mask.any()):
+            raise ValueError(
+                f"target class indices must be in [0, {num_classes - 1}] or "
+                f"ignore_index={ignore_index}; got {target[bad_mask][0].item()}"
+            )
+    class_weight = v.class_values(
+        "weights",
+        weights,
+        num_classes=num_classes,
+        class_dim=dim,
+        input=input,
+        dtype=_compute_dtype(input),
+        low=0.0,
+        high=float("inf"),
+    )
+    inner_reduction = "none" if reduction == "none" else "sum"
+    if loss == "softmax":
+        result = softmax_focal_loss(
+            input,
+            target,
+            gamma=gamma,
+            weight=class_weight.reshape(-1),
+            ignore_index=ignore_index,
+            class_dim=dim,
+            reduction=inner_reduction,
+            backend=backend,
+        )
+    else:
+        sample_weight = class_weight.reshape(-1)[target.masked_fill(ignored, 0)]
+        result = sigmoid_focal_loss(
+            input,
+            target,
+            alpha=None,
+            gamma=gamma,
+            weight=sample_weight.unsqueeze(dim),
+            ignore_index=ignore_index,
+            class_dim=dim,
+            reduction=inner_reduction,
+            backend=backend,
+        )
+    if reduction != "mean":
+        return result
+    counted = (~ignored).sum()
+    return result / torch.where(counted > 0, counted, torch.ones_like(counted))

@@ -9,8 +9,9 @@ from torch import Tensor, nn
 
 from . import _validation as v
 from . import functional as F
+from .weighting import Counts, class_balanced_weights
 
-__all__ = ["SigmoidFocalLoss", "SoftmaxFocalLoss"]
+__all__ = ["ClassBalancedLoss", "SigmoidFocalLoss", "SoftmaxFocalLoss"]
 
 
 def _optional_buffer(name: str, value: Tensor | Sequence[float] | None) -> Tensor | None:
@@ -171,3 +172,61 @@ class SoftmaxFocalLoss(nn.Module):
     def extra_repr(self) -> str:
         alpha = self.scalar_alpha if self.alpha is None else "per-class"
         return f"alpha={alpha}, gamma={self.gamma}, reduction={self.reduction!r}"
+
+
+class ClassBalancedLoss(nn.Module):
+    """Cui et al.'s class-balanced loss; module form of :func:`torchfocal.class_balanced_loss`.
+
+    ``__init__`` turns the class counts into :func:`torchfocal.class_balanced_weights`
+    (``beta``) and registers them as the buffer ``weights``.
+
+    Example:
+        >>> import torch, torchfocal
+        >>> criterion = torchfocal.ClassBalancedLoss([500, 50, 5], beta=0.999, loss="softmax")
+        >>> criterion(torch.tensor([[2.0, -1.0, -2.0], [-1.0, -1.0, 1.0]]), torch.tensor([0, 2]))
+        tensor(0.3234)
+    """
+
+    weights: Tensor
+
+    def __init__(
+        self,
+        counts: Counts,
+        beta: float = 0.9999,
+        *,
+        loss: str = "focal",
+        gamma: float | None = None,
+        ignore_index: int = -100,
+        class_dim: int = 1,
+        reduction: str = "mean",
+        backend: str = "auto",
+    ) -> None:
+        super().__init__()
+        if loss not in ("focal", "sigmoid", "softmax"):
+            raise ValueError(f"loss must be one of 'focal' | 'sigmoid' | 'softmax'; got {loss!r}")
+        self.loss = loss
+        self.gamma = None if gamma is None else v.check_gamma(gamma)
+        self.reduction = v.check_reduction(reduction, ("none", "mean", "sum"))
+        self.backend = v.check_backend(backend)
+        self.ignore_index = ignore_index
+        self.class_dim = class_dim
+        self.beta = beta
+        self.register_buffer("weights", class_balanced_weights(counts, beta))
+
+    def forward(self, input: Tensor, target: Tensor) -> Tensor:
+        return F.class_balanced_loss(
+            input,
+            target,
+            weights=self.weights,
+            loss=self.loss,
+            gamma=self.gamma,
+            ignore_index=self.ignore_index,
+            class_dim=self.class_dim,
+            reduction=self.reduction,
+            backend=self.backend,
+        )
+
+    def extra_repr(self) -> str:
+        return (
+            f"loss={self.loss!r}, beta={self.beta}, gamma={self.gamma}, classes={len(self.weights)}"
+        )
