@@ -1,0 +1,101 @@
+"""reduction="positives" with distributed=True, for real: two gloo processes on 127.0.0.1."""
+
+from __future__ import annotations
+
+import os
+import queue
+import socket
+from typing import Any
+
+import pytest
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+
+import torchfocal
+
+WORLD_SIZE = 2
+TIMEOUT_SECONDS = 120
+
+
+def _batch() -> tuple[torch.Tensor, torch.Tensor]:
+    generator = torch.Generator().manual_seed(7)
+    logits = torch.randn(8, 6, 4, generator=generator, dtype=torch.float64) * 2
+    # Unequal positives per shard, so a per-rank normaliser would differ between ranks.
+    target = torch.randint(0, 7, (8, 4), generator=generator)  # 6 = background
+    target[:4][target[:4] < 6] = 6
+    target[0, 0] = 2
+    return logits, target
+
+
+def _worker(rank: int, port: int, results: Any) -> None:
+    os.environ["MASTER_ADDR"] = "127.0.0.1"
+    os.environ["MASTER_PORT"] = str(port)
+    dist.init_process_group("gloo", rank=rank, world_size=WORLD_SIZE)
+    try:
+        logits, target = _batch()
+        shard = slice(rank * 4, (rank + 1) * 4)
+        x = logits[shard].clone().requires_grad_(True)
+        loss = torchfocal.sigmoid_focal_loss(
+            x, target[shard], reduction="positives", distributed=True
+        )
+        loss.backward()
+        assert x.grad is not None
+        results.put((rank, loss.item(), x.grad.numpy().copy()))
+    finally:
+        dist.destroy_process_group()
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.mark.skipif(not dist.is_available(), reason="torch.distributed is not built in")
+def test_two_ranks_match_the_whole_batch() -> None:
+    context = mp.get_context("spawn")
+    results = context.Queue()
+    port = _free_port()
+    workers = [context.Process(target=_worker, args=(r, port, results)) for r in range(2)]
+    for worker in workers:
+        worker.start()
+    collected = {}
+    try:
+        for _ in range(WORLD_SIZE):
+            rank, loss, grad = results.get(timeout=TIMEOUT_SECONDS)
+            collected[rank] = (loss, torch.from_numpy(grad))
+    except queue.Empty:
+        pytest.fail(f"distributed workers gave no result within {TIMEOUT_SECONDS} s")
+    finally:
+        for worker in workers:
+            worker.join(timeout=10)
+            if worker.is_alive():
+                worker.terminate()
+    assert all(worker.exitcode == 0 for worker in workers)
+
+    logits, target = _batch()
+    x = logits.clone().requires_grad_(True)
+    whole = torchfocal.sigmoid_focal_loss(x, target, reduction="positives")
+    whole.backward()
+    assert x.grad is not None
+    # DDP averages gradients over ranks: grad_r / W must be the whole-batch gradient of
+    # shard r, and the ranks' losses averaged must be the whole-batch loss.
+    for rank, (_, grad) in collected.items():
+        torch.testing.assert_close(grad / WORLD_SIZE, x.grad[rank * 4 : (rank + 1) * 4])
+    average = sum(loss for loss, _ in collected.values()) / WORLD_SIZE
+    assert average == pytest.approx(whole.item(), rel=1e-12)
+    # And the per-rank normaliser really differs from the averaged one here.
+    local = torchfocal.sigmoid_focal_loss(logits[:4], target[:4], reduction="positives")
+    assert local.item() != pytest.approx(collected[0][0], rel=1e-6)
+
+
+def test_distributed_needs_a_process_group() -> None:
+    with pytest.raises(
+        ValueError,
+        match=r"distributed must be False unless torch.distributed "
+        r"is initialised",
+    ):
+        torchfocal.sigmoid_focal_loss(
+            torch.randn(2, 3), torch.rand(2, 3), reduction="positives", distributed=True
+        )
