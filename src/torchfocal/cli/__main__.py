@@ -1,0 +1,5 @@
+"""``python -m torchfocal.cli``: the command line."""
+
+from . import main
+
+raise SystemExit(main())
