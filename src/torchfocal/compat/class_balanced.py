@@ -1,0 +1,105 @@
+"""``FocalBCEWithLogitLoss`` of seed 004 (Cui et al.'s class-balanced focal loss, in PyTorch)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from .. import _validation as v
+from ..functional import sigmoid_focal_loss
+from ._seed004 import is_hard, soft_focal_bce
+
+
+def _align_to_dim1(value: Tensor, input: Tensor) -> Tensor:
+    """A 1-D tensor of C values lines up with dimension 1 of an (N, C, ...) input."""
+    if value.dim() == 1 and input.dim() >= 2 and value.numel() == input.shape[1]:
+        return value.reshape([1, -1] + [1] * (input.dim() - 2))
+    return value
+
+
+class FocalBCEWithLogitLoss(nn.Module):
+    """Focal loss on BCE with logits, with seed 004's alpha and pos_weight conventions.
+
+    ``loss = pos_weight * alpha_t * modulator * BCE(x, y)``, reduced by ``reduction``:
+
+    - ``alpha``: ``None``, a number for every class, or one value per class (a list, array
+      or tensor lined up with dimension 1); ``alpha_t = alpha y + (1 - alpha)(1 - y)``.
+    - ``pos_weight`` multiplies the *whole* focal term of every element, positive or
+      negative. This is not ``BCEWithLogitsLoss``'s ``pos_weight``, which scales only the
+      positive part ``-y log p`` (torchfocal's ``sigmoid_focal_loss`` follows torch there).
+    - ``modulator = exp(-gamma y x - gamma log(1 + exp(-x)))``, which is
+      ``(1 - p_t) ** gamma`` for y in {0, 1}; for soft y it is ``p**gamma exp(-gamma y x)``
+      (kept here as the seed has it). It is evaluated in log space (softplus), finite for
+      every finite logit.
+    - ``weight``: the seed registers it but never applies it; here it multiplies each
+      element, as ``BCEWithLogitsLoss``'s ``weight`` does (leave it ``None`` for the seed's
+      numbers).
+    - Any input rank: the seed's ``alpha.repeat(N, 1)`` only works for ``(N, C)``.
+
+    For 0/1 targets this equals ``torchfocal.sigmoid_focal_loss(input, target, alpha=alpha,
+    gamma=gamma, weight=pos_weight * weight, reduction=reduction)`` and is computed by it.
+
+    Example:
+        >>> import torch
+        >>> from torchfocal.compat.class_balanced import FocalBCEWithLogitLoss
+        >>> criterion = FocalBCEWithLogitLoss(gamma=2, alpha=[0.25, 0.75])
+        >>> criterion(torch.tensor([[2.0, -1.0]]), torch.tensor([[1.0, 0.0]])).round(decimals=4)
+        tensor(0.0031)
+    """
+
+    alpha_buffer: Tensor | None
+    weight: Tensor | None
+    pos_weight: Tensor | None
+
+    def __init__(
+        self,
+        gamma: float = 2,
+        alpha: float | Sequence[float] | np.ndarray | Tensor | None = None,
+        weight: Tensor | None = None,
+        reduction: str = "mean",
+        pos_weight: Tensor | None = None,
+    ) -> None:
+        super().__init__()
+        self.gamma = v.check_gamma(gamma)
+        self.reduction = v.check_reduction(reduction, ("none", "mean", "sum"))
+        self.scalar_alpha: float | None = None
+        alpha_tensor = None
+        if isinstance(alpha, (int, float)) and not isinstance(alpha, bool):
+            self.scalar_alpha = float(alpha)
+        elif alpha is not None:
+            alpha_tensor = torch.as_tensor(np.asarray(alpha, dtype=np.float64)).float()
+        self.register_buffer("alpha_buffer", alpha_tensor)
+        self.register_buffer("weight", weight)
+        self.register_buffer("pos_weight", pos_weight)
+
+    def forward(self, input: Tensor, target: Tensor) -> Tensor:
+        alpha: float | Tensor | None = self.scalar_alpha
+        if self.alpha_buffer is not None:
+            alpha = _align_to_dim1(self.alpha_buffer.to(input.dtype), input)
+        scale = None
+        for factor in (self.pos_weight, self.weight):
+            if factor is not None:
+                factor = _align_to_dim1(factor.to(input.dtype), input)
+                scale = factor if scale is None else scale * factor
+        if is_hard(target):
+            per_class_alpha = alpha if isinstance(alpha, Tensor) else None
+            return sigmoid_focal_loss(
+                input,
+                target,
+                alpha=alpha if per_class_alpha is None else per_class_alpha.reshape(-1),
+                gamma=self.gamma,
+                weight=scale,
+                class_dim=1 if input.dim() >= 2 else 0,
+                reduction=self.reduction,
+            )
+        loss = soft_focal_bce(input, target.to(input.dtype), self.gamma)
+        if alpha is not None:
+            loss = (alpha * target + (1 - alpha) * (1 - target)) * loss
+        if scale is not None:
+            loss = scale * loss
+        if self.reduction == "mean":
+            return loss.mean()
+        return loss.sum() if self.reduction == "sum" else loss

@@ -1,0 +1,96 @@
+"""compat.class_balanced.FocalBCEWithLogitLoss against a re-derivation of seed 004's class."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from torchfocal.compat.class_balanced import FocalBCEWithLogitLoss
+
+
+def seed_formula(
+    x: torch.Tensor, y: torch.Tensor, gamma: float, alpha: Any, pos_weight: Any, reduction: str
+) -> torch.Tensor:
+    """The seed's forward for (N, C) input, as written there (log1p(exp(-x)) and all)."""
+    if isinstance(alpha, list):
+        # the seed stores a list alpha as torch.Tensor(alpha): float32
+        alpha_t: Any = torch.Tensor(alpha).to(x.dtype).repeat(x.shape[0], 1)
+    elif alpha is not None:
+        alpha_t = torch.ones_like(x) * alpha
+    else:
+        alpha_t = None
+    ce = F.binary_cross_entropy_with_logits(x, y, reduction="none")
+    modulator = (
+        1.0 if gamma == 0 else torch.exp(-gamma * y * x - gamma * torch.log1p(torch.exp(-x)))
+    )
+    loss = modulator * ce
+    if alpha_t is not None:
+        loss = (alpha_t * y + (1 - alpha_t) * (1 - y)) * loss
+    if pos_weight is not None:
+        loss = pos_weight * loss
+    return {"mean": loss.mean, "sum": loss.sum, "none": lambda: loss}[reduction]()
+
+
+@pytest.mark.parametrize("alpha", [None, 0.25, [0.1, 0.3, 0.5, 0.9]])
+@pytest.mark.parametrize("with_pos_weight", [False, True])
+@pytest.mark.parametrize("soft", [False, True])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("gamma", [0.0, 2.0])
+def test_matches_seed_in_2d(
+    alpha: Any, with_pos_weight: bool, soft: bool, reduction: str, gamma: float
+) -> None:
+    x = (torch.randn(5, 4, dtype=torch.float64) * 2).requires_grad_(True)
+    y = torch.rand(5, 4, dtype=torch.float64) if soft else (torch.rand(5, 4) < 0.4).double()
+    pos_weight = torch.rand(4, dtype=torch.float64) * 3 if with_pos_weight else None
+    criterion = FocalBCEWithLogitLoss(
+        gamma=gamma, alpha=alpha, reduction=reduction, pos_weight=pos_weight
+    ).double()
+    ours = criterion(x, y)
+    theirs = seed_formula(x, y, gamma, alpha, pos_weight, reduction)
+    torch.testing.assert_close(ours, theirs)
+    upstream = torch.randn_like(ours)
+    torch.testing.assert_close(
+        torch.autograd.grad(ours, x, upstream)[0], torch.autograd.grad(theirs, x, upstream)[0]
+    )
+
+
+def test_pos_weight_multiplies_negatives_too_unlike_bce() -> None:
+    x = torch.tensor([[0.3, -0.7]])
+    y = torch.tensor([[0.0, 0.0]])  # negatives only
+    pos_weight = torch.tensor([4.0, 4.0])
+    plain = FocalBCEWithLogitLoss(gamma=0, reduction="none")(x, y)
+    weighted = FocalBCEWithLogitLoss(gamma=0, reduction="none", pos_weight=pos_weight)(x, y)
+    torch.testing.assert_close(weighted, 4 * plain)
+    bce = F.binary_cross_entropy_with_logits(x, y, pos_weight=pos_weight, reduction="none")
+    torch.testing.assert_close(bce, plain)  # torch's pos_weight leaves negatives alone
+
+
+def test_any_rank_with_per_class_alpha() -> None:
+    x = torch.randn(2, 3, 4, 5, dtype=torch.float64)
+    y = (torch.rand(2, 3, 4, 5) < 0.3).double()
+    alpha = [0.2, 0.5, 0.8]
+    ours = FocalBCEWithLogitLoss(alpha=alpha, reduction="none")(x, y)
+    # (N, C, H, W) -> (N*H*W, C) puts the classes where the 2-D seed expects them
+    flat_x = x.movedim(1, -1).reshape(-1, 3)
+    flat_y = y.movedim(1, -1).reshape(-1, 3)
+    theirs = seed_formula(flat_x, flat_y, 2.0, alpha, None, "none")
+    torch.testing.assert_close(ours.movedim(1, -1).reshape(-1, 3), theirs)
+
+
+def test_weight_is_applied_and_extreme_logits_are_finite() -> None:
+    x = torch.tensor([[1e4, -1e4, 100.0, -100.0]], requires_grad=True)
+    y = torch.tensor([[0.0, 1.0, 0.3, 0.7]])
+    weight = torch.tensor([1.0, 2.0, 3.0, 4.0])
+    criterion = FocalBCEWithLogitLoss(
+        gamma=0.5, alpha=np.array([0.5] * 4), weight=weight, reduction="none"
+    )
+    loss = criterion(x, y)
+    loss.sum().backward()
+    assert bool(torch.isfinite(loss).all()) and x.grad is not None
+    assert bool(torch.isfinite(x.grad).all())
+    unweighted = FocalBCEWithLogitLoss(gamma=0.5, alpha=0.5, reduction="none")(x.detach(), y)
+    torch.testing.assert_close(loss.detach(), unweighted * weight)
