@@ -26,6 +26,7 @@ logsigmoid of a finite logit, so log q, m and r are finite for every finite x.
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import torch
@@ -35,12 +36,15 @@ from torch import Tensor
 AlphaArg = float | Tensor | None
 
 
-def _alpha_t(alpha: AlphaArg, y: Tensor, like: Tensor) -> Tensor | float:
-    """alpha y + (1 - alpha)(1 - y); a select for hard targets."""
+def _alpha_t(alpha: AlphaArg, y: Tensor) -> Tensor | float:
+    """alpha y + (1 - alpha)(1 - y) for float targets (1 when alpha is None)."""
     if alpha is None:
         return 1.0
-    if y.dtype != torch.bool:
-        return alpha * y + (1.0 - alpha) * (1.0 - y)
+    return alpha * y + (1.0 - alpha) * (1.0 - y)
+
+
+def _alpha_select(alpha: float | Tensor, y: Tensor, like: Tensor) -> Tensor:
+    """alpha_t for a bool target: alpha where y, else 1 - alpha."""
     if not isinstance(alpha, Tensor):
         alpha = torch.tensor(alpha, dtype=like.dtype, device=like.device)
     return torch.where(y, alpha, 1.0 - alpha)
@@ -86,7 +90,9 @@ def fused_elementwise(
     pos_weight: Tensor | None,
     need_grad: bool,
 ) -> tuple[Tensor, Tensor | None]:
-    """Loss and dloss/dx together; ``y`` is a bool mask (hard targets) or a float tensor."""
+    """Loss and dloss/dx of one block; ``y`` is a bool mask (hard targets) or float."""
+    if y.dtype != torch.bool and _all_binary(y):
+        y = y > 0.5
     if y.dtype == torch.bool:
         loss, grad = _hard(
             x, y, alpha=alpha, gamma=gamma, pos_weight=pos_weight, need_grad=need_grad
@@ -102,6 +108,11 @@ def fused_elementwise(
     return loss, grad
 
 
+def _all_binary(y: Tensor) -> bool:
+    """Float targets that hold only 0 and 1 take the cheaper hard-target path."""
+    return bool(((y == 0) | (y == 1)).all())
+
+
 def _hard(
     x: Tensor,
     y: Tensor,
@@ -113,32 +124,52 @@ def _hard(
 ) -> tuple[Tensor, Tensor | None]:
     """Hard targets: with x_t = x for y = 1 and -x for y = 0, p_t = sigmoid(x_t).
 
-    log p_t = logsigmoid(x_t), log(1 - p_t) = logsigmoid(-x_t), m = exp(gamma log(1 - p_t)),
-    ce = -c_t log p_t and, since dx_t/dx = +-1,
-    d loss / d x_t = -alpha_t m (gamma p_t ce + c_t (1 - p_t)).
+    One exponential and one log1p serve every term: with e = exp(-|x_t|) and
+    t = log1p(e), softplus(+-x_t) = t + relu(+-x_t), so
+
+        ce = -log p_t = softplus(-x_t),     -log(1 - p_t) = softplus(x_t),
+        p_t, 1 - p_t  = 1 / (1 + e) and e / (1 + e) (which is which by the sign of x_t),
+
+    all accurate to rounding for every finite x_t. With m = (1 - p_t)^gamma and the
+    pos_weight c_t of the element's side, since dx_t/dx = +-1:
+
+        loss       = alpha_t m c_t ce
+        dloss/dx_t = -alpha_t m (gamma p_t c_t ce + c_t (1 - p_t)).
     """
     x_t = torch.where(y, x, -x)
-    log_p_t = F.logsigmoid(x_t)
-    ce = log_p_t.neg_()
+    positive = x_t >= 0
+    e = x_t.abs().neg_().exp_()
+    t = torch.log1p(e)
+    ce = torch.where(positive, t, t - x_t)  # softplus(-x_t)
+    r = e.add(1.0).reciprocal_()
+    q = torch.where(positive, e.mul_(r), r)  # 1 - p_t; e now holds e / (1 + e)
+    if gamma == 0.0:
+        modulator: Tensor | None = None
+    elif gamma == 1.0:
+        modulator = q
+    elif gamma == 2.0:
+        modulator = q * q
+    else:
+        # log(1 - p_t) = -softplus(x_t): the modulator in log space, exact for any gamma.
+        modulator = torch.where(positive, t.add(x_t), t).mul_(-gamma).exp_()
+    c_t = None
     if pos_weight is not None:
         c_t = torch.where(y, pos_weight, torch.ones((), dtype=x.dtype, device=x.device))
         ce = ce * c_t
-    if gamma == 0.0:
-        modulator = torch.ones((), dtype=x.dtype, device=x.device)
-    else:
-        modulator = torch.exp(F.logsigmoid(-x_t).mul_(gamma))
-    alpha_t = _alpha_t(alpha, y, x)
-    scale = modulator if alpha is None else modulator * alpha_t
-    loss = scale * ce
+    scale: Tensor | None = modulator
+    if alpha is not None:
+        alpha_t = _alpha_select(alpha, y, x)
+        scale = alpha_t if scale is None else scale * alpha_t
+    loss = ce if scale is None else scale * ce
     if not need_grad:
         return loss, None
-    p_t = torch.sigmoid(x_t)
-    one_minus_p_t = torch.sigmoid(x_t.neg_())
-    if pos_weight is not None:
-        one_minus_p_t = one_minus_p_t * c_t
-    inner = (p_t.mul_(gamma).mul_(ce) if gamma != 0.0 else p_t.zero_()).add_(one_minus_p_t)
-    grad_t = inner.mul_(scale).neg_()
-    grad = torch.where(y, grad_t, -grad_t)
+    # q is still 1 - p_t; e holds e / (1 + e), r holds 1 / (1 + e).
+    p_t = torch.where(positive, r, e)
+    inner = q if c_t is None else q * c_t
+    if gamma != 0.0:
+        inner = p_t.mul_(gamma).mul_(ce).add_(inner)
+    grad_t = inner if scale is None else inner * scale
+    grad = torch.where(y, grad_t.neg(), grad_t)
     return loss, grad
 
 
@@ -155,7 +186,7 @@ def _soft(
     log_p, log_1mp = F.logsigmoid(x), F.logsigmoid(-x)
     c_y = y if pos_weight is None else pos_weight * y
     ce = -(c_y * log_p + (1.0 - y) * log_1mp)
-    alpha_t = _alpha_t(alpha, y, x)
+    alpha_t = _alpha_t(alpha, y)
     if gamma == 0.0:
         loss = alpha_t * ce
         if not need_grad:
@@ -173,6 +204,53 @@ def _soft(
     d_ce = (1.0 - y) * torch.sigmoid(x) - c_y * torch.sigmoid(-x)
     grad = alpha_t * (d_modulator * ce + modulator * d_ce)
     return loss, grad
+
+
+#: Elements per block: the temporaries of one block stay in the CPU's cache, so the dozen
+#: elementwise steps of the math cost one pass over memory instead of a dozen.
+BLOCK_ELEMENTS = 1 << 16
+
+
+def blocks(shape: torch.Size, block_elements: int) -> list[tuple[Any, ...]]:
+    """Index tuples that cut a tensor of ``shape`` into blocks of about ``block_elements``.
+
+    The cut runs along the first dimension at which the leading dimensions hold enough
+    pieces; the dimensions before it are taken one index at a time.
+    """
+    total = 1
+    for size in shape:
+        total *= int(size)
+    if total <= block_elements or len(shape) == 0:
+        return [()]
+    wanted = -(-total // block_elements)
+    leading = 1
+    for dim, size in enumerate(shape):
+        if leading * int(size) >= wanted or dim == len(shape) - 1:
+            per_piece = max(1, (leading * int(size)) // wanted)
+            outer = [range(int(s)) for s in shape[:dim]]
+            steps = range(0, int(size), per_piece)
+            result: list[tuple[Any, ...]] = []
+            for prefix in itertools.product(*outer):
+                result.extend((*prefix, slice(i, i + per_piece)) for i in steps)
+            return result
+        leading *= int(size)
+    return [()]  # pragma: no cover - the loop always returns
+
+
+def take(operand: Any, index: tuple[Any, ...], ndim: int) -> Any:
+    """The block of an operand that broadcasts against an ``ndim`` tensor ``x``: x[index]."""
+    if not isinstance(operand, Tensor) or operand.dim() == 0 or not index:
+        return operand
+    lead = ndim - operand.dim()  # operands line up with x's trailing dimensions
+    parts: list[Any] = []
+    for position, item in enumerate(index):
+        if position < lead:
+            continue  # a dimension the operand does not have broadcasts
+        if operand.shape[position - lead] == 1:
+            parts.append(0 if isinstance(item, int) else slice(None))
+        else:
+            parts.append(item)
+    return operand[tuple(parts)]
 
 
 def _is_one(grad_output: Tensor) -> bool:
@@ -200,25 +278,37 @@ class SigmoidFocalFunction(torch.autograd.Function):
         compute_dtype: torch.dtype,
     ) -> Tensor:
         need_grad = bool(ctx.needs_input_grad[0])
-        x = input.to(compute_dtype)
-        loss, grad = fused_elementwise(
-            x,
-            target,
-            alpha=alpha,
-            gamma=gamma,
-            weight=weight,
-            pos_weight=pos_weight,
-            need_grad=need_grad,
-        )
-        if divisor is not None:
-            loss = loss.sum()
-            if not (isinstance(divisor, float) and divisor == 1.0):
-                loss = loss / divisor
-                if grad is not None:
-                    grad = grad / divisor
+        x = input if input.dtype == compute_dtype else input.to(compute_dtype)
+        inverse: float | Tensor | None = None
+        if isinstance(divisor, Tensor):
+            inverse = 1.0 / divisor.to(torch.float64)
+        elif divisor is not None:
+            inverse = 1.0 / divisor
+        grad = torch.empty_like(input) if need_grad else None
+        losses = torch.empty_like(x) if divisor is None else None
+        total = torch.zeros((), dtype=torch.float64, device=x.device)
+        for index in blocks(x.shape, BLOCK_ELEMENTS):
+            block_loss, block_grad = fused_elementwise(
+                x[index],
+                target[index],
+                alpha=take(alpha, index, x.dim()),
+                gamma=gamma,
+                weight=take(weight, index, x.dim()),
+                pos_weight=take(pos_weight, index, x.dim()),
+                need_grad=need_grad,
+            )
+            if losses is not None:
+                losses[index] = block_loss
+            else:
+                total += block_loss.sum(dtype=torch.float64)
+            if grad is not None and block_grad is not None:
+                grad[index] = block_grad if inverse is None else block_grad * inverse
         if grad is not None:
-            ctx.save_for_backward(grad.to(input.dtype))
-        return loss.to(input.dtype)
+            ctx.save_for_backward(grad)
+        if losses is not None:
+            return losses.to(input.dtype)
+        result = total if inverse is None else total * inverse
+        return result.to(input.dtype)
 
     @staticmethod
     def backward(ctx: Any, grad_output: Tensor) -> tuple[Tensor | None, ...]:

@@ -1,0 +1,62 @@
+"""The fused kernels work block by block: results must not depend on the block size."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import torch
+
+import torchfocal
+from torchfocal._kernels import sigmoid as sigmoid_kernel
+
+
+@pytest.mark.parametrize("shape", [(2, 4, 7, 9), (50, 6), (600,), (3, 5, 2)])
+@pytest.mark.parametrize("block", [1, 7, 97, 10_000])
+def test_blocks_cover_every_element_once(shape: tuple[int, ...], block: int) -> None:
+    counts = torch.zeros(shape)
+    for index in sigmoid_kernel.blocks(torch.Size(shape), block):
+        counts[index] += 1
+    assert bool((counts == 1).all())
+
+
+@pytest.mark.parametrize("block", [5, 97, 1000])
+@pytest.mark.parametrize(
+    "case",
+    ["soft", "binary_float", "bool_weights", "index_ignore", "mixed_blocks", "one_dim"],
+)
+@pytest.mark.parametrize("reduction", ["none", "mean", "positives"])
+def test_fused_blocks_equal_naive(
+    block: int, case: str, reduction: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sigmoid_kernel, "BLOCK_ELEMENTS", block)
+    shape: tuple[int, ...] = (4, 6, 5, 7) if case != "one_dim" else (3000,)
+    x = torch.randn(shape, dtype=torch.float64) * 4
+    options: dict[str, Any] = {"gamma": 1.5, "reduction": reduction}
+    if case == "soft":
+        target: torch.Tensor = torch.rand(shape, dtype=torch.float64)
+    elif case in ("binary_float", "one_dim"):
+        target = (torch.rand(shape) < 0.3).double()
+    elif case == "bool_weights":
+        target = torch.rand(shape) < 0.3
+        options.update(
+            alpha=torch.rand(6, dtype=torch.float64),
+            pos_weight=torch.rand(6, dtype=torch.float64) + 0.5,
+            weight=torch.rand(4, 1, 5, 1, dtype=torch.float64),
+        )
+    elif case == "index_ignore":
+        target = torch.randint(0, 7, (4, 5, 7))
+        target[0, 0] = -100
+        options.update(weight=torch.rand(7, dtype=torch.float64))
+    else:  # some blocks binary, some soft
+        target = (torch.rand(shape) < 0.3).double()
+        target[2:] = torch.rand(2, *shape[1:], dtype=torch.float64)
+    results = []
+    upstream = torch.randn(shape if reduction == "none" else (), dtype=torch.float64)
+    for backend in ("naive", "fused"):
+        xx = x.clone().requires_grad_(True)
+        loss = torchfocal.sigmoid_focal_loss(xx, target, backend=backend, **options)
+        (grad,) = torch.autograd.grad(loss, xx, upstream)
+        results.append((loss, grad))
+    torch.testing.assert_close(results[1][0], results[0][0], rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(results[1][1], results[0][1], rtol=1e-10, atol=1e-12)
