@@ -8,14 +8,14 @@ import pytest
 import torch
 
 import torchfocal
-from torchfocal._kernels import sigmoid as sigmoid_kernel
+from torchfocal._kernels import _blocks
 
 
 @pytest.mark.parametrize("shape", [(2, 4, 7, 9), (50, 6), (600,), (3, 5, 2)])
 @pytest.mark.parametrize("block", [1, 7, 97, 10_000])
 def test_blocks_cover_every_element_once(shape: tuple[int, ...], block: int) -> None:
     counts = torch.zeros(shape)
-    for index in sigmoid_kernel.blocks(torch.Size(shape), block):
+    for index in _blocks.blocks(torch.Size(shape), block):
         counts[index] += 1
     assert bool((counts == 1).all())
 
@@ -29,7 +29,7 @@ def test_blocks_cover_every_element_once(shape: tuple[int, ...], block: int) -> 
 def test_fused_blocks_equal_naive(
     block: int, case: str, reduction: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(sigmoid_kernel, "BLOCK_ELEMENTS", block)
+    monkeypatch.setattr(_blocks, "BLOCK_ELEMENTS", block)
     shape: tuple[int, ...] = (4, 6, 5, 7) if case != "one_dim" else (3000,)
     x = torch.randn(shape, dtype=torch.float64) * 4
     options: dict[str, Any] = {"gamma": 1.5, "reduction": reduction}
@@ -56,6 +56,42 @@ def test_fused_blocks_equal_naive(
     for backend in ("naive", "fused"):
         xx = x.clone().requires_grad_(True)
         loss = torchfocal.sigmoid_focal_loss(xx, target, backend=backend, **options)
+        (grad,) = torch.autograd.grad(loss, xx, upstream)
+        results.append((loss, grad))
+    torch.testing.assert_close(results[1][0], results[0][0], rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(results[1][1], results[0][1], rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("block", [3, 40, 100_000])
+@pytest.mark.parametrize("class_dim", [1, -1])
+@pytest.mark.parametrize("form", ["index_ignore", "probs", "smoothed"])
+@pytest.mark.parametrize("reduction", ["none", "mean", "sum"])
+def test_softmax_fused_blocks_equal_naive(
+    block: int, class_dim: int, form: str, reduction: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_blocks, "BLOCK_ELEMENTS", block)
+    x = torch.randn(3, 6, 4, 5, dtype=torch.float64) * 4
+    dim = class_dim % 4
+    index_shape = [s for d, s in enumerate(x.shape) if d != dim]
+    options: dict[str, Any] = {
+        "gamma": 0.7,
+        "reduction": reduction,
+        "class_dim": class_dim,
+        "alpha": torch.rand(x.shape[dim], dtype=torch.float64),
+        "weight": torch.rand(x.shape[dim], dtype=torch.float64) + 0.2,
+    }
+    if form == "probs":
+        target: torch.Tensor = torch.softmax(torch.randn_like(x), dim=dim)
+    else:
+        target = torch.randint(0, x.shape[dim], index_shape)
+        target.view(-1)[::7] = -100
+        if form == "smoothed":
+            options["label_smoothing"] = 0.1
+    upstream = torch.randn(index_shape if reduction == "none" else (), dtype=torch.float64)
+    results = []
+    for backend in ("naive", "fused"):
+        xx = x.clone().requires_grad_(True)
+        loss = torchfocal.softmax_focal_loss(xx, target, backend=backend, **options)
         (grad,) = torch.autograd.grad(loss, xx, upstream)
         results.append((loss, grad))
     torch.testing.assert_close(results[1][0], results[0][0], rtol=1e-10, atol=1e-12)

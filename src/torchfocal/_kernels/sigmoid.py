@@ -26,12 +26,14 @@ logsigmoid of a finite logit, so log q, m and r are finite for every finite x.
 
 from __future__ import annotations
 
-import itertools
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+
+from . import _blocks
+from ._blocks import take
 
 AlphaArg = float | Tensor | None
 
@@ -206,53 +208,6 @@ def _soft(
     return loss, grad
 
 
-#: Elements per block: the temporaries of one block stay in the CPU's cache, so the dozen
-#: elementwise steps of the math cost one pass over memory instead of a dozen.
-BLOCK_ELEMENTS = 1 << 16
-
-
-def blocks(shape: torch.Size, block_elements: int) -> list[tuple[Any, ...]]:
-    """Index tuples that cut a tensor of ``shape`` into blocks of about ``block_elements``.
-
-    The cut runs along the first dimension at which the leading dimensions hold enough
-    pieces; the dimensions before it are taken one index at a time.
-    """
-    total = 1
-    for size in shape:
-        total *= int(size)
-    if total <= block_elements or len(shape) == 0:
-        return [()]
-    wanted = -(-total // block_elements)
-    leading = 1
-    for dim, size in enumerate(shape):
-        if leading * int(size) >= wanted or dim == len(shape) - 1:
-            per_piece = max(1, (leading * int(size)) // wanted)
-            outer = [range(int(s)) for s in shape[:dim]]
-            steps = range(0, int(size), per_piece)
-            result: list[tuple[Any, ...]] = []
-            for prefix in itertools.product(*outer):
-                result.extend((*prefix, slice(i, i + per_piece)) for i in steps)
-            return result
-        leading *= int(size)
-    return [()]  # pragma: no cover - the loop always returns
-
-
-def take(operand: Any, index: tuple[Any, ...], ndim: int) -> Any:
-    """The block of an operand that broadcasts against an ``ndim`` tensor ``x``: x[index]."""
-    if not isinstance(operand, Tensor) or operand.dim() == 0 or not index:
-        return operand
-    lead = ndim - operand.dim()  # operands line up with x's trailing dimensions
-    parts: list[Any] = []
-    for position, item in enumerate(index):
-        if position < lead:
-            continue  # a dimension the operand does not have broadcasts
-        if operand.shape[position - lead] == 1:
-            parts.append(0 if isinstance(item, int) else slice(None))
-        else:
-            parts.append(item)
-    return operand[tuple(parts)]
-
-
 def _is_one(grad_output: Tensor) -> bool:
     return grad_output.numel() == 1 and bool(grad_output.reshape(()) == 1)
 
@@ -287,7 +242,7 @@ class SigmoidFocalFunction(torch.autograd.Function):
         grad = torch.empty_like(input) if need_grad else None
         losses = torch.empty_like(x) if divisor is None else None
         total = torch.zeros((), dtype=torch.float64, device=x.device)
-        for index in blocks(x.shape, BLOCK_ELEMENTS):
+        for index in _blocks.blocks(x.shape, _blocks.BLOCK_ELEMENTS):
             block_loss, block_grad = fused_elementwise(
                 x[index],
                 target[index],

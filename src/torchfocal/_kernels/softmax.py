@@ -30,6 +30,9 @@ from typing import Any, cast
 import torch
 from torch import Tensor
 
+from . import _blocks
+from ._blocks import take
+
 
 def log1m_softmax(x: Tensor, log_p: Tensor, dim: int) -> Tensor:
     """log(1 - softmax(x)) along ``dim``, accurate for every class (see the module docstring)."""
@@ -87,28 +90,39 @@ def fused_index(
 ) -> tuple[Tensor, Tensor | None]:
     """Hard index targets: ``index`` has the class dim of size 1 (ignored entries set to 0).
 
-    Only the target class carries a_c, so the per-class quantities are gathered there and
-    no one-hot is built.
+    Only the target class carries a_c, so its quantities are gathered and no one-hot is
+    built.
     """
-    log_p = torch.log_softmax(x, dim=dim)
-    log_p_y = log_p.gather(dim, index)
-    log_1mp = log1m_softmax(x, log_p, dim) if gamma != 0.0 or need_grad else log_p
-    log_1mp_y = log_1mp.gather(dim, index)
-    modulator_y, g_y = _modulator_and_g(log_p_y, log_1mp_y, gamma, need_grad)
+    log_z = torch.logsumexp(x, dim=dim, keepdim=True)
+    log_p_y = x.gather(dim, index).sub_(log_z)
+    p = x.sub(log_z).exp_()
+    # 1 - p_y: directly while p_y <= 1/2 (no cancellation there, and exact to rounding even
+    # when the logits are so large that the p_k carry the rounding of logsumexp), else as
+    # the sum of the other classes' probabilities (no cancellation as p_y -> 1).
+    p_y = log_p_y.exp()
+    others = p.scatter(dim, index, 0.0).sum(dim=dim, keepdim=True)
+    rest = torch.where(p_y <= 0.5, 1.0 - p_y, others)
     a_y: Tensor | float = 1.0
     if isinstance(class_factor, Tensor):
-        a_y = class_factor.expand_as(x).gather(dim, index)
+        a_y = class_factor.reshape(-1)[index]
     elif class_factor is not None:
         a_y = class_factor
     if valid is not None:
         a_y = valid.to(x.dtype) * a_y
-    loss = (-(a_y * modulator_y * log_p_y)).squeeze(dim)
+    if gamma == 0.0:
+        modulator: Tensor | float = 1.0
+    elif gamma == 2.0:
+        modulator = rest * rest
+    else:
+        modulator = torch.log(rest).mul_(gamma).exp_()
+    loss = (-(a_y * modulator * log_p_y)).squeeze(dim)
     if not need_grad:
         return loss, None
+    _, g_y = _modulator_and_g(log_p_y, torch.log(rest), gamma, need_grad=True)
     coefficient = a_y * cast(Tensor | float, g_y)
-    grad = torch.exp(log_p) * coefficient
-    # The target class: -a_y g_y (1 - p_y), from log(1 - p_y) rather than 1 - p_y.
-    grad = grad.scatter(dim, index, -(coefficient * torch.exp(log_1mp_y)).expand_as(log_p_y))
+    grad = p.mul_(coefficient)
+    # The target class: -a_y g_y (1 - p_y).
+    grad.scatter_(dim, index, -(coefficient * rest).expand_as(log_p_y))
     return loss, grad
 
 
@@ -156,27 +170,52 @@ class SoftmaxFocalFunction(torch.autograd.Function):
         compute_dtype: torch.dtype,
     ) -> Tensor:
         need_grad = bool(ctx.needs_input_grad[0])
-        x = input.to(compute_dtype)
-        if dense:
-            loss, grad = fused_dense(
-                x, target, class_factor=class_factor, gamma=gamma, dim=dim, need_grad=need_grad
-            )
-        else:
-            loss, grad = fused_index(
-                x,
-                target,
-                valid,
-                class_factor=class_factor,
-                gamma=gamma,
-                dim=dim,
-                need_grad=need_grad,
-            )
-        if divisor is not None:
-            loss = loss.sum() / divisor
-            if grad is not None:
-                grad = grad / divisor
+        x = input if input.dtype == compute_dtype else input.to(compute_dtype)
+        grad = torch.empty_like(input) if need_grad else None
+        inverse: float | Tensor | None = None
+        if isinstance(divisor, Tensor):
+            inverse = 1.0 / divisor.to(torch.float64)
+        elif divisor is not None:
+            inverse = 1.0 / divisor
+        per_location = list(x.shape)
+        del per_location[dim]
+        losses = torch.empty(per_location, dtype=x.dtype, device=x.device)
+        class_one = list(x.shape)
+        class_one[dim] = 1
+        block_size = max(1, _blocks.BLOCK_ELEMENTS // max(x.shape[dim], 1))
+        for block in _blocks.blocks(torch.Size(class_one), block_size):
+            index = tuple(slice(None) if pos == dim else item for pos, item in enumerate(block))
+            block_dim = dim - sum(isinstance(item, int) for item in index[:dim])
+            x_block = x[index]
+            t_block = target[index]
+            factor = take(class_factor, index, x.dim())
+            if dense:
+                block_loss, block_grad = fused_dense(
+                    x_block,
+                    t_block,
+                    class_factor=factor,
+                    gamma=gamma,
+                    dim=block_dim,
+                    need_grad=need_grad,
+                )
+            else:
+                block_loss, block_grad = fused_index(
+                    x_block,
+                    t_block,
+                    take(valid, index, x.dim()),
+                    class_factor=factor,
+                    gamma=gamma,
+                    dim=block_dim,
+                    need_grad=need_grad,
+                )
+            losses[tuple(item for pos, item in enumerate(index) if pos != dim)] = block_loss
+            if grad is not None and block_grad is not None:
+                grad[index] = block_grad if inverse is None else block_grad * inverse
+        loss = losses
+        if inverse is not None:
+            loss = loss.sum(dtype=torch.float64) * inverse
         if grad is not None:
-            ctx.save_for_backward(grad.to(input.dtype))
+            ctx.save_for_backward(grad)
             ctx.class_dim = dim
             ctx.reduced = divisor is not None
         return loss.to(input.dtype)
