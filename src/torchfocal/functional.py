@@ -25,11 +25,7 @@ def _compute_dtype(input: Tensor) -> torch.dtype:
 
 
 def _check_backend_available(backend: str) -> str:
-    if backend == "compiled":
-        raise ValueError(
-            "backend must be 'auto', 'fused' or 'naive' in this release; got 'compiled' "
-            "(the torch.compile backend is not available yet)"
-        )
+    """ "auto" is the eager fused backend: it never adds compile latency."""
     return "fused" if backend == "auto" else backend
 
 
@@ -86,7 +82,7 @@ def _resolve_sigmoid_target(
             )
     classes = torch.arange(num_classes, device=input.device)
     y = index == classes.reshape(v.class_shape(input.dim(), dim, num_classes))
-    valid = None if not bool(ignored.any()) else ~ignored
+    valid = ~ignored if v._is_compiling() or bool(ignored.any()) else None
     if valid is not None:
         y = y & valid
     return y, valid
@@ -256,7 +252,15 @@ def sigmoid_focal_loss(
         )
         return _reduction.reduce(loss, divisor).to(input.dtype)
     result: Tensor = _sigmoid.SigmoidFocalFunction.apply(
-        input, y, alpha_arg, gamma, element_weight, pos_weight_arg, divisor, compute_dtype
+        input,
+        y,
+        alpha_arg,
+        gamma,
+        element_weight,
+        pos_weight_arg,
+        divisor,
+        compute_dtype,
+        backend == "compiled",
     )
     return result
 
@@ -470,7 +474,16 @@ def softmax_focal_loss(
         )
         return _reduction.reduce(loss, divisor).to(input.dtype)
     result: Tensor = _softmax.SoftmaxFocalFunction.apply(
-        input, t, valid, class_factor, gamma, dim, dense, divisor, compute_dtype
+        input,
+        t,
+        valid,
+        class_factor,
+        gamma,
+        dim,
+        dense,
+        divisor,
+        compute_dtype,
+        backend == "compiled",
     )
     return result
 

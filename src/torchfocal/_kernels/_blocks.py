@@ -23,6 +23,8 @@ def blocks(shape: torch.Size, block_elements: int) -> list[tuple[Any, ...]]:
     The cut runs along the first dimension at which the leading dimensions hold enough
     pieces; the dimensions before it are taken one index at a time.
     """
+    if is_compiling():
+        return [()]  # under torch.compile one block: the compiler fuses the loop itself
     total = 1
     for size in shape:
         total *= int(size)
@@ -57,3 +59,17 @@ def take(operand: Any, index: tuple[Any, ...], ndim: int) -> Any:
         else:
             parts.append(item)
     return operand[tuple(parts)]
+
+
+def is_compiling() -> bool:
+    """True while torch.compile traces (data-dependent Python branches must be avoided)."""
+    compiler = getattr(torch, "compiler", None)
+    check = getattr(compiler, "is_compiling", None)
+    return bool(check()) if check is not None else False
+
+
+def is_one(grad_output: Tensor) -> bool:
+    """backward's "multiply by grad_output" can be skipped for the scalar 1 (not while tracing)."""
+    if is_compiling() or grad_output.numel() != 1:
+        return False
+    return bool(grad_output.reshape(()) == 1)

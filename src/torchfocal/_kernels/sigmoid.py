@@ -91,9 +91,14 @@ def fused_elementwise(
     weight: Tensor | None,
     pos_weight: Tensor | None,
     need_grad: bool,
+    detect_binary: bool = True,
 ) -> tuple[Tensor, Tensor | None]:
-    """Loss and dloss/dx of one block; ``y`` is a bool mask (hard targets) or float."""
-    if y.dtype != torch.bool and _all_binary(y):
+    """Loss and dloss/dx of one block; ``y`` is a bool mask (hard targets) or float.
+
+    With ``detect_binary``, float targets holding only 0 and 1 take the hard path (a
+    data-dependent branch, so the compiled engine and tracing turn it off).
+    """
+    if y.dtype != torch.bool and detect_binary and _all_binary(y):
         y = y > 0.5
     if y.dtype == torch.bool:
         loss, grad = _hard(
@@ -208,10 +213,6 @@ def _soft(
     return loss, grad
 
 
-def _is_one(grad_output: Tensor) -> bool:
-    return grad_output.numel() == 1 and bool(grad_output.reshape(()) == 1)
-
-
 class SigmoidFocalFunction(torch.autograd.Function):
     """Fused sigmoid focal loss: forward computes the loss and saves dloss/dinput.
 
@@ -231,9 +232,21 @@ class SigmoidFocalFunction(torch.autograd.Function):
         pos_weight: Tensor | None,
         divisor: float | Tensor | None,
         compute_dtype: torch.dtype,
+        compiled: bool = False,
     ) -> Tensor:
         need_grad = bool(ctx.needs_input_grad[0])
         x = input if input.dtype == compute_dtype else input.to(compute_dtype)
+        if compiled:
+            from . import compiled as _compiled
+
+            compiled_result = _compiled.sigmoid(
+                x, target, alpha, gamma, weight, pos_weight, divisor, need_grad
+            )
+            if compiled_result is not None:
+                loss, grad_full = compiled_result
+                if grad_full is not None:
+                    ctx.save_for_backward(grad_full.to(input.dtype))
+                return loss.to(input.dtype)
         inverse: float | Tensor | None = None
         if isinstance(divisor, Tensor):
             inverse = 1.0 / divisor.to(torch.float64)
@@ -251,6 +264,7 @@ class SigmoidFocalFunction(torch.autograd.Function):
                 weight=take(weight, index, x.dim()),
                 pos_weight=take(pos_weight, index, x.dim()),
                 need_grad=need_grad,
+                detect_binary=not _blocks.is_compiling(),
             )
             if losses is not None:
                 losses[index] = block_loss
@@ -262,12 +276,12 @@ class SigmoidFocalFunction(torch.autograd.Function):
             ctx.save_for_backward(grad)
         if losses is not None:
             return losses.to(input.dtype)
-        result = total if inverse is None else total * inverse
-        return result.to(input.dtype)
+        reduced = total if inverse is None else total * inverse
+        return reduced.to(input.dtype)
 
     @staticmethod
     def backward(ctx: Any, grad_output: Tensor) -> tuple[Tensor | None, ...]:
         (grad,) = ctx.saved_tensors
-        if not _is_one(grad_output):
+        if not _blocks.is_one(grad_output):
             grad = grad * grad_output
-        return (grad, None, None, None, None, None, None, None)
+        return (grad, None, None, None, None, None, None, None, None)

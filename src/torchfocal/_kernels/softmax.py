@@ -168,9 +168,23 @@ class SoftmaxFocalFunction(torch.autograd.Function):
         dense: bool,
         divisor: float | Tensor | None,
         compute_dtype: torch.dtype,
+        compiled: bool = False,
     ) -> Tensor:
         need_grad = bool(ctx.needs_input_grad[0])
         x = input if input.dtype == compute_dtype else input.to(compute_dtype)
+        ctx.class_dim = dim
+        ctx.reduced = divisor is not None
+        if compiled:
+            from . import compiled as _compiled
+
+            compiled_result = _compiled.softmax(
+                x, target, valid, class_factor, gamma, dim, dense, divisor, need_grad
+            )
+            if compiled_result is not None:
+                loss, grad_full = compiled_result
+                if grad_full is not None:
+                    ctx.save_for_backward(grad_full.to(input.dtype))
+                return loss.to(input.dtype)
         grad = torch.empty_like(input) if need_grad else None
         inverse: float | Tensor | None = None
         if isinstance(divisor, Tensor):
@@ -216,17 +230,15 @@ class SoftmaxFocalFunction(torch.autograd.Function):
             loss = loss.sum(dtype=torch.float64) * inverse
         if grad is not None:
             ctx.save_for_backward(grad)
-            ctx.class_dim = dim
-            ctx.reduced = divisor is not None
         return loss.to(input.dtype)
 
     @staticmethod
     def backward(ctx: Any, grad_output: Tensor) -> tuple[Tensor | None, ...]:
         (grad,) = ctx.saved_tensors
         if ctx.reduced:
-            if not (grad_output.numel() == 1 and bool(grad_output == 1)):
+            if not _blocks.is_one(grad_output):
                 grad = grad * grad_output
         else:
             # reduction="none": one upstream value per location, broadcast over the classes.
             grad = grad * grad_output.unsqueeze(ctx.class_dim)
-        return (grad, None, None, None, None, None, None, None, None)
+        return (grad, None, None, None, None, None, None, None, None, None)
