@@ -29,7 +29,8 @@ def _scaled(
 ) -> tuple[Tensor, Tensor | None]:
     if divisor is None:
         return loss, grad
-    inverse = 1.0 / divisor
+    # An integer count must not turn into a float32 reciprocal.
+    inverse = 1.0 / (divisor.to(torch.float64) if isinstance(divisor, Tensor) else divisor)
     return loss.sum() * inverse, None if grad is None else grad * inverse
 
 

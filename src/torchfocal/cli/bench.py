@@ -19,6 +19,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -101,6 +102,7 @@ def _check(loss: str, calls: dict[str, Callable[..., torch.Tensor]]) -> dict[str
         xx = x.clone().requires_grad_(True)
         value = fn(xx, target, baseline_target)
         (grad,) = torch.autograd.grad(value, xx)
+        value = value.detach()
         error = max(
             abs(float(value) - float(expected)) / abs(float(expected)),
             float(np.abs(grad.numpy() - expected_grad).max() / np.abs(expected_grad).max()),
@@ -109,6 +111,17 @@ def _check(loss: str, calls: dict[str, Callable[..., torch.Tensor]]) -> dict[str
             raise CLIError(f"{loss} backend {name!r} disagrees with the reference ({error:.2e})")
         errors[name] = error
     return errors
+
+
+def _forward(fn: Callable[..., torch.Tensor], x: torch.Tensor, *targets: torch.Tensor) -> None:
+    with torch.no_grad():
+        fn(x, *targets)
+
+
+def _forward_backward(
+    fn: Callable[..., torch.Tensor], x: torch.Tensor, *targets: torch.Tensor
+) -> None:
+    fn(x.detach().requires_grad_(True), *targets).backward()
 
 
 def _time(fn: Callable[[], Any], repeats: int) -> float:
@@ -179,19 +192,11 @@ def run_benchmark(
             for size in sizes:
                 x, target, baseline_target = _inputs(loss, size, dtype)
                 times: dict[str, dict[str, float]] = {}
+                args = (x, target, baseline_target)
                 for name, fn in calls.items():
-
-                    def forward(fn: Callable[..., torch.Tensor] = fn) -> None:
-                        with torch.no_grad():
-                            fn(x, target, baseline_target)
-
-                    def both(fn: Callable[..., torch.Tensor] = fn) -> None:
-                        xx = x.detach().requires_grad_(True)
-                        fn(xx, target, baseline_target).backward()
-
                     times[name] = {
-                        "forward": _time(forward, repeats),
-                        "forward_backward": _time(both, repeats),
+                        "forward": _time(partial(_forward, fn, *args), repeats),
+                        "forward_backward": _time(partial(_forward_backward, fn, *args), repeats),
                     }
                     if memory:
                         extra = _memory(loss, name, size, dtype_name, backends)
