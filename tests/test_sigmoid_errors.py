@@ -62,7 +62,6 @@ def call(input: Any = X, target: Any = Y, **kwargs: Any) -> torch.Tensor:
             r"reduction must be one of 'none' \| 'mean' \| 'sum' \| 'positives'; got 'avg'",
         ),
         ((), {"backend": "cuda"}, ValueError, r"backend must be one of .*got 'cuda'"),
-        ((), {"backend": "compiled"}, ValueError, r"backend must be .*got 'compiled'"),
         ((), {"label_smoothing": 1.0}, ValueError, r"label_smoothing must be in \[0, 1\); got 1.0"),
         ((), {"label_smoothing": -0.1}, ValueError, r"label_smoothing must be in \[0, 1\)"),
         ((), {"avg_factor": 0.0}, ValueError, r"avg_factor must be a finite number > 0; got 0.0"),
