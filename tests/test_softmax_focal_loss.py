@@ -349,7 +349,7 @@ def test_error(args: tuple[Any, ...], kwargs: dict[str, Any], error: type, match
 
 
 def test_module_validates_in_init() -> None:
-    with pytest.raises(ValueError, match=r"alpha must hold values >= 0"):
+    with pytest.raises(ValueError, match=r"alpha must hold values in \[0, inf\]"):
         torchfocal.SoftmaxFocalLoss(alpha=[0.5, -1.0])
     with pytest.raises(ValueError, match=r"reduction must be one of"):
         torchfocal.SoftmaxFocalLoss(reduction="positives")

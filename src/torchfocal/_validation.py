@@ -13,6 +13,8 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
+from ._kernels._blocks import is_compiling
+
 #: What users may pass where C per-class values are accepted.
 ClassValues = float | Sequence[float] | Tensor
 
@@ -21,9 +23,7 @@ _BACKENDS = ("auto", "fused", "naive", "compiled")
 
 def _is_compiling() -> bool:
     """True while torch.compile traces; value checks that need a host sync are skipped then."""
-    compiler = getattr(torch, "compiler", None)
-    is_compiling = getattr(compiler, "is_compiling", None)
-    return bool(is_compiling()) if is_compiling is not None else False
+    return is_compiling()
 
 
 def shape_str(shape: Sequence[int]) -> str:

@@ -29,6 +29,23 @@ def _check_backend_available(backend: str) -> str:
     return "fused" if backend == "auto" else backend
 
 
+def _check_common(
+    input: object, target: object, gamma: object, label_smoothing: object, ignore_index: object
+) -> tuple[Tensor, Tensor, float, float]:
+    """The checks every focal loss starts with."""
+    checked_input = v.check_float_input("input", input)
+    checked_target = v.check_tensor("target", target)
+    v.check_same_device("target", checked_target, checked_input)
+    if isinstance(ignore_index, bool) or not isinstance(ignore_index, int):
+        raise TypeError(f"ignore_index must be an int; got {type(ignore_index).__name__}")
+    return (
+        checked_input,
+        checked_target,
+        v.check_gamma(gamma),
+        v.check_scalar_in("label_smoothing", label_smoothing, 0.0, 1.0, high_inclusive=False),
+    )
+
+
 def _resolve_sigmoid_target(
     input: Tensor, target: Tensor, class_dim: int, ignore_index: int
 ) -> tuple[Tensor, Tensor | None]:
@@ -159,12 +176,8 @@ def sigmoid_focal_loss(
         >>> torchfocal.sigmoid_focal_loss(logits, target, alpha=None, reduction="none")
         tensor([[0.0089, 0.3299]])
     """
-    input = v.check_float_input("input", input)
-    target = v.check_tensor("target", target)
-    v.check_same_device("target", target, input)
-    gamma = v.check_gamma(gamma)
-    label_smoothing = v.check_scalar_in(
-        "label_smoothing", label_smoothing, 0.0, 1.0, high_inclusive=False
+    input, target, gamma, label_smoothing = _check_common(
+        input, target, gamma, label_smoothing, ignore_index
     )
     reduction = v.check_reduction(reduction, _SIGMOID_REDUCTIONS)
     avg_factor = v.check_avg_factor(avg_factor, reduction)
@@ -174,8 +187,6 @@ def sigmoid_focal_loss(
             f"distributed must be False unless reduction='positives'; got distributed=True "
             f"with reduction={reduction!r}"
         )
-    if isinstance(ignore_index, bool) or not isinstance(ignore_index, int):
-        raise TypeError(f"ignore_index must be an int; got {type(ignore_index).__name__}")
 
     # An input of two or more dimensions must name a real class dimension; a 0-d or 1-D
     # input of independent binary logits is checked only where class_dim is used.
@@ -348,17 +359,11 @@ def softmax_focal_loss(
         >>> torchfocal.softmax_focal_loss(logits, target, gamma=2.0, reduction="none")
         tensor([0.0111, 2.8210])
     """
-    input = v.check_float_input("input", input)
-    target = v.check_tensor("target", target)
-    v.check_same_device("target", target, input)
-    gamma = v.check_gamma(gamma)
-    label_smoothing = v.check_scalar_in(
-        "label_smoothing", label_smoothing, 0.0, 1.0, high_inclusive=False
+    input, target, gamma, label_smoothing = _check_common(
+        input, target, gamma, label_smoothing, ignore_index
     )
     reduction = v.check_reduction(reduction, _SOFTMAX_REDUCTIONS)
     backend = _check_backend_available(v.check_backend(backend))
-    if isinstance(ignore_index, bool) or not isinstance(ignore_index, int):
-        raise TypeError(f"ignore_index must be an int; got {type(ignore_index).__name__}")
     if input.dim() == 0:
         raise ValueError("input must have a class dimension (at least 1-D); got a 0-d tensor")
     dim = v.normalize_dim("class_dim", class_dim, input.dim())

@@ -27,6 +27,25 @@ def _optional_buffer(name: str, value: Tensor | Sequence[float] | None) -> Tenso
         ) from None
 
 
+def _register_alpha(
+    module: nn.Module, alpha: float | Sequence[float] | Tensor | None, *, high: float
+) -> float | None:
+    """A number is kept as a float (returned); per-class values become the buffer ``alpha``."""
+    if alpha is None or isinstance(alpha, (int, float)):
+        module.register_buffer("alpha", None)
+        return None if alpha is None else v.check_scalar_in("alpha", alpha, 0.0, high)
+    values = _optional_buffer("alpha", alpha)
+    if values is not None and not bool(((values >= 0) & (values <= high)).all()):
+        raise ValueError(f"alpha must hold values in [0, {high:g}]; got {values.tolist()}")
+    module.register_buffer("alpha", values)
+    return None
+
+
+def _alpha_repr(module: nn.Module) -> str:
+    alpha = module.scalar_alpha if module.alpha is None else "per-class"
+    return f"alpha={alpha}, gamma={module.gamma}, reduction={module.reduction!r}"
+
+
 class SigmoidFocalLoss(nn.Module):
     """Module form of :func:`torchfocal.sigmoid_focal_loss`; see it for every argument.
 
@@ -71,17 +90,7 @@ class SigmoidFocalLoss(nn.Module):
         self.ignore_index = ignore_index
         self.class_dim = class_dim
         self.distributed = distributed
-        self.scalar_alpha: float | None = None
-        if alpha is None or isinstance(alpha, (int, float)):
-            self.scalar_alpha = None if alpha is None else v.check_scalar_in("alpha", alpha, 0, 1)
-            self.register_buffer("alpha", None)
-        else:
-            alpha_buffer = _optional_buffer("alpha", alpha)
-            if alpha_buffer is not None and not bool(
-                ((alpha_buffer >= 0) & (alpha_buffer <= 1)).all()
-            ):
-                raise ValueError(f"alpha must hold values in [0, 1]; got {alpha_buffer.tolist()}")
-            self.register_buffer("alpha", alpha_buffer)
+        self.scalar_alpha = _register_alpha(self, alpha, high=1.0)
         self.register_buffer("weight", _optional_buffer("weight", weight))
         self.register_buffer("pos_weight", _optional_buffer("pos_weight", pos_weight))
 
@@ -103,8 +112,7 @@ class SigmoidFocalLoss(nn.Module):
         )
 
     def extra_repr(self) -> str:
-        alpha = self.scalar_alpha if self.alpha is None else "per-class"
-        return f"alpha={alpha}, gamma={self.gamma}, reduction={self.reduction!r}"
+        return _alpha_repr(self)
 
 
 class SoftmaxFocalLoss(nn.Module):
@@ -143,16 +151,7 @@ class SoftmaxFocalLoss(nn.Module):
         self.backend = v.check_backend(backend)
         self.ignore_index = ignore_index
         self.class_dim = class_dim
-        self.scalar_alpha: float | None = None
-        if alpha is None or isinstance(alpha, (int, float)):
-            if alpha is not None:
-                self.scalar_alpha = v.check_scalar_in("alpha", alpha, 0.0, float("inf"))
-            self.register_buffer("alpha", None)
-        else:
-            alpha_buffer = _optional_buffer("alpha", alpha)
-            if alpha_buffer is not None and not bool((alpha_buffer >= 0).all()):
-                raise ValueError(f"alpha must hold values >= 0; got {alpha_buffer.tolist()}")
-            self.register_buffer("alpha", alpha_buffer)
+        self.scalar_alpha = _register_alpha(self, alpha, high=float("inf"))
         self.register_buffer("weight", _optional_buffer("weight", weight))
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
@@ -170,8 +169,7 @@ class SoftmaxFocalLoss(nn.Module):
         )
 
     def extra_repr(self) -> str:
-        alpha = self.scalar_alpha if self.alpha is None else "per-class"
-        return f"alpha={alpha}, gamma={self.gamma}, reduction={self.reduction!r}"
+        return _alpha_repr(self)
 
 
 class ClassBalancedLoss(nn.Module):
