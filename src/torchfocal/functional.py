@@ -24,7 +24,7 @@ def _compute_dtype(input: Tensor) -> torch.dtype:
     return torch.float32 if input.dtype in (torch.float16, torch.bfloat16) else input.dtype
 
 
-def _check_backend_available(backend: str) -> str:
+def _resolve_backend(backend: str) -> str:
     """ "auto" is the eager fused backend: it never adds compile latency."""
     return "fused" if backend == "auto" else backend
 
@@ -181,7 +181,7 @@ def sigmoid_focal_loss(
     )
     reduction = v.check_reduction(reduction, _SIGMOID_REDUCTIONS)
     avg_factor = v.check_avg_factor(avg_factor, reduction)
-    backend = _check_backend_available(v.check_backend(backend))
+    backend = _resolve_backend(v.check_backend(backend))
     if distributed and reduction != "positives":
         raise ValueError(
             f"distributed must be False unless reduction='positives'; got distributed=True "
@@ -363,7 +363,7 @@ def softmax_focal_loss(
         input, target, gamma, label_smoothing, ignore_index
     )
     reduction = v.check_reduction(reduction, _SOFTMAX_REDUCTIONS)
-    backend = _check_backend_available(v.check_backend(backend))
+    backend = _resolve_backend(v.check_backend(backend))
     if input.dim() == 0:
         raise ValueError("input must have a class dimension (at least 1-D); got a 0-d tensor")
     dim = v.normalize_dim("class_dim", class_dim, input.dim())

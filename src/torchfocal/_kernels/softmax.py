@@ -118,8 +118,12 @@ def fused_index(
     loss = (-(a_y * modulator * log_p_y)).squeeze(dim)
     if not need_grad:
         return loss, None
-    _, g_y = _modulator_and_g(log_p_y, torch.log(rest), gamma, need_grad=True)
-    coefficient = a_y * cast(Tensor | float, g_y)
+    # g_y = m_y (1 + gamma p_y rho_y), rho = l / expm1(l) (-> 1 where l rounds to 0).
+    g_y: Tensor | float = 1.0
+    if gamma != 0.0:
+        rho = torch.where(log_p_y < 0, log_p_y / torch.expm1(log_p_y), torch.ones_like(log_p_y))
+        g_y = modulator * (1.0 + gamma * p_y * rho)
+    coefficient = a_y * g_y
     grad = p.mul_(coefficient)
     # The target class: -a_y g_y (1 - p_y).
     grad.scatter_(dim, index, -(coefficient * rest).expand_as(log_p_y))
