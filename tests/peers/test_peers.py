@@ -64,6 +64,17 @@ def test_fvcore(jit: bool) -> None:
         close(ours, theirs, rtol=1e-5, atol=1e-7)
 
 
+def test_fvcore_star() -> None:
+    focal = pytest.importorskip("fvcore.nn.focal_loss")
+    x, y = logits(6, C).float(), binary(6, C).float()
+    for alpha, gamma in ((-1.0, 1.0), (0.25, 2.0)):
+        theirs = focal.sigmoid_focal_loss_star(x, y, alpha, gamma, "none")
+        ours = -torch.nn.functional.logsigmoid(gamma * x * (2 * y - 1)) / gamma
+        if alpha >= 0:
+            ours = ours * (alpha * y + (1 - alpha) * (1 - y))
+        close(ours, theirs, rtol=1e-6, atol=1e-7)
+
+
 @pytest.mark.parametrize("reduction", ["none", "mean", "sum"])
 def test_kornia_binary(reduction: str) -> None:
     losses = pytest.importorskip("kornia.losses")
