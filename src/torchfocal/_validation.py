@@ -192,3 +192,18 @@ _INTEGER_DTYPES = (torch.uint8, torch.int8, torch.int16, torch.int32, torch.int6
 
 def is_integer_dtype(dtype: torch.dtype) -> bool:
     return dtype in _INTEGER_DTYPES
+
+
+def check_class_indices(
+    index: Tensor, ignored: Tensor, *, largest: int, ignore_index: int, background: bool = False
+) -> None:
+    """Every index not ignored lies in [0, largest]; ``background`` names the last one."""
+    if _is_compiling():
+        return
+    bad_mask = ((index < 0) | (index > largest)) & ~ignored
+    if bool(bad_mask.any()):
+        note = f" ({largest} = background)" if background else ""
+        raise ValueError(
+            f"target class indices must be in [0, {largest}]{note} or "
+            f"ignore_index={ignore_index}; got {index[bad_mask][0].item()}"
+        )

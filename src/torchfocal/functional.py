@@ -89,14 +89,9 @@ def _resolve_sigmoid_target(
     num_classes = input.shape[dim]
     index = target.unsqueeze(dim)
     ignored = index == ignore_index
-    if not v._is_compiling():
-        bad_mask = ((index < 0) | (index > num_classes)) & ~ignored
-        if bool(bad_mask.any()):
-            bad = index[bad_mask][0].item()
-            raise ValueError(
-                f"target class indices must be in [0, {num_classes}] ({num_classes} = "
-                f"background) or ignore_index={ignore_index}; got {bad}"
-            )
+    v.check_class_indices(
+        index, ignored, largest=num_classes, ignore_index=ignore_index, background=True
+    )
     classes = torch.arange(num_classes, device=input.device)
     y = index == classes.reshape(v.class_shape(input.dim(), dim, num_classes))
     valid = ~ignored if v._is_compiling() or bool(ignored.any()) else None
@@ -427,13 +422,7 @@ def softmax_focal_loss(
             )
         index = target.unsqueeze(dim).long()
         ignored = index == ignore_index
-        if not v._is_compiling():
-            bad_mask = ((index < 0) | (index >= num_classes)) & ~ignored
-            if bool(bad_mask.any()):
-                raise ValueError(
-                    f"target class indices must be in [0, {num_classes - 1}] or "
-                    f"ignore_index={ignore_index}; got {index[bad_mask][0].item()}"
-                )
+        v.check_class_indices(index, ignored, largest=num_classes - 1, ignore_index=ignore_index)
         has_ignored = bool(ignored.any()) if not v._is_compiling() else True
         if has_ignored:
             valid = ~ignored
@@ -566,13 +555,7 @@ def class_balanced_loss(
         )
     num_classes = input.shape[dim]
     ignored = target == ignore_index
-    if not v._is_compiling():
-        bad_mask = ((target < 0) | (target >= num_classes)) & ~ignored
-        if bool(bad_mask.any()):
-            raise ValueError(
-                f"target class indices must be in [0, {num_classes - 1}] or "
-                f"ignore_index={ignore_index}; got {target[bad_mask][0].item()}"
-            )
+    v.check_class_indices(target, ignored, largest=num_classes - 1, ignore_index=ignore_index)
     class_weight = v.class_values(
         "weights",
         weights,
