@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import random
+from typing import Any
 
 import numpy as np
 import pytest
 import torch
+
+import torchfocal
+from torchfocal import reference
 
 
 @pytest.fixture(autouse=True)
@@ -24,3 +28,41 @@ def tolerance(dtype: torch.dtype) -> dict[str, float]:
         torch.float16: {"rtol": 1e-2, "atol": 1e-3},
         torch.bfloat16: {"rtol": 2e-2, "atol": 1e-2},
     }[dtype]
+
+
+def run_loss(
+    loss: str,
+    backend: str,
+    x: torch.Tensor,
+    target: torch.Tensor,
+    grad_output: torch.Tensor | None = None,
+    **kwargs: Any,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """torchfocal.<loss>_focal_loss and its input gradient (upstream ``grad_output``)."""
+    x = x.detach().clone().requires_grad_(True)
+    value = getattr(torchfocal, f"{loss}_focal_loss")(x, target, backend=backend, **kwargs)
+    value.backward(torch.ones_like(value) if grad_output is None else grad_output)
+    assert x.grad is not None
+    return value.detach(), x.grad
+
+
+def check_against_reference(
+    loss: str,
+    backend: str,
+    x: torch.Tensor,
+    target: torch.Tensor,
+    grad_output: torch.Tensor | None = None,
+    **kwargs: Any,
+) -> None:
+    """The torch loss and gradient equal the NumPy reference within the dtype's tolerance."""
+    value, grad = run_loss(loss, backend, x, target, grad_output, **kwargs)
+    ref_kwargs = {
+        k: (val.numpy() if isinstance(val, torch.Tensor) else val) for k, val in kwargs.items()
+    }
+    upstream = None if grad_output is None else grad_output.numpy()
+    ref_value, ref_grad = getattr(reference, f"{loss}_focal_loss")(
+        x.detach().double().numpy(), target.numpy(), grad_output=upstream, **ref_kwargs
+    )
+    tol = tolerance(x.dtype)
+    torch.testing.assert_close(value, torch.as_tensor(ref_value, dtype=x.dtype), **tol)
+    torch.testing.assert_close(grad, torch.as_tensor(ref_grad, dtype=x.dtype), **tol)

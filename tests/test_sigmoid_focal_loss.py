@@ -11,7 +11,8 @@ import torch
 import torch.nn.functional as F
 
 import torchfocal
-from conftest import tolerance
+from conftest import check_against_reference as check_reference
+from conftest import run_loss, tolerance
 from torchfocal import reference
 
 BACKENDS = ["naive", "fused"]
@@ -36,38 +37,12 @@ def make_target(form: str, shape: tuple[int, ...], class_dim: int = 1) -> torch.
     return target
 
 
-def run(
-    backend: str,
-    x: torch.Tensor,
-    target: torch.Tensor,
-    grad_output: torch.Tensor | None = None,
-    **kwargs: Any,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    x = x.detach().clone().requires_grad_(True)
-    loss = torchfocal.sigmoid_focal_loss(x, target, backend=backend, **kwargs)
-    loss.backward(torch.ones_like(loss) if grad_output is None else grad_output)
-    assert x.grad is not None
-    return loss.detach(), x.grad
+def run(backend: str, x: torch.Tensor, target: torch.Tensor, *args: Any, **kwargs: Any) -> Any:
+    return run_loss("sigmoid", backend, x, target, *args, **kwargs)
 
 
-def check_against_reference(
-    backend: str,
-    x: torch.Tensor,
-    target: torch.Tensor,
-    grad_output: torch.Tensor | None = None,
-    **kwargs: Any,
-) -> None:
-    loss, grad = run(backend, x, target, grad_output, **kwargs)
-    ref_kwargs = {
-        k: (val.numpy() if isinstance(val, torch.Tensor) else val) for k, val in kwargs.items()
-    }
-    upstream = None if grad_output is None else grad_output.numpy()
-    ref_loss, ref_grad = reference.sigmoid_focal_loss(
-        x.numpy(), target.numpy(), grad_output=upstream, **ref_kwargs
-    )
-    tol = tolerance(x.dtype)
-    torch.testing.assert_close(loss, torch.as_tensor(ref_loss, dtype=x.dtype), **tol)
-    torch.testing.assert_close(grad, torch.as_tensor(ref_grad, dtype=x.dtype), **tol)
+def check_against_reference(backend: str, *args: Any, **kwargs: Any) -> None:
+    check_reference("sigmoid", backend, *args, **kwargs)
 
 
 # --------------------------------------------------------------------------------------
