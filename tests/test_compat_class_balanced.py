@@ -94,3 +94,31 @@ def test_weight_is_applied_and_extreme_logits_are_finite() -> None:
     assert bool(torch.isfinite(x.grad).all())
     unweighted = FocalBCEWithLogitLoss(gamma=0.5, alpha=0.5, reduction="none")(x.detach(), y)
     torch.testing.assert_close(loss.detach(), unweighted * weight)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"alpha": 1.5}, ValueError, r"alpha must be in \[0, 1\]; got 1.5"),
+        ({"alpha": float("nan")}, ValueError, r"alpha must be in \[0, 1\]; got nan"),
+        ({"alpha": [0.2, -0.1]}, ValueError, r"alpha must hold values in \[0, 1\]; got -0.1"),
+        ({"alpha": [[0.2, 0.3]]}, ValueError, r"alpha must be a float or a 1-D sequence"),
+        ({"alpha": True}, TypeError, r"alpha must be None, a float or a sequence.*; got bool"),
+        ({"gamma": -1.0}, ValueError, r"gamma must be a finite non-negative float; got -1.0"),
+        ({"reduction": "avg"}, ValueError, r"reduction must be one of .*; got 'avg'"),
+    ],
+)
+def test_constructor_errors(kwargs: dict[str, Any], error: type, match: str) -> None:
+    with pytest.raises(error, match=match):
+        FocalBCEWithLogitLoss(**kwargs)
+
+
+@pytest.mark.parametrize("soft", [False, True])
+def test_forward_errors_for_both_target_kinds(soft: bool) -> None:
+    x = torch.randn(2, 3, 4)
+    y = torch.rand(2, 3, 4) if soft else (torch.rand(2, 3, 4) < 0.5).float()
+    # four alphas would line up with the last dimension by plain broadcasting: refused
+    with pytest.raises(ValueError, match=r"alpha must have one value per class \(3 along"):
+        FocalBCEWithLogitLoss(alpha=[0.1, 0.2, 0.3, 0.4])(x, y)
+    with pytest.raises(ValueError, match=r"must broadcast to the input's shape \(2, 3, 4\)"):
+        FocalBCEWithLogitLoss(pos_weight=torch.ones(5, 2, 3, 4))(x, y)

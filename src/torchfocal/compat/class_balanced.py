@@ -67,10 +67,26 @@ class FocalBCEWithLogitLoss(nn.Module):
         self.reduction = v.check_reduction(reduction, ("none", "mean", "sum"))
         self.scalar_alpha: float | None = None
         alpha_tensor = None
+        # alpha is checked here for every target kind: 0/1 targets go through the core,
+        # which would reject alpha outside [0, 1], and soft targets must not accept it silently.
         if isinstance(alpha, (int, float)) and not isinstance(alpha, bool):
-            self.scalar_alpha = float(alpha)
+            self.scalar_alpha = v.check_scalar_in("alpha", alpha, 0.0, 1.0)
+        elif isinstance(alpha, bool):
+            raise TypeError(
+                "alpha must be None, a float or a sequence of per-class floats; got bool"
+            )
         elif alpha is not None:
-            alpha_tensor = torch.as_tensor(np.asarray(alpha, dtype=np.float64)).float()
+            values = torch.as_tensor(np.asarray(alpha, dtype=np.float64))
+            if values.dim() != 1:
+                raise ValueError(
+                    f"alpha must be a float or a 1-D sequence of per-class values; "
+                    f"got shape {v.shape_str(values.shape)}"
+                )
+            if not bool(((values >= 0) & (values <= 1)).all()):
+                bad = values[~((values >= 0) & (values <= 1))][0].item()
+                raise ValueError(f"alpha must hold values in [0, 1]; got {bad:g}")
+            # the seed stores a list alpha as torch.Tensor(alpha): float32
+            alpha_tensor = values.float()
         self.register_buffer("alpha_buffer", alpha_tensor)
         self.register_buffer("weight", weight)
         self.register_buffer("pos_weight", pos_weight)
@@ -78,6 +94,12 @@ class FocalBCEWithLogitLoss(nn.Module):
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
         alpha: float | Tensor | None = self.scalar_alpha
         if self.alpha_buffer is not None:
+            classes = input.shape[1] if input.dim() >= 2 else input.numel()
+            if self.alpha_buffer.numel() != classes:
+                raise ValueError(
+                    f"alpha must have one value per class ({classes} along dimension 1); "
+                    f"got {self.alpha_buffer.numel()} values"
+                )
             alpha = _align_to_dim1(self.alpha_buffer.to(input.dtype), input)
         scale = None
         for factor in (self.pos_weight, self.weight):
@@ -99,7 +121,7 @@ class FocalBCEWithLogitLoss(nn.Module):
         if alpha is not None:
             loss = (alpha * target + (1 - alpha) * (1 - target)) * loss
         if scale is not None:
-            loss = scale * loss
+            loss = v.broadcast_to_input("pos_weight * weight", scale, input.shape) * loss
         if self.reduction == "mean":
             return loss.mean()
         return loss.sum() if self.reduction == "sum" else loss
