@@ -122,3 +122,15 @@ def test_forward_errors_for_both_target_kinds(soft: bool) -> None:
         FocalBCEWithLogitLoss(alpha=[0.1, 0.2, 0.3, 0.4])(x, y)
     with pytest.raises(ValueError, match=r"must broadcast to the input's shape \(2, 3, 4\)"):
         FocalBCEWithLogitLoss(pos_weight=torch.ones(5, 2, 3, 4))(x, y)
+
+
+def test_documented_core_call() -> None:
+    """docs/migration.md: for 0/1 targets, pos_weight becomes the core's elementwise weight."""
+    import torchfocal
+
+    x = torch.randn(5, 4, dtype=torch.float64) * 3
+    y = (torch.rand(5, 4) < 0.4).double()
+    pos_weight = torch.rand(4, dtype=torch.float64) * 3
+    ours = FocalBCEWithLogitLoss(alpha=0.3, pos_weight=pos_weight).double()(x, y)
+    core = torchfocal.sigmoid_focal_loss(x, y, alpha=0.3, gamma=2, weight=pos_weight)
+    torch.testing.assert_close(ours, core)

@@ -58,3 +58,17 @@ def test_no_labels_returns_the_plain_sum() -> None:
     loss = focal_loss(labels, logits, 1.0, 0.0)
     expected = torch.nn.functional.binary_cross_entropy_with_logits(logits, labels, reduction="sum")
     torch.testing.assert_close(loss, expected)
+
+
+def test_documented_core_call() -> None:
+    """docs/migration.md: for 0/1 labels it is sigmoid_focal_loss(..., reduction="positives")."""
+    import torchfocal
+
+    logits = torch.randn(6, 5, dtype=torch.float64) * 3
+    labels = (torch.rand(6, 5) < 0.3).double()
+    labels[0, 0] = 1.0
+    alpha = torch.rand(6, dtype=torch.float64)
+    core = torchfocal.sigmoid_focal_loss(
+        logits.float(), labels, alpha=None, gamma=2.0, weight=alpha[:, None], reduction="positives"
+    )
+    torch.testing.assert_close(focal_loss(labels, logits, alpha, 2.0), core.float())
