@@ -7,6 +7,7 @@ main memory, on a block that fits in the CPU's cache the same steps cost about o
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
@@ -15,6 +16,10 @@ from torch import Tensor
 #: Elements per block: the temporaries of one block stay in the CPU's cache, so the dozen
 #: elementwise steps of the math cost one pass over memory instead of a dozen.
 BLOCK_ELEMENTS = 1 << 16
+
+#: A focusing parameter: a number, or one value per element (a sample-dependent gamma, which
+#: the kernels treat as a constant of the graph).
+Gamma = float | Tensor
 
 
 def blocks(shape: torch.Size, block_elements: int) -> list[tuple[Any, ...]]:
@@ -68,8 +73,96 @@ def is_compiling() -> bool:
     return bool(check()) if check is not None else False
 
 
+def equals(gamma: Gamma, value: float) -> bool:
+    """gamma is the number ``value`` (a per-element gamma tensor takes the general path)."""
+    return not isinstance(gamma, Tensor) and gamma == value
+
+
 def is_one(grad_output: Tensor) -> bool:
     """backward's "multiply by grad_output" can be skipped for the scalar 1 (not while tracing)."""
     if is_compiling() or grad_output.numel() != 1:
         return False
     return bool(grad_output.reshape(()) == 1)
+
+
+def reciprocal(divisor: float | Tensor | None) -> float | Tensor | None:
+    """1 / divisor, in float64 for a tensor (an integer count must not become a float32 1/n)."""
+    if isinstance(divisor, Tensor):
+        return 1.0 / divisor.to(torch.float64)
+    return None if divisor is None else 1.0 / divisor
+
+
+ElementwiseKernel = Callable[..., tuple[Tensor, Tensor | None]]
+
+
+def run_elementwise(
+    kernel: ElementwiseKernel,
+    x: Tensor,
+    operands: Mapping[str, Any],
+    *,
+    divisor: float | Tensor | None,
+    need_grad: bool,
+    grad_dtype: torch.dtype,
+) -> tuple[Tensor, Tensor | None]:
+    """Run ``kernel(x, **operands, need_grad=...)`` block by block; ``(loss, dloss/dx)``.
+
+    The operands broadcast against ``x`` and are cut with it. The loss is elementwise for a
+    ``None`` divisor, else the float64 sum times 1 / divisor (a 0-d tensor in ``x``'s dtype);
+    the gradient, already divided by the divisor, is written in ``grad_dtype``.
+    """
+    inverse = reciprocal(divisor)
+    grad = torch.empty(x.shape, dtype=grad_dtype, device=x.device) if need_grad else None
+    losses = torch.empty_like(x) if divisor is None else None
+    total = torch.zeros((), dtype=torch.float64, device=x.device)
+    for index in blocks(x.shape, BLOCK_ELEMENTS):
+        block_operands = {name: take(value, index, x.dim()) for name, value in operands.items()}
+        block_loss, block_grad = kernel(x[index], **block_operands, need_grad=need_grad)
+        if losses is not None:
+            losses[index] = block_loss
+        else:
+            total += block_loss.sum(dtype=torch.float64)
+        if grad is not None and block_grad is not None:
+            grad[index] = block_grad if inverse is None else block_grad * inverse
+    if losses is not None:
+        return losses, grad
+    return (total if inverse is None else total * inverse).to(x.dtype), grad
+
+
+def run_per_location(
+    kernel: ElementwiseKernel,
+    x: Tensor,
+    operands: Mapping[str, Any],
+    *,
+    dim: int,
+    divisor: float | Tensor | None,
+    need_grad: bool,
+    grad_dtype: torch.dtype,
+) -> tuple[Tensor, Tensor | None]:
+    """Run ``kernel(x, **operands, dim=..., need_grad=...)`` over blocks of whole locations.
+
+    For losses with one value per location (the classes along ``dim`` stay together in a
+    block). Operands broadcast against ``x``; the loss has ``x``'s shape without ``dim``
+    (``None`` divisor) or is the float64 sum times 1 / divisor, and the gradient, already
+    divided by the divisor, is written in ``grad_dtype``.
+    """
+    inverse = reciprocal(divisor)
+    grad = torch.empty(x.shape, dtype=grad_dtype, device=x.device) if need_grad else None
+    per_location = list(x.shape)
+    del per_location[dim]
+    losses = torch.empty(per_location, dtype=x.dtype, device=x.device)
+    class_one = list(x.shape)
+    class_one[dim] = 1
+    block_size = max(1, BLOCK_ELEMENTS // max(x.shape[dim], 1))
+    for block in blocks(torch.Size(class_one), block_size):
+        index = tuple(slice(None) if pos == dim else item for pos, item in enumerate(block))
+        block_dim = dim - sum(isinstance(item, int) for item in index[:dim])
+        block_operands = {name: take(value, index, x.dim()) for name, value in operands.items()}
+        block_loss, block_grad = kernel(
+            x[index], **block_operands, dim=block_dim, need_grad=need_grad
+        )
+        losses[tuple(item for pos, item in enumerate(index) if pos != dim)] = block_loss
+        if grad is not None and block_grad is not None:
+            grad[index] = block_grad if inverse is None else block_grad * inverse
+    if inverse is None:
+        return losses, grad
+    return (losses.sum(dtype=torch.float64) * inverse).to(x.dtype), grad

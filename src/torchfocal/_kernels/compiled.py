@@ -17,8 +17,10 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from . import _blocks
 from . import sigmoid as _sigmoid
 from . import softmax as _softmax
+from ._blocks import Gamma
 
 _cache: dict[str, Callable[..., Any]] = {}
 _unavailable: list[str] = []
@@ -27,10 +29,9 @@ _unavailable: list[str] = []
 def _scaled(
     loss: Tensor, grad: Tensor | None, divisor: float | Tensor | None
 ) -> tuple[Tensor, Tensor | None]:
-    if divisor is None:
+    inverse = _blocks.reciprocal(divisor)
+    if inverse is None:
         return loss, grad
-    # An integer count must not turn into a float32 reciprocal.
-    inverse = 1.0 / (divisor.to(torch.float64) if isinstance(divisor, Tensor) else divisor)
     return loss.sum() * inverse, None if grad is None else grad * inverse
 
 
@@ -38,7 +39,7 @@ def _sigmoid_math(
     x: Tensor,
     y: Tensor,
     alpha: Any,
-    gamma: float,
+    gamma: Gamma,
     weight: Tensor | None,
     pos_weight: Tensor | None,
     divisor: float | Tensor | None,
@@ -62,7 +63,7 @@ def _softmax_math(
     target: Tensor,
     valid: Tensor | None,
     class_factor: Any,
-    gamma: float,
+    gamma: Gamma,
     dim: int,
     dense: bool,
     divisor: float | Tensor | None,

@@ -26,6 +26,7 @@ logsigmoid of a finite logit, so log q, m and r are finite for every finite x.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import torch
@@ -33,7 +34,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from . import _blocks
-from ._blocks import take
+from ._blocks import Gamma
 
 AlphaArg = float | Tensor | None
 
@@ -57,7 +58,7 @@ def naive_elementwise(
     y: Tensor,
     *,
     alpha: AlphaArg,
-    gamma: float,
+    gamma: Gamma,
     weight: Tensor | None,
     pos_weight: Tensor | None,
 ) -> Tensor:
@@ -68,7 +69,7 @@ def naive_elementwise(
     derivative at p_t = 1 when gamma < 1, and autograd turns that into NaN.
     """
     ce = F.binary_cross_entropy_with_logits(x, y, pos_weight=pos_weight, reduction="none")
-    if gamma == 0.0:
+    if _blocks.equals(gamma, 0.0):
         modulator: Tensor | float = 1.0
     else:
         log_p, log_1mp = F.logsigmoid(x), F.logsigmoid(-x)
@@ -87,7 +88,7 @@ def fused_elementwise(
     y: Tensor,
     *,
     alpha: AlphaArg,
-    gamma: float,
+    gamma: Gamma,
     weight: Tensor | None,
     pos_weight: Tensor | None,
     need_grad: bool,
@@ -125,7 +126,7 @@ def _hard(
     y: Tensor,
     *,
     alpha: AlphaArg,
-    gamma: float,
+    gamma: Gamma,
     pos_weight: Tensor | None,
     need_grad: bool,
 ) -> tuple[Tensor, Tensor | None]:
@@ -150,11 +151,11 @@ def _hard(
     ce = torch.where(positive, t, t - x_t)  # softplus(-x_t)
     r = e.add(1.0).reciprocal_()
     q = torch.where(positive, e.mul_(r), r)  # 1 - p_t; e now holds e / (1 + e)
-    if gamma == 0.0:
+    if _blocks.equals(gamma, 0.0):
         modulator: Tensor | None = None
-    elif gamma == 1.0:
+    elif _blocks.equals(gamma, 1.0):
         modulator = q
-    elif gamma == 2.0:
+    elif _blocks.equals(gamma, 2.0):
         modulator = q * q
     else:
         # log(1 - p_t) = -softplus(x_t): the modulator in log space, exact for any gamma.
@@ -173,7 +174,7 @@ def _hard(
     # q is still 1 - p_t; e holds e / (1 + e), r holds 1 / (1 + e).
     p_t = torch.where(positive, r, e)
     inner = q if c_t is None else q * c_t
-    if gamma != 0.0:
+    if not _blocks.equals(gamma, 0.0):
         inner = p_t.mul_(gamma).mul_(ce).add_(inner)
     grad_t = inner if scale is None else inner * scale
     grad = torch.where(y, grad_t.neg(), grad_t)
@@ -185,7 +186,7 @@ def _soft(
     y: Tensor,
     *,
     alpha: AlphaArg,
-    gamma: float,
+    gamma: Gamma,
     pos_weight: Tensor | None,
     need_grad: bool,
 ) -> tuple[Tensor, Tensor | None]:
@@ -194,7 +195,7 @@ def _soft(
     c_y = y if pos_weight is None else pos_weight * y
     ce = -(c_y * log_p + (1.0 - y) * log_1mp)
     alpha_t = _alpha_t(alpha, y)
-    if gamma == 0.0:
+    if _blocks.equals(gamma, 0.0):
         loss = alpha_t * ce
         if not need_grad:
             return loss, None
@@ -227,7 +228,7 @@ class SigmoidFocalFunction(torch.autograd.Function):
         input: Tensor,
         target: Tensor,
         alpha: AlphaArg,
-        gamma: float,
+        gamma: Gamma,
         weight: Tensor | None,
         pos_weight: Tensor | None,
         divisor: float | Tensor | None,
@@ -247,37 +248,23 @@ class SigmoidFocalFunction(torch.autograd.Function):
                 if grad_full is not None:
                     ctx.save_for_backward(grad_full.to(input.dtype))
                 return loss.to(input.dtype)
-        inverse: float | Tensor | None = None
-        if isinstance(divisor, Tensor):
-            inverse = 1.0 / divisor.to(torch.float64)
-        elif divisor is not None:
-            inverse = 1.0 / divisor
-        grad = torch.empty_like(input) if need_grad else None
-        losses = torch.empty_like(x) if divisor is None else None
-        total = torch.zeros((), dtype=torch.float64, device=x.device)
-        for index in _blocks.blocks(x.shape, _blocks.BLOCK_ELEMENTS):
-            block_loss, block_grad = fused_elementwise(
-                x[index],
-                target[index],
-                alpha=take(alpha, index, x.dim()),
-                gamma=gamma,
-                weight=take(weight, index, x.dim()),
-                pos_weight=take(pos_weight, index, x.dim()),
-                need_grad=need_grad,
-                detect_binary=not _blocks.is_compiling(),
-            )
-            if losses is not None:
-                losses[index] = block_loss
-            else:
-                total += block_loss.sum(dtype=torch.float64)
-            if grad is not None and block_grad is not None:
-                grad[index] = block_grad if inverse is None else block_grad * inverse
+        loss, grad = _blocks.run_elementwise(
+            functools.partial(fused_elementwise, detect_binary=not _blocks.is_compiling()),
+            x,
+            {
+                "y": target,
+                "alpha": alpha,
+                "gamma": gamma,
+                "weight": weight,
+                "pos_weight": pos_weight,
+            },
+            divisor=divisor,
+            need_grad=need_grad,
+            grad_dtype=input.dtype,
+        )
         if grad is not None:
             ctx.save_for_backward(grad)
-        if losses is not None:
-            return losses.to(input.dtype)
-        reduced = total if inverse is None else total * inverse
-        return reduced.to(input.dtype)
+        return loss.to(input.dtype)
 
     @staticmethod
     def backward(ctx: Any, grad_output: Tensor) -> tuple[Tensor | None, ...]:

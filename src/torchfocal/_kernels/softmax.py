@@ -31,7 +31,7 @@ import torch
 from torch import Tensor
 
 from . import _blocks
-from ._blocks import take
+from ._blocks import Gamma
 
 
 def log1m_softmax(x: Tensor, log_p: Tensor, dim: int) -> Tensor:
@@ -52,11 +52,13 @@ def log1m_softmax(x: Tensor, log_p: Tensor, dim: int) -> Tensor:
 
 
 def naive_per_location(
-    x: Tensor, t: Tensor, *, class_factor: Tensor | float | None, gamma: float, dim: int
+    x: Tensor, t: Tensor, *, class_factor: Tensor | float | None, gamma: Gamma, dim: int
 ) -> Tensor:
     """The readable version: plain torch ops under autograd; ``t`` is the dense target."""
     log_p = torch.log_softmax(x, dim=dim)
-    modulator = 1.0 if gamma == 0.0 else torch.exp(gamma * log1m_softmax(x, log_p, dim))
+    modulator = (
+        1.0 if _blocks.equals(gamma, 0.0) else torch.exp(gamma * log1m_softmax(x, log_p, dim))
+    )
     focal_log_p = modulator * log_p
     weighted = t * focal_log_p
     if class_factor is not None:
@@ -65,9 +67,9 @@ def naive_per_location(
 
 
 def _modulator_and_g(
-    log_p: Tensor, log_1mp: Tensor, gamma: float, need_grad: bool
+    log_p: Tensor, log_1mp: Tensor, gamma: Gamma, need_grad: bool
 ) -> tuple[Tensor | float, Tensor | float | None]:
-    if gamma == 0.0:
+    if _blocks.equals(gamma, 0.0):
         return 1.0, (1.0 if need_grad else None)
     modulator = torch.exp(gamma * log_1mp)
     if not need_grad:
@@ -84,7 +86,7 @@ def fused_index(
     valid: Tensor | None,
     *,
     class_factor: Tensor | float | None,
-    gamma: float,
+    gamma: Gamma,
     dim: int,
     need_grad: bool,
 ) -> tuple[Tensor, Tensor | None]:
@@ -109,9 +111,9 @@ def fused_index(
         a_y = class_factor
     if valid is not None:
         a_y = valid.to(x.dtype) * a_y
-    if gamma == 0.0:
+    if _blocks.equals(gamma, 0.0):
         modulator: Tensor | float = 1.0
-    elif gamma == 2.0:
+    elif _blocks.equals(gamma, 2.0):
         modulator = rest * rest
     else:
         modulator = torch.log(rest).mul_(gamma).exp_()
@@ -120,7 +122,7 @@ def fused_index(
         return loss, None
     # g_y = m_y (1 + gamma p_y rho_y), rho = l / expm1(l) (-> 1 where l rounds to 0).
     g_y: Tensor | float = 1.0
-    if gamma != 0.0:
+    if not _blocks.equals(gamma, 0.0):
         rho = torch.where(log_p_y < 0, log_p_y / torch.expm1(log_p_y), torch.ones_like(log_p_y))
         g_y = modulator * (1.0 + gamma * p_y * rho)
     coefficient = a_y * g_y
@@ -135,13 +137,13 @@ def fused_dense(
     t: Tensor,
     *,
     class_factor: Tensor | float | None,
-    gamma: float,
+    gamma: Gamma,
     dim: int,
     need_grad: bool,
 ) -> tuple[Tensor, Tensor | None]:
     """Dense targets (probabilities, or smoothed one-hot): every class may carry weight."""
     log_p = torch.log_softmax(x, dim=dim)
-    log_1mp = log1m_softmax(x, log_p, dim) if gamma != 0.0 or need_grad else log_p
+    log_1mp = log1m_softmax(x, log_p, dim) if not _blocks.equals(gamma, 0.0) or need_grad else log_p
     modulator, g = _modulator_and_g(log_p, log_1mp, gamma, need_grad)
     a = t if class_factor is None else t * class_factor
     loss = -(a * modulator * log_p).sum(dim=dim)
@@ -151,6 +153,26 @@ def fused_dense(
     total = a_g.sum(dim=dim, keepdim=True)
     grad = torch.exp(log_p) * (total - a_g) - a_g * torch.exp(log_1mp)
     return loss, grad
+
+
+def fused(
+    x: Tensor,
+    target: Tensor,
+    valid: Tensor | None,
+    *,
+    class_factor: Tensor | float | None,
+    gamma: Gamma,
+    dim: int,
+    need_grad: bool,
+) -> tuple[Tensor, Tensor | None]:
+    """The fused kernel for either target form: an index target has a class dim of size 1."""
+    if target.shape[dim] == x.shape[dim] and target.is_floating_point():
+        return fused_dense(
+            x, target, class_factor=class_factor, gamma=gamma, dim=dim, need_grad=need_grad
+        )
+    return fused_index(
+        x, target, valid, class_factor=class_factor, gamma=gamma, dim=dim, need_grad=need_grad
+    )
 
 
 class SoftmaxFocalFunction(torch.autograd.Function):
@@ -167,7 +189,7 @@ class SoftmaxFocalFunction(torch.autograd.Function):
         target: Tensor,
         valid: Tensor | None,
         class_factor: Tensor | float | None,
-        gamma: float,
+        gamma: Gamma,
         dim: int,
         dense: bool,
         divisor: float | Tensor | None,
@@ -189,49 +211,15 @@ class SoftmaxFocalFunction(torch.autograd.Function):
                 if grad_full is not None:
                     ctx.save_for_backward(grad_full.to(input.dtype))
                 return loss.to(input.dtype)
-        grad = torch.empty_like(input) if need_grad else None
-        inverse: float | Tensor | None = None
-        if isinstance(divisor, Tensor):
-            inverse = 1.0 / divisor.to(torch.float64)
-        elif divisor is not None:
-            inverse = 1.0 / divisor
-        per_location = list(x.shape)
-        del per_location[dim]
-        losses = torch.empty(per_location, dtype=x.dtype, device=x.device)
-        class_one = list(x.shape)
-        class_one[dim] = 1
-        block_size = max(1, _blocks.BLOCK_ELEMENTS // max(x.shape[dim], 1))
-        for block in _blocks.blocks(torch.Size(class_one), block_size):
-            index = tuple(slice(None) if pos == dim else item for pos, item in enumerate(block))
-            block_dim = dim - sum(isinstance(item, int) for item in index[:dim])
-            x_block = x[index]
-            t_block = target[index]
-            factor = take(class_factor, index, x.dim())
-            if dense:
-                block_loss, block_grad = fused_dense(
-                    x_block,
-                    t_block,
-                    class_factor=factor,
-                    gamma=gamma,
-                    dim=block_dim,
-                    need_grad=need_grad,
-                )
-            else:
-                block_loss, block_grad = fused_index(
-                    x_block,
-                    t_block,
-                    take(valid, index, x.dim()),
-                    class_factor=factor,
-                    gamma=gamma,
-                    dim=block_dim,
-                    need_grad=need_grad,
-                )
-            losses[tuple(item for pos, item in enumerate(index) if pos != dim)] = block_loss
-            if grad is not None and block_grad is not None:
-                grad[index] = block_grad if inverse is None else block_grad * inverse
-        loss = losses
-        if inverse is not None:
-            loss = loss.sum(dtype=torch.float64) * inverse
+        loss, grad = _blocks.run_per_location(
+            fused,
+            x,
+            {"target": target, "valid": valid, "class_factor": class_factor, "gamma": gamma},
+            dim=dim,
+            divisor=divisor,
+            need_grad=need_grad,
+            grad_dtype=input.dtype,
+        )
         if grad is not None:
             ctx.save_for_backward(grad)
         return loss.to(input.dtype)
