@@ -44,7 +44,8 @@ def call(input: Any = X, target: Any = Y, **kwargs: Any) -> torch.Tensor:
         ((X, Y.to(torch.complex64)), {}, TypeError, r"target must be a float, bool or integer"),
         ((), {"gamma": -1.0}, ValueError, r"gamma must be a finite non-negative float; got -1.0"),
         ((), {"gamma": float("inf")}, ValueError, r"gamma must be a finite non-negative"),
-        ((), {"gamma": "2"}, TypeError, r"gamma must be a non-negative float; got str"),
+        ((), {"gamma": "2"}, ValueError, r"gamma must be a non-negative float, 'flsd53' or a "),
+        ((), {"gamma": [2.0]}, TypeError, r"gamma must be a non-negative float; got list"),
         ((), {"alpha": 1.5}, ValueError, r"alpha must be in \[0, 1\]; got 1.5"),
         ((), {"alpha": -0.1}, ValueError, r"alpha must be in \[0, 1\]; got -0.1"),
         (

@@ -8,7 +8,7 @@ Nothing here computes a loss; nothing here is called from the kernels.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import Tensor
@@ -63,6 +63,45 @@ def check_gamma(gamma: object) -> float:
     return value
 
 
+#: A focusing parameter: a number, a named schedule, or a function of the probability.
+GammaSpec = float | str | Callable[[Tensor], Tensor | float]
+
+#: Named sample-dependent gammas.
+GAMMA_SCHEDULES = ("flsd53",)
+
+
+def check_gamma_spec(gamma: object) -> float | str | Callable[[Tensor], Tensor | float]:
+    """A float gamma, ``"flsd53"``, or a callable p -> gamma (sample-dependent gamma)."""
+    if isinstance(gamma, str):
+        if gamma not in GAMMA_SCHEDULES:
+            options = " | ".join(repr(name) for name in GAMMA_SCHEDULES)
+            raise ValueError(
+                f"gamma must be a non-negative float, {options} or a callable; got {gamma!r}"
+            )
+        return gamma
+    if callable(gamma) and not isinstance(gamma, (int, float)):
+        return gamma  # type: ignore[return-value]
+    return check_gamma(gamma)
+
+
+def check_gamma_values(values: object, probabilities: Tensor) -> Tensor:
+    """The result of a callable gamma: finite, >= 0, broadcasting to the probabilities."""
+    if isinstance(values, (int, float)) and not isinstance(values, bool):
+        values = torch.tensor(check_gamma(values), device=probabilities.device)
+    if not isinstance(values, Tensor) or not values.is_floating_point():
+        got = values.dtype if isinstance(values, Tensor) else type(values).__name__
+        raise TypeError(f"gamma(p) must return a float tensor or a float; got {got}")
+    check_same_device("gamma(p)", values, probabilities)
+    broadcast_to_input("gamma(p)", values, probabilities.shape)
+    if not _is_compiling() and values.numel():
+        bad = ~(torch.isfinite(values) & (values >= 0))
+        if bool(bad.any()):
+            raise ValueError(
+                f"gamma(p) must return finite values >= 0; got {values[bad][0].item()!r}"
+            )
+    return values.to(probabilities.dtype)
+
+
 def check_scalar_in(
     name: str, value: object, low: float, high: float, *, high_inclusive: bool = True
 ) -> float:
@@ -84,9 +123,9 @@ def check_reduction(reduction: object, allowed: Sequence[str]) -> str:
     return reduction
 
 
-def check_backend(backend: object) -> str:
-    if not isinstance(backend, str) or backend not in _BACKENDS:
-        options = " | ".join(repr(b) for b in _BACKENDS)
+def check_backend(backend: object, allowed: Sequence[str] = _BACKENDS) -> str:
+    if not isinstance(backend, str) or backend not in allowed:
+        options = " | ".join(repr(b) for b in allowed)
         raise ValueError(f"backend must be one of {options}; got {backend!r}")
     return backend
 

@@ -6,15 +6,31 @@ This is the only layer that validates input and picks a backend; the math lives 
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
+from typing import NamedTuple
+
 import torch
 from torch import Tensor
 
 from . import _reduction
 from . import _validation as v
+from ._kernels import family as _family
 from ._kernels import sigmoid as _sigmoid
 from ._kernels import softmax as _softmax
 
-__all__ = ["class_balanced_loss", "sigmoid_focal_loss", "softmax_focal_loss"]
+__all__ = [
+    "asymmetric_loss",
+    "class_balanced_loss",
+    "distribution_focal_loss",
+    "poly1_cross_entropy",
+    "poly1_focal_loss",
+    "quality_focal_loss",
+    "sigmoid_focal_loss",
+    "sigmoid_focal_loss_star",
+    "softmax_focal_loss",
+    "varifocal_loss",
+]
 
 _SIGMOID_REDUCTIONS = ("none", "mean", "sum", "positives")
 
@@ -31,7 +47,7 @@ def _resolve_backend(backend: str) -> str:
 
 def _check_common(
     input: object, target: object, gamma: object, label_smoothing: object, ignore_index: object
-) -> tuple[Tensor, Tensor, float, float]:
+) -> tuple[Tensor, Tensor, float | str | Callable[[Tensor], Tensor | float], float]:
     """The checks every focal loss starts with."""
     checked_input = v.check_float_input("input", input)
     checked_target = v.check_tensor("target", target)
@@ -41,7 +57,7 @@ def _check_common(
     return (
         checked_input,
         checked_target,
-        v.check_gamma(gamma),
+        v.check_gamma_spec(gamma),
         v.check_scalar_in("label_smoothing", label_smoothing, 0.0, 1.0, high_inclusive=False),
     )
 
@@ -100,12 +116,152 @@ def _resolve_sigmoid_target(
     return y, valid
 
 
+class _SigmoidBatch(NamedTuple):
+    """A checked input and target of a sigmoid-form loss, ready for the kernels."""
+
+    input: Tensor
+    #: A bool mask (hard targets) or the float target in the compute dtype (smoothed).
+    y: Tensor
+    #: The elementwise weight times the mask of counted elements, or None.
+    weight: Tensor | None
+    divisor: _reduction.Divisor
+    compute_dtype: torch.dtype
+    #: class_dim, normalised where the input has one (else as given).
+    class_dim: int
+
+
+def _prepare_sigmoid(
+    input: Tensor,
+    target: Tensor,
+    *,
+    weight: Tensor | None,
+    ignore_index: int,
+    class_dim: int,
+    reduction: str,
+    avg_factor: float | Tensor | None,
+    label_smoothing: float = 0.0,
+    distributed: bool = False,
+) -> _SigmoidBatch:
+    """Target forms, weight, ignored elements and the divisor of every sigmoid-form loss.
+
+    ``input`` and ``target`` have passed :func:`_check_common` (or the same checks).
+    """
+    reduction = v.check_reduction(reduction, _SIGMOID_REDUCTIONS)
+    avg_factor = v.check_avg_factor(avg_factor, reduction)
+    if distributed and reduction != "positives":
+        raise ValueError(
+            f"distributed must be False unless reduction='positives'; got distributed=True "
+            f"with reduction={reduction!r}"
+        )
+    # An input of two or more dimensions must name a real class dimension; a 0-d or 1-D
+    # input of independent binary logits is checked only where class_dim is used.
+    if input.dim() >= 2:
+        class_dim = v.normalize_dim("class_dim", class_dim, input.dim())
+    compute_dtype = _compute_dtype(input)
+    y, valid = _resolve_sigmoid_target(input, target, class_dim, ignore_index)
+
+    element_weight = None
+    if weight is not None:
+        weight = v.check_tensor("weight", weight)
+        v.check_same_device("weight", weight, input)
+        element_weight = v.broadcast_to_input("weight", weight, input.shape).to(compute_dtype)
+    if valid is not None:
+        element_weight = (
+            valid.to(compute_dtype) if element_weight is None else (element_weight * valid)
+        )
+
+    count: int | Tensor = input.numel()
+    if valid is not None:
+        count = valid.sum() * (input.numel() // max(valid.numel(), 1))
+    # Ignored locations are already negatives in y, so y's sum is the counted positive mass.
+    positive_mass = y.sum(dtype=compute_dtype) if reduction == "positives" else None
+    divisor = _reduction.divisor(
+        reduction,
+        count=count,
+        positive_mass=positive_mass,
+        avg_factor=avg_factor,
+        distributed=distributed,
+    )
+    if label_smoothing > 0:
+        y = y.to(compute_dtype) * (1.0 - label_smoothing) + label_smoothing / 2
+    elif y.dtype != torch.bool:
+        y = y.to(compute_dtype)
+    return _SigmoidBatch(input, y, element_weight, divisor, compute_dtype, class_dim)
+
+
+def _sigmoid_alpha(
+    alpha: v.ClassValues | None, input: Tensor, class_dim: int, dtype: torch.dtype
+) -> float | Tensor | None:
+    """A float alpha in [0, 1], or C per-class values lined up with class_dim."""
+    if alpha is None:
+        return None
+    if isinstance(alpha, (int, float)) and not isinstance(alpha, bool):
+        return v.check_scalar_in("alpha", alpha, 0.0, 1.0)
+    dim = v.normalize_dim("class_dim", class_dim, input.dim())
+    return v.class_values(
+        "alpha",
+        alpha,
+        num_classes=input.shape[dim],
+        class_dim=dim,
+        input=input,
+        dtype=dtype,
+        low=0.0,
+        high=1.0,
+    )
+
+
+def _flsd53(probability: Tensor) -> Tensor:
+    """Mukhoti et al.'s FLSD-53: gamma 5 where the probability is below 0.2, else 3."""
+    return torch.where(probability < 0.2, 5.0, 3.0)
+
+
+def _gamma_from(
+    gamma: float | str | Callable[[Tensor], Tensor | float], probability: Tensor
+) -> Tensor:
+    """The per-element gamma of a schedule, from the (detached) probabilities."""
+    schedule = _flsd53 if gamma == "flsd53" else gamma
+    return v.check_gamma_values(schedule(probability), probability)  # type: ignore[operator]
+
+
+def _sigmoid_gamma(
+    gamma: float | str | Callable[[Tensor], Tensor | float],
+    input: Tensor,
+    y: Tensor,
+    dtype: torch.dtype,
+) -> float | Tensor:
+    """A float gamma as is; a schedule evaluated at p_t (a constant of the graph)."""
+    if isinstance(gamma, float):
+        return gamma
+    with torch.no_grad():
+        p = torch.sigmoid(input.detach().to(dtype))
+        p_t = torch.where(y, p, 1.0 - p) if y.dtype == torch.bool else p * y + (1 - p) * (1 - y)
+        return _gamma_from(gamma, p_t)
+
+
+def _softmax_gamma(
+    gamma: float | str | Callable[[Tensor], Tensor | float],
+    input: Tensor,
+    target: Tensor,
+    dim: int,
+    dtype: torch.dtype,
+) -> float | Tensor:
+    """A float gamma as is; a schedule evaluated at each class probability p_c (or at p_y
+    alone for an index target, the only class whose modulator counts)."""
+    if isinstance(gamma, float):
+        return gamma
+    with torch.no_grad():
+        p = torch.softmax(input.detach().to(dtype), dim=dim)
+        if not target.is_floating_point():
+            p = p.gather(dim, target)
+        return _gamma_from(gamma, p)
+
+
 def sigmoid_focal_loss(
     input: Tensor,
     target: Tensor,
     *,
     alpha: v.ClassValues | None = 0.25,
-    gamma: float = 2.0,
+    gamma: v.GammaSpec = 2.0,
     weight: Tensor | None = None,
     pos_weight: Tensor | None = None,
     label_smoothing: float = 0.0,
@@ -174,48 +330,20 @@ def sigmoid_focal_loss(
     input, target, gamma, label_smoothing = _check_common(
         input, target, gamma, label_smoothing, ignore_index
     )
-    reduction = v.check_reduction(reduction, _SIGMOID_REDUCTIONS)
-    avg_factor = v.check_avg_factor(avg_factor, reduction)
     backend = _resolve_backend(v.check_backend(backend))
-    if distributed and reduction != "positives":
-        raise ValueError(
-            f"distributed must be False unless reduction='positives'; got distributed=True "
-            f"with reduction={reduction!r}"
-        )
-
-    # An input of two or more dimensions must name a real class dimension; a 0-d or 1-D
-    # input of independent binary logits is checked only where class_dim is used.
-    if input.dim() >= 2:
-        class_dim = v.normalize_dim("class_dim", class_dim, input.dim())
-    compute_dtype = _compute_dtype(input)
-    y, valid = _resolve_sigmoid_target(input, target, class_dim, ignore_index)
-
-    alpha_arg: float | Tensor | None = None
-    if alpha is not None:
-        if isinstance(alpha, (int, float)) and not isinstance(alpha, bool):
-            alpha_arg = v.check_scalar_in("alpha", alpha, 0.0, 1.0)
-        else:
-            dim = v.normalize_dim("class_dim", class_dim, input.dim())
-            alpha_arg = v.class_values(
-                "alpha",
-                alpha,
-                num_classes=input.shape[dim],
-                class_dim=dim,
-                input=input,
-                dtype=compute_dtype,
-                low=0.0,
-                high=1.0,
-            )
-
-    element_weight = None
-    if weight is not None:
-        weight = v.check_tensor("weight", weight)
-        v.check_same_device("weight", weight, input)
-        element_weight = v.broadcast_to_input("weight", weight, input.shape).to(compute_dtype)
-    if valid is not None:
-        element_weight = (
-            valid.to(compute_dtype) if element_weight is None else (element_weight * valid)
-        )
+    batch = _prepare_sigmoid(
+        input,
+        target,
+        weight=weight,
+        ignore_index=ignore_index,
+        class_dim=class_dim,
+        reduction=reduction,
+        avg_factor=avg_factor,
+        label_smoothing=label_smoothing,
+        distributed=distributed,
+    )
+    input, y, compute_dtype = batch.input, batch.y, batch.compute_dtype
+    alpha_arg = _sigmoid_alpha(alpha, input, batch.class_dim, compute_dtype)
 
     pos_weight_arg = None
     if pos_weight is not None:
@@ -229,42 +357,25 @@ def sigmoid_focal_loss(
             compute_dtype
         )
 
-    count: int | Tensor = input.numel()
-    if valid is not None:
-        count = valid.sum() * (input.numel() // max(valid.numel(), 1))
-    # Ignored locations are already negatives in y, so y's sum is the counted positive mass.
-    positive_mass = y.sum(dtype=compute_dtype) if reduction == "positives" else None
-    divisor = _reduction.divisor(
-        reduction,
-        count=count,
-        positive_mass=positive_mass,
-        avg_factor=avg_factor,
-        distributed=distributed,
-    )
-
-    if label_smoothing > 0:
-        y = y.to(compute_dtype) * (1.0 - label_smoothing) + label_smoothing / 2
-    elif y.dtype != torch.bool:
-        y = y.to(compute_dtype)
-
+    gamma_arg = _sigmoid_gamma(gamma, input, y, compute_dtype)
     if backend == "naive":
         loss = _sigmoid.naive_elementwise(
             input.to(compute_dtype),
             y.to(compute_dtype),
             alpha=alpha_arg,
-            gamma=gamma,
-            weight=element_weight,
+            gamma=gamma_arg,
+            weight=batch.weight,
             pos_weight=pos_weight_arg,
         )
-        return _reduction.reduce(loss, divisor).to(input.dtype)
+        return _reduction.reduce(loss, batch.divisor).to(input.dtype)
     result: Tensor = _sigmoid.SigmoidFocalFunction.apply(
         input,
         y,
         alpha_arg,
-        gamma,
-        element_weight,
+        gamma_arg,
+        batch.weight,
         pos_weight_arg,
-        divisor,
+        batch.divisor,
         compute_dtype,
         backend == "compiled",
     )
@@ -300,12 +411,143 @@ def _check_class_weight_tensor(
     )
 
 
+class _SoftmaxBatch(NamedTuple):
+    """A checked input and target of a softmax-form loss, ready for the kernels."""
+
+    #: Index target (class dim of size 1, ignored entries set to 0) or dense float target.
+    target: Tensor
+    #: Bool mask of counted locations (class dim of size 1), or None when all count.
+    valid: Tensor | None
+    class_factor: Tensor | float | None
+    #: The divisor of "mean": counted locations, or their summed class weights.
+    counted: int | Tensor
+    dim: int
+    compute_dtype: torch.dtype
+    input_shape: torch.Size
+
+    def dense_target(self) -> Tensor:
+        """The target as a dense distribution of the input's shape (for the naive path)."""
+        if self.target.is_floating_point():
+            return self.target
+        one_hot = torch.zeros(
+            self.input_shape, dtype=self.compute_dtype, device=self.target.device
+        ).scatter_(self.dim, self.target, 1.0)
+        return one_hot if self.valid is None else one_hot * self.valid
+
+
+def _prepare_softmax(
+    input: Tensor,
+    target: Tensor,
+    *,
+    alpha: v.ClassValues | None,
+    weight: Tensor | None,
+    ignore_index: int,
+    label_smoothing: float,
+    class_dim: int,
+) -> _SoftmaxBatch:
+    """Target forms, ignored locations, alpha and class weights of the softmax-form losses."""
+    if input.dim() == 0:
+        raise ValueError("input must have a class dimension (at least 1-D); got a 0-d tensor")
+    dim = v.normalize_dim("class_dim", class_dim, input.dim())
+    num_classes = input.shape[dim]
+    compute_dtype = _compute_dtype(input)
+
+    class_factor: Tensor | float | None = None
+    if alpha is not None:
+        if isinstance(alpha, (int, float)) and not isinstance(alpha, bool):
+            class_factor = v.check_scalar_in("alpha", alpha, 0.0, float("inf"))
+        else:
+            class_factor = _check_class_weight_tensor(
+                "alpha",
+                alpha,
+                num_classes=num_classes,
+                class_dim=dim,
+                input=input,
+                dtype=compute_dtype,
+                high=float("inf"),
+            )
+    class_weight = None
+    if weight is not None:
+        v.check_tensor("weight", weight)
+        class_weight = _check_class_weight_tensor(
+            "weight",
+            weight,
+            num_classes=num_classes,
+            class_dim=dim,
+            input=input,
+            dtype=compute_dtype,
+            high=float("inf"),
+        )
+        class_factor = class_weight if class_factor is None else class_factor * class_weight
+
+    index_shape = input.shape[:dim] + input.shape[dim + 1 :]
+    valid: Tensor | None = None
+    if target.shape == input.shape and target.is_floating_point():
+        t = target.to(compute_dtype)
+        if not v._is_compiling() and t.numel():
+            in_range = (t >= 0) & (t <= 1)
+            if not bool(in_range.all()):
+                bad = t[~in_range][0].item()
+                raise ValueError(f"target probabilities must be in [0, 1]; got {bad!r}")
+            sums = t.sum(dim=dim)
+            off = (sums - 1).abs() > PROBABILITY_SUM_TOLERANCE
+            if bool(off.any()):
+                raise ValueError(
+                    f"target probabilities must sum to 1 over class_dim={class_dim} "
+                    f"(within {PROBABILITY_SUM_TOLERANCE:g}); got a sum of "
+                    f"{sums[off][0].item():.6g}"
+                )
+        if label_smoothing > 0:
+            t = t * (1.0 - label_smoothing) + label_smoothing / num_classes
+        count: int | Tensor = t.numel() // max(num_classes, 1)
+    elif target.shape == index_shape:
+        if not v.is_integer_dtype(target.dtype):
+            raise TypeError(
+                f"target must be an integer tensor of class indices when its shape is "
+                f"{v.shape_str(index_shape)}; got {target.dtype}"
+            )
+        index = target.unsqueeze(dim).long()
+        ignored = index == ignore_index
+        v.check_class_indices(index, ignored, largest=num_classes - 1, ignore_index=ignore_index)
+        has_ignored = bool(ignored.any()) if not v._is_compiling() else True
+        if has_ignored:
+            valid = ~ignored
+            index = index.masked_fill(ignored, 0)
+        # F.cross_entropy's mean divides by the class weights of the counted targets.
+        if class_weight is not None:
+            target_weight = class_weight.reshape(-1)[index]
+            count = (target_weight if valid is None else target_weight * valid).sum()
+        else:
+            count = int(index.numel()) if valid is None else valid.sum()
+        if label_smoothing > 0:
+            t = torch.full(
+                input.shape, label_smoothing / num_classes, dtype=compute_dtype, device=input.device
+            )
+            t.scatter_add_(
+                dim,
+                index,
+                torch.full(
+                    index.shape, 1.0 - label_smoothing, dtype=compute_dtype, device=input.device
+                ),
+            )
+            if valid is not None:
+                t = t * valid
+        else:
+            t = index
+    else:
+        raise ValueError(
+            f"target must have the shape of input {v.shape_str(input.shape)} (probabilities) "
+            f"or {v.shape_str(index_shape)} (class indices); got {v.shape_str(target.shape)}"
+        )
+    return _SoftmaxBatch(t, valid, class_factor, count, dim, compute_dtype, input.shape)
+
+
 def softmax_focal_loss(
     input: Tensor,
     target: Tensor,
     *,
     alpha: v.ClassValues | None = None,
-    gamma: float = 2.0,
+    gamma: v.GammaSpec = 2.0,
     weight: Tensor | None = None,
     ignore_index: int = -100,
     label_smoothing: float = 0.0,
@@ -359,124 +601,36 @@ def softmax_focal_loss(
     )
     reduction = v.check_reduction(reduction, _SOFTMAX_REDUCTIONS)
     backend = _resolve_backend(v.check_backend(backend))
-    if input.dim() == 0:
-        raise ValueError("input must have a class dimension (at least 1-D); got a 0-d tensor")
-    dim = v.normalize_dim("class_dim", class_dim, input.dim())
-    num_classes = input.shape[dim]
-    compute_dtype = _compute_dtype(input)
-
-    class_factor: Tensor | float | None = None
-    if alpha is not None:
-        if isinstance(alpha, (int, float)) and not isinstance(alpha, bool):
-            class_factor = v.check_scalar_in("alpha", alpha, 0.0, float("inf"))
-        else:
-            class_factor = _check_class_weight_tensor(
-                "alpha",
-                alpha,
-                num_classes=num_classes,
-                class_dim=dim,
-                input=input,
-                dtype=compute_dtype,
-                high=float("inf"),
-            )
-    class_weight = None
-    if weight is not None:
-        v.check_tensor("weight", weight)
-        class_weight = _check_class_weight_tensor(
-            "weight",
-            weight,
-            num_classes=num_classes,
-            class_dim=dim,
-            input=input,
-            dtype=compute_dtype,
-            high=float("inf"),
-        )
-        class_factor = class_weight if class_factor is None else class_factor * class_weight
-
-    index_shape = input.shape[:dim] + input.shape[dim + 1 :]
-    valid: Tensor | None = None
-    if target.shape == input.shape and target.is_floating_point():
-        dense = True
-        t = target.to(compute_dtype)
-        if not v._is_compiling() and t.numel():
-            in_range = (t >= 0) & (t <= 1)
-            if not bool(in_range.all()):
-                bad = t[~in_range][0].item()
-                raise ValueError(f"target probabilities must be in [0, 1]; got {bad!r}")
-            sums = t.sum(dim=dim)
-            off = (sums - 1).abs() > PROBABILITY_SUM_TOLERANCE
-            if bool(off.any()):
-                raise ValueError(
-                    f"target probabilities must sum to 1 over class_dim={class_dim} "
-                    f"(within {PROBABILITY_SUM_TOLERANCE:g}); got a sum of "
-                    f"{sums[off][0].item():.6g}"
-                )
-        if label_smoothing > 0:
-            t = t * (1.0 - label_smoothing) + label_smoothing / num_classes
-        count: int | Tensor = t.numel() // max(num_classes, 1)
-    elif target.shape == index_shape:
-        if not v.is_integer_dtype(target.dtype):
-            raise TypeError(
-                f"target must be an integer tensor of class indices when its shape is "
-                f"{v.shape_str(index_shape)}; got {target.dtype}"
-            )
-        index = target.unsqueeze(dim).long()
-        ignored = index == ignore_index
-        v.check_class_indices(index, ignored, largest=num_classes - 1, ignore_index=ignore_index)
-        has_ignored = bool(ignored.any()) if not v._is_compiling() else True
-        if has_ignored:
-            valid = ~ignored
-            index = index.masked_fill(ignored, 0)
-        # F.cross_entropy's mean divides by the class weights of the counted targets.
-        if class_weight is not None:
-            target_weight = class_weight.reshape(-1)[index]
-            count = (target_weight if valid is None else target_weight * valid).sum()
-        else:
-            count = int(index.numel()) if valid is None else valid.sum()
-        dense = label_smoothing > 0
-        if dense:
-            t = torch.full(
-                input.shape, label_smoothing / num_classes, dtype=compute_dtype, device=input.device
-            )
-            t.scatter_add_(
-                dim,
-                index,
-                torch.full(
-                    index.shape, 1.0 - label_smoothing, dtype=compute_dtype, device=input.device
-                ),
-            )
-            if valid is not None:
-                t = t * valid
-        else:
-            t = index
-    else:
-        raise ValueError(
-            f"target must have the shape of input {v.shape_str(input.shape)} (probabilities) "
-            f"or {v.shape_str(index_shape)} (class indices); got {v.shape_str(target.shape)}"
-        )
-
-    divisor = _reduction.divisor(reduction, count=count)
+    batch = _prepare_softmax(
+        input,
+        target,
+        alpha=alpha,
+        weight=weight,
+        ignore_index=ignore_index,
+        label_smoothing=label_smoothing,
+        class_dim=class_dim,
+    )
+    divisor = _reduction.divisor(reduction, count=batch.counted)
+    gamma_arg = _softmax_gamma(gamma, input, batch.target, batch.dim, batch.compute_dtype)
     if backend == "naive":
-        if not dense:
-            t = torch.zeros(input.shape, dtype=compute_dtype, device=input.device).scatter_(
-                dim, index, 1.0
-            )
-            if valid is not None:
-                t = t * valid
         loss = _softmax.naive_per_location(
-            input.to(compute_dtype), t, class_factor=class_factor, gamma=gamma, dim=dim
+            input.to(batch.compute_dtype),
+            batch.dense_target(),
+            class_factor=batch.class_factor,
+            gamma=gamma_arg,
+            dim=batch.dim,
         )
         return _reduction.reduce(loss, divisor).to(input.dtype)
     result: Tensor = _softmax.SoftmaxFocalFunction.apply(
         input,
-        t,
-        valid,
-        class_factor,
-        gamma,
-        dim,
-        dense,
+        batch.target,
+        batch.valid,
+        batch.class_factor,
+        gamma_arg,
+        batch.dim,
+        batch.target.is_floating_point(),
         divisor,
-        compute_dtype,
+        batch.compute_dtype,
         backend == "compiled",
     )
     return result
@@ -595,3 +749,686 @@ def class_balanced_loss(
         return result
     counted = (~ignored).sum()
     return result / torch.where(counted > 0, counted, torch.ones_like(counted))
+
+
+# The focal family ------------------------------------------------------------------------
+
+_FAMILY_BACKENDS = ("auto", "fused", "naive")
+_SCORE_REDUCTIONS = ("none", "mean", "sum")
+
+
+def _family_backend(backend: object) -> str:
+    """The family's losses have a naive and a fused backend ("auto" is fused)."""
+    return _resolve_backend(v.check_backend(backend, _FAMILY_BACKENDS))
+
+
+def _check_pair(input: object, target: object, ignore_index: object) -> tuple[Tensor, Tensor]:
+    if isinstance(ignore_index, bool) or not isinstance(ignore_index, int):
+        raise TypeError(f"ignore_index must be an int; got {type(ignore_index).__name__}")
+    checked_input = v.check_float_input("input", input)
+    checked_target = v.check_tensor("target", target)
+    v.check_same_device("target", checked_target, checked_input)
+    return checked_input, checked_target
+
+
+def _run_elementwise(
+    input: Tensor,
+    target: Tensor,
+    *,
+    weight: Tensor | None,
+    divisor: _reduction.Divisor,
+    compute_dtype: torch.dtype,
+    backend: str,
+    naive: Callable[..., Tensor],
+    fused: Callable[..., tuple[Tensor, Tensor | None]],
+    target_name: str = "y",
+    **operands: object,
+) -> Tensor:
+    """One elementwise loss through the chosen backend, reduced by ``divisor``."""
+    if backend == "naive":
+        loss = naive(input.to(compute_dtype), target.to(compute_dtype), weight=weight, **operands)
+        return _reduction.reduce(loss, divisor).to(input.dtype)
+    result: Tensor = _family.ElementwiseFunction.apply(
+        input, fused, {target_name: target, "weight": weight, **operands}, divisor, compute_dtype
+    )
+    return result
+
+
+def sigmoid_focal_loss_star(
+    input: Tensor,
+    target: Tensor,
+    *,
+    gamma: float = 2.0,
+    beta: float = 1.0,
+    alpha: v.ClassValues | None = None,
+    weight: Tensor | None = None,
+    ignore_index: int = -100,
+    class_dim: int = 1,
+    reduction: str = "mean",
+    avg_factor: float | Tensor | None = None,
+    backend: str = "auto",
+) -> Tensor:
+    r"""FL*, the focal loss variant of Lin et al. (2017), appendix A.
+
+    Per element, with :math:`x_t = (2y - 1)\,x` (the logit signed by the target),
+
+    .. math::
+
+        \ell = \alpha_t \, w \, \frac{-\log \sigma(\gamma x_t + \beta)}{\gamma},
+        \qquad \frac{\partial \ell}{\partial x} = -\alpha_t \, w \, (2y - 1)\,
+        \sigma(-(\gamma x_t + \beta)).
+
+    Like the focal loss it down-weights well-classified examples, by sharpening and
+    shifting the logit instead of multiplying by a modulator. With ``gamma=1``, ``beta=0``
+    and hard targets it is binary cross-entropy. fvcore's ``sigmoid_focal_loss_star`` is
+    this loss with ``beta=0`` and ``reduction="none"``.
+    *Focal Loss for Dense Object Detection*, https://arxiv.org/abs/1708.02002.
+
+    Args:
+        input: logits of any shape.
+        target: every target form of :func:`sigmoid_focal_loss` (soft targets enter
+            through :math:`2y - 1`).
+        gamma: sharpening, > 0. beta: shift, any finite float.
+        alpha: ``None``, a float in [0, 1] or C per-class values (as in
+            :func:`sigmoid_focal_loss`).
+        weight, ignore_index, class_dim, reduction, avg_factor: as in
+            :func:`sigmoid_focal_loss` (reductions ``"none" | "mean" | "sum" | "positives"``).
+        backend: ``"auto"`` (fused), ``"fused"`` or ``"naive"``.
+
+    Example:
+        >>> import torch, torchfocal
+        >>> logits = torch.tensor([[2.0, -1.0, 0.0]])
+        >>> target = torch.tensor([[1.0, 0.0, 1.0]])
+        >>> torchfocal.sigmoid_focal_loss_star(logits, target, beta=1.0, reduction="none")
+        tensor([[0.0034, 0.0243, 0.1566]])
+    """
+    input, target = _check_pair(input, target, ignore_index)
+    gamma = v.check_gamma(gamma)
+    if gamma == 0.0:
+        raise ValueError("gamma must be > 0 for FL* (the loss divides by gamma); got 0.0")
+    beta = v.check_scalar_in("beta", beta, -math.inf, math.inf)
+    backend = _family_backend(backend)
+    batch = _prepare_sigmoid(
+        input,
+        target,
+        weight=weight,
+        ignore_index=ignore_index,
+        class_dim=class_dim,
+        reduction=reduction,
+        avg_factor=avg_factor,
+    )
+    return _run_elementwise(
+        batch.input,
+        batch.y,
+        weight=batch.weight,
+        divisor=batch.divisor,
+        compute_dtype=batch.compute_dtype,
+        backend=backend,
+        naive=_family.star_naive,
+        fused=_family.star_fused,
+        gamma=gamma,
+        beta=beta,
+        alpha=_sigmoid_alpha(alpha, batch.input, batch.class_dim, batch.compute_dtype),
+    )
+
+
+def asymmetric_loss(
+    input: Tensor,
+    target: Tensor,
+    *,
+    gamma_pos: float = 0.0,
+    gamma_neg: float = 4.0,
+    clip: float = 0.05,
+    weight: Tensor | None = None,
+    ignore_index: int = -100,
+    class_dim: int = 1,
+    reduction: str = "mean",
+    avg_factor: float | Tensor | None = None,
+    backend: str = "auto",
+) -> Tensor:
+    r"""Asymmetric loss (ASL, Ridnik et al., ICCV 2021) for multi-label classification.
+
+    Positives and negatives get their own focusing parameter, and negatives see a shifted
+    probability :math:`p_m = \max(p - m, 0)` with :math:`m` = ``clip``, which discards the
+    easiest negatives entirely (and with them many mislabelled ones):
+
+    .. math::
+
+        \ell = w \left[ y \, (1 - p)^{\gamma_+} (-\log p)
+               + (1 - y) \, p_m^{\gamma_-} (-\log(1 - p_m)) \right].
+
+    The paper writes the shift as a margin on the probability, :math:`p_m = \max(p - m, 0)`;
+    the authors' code implements it as a clip of :math:`1 - p`,
+    ``xs_neg = (1 - p + clip).clamp(max=1)``, which is the same number
+    (:math:`1 - p_m = \min(1 - p + m, 1)`). Two differences from that code: no
+    ``eps=1e-8`` clamp inside the logarithms (this loss stays in logit space and is
+    accurate for every logit), and the focusing weight is differentiated (the code's
+    ``disable_torch_grad_focal_loss=True`` option treats it as a constant). Below the
+    clip (:math:`p \le m`) a negative's loss and gradient are exactly 0. The reference
+    code sums (``reduction="sum"``); the default here is ``"mean"``.
+    With ``gamma_pos = gamma_neg = 0`` and ``clip = 0`` it is binary cross-entropy.
+    *Asymmetric Loss For Multi-Label Classification*, https://arxiv.org/abs/2009.14119.
+
+    Args:
+        input: logits, e.g. ``(N, C)``.
+        target: every target form of :func:`sigmoid_focal_loss`; a soft target mixes the
+            two sides linearly, :math:`y L_+ + (1 - y) L_-`.
+        gamma_pos, gamma_neg: focusing parameters of positives and negatives, >= 0.
+        clip: the probability margin m of negatives, in [0, 1).
+        weight, ignore_index, class_dim, reduction, avg_factor: as in
+            :func:`sigmoid_focal_loss`.
+        backend: ``"auto"`` (fused), ``"fused"`` or ``"naive"``.
+
+    Example:
+        >>> import torch, torchfocal
+        >>> logits = torch.tensor([[2.0, -1.0, -3.0]])     # p = 0.881, 0.269, 0.047
+        >>> target = torch.tensor([[1, 0, 0]])
+        >>> torchfocal.asymmetric_loss(logits, target, reduction="none")
+        tensor([[0.1269, 0.0006, 0.0000]])
+    """
+    input, target = _check_pair(input, target, ignore_index)
+    gamma_pos = v.check_scalar_in("gamma_pos", gamma_pos, 0.0, math.inf)
+    gamma_neg = v.check_scalar_in("gamma_neg", gamma_neg, 0.0, math.inf)
+    clip = v.check_scalar_in("clip", clip, 0.0, 1.0, high_inclusive=False)
+    backend = _family_backend(backend)
+    batch = _prepare_sigmoid(
+        input,
+        target,
+        weight=weight,
+        ignore_index=ignore_index,
+        class_dim=class_dim,
+        reduction=reduction,
+        avg_factor=avg_factor,
+    )
+    return _run_elementwise(
+        batch.input,
+        batch.y,
+        weight=batch.weight,
+        divisor=batch.divisor,
+        compute_dtype=batch.compute_dtype,
+        backend=backend,
+        naive=_family.asymmetric_naive,
+        fused=_family.asymmetric_fused,
+        gamma_pos=gamma_pos,
+        gamma_neg=gamma_neg,
+        clip=clip,
+    )
+
+
+_ACTIVATIONS = ("sigmoid", "softmax")
+
+
+def poly1_focal_loss(
+    input: Tensor,
+    target: Tensor,
+    *,
+    epsilon: float = 1.0,
+    gamma: float = 2.0,
+    alpha: v.ClassValues | None = None,
+    activation: str = "sigmoid",
+    weight: Tensor | None = None,
+    ignore_index: int = -100,
+    label_smoothing: float = 0.0,
+    class_dim: int = 1,
+    reduction: str = "mean",
+    avg_factor: float | Tensor | None = None,
+    backend: str = "auto",
+) -> Tensor:
+    r"""Poly-1 focal loss (Leng et al., ICLR 2022): the focal loss plus
+    :math:`\epsilon (1 - P_t)^{\gamma + 1}`.
+
+    PolyLoss writes a loss as a polynomial in :math:`1 - P_t`; Poly-1 perturbs only the
+    leading coefficient, by ``epsilon``:
+
+    - ``activation="sigmoid"`` (per element, the paper's detection form):
+      :math:`\ell = w [\alpha_t (1 - p_t)^\gamma \mathrm{BCE}(x, y)
+      + \epsilon (1 - p_t)^{\gamma+1}]`,
+      the focal part being :func:`sigmoid_focal_loss` (the epsilon term is not
+      alpha-weighted, as in the paper's code);
+    - ``activation="softmax"`` (per location):
+      :math:`\ell = -\sum_c \alpha_c t_c (1 - p_c)^\gamma \log p_c + \epsilon (1 - P_t)^{\gamma+1}`
+      with :math:`P_t = \sum_c t_c p_c`, the focal part being :func:`softmax_focal_loss`.
+
+    ``epsilon=0`` gives the focal loss; ``gamma=0`` gives :func:`poly1_cross_entropy`.
+    *PolyLoss: A Polynomial Expansion Perspective of Classification Loss Functions*,
+    https://arxiv.org/abs/2204.12511.
+
+    Args:
+        input: logits.
+        target: sigmoid: every target form of :func:`sigmoid_focal_loss`; softmax: class
+            indices or probabilities, as :func:`softmax_focal_loss`.
+        epsilon: the coefficient of the first polynomial term, >= -1 (the paper searches
+            [-1, 8]; -1 removes the term's first-order part).
+        gamma: focusing parameter, >= 0.
+        alpha: as in the focal loss of the chosen activation.
+        activation: ``"sigmoid"`` or ``"softmax"``.
+        weight: sigmoid only: elementwise rescaling (as :func:`sigmoid_focal_loss`).
+        ignore_index, label_smoothing, class_dim: as in the focal loss of the activation.
+        reduction: sigmoid: ``"none" | "mean" | "sum" | "positives"``; softmax: ``"none"``
+            (one value per location), ``"mean"`` (over counted locations) or ``"sum"``.
+        avg_factor: sigmoid only, with ``reduction="mean"``.
+        backend: ``"auto"`` (fused), ``"fused"`` or ``"naive"``.
+
+    Example:
+        >>> import torch, torchfocal
+        >>> logits = torch.tensor([[2.0, 0.5, -1.0], [0.0, 0.0, 3.0]])
+        >>> target = torch.tensor([0, 1])
+        >>> torchfocal.poly1_focal_loss(logits, target, activation="softmax", reduction="none")
+        tensor([0.0209, 3.6912])
+    """
+    if not isinstance(activation, str) or activation not in _ACTIVATIONS:
+        raise ValueError(f"activation must be 'sigmoid' | 'softmax'; got {activation!r}")
+    input, target = _check_pair(input, target, ignore_index)
+    epsilon = v.check_scalar_in("epsilon", epsilon, -1.0, math.inf)
+    gamma = v.check_gamma(gamma)
+    label_smoothing = v.check_scalar_in(
+        "label_smoothing", label_smoothing, 0.0, 1.0, high_inclusive=False
+    )
+    backend = _family_backend(backend)
+    if activation == "softmax":
+        for name, value in (("weight", weight), ("avg_factor", avg_factor)):
+            if value is not None:
+                raise ValueError(
+                    f"{name} must be None for activation='softmax' (use alpha for per-class "
+                    f"weights); got {type(value).__name__}"
+                )
+        return _poly1_softmax(
+            input,
+            target,
+            epsilon=epsilon,
+            gamma=gamma,
+            alpha=alpha,
+            ignore_index=ignore_index,
+            label_smoothing=label_smoothing,
+            class_dim=class_dim,
+            reduction=reduction,
+            backend=backend,
+        )
+    batch = _prepare_sigmoid(
+        input,
+        target,
+        weight=weight,
+        ignore_index=ignore_index,
+        class_dim=class_dim,
+        reduction=reduction,
+        avg_factor=avg_factor,
+        label_smoothing=label_smoothing,
+    )
+    return _run_elementwise(
+        batch.input,
+        batch.y,
+        weight=batch.weight,
+        divisor=batch.divisor,
+        compute_dtype=batch.compute_dtype,
+        backend=backend,
+        naive=_family.poly1_sigmoid_naive,
+        fused=_family.poly1_sigmoid_fused,
+        epsilon=epsilon,
+        gamma=gamma,
+        alpha=_sigmoid_alpha(alpha, batch.input, batch.class_dim, batch.compute_dtype),
+    )
+
+
+def _poly1_softmax(
+    input: Tensor,
+    target: Tensor,
+    *,
+    epsilon: float,
+    gamma: float,
+    alpha: v.ClassValues | None,
+    ignore_index: int,
+    label_smoothing: float,
+    class_dim: int,
+    reduction: str,
+    backend: str,
+) -> Tensor:
+    """The softmax form: the softmax focal loss's target handling plus the Poly-1 term."""
+    reduction = v.check_reduction(reduction, _SOFTMAX_REDUCTIONS)
+    batch = _prepare_softmax(
+        input,
+        target,
+        alpha=alpha,
+        weight=None,
+        ignore_index=ignore_index,
+        label_smoothing=label_smoothing,
+        class_dim=class_dim,
+    )
+    divisor = _reduction.divisor(reduction, count=batch.counted)
+    if backend == "naive":
+        x = input.to(batch.compute_dtype)
+        t = batch.dense_target()
+        loss = _softmax.naive_per_location(
+            x, t, class_factor=batch.class_factor, gamma=gamma, dim=batch.dim
+        )
+        term = _family.poly1_softmax_term(x, t, power=gamma + 1.0, dim=batch.dim)
+        if batch.valid is not None:
+            term = term * batch.valid.squeeze(batch.dim)
+        return _reduction.reduce(loss + epsilon * term, divisor).to(input.dtype)
+    result: Tensor = _family.PerLocationFunction.apply(
+        input,
+        _family.poly1_softmax_fused,
+        {
+            "target": batch.target,
+            "valid": batch.valid,
+            "class_factor": batch.class_factor,
+            "gamma": gamma,
+            "epsilon": epsilon,
+        },
+        batch.dim,
+        divisor,
+        batch.compute_dtype,
+    )
+    return result
+
+
+def poly1_cross_entropy(
+    input: Tensor,
+    target: Tensor,
+    *,
+    epsilon: float = 1.0,
+    activation: str = "softmax",
+    weight: Tensor | None = None,
+    ignore_index: int = -100,
+    label_smoothing: float = 0.0,
+    class_dim: int = 1,
+    reduction: str = "mean",
+    avg_factor: float | Tensor | None = None,
+    backend: str = "auto",
+) -> Tensor:
+    r"""Poly-1 cross-entropy (Leng et al., ICLR 2022): :math:`\mathrm{CE} + \epsilon (1 - P_t)`.
+
+    The paper's classification loss: softmax cross-entropy plus ``epsilon`` times one minus
+    the target's probability (:math:`P_t = \sum_c t_c p_c` for smoothed or probability
+    targets). ``activation="sigmoid"`` gives the per-element binary form,
+    :math:`\mathrm{BCE}(x, y) + \epsilon (1 - p_t)`. This is :func:`poly1_focal_loss` with
+    ``gamma=0`` and no alpha; every argument means what it means there. ``epsilon=0`` gives
+    ``F.cross_entropy`` (softmax) or ``F.binary_cross_entropy_with_logits`` (sigmoid).
+    https://arxiv.org/abs/2204.12511
+
+    Example:
+        >>> import torch, torchfocal
+        >>> logits = torch.tensor([[2.0, 0.5, -1.0], [0.0, 0.0, 3.0]])
+        >>> target = torch.tensor([0, 1])
+        >>> torchfocal.poly1_cross_entropy(logits, target, epsilon=1.0, reduction="none")
+        tensor([0.4557, 4.0496])
+    """
+    return poly1_focal_loss(
+        input,
+        target,
+        epsilon=epsilon,
+        gamma=0.0,
+        alpha=None,
+        activation=activation,
+        weight=weight,
+        ignore_index=ignore_index,
+        label_smoothing=label_smoothing,
+        class_dim=class_dim,
+        reduction=reduction,
+        avg_factor=avg_factor,
+        backend=backend,
+    )
+
+
+def _check_score_target(input: Tensor, target: object, name: str) -> Tensor:
+    """A float target score of the input's shape, in [0, 1]."""
+    score = v.check_tensor(name, target)
+    v.check_same_device(name, score, input)
+    if score.shape != input.shape:
+        raise ValueError(
+            f"{name} must have the shape of input {v.shape_str(input.shape)}; "
+            f"got {v.shape_str(score.shape)}"
+        )
+    if not score.is_floating_point():
+        raise TypeError(f"{name} must be a float tensor of scores in [0, 1]; got {score.dtype}")
+    if not v._is_compiling() and score.numel():
+        inside = (score >= 0) & (score <= 1)
+        if not bool(inside.all()):
+            raise ValueError(f"{name} must hold values in [0, 1]; got {score[~inside][0].item()!r}")
+    return score
+
+
+def _score_batch(
+    input: object,
+    target_score: object,
+    weight: Tensor | None,
+    reduction: str,
+    avg_factor: float | Tensor | None,
+) -> tuple[Tensor, Tensor, Tensor | None, _reduction.Divisor, torch.dtype]:
+    """Checks shared by the losses on IoU-aware scores: input, score, weight, divisor."""
+    input = v.check_float_input("input", input)
+    score = _check_score_target(input, target_score, "target_score")
+    reduction = v.check_reduction(reduction, _SCORE_REDUCTIONS)
+    avg_factor = v.check_avg_factor(avg_factor, reduction)
+    compute_dtype = _compute_dtype(input)
+    element_weight = None
+    if weight is not None:
+        weight = v.check_tensor("weight", weight)
+        v.check_same_device("weight", weight, input)
+        element_weight = v.broadcast_to_input("weight", weight, input.shape).to(compute_dtype)
+    divisor = _reduction.divisor(reduction, count=input.numel(), avg_factor=avg_factor)
+    return input, score.to(compute_dtype), element_weight, divisor, compute_dtype
+
+
+def varifocal_loss(
+    input: Tensor,
+    target_score: Tensor,
+    *,
+    alpha: float = 0.75,
+    gamma: float = 2.0,
+    iou_weighted: bool = True,
+    weight: Tensor | None = None,
+    reduction: str = "mean",
+    avg_factor: float | Tensor | None = None,
+    backend: str = "auto",
+) -> Tensor:
+    r"""Varifocal loss (Zhang et al., CVPR 2021, VarifocalNet) on IoU-aware target scores.
+
+    A positive (target score :math:`q > 0`, e.g. the IoU of the predicted box with its
+    ground truth) keeps binary cross-entropy against the soft target :math:`q`, weighted
+    by :math:`q` itself; a negative (:math:`q = 0`) is down-weighted focal-style:
+
+    .. math::
+
+        \ell = w \cdot \begin{cases}
+            q \, \mathrm{BCE}(x, q) & q > 0 \\
+            \alpha \, p^\gamma \, (-\log(1 - p)) & q = 0
+        \end{cases}
+
+    So, unlike the focal loss, only negatives are focused. ``iou_weighted=False`` drops
+    the :math:`q` factor of positives. This is mmdet's ``varifocal_loss``; a negative's
+    loss equals :func:`sigmoid_focal_loss` with target 0 and ``alpha = 1 - alpha``.
+    *VarifocalNet: An IoU-aware Dense Object Detector*, https://arxiv.org/abs/2008.13367.
+
+    Args:
+        input: logits of any shape, e.g. ``(N, C)``.
+        target_score: float, the input's shape, in [0, 1]: 0 for negatives, the IoU-aware
+            score at the positive class of a positive location.
+        alpha: weight of negatives, in [0, 1]. gamma: focusing of negatives, >= 0.
+        iou_weighted: weight positives by their target score.
+        weight: elementwise rescaling that broadcasts to the input's shape.
+        reduction: ``"none"``, ``"mean"`` (over elements, or / ``avg_factor``: the
+            detector's number of positives) or ``"sum"``.
+        backend: ``"auto"`` (fused), ``"fused"`` or ``"naive"``.
+
+    Example:
+        >>> import torch, torchfocal
+        >>> logits = torch.tensor([[1.0, -2.0], [0.5, 0.0]])
+        >>> score = torch.tensor([[0.8, 0.0], [0.0, 0.3]])
+        >>> torchfocal.varifocal_loss(logits, score, reduction="none")
+        tensor([[0.4106, 0.0014],
+                [0.2831, 0.2079]])
+    """
+    input, score, element_weight, divisor, compute_dtype = _score_batch(
+        input, target_score, weight, reduction, avg_factor
+    )
+    alpha = v.check_scalar_in("alpha", alpha, 0.0, 1.0)
+    gamma = v.check_gamma(gamma)
+    if not isinstance(iou_weighted, bool):
+        raise TypeError(f"iou_weighted must be a bool; got {type(iou_weighted).__name__}")
+    return _run_elementwise(
+        input,
+        score,
+        weight=element_weight,
+        divisor=divisor,
+        compute_dtype=compute_dtype,
+        backend=_family_backend(backend),
+        naive=_family.varifocal_naive,
+        fused=_family.varifocal_fused,
+        target_name="q",
+        alpha=alpha,
+        gamma=gamma,
+        iou_weighted=iou_weighted,
+    )
+
+
+def quality_focal_loss(
+    input: Tensor,
+    target_score: Tensor,
+    *,
+    beta: float = 2.0,
+    weight: Tensor | None = None,
+    reduction: str = "mean",
+    avg_factor: float | Tensor | None = None,
+    backend: str = "auto",
+) -> Tensor:
+    r"""Quality focal loss (Li et al., NeurIPS 2020, Generalized Focal Loss).
+
+    Classification and localisation quality in one soft target :math:`q \in [0, 1]` (0 for
+    negatives, the IoU at the positive class); the modulator is the distance to it:
+
+    .. math::
+
+        \ell = w \, |q - \sigma(x)|^\beta \, \mathrm{BCE}(x, q).
+
+    ``beta=0`` is binary cross-entropy with soft targets. mmdet's ``quality_focal_loss``
+    takes ``(label, score)`` with background label C; the same loss here is a dense
+    target: ``target = torch.zeros_like(logits); pos = label < C;
+    target[pos, label[pos]] = score[pos]``.
+    For ``0 < beta < 1`` the derivative of :math:`|q - p|^\beta` is unbounded at
+    :math:`p = q`, so beta must be 0 or >= 1 (at :math:`p = q` exactly, the modulator's
+    derivative is taken as 0). *Generalized Focal Loss*, https://arxiv.org/abs/2006.04388.
+
+    Args:
+        input: logits of any shape, e.g. ``(N, C)``.
+        target_score: float, the input's shape, in [0, 1].
+        beta: 0 or >= 1. weight, reduction, avg_factor, backend: as :func:`varifocal_loss`.
+
+    Example:
+        >>> import torch, torchfocal
+        >>> logits = torch.tensor([[1.0, -2.0], [0.5, 0.0]])
+        >>> score = torch.tensor([[0.8, 0.0], [0.0, 0.3]])
+        >>> torchfocal.quality_focal_loss(logits, score, reduction="none")
+        tensor([[0.0024, 0.0018],
+                [0.3774, 0.0277]])
+    """
+    input, score, element_weight, divisor, compute_dtype = _score_batch(
+        input, target_score, weight, reduction, avg_factor
+    )
+    beta = v.check_scalar_in("beta", beta, 0.0, math.inf)
+    if 0.0 < beta < 1.0:
+        raise ValueError(
+            f"beta must be 0 or >= 1 (for 0 < beta < 1 the gradient of |q - p|^beta is "
+            f"unbounded at p = q); got {beta!r}"
+        )
+    return _run_elementwise(
+        input,
+        score,
+        weight=element_weight,
+        divisor=divisor,
+        compute_dtype=compute_dtype,
+        backend=_family_backend(backend),
+        naive=_family.quality_naive,
+        fused=_family.quality_fused,
+        target_name="q",
+        beta=beta,
+    )
+
+
+def distribution_focal_loss(
+    input: Tensor,
+    target: Tensor,
+    *,
+    weight: Tensor | None = None,
+    bin_dim: int = -1,
+    reduction: str = "mean",
+    avg_factor: float | Tensor | None = None,
+    backend: str = "auto",
+) -> Tensor:
+    r"""Distribution focal loss (Li et al., NeurIPS 2020, Generalized Focal Loss).
+
+    A box edge is predicted as a distribution :math:`S = \mathrm{softmax}(x)` over the
+    integral bins :math:`0, 1, \dots, n`; a continuous label :math:`y \in [0, n]` puts
+    probability mass on the two bins around it, :math:`y_l = \lfloor y \rfloor` and
+    :math:`y_r = y_l + 1`, in proportion to closeness:
+
+    .. math::
+
+        \ell = -\big( (y_r - y) \log S_{y_l} + (y - y_l) \log S_{y_r} \big) \cdot w,
+
+    which is cross-entropy against that two-bin target (``y = n`` uses bins n-1 and n).
+    Its gradient is :math:`S - t` for the two-bin target :math:`t`. This is mmdet's
+    ``distribution_focal_loss`` (which needs ``y < n``).
+    *Generalized Focal Loss*, https://arxiv.org/abs/2006.04388.
+
+    Args:
+        input: logits with the n+1 >= 2 bins along ``bin_dim``, e.g. ``(N, n + 1)``.
+        target: float labels of the input's shape without ``bin_dim``, in [0, n].
+        weight: per-location weights, broadcasting to the target's shape.
+        bin_dim: the dimension of the bins (default the last).
+        reduction: ``"none"`` (one value per location), ``"mean"`` (over locations, or /
+            ``avg_factor``) or ``"sum"``.
+        backend: ``"auto"`` (fused), ``"fused"`` or ``"naive"``.
+
+    Example:
+        >>> import torch, torchfocal
+        >>> logits = torch.tensor([[0.0, 2.0, 1.0, -1.0], [1.0, 1.0, 1.0, 1.0]])
+        >>> torchfocal.distribution_focal_loss(logits, torch.tensor([1.3, 3.0]), reduction="none")
+        tensor([0.7402, 1.3863])
+    """
+    input, target = _check_pair(input, target, -100)
+    backend = _family_backend(backend)
+    reduction = v.check_reduction(reduction, _SCORE_REDUCTIONS)
+    avg_factor = v.check_avg_factor(avg_factor, reduction)
+    if input.dim() == 0:
+        raise ValueError("input must have a bin dimension (at least 1-D); got a 0-d tensor")
+    dim = v.normalize_dim("bin_dim", bin_dim, input.dim())
+    num_bins = input.shape[dim]
+    if num_bins < 2:
+        raise ValueError(f"input must have at least 2 bins along bin_dim={bin_dim}; got {num_bins}")
+    location_shape = input.shape[:dim] + input.shape[dim + 1 :]
+    if target.shape != location_shape:
+        raise ValueError(
+            f"target must have the input's shape without bin_dim {v.shape_str(location_shape)}; "
+            f"got {v.shape_str(target.shape)}"
+        )
+    if not target.is_floating_point():
+        raise TypeError(f"target must be a float tensor of continuous labels; got {target.dtype}")
+    largest = num_bins - 1
+    if not v._is_compiling() and target.numel():
+        inside = (target >= 0) & (target <= largest)
+        if not bool(inside.all()):
+            raise ValueError(
+                f"target must hold values in [0, {largest}]; got {target[~inside][0].item()!r}"
+            )
+    compute_dtype = _compute_dtype(input)
+    label = target.to(compute_dtype).unsqueeze(dim)
+    left = label.floor().clamp(max=largest - 1)
+    two_bin = torch.zeros(input.shape, dtype=compute_dtype, device=input.device)
+    two_bin.scatter_(dim, left.long(), left + 1.0 - label)
+    two_bin.scatter_(dim, left.long() + 1, label - left)
+    location_weight = None
+    if weight is not None:
+        weight = v.check_tensor("weight", weight)
+        v.check_same_device("weight", weight, input)
+        location_weight = v.broadcast_to_input("weight", weight, location_shape)
+        location_weight = location_weight.to(compute_dtype).unsqueeze(dim)
+    divisor = _reduction.divisor(reduction, count=math.prod(location_shape), avg_factor=avg_factor)
+    if backend == "naive":
+        loss = _softmax.naive_per_location(
+            input.to(compute_dtype), two_bin, class_factor=location_weight, gamma=0.0, dim=dim
+        )
+        return _reduction.reduce(loss, divisor).to(input.dtype)
+    result: Tensor = _softmax.SoftmaxFocalFunction.apply(
+        input, two_bin, None, location_weight, 0.0, dim, True, divisor, compute_dtype, False
+    )
+    return result

@@ -1,0 +1,451 @@
+"""The focal family: FL*, asymmetric, Poly-1, varifocal, quality and distribution focal loss.
+
+Nothing here validates input. Each loss has a naive form (plain torch ops under autograd,
+the readable version) and a fused form that returns ``(loss, dloss/dx)`` for one block;
+:class:`ElementwiseFunction` and :class:`PerLocationFunction` run the fused forms block by
+block and save the gradient. The derivations are in docs/math.md; the notation is that of
+:mod:`torchfocal._kernels.sigmoid` (x the logit, y the target, p = sigmoid(x)), and
+softplus(-x) = -log p, softplus(x) = -log(1 - p) are always taken as logsigmoids, so no
+logarithm of a probability that rounds to 0 is ever formed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from . import _blocks
+from . import sigmoid as _sigmoid
+from . import softmax as _softmax
+from .sigmoid import AlphaArg
+
+
+def _sign(y: Tensor) -> Tensor:
+    """2y - 1: +1 for a positive target, -1 for a negative one (linear for soft targets)."""
+    if y.dtype == torch.bool:
+        return torch.where(y, 1.0, -1.0)
+    return 2.0 * y - 1.0
+
+
+def _scaled(
+    loss: Tensor, grad: Tensor | None, scale: Tensor | float | None
+) -> tuple[Tensor, Tensor | None]:
+    if scale is None:
+        return loss, grad
+    return loss * scale, None if grad is None else grad * scale
+
+
+def _alpha_t(alpha: AlphaArg, y: Tensor, like: Tensor) -> Tensor | float | None:
+    if alpha is None:
+        return None
+    if y.dtype == torch.bool:
+        return _sigmoid._alpha_select(alpha, y, like)
+    return _sigmoid._alpha_t(alpha, y)
+
+
+def _times(*factors: Tensor | float | None) -> Tensor | float | None:
+    """The product of the factors that are present (None when none is)."""
+    result: Tensor | float | None = None
+    for factor in factors:
+        if factor is not None:
+            result = factor if result is None else result * factor
+    return result
+
+
+# FL* (Lin et al. 2017, appendix A). With s = 2y - 1 and z = gamma s x + beta:
+#   loss = -log sigmoid(z) / gamma = softplus(-z) / gamma,
+#   dloss/dx = -sigmoid(-z) * gamma s / gamma = -s sigmoid(-z)        (bounded by 1).
+
+
+def star_naive(
+    x: Tensor, y: Tensor, *, gamma: float, beta: float, alpha: AlphaArg, weight: Tensor | None
+) -> Tensor:
+    loss = -F.logsigmoid(gamma * _sign(y) * x + beta) / gamma
+    scale = _times(_alpha_t(alpha, y, x), weight)
+    return loss if scale is None else loss * scale
+
+
+def star_fused(
+    x: Tensor,
+    y: Tensor,
+    *,
+    gamma: float,
+    beta: float,
+    alpha: AlphaArg,
+    weight: Tensor | None,
+    need_grad: bool,
+) -> tuple[Tensor, Tensor | None]:
+    sign = _sign(y)
+    z = x.mul(sign).mul_(gamma).add_(beta)
+    loss = F.logsigmoid(z).div_(-gamma)
+    grad = torch.sigmoid(z.neg_()).mul_(sign).neg_() if need_grad else None
+    return _scaled(loss, grad, _times(_alpha_t(alpha, y, x), weight))
+
+
+# Asymmetric loss (Ridnik et al. 2021). Positives: L+ = (1-p)^g+ softplus(-x). Negatives
+# see the shifted probability p_m = max(p - clip, 0), with u = 1 - p_m = min(1 - p + clip, 1):
+#   L- = p_m^g- (-log u)
+#   dL-/dx = p (1 - p) p_m^g- (g- r + 1/u),  r = -log(u) / p_m   where p > clip, else 0.
+# r = -log1p(-p_m)/p_m lies in [1, 1/u], so the gradient never forms p_m^(g- - 1), which is
+# unbounded as p_m -> 0 for g- < 1. Without a clip, u = 1 - p and -log u = softplus(x).
+
+
+def _power(log_base: Tensor, exponent: float) -> Tensor | float:
+    """base^exponent from log(base); exponent 0 gives 1 even where the base is 0."""
+    return 1.0 if exponent == 0.0 else torch.exp(exponent * log_base)
+
+
+def asymmetric_naive(
+    x: Tensor,
+    y: Tensor,
+    *,
+    gamma_pos: float,
+    gamma_neg: float,
+    clip: float,
+    weight: Tensor | None,
+) -> Tensor:
+    log_p, log_1mp = F.logsigmoid(x), F.logsigmoid(-x)
+    positive = _power(log_1mp, gamma_pos) * -log_p
+    if clip == 0.0:
+        negative = _power(log_p, gamma_neg) * -log_1mp
+    else:
+        shifted = torch.sigmoid(x) - clip
+        above = shifted > 0
+        # A stand-in of 1 below the clip keeps log(0) (and its infinite derivative) out of
+        # the graph; those elements take the constant 0 of the outer where.
+        safe = torch.where(above, shifted, torch.ones_like(shifted))
+        one_minus = torch.clamp(torch.sigmoid(-x) + clip, max=1.0)
+        negative = torch.where(
+            above, _power(torch.log(safe), gamma_neg) * -torch.log(one_minus), 0.0
+        )
+    y_float = y.to(x.dtype)
+    loss = y_float * positive + (1.0 - y_float) * negative
+    return loss if weight is None else loss * weight
+
+
+def asymmetric_fused(
+    x: Tensor,
+    y: Tensor,
+    *,
+    gamma_pos: float,
+    gamma_neg: float,
+    clip: float,
+    weight: Tensor | None,
+    need_grad: bool,
+) -> tuple[Tensor, Tensor | None]:
+    log_p, log_1mp = F.logsigmoid(x), F.logsigmoid(-x)
+    p, one_minus_p = log_p.exp(), log_1mp.exp()
+    modulator_pos = _power(log_1mp, gamma_pos)
+    loss_pos = -log_p * modulator_pos
+    if clip == 0.0:
+        modulator_neg = _power(log_p, gamma_neg)
+        loss_neg = -log_1mp * modulator_neg
+    else:
+        shifted = (p - clip).clamp_(min=0.0)
+        log_u = torch.log(torch.clamp(one_minus_p + clip, max=1.0))
+        above = shifted > 0
+        modulator_neg = torch.where(
+            above, _power(torch.log(shifted), gamma_neg), torch.zeros_like(shifted)
+        )
+        loss_neg = torch.where(above, -log_u * modulator_neg, 0.0)  # +0, not -0, below
+    if y.dtype == torch.bool:
+        loss = torch.where(y, loss_pos, loss_neg)
+    else:
+        loss = y * loss_pos + (1.0 - y) * loss_neg
+    if not need_grad:
+        return _scaled(loss, None, weight)
+    grad_pos = -modulator_pos * (gamma_pos * p * -log_p + one_minus_p)
+    if clip == 0.0:
+        grad_neg = modulator_neg * (gamma_neg * one_minus_p * -log_1mp + p)
+    else:
+        u = torch.exp(log_u)
+        ratio = torch.where(above, -log_u / shifted.clamp(min=torch.finfo(x.dtype).tiny), 1.0)
+        grad_neg = (p * one_minus_p) * modulator_neg * (gamma_neg * ratio + 1.0 / u)
+    if y.dtype == torch.bool:
+        grad = torch.where(y, grad_pos, grad_neg)
+    else:
+        grad = y * grad_pos + (1.0 - y) * grad_neg
+    return _scaled(loss, grad, weight)
+
+
+# Poly-1 (Leng et al. 2022), sigmoid form: the focal loss plus epsilon q^(gamma + 1), q = 1 - p_t.
+# With dq/dx = (1 - 2y) p (1 - p):  d/dx q^k = k q^(k-1) (1 - 2y) p (1 - p), k = gamma + 1 >= 1,
+# one exponential of logs, finite for every x.
+
+
+def _log_q(x: Tensor, y: Tensor) -> Tensor:
+    """log(1 - p_t) = log(y (1 - p) + (1 - y) p) in log space."""
+    if y.dtype == torch.bool:
+        return F.logsigmoid(torch.where(y, -x, x))
+    return torch.logaddexp(torch.log(y) + F.logsigmoid(-x), torch.log1p(-y) + F.logsigmoid(x))
+
+
+def poly1_sigmoid_naive(
+    x: Tensor,
+    y: Tensor,
+    *,
+    epsilon: float,
+    gamma: float,
+    alpha: AlphaArg,
+    weight: Tensor | None,
+) -> Tensor:
+    focal = _sigmoid.naive_elementwise(x, y, alpha=alpha, gamma=gamma, weight=None, pos_weight=None)
+    loss = focal + epsilon * torch.exp((gamma + 1.0) * _log_q(x, y))
+    return loss if weight is None else loss * weight
+
+
+def poly1_sigmoid_fused(
+    x: Tensor,
+    y: Tensor,
+    *,
+    epsilon: float,
+    gamma: float,
+    alpha: AlphaArg,
+    weight: Tensor | None,
+    need_grad: bool,
+) -> tuple[Tensor, Tensor | None]:
+    loss, grad = _sigmoid.fused_elementwise(
+        x,
+        y,
+        alpha=alpha,
+        gamma=gamma,
+        weight=None,
+        pos_weight=None,
+        need_grad=need_grad,
+        detect_binary=False,
+    )
+    log_q = _log_q(x, y)
+    loss = loss + epsilon * torch.exp((gamma + 1.0) * log_q)
+    if grad is not None:
+        log_pq = F.logsigmoid(x) + F.logsigmoid(-x)  # log p (1 - p)
+        d_term = (gamma + 1.0) * torch.exp(gamma * log_q + log_pq) * -_sign(y)
+        grad = grad + epsilon * d_term
+    return _scaled(loss, grad, weight)
+
+
+# Varifocal loss (Zhang et al. 2021). With q the IoU-aware target score:
+#   q > 0:  loss = s bce(x, q),        s = q (iou_weighted) or 1,  dloss/dx = s (p - q)
+#   q = 0:  loss = alpha p^gamma softplus(x),
+#           dloss/dx = alpha p^gamma (gamma (1 - p) softplus(x) + p)
+# p - q is written (1 - q) p - q (1 - p), exact to rounding at q = 1 as p -> 1.
+
+
+def _soft_bce(log_p: Tensor, log_1mp: Tensor, q: Tensor) -> Tensor:
+    return -(q * log_p + (1.0 - q) * log_1mp)
+
+
+def varifocal_naive(
+    x: Tensor,
+    q: Tensor,
+    *,
+    alpha: float,
+    gamma: float,
+    iou_weighted: bool,
+    weight: Tensor | None,
+) -> Tensor:
+    log_p, log_1mp = F.logsigmoid(x), F.logsigmoid(-x)
+    positive = _soft_bce(log_p, log_1mp, q)
+    if iou_weighted:
+        positive = q * positive
+    negative = alpha * _power(log_p, gamma) * -log_1mp
+    loss = torch.where(q > 0, positive, negative)
+    return loss if weight is None else loss * weight
+
+
+def varifocal_fused(
+    x: Tensor,
+    q: Tensor,
+    *,
+    alpha: float,
+    gamma: float,
+    iou_weighted: bool,
+    weight: Tensor | None,
+    need_grad: bool,
+) -> tuple[Tensor, Tensor | None]:
+    log_p, log_1mp = F.logsigmoid(x), F.logsigmoid(-x)
+    positive = q > 0
+    scale: Tensor | float = q if iou_weighted else 1.0
+    modulator = _power(log_p, gamma)
+    softplus_x = -log_1mp
+    loss = torch.where(
+        positive, scale * _soft_bce(log_p, log_1mp, q), alpha * modulator * softplus_x
+    )
+    if not need_grad:
+        return _scaled(loss, None, weight)
+    p, one_minus_p = log_p.exp(), log_1mp.exp()
+    grad_pos = scale * ((1.0 - q) * p - q * one_minus_p)
+    grad_neg = alpha * modulator * (gamma * one_minus_p * softplus_x + p)
+    return _scaled(loss, torch.where(positive, grad_pos, grad_neg), weight)
+
+
+# Quality focal loss (Li et al. 2020). With d = p - q:
+#   loss = |d|^beta bce(x, q)
+#   dloss/dx = beta |d|^(beta-1) sign(d) p (1 - p) bce + |d|^beta d
+# For beta >= 1 the first factor is bounded (the functional layer rejects 0 < beta < 1, whose
+# derivative is unbounded at p = q); at d = 0 the first term is 0.
+
+
+def _difference(log_p: Tensor, log_1mp: Tensor, q: Tensor) -> Tensor:
+    """p - q as (1 - q) p - q (1 - p): exact to rounding for q in {0, 1}."""
+    return (1.0 - q) * log_p.exp() - q * log_1mp.exp()
+
+
+def quality_naive(x: Tensor, q: Tensor, *, beta: float, weight: Tensor | None) -> Tensor:
+    log_p, log_1mp = F.logsigmoid(x), F.logsigmoid(-x)
+    loss = _soft_bce(log_p, log_1mp, q)
+    if beta != 0.0:
+        loss = _difference(log_p, log_1mp, q).abs().pow(beta) * loss
+    return loss if weight is None else loss * weight
+
+
+def quality_fused(
+    x: Tensor, q: Tensor, *, beta: float, weight: Tensor | None, need_grad: bool
+) -> tuple[Tensor, Tensor | None]:
+    log_p, log_1mp = F.logsigmoid(x), F.logsigmoid(-x)
+    bce = _soft_bce(log_p, log_1mp, q)
+    difference = _difference(log_p, log_1mp, q)
+    if beta == 0.0:
+        return _scaled(bce, difference if need_grad else None, weight)
+    magnitude = difference.abs()
+    modulator = magnitude.pow(beta)
+    loss = modulator * bce
+    if not need_grad:
+        return _scaled(loss, None, weight)
+    # beta |d|^(beta - 1) sign(d) = beta |d|^beta / d, taken as 0 at d = 0.
+    slope = torch.where(magnitude > 0, beta * magnitude.pow(beta - 1.0) * difference.sign(), 0.0)
+    grad = slope * torch.exp(log_p + log_1mp) * bce + modulator * difference
+    return _scaled(loss, grad, weight)
+
+
+# Poly-1, softmax form: the softmax focal loss plus epsilon (1 - P_t)^k, k = gamma + 1, with
+# P_t = sum_c t_c p_c and dP_t/dx_j = p_j (t_j - P_t):
+#   d/dx_j (1 - P_t)^k = -k (1 - P_t)^(k-1) p_j (t_j - P_t).
+# For an index target 1 - P_t is 1 - p_y, taken as the sum of the other classes when p_y > 1/2;
+# for a dense target it is sum_c t_c (1 - p_c) + (1 - sum_c t_c), each 1 - p_c accurate.
+
+
+def poly1_softmax_term(x: Tensor, t: Tensor, *, power: float, dim: int) -> Tensor:
+    """(1 - P_t)^power per location, the naive way: ``t`` is the dense target."""
+    rest = 1.0 - (t * torch.softmax(x, dim=dim)).sum(dim=dim)
+    return rest.clamp(min=0.0).pow(power)
+
+
+def poly1_softmax_fused(
+    x: Tensor,
+    target: Tensor,
+    valid: Tensor | None,
+    *,
+    class_factor: Tensor | float | None,
+    gamma: float,
+    epsilon: float,
+    dim: int,
+    need_grad: bool,
+) -> tuple[Tensor, Tensor | None]:
+    loss, grad = _softmax.fused(
+        x, target, valid, class_factor=class_factor, gamma=gamma, dim=dim, need_grad=need_grad
+    )
+    log_z = torch.logsumexp(x, dim=dim, keepdim=True)
+    p = torch.exp(x - log_z)
+    dense = target.is_floating_point() and target.shape[dim] == x.shape[dim]
+    if dense:
+        log_1mp = _softmax.log1m_softmax(x, x - log_z, dim)
+        rest = (target * log_1mp.exp()).sum(dim=dim, keepdim=True) + (
+            1.0 - target.sum(dim=dim, keepdim=True)
+        )
+    else:
+        p_y = p.gather(dim, target)
+        others = p.scatter(dim, target, 0.0).sum(dim=dim, keepdim=True)
+        rest = torch.where(p_y <= 0.5, 1.0 - p_y, others)
+    rest = rest.clamp(min=0.0)
+    valid_factor = 1.0 if valid is None else valid.to(x.dtype)
+    term = rest.pow(gamma + 1.0) * valid_factor
+    loss = loss + epsilon * term.squeeze(dim)
+    if grad is None:
+        return loss, None
+    coefficient = epsilon * (gamma + 1.0) * _power(torch.log(rest), gamma) * valid_factor
+    if dense:
+        # t_j - P_t = t_j - 1 + (1 - P_t)
+        grad = grad - coefficient * p * (target - 1.0 + rest)
+    else:
+        # j != y: +k rest^(k-1) p_y p_j;  j = y: -k rest^(k-1) p_y (1 - p_y) = ... * rest
+        p_y = p.gather(dim, target)
+        extra = (coefficient * p_y) * p
+        extra.scatter_(dim, target, -(coefficient * p_y * rest))
+        grad = grad + extra
+    return loss, grad
+
+
+class ElementwiseFunction(torch.autograd.Function):
+    """A fused elementwise loss: ``kernel(x, **operands, need_grad=...)`` run block by block.
+
+    The operands are constants of the graph; ``divisor`` is None for ``reduction="none"``.
+    """
+
+    @staticmethod
+    def forward(
+        ctx: Any,
+        input: Tensor,
+        kernel: _blocks.ElementwiseKernel,
+        operands: dict[str, Any],
+        divisor: float | Tensor | None,
+        compute_dtype: torch.dtype,
+    ) -> Tensor:
+        need_grad = bool(ctx.needs_input_grad[0])
+        x = input if input.dtype == compute_dtype else input.to(compute_dtype)
+        loss, grad = _blocks.run_elementwise(
+            kernel, x, operands, divisor=divisor, need_grad=need_grad, grad_dtype=input.dtype
+        )
+        if grad is not None:
+            ctx.save_for_backward(grad)
+        return loss.to(input.dtype)
+
+    @staticmethod
+    def backward(ctx: Any, grad_output: Tensor) -> tuple[Tensor | None, ...]:
+        (grad,) = ctx.saved_tensors
+        if not _blocks.is_one(grad_output):
+            grad = grad * grad_output
+        return (grad, None, None, None, None)
+
+
+class PerLocationFunction(torch.autograd.Function):
+    """A fused loss with one value per location (the classes along ``dim``)."""
+
+    @staticmethod
+    def forward(
+        ctx: Any,
+        input: Tensor,
+        kernel: _blocks.ElementwiseKernel,
+        operands: dict[str, Any],
+        dim: int,
+        divisor: float | Tensor | None,
+        compute_dtype: torch.dtype,
+    ) -> Tensor:
+        need_grad = bool(ctx.needs_input_grad[0])
+        x = input if input.dtype == compute_dtype else input.to(compute_dtype)
+        ctx.class_dim = dim
+        ctx.reduced = divisor is not None
+        loss, grad = _blocks.run_per_location(
+            kernel,
+            x,
+            operands,
+            dim=dim,
+            divisor=divisor,
+            need_grad=need_grad,
+            grad_dtype=input.dtype,
+        )
+        if grad is not None:
+            ctx.save_for_backward(grad)
+        return loss.to(input.dtype)
+
+    @staticmethod
+    def backward(ctx: Any, grad_output: Tensor) -> tuple[Tensor | None, ...]:
+        (grad,) = ctx.saved_tensors
+        if ctx.reduced:
+            if not _blocks.is_one(grad_output):
+                grad = grad * grad_output
+        else:
+            grad = grad * grad_output.unsqueeze(ctx.class_dim)
+        return (grad, None, None, None, None, None)
