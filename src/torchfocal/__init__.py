@@ -1,24 +1,60 @@
 """torchfocal: focal loss and the class-imbalance losses around it, for PyTorch."""
 
 from . import functional, reference
-from .functional import class_balanced_loss, sigmoid_focal_loss, softmax_focal_loss
-from .nn import ClassBalancedLoss, SigmoidFocalLoss, SoftmaxFocalLoss
+from .functional import (
+    asymmetric_loss,
+    class_balanced_loss,
+    distribution_focal_loss,
+    poly1_cross_entropy,
+    poly1_focal_loss,
+    quality_focal_loss,
+    sigmoid_focal_loss,
+    sigmoid_focal_loss_star,
+    softmax_focal_loss,
+    varifocal_loss,
+)
+from .nn import (
+    AsymmetricLoss,
+    ClassBalancedLoss,
+    DistributionFocalLoss,
+    Poly1CrossEntropyLoss,
+    Poly1FocalLoss,
+    QualityFocalLoss,
+    SigmoidFocalLoss,
+    SigmoidFocalLossStar,
+    SoftmaxFocalLoss,
+    VarifocalLoss,
+)
 from .weighting import balanced_alpha, class_balanced_weights, prior_bias, prior_bias_
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "AsymmetricLoss",
     "ClassBalancedLoss",
+    "DistributionFocalLoss",
+    "Poly1CrossEntropyLoss",
+    "Poly1FocalLoss",
+    "QualityFocalLoss",
     "SigmoidFocalLoss",
+    "SigmoidFocalLossStar",
     "SoftmaxFocalLoss",
+    "VarifocalLoss",
     "__version__",
+    "asymmetric_loss",
     "balanced_alpha",
     "class_balanced_loss",
     "class_balanced_weights",
+    "distribution_focal_loss",
     "functional",
+    "poly1_cross_entropy",
+    "poly1_focal_loss",
     "prior_bias",
     "prior_bias_",
+    "quality_focal_loss",
     "reference",
     "sigmoid_focal_loss",
+    "sigmoid_focal_loss_star",
     "softmax_focal_loss",
+    "varifocal_loss",
 ]
