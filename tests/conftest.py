@@ -30,6 +30,10 @@ def tolerance(dtype: torch.dtype) -> dict[str, float]:
     }[dtype]
 
 
+def function_name(loss: str) -> str:
+    return f"{loss}_focal_loss" if loss in ("sigmoid", "softmax") else loss
+
+
 def run_loss(
     loss: str,
     backend: str,
@@ -38,9 +42,12 @@ def run_loss(
     grad_output: torch.Tensor | None = None,
     **kwargs: Any,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """torchfocal.<loss>_focal_loss and its input gradient (upstream ``grad_output``)."""
+    """A torchfocal loss and its input gradient (upstream ``grad_output``).
+
+    ``loss`` is a public function's name, or "sigmoid" / "softmax" for their focal losses.
+    """
     x = x.detach().clone().requires_grad_(True)
-    value = getattr(torchfocal, f"{loss}_focal_loss")(x, target, backend=backend, **kwargs)
+    value = getattr(torchfocal, function_name(loss))(x, target, backend=backend, **kwargs)
     value.backward(torch.ones_like(value) if grad_output is None else grad_output)
     assert x.grad is not None
     return value.detach(), x.grad
@@ -60,7 +67,7 @@ def check_against_reference(
         k: (val.numpy() if isinstance(val, torch.Tensor) else val) for k, val in kwargs.items()
     }
     upstream = None if grad_output is None else grad_output.numpy()
-    ref_value, ref_grad = getattr(reference, f"{loss}_focal_loss")(
+    ref_value, ref_grad = getattr(reference, function_name(loss))(
         x.detach().double().numpy(), target.numpy(), grad_output=upstream, **ref_kwargs
     )
     tol = tolerance(x.dtype)

@@ -1,26 +1,75 @@
 """NumPy float64 reference implementations: forward value and analytic input gradient.
 
-These are the test oracle. They are written from the formulas in docs/math.md, share no
-code with :mod:`torchfocal._kernels`, and favour plainness over speed or memory. Each
-function takes array-likes, works in float64, and returns ``(loss, grad)`` where ``grad`` is
-d(loss)/d(input) contracted with ``grad_output`` (ones by default), in the input's shape.
+These are the test oracle. The two focal losses are written from the formulas in
+docs/math.md; the rest of the focal family (FL*, asymmetric, Poly-1, varifocal, quality focal
+and distribution focal losses) from the papers' formulas restated in each function's
+docstring. They share no code with :mod:`torchfocal._kernels`, and favour plainness over speed
+or memory. Each function takes array-likes, works in float64, and returns ``(loss, grad)``
+where ``grad`` is d(loss)/d(input) contracted with ``grad_output`` (ones by default), in the
+input's shape. Every logarithm of a probability is a log-sigmoid or log-softmax of the logits
+and every power ``q**gamma`` is ``exp(gamma log q)``, so both stay finite for ``|x|`` up to
+1e4. Where a target is a class index equal to ``ignore_index`` the location contributes 0
+and is not counted by ``"mean"``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 Array = NDArray[np.float64]
+#: A focal ``gamma``: a number, ``"flsd53"``, or a function of the probabilities (section 6 of
+#: the focal-family spec); sample-dependent values are constants in the gradient.
+Gamma = float | str | Callable[[Array], ArrayLike]
 
-__all__ = ["sigmoid_focal_loss", "softmax_focal_loss"]
+__all__ = [
+    "asymmetric_loss",
+    "distribution_focal_loss",
+    "poly1_cross_entropy",
+    "poly1_focal_loss",
+    "quality_focal_loss",
+    "sigmoid_focal_loss",
+    "sigmoid_focal_loss_star",
+    "softmax_focal_loss",
+    "varifocal_loss",
+]
 
 
 def _log_sigmoid(x: Array) -> Array:
     # log(1 / (1 + e^-x)) = -log(1 + e^-x), evaluated without overflow by logaddexp.
     return -np.logaddexp(0.0, -x)
+
+
+def _logsumexp(a: Array, axis: int = -1) -> Array:
+    """log(sum(exp(a))) along ``axis`` (dropped); -inf where every term is -inf."""
+    top = a.max(axis=axis, keepdims=True)
+    safe_top = np.where(np.isfinite(top), top, 0.0)
+    with np.errstate(divide="ignore"):
+        out = np.log(np.exp(a - safe_top).sum(axis=axis, keepdims=True)) + safe_top
+    return np.asarray(np.squeeze(out, axis=axis), dtype=np.float64)
+
+
+def _log_softmax(x: Array) -> Array:
+    """log p over the last axis."""
+    shift = x - x.max(axis=-1, keepdims=True)
+    return np.asarray(shift - np.log(np.exp(shift).sum(axis=-1, keepdims=True)), np.float64)
+
+
+def _log_one_minus_softmax(x: Array) -> Array:
+    """log(1 - p_c) over the last axis: logsumexp of the other logits minus logsumexp of all.
+
+    No cancellation, and finite for finite logits (-inf only with a single class).
+    """
+    log_z = _logsumexp(x)
+    out = np.full_like(x, -np.inf)
+    for c in range(x.shape[-1]):
+        others = np.delete(x, c, axis=-1)
+        if others.shape[-1]:
+            out[..., c] = _logsumexp(others) - log_z
+    return out
 
 
 def _per_class(value: Any, ndim: int, class_dim: int) -> Array:
@@ -48,6 +97,64 @@ def _dense_targets(
     return np.broadcast_to(y, shape).copy(), np.broadcast_to(valid, shape).copy()
 
 
+def _sigmoid_inputs(
+    input: ArrayLike, target: ArrayLike, class_dim: int, ignore_index: int
+) -> tuple[Array, Array, Array, int]:
+    """(x, y, valid, class_dim) for the sigmoid target forms; y before label smoothing."""
+    x = np.asarray(input, dtype=np.float64)
+    class_dim = class_dim % x.ndim if x.ndim else 0
+    y, valid = _dense_targets(np.asarray(target), x.shape, class_dim, ignore_index)
+    return x, y, valid, class_dim
+
+
+def _alpha_t(alpha: float | ArrayLike | None, y: Array, ndim: int, class_dim: int) -> Array:
+    """alpha y + (1 - alpha)(1 - y); 1 when alpha is None. alpha may hold one value per class."""
+    if alpha is None:
+        return np.ones(())
+    a = _per_class(alpha, ndim, class_dim) if np.ndim(alpha) else float(alpha)  # type: ignore[arg-type]
+    return np.asarray(a * y + (1.0 - a) * (1.0 - y), dtype=np.float64)
+
+
+def _softmax_targets(
+    target: NDArray[Any],
+    class_dim: int,
+    num_classes: int,
+    ignore_index: int,
+    label_smoothing: float,
+) -> tuple[Array, Array]:
+    """(t, valid) with the class axis last: smoothed one-hot of index targets (zero where
+    ignored) or given probabilities; valid has the location shape."""
+    if np.issubdtype(target.dtype, np.floating):
+        t = np.moveaxis(target.astype(np.float64), class_dim, -1)
+        t = t * (1.0 - label_smoothing) + label_smoothing / num_classes
+        return t, np.ones(t.shape[:-1])
+    valid = (target != ignore_index).astype(np.float64)
+    safe = np.where(target == ignore_index, 0, target)
+    one_hot = np.eye(num_classes)[safe]
+    t = (one_hot * (1.0 - label_smoothing) + label_smoothing / num_classes) * valid[..., None]
+    return t, valid
+
+
+def _sample_gamma(gamma: str | Callable[[Array], ArrayLike], prob: Array) -> Array:
+    """Per-element gamma: "flsd53" (5 where prob < 0.2, else 3) or a callable of ``prob``."""
+    if isinstance(gamma, str):
+        if gamma != "flsd53":
+            raise ValueError(f"gamma must be a number, 'flsd53' or a callable; got {gamma!r}")
+        return np.where(prob < 0.2, 5.0, 3.0).astype(np.float64)
+    if callable(gamma):
+        values = np.asarray(gamma(prob), dtype=np.float64)
+        values = np.broadcast_to(values, prob.shape).astype(np.float64)
+        if not (np.isfinite(values).all() and (values >= 0).all()):
+            raise ValueError("a callable gamma must return finite values >= 0")
+        return values
+    raise TypeError(f"gamma must be a number, 'flsd53' or a callable; got {gamma!r}")
+
+
+def _check_reduction(reduction: str, allowed: tuple[str, ...]) -> None:
+    if reduction not in allowed:
+        raise ValueError(f"reduction must be one of {allowed}; got {reduction!r}")
+
+
 def _reduce(
     loss: Array,
     grad: Array,
@@ -72,12 +179,34 @@ def _reduce(
     return np.asarray(loss.sum() / divisor), grad * (upstream / divisor)
 
 
+def _reduce_locations(
+    loss: Array,
+    grad: Array,
+    *,
+    class_dim: int,
+    reduction: str,
+    count: float,
+    avg_factor: float | None,
+    grad_output: ArrayLike | None,
+) -> tuple[Array, Array]:
+    """Reduce a per-location loss whose gradient has the class axis last; move it back."""
+    _check_reduction(reduction, ("none", "mean", "sum"))
+    upstream = np.ones(()) if grad_output is None else np.asarray(grad_output, np.float64)
+    if reduction == "none":
+        return loss, np.moveaxis(grad * np.expand_dims(upstream, -1), -1, class_dim)
+    if reduction == "sum":
+        divisor = 1.0
+    else:
+        divisor = float(avg_factor) if avg_factor is not None else max(count, 1.0)
+    return np.asarray(loss.sum() / divisor), np.moveaxis(grad * upstream / divisor, -1, class_dim)
+
+
 def sigmoid_focal_loss(
     input: ArrayLike,
     target: ArrayLike,
     *,
     alpha: float | ArrayLike | None = 0.25,
-    gamma: float = 2.0,
+    gamma: Gamma = 2.0,
     weight: ArrayLike | None = None,
     pos_weight: ArrayLike | None = None,
     label_smoothing: float = 0.0,
@@ -93,6 +222,8 @@ def sigmoid_focal_loss(
     ce = -(c y log p + (1 - y) log(1 - p)),
     d/dx = w * alpha_t * (gamma q**(gamma-1) dq/dx * ce + q**gamma dce/dx),
     dq/dx = (1 - 2y) p (1 - p), dce/dx = (1 - y) p - c y (1 - p).
+    gamma "flsd53" is 5 where p_t < 0.2 else 3; a callable gets p_t (after label smoothing,
+    input's shape). Either way gamma is a per-element constant in the gradient.
     """
     x = np.asarray(input, dtype=np.float64)
     shape = x.shape
@@ -119,13 +250,19 @@ def sigmoid_focal_loss(
     ce = -(c * y * log_p + (1.0 - y) * log_1mp)
     with np.errstate(divide="ignore"):
         log_q = np.logaddexp(np.log(y) + log_1mp, np.log(1.0 - y) + log_p)
-    if gamma == 0.0:
+    g: float | Array
+    if isinstance(gamma, float | int):
+        g = float(gamma)
+    else:
+        g = _sample_gamma(gamma, p * y + one_minus_p * (1.0 - y))
+    if isinstance(g, float) and g == 0.0:
         modulator = np.ones(shape)
         d_modulator = np.zeros(shape)
     else:
-        modulator = np.exp(gamma * log_q)
+        # gamma = 0 elements of a sample-dependent gamma: modulator 1, derivative 0.
+        modulator = np.where(g == 0.0, 1.0, np.exp(g * log_q))
         # gamma q^(gamma-1) p (1-p) as one exponential: finite even where q underflows.
-        d_modulator = gamma * np.exp((gamma - 1.0) * log_q + log_p + log_1mp) * (1.0 - 2.0 * y)
+        d_modulator = g * np.exp((g - 1.0) * log_q + log_p + log_1mp) * (1.0 - 2.0 * y)
     d_ce = (1.0 - y) * p - c * y * one_minus_p
 
     loss = np.broadcast_to(w * alpha_t * modulator * ce, shape).astype(np.float64)
@@ -146,7 +283,7 @@ def softmax_focal_loss(
     target: ArrayLike,
     *,
     alpha: float | ArrayLike | None = None,
-    gamma: float = 2.0,
+    gamma: Gamma = 2.0,
     weight: ArrayLike | None = None,
     ignore_index: int = -100,
     label_smoothing: float = 0.0,
@@ -156,23 +293,19 @@ def softmax_focal_loss(
 ) -> tuple[Array, Array]:
     """Softmax focal loss and its gradient; same arguments as the torch function.
 
-    Per location: loss = -sum_c a_c (1 - p_c)**gamma log p_c with a_c = alpha_c w_c t_c, and
+    Per location: loss = -sum_c a_c (1 - p_c)**gamma_c log p_c with a_c = alpha_c w_c t_c, and
     dloss/dx_j = -sum_c a_c f'_c (delta_cj - p_j), where
-    f'_c = (1 - p_c)**gamma - gamma p_c (1 - p_c)**(gamma - 1) log p_c.
+    f'_c = (1 - p_c)**gamma_c - gamma_c p_c (1 - p_c)**(gamma_c - 1) log p_c.
     log(1 - p_c) is taken as logsumexp over the other classes minus logsumexp over all.
+    gamma_c is gamma, or for "flsd53" / a callable its value at p_c (the callable gets the
+    probabilities in the input's layout); it is a constant in the gradient.
     """
     x = np.moveaxis(np.asarray(input, dtype=np.float64), class_dim, -1)
     num_classes = x.shape[-1]
     target_array = np.asarray(target)
-    shift = x - x.max(axis=-1, keepdims=True)
-    log_z = np.log(np.exp(shift).sum(axis=-1, keepdims=True))
-    log_p = shift - log_z
+    log_p = _log_softmax(x)
     p = np.exp(log_p)
-    log_1mp = np.empty_like(x)
-    with np.errstate(divide="ignore"):
-        for c in range(num_classes):
-            others = np.delete(shift, c, axis=-1)
-            log_1mp[..., c] = np.log(np.exp(others).sum(axis=-1)) - log_z[..., 0]
+    log_1mp = _log_one_minus_softmax(x)
 
     if np.issubdtype(target_array.dtype, np.floating):
         t = np.moveaxis(target_array.astype(np.float64), class_dim, -1)
@@ -192,16 +325,23 @@ def softmax_focal_loss(
     if weight is not None:
         a = a * np.asarray(weight, dtype=np.float64)
 
-    modulator = np.exp(gamma * log_1mp) if gamma else np.ones_like(x)
-    loss = -(a * modulator * log_p).sum(axis=-1)
-    if gamma:
-        with np.errstate(divide="ignore", invalid="ignore"):
-            # p (1-p)^(gamma-1) (-log p) in logs; -log p = 0 gives exactly 0.
-            tail = np.exp(log_p + (gamma - 1.0) * log_1mp + np.log(-log_p))
-        tail = np.where(log_p == 0, 0.0, tail)
-        f_prime = modulator + gamma * tail
+    g: float | Array
+    if isinstance(gamma, float | int):
+        g = float(gamma)
     else:
+        g = np.moveaxis(_sample_gamma(gamma, np.moveaxis(p, -1, class_dim)), class_dim, -1)
+    if isinstance(g, float) and g == 0.0:
+        modulator = np.ones_like(x)
         f_prime = np.ones_like(x)
+    else:
+        with np.errstate(invalid="ignore"):
+            modulator = np.where(g == 0.0, 1.0, np.exp(g * log_1mp))
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            # p (1-p)^(gamma-1) (-log p) in logs; -log p = 0 gives exactly 0.
+            tail = np.exp(log_p + (g - 1.0) * log_1mp + np.log(-log_p))
+        tail = np.where(log_p == 0, 0.0, tail)
+        f_prime = modulator + g * tail
+    loss = -(a * modulator * log_p).sum(axis=-1)
     weighted = a * f_prime
     grad = -weighted + p * weighted.sum(axis=-1, keepdims=True)
 
@@ -216,3 +356,436 @@ def softmax_focal_loss(
     else:
         raise ValueError(f"reduction must be a known reduction; got {reduction!r}")
     return np.asarray(loss.sum() / divisor), np.moveaxis(grad * upstream / divisor, -1, class_dim)
+
+
+def sigmoid_focal_loss_star(
+    input: ArrayLike,
+    target: ArrayLike,
+    *,
+    gamma: float = 2.0,
+    beta: float = 1.0,
+    alpha: float | ArrayLike | None = None,
+    weight: ArrayLike | None = None,
+    ignore_index: int = -100,
+    class_dim: int = 1,
+    reduction: str = "mean",
+    avg_factor: float | None = None,
+    grad_output: ArrayLike | None = None,
+) -> tuple[Array, Array]:
+    """FL* (Lin et al. 2017, appendix A) and its gradient.
+
+    s = 2y - 1, z = gamma s x + beta, loss = w alpha_t softplus(-z) / gamma
+    (= -log sigmoid(z) / gamma), dloss/dx = -w alpha_t s sigmoid(-z). gamma > 0.
+    """
+    if not gamma > 0:
+        raise ValueError(f"FL* needs gamma > 0; got {gamma!r}")
+    x, y, valid, class_dim = _sigmoid_inputs(input, target, class_dim, ignore_index)
+    w = valid if weight is None else valid * np.asarray(weight, dtype=np.float64)
+    alpha_t = _alpha_t(alpha, y, x.ndim, class_dim)
+    s = 2.0 * y - 1.0
+    z = gamma * s * x + beta
+    loss = w * alpha_t * np.logaddexp(0.0, -z) / gamma
+    grad = -w * alpha_t * s * np.exp(_log_sigmoid(-z))
+    return _reduce(
+        np.broadcast_to(loss, x.shape).astype(np.float64),
+        np.broadcast_to(grad, x.shape).astype(np.float64),
+        reduction=reduction,
+        count=float(valid.sum()),
+        positive_mass=float((y * valid).sum()),
+        avg_factor=avg_factor,
+        grad_output=grad_output,
+    )
+
+
+def asymmetric_loss(
+    input: ArrayLike,
+    target: ArrayLike,
+    *,
+    gamma_pos: float = 0.0,
+    gamma_neg: float = 4.0,
+    clip: float = 0.05,
+    weight: ArrayLike | None = None,
+    ignore_index: int = -100,
+    class_dim: int = 1,
+    reduction: str = "mean",
+    avg_factor: float | None = None,
+    grad_output: ArrayLike | None = None,
+) -> tuple[Array, Array]:
+    """Asymmetric loss (Ridnik et al. 2021) and its gradient.
+
+    p_m = max(p - clip, 0), u = 1 - p_m = min(1 - p + clip, 1);
+    L+ = (1 - p)**gamma_pos (-log p), L- = p_m**gamma_neg (-log u), loss = w (y L+ + (1-y) L-).
+    dL+/dx = -(1 - p)**gamma_pos (gamma_pos p (-log p) + 1 - p);
+    dL-/dx = p (1 - p) (gamma_neg p_m**(gamma_neg - 1) (-log u) + p_m**gamma_neg / u) where
+    p > clip, else 0 (also at the kink p = clip); for clip = 0 it is
+    p**gamma_neg (gamma_neg (1 - p) (-log(1 - p)) + p).
+    """
+    if not 0.0 <= clip < 1.0:
+        raise ValueError(f"clip must be in [0, 1); got {clip!r}")
+    x, y, valid, class_dim = _sigmoid_inputs(input, target, class_dim, ignore_index)
+    w = valid if weight is None else valid * np.asarray(weight, dtype=np.float64)
+    log_p, log_1mp = _log_sigmoid(x), _log_sigmoid(-x)
+    p, one_minus_p = np.exp(log_p), np.exp(log_1mp)
+
+    m_pos = np.exp(gamma_pos * log_1mp) if gamma_pos else np.ones_like(x)
+    loss_pos = m_pos * -log_p
+    grad_pos = -m_pos * (gamma_pos * p * -log_p + one_minus_p)
+
+    if clip == 0.0:
+        m_neg = np.exp(gamma_neg * log_p) if gamma_neg else np.ones_like(x)
+        loss_neg = m_neg * -log_1mp
+        grad_neg = m_neg * (gamma_neg * one_minus_p * -log_1mp + p)
+    else:
+        active = p > clip
+        p_m = np.where(active, p - clip, 0.5)  # 0.5: any safe value where inactive
+        u = np.minimum(one_minus_p + clip, 1.0)
+        # -log u: log1p(-p_m) is accurate for small p_m, log(u) for u near clip.
+        neg_log_u = np.where(p_m < 0.5, -np.log1p(-p_m), -np.log(u))
+        log_pm = np.log(p_m)
+        m_neg = np.exp(gamma_neg * log_pm) if gamma_neg else np.ones_like(x)
+        d_neg = m_neg / u
+        if gamma_neg:
+            d_neg = d_neg + gamma_neg * np.exp((gamma_neg - 1.0) * log_pm) * neg_log_u
+        loss_neg = np.where(active, m_neg * neg_log_u, 0.0)
+        grad_neg = np.where(active, np.exp(log_p + log_1mp) * d_neg, 0.0)
+
+    loss = w * (y * loss_pos + (1.0 - y) * loss_neg)
+    grad = w * (y * grad_pos + (1.0 - y) * grad_neg)
+    return _reduce(
+        np.broadcast_to(loss, x.shape).astype(np.float64),
+        np.broadcast_to(grad, x.shape).astype(np.float64),
+        reduction=reduction,
+        count=float(valid.sum()),
+        positive_mass=float((y * valid).sum()),
+        avg_factor=avg_factor,
+        grad_output=grad_output,
+    )
+
+
+def poly1_focal_loss(
+    input: ArrayLike,
+    target: ArrayLike,
+    *,
+    epsilon: float = 1.0,
+    gamma: float = 2.0,
+    alpha: float | ArrayLike | None = None,
+    activation: str = "sigmoid",
+    weight: ArrayLike | None = None,
+    ignore_index: int = -100,
+    label_smoothing: float = 0.0,
+    class_dim: int = 1,
+    reduction: str = "mean",
+    avg_factor: float | None = None,
+    grad_output: ArrayLike | None = None,
+) -> tuple[Array, Array]:
+    """Poly-1 focal loss (Leng et al. 2022) and its gradient.
+
+    Sigmoid, per element (targets and reductions as sigmoid_focal_loss, no pos_weight):
+    loss = w (alpha_t q**gamma bce + epsilon q**(gamma + 1)), q = 1 - p_t,
+    d/dx = w (alpha_t (gamma q**(gamma-1) bce dq/dx + q**gamma (p - y))
+              + epsilon (gamma + 1) q**gamma dq/dx),  dq/dx = (1 - 2y) p (1 - p).
+    Softmax, per location (weight and avg_factor are not accepted):
+    loss = -sum_c alpha_c t_c (1 - p_c)**gamma log p_c + epsilon (1 - P_t)**(gamma + 1),
+    P_t = sum_c t_c p_c, d(1 - P_t)/dx_j = -p_j (t_j - P_t). 1 - P_t is summed as
+    sum_c p_c (1 - t_c) and t_j - P_t as sum_c p_c (t_j - t_c), without cancellation.
+    """
+    if activation == "sigmoid":
+        return _poly1_sigmoid(
+            input,
+            target,
+            epsilon=epsilon,
+            gamma=gamma,
+            alpha=alpha,
+            weight=weight,
+            ignore_index=ignore_index,
+            label_smoothing=label_smoothing,
+            class_dim=class_dim,
+            reduction=reduction,
+            avg_factor=avg_factor,
+            grad_output=grad_output,
+        )
+    if activation == "softmax":
+        if weight is not None or avg_factor is not None:
+            raise ValueError("weight and avg_factor apply to the sigmoid activation only")
+        return _poly1_softmax(
+            input,
+            target,
+            epsilon=epsilon,
+            gamma=gamma,
+            alpha=alpha,
+            ignore_index=ignore_index,
+            label_smoothing=label_smoothing,
+            class_dim=class_dim,
+            reduction=reduction,
+            grad_output=grad_output,
+        )
+    raise ValueError(f"activation must be 'sigmoid' or 'softmax'; got {activation!r}")
+
+
+def poly1_cross_entropy(
+    input: ArrayLike,
+    target: ArrayLike,
+    *,
+    epsilon: float = 1.0,
+    activation: str = "softmax",
+    weight: ArrayLike | None = None,
+    ignore_index: int = -100,
+    label_smoothing: float = 0.0,
+    class_dim: int = 1,
+    reduction: str = "mean",
+    avg_factor: float | None = None,
+    grad_output: ArrayLike | None = None,
+) -> tuple[Array, Array]:
+    """Poly-1 cross-entropy: poly1_focal_loss with gamma = 0 and alpha = None."""
+    return poly1_focal_loss(
+        input,
+        target,
+        epsilon=epsilon,
+        gamma=0.0,
+        alpha=None,
+        activation=activation,
+        weight=weight,
+        ignore_index=ignore_index,
+        label_smoothing=label_smoothing,
+        class_dim=class_dim,
+        reduction=reduction,
+        avg_factor=avg_factor,
+        grad_output=grad_output,
+    )
+
+
+def _poly1_sigmoid(
+    input: ArrayLike,
+    target: ArrayLike,
+    *,
+    epsilon: float,
+    gamma: float,
+    alpha: float | ArrayLike | None,
+    weight: ArrayLike | None,
+    ignore_index: int,
+    label_smoothing: float,
+    class_dim: int,
+    reduction: str,
+    avg_factor: float | None,
+    grad_output: ArrayLike | None,
+) -> tuple[Array, Array]:
+    x, y, valid, class_dim = _sigmoid_inputs(input, target, class_dim, ignore_index)
+    positive_mass = float((y * valid).sum())
+    y = y * (1.0 - label_smoothing) + label_smoothing / 2.0
+    w = valid if weight is None else valid * np.asarray(weight, dtype=np.float64)
+    alpha_t = _alpha_t(alpha, y, x.ndim, class_dim)
+    log_p, log_1mp = _log_sigmoid(x), _log_sigmoid(-x)
+    p = np.exp(log_p)
+    bce = -(y * log_p + (1.0 - y) * log_1mp)
+    with np.errstate(divide="ignore"):
+        log_q = np.logaddexp(np.log(y) + log_1mp, np.log(1.0 - y) + log_p)
+    sign = 1.0 - 2.0 * y  # dq/dx = sign p (1 - p)
+    if gamma:
+        q_gamma = np.exp(gamma * log_q)
+        d_q_gamma = gamma * np.exp((gamma - 1.0) * log_q + log_p + log_1mp) * sign
+    else:
+        q_gamma, d_q_gamma = np.ones_like(x), np.zeros_like(x)
+    poly = epsilon * np.exp((gamma + 1.0) * log_q)
+    d_poly = epsilon * (gamma + 1.0) * np.exp(gamma * log_q + log_p + log_1mp) * sign
+    loss = w * (alpha_t * q_gamma * bce + poly)
+    grad = w * (alpha_t * (d_q_gamma * bce + q_gamma * (p - y)) + d_poly)
+    return _reduce(
+        np.broadcast_to(loss, x.shape).astype(np.float64),
+        np.broadcast_to(grad, x.shape).astype(np.float64),
+        reduction=reduction,
+        count=float(valid.sum()),
+        positive_mass=positive_mass,
+        avg_factor=avg_factor,
+        grad_output=grad_output,
+    )
+
+
+def _poly1_softmax(
+    input: ArrayLike,
+    target: ArrayLike,
+    *,
+    epsilon: float,
+    gamma: float,
+    alpha: float | ArrayLike | None,
+    ignore_index: int,
+    label_smoothing: float,
+    class_dim: int,
+    reduction: str,
+    grad_output: ArrayLike | None,
+) -> tuple[Array, Array]:
+    x = np.moveaxis(np.asarray(input, dtype=np.float64), class_dim, -1)
+    num_classes = x.shape[-1]
+    t, valid = _softmax_targets(
+        np.asarray(target), class_dim, num_classes, ignore_index, label_smoothing
+    )
+    log_p = _log_softmax(x)
+    log_1mp = _log_one_minus_softmax(x)
+    p = np.exp(log_p)
+    a = t if alpha is None else t * np.asarray(alpha, dtype=np.float64)
+
+    if gamma:
+        modulator = np.exp(gamma * log_1mp)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            # p (1-p)^(gamma-1) (-log p) in logs; -log p = 0 gives exactly 0.
+            tail = np.exp(log_p + (gamma - 1.0) * log_1mp + np.log(-log_p))
+        f_prime = modulator + gamma * np.where(log_p == 0, 0.0, tail)
+    else:
+        modulator, f_prime = np.ones_like(x), np.ones_like(x)
+    focal = -(a * modulator * log_p).sum(axis=-1)
+    weighted = a * f_prime
+    d_focal = -weighted + p * weighted.sum(axis=-1, keepdims=True)
+
+    with np.errstate(divide="ignore"):
+        log_one_minus_pt = _logsumexp(log_p + np.log1p(-t))  # log sum_c p_c (1 - t_c)
+    t_minus_pt = (p[..., None, :] * (t[..., :, None] - t[..., None, :])).sum(axis=-1)
+    poly = epsilon * np.exp((gamma + 1.0) * log_one_minus_pt)
+    d_poly = -epsilon * (gamma + 1.0) * np.exp(gamma * log_one_minus_pt)[..., None] * p * t_minus_pt
+
+    loss = valid * (focal + poly)
+    grad = valid[..., None] * (d_focal + d_poly)
+    return _reduce_locations(
+        loss,
+        grad,
+        class_dim=class_dim,
+        reduction=reduction,
+        count=float(valid.sum()),
+        avg_factor=None,
+        grad_output=grad_output,
+    )
+
+
+def varifocal_loss(
+    input: ArrayLike,
+    target_score: ArrayLike,
+    *,
+    alpha: float = 0.75,
+    gamma: float = 2.0,
+    iou_weighted: bool = True,
+    weight: ArrayLike | None = None,
+    reduction: str = "mean",
+    avg_factor: float | None = None,
+    grad_output: ArrayLike | None = None,
+) -> tuple[Array, Array]:
+    """Varifocal loss (Zhang et al. 2021, mmdet semantics) and its gradient.
+
+    Positives (q > 0): loss = w s bce(x, q), grad = w s (p - q), s = q if iou_weighted else 1.
+    Negatives (q = 0): loss = w alpha p**gamma (-log(1 - p)),
+    grad = w alpha p**gamma (gamma (1 - p) (-log(1 - p)) + p).
+    Reductions none / mean (over every element, or / avg_factor) / sum.
+    """
+    _check_reduction(reduction, ("none", "mean", "sum"))
+    x = np.asarray(input, dtype=np.float64)
+    q = np.broadcast_to(np.asarray(target_score, dtype=np.float64), x.shape)
+    w = np.ones(()) if weight is None else np.asarray(weight, dtype=np.float64)
+    log_p, log_1mp = _log_sigmoid(x), _log_sigmoid(-x)
+    p, one_minus_p = np.exp(log_p), np.exp(log_1mp)
+
+    scale = q if iou_weighted else np.ones_like(q)
+    loss_pos = scale * -(q * log_p + (1.0 - q) * log_1mp)
+    grad_pos = scale * (p - q)
+    p_gamma = np.exp(gamma * log_p) if gamma else np.ones_like(x)
+    loss_neg = alpha * p_gamma * -log_1mp
+    grad_neg = alpha * p_gamma * (gamma * one_minus_p * -log_1mp + p)
+    positive = q > 0
+    loss = w * np.where(positive, loss_pos, loss_neg)
+    grad = w * np.where(positive, grad_pos, grad_neg)
+    return _reduce(
+        np.broadcast_to(loss, x.shape).astype(np.float64),
+        np.broadcast_to(grad, x.shape).astype(np.float64),
+        reduction=reduction,
+        count=float(x.size),
+        positive_mass=0.0,
+        avg_factor=avg_factor,
+        grad_output=grad_output,
+    )
+
+
+def quality_focal_loss(
+    input: ArrayLike,
+    target_score: ArrayLike,
+    *,
+    beta: float = 2.0,
+    weight: ArrayLike | None = None,
+    reduction: str = "mean",
+    avg_factor: float | None = None,
+    grad_output: ArrayLike | None = None,
+) -> tuple[Array, Array]:
+    """Quality focal loss (Li et al. 2020, GFL) and its gradient.
+
+    loss = w |q - p|**beta bce(x, q),
+    grad = w (beta |p - q|**(beta-1) sign(p - q) p (1 - p) bce + |p - q|**beta (p - q)),
+    the first term 0 where p == q and for beta = 0 (then |p - q|**0 = 1: BCE). p - q is
+    taken as (1 - q) - (1 - p) for q >= 0.5, exact at q = 1.
+    Reductions none / mean (over every element, or / avg_factor) / sum.
+    """
+    _check_reduction(reduction, ("none", "mean", "sum"))
+    x = np.asarray(input, dtype=np.float64)
+    q = np.broadcast_to(np.asarray(target_score, dtype=np.float64), x.shape)
+    w = np.ones(()) if weight is None else np.asarray(weight, dtype=np.float64)
+    log_p, log_1mp = _log_sigmoid(x), _log_sigmoid(-x)
+    p, one_minus_p = np.exp(log_p), np.exp(log_1mp)
+    bce = -(q * log_p + (1.0 - q) * log_1mp)
+    d = np.where(q >= 0.5, (1.0 - q) - one_minus_p, p - q)  # p - q
+    if beta:
+        nonzero = d != 0
+        log_abs_d = np.log(np.where(nonzero, np.abs(d), 1.0))
+        modulator = np.where(nonzero, np.exp(beta * log_abs_d), 0.0)
+        d_modulator = np.where(
+            nonzero, beta * np.exp((beta - 1.0) * log_abs_d + log_p + log_1mp) * np.sign(d), 0.0
+        )
+    else:
+        modulator, d_modulator = np.ones_like(x), np.zeros_like(x)
+    loss = w * modulator * bce
+    grad = w * (d_modulator * bce + modulator * d)
+    return _reduce(
+        np.broadcast_to(loss, x.shape).astype(np.float64),
+        np.broadcast_to(grad, x.shape).astype(np.float64),
+        reduction=reduction,
+        count=float(x.size),
+        positive_mass=0.0,
+        avg_factor=avg_factor,
+        grad_output=grad_output,
+    )
+
+
+def distribution_focal_loss(
+    input: ArrayLike,
+    target: ArrayLike,
+    *,
+    weight: ArrayLike | None = None,
+    bin_dim: int = -1,
+    reduction: str = "mean",
+    avg_factor: float | None = None,
+    grad_output: ArrayLike | None = None,
+) -> tuple[Array, Array]:
+    """Distribution focal loss (Li et al. 2020, GFL) and its gradient.
+
+    Over n + 1 bins along bin_dim, target y in [0, n]: l = min(floor(y), n - 1), r = l + 1,
+    two-hot t with r - y at l and y - l at r; loss = -w sum_j t_j log S_j (S = softmax),
+    grad_j = w (S_j - t_j). weight has the location shape (input's without bin_dim).
+    Reductions none / mean (over locations, or / avg_factor) / sum.
+    """
+    x = np.moveaxis(np.asarray(input, dtype=np.float64), bin_dim, -1)
+    n = x.shape[-1] - 1
+    y = np.asarray(target, dtype=np.float64)
+    left = np.minimum(np.floor(y), n - 1).astype(np.int64)
+    t = np.zeros_like(x)
+    np.put_along_axis(t, left[..., None], (left + 1 - y)[..., None], axis=-1)
+    np.put_along_axis(t, left[..., None] + 1, (y - left)[..., None], axis=-1)
+    log_s = _log_softmax(x)
+    w = (
+        np.ones(y.shape)
+        if weight is None
+        else np.broadcast_to(np.asarray(weight, np.float64), y.shape)
+    )
+    loss = -w * (t * log_s).sum(axis=-1)
+    grad = w[..., None] * (np.exp(log_s) - t)
+    return _reduce_locations(
+        loss,
+        grad,
+        class_dim=bin_dim,
+        reduction=reduction,
+        count=float(y.size),
+        avg_factor=avg_factor,
+        grad_output=grad_output,
+    )

@@ -347,11 +347,11 @@ def poly1_softmax_fused(
     loss, grad = _softmax.fused(
         x, target, valid, class_factor=class_factor, gamma=gamma, dim=dim, need_grad=need_grad
     )
-    log_z = torch.logsumexp(x, dim=dim, keepdim=True)
-    p = torch.exp(x - log_z)
+    log_p = torch.log_softmax(x, dim=dim)
+    p = log_p.exp()
     dense = target.is_floating_point() and target.shape[dim] == x.shape[dim]
     if dense:
-        log_1mp = _softmax.log1m_softmax(x, x - log_z, dim)
+        log_1mp = _softmax.log1m_softmax(x, log_p, dim)
         rest = (target * log_1mp.exp()).sum(dim=dim, keepdim=True) + (
             1.0 - target.sum(dim=dim, keepdim=True)
         )

@@ -44,9 +44,12 @@ def log1m_softmax(x: Tensor, log_p: Tensor, dim: int) -> Tensor:
     # The arg-max entry is replaced below; a constant there keeps log1p(-1) = -inf (and its
     # infinite derivative, which autograd would turn into 0 * inf = NaN) out of the graph.
     result = torch.log1p(-torch.exp(log_p.scatter(dim, top, -1.0)))
-    others = x.scatter(dim, top, float("-inf"))
+    # Shifted by the maximum, both logsumexps are small numbers: at |x| ~ 1e4 in float32 the
+    # unshifted ones carry a rounding of ~1e-3 each, and so would their difference.
+    shifted = x - x.gather(dim, top)
+    others = shifted.scatter(dim, top, float("-inf"))
     log_rest = torch.logsumexp(others, dim=dim, keepdim=True) - torch.logsumexp(
-        x, dim=dim, keepdim=True
+        shifted, dim=dim, keepdim=True
     )
     return result.scatter(dim, top, log_rest)
 
@@ -95,9 +98,11 @@ def fused_index(
     Only the target class carries a_c, so its quantities are gathered and no one-hot is
     built.
     """
-    log_z = torch.logsumexp(x, dim=dim, keepdim=True)
-    log_p_y = x.gather(dim, index).sub_(log_z)
-    p = x.sub(log_z).exp_()
+    # log_softmax shifts by the maximum first; x - logsumexp(x) would lose ~1e-3 at |x| ~ 1e4
+    # in float32.
+    p = torch.log_softmax(x, dim=dim)
+    log_p_y = p.gather(dim, index)
+    p = p.exp_()
     # 1 - p_y: directly while p_y <= 1/2 (no cancellation there, and exact to rounding even
     # when the logits are so large that the p_k carry the rounding of logsumexp), else as
     # the sum of the other classes' probabilities (no cancellation as p_y -> 1).
