@@ -60,3 +60,100 @@ def test_scalar_alpha_is_not_a_buffer_and_repr_is_informative() -> None:
     torch.testing.assert_close(
         module(x, y), torchfocal.sigmoid_focal_loss(x, y, alpha=0.5, gamma=1.0, reduction="sum")
     )
+
+
+_FAMILY_MODULES = [
+    (
+        "SigmoidFocalLossStar",
+        "sigmoid_focal_loss_star",
+        {"gamma": 1.5, "beta": 0.5, "alpha": [0.2, 0.5, 0.7], "weight": torch.rand(4, 1)},
+        "mask",
+    ),
+    (
+        "AsymmetricLoss",
+        "asymmetric_loss",
+        {"gamma_pos": 1.0, "gamma_neg": 3.0, "clip": 0.1, "weight": torch.rand(3)},
+        "mask",
+    ),
+    (
+        "Poly1FocalLoss",
+        "poly1_focal_loss",
+        {"epsilon": 2.0, "gamma": 1.0, "alpha": [0.5, 1.0, 2.0], "activation": "softmax"},
+        "index",
+    ),
+    ("Poly1CrossEntropyLoss", "poly1_cross_entropy", {"epsilon": -0.5}, "index"),
+    (
+        "VarifocalLoss",
+        "varifocal_loss",
+        {"alpha": 0.5, "gamma": 1.0, "iou_weighted": False, "weight": torch.rand(4, 3)},
+        "score",
+    ),
+    ("QualityFocalLoss", "quality_focal_loss", {"beta": 1.0, "avg_factor": 3.0}, "score"),
+    ("DistributionFocalLoss", "distribution_focal_loss", {"weight": torch.rand(4)}, "label"),
+]
+
+
+def _family_target(kind: str) -> torch.Tensor:
+    if kind == "mask":
+        return torch.rand(4, 3) < 0.5
+    if kind == "index":
+        return torch.randint(0, 3, (4,))
+    if kind == "score":
+        return torch.rand(4, 3) * (torch.rand(4, 3) < 0.5)
+    return torch.rand(4) * 2
+
+
+@pytest.mark.parametrize(("module_name", "function_name", "options", "kind"), _FAMILY_MODULES)
+@pytest.mark.parametrize("backend", ["naive", "fused"])
+def test_family_module_equals_function(
+    module_name: str, function_name: str, options: dict, kind: str, backend: str
+) -> None:
+    x = torch.randn(4, 3, requires_grad=True)
+    target = _family_target(kind)
+    module = getattr(torchfocal, module_name)(backend=backend, **options)
+    function_options = {
+        key: torch.tensor(value) if isinstance(value, list) else value
+        for key, value in options.items()
+    }
+    expected = getattr(torchfocal, function_name)(x, target, backend=backend, **function_options)
+    value = module(x, target)
+    torch.testing.assert_close(value, expected)
+    value.backward()
+    assert x.grad is not None and torch.isfinite(x.grad).all()
+    # Every tensor option is a buffer: it follows .to() and the state_dict.
+    tensors = {key for key, value in options.items() if isinstance(value, (list, torch.Tensor))}
+    assert set(module.state_dict()) == tensors
+    doubled = module.to(torch.float64)
+    assert all(buffer.dtype == torch.float64 for buffer in doubled.buffers())
+    assert module_name in repr(module)
+
+
+def test_family_module_reprs() -> None:
+    assert (
+        repr(torchfocal.AsymmetricLoss())
+        == "AsymmetricLoss(gamma_pos=0.0, gamma_neg=4.0, clip=0.05, reduction='mean')"
+    )
+    assert (
+        repr(torchfocal.SigmoidFocalLossStar(alpha=0.25))
+        == "SigmoidFocalLossStar(beta=1.0, alpha=0.25, gamma=2.0, reduction='mean')"
+    )
+    assert (
+        repr(torchfocal.VarifocalLoss())
+        == "VarifocalLoss(alpha=0.75, gamma=2.0, iou_weighted=True, reduction='mean')"
+    )
+    assert repr(torchfocal.SigmoidFocalLoss(gamma="flsd53")) == (
+        "SigmoidFocalLoss(alpha=0.25, gamma=flsd53, reduction='mean')"
+    )
+
+
+@pytest.mark.parametrize("loss", ["Sigmoid", "Softmax"])
+def test_focal_modules_take_a_sample_dependent_gamma(loss: str) -> None:
+    x, target = torch.randn(6, 3), torch.randint(0, 3, (6,))
+
+    def schedule(p: torch.Tensor) -> torch.Tensor:
+        return 1.0 + (p < 0.5).float()
+
+    module = getattr(torchfocal, f"{loss}FocalLoss")(gamma=schedule)
+    function = getattr(torchfocal, f"{loss.lower()}_focal_loss")
+    torch.testing.assert_close(module(x, target), function(x, target, gamma=schedule))
+    assert "gamma=schedule" in repr(module)
