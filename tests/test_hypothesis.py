@@ -88,3 +88,86 @@ def test_sigmoid_fuzz_against_reference(case: dict[str, Any]) -> None:
     tol = {"rtol": 1e-9, "atol": 1e-10} if dtype == torch.float64 else {"rtol": 2e-4, "atol": 2e-5}
     torch.testing.assert_close(loss.double(), torch.from_numpy(np.asarray(ref_loss)), **tol)
     torch.testing.assert_close(x.grad.double(), torch.from_numpy(ref_grad), **tol)
+
+
+@st.composite
+def family_cases(draw: st.DrawFn) -> dict[str, Any]:
+    """One of the focal family's losses on a (N, C) input with random options."""
+    rng = np.random.default_rng(draw(st.integers(0, 2**16)))
+    shape = (draw(st.integers(0, 5)), draw(st.integers(2, 6)))
+    x = rng.normal(size=shape) * draw(st.sampled_from([0.5, 3.0, 30.0, 1e4]))
+    mask = rng.random(shape) < 0.3
+    score = rng.random(shape) * (rng.random(shape) < 0.4)
+    index = rng.integers(0, shape[1], size=shape[:1])
+    name = draw(
+        st.sampled_from(
+            [
+                "star",
+                "asymmetric",
+                "poly1_sigmoid",
+                "poly1_softmax",
+                "varifocal",
+                "quality",
+                "distribution",
+                "flsd53_softmax",
+            ]
+        )
+    )
+    reduction = draw(st.sampled_from(["none", "mean", "sum"]))
+    gamma = draw(st.sampled_from([0.0, 0.5, 2.0, 6.0]))
+    function, target, options = {
+        "star": ("sigmoid_focal_loss_star", mask, {"gamma": max(gamma, 0.25), "beta": 1.0}),
+        "asymmetric": (
+            "asymmetric_loss",
+            mask,
+            {"gamma_neg": gamma, "gamma_pos": 1.0, "clip": draw(st.sampled_from([0.0, 0.05]))},
+        ),
+        "poly1_sigmoid": ("poly1_focal_loss", mask, {"gamma": gamma, "epsilon": 2.0}),
+        "poly1_softmax": (
+            "poly1_focal_loss",
+            index,
+            {"gamma": gamma, "epsilon": -1.0, "activation": "softmax"},
+        ),
+        "varifocal": ("varifocal_loss", score, {"gamma": gamma}),
+        "quality": ("quality_focal_loss", score, {"beta": draw(st.sampled_from([0.0, 1.0, 2.0]))}),
+        "distribution": (
+            "distribution_focal_loss",
+            rng.random(shape[:1]) * (shape[1] - 1),
+            {},
+        ),
+        "flsd53_softmax": ("softmax_focal_loss", index, {"gamma": "flsd53"}),
+    }[name]
+    dtype = draw(st.sampled_from([torch.float32, torch.float64]))
+    backend = draw(st.sampled_from(["naive", "fused"]))
+    return {
+        "function": function,
+        "x": x,
+        "target": target,
+        "options": {**options, "reduction": reduction},
+        "dtype": dtype,
+        "backend": backend,
+    }
+
+
+@FUZZ
+@given(family_cases())
+def test_family_fuzz_against_reference(case: dict[str, Any]) -> None:
+    dtype = case["dtype"]
+    x = torch.tensor(case["x"], dtype=dtype, requires_grad=True)
+    target = torch.as_tensor(case["target"])
+    if target.is_floating_point():
+        target = target.to(dtype)
+    loss = getattr(torchfocal, case["function"])(
+        x, target, backend=case["backend"], **case["options"]
+    )
+    loss.backward(torch.ones_like(loss))
+    assert x.grad is not None
+    ref_loss, ref_grad = getattr(reference, case["function"])(
+        x.detach().double().numpy(),
+        target.double().numpy() if target.is_floating_point() else target.numpy(),
+        **case["options"],
+    )
+    assert torch.isfinite(loss).all() and torch.isfinite(x.grad).all()
+    tol = {"rtol": 1e-9, "atol": 1e-10} if dtype == torch.float64 else {"rtol": 2e-4, "atol": 2e-5}
+    torch.testing.assert_close(loss.double(), torch.from_numpy(np.asarray(ref_loss)), **tol)
+    torch.testing.assert_close(x.grad.double(), torch.from_numpy(ref_grad), **tol)
