@@ -96,9 +96,9 @@ def test_fvcore_star() -> None:
     x, y = logits(6, C).float(), binary(6, C).float()
     for alpha, gamma in ((-1.0, 1.0), (0.25, 2.0)):
         theirs = focal.sigmoid_focal_loss_star(x, y, alpha, gamma, "none")
-        ours = -torch.nn.functional.logsigmoid(gamma * x * (2 * y - 1)) / gamma
-        if alpha >= 0:
-            ours = ours * (alpha * y + (1 - alpha) * (1 - y))
+        ours = tf.sigmoid_focal_loss_star(
+            x, y, gamma=gamma, beta=0.0, alpha=alpha if alpha >= 0 else None, reduction="none"
+        )
         close(ours, theirs, rtol=1e-6, atol=1e-7)
 
 
