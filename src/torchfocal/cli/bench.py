@@ -1,6 +1,7 @@
 """``torchfocal bench``: speed and memory of every backend, as ratios to torch's own loss.
 
-Sigmoid focal loss on (N, 80) and softmax focal loss on (N, 100) logits, against
+Sigmoid focal loss (and the focal family's elementwise losses, ``--losses star asymmetric
+poly1 varifocal quality``) on (N, 80) and softmax focal loss on (N, 100) logits, against
 ``F.binary_cross_entropy_with_logits`` / ``F.cross_entropy`` timed in the same run (the
 baseline), and torchvision's ``sigmoid_focal_loss`` when it is installed. Every backend is
 checked against the NumPy reference before it is timed. Times are medians of repeated
@@ -27,10 +28,27 @@ import torch
 import torch.nn.functional as F
 
 from .. import __version__, reference
-from ..functional import sigmoid_focal_loss, softmax_focal_loss
+from ..functional import (
+    asymmetric_loss,
+    poly1_focal_loss,
+    quality_focal_loss,
+    sigmoid_focal_loss,
+    sigmoid_focal_loss_star,
+    softmax_focal_loss,
+    varifocal_loss,
+)
 from ._common import CLIError, plain_table, print_json
 
-CLASSES = {"sigmoid": 80, "softmax": 100}
+#: The focal family's elementwise losses (naive and fused backends), with BCE as baseline;
+#: "score" losses take IoU-like scores (0 for negatives) as their target.
+FAMILY: dict[str, tuple[Callable[..., torch.Tensor], str]] = {
+    "star": (sigmoid_focal_loss_star, "mask"),
+    "asymmetric": (asymmetric_loss, "mask"),
+    "poly1": (poly1_focal_loss, "mask"),
+    "varifocal": (varifocal_loss, "score"),
+    "quality": (quality_focal_loss, "score"),
+}
+CLASSES = {"sigmoid": 80, "softmax": 100, **{name: 80 for name in FAMILY}}
 SIZES = (100_000, 1_000_000, 10_000_000)
 QUICK_SIZES = (20_000,)
 
@@ -57,8 +75,11 @@ def _inputs(loss: str, size: int, dtype: torch.dtype, seed: int = 0) -> tuple[An
     classes = CLASSES[loss]
     rows = max(1, size // classes)
     x = (torch.randn(rows, classes, generator=generator) * 3).to(dtype)
-    if loss == "sigmoid":
+    if loss != "softmax":
         mask = torch.rand(rows, classes, generator=generator) < 0.01  # ~1 positive per 100
+        if loss in FAMILY and FAMILY[loss][1] == "score":
+            score = torch.rand(rows, classes, generator=generator).to(dtype) * mask
+            return x, score, score
         return x, mask, mask.to(dtype)
     index = torch.randint(0, classes, (rows,), generator=generator)
     return x, index, index
@@ -67,7 +88,13 @@ def _inputs(loss: str, size: int, dtype: torch.dtype, seed: int = 0) -> tuple[An
 def _callables(loss: str, backends: list[str]) -> dict[str, Callable[..., torch.Tensor]]:
     """name -> fn(x, target_for_torchfocal, target_for_baseline)."""
     calls: dict[str, Callable[..., torch.Tensor]] = {}
-    if loss == "sigmoid":
+    if loss in FAMILY:
+        function = FAMILY[loss][0]
+        calls["baseline"] = lambda x, t, b: F.binary_cross_entropy_with_logits(x, b)
+        for backend in backends:
+            if backend != "compiled":  # the family has naive and fused backends
+                calls[backend] = lambda x, t, b, backend=backend: function(x, t, backend=backend)
+    elif loss == "sigmoid":
         calls["baseline"] = lambda x, t, b: F.binary_cross_entropy_with_logits(x, b)
         for backend in backends:
             calls[backend] = lambda x, t, b, backend=backend: sigmoid_focal_loss(
@@ -91,7 +118,10 @@ def _callables(loss: str, backends: list[str]) -> dict[str, Callable[..., torch.
 def _check(loss: str, calls: dict[str, Callable[..., torch.Tensor]]) -> dict[str, float]:
     """Largest relative error of each focal backend against the float64 reference."""
     x, target, baseline_target = _inputs(loss, 4000, torch.float64, seed=1)
-    if loss == "sigmoid":
+    if loss in FAMILY:
+        oracle = getattr(reference, FAMILY[loss][0].__name__)
+        expected, expected_grad = oracle(x.numpy(), target.numpy())
+    elif loss == "sigmoid":
         expected, expected_grad = reference.sigmoid_focal_loss(x.numpy(), target.numpy())
     else:
         expected, expected_grad = reference.softmax_focal_loss(x.numpy(), target.numpy())
@@ -285,7 +315,7 @@ def format_table(result: dict[str, Any]) -> str:
 def run(args: argparse.Namespace) -> int:
     for loss in args.losses:
         if loss not in CLASSES:
-            raise CLIError(f"--losses must be sigmoid and/or softmax; got {loss!r}")
+            raise CLIError(f"--losses must be among {', '.join(CLASSES)}; got {loss!r}")
     for dtype in args.dtypes:
         if dtype not in ("float32", "bfloat16", "float64"):
             raise CLIError(f"--dtypes must be float32, bfloat16 or float64; got {dtype!r}")
