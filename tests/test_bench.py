@@ -34,3 +34,17 @@ def test_bench_table_and_bad_input(capsys: pytest.CaptureFixture[str]) -> None:
     assert "fwd+bwd x base" in out and "softmax" in out and "torch threads" in out
     assert main(["bench", "--losses", "hinge"]) == 2
     assert main(["bench", "--backends", "cuda"]) == 2
+
+
+def test_bench_family_losses(capsys: pytest.CaptureFixture[str]) -> None:
+    """The family's losses run their naive and fused backends (no compiled one) against BCE,
+    each checked against the reference first."""
+    losses = ["star", "asymmetric", "poly1", "varifocal", "quality"]
+    argv = ["bench", "--quick", "--no-memory", "--json", "--losses", *losses]
+    assert main(argv) == 0
+    result = json.loads(capsys.readouterr().out)
+    for loss in losses:
+        backends = {row["backend"] for row in result["rows"] if row["loss"] == loss}
+        assert backends == {"baseline", "naive", "fused"}
+        errors = result["reference_check_relative_error"][loss]
+        assert set(errors) == {"naive", "fused"} and max(errors.values()) < 1e-6
