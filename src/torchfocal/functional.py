@@ -45,15 +45,25 @@ def _resolve_backend(backend: str) -> str:
     return "fused" if backend == "auto" else backend
 
 
+def _check_pair(input: object, target: object) -> tuple[Tensor, Tensor]:
+    """A float input and a target tensor on its device."""
+    checked_input = v.check_float_input("input", input)
+    checked_target = v.check_tensor("target", target)
+    v.check_same_device("target", checked_target, checked_input)
+    return checked_input, checked_target
+
+
+def _check_ignore_index(ignore_index: object) -> None:
+    if isinstance(ignore_index, bool) or not isinstance(ignore_index, int):
+        raise TypeError(f"ignore_index must be an int; got {type(ignore_index).__name__}")
+
+
 def _check_common(
     input: object, target: object, gamma: object, label_smoothing: object, ignore_index: object
 ) -> tuple[Tensor, Tensor, float | str | Callable[[Tensor], Tensor | float], float]:
     """The checks every focal loss starts with."""
-    checked_input = v.check_float_input("input", input)
-    checked_target = v.check_tensor("target", target)
-    v.check_same_device("target", checked_target, checked_input)
-    if isinstance(ignore_index, bool) or not isinstance(ignore_index, int):
-        raise TypeError(f"ignore_index must be an int; got {type(ignore_index).__name__}")
+    checked_input, checked_target = _check_pair(input, target)
+    _check_ignore_index(ignore_index)
     return (
         checked_input,
         checked_target,
@@ -762,15 +772,6 @@ def _family_backend(backend: object) -> str:
     return _resolve_backend(v.check_backend(backend, _FAMILY_BACKENDS))
 
 
-def _check_pair(input: object, target: object, ignore_index: object) -> tuple[Tensor, Tensor]:
-    if isinstance(ignore_index, bool) or not isinstance(ignore_index, int):
-        raise TypeError(f"ignore_index must be an int; got {type(ignore_index).__name__}")
-    checked_input = v.check_float_input("input", input)
-    checked_target = v.check_tensor("target", target)
-    v.check_same_device("target", checked_target, checked_input)
-    return checked_input, checked_target
-
-
 def _run_elementwise(
     input: Tensor,
     target: Tensor,
@@ -842,7 +843,8 @@ def sigmoid_focal_loss_star(
         >>> torchfocal.sigmoid_focal_loss_star(logits, target, beta=1.0, reduction="none")
         tensor([[0.0034, 0.0243, 0.1566]])
     """
-    input, target = _check_pair(input, target, ignore_index)
+    input, target = _check_pair(input, target)
+    _check_ignore_index(ignore_index)
     gamma = v.check_gamma(gamma)
     if gamma == 0.0:
         raise ValueError("gamma must be > 0 for FL* (the loss divides by gamma); got 0.0")
@@ -926,7 +928,8 @@ def asymmetric_loss(
         >>> torchfocal.asymmetric_loss(logits, target, reduction="none")
         tensor([[0.1269, 0.0006, 0.0000]])
     """
-    input, target = _check_pair(input, target, ignore_index)
+    input, target = _check_pair(input, target)
+    _check_ignore_index(ignore_index)
     gamma_pos = v.check_scalar_in("gamma_pos", gamma_pos, 0.0, math.inf)
     gamma_neg = v.check_scalar_in("gamma_neg", gamma_neg, 0.0, math.inf)
     clip = v.check_scalar_in("clip", clip, 0.0, 1.0, high_inclusive=False)
@@ -1018,7 +1021,8 @@ def poly1_focal_loss(
     """
     if not isinstance(activation, str) or activation not in _ACTIVATIONS:
         raise ValueError(f"activation must be 'sigmoid' | 'softmax'; got {activation!r}")
-    input, target = _check_pair(input, target, ignore_index)
+    input, target = _check_pair(input, target)
+    _check_ignore_index(ignore_index)
     epsilon = v.check_scalar_in("epsilon", epsilon, -1.0, math.inf)
     gamma = v.check_gamma(gamma)
     label_smoothing = v.check_scalar_in(
@@ -1385,7 +1389,7 @@ def distribution_focal_loss(
         >>> torchfocal.distribution_focal_loss(logits, torch.tensor([1.3, 3.0]), reduction="none")
         tensor([0.7402, 1.3863])
     """
-    input, target = _check_pair(input, target, -100)
+    input, target = _check_pair(input, target)
     backend = _family_backend(backend)
     reduction = v.check_reduction(reduction, _SCORE_REDUCTIONS)
     avg_factor = v.check_avg_factor(avg_factor, reduction)
