@@ -310,7 +310,12 @@ def sigmoid_focal_loss(
               ``ignore_index`` an element left out of the loss and of the count.
         alpha: ``None`` (no weighting), a float in [0, 1] weighting positives (negatives get
             ``1 - alpha``), or C per-class values lined up with ``class_dim``.
-        gamma: focusing parameter, >= 0. ``gamma = 0`` gives (alpha-weighted) BCE.
+        gamma: focusing parameter, >= 0 (``gamma = 0`` gives alpha-weighted BCE); or a
+            sample-dependent gamma (Mukhoti et al. 2020, https://arxiv.org/abs/2002.09437):
+            ``"flsd53"`` (5 where p_t < 0.2, else 3) or a callable from the tensor of p_t to
+            a tensor of gammas (or a float). The schedule is evaluated on the detached
+            probabilities and is a constant of the gradient (exact almost everywhere for a
+            piecewise-constant schedule; a smooth callable's own derivative is left out).
         weight: elementwise rescaling that broadcasts to the input's shape.
         pos_weight: weight of the positive part of BCE: C values (lined up with
             ``class_dim``) or a tensor that broadcasts to the input's shape.
@@ -589,7 +594,9 @@ def softmax_focal_loss(
             (values in ``[0, C)`` or ``ignore_index``), or class probabilities of the input's
             shape (float, each location summing to 1 within 1e-3).
         alpha: ``None``, a float >= 0 for every class, or C per-class values >= 0.
-        gamma: focusing parameter, >= 0.
+        gamma: focusing parameter, >= 0; or ``"flsd53"`` or a callable, as in
+            :func:`sigmoid_focal_loss`, evaluated at every class probability p_c (for index
+            targets, at the target class's probability only).
         weight: C class weights (as ``F.cross_entropy``'s ``weight``).
         ignore_index: index targets equal to it are left out of the loss and of the mean.
         label_smoothing: eps in [0, 1).
