@@ -1,9 +1,8 @@
 """NumPy float64 reference implementations: forward value and analytic input gradient.
 
-These are the test oracle. The two focal losses are written from the formulas in
-docs/math.md; the rest of the focal family (FL*, asymmetric, Poly-1, varifocal, quality focal
-and distribution focal losses) from the papers' formulas restated in each function's
-docstring. They share no code with :mod:`torchfocal._kernels`, and favour plainness over speed
+These are the test oracle, written from the formulas in docs/math.md (the focal losses and
+the focal family: FL*, asymmetric, Poly-1, varifocal, quality focal and distribution focal
+losses, each restated in its function's docstring). They share no code with :mod:`torchfocal._kernels`, and favour plainness over speed
 or memory. Each function takes array-likes, works in float64, and returns ``(loss, grad)``
 where ``grad`` is d(loss)/d(input) contracted with ``grad_output`` (ones by default), in the
 input's shape. Every logarithm of a probability is a log-sigmoid or log-softmax of the logits
@@ -21,8 +20,8 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 Array = NDArray[np.float64]
-#: A focal ``gamma``: a number, ``"flsd53"``, or a function of the probabilities (section 6 of
-#: the focal-family spec); sample-dependent values are constants in the gradient.
+#: A focal ``gamma``: a number, ``"flsd53"``, or a function of the probabilities (docs/math.md,
+#: "Sample-dependent gamma"); sample-dependent values are constants in the gradient.
 Gamma = float | str | Callable[[Array], ArrayLike]
 
 __all__ = [
