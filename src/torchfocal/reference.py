@@ -2,13 +2,14 @@
 
 These are the test oracle, written from the formulas in docs/math.md (the focal losses and
 the focal family: FL*, asymmetric, Poly-1, varifocal, quality focal and distribution focal
-losses, each restated in its function's docstring). They share no code with :mod:`torchfocal._kernels`, and favour plainness over speed
-or memory. Each function takes array-likes, works in float64, and returns ``(loss, grad)``
-where ``grad`` is d(loss)/d(input) contracted with ``grad_output`` (ones by default), in the
-input's shape. Every logarithm of a probability is a log-sigmoid or log-softmax of the logits
-and every power ``q**gamma`` is ``exp(gamma log q)``, so both stay finite for ``|x|`` up to
-1e4. Where a target is a class index equal to ``ignore_index`` the location contributes 0
-and is not counted by ``"mean"``.
+losses, each restated in its function's docstring). They share no code with
+:mod:`torchfocal._kernels`, and favour plainness over speed or memory. Each function takes
+array-likes, works in float64, and returns ``(loss, grad)`` where ``grad`` is
+d(loss)/d(input) contracted with ``grad_output`` (ones by default), in the input's shape.
+Every logarithm of a probability is a log-sigmoid or log-softmax of the logits and every
+power ``q**gamma`` is ``exp(gamma log q)``, so both stay finite for ``|x|`` up to 1e4.
+Where a target is a class index equal to ``ignore_index`` the location contributes 0 and is
+not counted by ``"mean"``.
 """
 
 from __future__ import annotations
