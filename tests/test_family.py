@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 
 import torchfocal
-from conftest import check_against_reference, run_loss, tolerance
+from conftest import check_against_reference, function_name, run_loss, tolerance
 
 BACKENDS = ["naive", "fused"]
 SIGMOID_FORMS = ["soft", "mask", "index"]
@@ -620,14 +620,15 @@ def test_extreme_logits_finite_and_equal_to_reference(
 
 
 @pytest.mark.parametrize("case", FAMILY_CASES)
-def test_gradcheck(case: str) -> None:
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_gradcheck(case: str, backend: str) -> None:
     name, kwargs = FAMILY_CASES[case]
     x = _logits((3, 5), scale=2.0)
     target = _case_target(case, x)
-    fn = getattr(torchfocal, name if "_" in name else f"{name}_focal_loss")
+    fn = getattr(torchfocal, function_name(name))
 
     def loss(z: torch.Tensor) -> torch.Tensor:
-        return fn(z, target, reduction="none", backend="fused", **kwargs)
+        return fn(z, target, reduction="none", backend=backend, **kwargs)
 
     assert torch.autograd.gradcheck(loss, (x.requires_grad_(True),))
 
@@ -635,7 +636,7 @@ def test_gradcheck(case: str) -> None:
 @pytest.mark.parametrize("case", FAMILY_CASES)
 def test_empty_input_and_no_grad(case: str) -> None:
     name, kwargs = FAMILY_CASES[case]
-    fn = getattr(torchfocal, name if "_" in name else f"{name}_focal_loss")
+    fn = getattr(torchfocal, function_name(name))
     x = torch.zeros(0, 5, dtype=torch.float64, requires_grad=True)
     target = _case_target(case, x)
     value = fn(x, target, **kwargs)
