@@ -655,3 +655,28 @@ def test_dtype_tolerance_is_met_by_half_inputs() -> None:
         half = torchfocal.varifocal_loss(x.to(dtype), score, reduction="none")
         full = torchfocal.varifocal_loss(x.to(dtype).float(), score, reduction="none")
         torch.testing.assert_close(half, full.to(dtype), **tolerance(dtype))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("name", ["sigmoid_focal_loss_star", "asymmetric_loss", "poly1_focal_loss"])
+@pytest.mark.parametrize("shape", [(), (7,), (2, 3, C)])
+def test_sigmoid_forms_on_odd_shapes(backend: str, name: str, shape: tuple[int, ...]) -> None:
+    """A 0-d or 1-D input of independent logits, and (B, anchors, C) with class_dim=-1 and
+    index targets (C = background, -100 ignored)."""
+    x = _logits(shape)
+    if len(shape) == 3:
+        target = torch.randint(0, C + 1, shape[:2])
+        target[0, 0] = -100
+        check_against_reference(name, backend, x, target, class_dim=-1, reduction="positives")
+    else:
+        target = torch.rand(shape, dtype=torch.float64)
+        check_against_reference(name, backend, x, target, reduction="mean")
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("name", ["varifocal_loss", "quality_focal_loss"])
+@pytest.mark.parametrize("shape", [(), (7,), (2, 3, 4, 5)])
+def test_score_losses_on_odd_shapes(backend: str, name: str, shape: tuple[int, ...]) -> None:
+    x = _logits(shape)
+    score = torch.rand(shape, dtype=torch.float64) * (torch.rand(shape) < 0.5)
+    check_against_reference(name, backend, x, score, _upstream("none", x), reduction="none")
