@@ -114,6 +114,8 @@ def test_demo_quick_longtail_writes_report_and_is_deterministic(tmp_path: Path) 
         "ce",
         "balanced_ce",
         "softmax_focal",
+        "flsd53",
+        "poly1_ce",
         "sigmoid_focal",
         "cb_softmax",
         "cb_focal",

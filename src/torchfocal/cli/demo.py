@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .. import __version__
-from ..functional import sigmoid_focal_loss, softmax_focal_loss
+from ..functional import poly1_cross_entropy, sigmoid_focal_loss, softmax_focal_loss
 from ..nn import ClassBalancedLoss
 from ..weighting import balanced_alpha, prior_bias_
 from ._common import CLIError, plain_table, require, writable_dir
@@ -38,6 +38,8 @@ LONGTAIL_LOSSES: dict[str, str] = {
     "ce": "cross-entropy",
     "balanced_ce": "alpha-balanced CE",
     "softmax_focal": "softmax focal (gamma 2)",
+    "flsd53": "softmax focal (FLSD-53)",
+    "poly1_ce": "Poly-1 CE (epsilon 1)",
     "sigmoid_focal": "sigmoid focal (gamma 2, alpha 0.25)",
     "cb_softmax": "class-balanced softmax CE",
     "cb_focal": "class-balanced focal (gamma 2)",
@@ -210,6 +212,10 @@ def _longtail_criterion(
         return (lambda logits, y: softmax_focal_loss(logits, y, alpha=alpha, gamma=0.0)), False
     if name == "softmax_focal":
         return (lambda logits, y: softmax_focal_loss(logits, y, gamma=2.0)), False
+    if name == "flsd53":
+        return (lambda logits, y: softmax_focal_loss(logits, y, gamma="flsd53")), False
+    if name == "poly1_ce":
+        return (lambda logits, y: poly1_cross_entropy(logits, y, epsilon=1.0)), False
     if name == "sigmoid_focal":
         return (
             lambda logits, y: sigmoid_focal_loss(
@@ -645,7 +651,9 @@ def _report(task: str, payload: dict[str, Any], labels: dict[str, str]) -> str:
             f"{config['epochs']} epochs, {config['seeds']} seeds, one CPU thread, "
             "deterministic algorithms.",
             "- Losses: cross-entropy; alpha-balanced CE (alpha_c = negatives / total per class, "
-            "`balanced_alpha`); softmax focal (gamma 2); sigmoid focal (gamma 2, alpha 0.25, "
+            "`balanced_alpha`); softmax focal (gamma 2); softmax focal with Mukhoti et al.'s "
+            "sample-dependent gamma (FLSD-53: 5 where p_y < 0.2, else 3); Poly-1 "
+            "cross-entropy (Leng et al., epsilon 1); sigmoid focal (gamma 2, alpha 0.25, "
             "normalised by positives); class-balanced softmax CE and class-balanced focal "
             f"(gamma 2), Cui et al.'s weights with beta = {config['beta']}. The sigmoid-based "
             "models start from the prior bias pi = 1/C and predict by the largest logit.",
