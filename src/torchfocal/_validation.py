@@ -19,6 +19,11 @@ from ._kernels._blocks import is_compiling
 ClassValues = float | Sequence[float] | Tensor
 
 _BACKENDS = ("auto", "fused", "naive", "compiled")
+#: The focal family's losses have no compiled engine.
+FAMILY_BACKENDS = ("auto", "fused", "naive")
+#: Reductions of the elementwise (sigmoid-form) losses, and of the others.
+SIGMOID_REDUCTIONS = ("none", "mean", "sum", "positives")
+REDUCTIONS = ("none", "mean", "sum")
 
 
 def _is_compiling() -> bool:
@@ -70,7 +75,7 @@ GammaSpec = float | str | Callable[[Tensor], Tensor | float]
 GAMMA_SCHEDULES = ("flsd53",)
 
 
-def check_gamma_spec(gamma: object) -> float | str | Callable[[Tensor], Tensor | float]:
+def check_gamma_spec(gamma: object) -> GammaSpec:
     """A float gamma, ``"flsd53"``, or a callable p -> gamma (sample-dependent gamma)."""
     if isinstance(gamma, str):
         if gamma not in GAMMA_SCHEDULES:

@@ -32,8 +32,6 @@ __all__ = [
     "varifocal_loss",
 ]
 
-_SIGMOID_REDUCTIONS = ("none", "mean", "sum", "positives")
-
 
 def _compute_dtype(input: Tensor) -> torch.dtype:
     """float16 and bfloat16 are computed in float32 and returned in their own dtype."""
@@ -60,7 +58,7 @@ def _check_ignore_index(ignore_index: object) -> None:
 
 def _check_common(
     input: object, target: object, gamma: object, label_smoothing: object, ignore_index: object
-) -> tuple[Tensor, Tensor, float | str | Callable[[Tensor], Tensor | float], float]:
+) -> tuple[Tensor, Tensor, v.GammaSpec, float]:
     """The checks every focal loss starts with."""
     checked_input, checked_target = _check_pair(input, target)
     _check_ignore_index(ignore_index)
@@ -156,7 +154,7 @@ def _prepare_sigmoid(
 
     ``input`` and ``target`` have passed :func:`_check_common` (or the same checks).
     """
-    reduction = v.check_reduction(reduction, _SIGMOID_REDUCTIONS)
+    reduction = v.check_reduction(reduction, v.SIGMOID_REDUCTIONS)
     avg_factor = v.check_avg_factor(avg_factor, reduction)
     if distributed and reduction != "positives":
         raise ValueError(
@@ -225,16 +223,14 @@ def _flsd53(probability: Tensor) -> Tensor:
     return torch.where(probability < 0.2, 5.0, 3.0)
 
 
-def _gamma_from(
-    gamma: float | str | Callable[[Tensor], Tensor | float], probability: Tensor
-) -> Tensor:
+def _gamma_from(gamma: v.GammaSpec, probability: Tensor) -> Tensor:
     """The per-element gamma of a schedule, from the (detached) probabilities."""
     schedule = _flsd53 if gamma == "flsd53" else gamma
     return v.check_gamma_values(schedule(probability), probability)  # type: ignore[operator]
 
 
 def _sigmoid_gamma(
-    gamma: float | str | Callable[[Tensor], Tensor | float],
+    gamma: v.GammaSpec,
     input: Tensor,
     y: Tensor,
     dtype: torch.dtype,
@@ -249,7 +245,7 @@ def _sigmoid_gamma(
 
 
 def _softmax_gamma(
-    gamma: float | str | Callable[[Tensor], Tensor | float],
+    gamma: v.GammaSpec,
     input: Tensor,
     target: Tensor,
     dim: int,
@@ -397,7 +393,6 @@ def sigmoid_focal_loss(
     return result
 
 
-_SOFTMAX_REDUCTIONS = ("none", "mean", "sum")
 #: How far a probability target's sum over the classes may stray from 1.
 PROBABILITY_SUM_TOLERANCE = 1e-3
 
@@ -616,7 +611,7 @@ def softmax_focal_loss(
     input, target, gamma, label_smoothing = _check_common(
         input, target, gamma, label_smoothing, ignore_index
     )
-    reduction = v.check_reduction(reduction, _SOFTMAX_REDUCTIONS)
+    reduction = v.check_reduction(reduction, v.REDUCTIONS)
     backend = _resolve_backend(v.check_backend(backend))
     batch = _prepare_softmax(
         input,
@@ -711,7 +706,7 @@ def class_balanced_loss(
         raise ValueError(
             f"gamma must be 0 for loss='sigmoid' (use loss='focal' for gamma > 0); got {gamma!r}"
         )
-    reduction = v.check_reduction(reduction, ("none", "mean", "sum"))
+    reduction = v.check_reduction(reduction, v.REDUCTIONS)
     input = v.check_float_input("input", input)
     target = v.check_tensor("target", target)
     weights = v.check_tensor("weights", weights)
@@ -770,13 +765,10 @@ def class_balanced_loss(
 
 # The focal family ------------------------------------------------------------------------
 
-_FAMILY_BACKENDS = ("auto", "fused", "naive")
-_SCORE_REDUCTIONS = ("none", "mean", "sum")
-
 
 def _family_backend(backend: object) -> str:
     """The family's losses have a naive and a fused backend ("auto" is fused)."""
-    return _resolve_backend(v.check_backend(backend, _FAMILY_BACKENDS))
+    return _resolve_backend(v.check_backend(backend, v.FAMILY_BACKENDS))
 
 
 def _run_elementwise(
@@ -1094,7 +1086,7 @@ def _poly1_softmax(
     backend: str,
 ) -> Tensor:
     """The softmax form: the softmax focal loss's target handling plus the Poly-1 term."""
-    reduction = v.check_reduction(reduction, _SOFTMAX_REDUCTIONS)
+    reduction = v.check_reduction(reduction, v.REDUCTIONS)
     batch = _prepare_softmax(
         input,
         target,
@@ -1208,7 +1200,7 @@ def _score_batch(
     """Checks shared by the losses on IoU-aware scores: input, score, weight, divisor."""
     input = v.check_float_input("input", input)
     score = _check_score_target(input, target_score, "target_score")
-    reduction = v.check_reduction(reduction, _SCORE_REDUCTIONS)
+    reduction = v.check_reduction(reduction, v.REDUCTIONS)
     avg_factor = v.check_avg_factor(avg_factor, reduction)
     compute_dtype = _compute_dtype(input)
     element_weight = None
@@ -1398,7 +1390,7 @@ def distribution_focal_loss(
     """
     input, target = _check_pair(input, target)
     backend = _family_backend(backend)
-    reduction = v.check_reduction(reduction, _SCORE_REDUCTIONS)
+    reduction = v.check_reduction(reduction, v.REDUCTIONS)
     avg_factor = v.check_avg_factor(avg_factor, reduction)
     if input.dim() == 0:
         raise ValueError("input must have a bin dimension (at least 1-D); got a 0-d tensor")

@@ -108,7 +108,7 @@ class SigmoidFocalLoss(nn.Module):
         self.label_smoothing = v.check_scalar_in(
             "label_smoothing", label_smoothing, 0.0, 1.0, high_inclusive=False
         )
-        self.reduction = v.check_reduction(reduction, ("none", "mean", "sum", "positives"))
+        self.reduction = v.check_reduction(reduction, v.SIGMOID_REDUCTIONS)
         v.check_avg_factor(avg_factor, self.reduction)
         self.avg_factor = avg_factor
         self.backend = v.check_backend(backend)
@@ -172,7 +172,7 @@ class SoftmaxFocalLoss(nn.Module):
         self.label_smoothing = v.check_scalar_in(
             "label_smoothing", label_smoothing, 0.0, 1.0, high_inclusive=False
         )
-        self.reduction = v.check_reduction(reduction, ("none", "mean", "sum"))
+        self.reduction = v.check_reduction(reduction, v.REDUCTIONS)
         self.backend = v.check_backend(backend)
         self.ignore_index = ignore_index
         self.class_dim = class_dim
@@ -229,7 +229,7 @@ class ClassBalancedLoss(nn.Module):
             raise ValueError(f"loss must be one of 'focal' | 'sigmoid' | 'softmax'; got {loss!r}")
         self.loss = loss
         self.gamma = None if gamma is None else v.check_gamma(gamma)
-        self.reduction = v.check_reduction(reduction, ("none", "mean", "sum"))
+        self.reduction = v.check_reduction(reduction, v.REDUCTIONS)
         self.backend = v.check_backend(backend)
         self.ignore_index = ignore_index
         self.class_dim = class_dim
@@ -253,11 +253,6 @@ class ClassBalancedLoss(nn.Module):
         return (
             f"loss={self.loss!r}, beta={self.beta}, gamma={self.gamma}, classes={len(self.weights)}"
         )
-
-
-_SIGMOID_REDUCTIONS = ("none", "mean", "sum", "positives")
-_SCORE_REDUCTIONS = ("none", "mean", "sum")
-_FAMILY_BACKENDS = ("auto", "fused", "naive")
 
 
 class SigmoidFocalLossStar(nn.Module):
@@ -292,9 +287,9 @@ class SigmoidFocalLossStar(nn.Module):
             raise ValueError("gamma must be > 0 for FL* (the loss divides by gamma); got 0.0")
         self.beta = v.check_scalar_in("beta", beta, float("-inf"), float("inf"))
         self.reduction, self.avg_factor = _reduction_options(
-            reduction, _SIGMOID_REDUCTIONS, avg_factor
+            reduction, v.SIGMOID_REDUCTIONS, avg_factor
         )
-        self.backend = v.check_backend(backend, _FAMILY_BACKENDS)
+        self.backend = v.check_backend(backend, v.FAMILY_BACKENDS)
         self.ignore_index = ignore_index
         self.class_dim = class_dim
         self.scalar_alpha = _register_alpha(self, alpha, high=1.0)
@@ -349,9 +344,9 @@ class AsymmetricLoss(nn.Module):
         self.gamma_neg = v.check_scalar_in("gamma_neg", gamma_neg, 0.0, float("inf"))
         self.clip = v.check_scalar_in("clip", clip, 0.0, 1.0, high_inclusive=False)
         self.reduction, self.avg_factor = _reduction_options(
-            reduction, _SIGMOID_REDUCTIONS, avg_factor
+            reduction, v.SIGMOID_REDUCTIONS, avg_factor
         )
-        self.backend = v.check_backend(backend, _FAMILY_BACKENDS)
+        self.backend = v.check_backend(backend, v.FAMILY_BACKENDS)
         self.ignore_index = ignore_index
         self.class_dim = class_dim
         self.register_buffer("weight", _optional_buffer("weight", weight))
@@ -415,9 +410,9 @@ class Poly1FocalLoss(nn.Module):
         self.label_smoothing = v.check_scalar_in(
             "label_smoothing", label_smoothing, 0.0, 1.0, high_inclusive=False
         )
-        allowed = _SIGMOID_REDUCTIONS if activation == "sigmoid" else _SCORE_REDUCTIONS
+        allowed = v.SIGMOID_REDUCTIONS if activation == "sigmoid" else v.REDUCTIONS
         self.reduction, self.avg_factor = _reduction_options(reduction, allowed, avg_factor)
-        self.backend = v.check_backend(backend, _FAMILY_BACKENDS)
+        self.backend = v.check_backend(backend, v.FAMILY_BACKENDS)
         self.ignore_index = ignore_index
         self.class_dim = class_dim
         high = 1.0 if activation == "sigmoid" else float("inf")
@@ -517,10 +512,8 @@ class VarifocalLoss(nn.Module):
         if not isinstance(iou_weighted, bool):
             raise TypeError(f"iou_weighted must be a bool; got {type(iou_weighted).__name__}")
         self.iou_weighted = iou_weighted
-        self.reduction, self.avg_factor = _reduction_options(
-            reduction, _SCORE_REDUCTIONS, avg_factor
-        )
-        self.backend = v.check_backend(backend, _FAMILY_BACKENDS)
+        self.reduction, self.avg_factor = _reduction_options(reduction, v.REDUCTIONS, avg_factor)
+        self.backend = v.check_backend(backend, v.FAMILY_BACKENDS)
         self.register_buffer("weight", _optional_buffer("weight", weight))
 
     def forward(self, input: Tensor, target_score: Tensor) -> Tensor:
@@ -571,10 +564,8 @@ class QualityFocalLoss(nn.Module):
                 f"beta must be 0 or >= 1 (for 0 < beta < 1 the gradient of |q - p|^beta is "
                 f"unbounded at p = q); got {beta!r}"
             )
-        self.reduction, self.avg_factor = _reduction_options(
-            reduction, _SCORE_REDUCTIONS, avg_factor
-        )
-        self.backend = v.check_backend(backend, _FAMILY_BACKENDS)
+        self.reduction, self.avg_factor = _reduction_options(reduction, v.REDUCTIONS, avg_factor)
+        self.backend = v.check_backend(backend, v.FAMILY_BACKENDS)
         self.register_buffer("weight", _optional_buffer("weight", weight))
 
     def forward(self, input: Tensor, target_score: Tensor) -> Tensor:
@@ -614,10 +605,8 @@ class DistributionFocalLoss(nn.Module):
         backend: str = "auto",
     ) -> None:
         super().__init__()
-        self.reduction, self.avg_factor = _reduction_options(
-            reduction, _SCORE_REDUCTIONS, avg_factor
-        )
-        self.backend = v.check_backend(backend, _FAMILY_BACKENDS)
+        self.reduction, self.avg_factor = _reduction_options(reduction, v.REDUCTIONS, avg_factor)
+        self.backend = v.check_backend(backend, v.FAMILY_BACKENDS)
         self.bin_dim = bin_dim
         self.register_buffer("weight", _optional_buffer("weight", weight))
 
