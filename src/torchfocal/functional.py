@@ -772,24 +772,25 @@ def _family_backend(backend: object) -> str:
 
 
 def _run_elementwise(
-    input: Tensor,
-    target: Tensor,
+    batch: _SigmoidBatch,
     *,
-    weight: Tensor | None,
-    divisor: _reduction.Divisor,
-    compute_dtype: torch.dtype,
     backend: str,
     naive: Callable[..., Tensor],
     fused: Callable[..., tuple[Tensor, Tensor | None]],
     target_name: str = "y",
     **operands: object,
 ) -> Tensor:
-    """One elementwise loss through the chosen backend, reduced by ``divisor``."""
+    """One elementwise loss of the family through the chosen backend, reduced."""
+    input, dtype = batch.input, batch.compute_dtype
     if backend == "naive":
-        loss = naive(input.to(compute_dtype), target.to(compute_dtype), weight=weight, **operands)
-        return _reduction.reduce(loss, divisor).to(input.dtype)
+        loss = naive(input.to(dtype), batch.y.to(dtype), weight=batch.weight, **operands)
+        return _reduction.reduce(loss, batch.divisor).to(input.dtype)
     result: Tensor = _family.ElementwiseFunction.apply(
-        input, fused, {target_name: target, "weight": weight, **operands}, divisor, compute_dtype
+        input,
+        fused,
+        {target_name: batch.y, "weight": batch.weight, **operands},
+        batch.divisor,
+        dtype,
     )
     return result
 
@@ -859,11 +860,7 @@ def sigmoid_focal_loss_star(
         avg_factor=avg_factor,
     )
     return _run_elementwise(
-        batch.input,
-        batch.y,
-        weight=batch.weight,
-        divisor=batch.divisor,
-        compute_dtype=batch.compute_dtype,
+        batch,
         backend=backend,
         naive=_family.star_naive,
         fused=_family.star_fused,
@@ -943,11 +940,7 @@ def asymmetric_loss(
         avg_factor=avg_factor,
     )
     return _run_elementwise(
-        batch.input,
-        batch.y,
-        weight=batch.weight,
-        divisor=batch.divisor,
-        compute_dtype=batch.compute_dtype,
+        batch,
         backend=backend,
         naive=_family.asymmetric_naive,
         fused=_family.asymmetric_fused,
@@ -1058,11 +1051,7 @@ def poly1_focal_loss(
         label_smoothing=label_smoothing,
     )
     return _run_elementwise(
-        batch.input,
-        batch.y,
-        weight=batch.weight,
-        divisor=batch.divisor,
-        compute_dtype=batch.compute_dtype,
+        batch,
         backend=backend,
         naive=_family.poly1_sigmoid_naive,
         fused=_family.poly1_sigmoid_fused,
@@ -1196,7 +1185,7 @@ def _score_batch(
     weight: Tensor | None,
     reduction: str,
     avg_factor: float | Tensor | None,
-) -> tuple[Tensor, Tensor, Tensor | None, _reduction.Divisor, torch.dtype]:
+) -> _SigmoidBatch:
     """Checks shared by the losses on IoU-aware scores: input, score, weight, divisor."""
     input = v.check_float_input("input", input)
     score = _check_score_target(input, target_score, "target_score")
@@ -1209,7 +1198,8 @@ def _score_batch(
         v.check_same_device("weight", weight, input)
         element_weight = v.broadcast_to_input("weight", weight, input.shape).to(compute_dtype)
     divisor = _reduction.divisor(reduction, count=input.numel(), avg_factor=avg_factor)
-    return input, score.to(compute_dtype), element_weight, divisor, compute_dtype
+    # No class dimension: the score is elementwise (class_dim is unused by these losses).
+    return _SigmoidBatch(input, score.to(compute_dtype), element_weight, divisor, compute_dtype, 1)
 
 
 def varifocal_loss(
@@ -1261,19 +1251,13 @@ def varifocal_loss(
         tensor([[0.4106, 0.0014],
                 [0.2831, 0.2079]])
     """
-    input, score, element_weight, divisor, compute_dtype = _score_batch(
-        input, target_score, weight, reduction, avg_factor
-    )
+    batch = _score_batch(input, target_score, weight, reduction, avg_factor)
     alpha = v.check_scalar_in("alpha", alpha, 0.0, 1.0)
     gamma = v.check_gamma(gamma)
     if not isinstance(iou_weighted, bool):
         raise TypeError(f"iou_weighted must be a bool; got {type(iou_weighted).__name__}")
     return _run_elementwise(
-        input,
-        score,
-        weight=element_weight,
-        divisor=divisor,
-        compute_dtype=compute_dtype,
+        batch,
         backend=_family_backend(backend),
         naive=_family.varifocal_naive,
         fused=_family.varifocal_fused,
@@ -1324,9 +1308,7 @@ def quality_focal_loss(
         tensor([[0.0024, 0.0018],
                 [0.3774, 0.0277]])
     """
-    input, score, element_weight, divisor, compute_dtype = _score_batch(
-        input, target_score, weight, reduction, avg_factor
-    )
+    batch = _score_batch(input, target_score, weight, reduction, avg_factor)
     beta = v.check_scalar_in("beta", beta, 0.0, math.inf)
     if 0.0 < beta < 1.0:
         raise ValueError(
@@ -1334,11 +1316,7 @@ def quality_focal_loss(
             f"unbounded at p = q); got {beta!r}"
         )
     return _run_elementwise(
-        input,
-        score,
-        weight=element_weight,
-        divisor=divisor,
-        compute_dtype=compute_dtype,
+        batch,
         backend=_family_backend(backend),
         naive=_family.quality_naive,
         fused=_family.quality_fused,

@@ -85,6 +85,18 @@ def is_one(grad_output: Tensor) -> bool:
     return bool(grad_output.reshape(()) == 1)
 
 
+def upstream_gradient(grad: Tensor, grad_output: Tensor, class_dim: int | None) -> Tensor:
+    """The saved dloss/dx times grad_output, for backward.
+
+    ``class_dim`` is given for a loss with one value per location under ``reduction="none"``:
+    one upstream value per location, broadcast over the classes. Otherwise grad_output has
+    the loss's shape, and a scalar 1 is skipped.
+    """
+    if class_dim is not None:
+        return grad * grad_output.unsqueeze(class_dim)
+    return grad if is_one(grad_output) else grad * grad_output
+
+
 def reciprocal(divisor: float | Tensor | None) -> float | Tensor | None:
     """1 / divisor, in float64 for a tensor (an integer count must not become a float32 1/n)."""
     if isinstance(divisor, Tensor):

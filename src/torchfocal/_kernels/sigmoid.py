@@ -269,6 +269,4 @@ class SigmoidFocalFunction(torch.autograd.Function):
     @staticmethod
     def backward(ctx: Any, grad_output: Tensor) -> tuple[Tensor | None, ...]:
         (grad,) = ctx.saved_tensors
-        if not _blocks.is_one(grad_output):
-            grad = grad * grad_output
-        return (grad, None, None, None, None, None, None, None, None)
+        return (_blocks.upstream_gradient(grad, grad_output, None), *[None] * 8)

@@ -203,8 +203,7 @@ class SoftmaxFocalFunction(torch.autograd.Function):
     ) -> Tensor:
         need_grad = bool(ctx.needs_input_grad[0])
         x = input if input.dtype == compute_dtype else input.to(compute_dtype)
-        ctx.class_dim = dim
-        ctx.reduced = divisor is not None
+        ctx.class_dim = dim if divisor is None else None  # see _blocks.upstream_gradient
         if compiled:
             from . import compiled as _compiled
 
@@ -232,10 +231,4 @@ class SoftmaxFocalFunction(torch.autograd.Function):
     @staticmethod
     def backward(ctx: Any, grad_output: Tensor) -> tuple[Tensor | None, ...]:
         (grad,) = ctx.saved_tensors
-        if ctx.reduced:
-            if not _blocks.is_one(grad_output):
-                grad = grad * grad_output
-        else:
-            # reduction="none": one upstream value per location, broadcast over the classes.
-            grad = grad * grad_output.unsqueeze(ctx.class_dim)
-        return (grad, None, None, None, None, None, None, None, None, None)
+        return (_blocks.upstream_gradient(grad, grad_output, ctx.class_dim), *[None] * 9)
