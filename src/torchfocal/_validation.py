@@ -107,6 +107,40 @@ def check_gamma_values(values: object, probabilities: Tensor) -> Tensor:
     return values.to(probabilities.dtype)
 
 
+def check_star_gamma(gamma: object) -> float:
+    """FL*'s gamma: > 0, since the loss divides by it."""
+    value = check_gamma(gamma)
+    if value == 0.0:
+        raise ValueError("gamma must be > 0 for FL* (the loss divides by gamma); got 0.0")
+    return value
+
+
+def check_quality_beta(beta: object) -> float:
+    """QFL's beta: 0 or >= 1 (for 0 < beta < 1 the gradient is unbounded at p = q)."""
+    value = check_scalar_in("beta", beta, 0.0, math.inf)
+    if 0.0 < value < 1.0:
+        raise ValueError(
+            f"beta must be 0 or >= 1 (for 0 < beta < 1 the gradient of |q - p|^beta is "
+            f"unbounded at p = q); got {beta!r}"
+        )
+    return value
+
+
+def check_bool(name: str, value: object) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be a bool; got {type(value).__name__}")
+    return value
+
+
+ACTIVATIONS = ("sigmoid", "softmax")
+
+
+def check_activation(activation: object) -> str:
+    if not isinstance(activation, str) or activation not in ACTIVATIONS:
+        raise ValueError(f"activation must be 'sigmoid' | 'softmax'; got {activation!r}")
+    return activation
+
+
 def check_scalar_in(
     name: str, value: object, low: float, high: float, *, high_inclusive: bool = True
 ) -> float:

@@ -845,9 +845,7 @@ def sigmoid_focal_loss_star(
     """
     input, target = _check_pair(input, target)
     _check_ignore_index(ignore_index)
-    gamma = v.check_gamma(gamma)
-    if gamma == 0.0:
-        raise ValueError("gamma must be > 0 for FL* (the loss divides by gamma); got 0.0")
+    gamma = v.check_star_gamma(gamma)
     beta = v.check_scalar_in("beta", beta, -math.inf, math.inf)
     backend = _family_backend(backend)
     batch = _prepare_sigmoid(
@@ -950,9 +948,6 @@ def asymmetric_loss(
     )
 
 
-_ACTIVATIONS = ("sigmoid", "softmax")
-
-
 def poly1_focal_loss(
     input: Tensor,
     target: Tensor,
@@ -1011,8 +1006,7 @@ def poly1_focal_loss(
         >>> torchfocal.poly1_focal_loss(logits, target, activation="softmax", reduction="none")
         tensor([0.0209, 3.6912])
     """
-    if not isinstance(activation, str) or activation not in _ACTIVATIONS:
-        raise ValueError(f"activation must be 'sigmoid' | 'softmax'; got {activation!r}")
+    activation = v.check_activation(activation)
     input, target = _check_pair(input, target)
     _check_ignore_index(ignore_index)
     epsilon = v.check_scalar_in("epsilon", epsilon, -1.0, math.inf)
@@ -1254,8 +1248,7 @@ def varifocal_loss(
     batch = _score_batch(input, target_score, weight, reduction, avg_factor)
     alpha = v.check_scalar_in("alpha", alpha, 0.0, 1.0)
     gamma = v.check_gamma(gamma)
-    if not isinstance(iou_weighted, bool):
-        raise TypeError(f"iou_weighted must be a bool; got {type(iou_weighted).__name__}")
+    iou_weighted = v.check_bool("iou_weighted", iou_weighted)
     return _run_elementwise(
         batch,
         backend=_family_backend(backend),
@@ -1309,12 +1302,7 @@ def quality_focal_loss(
                 [0.3774, 0.0277]])
     """
     batch = _score_batch(input, target_score, weight, reduction, avg_factor)
-    beta = v.check_scalar_in("beta", beta, 0.0, math.inf)
-    if 0.0 < beta < 1.0:
-        raise ValueError(
-            f"beta must be 0 or >= 1 (for 0 < beta < 1 the gradient of |q - p|^beta is "
-            f"unbounded at p = q); got {beta!r}"
-        )
+    beta = v.check_quality_beta(beta)
     return _run_elementwise(
         batch,
         backend=_family_backend(backend),

@@ -282,9 +282,7 @@ class SigmoidFocalLossStar(nn.Module):
         backend: str = "auto",
     ) -> None:
         super().__init__()
-        self.gamma = v.check_gamma(gamma)
-        if self.gamma == 0.0:
-            raise ValueError("gamma must be > 0 for FL* (the loss divides by gamma); got 0.0")
+        self.gamma = v.check_star_gamma(gamma)
         self.beta = v.check_scalar_in("beta", beta, float("-inf"), float("inf"))
         self.reduction, self.avg_factor = _reduction_options(
             reduction, v.SIGMOID_REDUCTIONS, avg_factor
@@ -402,9 +400,7 @@ class Poly1FocalLoss(nn.Module):
         backend: str = "auto",
     ) -> None:
         super().__init__()
-        if activation not in ("sigmoid", "softmax"):
-            raise ValueError(f"activation must be 'sigmoid' | 'softmax'; got {activation!r}")
-        self.activation = activation
+        self.activation = v.check_activation(activation)
         self.epsilon = v.check_scalar_in("epsilon", epsilon, -1.0, float("inf"))
         self.gamma = v.check_gamma(gamma)
         self.label_smoothing = v.check_scalar_in(
@@ -509,9 +505,7 @@ class VarifocalLoss(nn.Module):
         super().__init__()
         self.alpha = v.check_scalar_in("alpha", alpha, 0.0, 1.0)
         self.gamma = v.check_gamma(gamma)
-        if not isinstance(iou_weighted, bool):
-            raise TypeError(f"iou_weighted must be a bool; got {type(iou_weighted).__name__}")
-        self.iou_weighted = iou_weighted
+        self.iou_weighted = v.check_bool("iou_weighted", iou_weighted)
         self.reduction, self.avg_factor = _reduction_options(reduction, v.REDUCTIONS, avg_factor)
         self.backend = v.check_backend(backend, v.FAMILY_BACKENDS)
         self.register_buffer("weight", _optional_buffer("weight", weight))
@@ -558,12 +552,7 @@ class QualityFocalLoss(nn.Module):
         backend: str = "auto",
     ) -> None:
         super().__init__()
-        self.beta = v.check_scalar_in("beta", beta, 0.0, float("inf"))
-        if 0.0 < self.beta < 1.0:
-            raise ValueError(
-                f"beta must be 0 or >= 1 (for 0 < beta < 1 the gradient of |q - p|^beta is "
-                f"unbounded at p = q); got {beta!r}"
-            )
+        self.beta = v.check_quality_beta(beta)
         self.reduction, self.avg_factor = _reduction_options(reduction, v.REDUCTIONS, avg_factor)
         self.backend = v.check_backend(backend, v.FAMILY_BACKENDS)
         self.register_buffer("weight", _optional_buffer("weight", weight))
