@@ -371,7 +371,6 @@ def poly1_softmax_fused(
         grad = grad - coefficient * p * (target - 1.0 + rest)
     else:
         # j != y: +k rest^(k-1) p_y p_j;  j = y: -k rest^(k-1) p_y (1 - p_y) = ... * rest
-        p_y = p.gather(dim, target)
         extra = (coefficient * p_y) * p
         extra.scatter_(dim, target, -(coefficient * p_y * rest))
         grad = grad + extra
