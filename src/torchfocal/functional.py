@@ -6,6 +6,7 @@ This is the only layer that validates input and picks a backend; the math lives 
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from typing import NamedTuple
@@ -15,6 +16,8 @@ from torch import Tensor
 
 from . import _reduction
 from . import _validation as v
+from ._kernels import _blocks
+from ._kernels import autograd as _autograd
 from ._kernels import family as _family
 from ._kernels import sigmoid as _sigmoid
 from ._kernels import softmax as _softmax
@@ -369,28 +372,35 @@ def sigmoid_focal_loss(
         )
 
     gamma_arg = _sigmoid_gamma(gamma, input, y, compute_dtype)
-    if backend == "naive":
+
+    def naive(x: Tensor) -> Tensor:
         loss = _sigmoid.naive_elementwise(
-            input.to(compute_dtype),
+            x.to(compute_dtype),
             y.to(compute_dtype),
             alpha=alpha_arg,
             gamma=gamma_arg,
             weight=batch.weight,
             pos_weight=pos_weight_arg,
         )
-        return _reduction.reduce(loss, batch.divisor).to(input.dtype)
-    result: Tensor = _sigmoid.SigmoidFocalFunction.apply(
+        return _reduction.reduce(loss, batch.divisor).to(x.dtype)
+
+    return _autograd.apply(
         input,
-        y,
-        alpha_arg,
-        gamma_arg,
-        batch.weight,
-        pos_weight_arg,
-        batch.divisor,
-        compute_dtype,
-        backend == "compiled",
+        backend=backend,
+        naive=naive,
+        fused=functools.partial(
+            _sigmoid.run_fused,
+            y=y,
+            alpha=alpha_arg,
+            gamma=gamma_arg,
+            weight=batch.weight,
+            pos_weight=pos_weight_arg,
+            divisor=batch.divisor,
+            compute_dtype=compute_dtype,
+            compiled=backend == "compiled",
+        ),
+        constants=(y, alpha_arg, batch.weight, pos_weight_arg, batch.divisor),
     )
-    return result
 
 
 #: How far a probability target's sum over the classes may stray from 1.
@@ -624,28 +634,35 @@ def softmax_focal_loss(
     )
     divisor = _reduction.divisor(reduction, count=batch.counted)
     gamma_arg = _softmax_gamma(gamma, input, batch.target, batch.dim, batch.compute_dtype)
-    if backend == "naive":
+
+    def naive(x: Tensor) -> Tensor:
         loss = _softmax.naive_per_location(
-            input.to(batch.compute_dtype),
+            x.to(batch.compute_dtype),
             batch.dense_target(),
             class_factor=batch.class_factor,
             gamma=gamma_arg,
             dim=batch.dim,
         )
-        return _reduction.reduce(loss, divisor).to(input.dtype)
-    result: Tensor = _softmax.SoftmaxFocalFunction.apply(
+        return _reduction.reduce(loss, divisor).to(x.dtype)
+
+    return _autograd.apply(
         input,
-        batch.target,
-        batch.valid,
-        batch.class_factor,
-        gamma_arg,
-        batch.dim,
-        batch.target.is_floating_point(),
-        divisor,
-        batch.compute_dtype,
-        backend == "compiled",
+        backend=backend,
+        naive=naive,
+        fused=functools.partial(
+            _softmax.run_fused,
+            target=batch.target,
+            valid=batch.valid,
+            class_factor=batch.class_factor,
+            gamma=gamma_arg,
+            dim=batch.dim,
+            divisor=divisor,
+            compute_dtype=batch.compute_dtype,
+            compiled=backend == "compiled",
+        ),
+        constants=(batch.target, batch.class_factor, divisor),
+        location_dim=batch.dim if divisor is None else None,
     )
-    return result
 
 
 _CLASS_BALANCED_FORMS = ("focal", "sigmoid", "softmax")
@@ -781,18 +798,25 @@ def _run_elementwise(
     **operands: object,
 ) -> Tensor:
     """One elementwise loss of the family through the chosen backend, reduced."""
-    input, dtype = batch.input, batch.compute_dtype
-    if backend == "naive":
-        loss = naive(input.to(dtype), batch.y.to(dtype), weight=batch.weight, **operands)
-        return _reduction.reduce(loss, batch.divisor).to(input.dtype)
-    result: Tensor = _family.ElementwiseFunction.apply(
-        input,
-        fused,
-        {target_name: batch.y, "weight": batch.weight, **operands},
-        batch.divisor,
-        dtype,
+    dtype = batch.compute_dtype
+
+    def naive_loss(x: Tensor) -> Tensor:
+        loss = naive(x.to(dtype), batch.y.to(dtype), weight=batch.weight, **operands)
+        return _reduction.reduce(loss, batch.divisor).to(x.dtype)
+
+    return _autograd.apply(
+        batch.input,
+        backend=backend,
+        naive=naive_loss,
+        fused=functools.partial(
+            _blocks.run_elementwise,
+            fused,
+            operands={target_name: batch.y, "weight": batch.weight, **operands},
+            divisor=batch.divisor,
+            compute_dtype=dtype,
+        ),
+        constants=(batch.y, batch.weight, batch.divisor, *operands.values()),
     )
-    return result
 
 
 def sigmoid_focal_loss_star(
@@ -1080,8 +1104,9 @@ def _poly1_softmax(
         class_dim=class_dim,
     )
     divisor = _reduction.divisor(reduction, count=batch.counted)
-    if backend == "naive":
-        x = input.to(batch.compute_dtype)
+
+    def naive(logits: Tensor) -> Tensor:
+        x = logits.to(batch.compute_dtype)
         t = batch.dense_target()
         loss = _softmax.naive_per_location(
             x, t, class_factor=batch.class_factor, gamma=gamma, dim=batch.dim
@@ -1089,22 +1114,29 @@ def _poly1_softmax(
         term = _family.poly1_softmax_term(x, t, power=gamma + 1.0, dim=batch.dim)
         if batch.valid is not None:
             term = term * batch.valid.squeeze(batch.dim)
-        return _reduction.reduce(loss + epsilon * term, divisor).to(input.dtype)
-    result: Tensor = _family.PerLocationFunction.apply(
+        return _reduction.reduce(loss + epsilon * term, divisor).to(logits.dtype)
+
+    return _autograd.apply(
         input,
-        _family.poly1_softmax_fused,
-        {
-            "target": batch.target,
-            "valid": batch.valid,
-            "class_factor": batch.class_factor,
-            "gamma": gamma,
-            "epsilon": epsilon,
-        },
-        batch.dim,
-        divisor,
-        batch.compute_dtype,
+        backend=backend,
+        naive=naive,
+        fused=functools.partial(
+            _blocks.run_per_location,
+            _family.poly1_softmax_fused,
+            operands={
+                "target": batch.target,
+                "valid": batch.valid,
+                "class_factor": batch.class_factor,
+                "gamma": gamma,
+                "epsilon": epsilon,
+            },
+            dim=batch.dim,
+            divisor=divisor,
+            compute_dtype=batch.compute_dtype,
+        ),
+        constants=(batch.target, batch.class_factor, divisor),
+        location_dim=batch.dim if divisor is None else None,
     )
-    return result
 
 
 def poly1_cross_entropy(
@@ -1392,12 +1424,28 @@ def distribution_focal_loss(
         location_weight = v.broadcast_to_input("weight", weight, location_shape)
         location_weight = location_weight.to(compute_dtype).unsqueeze(dim)
     divisor = _reduction.divisor(reduction, count=math.prod(location_shape), avg_factor=avg_factor)
-    if backend == "naive":
+
+    def naive(x: Tensor) -> Tensor:
         loss = _softmax.naive_per_location(
-            input.to(compute_dtype), two_bin, class_factor=location_weight, gamma=0.0, dim=dim
+            x.to(compute_dtype), two_bin, class_factor=location_weight, gamma=0.0, dim=dim
         )
-        return _reduction.reduce(loss, divisor).to(input.dtype)
-    result: Tensor = _softmax.SoftmaxFocalFunction.apply(
-        input, two_bin, None, location_weight, 0.0, dim, True, divisor, compute_dtype, False
+        return _reduction.reduce(loss, divisor).to(x.dtype)
+
+    return _autograd.apply(
+        input,
+        backend=backend,
+        naive=naive,
+        fused=functools.partial(
+            _softmax.run_fused,
+            target=two_bin,
+            valid=None,
+            class_factor=location_weight,
+            gamma=0.0,
+            dim=dim,
+            divisor=divisor,
+            compute_dtype=compute_dtype,
+            compiled=False,
+        ),
+        constants=(two_bin, location_weight, divisor),
+        location_dim=dim if divisor is None else None,
     )
-    return result

@@ -109,21 +109,23 @@ ElementwiseKernel = Callable[..., tuple[Tensor, Tensor | None]]
 
 def run_elementwise(
     kernel: ElementwiseKernel,
-    x: Tensor,
-    operands: Mapping[str, Any],
-    *,
-    divisor: float | Tensor | None,
+    input: Tensor,
     need_grad: bool,
-    grad_dtype: torch.dtype,
+    *,
+    operands: Mapping[str, Any],
+    divisor: float | Tensor | None,
+    compute_dtype: torch.dtype,
 ) -> tuple[Tensor, Tensor | None]:
-    """Run ``kernel(x, **operands, need_grad=...)`` block by block; ``(loss, dloss/dx)``.
+    """Run ``kernel(x, **operands, need_grad=...)`` block by block; ``(loss, dloss/dinput)``.
 
-    The operands broadcast against ``x`` and are cut with it. The loss is elementwise for a
-    ``None`` divisor, else the float64 sum times 1 / divisor (a 0-d tensor in ``x``'s dtype);
-    the gradient, already divided by the divisor, is written in ``grad_dtype``.
+    ``x`` is the input in ``compute_dtype``. The operands broadcast against it and are cut
+    with it. The loss is elementwise for a ``None`` divisor, else the float64 sum times
+    1 / divisor; it is returned in the input's dtype, and so is the gradient, already
+    divided by the divisor.
     """
+    x = input.to(compute_dtype)
     inverse = reciprocal(divisor)
-    grad = torch.empty(x.shape, dtype=grad_dtype, device=x.device) if need_grad else None
+    grad = torch.empty(x.shape, dtype=input.dtype, device=x.device) if need_grad else None
     losses = torch.empty_like(x) if divisor is None else None
     total = torch.zeros((), dtype=torch.float64, device=x.device)
     for index in blocks(x.shape, BLOCK_ELEMENTS):
@@ -136,29 +138,31 @@ def run_elementwise(
         if grad is not None and block_grad is not None:
             grad[index] = block_grad if inverse is None else block_grad * inverse
     if losses is not None:
-        return losses, grad
-    return (total if inverse is None else total * inverse).to(x.dtype), grad
+        return losses.to(input.dtype), grad
+    return (total if inverse is None else total * inverse).to(input.dtype), grad
 
 
 def run_per_location(
     kernel: ElementwiseKernel,
-    x: Tensor,
-    operands: Mapping[str, Any],
+    input: Tensor,
+    need_grad: bool,
     *,
+    operands: Mapping[str, Any],
     dim: int,
     divisor: float | Tensor | None,
-    need_grad: bool,
-    grad_dtype: torch.dtype,
+    compute_dtype: torch.dtype,
 ) -> tuple[Tensor, Tensor | None]:
     """Run ``kernel(x, **operands, dim=..., need_grad=...)`` over blocks of whole locations.
 
     For losses with one value per location (the classes along ``dim`` stay together in a
-    block). Operands broadcast against ``x``; the loss has ``x``'s shape without ``dim``
-    (``None`` divisor) or is the float64 sum times 1 / divisor, and the gradient, already
-    divided by the divisor, is written in ``grad_dtype``.
+    block); ``x`` is the input in ``compute_dtype``. Operands broadcast against it; the loss
+    has the input's shape without ``dim`` (``None`` divisor) or is the float64 sum times
+    1 / divisor, and it and the gradient, already divided by the divisor, are returned in
+    the input's dtype.
     """
+    x = input.to(compute_dtype)
     inverse = reciprocal(divisor)
-    grad = torch.empty(x.shape, dtype=grad_dtype, device=x.device) if need_grad else None
+    grad = torch.empty(x.shape, dtype=input.dtype, device=x.device) if need_grad else None
     per_location = list(x.shape)
     del per_location[dim]
     losses = torch.empty(per_location, dtype=x.dtype, device=x.device)
@@ -176,5 +180,5 @@ def run_per_location(
         if grad is not None and block_grad is not None:
             grad[index] = block_grad if inverse is None else block_grad * inverse
     if inverse is None:
-        return losses, grad
-    return (losses.sum(dtype=torch.float64) * inverse).to(x.dtype), grad
+        return losses.to(input.dtype), grad
+    return (losses.sum(dtype=torch.float64) * inverse).to(input.dtype), grad

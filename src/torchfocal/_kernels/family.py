@@ -2,8 +2,9 @@
 
 Nothing here validates input. Each loss has a naive form (plain torch ops under autograd,
 the readable version) and a fused form that returns ``(loss, dloss/dx)`` for one block;
-:class:`ElementwiseFunction` and :class:`PerLocationFunction` run the fused forms block by
-block and save the gradient. The derivations are in docs/math.md; the notation is that of
+the engine runs the fused forms block by block (:mod:`torchfocal._kernels._blocks`) under
+the one autograd Function of :mod:`torchfocal._kernels.autograd`. The derivations are in
+docs/math.md; the notation is that of
 :mod:`torchfocal._kernels.sigmoid` (x the logit, y the target, p = sigmoid(x)), and
 softplus(-x) = -log p, softplus(x) = -log(1 - p) are always taken as logsigmoids, so no
 logarithm of a probability that rounds to 0 is ever formed.
@@ -11,13 +12,10 @@ logarithm of a probability that rounds to 0 is ever formed.
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from . import _blocks
 from . import sigmoid as _sigmoid
 from . import softmax as _softmax
 from .sigmoid import AlphaArg
@@ -375,68 +373,3 @@ def poly1_softmax_fused(
         extra.scatter_(dim, target, -(coefficient * p_y * rest))
         grad = grad + extra
     return loss, grad
-
-
-class ElementwiseFunction(torch.autograd.Function):
-    """A fused elementwise loss: ``kernel(x, **operands, need_grad=...)`` run block by block.
-
-    The operands are constants of the graph; ``divisor`` is None for ``reduction="none"``.
-    """
-
-    @staticmethod
-    def forward(
-        ctx: Any,
-        input: Tensor,
-        kernel: _blocks.ElementwiseKernel,
-        operands: dict[str, Any],
-        divisor: float | Tensor | None,
-        compute_dtype: torch.dtype,
-    ) -> Tensor:
-        need_grad = bool(ctx.needs_input_grad[0])
-        x = input if input.dtype == compute_dtype else input.to(compute_dtype)
-        loss, grad = _blocks.run_elementwise(
-            kernel, x, operands, divisor=divisor, need_grad=need_grad, grad_dtype=input.dtype
-        )
-        if grad is not None:
-            ctx.save_for_backward(grad)
-        return loss.to(input.dtype)
-
-    @staticmethod
-    def backward(ctx: Any, grad_output: Tensor) -> tuple[Tensor | None, ...]:
-        (grad,) = ctx.saved_tensors
-        return (_blocks.upstream_gradient(grad, grad_output, None), *[None] * 4)
-
-
-class PerLocationFunction(torch.autograd.Function):
-    """A fused loss with one value per location (the classes along ``dim``)."""
-
-    @staticmethod
-    def forward(
-        ctx: Any,
-        input: Tensor,
-        kernel: _blocks.ElementwiseKernel,
-        operands: dict[str, Any],
-        dim: int,
-        divisor: float | Tensor | None,
-        compute_dtype: torch.dtype,
-    ) -> Tensor:
-        need_grad = bool(ctx.needs_input_grad[0])
-        x = input if input.dtype == compute_dtype else input.to(compute_dtype)
-        ctx.class_dim = dim if divisor is None else None  # see _blocks.upstream_gradient
-        loss, grad = _blocks.run_per_location(
-            kernel,
-            x,
-            operands,
-            dim=dim,
-            divisor=divisor,
-            need_grad=need_grad,
-            grad_dtype=input.dtype,
-        )
-        if grad is not None:
-            ctx.save_for_backward(grad)
-        return loss.to(input.dtype)
-
-    @staticmethod
-    def backward(ctx: Any, grad_output: Tensor) -> tuple[Tensor | None, ...]:
-        (grad,) = ctx.saved_tensors
-        return (_blocks.upstream_gradient(grad, grad_output, ctx.class_dim), *[None] * 5)

@@ -27,7 +27,6 @@ logsigmoid of a finite logit, so log q, m and r are finite for every finite x.
 from __future__ import annotations
 
 import functools
-from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -214,59 +213,45 @@ def _soft(
     return loss, grad
 
 
-class SigmoidFocalFunction(torch.autograd.Function):
-    """Fused sigmoid focal loss: forward computes the loss and saves dloss/dinput.
+def run_fused(
+    input: Tensor,
+    need_grad: bool,
+    *,
+    y: Tensor,
+    alpha: AlphaArg,
+    gamma: Gamma,
+    weight: Tensor | None,
+    pos_weight: Tensor | None,
+    divisor: float | Tensor | None,
+    compute_dtype: torch.dtype,
+    compiled: bool,
+) -> tuple[Tensor, Tensor | None]:
+    """The fused loss of one call and dloss/dinput, both in the input's dtype.
 
-    Arguments after ``input`` are constants of the graph (no gradient flows to the target,
-    the weights or alpha). ``divisor`` is ``None`` for ``reduction="none"``, else the
-    normaliser of :mod:`torchfocal._reduction`; ``compute_dtype`` is the dtype of the math.
+    ``divisor`` is ``None`` for ``reduction="none"``, else the normaliser of
+    :mod:`torchfocal._reduction`; ``compute_dtype`` is the dtype of the math. With
+    ``compiled`` the math runs through :mod:`torchfocal._kernels.compiled` (eagerly, block
+    by block, where compiling is unavailable).
     """
+    if compiled:
+        from . import compiled as _compiled
 
-    @staticmethod
-    def forward(
-        ctx: Any,
-        input: Tensor,
-        target: Tensor,
-        alpha: AlphaArg,
-        gamma: Gamma,
-        weight: Tensor | None,
-        pos_weight: Tensor | None,
-        divisor: float | Tensor | None,
-        compute_dtype: torch.dtype,
-        compiled: bool = False,
-    ) -> Tensor:
-        need_grad = bool(ctx.needs_input_grad[0])
-        x = input if input.dtype == compute_dtype else input.to(compute_dtype)
-        if compiled:
-            from . import compiled as _compiled
-
-            compiled_result = _compiled.sigmoid(
-                x, target, alpha, gamma, weight, pos_weight, divisor, need_grad
-            )
-            if compiled_result is not None:
-                loss, grad_full = compiled_result
-                if grad_full is not None:
-                    ctx.save_for_backward(grad_full.to(input.dtype))
-                return loss.to(input.dtype)
-        loss, grad = _blocks.run_elementwise(
-            functools.partial(fused_elementwise, detect_binary=not _blocks.is_compiling()),
-            x,
-            {
-                "y": target,
-                "alpha": alpha,
-                "gamma": gamma,
-                "weight": weight,
-                "pos_weight": pos_weight,
-            },
-            divisor=divisor,
-            need_grad=need_grad,
-            grad_dtype=input.dtype,
-        )
-        if grad is not None:
-            ctx.save_for_backward(grad)
-        return loss.to(input.dtype)
-
-    @staticmethod
-    def backward(ctx: Any, grad_output: Tensor) -> tuple[Tensor | None, ...]:
-        (grad,) = ctx.saved_tensors
-        return (_blocks.upstream_gradient(grad, grad_output, None), *[None] * 8)
+        x = input.to(compute_dtype)
+        result = _compiled.sigmoid(x, y, alpha, gamma, weight, pos_weight, divisor, need_grad)
+        if result is not None:
+            loss, grad = result
+            return loss.to(input.dtype), None if grad is None else grad.to(input.dtype)
+    return _blocks.run_elementwise(
+        functools.partial(fused_elementwise, detect_binary=not _blocks.is_compiling()),
+        input,
+        need_grad,
+        operands={
+            "y": y,
+            "alpha": alpha,
+            "gamma": gamma,
+            "weight": weight,
+            "pos_weight": pos_weight,
+        },
+        divisor=divisor,
+        compute_dtype=compute_dtype,
+    )

@@ -25,7 +25,7 @@ p_M rounds to 1.
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import cast
 
 import torch
 from torch import Tensor
@@ -180,55 +180,41 @@ def fused(
     )
 
 
-class SoftmaxFocalFunction(torch.autograd.Function):
-    """Fused softmax focal loss: forward computes the loss and saves dloss/dinput.
+def run_fused(
+    input: Tensor,
+    need_grad: bool,
+    *,
+    target: Tensor,
+    valid: Tensor | None,
+    class_factor: Tensor | float | None,
+    gamma: Gamma,
+    dim: int,
+    divisor: float | Tensor | None,
+    compute_dtype: torch.dtype,
+    compiled: bool,
+) -> tuple[Tensor, Tensor | None]:
+    """The fused loss of one call and dloss/dinput, both in the input's dtype.
 
-    ``target`` is either an index tensor (class dim of size 1, ``dense=False``) or a dense
-    target of the input's shape; ``divisor`` is None for ``reduction="none"``.
+    ``target`` is either an index tensor (class dim of size 1) or a dense float target of
+    the input's shape; ``divisor`` is None for ``reduction="none"``.
     """
+    if compiled:
+        from . import compiled as _compiled
 
-    @staticmethod
-    def forward(
-        ctx: Any,
-        input: Tensor,
-        target: Tensor,
-        valid: Tensor | None,
-        class_factor: Tensor | float | None,
-        gamma: Gamma,
-        dim: int,
-        dense: bool,
-        divisor: float | Tensor | None,
-        compute_dtype: torch.dtype,
-        compiled: bool = False,
-    ) -> Tensor:
-        need_grad = bool(ctx.needs_input_grad[0])
-        x = input if input.dtype == compute_dtype else input.to(compute_dtype)
-        ctx.class_dim = dim if divisor is None else None  # see _blocks.upstream_gradient
-        if compiled:
-            from . import compiled as _compiled
-
-            compiled_result = _compiled.softmax(
-                x, target, valid, class_factor, gamma, dim, dense, divisor, need_grad
-            )
-            if compiled_result is not None:
-                loss, grad_full = compiled_result
-                if grad_full is not None:
-                    ctx.save_for_backward(grad_full.to(input.dtype))
-                return loss.to(input.dtype)
-        loss, grad = _blocks.run_per_location(
-            fused,
-            x,
-            {"target": target, "valid": valid, "class_factor": class_factor, "gamma": gamma},
-            dim=dim,
-            divisor=divisor,
-            need_grad=need_grad,
-            grad_dtype=input.dtype,
+        dense = target.is_floating_point()
+        x = input.to(compute_dtype)
+        result = _compiled.softmax(
+            x, target, valid, class_factor, gamma, dim, dense, divisor, need_grad
         )
-        if grad is not None:
-            ctx.save_for_backward(grad)
-        return loss.to(input.dtype)
-
-    @staticmethod
-    def backward(ctx: Any, grad_output: Tensor) -> tuple[Tensor | None, ...]:
-        (grad,) = ctx.saved_tensors
-        return (_blocks.upstream_gradient(grad, grad_output, ctx.class_dim), *[None] * 9)
+        if result is not None:
+            loss, grad = result
+            return loss.to(input.dtype), None if grad is None else grad.to(input.dtype)
+    return _blocks.run_per_location(
+        fused,
+        input,
+        need_grad,
+        operands={"target": target, "valid": valid, "class_factor": class_factor, "gamma": gamma},
+        dim=dim,
+        divisor=divisor,
+        compute_dtype=compute_dtype,
+    )

@@ -1,0 +1,100 @@
+"""The one autograd Function of the fused backends, and the choice between it and autograd.
+
+Every loss has two forms of the same math (see each kernel module): a naive form, plain
+torch ops that autograd differentiates, and a fused form that computes the loss and
+dloss/dinput in one pass. The fused form is the fast path; it is only valid where its
+single saved gradient is all that backward needs. Three cases are not that:
+
+- another argument requires grad (soft targets in distillation, learned class weights,
+  alpha, pos_weight, a tensor avg_factor): the fused form computes no gradient for them,
+  so :func:`apply` runs the naive form, whose autograd gradients are exact for every
+  argument;
+- backward is itself differentiated (``create_graph=True``: gradient penalties,
+  Hessian-vector products, meta-learning): a saved constant has no derivative, so
+  :meth:`FusedLoss.backward` then differentiates the naive form of the same call with
+  autograd, which gives the exact first derivative *as a differentiable function of the
+  input*, and so exact second and higher derivatives;
+- ``backend="naive"``, which asks for the naive form outright.
+
+The fast path (only the input requires grad, a plain backward) keeps its cost: forward
+saves the gradient and a reference to the input, and backward multiplies one by
+grad_output.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from . import _blocks
+
+#: The naive form of one call: the reduced loss of an input, differentiable by autograd.
+NaiveLoss = Callable[[Tensor], Tensor]
+#: The fused form of the same call: (reduced loss, dloss/dinput or None) of an input, the
+#: gradient already divided by the reduction's divisor and in the input's dtype; the bool
+#: says whether the gradient is wanted.
+FusedLossKernel = Callable[[Tensor, bool], tuple[Tensor, Tensor | None]]
+
+
+class FusedLoss(torch.autograd.Function):
+    """Forward runs the fused kernel and saves dloss/dinput; backward scales it.
+
+    ``location_dim`` is given for a loss with one value per location under
+    ``reduction="none"``: grad_output then has no class dimension, and is broadcast over it.
+    """
+
+    @staticmethod
+    def forward(
+        ctx: Any,
+        input: Tensor,
+        fused: FusedLossKernel,
+        naive: NaiveLoss,
+        location_dim: int | None,
+    ) -> Tensor:
+        need_grad = bool(ctx.needs_input_grad[0])
+        loss, grad = fused(input, need_grad)
+        if need_grad:
+            ctx.save_for_backward(input, grad)
+            ctx.naive = naive
+            ctx.location_dim = location_dim
+        return loss
+
+    @staticmethod
+    def backward(ctx: Any, grad_output: Tensor) -> tuple[Tensor | None, ...]:
+        input, grad = ctx.saved_tensors
+        if torch.is_grad_enabled():
+            # create_graph=True: the saved gradient is a constant, so rebuild it as a function
+            # of the input through the naive form, whose graph autograd can differentiate.
+            loss = ctx.naive(input)
+            (input_grad,) = torch.autograd.grad(loss, input, grad_output, create_graph=True)
+        else:
+            input_grad = _blocks.upstream_gradient(grad, grad_output, ctx.location_dim)
+        return input_grad, None, None, None
+
+
+def apply(
+    input: Tensor,
+    *,
+    backend: str,
+    naive: NaiveLoss,
+    fused: FusedLossKernel,
+    constants: Iterable[object],
+    location_dim: int | None = None,
+) -> Tensor:
+    """The loss of ``input`` through the backend's form (see the module docstring).
+
+    ``constants`` are the prepared operands the fused kernel treats as constants (targets,
+    weights, alpha, pos_weight, the divisor): if any of them requires grad, the naive form
+    runs, so that its gradient reaches them.
+    """
+    if backend == "naive" or (torch.is_grad_enabled() and _any_requires_grad(constants)):
+        return naive(input)
+    result: Tensor = FusedLoss.apply(input, fused, naive, location_dim)
+    return result
+
+
+def _any_requires_grad(values: Iterable[object]) -> bool:
+    return any(isinstance(value, Tensor) and value.requires_grad for value in values)
