@@ -332,7 +332,10 @@ def sigmoid_focal_loss(
 
     Returns:
         The loss: a scalar, or the input's shape for ``reduction="none"``, in the input's
-        dtype. No gradient flows to ``target``, ``weight``, ``pos_weight`` or ``alpha``.
+        dtype. Every backend gives exact gradients to every tensor argument that requires
+        grad (``input``, a soft ``target``, ``weight``, ``pos_weight``, ``alpha``) and exact
+        second derivatives (``create_graph=True``): where more than the input's gradient is
+        needed, the fused backends differentiate the naive form of the same call.
 
     Example:
         >>> import torch, torchfocal
