@@ -456,7 +456,7 @@ def _grad_fn_name(loss: torch.Tensor) -> str:
 def test_fused_keeps_its_single_pass_function(case: Case) -> None:
     """Only the input requires grad: the fused backend's own Function runs; when another
     argument requires grad, the naive form does (and so a different graph)."""
-    target, required = case.target(), _required(case)
+    target, required = case.target(), {**_required(case), "reduction": "none"}
     x = _logits(case)
     assert _grad_fn_name(_call(case, "fused", x, target, **required)) == "FusedLossBackward"
     with torch.no_grad():
