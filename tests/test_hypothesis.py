@@ -171,3 +171,131 @@ def test_family_fuzz_against_reference(case: dict[str, Any]) -> None:
     tol = {"rtol": 1e-9, "atol": 1e-10} if dtype == torch.float64 else {"rtol": 2e-4, "atol": 2e-5}
     torch.testing.assert_close(loss.double(), torch.from_numpy(np.asarray(ref_loss)), **tol)
     torch.testing.assert_close(x.grad.double(), torch.from_numpy(ref_grad), **tol)
+
+
+# Second derivatives and gradients to targets ----------------------------------------------
+# No oracle has these, so each is held against central differences of the library's own
+# first derivatives in float64 (the fused backend's first derivative is its analytic one,
+# computed independently of the autograd graph that gives the second).
+
+STEP = 1e-6
+
+
+def _case_call(case: dict[str, Any]) -> tuple[Any, torch.Tensor, torch.Tensor, dict[str, Any]]:
+    """The function, float64 input and target, and options (tensors in float64)."""
+    function = getattr(torchfocal, case.get("function", "sigmoid_focal_loss"))
+    x = torch.tensor(case["x"], dtype=torch.float64)
+    target = torch.as_tensor(case["target"])
+    if target.is_floating_point():
+        target = target.double()
+    options = {
+        k: torch.as_tensor(v, dtype=torch.float64) if isinstance(v, np.ndarray) else v
+        for k, v in case["options"].items()
+    }
+    return function, x, target, {**options, "backend": case["backend"]}
+
+
+def _input_gradient(function: Any, x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
+    x = x.detach().requires_grad_()
+    loss = function(x, *args, **kwargs)
+    (grad,) = torch.autograd.grad(loss, x, torch.ones_like(loss), create_graph=True)
+    return grad
+
+
+@FUZZ
+@given(st.one_of(sigmoid_cases(), family_cases()))
+def test_second_derivatives_fuzz(case: dict[str, Any]) -> None:
+    """H v by double backward equals the central difference of the gradient along v."""
+    function, x, target, options = _case_call(case)
+    direction = torch.randn_like(x)
+    x = x.requires_grad_()
+    grad = _input_gradient(function, x, target, **options)
+    (hessian_vector,) = torch.autograd.grad(
+        (grad * direction).sum(), x, allow_unused=True, materialize_grads=True
+    )
+    with torch.no_grad():
+        plus = _input_gradient(function, x + STEP * direction, target, **options)
+        minus = _input_gradient(function, x - STEP * direction, target, **options)
+    expected = (plus - minus) / (2 * STEP)
+    assert torch.isfinite(hessian_vector).all()
+    scale = float(expected.abs().max()) if expected.numel() else 0.0
+    torch.testing.assert_close(hessian_vector, expected, rtol=1e-4, atol=1e-6 * (1 + scale))
+
+
+@st.composite
+def soft_target_cases(draw: st.DrawFn) -> dict[str, Any]:
+    """A loss with a differentiable target: soft sigmoid targets, scores, probabilities,
+    continuous DFL labels; with a direction that keeps the target valid."""
+    rng = np.random.default_rng(draw(st.integers(0, 2**16)))
+    shape = (draw(st.integers(1, 5)), draw(st.integers(2, 6)))
+    x = rng.normal(size=shape) * draw(st.sampled_from([0.5, 3.0, 30.0]))
+    soft = rng.uniform(0.01, 0.99, size=shape) * (rng.random(shape) < 0.8)
+    probabilities = rng.dirichlet(np.ones(shape[1]), size=shape[0])
+    gamma = draw(st.sampled_from([0.0, 0.5, 2.0]))
+    name = draw(
+        st.sampled_from(
+            [
+                "sigmoid_focal_loss",
+                "sigmoid_focal_loss_star",
+                "asymmetric_loss",
+                "poly1_focal_loss",
+                "varifocal_loss",
+                "quality_focal_loss",
+                "distribution_focal_loss",
+                "softmax_focal_loss",
+                "poly1_softmax",
+            ]
+        )
+    )
+    target, options = {
+        "sigmoid_focal_loss": (soft, {"gamma": gamma, "alpha": 0.25}),
+        "sigmoid_focal_loss_star": (soft, {"gamma": max(gamma, 0.5)}),
+        "asymmetric_loss": (soft, {"gamma_neg": gamma, "clip": 0.05}),
+        "poly1_focal_loss": (soft, {"gamma": gamma}),
+        "varifocal_loss": (soft, {"gamma": gamma}),
+        "quality_focal_loss": (soft, {"beta": 2.0}),
+        "distribution_focal_loss": (rng.uniform(0.05, 0.95, shape[:1]) * (shape[1] - 1), {}),
+        "softmax_focal_loss": (probabilities, {"gamma": gamma}),
+        "poly1_softmax": (probabilities, {"gamma": gamma, "activation": "softmax"}),
+    }[name]
+    if name == "poly1_softmax":
+        name = "poly1_focal_loss"
+    direction = rng.normal(size=np.shape(target))
+    if name == "varifocal_loss":
+        direction = direction * (target > 0)  # a score of 0 is a negative: no derivative there
+    else:
+        # A target of exactly 0 is differentiated too, along a direction into [0, 1].
+        direction = np.where(np.asarray(target) == 0, np.abs(direction), direction)
+    if target is probabilities:
+        direction = direction - direction.mean(axis=1, keepdims=True)  # rows keep summing to 1
+    return {
+        "function": name,
+        "x": x,
+        "target": target,
+        "direction": direction,
+        "options": {**options, "reduction": draw(st.sampled_from(["none", "mean", "sum"]))},
+        "backend": draw(st.sampled_from(["naive", "fused"])),
+    }
+
+
+@FUZZ
+@given(soft_target_cases())
+def test_target_gradient_fuzz(case: dict[str, Any]) -> None:
+    """dloss/dtarget along a direction equals a one-sided difference of the loss (second
+    order, so that targets of exactly 0 are differentiated too)."""
+    function, x, target, options = _case_call(case)
+    direction = torch.as_tensor(case["direction"], dtype=torch.float64)
+    target = target.requires_grad_()
+    loss = function(x, target, **options)
+    upstream = torch.randn_like(loss)
+    (grad,) = torch.autograd.grad(loss, target, upstream)
+    with torch.no_grad():
+        values = [
+            (function(x, target + k * STEP * direction, **options) * upstream).sum()
+            for k in (0, 1, 2)
+        ]
+    expected = (-3 * values[0] + 4 * values[1] - values[2]) / (2 * STEP)
+    assert torch.isfinite(grad).all()
+    torch.testing.assert_close(
+        (grad * direction).sum(), expected, rtol=1e-5, atol=1e-7 * (1 + float(expected.abs()))
+    )
