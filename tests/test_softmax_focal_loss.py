@@ -278,8 +278,8 @@ INDEX = torch.tensor([0, 1, 2, 3])
             (X, torch.full((4, C), 0.5)),
             {},
             ValueError,
-            r"target probabilities must sum to 1 over class_dim=1 \(within 0.001\); "
-            r"got a sum of 2.5",
+            r"target probabilities must sum to 1 over class_dim=1 \(within 0.001 for "
+            r"torch.float32\); got a sum of 2.5",
         ),
         (
             (X, torch.full((4, C), -0.2)),
