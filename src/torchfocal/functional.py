@@ -84,7 +84,7 @@ def _reject_single_class_index_target(input: Tensor, target: Tensor, dim: int) -
     expected += f"class_dim={dim}"
     if v.is_integer_dtype(target.dtype):
         raise ValueError(
-            f"{expected}, since there integer targets of shape {got} read as binary labels "
+            f"{expected}: integer targets of shape {got} read as binary labels "
             f"(1 = positive) and as class indices (1 = background) disagree. For binary labels "
             f"pass target.unsqueeze({dim}); for class indices (0 = the class, 1 = background) "
             f"pass (target == 0).unsqueeze({dim}); got a {target.dtype} target of shape {got}"
@@ -506,6 +506,11 @@ class _SoftmaxBatch(NamedTuple):
         return one_hot if self.valid is None else one_hot * self.valid
 
 
+def _argmax_spelling(target: Tensor, dim: int) -> str:
+    """How to turn a one-hot target into class indices (argmax takes no bool tensor)."""
+    return f"target{'.long()' if target.dtype == torch.bool else ''}.argmax(dim={dim})"
+
+
 def _softmax_classes(input: Tensor, class_dim: int) -> tuple[int, int]:
     """The normalised class dimension of a softmax-form input and its number of classes.
 
@@ -574,8 +579,8 @@ def _prepare_softmax(
         raise TypeError(
             f"target must be a float tensor of class probabilities when it has the input's "
             f"shape {v.shape_str(input.shape)} (for a one-hot target pass "
-            f"target.argmax(dim={dim}) as class indices, or target.float() as probabilities); "
-            f"got {target.dtype}"
+            f"{_argmax_spelling(target, dim)} as class indices, or target.float() as "
+            f"probabilities); got {target.dtype}"
         )
     if target.shape == input.shape:
         t = target.to(compute_dtype)
@@ -807,7 +812,7 @@ def class_balanced_loss(
     if target.shape != index_shape:
         hint = ""
         if target.shape == input.shape:
-            hint = f" (for a one-hot or probability target pass target.argmax(dim={dim}))"
+            hint = f" (for a one-hot or probability target pass {_argmax_spelling(target, dim)})"
         raise ValueError(
             f"target must be integer class indices of shape {v.shape_str(index_shape)}; "
             f"got {target.dtype} of shape {v.shape_str(target.shape)}{hint}"
