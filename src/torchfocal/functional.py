@@ -684,7 +684,8 @@ def softmax_focal_loss(
             dtype (1e-3 for float32 and float64, about 4 eps for float16 and bfloat16, so
             ``torch.softmax`` rows of those dtypes pass; see
             ``torchfocal.functional.probability_sum_tolerance``). A one-hot target of an
-            integer or bool dtype is a TypeError: pass ``target.argmax(dim=class_dim)``.
+            integer or bool dtype is a TypeError: pass ``target.long().argmax(dim=class_dim)``
+            (class indices) or ``target.float()`` (probabilities).
         alpha: ``None``, a float >= 0 for every class, or C per-class values >= 0.
         gamma: focusing parameter, >= 0; or ``"flsd53"`` or a callable, as in
             :func:`sigmoid_focal_loss`, evaluated at every class probability p_c (for index
