@@ -123,9 +123,9 @@ CASES: list[tuple[str, tuple[Any, ...], dict[str, Any], type[Exception], str]] =
     (
         "poly1_focal_loss",
         (X, INDEX),
-        {"activation": "softmax", "weight": torch.ones(5)},
+        {"activation": "softmax", "weight": torch.ones(4)},
         ValueError,
-        r"weight must be None for activation='softmax'",
+        r"weight must have one value per class \(5 along class_dim=1\); got shape \(4,\)",
     ),
     (
         "poly1_focal_loss",

@@ -11,6 +11,9 @@ loss and every backend, so that the naive and the fused paths cannot disagree on
 - ``"positives"``: ``max(positive target mass, 1)``, Lin et al.'s normaliser; with
   ``distributed=True`` the mass is first averaged over the default process group.
 
+Sums and divisions are taken in float32 or wider (see :func:`accumulation_dtype`); the
+result is cast to the input's dtype only at the end, by the caller.
+
 A count of zero becomes 1 (and the positive mass is clamped to at least 1), so that an
 empty input or an input whose every element is ignored reduces to 0 instead of 0/0.
 """
@@ -52,11 +55,26 @@ def divisor(
     raise ValueError(f"reduction must be a known reduction; got {reduction!r}")
 
 
+def accumulation_dtype(dtype: torch.dtype) -> torch.dtype:
+    """The dtype a sum of ``dtype`` values is taken in: float32 for the half types.
+
+    float16 overflows at 65504: the sum of 40000 x 3 losses of about 5 is already inf,
+    so "mean" would be inf where the loss is finite. bfloat16 has float32's range but 8
+    bits of mantissa, so a long sum stalls once the total is 256 times the summand.
+    """
+    return torch.float32 if dtype in (torch.float16, torch.bfloat16) else dtype
+
+
 def reduce(loss: Tensor, by: Divisor) -> Tensor:
-    """Apply a divisor from :func:`divisor` to an elementwise loss."""
+    """Apply a divisor from :func:`divisor` to an elementwise loss.
+
+    ``"none"`` returns the loss as it is. Otherwise the sum and the division are taken in
+    :func:`accumulation_dtype` (float32 or wider) and the result stays in it: the caller
+    casts to the input's dtype once, at the end.
+    """
     if by is None:
         return loss
-    total = loss.sum()
+    total = loss.sum(dtype=accumulation_dtype(loss.dtype))
     if isinstance(by, float) and by == 1.0:
         return total
     return total / by

@@ -73,6 +73,31 @@ def _check_common(
     )
 
 
+def _reject_single_class_index_target(input: Tensor, target: Tensor, dim: int) -> None:
+    """With one class, a target without the class dimension is never guessed at.
+
+    A binary classifier's ``(N, 1)`` logits with ``(N,)`` 0/1 labels read as class indices
+    would make label 1 the background, a negative: confident correct predictions would
+    cost ~3.7 instead of ~1e-7. As binary labels the same tensor means the opposite. Both
+    readings have an unambiguous spelling of the input's shape, which the message shows;
+    the class-index one needs no form of its own, as with C = 1 it is that mask.
+    """
+    shape, got = v.shape_str(input.shape), v.shape_str(target.shape)
+    expected = f"target must have the input's shape {shape} when input has one class along "
+    expected += f"class_dim={dim}"
+    if v.is_integer_dtype(target.dtype):
+        raise ValueError(
+            f"{expected}: integer targets of shape {got} read as binary labels "
+            f"(1 = positive) and as class indices (1 = background) disagree. For binary labels "
+            f"pass target.unsqueeze({dim}); for class indices (0 = the class, 1 = background) "
+            f"pass (target == 0).unsqueeze({dim}); got a {target.dtype} target of shape {got}"
+        )
+    raise ValueError(
+        f"{expected} (for binary labels pass target.unsqueeze({dim})); "
+        f"got a {target.dtype} target of shape {got}"
+    )
+
+
 def _resolve_sigmoid_target(
     input: Tensor, target: Tensor, class_dim: int, ignore_index: int
 ) -> tuple[Tensor, Tensor | None]:
@@ -108,6 +133,8 @@ def _resolve_sigmoid_target(
         if index_shape is not None:
             expected += f" or {v.shape_str(index_shape)} for class indices"
         raise ValueError(f"target must have {expected}; got {v.shape_str(target.shape)}")
+    if input.shape[dim] == 1:
+        _reject_single_class_index_target(input, target, dim)
     if not v.is_integer_dtype(target.dtype):
         raise TypeError(
             f"target must be an integer tensor of class indices when its shape is "
@@ -307,6 +334,16 @@ def sigmoid_focal_loss(
             - the input's shape without ``class_dim``, integer class indices: ``0..C-1``
               marks the positive class, ``C`` background (every class negative),
               ``ignore_index`` an element left out of the loss and of the count.
+
+            With one class (C = 1, e.g. a binary classifier's ``(N, 1)`` logits) a target
+            without ``class_dim`` is a ValueError, never a guess: ``(N,)`` 0/1 labels read
+            as binary labels make 1 the positive, read as class indices make 1 the
+            background. Say which you mean with the input's shape: binary labels as
+            ``target.unsqueeze(class_dim)`` (float for soft labels); class indices
+            (0 = the class, 1 = background) as the mask ``(target == 0).unsqueeze(class_dim)``.
+            With C = 1 that mask is all the class-index reading says, so it has no other
+            spelling; elements to leave out get weight 0 (``weight=keep.unsqueeze(class_dim)``,
+            with ``avg_factor=keep.sum()`` for ``"mean"``).
         alpha: ``None`` (no weighting), a float in [0, 1] weighting positives (negatives get
             ``1 - alpha``), or C per-class values lined up with ``class_dim``.
         gamma: focusing parameter, >= 0 (``gamma = 0`` gives alpha-weighted BCE); or a
@@ -406,8 +443,32 @@ def sigmoid_focal_loss(
     )
 
 
-#: How far a probability target's sum over the classes may stray from 1.
+#: How far a probability target's sum over the classes may stray from 1, at the least; a
+#: coarser dtype widens it (see :func:`probability_sum_tolerance`).
 PROBABILITY_SUM_TOLERANCE = 1e-3
+
+
+def probability_sum_tolerance(dtype: torch.dtype, num_classes: int) -> float:
+    """How far a row of probabilities of ``dtype`` may sum from 1 and still be accepted.
+
+    A row of probabilities stored in ``dtype`` carries the rounding of each value: a value
+    in the normal range is off by at most u |p_c| (u = eps / 2, the unit roundoff), one
+    that underflowed by at most the smallest subnormal s. Summed over the row,
+
+        |sum_c p_c - 1| <= u sum_c p_c + C s = u + C s
+
+    plus the same again for every rounding step that made the values (the softmax's own
+    output rounding, a label-smoothing or mixup step, a renormalisation). The relative
+    errors add up to a bound of the row's mass, not of C, so the number of classes enters
+    only through the underflow term. ``4 eps = 8 u`` leaves room for a few such steps:
+    0.031 for bfloat16 (``torch.softmax`` on bfloat16 rows is off by up to u = 0.0039),
+    0.0039 for float16, still far from a row summing to 1.1. float32 and float64 keep
+    :data:`PROBABILITY_SUM_TOLERANCE`, whose 1e-3 admits hand-written rows such as
+    ``[0.333, 0.333, 0.334]``.
+    """
+    info = torch.finfo(dtype)
+    smallest_subnormal = info.smallest_normal * info.eps
+    return max(PROBABILITY_SUM_TOLERANCE, 4 * info.eps + num_classes * smallest_subnormal)
 
 
 def _check_class_weight_tensor(
@@ -458,6 +519,31 @@ class _SoftmaxBatch(NamedTuple):
         return one_hot if self.valid is None else one_hot * self.valid
 
 
+def _argmax_spelling(target: Tensor, dim: int) -> str:
+    """How to turn a one-hot target into class indices (argmax takes no bool tensor)."""
+    return f"target{'.long()' if target.dtype == torch.bool else ''}.argmax(dim={dim})"
+
+
+def _softmax_classes(input: Tensor, class_dim: int) -> tuple[int, int]:
+    """The normalised class dimension of a softmax-form input and its number of classes.
+
+    A softmax over zero classes is no distribution: no class index is in range and no row
+    of probabilities sums to 1, so F.cross_entropy gives NaN or an index error (or an
+    empty result for an empty batch). An empty class dimension is a shape error here,
+    whatever the batch size.
+    """
+    if input.dim() == 0:
+        raise ValueError("input must have a class dimension (at least 1-D); got a 0-d tensor")
+    dim = v.normalize_dim("class_dim", class_dim, input.dim())
+    num_classes = input.shape[dim]
+    if num_classes == 0:
+        raise ValueError(
+            f"input must have at least one class along class_dim={class_dim}; "
+            f"got shape {v.shape_str(input.shape)}"
+        )
+    return dim, num_classes
+
+
 def _prepare_softmax(
     input: Tensor,
     target: Tensor,
@@ -469,10 +555,7 @@ def _prepare_softmax(
     class_dim: int,
 ) -> _SoftmaxBatch:
     """Target forms, ignored locations, alpha and class weights of the softmax-form losses."""
-    if input.dim() == 0:
-        raise ValueError("input must have a class dimension (at least 1-D); got a 0-d tensor")
-    dim = v.normalize_dim("class_dim", class_dim, input.dim())
-    num_classes = input.shape[dim]
+    dim, num_classes = _softmax_classes(input, class_dim)
     compute_dtype = _compute_dtype(input)
 
     class_factor: Tensor | float | None = None
@@ -505,19 +588,28 @@ def _prepare_softmax(
 
     index_shape = input.shape[:dim] + input.shape[dim + 1 :]
     valid: Tensor | None = None
-    if target.shape == input.shape and target.is_floating_point():
+    if target.shape == input.shape and not target.is_floating_point():
+        raise TypeError(
+            f"target must be a float tensor of class probabilities when it has the input's "
+            f"shape {v.shape_str(input.shape)} (for a one-hot target pass "
+            f"{_argmax_spelling(target, dim)} as class indices, or target.float() as "
+            f"probabilities); got {target.dtype}"
+        )
+    if target.shape == input.shape:
         t = target.to(compute_dtype)
         if not v._is_compiling() and t.numel():
             in_range = (t >= 0) & (t <= 1)
             if not bool(in_range.all()):
                 bad = t[~in_range][0].item()
                 raise ValueError(f"target probabilities must be in [0, 1]; got {bad!r}")
+            # Summed in the compute dtype (float32 at least): the tolerance is the target's.
+            tolerance = probability_sum_tolerance(target.dtype, num_classes)
             sums = t.sum(dim=dim)
-            off = (sums - 1).abs() > PROBABILITY_SUM_TOLERANCE
+            off = (sums - 1).abs() > tolerance
             if bool(off.any()):
                 raise ValueError(
                     f"target probabilities must sum to 1 over class_dim={class_dim} "
-                    f"(within {PROBABILITY_SUM_TOLERANCE:g}); got a sum of "
+                    f"(within {tolerance:.2g} for {target.dtype}); got a sum of "
                     f"{sums[off][0].item():.6g}"
                 )
         if label_smoothing > 0:
@@ -596,11 +688,17 @@ def softmax_focal_loss(
     difference: when every target is ignored, ``"mean"`` returns 0 where torch returns NaN.
 
     Args:
-        input: logits, ``(N, C)``, ``(N, C, d1, ...)`` or ``(C,)``, float16 / bfloat16 /
-            float32 / float64 (half types are computed in float32).
+        input: logits, ``(N, C)``, ``(N, C, d1, ...)`` or ``(C,)`` with C >= 1, float16 /
+            bfloat16 / float32 / float64 (half types are computed in float32, sums and
+            means too).
         target: integer class indices of the input's shape without ``class_dim``
             (values in ``[0, C)`` or ``ignore_index``), or class probabilities of the input's
-            shape (float, each location summing to 1 within 1e-3).
+            shape: float, each location summing to 1 within a tolerance of the target's
+            dtype (1e-3 for float32 and float64, about 4 eps for float16 and bfloat16, so
+            ``torch.softmax`` rows of those dtypes pass; see
+            ``torchfocal.functional.probability_sum_tolerance``). A one-hot target of an
+            integer or bool dtype is a TypeError: pass ``target.long().argmax(dim=class_dim)``
+            (class indices) or ``target.float()`` (probabilities).
         alpha: ``None``, a float >= 0 for every class, or C per-class values >= 0.
         gamma: focusing parameter, >= 0; or ``"flsd53"`` or a callable, as in
             :func:`sigmoid_focal_loss`, evaluated at every class probability p_c (for index
@@ -727,19 +825,24 @@ def class_balanced_loss(
             f"gamma must be 0 for loss='sigmoid' (use loss='focal' for gamma > 0); got {gamma!r}"
         )
     reduction = v.check_reduction(reduction, v.REDUCTIONS)
-    input = v.check_float_input("input", input)
-    target = v.check_tensor("target", target)
+    input, target = _check_pair(input, target)
+    _check_ignore_index(ignore_index)
     weights = v.check_tensor("weights", weights)
-    if input.dim() < 1:
-        raise ValueError("input must have a class dimension (at least 1-D); got a 0-d tensor")
-    dim = v.normalize_dim("class_dim", class_dim, input.dim())
+    dim, num_classes = _softmax_classes(input, class_dim)
     index_shape = input.shape[:dim] + input.shape[dim + 1 :]
-    if target.shape != index_shape or not v.is_integer_dtype(target.dtype):
+    if target.shape != index_shape:
+        hint = ""
+        if target.shape == input.shape:
+            hint = f" (for a one-hot or probability target pass {_argmax_spelling(target, dim)})"
         raise ValueError(
             f"target must be integer class indices of shape {v.shape_str(index_shape)}; "
-            f"got {target.dtype} of shape {v.shape_str(target.shape)}"
+            f"got {target.dtype} of shape {v.shape_str(target.shape)}{hint}"
         )
-    num_classes = input.shape[dim]
+    if not v.is_integer_dtype(target.dtype):
+        raise TypeError(
+            f"target must be an integer tensor of class indices (for labels held as floats "
+            f"pass target.long()); got {target.dtype}"
+        )
     ignored = target == ignore_index
     v.check_class_indices(target, ignored, largest=num_classes - 1, ignore_index=ignore_index)
     class_weight = v.class_values(
@@ -751,36 +854,41 @@ def class_balanced_loss(
         dtype=_compute_dtype(input),
         low=0.0,
         high=float("inf"),
-    )
-    inner_reduction = "none" if reduction == "none" else "sum"
+    ).reshape(-1)
+    # Every form reduces inside the loss it calls, where sums and the division are taken in
+    # float32 or wider: a sum returned in float16 and divided afterwards would overflow.
     if loss == "softmax":
-        result = softmax_focal_loss(
+        # As softmax_focal_loss's alpha the class weight scales each sample's loss by w_y
+        # and "mean" divides by the counted samples (its weight would divide by their
+        # summed weights, as F.cross_entropy).
+        return softmax_focal_loss(
             input,
             target,
+            alpha=class_weight,
             gamma=gamma,
-            weight=class_weight.reshape(-1),
             ignore_index=ignore_index,
             class_dim=dim,
-            reduction=inner_reduction,
+            reduction=reduction,
             backend=backend,
         )
-    else:
-        sample_weight = class_weight.reshape(-1)[target.masked_fill(ignored, 0)]
-        result = sigmoid_focal_loss(
-            input,
-            target,
-            alpha=None,
-            gamma=gamma,
-            weight=sample_weight.unsqueeze(dim),
-            ignore_index=ignore_index,
-            class_dim=dim,
-            reduction=inner_reduction,
-            backend=backend,
-        )
-    if reduction != "mean":
-        return result
-    counted = (~ignored).sum()
-    return result / torch.where(counted > 0, counted, torch.ones_like(counted))
+    # The one-hot mask of the input's shape (not the index target): there is no background
+    # index here, and with C = 1 an index target would be ambiguous to sigmoid_focal_loss.
+    keep = ~ignored
+    classes = torch.arange(num_classes, device=input.device)
+    one_hot = target.unsqueeze(dim) == classes.reshape(v.class_shape(input.dim(), dim, num_classes))
+    sample_weight = class_weight[target.masked_fill(ignored, 0)] * keep
+    counted = keep.sum()
+    return sigmoid_focal_loss(
+        input,
+        one_hot,
+        alpha=None,
+        gamma=gamma,
+        weight=sample_weight.unsqueeze(dim),
+        class_dim=dim,
+        reduction=reduction,
+        avg_factor=counted.clamp(min=1) if reduction == "mean" else None,
+        backend=backend,
+    )
 
 
 # The focal family ------------------------------------------------------------------------
@@ -855,7 +963,7 @@ def sigmoid_focal_loss_star(
     Args:
         input: logits of any shape.
         target: every target form of :func:`sigmoid_focal_loss` (soft targets enter
-            through :math:`2y - 1`).
+            through :math:`2y - 1`); with one class, only the input's shape (as there).
         gamma: sharpening, > 0. beta: shift, any finite float.
         alpha: ``None``, a float in [0, 1] or C per-class values (as in
             :func:`sigmoid_focal_loss`).
@@ -935,7 +1043,8 @@ def asymmetric_loss(
     Args:
         input: logits, e.g. ``(N, C)``.
         target: every target form of :func:`sigmoid_focal_loss`; a soft target mixes the
-            two sides linearly, :math:`y L_+ + (1 - y) L_-`.
+            two sides linearly, :math:`y L_+ + (1 - y) L_-`. With one class, only the
+            input's shape (binary labels as ``target.unsqueeze(class_dim)``, as there).
         gamma_pos, gamma_neg: focusing parameters of positives and negatives, >= 0.
         clip: the probability margin m of negatives, in [0, 1).
         weight, ignore_index, class_dim, reduction, avg_factor: as in
@@ -1003,8 +1112,20 @@ def poly1_focal_loss(
       the focal part being :func:`sigmoid_focal_loss` (the epsilon term is not
       alpha-weighted, as in the paper's code);
     - ``activation="softmax"`` (per location):
-      :math:`\ell = -\sum_c \alpha_c t_c (1 - p_c)^\gamma \log p_c + \epsilon (1 - P_t)^{\gamma+1}`
-      with :math:`P_t = \sum_c t_c p_c`, the focal part being :func:`softmax_focal_loss`.
+      :math:`\ell = -\sum_c \alpha_c w_c t_c (1 - p_c)^\gamma \log p_c
+      + \epsilon (1 - P_t)^{\gamma+1}`
+      with :math:`P_t = \sum_c t_c p_c`, the focal part being :func:`softmax_focal_loss`
+      (class weights :math:`w` included, as ``F.cross_entropy``'s ``weight``).
+
+    The epsilon term is weighted by neither alpha nor the class weights. The paper defines
+    Poly-1 per sample, :math:`-\log P_t + \epsilon (1 - P_t)`, with no weights; the PyTorch
+    implementations that take a class weight (e.g. polyloss-pytorch) pass it to the
+    cross-entropy alone and add :math:`\epsilon (1 - P_t)` unweighted, which is what
+    ``reduction="none"`` gives here. ``"mean"`` divides the whole sum by the summed
+    class weights of the counted targets (``F.cross_entropy``'s mean, so that
+    ``epsilon=0`` is ``F.cross_entropy(weight=w)`` for every option): the epsilon term's
+    share of the mean therefore scales with one over the mean weight, and weights
+    normalised to a mean of 1 keep ``epsilon`` on the paper's scale.
 
     ``epsilon=0`` gives the focal loss; ``gamma=0`` gives :func:`poly1_cross_entropy`.
     *PolyLoss: A Polynomial Expansion Perspective of Classification Loss Functions*,
@@ -1012,17 +1133,21 @@ def poly1_focal_loss(
 
     Args:
         input: logits.
-        target: sigmoid: every target form of :func:`sigmoid_focal_loss`; softmax: class
-            indices or probabilities, as :func:`softmax_focal_loss`.
+        target: sigmoid: every target form of :func:`sigmoid_focal_loss` (with one class,
+            only the input's shape, as there); softmax: class indices or probabilities,
+            as :func:`softmax_focal_loss`.
         epsilon: the coefficient of the first polynomial term, >= -1 (the paper searches
             [-1, 8]; -1 removes the term's first-order part).
         gamma: focusing parameter, >= 0.
         alpha: as in the focal loss of the chosen activation.
         activation: ``"sigmoid"`` or ``"softmax"``.
-        weight: sigmoid only: elementwise rescaling (as :func:`sigmoid_focal_loss`).
+        weight: sigmoid: elementwise rescaling (as :func:`sigmoid_focal_loss`); softmax:
+            C class weights (as ``F.cross_entropy``'s ``weight`` and
+            :func:`softmax_focal_loss`'s).
         ignore_index, label_smoothing, class_dim: as in the focal loss of the activation.
         reduction: sigmoid: ``"none" | "mean" | "sum" | "positives"``; softmax: ``"none"``
-            (one value per location), ``"mean"`` (over counted locations) or ``"sum"``.
+            (one value per location), ``"mean"`` (over counted locations, or their summed
+            class weights for index targets with ``weight``) or ``"sum"``.
         avg_factor: sigmoid only, with ``reduction="mean"``.
         backend: ``"auto"`` (fused), ``"fused"`` or ``"naive"``.
 
@@ -1043,18 +1168,19 @@ def poly1_focal_loss(
     )
     backend = _family_backend(backend)
     if activation == "softmax":
-        for name, value in (("weight", weight), ("avg_factor", avg_factor)):
-            if value is not None:
-                raise ValueError(
-                    f"{name} must be None for activation='softmax' (use alpha for per-class "
-                    f"weights); got {type(value).__name__}"
-                )
+        if avg_factor is not None:
+            raise ValueError(
+                f"avg_factor must be None for activation='softmax' (its mean divides by the "
+                f"counted locations, or their summed class weights, as F.cross_entropy); "
+                f"got {type(avg_factor).__name__}"
+            )
         return _poly1_softmax(
             input,
             target,
             epsilon=epsilon,
             gamma=gamma,
             alpha=alpha,
+            weight=weight,
             ignore_index=ignore_index,
             label_smoothing=label_smoothing,
             class_dim=class_dim,
@@ -1089,19 +1215,25 @@ def _poly1_softmax(
     epsilon: float,
     gamma: float,
     alpha: v.ClassValues | None,
+    weight: Tensor | None,
     ignore_index: int,
     label_smoothing: float,
     class_dim: int,
     reduction: str,
     backend: str,
 ) -> Tensor:
-    """The softmax form: the softmax focal loss's target handling plus the Poly-1 term."""
+    """The softmax form: the softmax focal loss's target handling plus the Poly-1 term.
+
+    ``weight`` (C class weights) enters the class factor of the focal / cross-entropy part
+    and the divisor of "mean", exactly as in :func:`softmax_focal_loss`; the epsilon term
+    is not weighted (see :func:`poly1_focal_loss`).
+    """
     reduction = v.check_reduction(reduction, v.REDUCTIONS)
     batch = _prepare_softmax(
         input,
         target,
         alpha=alpha,
-        weight=None,
+        weight=weight,
         ignore_index=ignore_index,
         label_smoothing=label_smoothing,
         class_dim=class_dim,
@@ -1163,7 +1295,12 @@ def poly1_cross_entropy(
     targets). ``activation="sigmoid"`` gives the per-element binary form,
     :math:`\mathrm{BCE}(x, y) + \epsilon (1 - p_t)`. This is :func:`poly1_focal_loss` with
     ``gamma=0`` and no alpha; every argument means what it means there. ``epsilon=0`` gives
-    ``F.cross_entropy`` (softmax) or ``F.binary_cross_entropy_with_logits`` (sigmoid).
+    ``F.cross_entropy`` (softmax) or ``F.binary_cross_entropy_with_logits`` (sigmoid)
+    with the same options, ``weight`` included: for the softmax, C class weights that scale
+    the cross-entropy (not the epsilon term) and make ``"mean"`` divide by the summed
+    weights of the counted targets, exactly as ``F.cross_entropy``'s ``weight``; for the
+    sigmoid, an elementwise weight. The sigmoid form takes every target form of
+    :func:`sigmoid_focal_loss` (with one class, only the input's shape).
     https://arxiv.org/abs/2204.12511
 
     Example:
