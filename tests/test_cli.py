@@ -200,3 +200,94 @@ def test_console_script_and_help() -> None:
     assert result.returncode == 0
     for command in ("table", "plot", "weights", "demo"):
         assert command in result.stdout
+
+
+def _assert_one_line_exit_2(result: subprocess.CompletedProcess[str], message: str) -> None:
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    assert message in result.stderr, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["weights", "--counts", "99999999999999999999999", "5"],
+            "--counts must add up to at most 2**53 = 9007199254740992 samples",
+        ),
+        (
+            ["weights", "--counts", "9223372036854775807", "9223372036854775807"],
+            "--counts must add up to at most 2**53",
+        ),
+        (
+            ["weights", "--counts", "-99999999999999999999999", "5"],
+            "class 0 has -99999999999999999999999 samples",
+        ),
+        (["bench", "--sizes", "1e400"], "--sizes must be finite numbers of logits; got inf"),
+        (["bench", "--sizes", "nan"], "--sizes must be finite numbers of logits; got nan"),
+        (["bench", "--sizes", "1000.5"], "--sizes must be whole numbers of logits; got 1000.5"),
+        (["bench", "--sizes", "0"], "--sizes must be >= 1; got 0"),
+        (["bench", "--sizes", "1e15"], "more than the"),  # 160 PB of working set
+        (["bench", "--sizes", "1e300", "--dtypes", "float64"], "(320 bytes per logit)"),
+        (["bench", "--sizes", "100", "--repeats", "0"], "--repeats must be >= 1; got 0"),
+    ],
+)
+def test_numbers_out_of_range_exit_2_with_one_line(args: list[str], message: str) -> None:
+    _assert_one_line_exit_2(run_cli(*args), message)
+
+
+def _write(path: Path, content: str | bytes | np.ndarray) -> None:
+    if isinstance(content, np.ndarray):
+        with path.open("wb") as handle:  # keep the exact name (np.save appends .npy)
+            np.save(handle, content)
+    elif isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        path.write_text(content)
+
+
+def _truncated_npy(length: int) -> bytes:
+    """A .npy header that promises ``length`` int64 values, followed by only two."""
+    from io import BytesIO
+
+    from numpy.lib import format as npy_format
+
+    buffer = BytesIO()
+    header = {"descr": "<i8", "fortran_order": False, "shape": (length,)}
+    npy_format.write_array_header_1_0(buffer, header)  # type: ignore[no-untyped-call]
+    return buffer.getvalue() + b"\0" * 16
+
+
+def _npz_bytes() -> bytes:
+    from io import BytesIO
+
+    buffer = BytesIO()
+    np.savez(buffer, labels=np.arange(3))
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("big.txt", "1e18\n", "must be below the number of labels (1)"),
+        ("big.npy", np.array([0, 1, 10**18]), "number of labels (3), since every class"),
+        ("gap.txt", "0\n1\n5\n", "must be below the number of labels (3)"),
+        ("huge.npy", np.array([2**64 - 1, 0], dtype=np.uint64), "got 18446744073709551615"),
+        ("inf.txt", "inf\n1\n", "must be finite; got inf"),
+        ("overflow.txt", "1e400\n0\n", "must be finite; got inf"),
+        ("nan.npy", np.array([np.nan, 1.0]), "must be finite; got nan"),
+        ("words.npy", np.array(["a", "b"]), "must hold numbers; got <U1"),
+        ("complex.npy", np.array([1 + 1j, 0]), "must hold numbers; got complex128"),
+        ("record.npy", np.zeros(2, dtype=[("a", "i4")]), "must hold numbers"),
+        ("empty.npy", b"", "cannot read"),
+        ("truncated.npy", _truncated_npy(10**15), "cannot read"),
+        ("archive.npy", _npz_bytes(), "is not a single NumPy array"),
+    ],
+)
+def test_bad_label_files_exit_2_with_one_line(
+    tmp_path: Path, name: str, content: str | bytes | np.ndarray, message: str
+) -> None:
+    path = tmp_path / name
+    _write(path, content)
+    _assert_one_line_exit_2(run_cli("weights", "--labels", str(path)), message)

@@ -102,7 +102,7 @@ def test_weight_is_applied_and_extreme_logits_are_finite() -> None:
         ({"alpha": 1.5}, ValueError, r"alpha must be in \[0, 1\]; got 1.5"),
         ({"alpha": float("nan")}, ValueError, r"alpha must be in \[0, 1\]; got nan"),
         ({"alpha": [0.2, -0.1]}, ValueError, r"alpha must hold values in \[0, 1\]; got -0.1"),
-        ({"alpha": [[0.2, 0.3]]}, ValueError, r"alpha must be a float or a 1-D sequence"),
+        ({"alpha": [[0.2, 0.3]]}, ValueError, r"alpha must be a float or a non-empty 1-D sequence"),
         ({"alpha": True}, TypeError, r"alpha must be None, a float or a sequence.*; got bool"),
         ({"gamma": -1.0}, ValueError, r"gamma must be a finite non-negative float; got -1.0"),
         ({"reduction": "avg"}, ValueError, r"reduction must be one of .*; got 'avg'"),
@@ -134,3 +134,107 @@ def test_documented_core_call() -> None:
     ours = FocalBCEWithLogitLoss(alpha=0.3, pos_weight=pos_weight).double()(x, y)
     core = torchfocal.sigmoid_focal_loss(x, y, alpha=0.3, gamma=2, weight=pos_weight)
     torch.testing.assert_close(ours, core)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"alpha": "x"}, TypeError, r"alpha must be None, a float or a sequence .*; got str"),
+        ({"alpha": ["a", "b"]}, TypeError, r"alpha must be None, a float .*; got list"),
+        ({"alpha": []}, ValueError, r"alpha must be a float or a non-empty 1-D .*got shape \(0,\)"),
+        (
+            {"alpha": torch.tensor([True])},
+            TypeError,
+            r"alpha must be a real tensor; got torch.bool",
+        ),
+        ({"weight": [1.0, 2.0]}, TypeError, r"weight must be a torch.Tensor; got list"),
+        ({"pos_weight": 2.0}, TypeError, r"pos_weight must be a torch.Tensor; got float"),
+        (
+            {"pos_weight": torch.tensor([True, False])},
+            TypeError,
+            r"pos_weight must be a floating-point or integer tensor; got torch.bool",
+        ),
+    ],
+)
+def test_more_constructor_errors(kwargs: dict[str, Any], error: type, match: str) -> None:
+    with pytest.raises(error, match=match):
+        FocalBCEWithLogitLoss(**kwargs)
+
+
+_X = torch.randn(4, 3)
+_HARD = (torch.rand(4, 3) < 0.5).float()
+
+
+@pytest.mark.parametrize(
+    ("input", "target", "kwargs", "error", "match"),
+    [
+        ([[0.5]], [[1.0]], {}, TypeError, r"input must be a torch.Tensor; got list"),
+        (_X, _HARD.tolist(), {}, TypeError, r"target must be a torch.Tensor; got list"),
+        (_X, _HARD * 1.5, {}, ValueError, r"target must hold values in \[0, 1\]; got 1.5"),
+        (_X, torch.rand(4, 3) * 0.5 + 0.6, {}, ValueError, r"target must hold values in \[0, 1\]"),
+        (_X, torch.rand(4, 3) - 1.0, {}, ValueError, r"target must hold values in \[0, 1\]"),
+        (_X, _HARD * float("nan"), {}, ValueError, r"target must hold values .*; got nan"),
+        (_X, _HARD.long() * 2, {}, ValueError, r"target must hold 0 or 1 .*; got 2"),
+        (
+            _X,
+            torch.tensor([0, 1, 2, 0]),
+            {},
+            ValueError,
+            r"target must have the shape of input \(4, 3\); got \(4,\)",
+        ),
+        (_X, torch.rand(3) * 0.5, {}, ValueError, r"target must have the shape of input"),
+        (
+            torch.randn(()),
+            torch.rand(()),
+            {"alpha": [0.5]},
+            ValueError,
+            r"alpha must be a single float for a 0-d input",
+        ),
+        (
+            torch.randn(5),
+            torch.rand(5),
+            {"alpha": [0.5, 0.5]},
+            ValueError,
+            r"alpha must have one value per class \(5 along dimension 0\); got 2 values",
+        ),
+        (
+            _X,
+            _HARD,
+            {"pos_weight": torch.ones(2)},
+            ValueError,
+            r"pos_weight must broadcast to the input's shape \(4, 3\); got shape \(2,\)",
+        ),
+    ],
+)
+def test_forward_errors_name_the_argument(
+    input: Any, target: Any, kwargs: dict[str, Any], error: type, match: str
+) -> None:
+    with pytest.raises(error, match=match):
+        FocalBCEWithLogitLoss(**kwargs)(input, target)
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+@pytest.mark.parametrize("alpha", [None, 0.25, [0.1, 0.3, 0.5, 0.7, 0.9]])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_half_precision_soft_targets_are_computed_in_float32(
+    dtype: torch.dtype, alpha: Any, reduction: str
+) -> None:
+    """The half-precision loss and gradient are the float32 ones, rounded once to ``dtype``."""
+    x = (torch.randn(64, 5) * 3).to(dtype)
+    y = torch.rand(64, 5).to(dtype)  # soft: the seed's own formula, not the core
+    pos_weight = torch.rand(5) * 3  # float32, as a user would register it
+    criterion = FocalBCEWithLogitLoss(
+        gamma=2.0, alpha=alpha, reduction=reduction, pos_weight=pos_weight
+    )
+    half = x.clone().requires_grad_(True)
+    ours = criterion(half, y)
+    assert ours.dtype == dtype
+    wide = x.float().requires_grad_(True)
+    expected = criterion(wide, y.float())
+    upstream = torch.rand_like(expected).to(dtype)
+    ours.backward(upstream)
+    expected.backward(upstream.float())
+    assert half.grad is not None and wide.grad is not None
+    torch.testing.assert_close(ours, expected.to(dtype), rtol=0, atol=0)
+    # to the dtype's rounding: one rounding of the float32 gradient, nothing more
+    torch.testing.assert_close(half.grad, wide.grad.to(dtype), rtol=0, atol=0)

@@ -72,3 +72,58 @@ def test_documented_core_call() -> None:
         logits.float(), labels, alpha=None, gamma=2.0, weight=alpha[:, None], reduction="positives"
     )
     torch.testing.assert_close(focal_loss(labels, logits, alpha, 2.0), core.float())
+
+
+_LOGITS = torch.randn(4, 3)
+_LABELS = (torch.rand(4, 3) < 0.5).float()
+_SOFT = torch.rand(4, 3)
+
+
+@pytest.mark.parametrize(
+    ("labels", "logits", "alpha", "gamma", "error", "match"),
+    [
+        (
+            _LABELS * 2,
+            _LOGITS,
+            0.25,
+            2.0,
+            ValueError,
+            r"labels must hold values in \[0, 1\]; got 2.0",
+        ),
+        (_SOFT - 0.5, _LOGITS, 0.25, 2.0, ValueError, r"labels must hold values in \[0, 1\]"),
+        (_LABELS * float("nan"), _LOGITS, 0.25, 2.0, ValueError, r"labels must hold .*; got nan"),
+        (_LABELS.long() * 2, _LOGITS, 0.25, 2.0, ValueError, r"labels must hold 0 or 1 .*; got 2"),
+        (_SOFT, _LOGITS, 0.25, -1.0, ValueError, r"gamma must be a finite non-negative float"),
+        (_SOFT, _LOGITS, 0.25, "2", TypeError, r"gamma must be a non-negative float; got str"),
+        (_LABELS, _LOGITS, "x", 2.0, TypeError, r"alpha must be a float, a sequence .*; got str"),
+        (_LABELS, _LOGITS, True, 2.0, TypeError, r"alpha must be a float, a sequence .*; got bool"),
+        (_LABELS, _LOGITS, -1.0, 2.0, ValueError, r"alpha must hold finite values >= 0; got -1.0"),
+        (_SOFT, _LOGITS, float("nan"), 2.0, ValueError, r"alpha must hold finite values >= 0"),
+        (
+            _LABELS,
+            _LOGITS,
+            torch.rand(5),
+            2.0,
+            ValueError,
+            r"alpha must be a number, 4 values \(one per example\), or a tensor that "
+            r"broadcasts to the logits' shape \(4, 3\); got shape \(5,\)",
+        ),
+        (_SOFT, _LOGITS, torch.rand(2, 4, 3), 2.0, ValueError, r"alpha must be a number"),
+        ([[1.0]], _LOGITS, 0.25, 2.0, TypeError, r"labels must be a torch.Tensor; got list"),
+        (_LABELS, [[0.5]], 0.25, 2.0, TypeError, r"logits must be a torch.Tensor; got list"),
+        (_LABELS, _LOGITS.long(), 0.25, 2.0, TypeError, r"logits must be a floating-point tensor"),
+        (
+            torch.rand(4),
+            _LOGITS,
+            0.25,
+            2.0,
+            ValueError,
+            r"labels must have the shape of logits \(4, 3\); got \(4,\)",
+        ),
+    ],
+)
+def test_bad_arguments_name_the_argument(
+    labels: Any, logits: Any, alpha: Any, gamma: Any, error: type, match: str
+) -> None:
+    with pytest.raises(error, match=match):
+        focal_loss(labels, logits, alpha, gamma)

@@ -53,3 +53,73 @@ def test_matches_seed_formula(reduction: str, options: str, shape: tuple[int, ..
 def test_rejects_other_losses() -> None:
     with pytest.raises(TypeError, match=r"loss_fcn must be an nn.BCEWithLogitsLoss; got MSELoss"):
         FocalLoss(nn.MSELoss())  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"gamma": "2"}, TypeError, r"gamma must be a non-negative float; got str"),
+        ({"gamma": -1.0}, ValueError, r"gamma must be a finite non-negative float; got -1.0"),
+        ({"gamma": float("inf")}, ValueError, r"gamma must be a finite non-negative float"),
+        ({"alpha": "x"}, TypeError, r"alpha must be a float; got str"),
+        ({"alpha": None}, TypeError, r"alpha must be a float; got NoneType"),
+        ({"alpha": 1.5}, ValueError, r"alpha must be in \[0, 1\]; got 1.5"),
+        ({"alpha": float("nan")}, ValueError, r"alpha must be in \[0, 1\]; got nan"),
+    ],
+)
+def test_constructor_errors(kwargs: dict[str, object], error: type, match: str) -> None:
+    with pytest.raises(error, match=match):
+        FocalLoss(nn.BCEWithLogitsLoss(), **kwargs)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("reduction", ["positives", "elementwise_mean"])
+def test_wrapped_reduction_must_be_one_of_bce(reduction: str) -> None:
+    bce = nn.BCEWithLogitsLoss()
+    bce.reduction = reduction
+    with pytest.raises(ValueError, match=r"loss_fcn.reduction must be one of 'none' \| 'mean'"):
+        FocalLoss(bce)
+
+
+_PRED = torch.randn(4, 3)
+_TRUE = (torch.rand(4, 3) < 0.5).float()
+
+
+@pytest.mark.parametrize(
+    ("pred", "true", "bce_kwargs", "error", "match"),
+    [
+        ([[0.5]], [[1.0]], {}, TypeError, r"pred must be a torch.Tensor; got list"),
+        (_PRED.long(), _TRUE, {}, TypeError, r"pred must be a floating-point tensor"),
+        (_PRED, [[1.0]], {}, TypeError, r"true must be a torch.Tensor; got list"),
+        (
+            _PRED,
+            torch.tensor([0, 1, 2, 0]),
+            {},
+            ValueError,
+            r"true must have the shape of pred \(4, 3\); got \(4,\)",
+        ),
+        (_PRED, torch.rand(3), {}, ValueError, r"true must have the shape of pred"),
+        (_PRED, _TRUE * 1.5, {}, ValueError, r"true must hold values in \[0, 1\]; got 1.5"),
+        (_PRED, _TRUE * float("nan"), {}, ValueError, r"true must hold values .*; got nan"),
+        (_PRED, _TRUE.long() * 3, {}, ValueError, r"true must hold 0 or 1 .*; got 3"),
+        (
+            _PRED,
+            _TRUE,
+            {"weight": torch.ones(5)},
+            ValueError,
+            r"loss_fcn.weight must broadcast to the input's shape \(4, 3\); got shape \(5,\)",
+        ),
+        (
+            _PRED,
+            _TRUE,
+            {"pos_weight": torch.ones(2, 4, 3)},
+            ValueError,
+            r"loss_fcn.pos_weight must broadcast to the input's shape \(4, 3\)",
+        ),
+    ],
+)
+def test_forward_errors_name_the_argument(
+    pred: object, true: object, bce_kwargs: dict[str, torch.Tensor], error: type, match: str
+) -> None:
+    criterion = FocalLoss(nn.BCEWithLogitsLoss(**bce_kwargs))
+    with pytest.raises(error, match=match):
+        criterion(pred, true)  # type: ignore[arg-type]

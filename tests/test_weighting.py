@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import decimal
 import math
+from decimal import Decimal
 from typing import Any
 
 import numpy as np
@@ -206,3 +208,105 @@ def test_class_balanced_module_errors() -> None:
         torchfocal.ClassBalancedLoss([10, 3, 0])
     with pytest.raises(ValueError, match=r"loss must be one of"):
         torchfocal.ClassBalancedLoss([10, 3], loss="dice")
+
+
+# --------------------------------------------------------------------------------------
+# Tiny, subnormal and huge counts and priors, against exact decimal arithmetic
+
+
+_EXACT = decimal.Context(prec=80, Emin=-(10**6), Emax=10**6)
+
+
+def _exact_prior_bias(pi: float) -> float:
+    """log(pi) - log(1 - pi) in 80-digit decimal arithmetic, rounded once to float64."""
+    p = Decimal(pi)  # the float's exact value
+    return float(_EXACT.subtract(_EXACT.ln(p), _EXACT.ln(_EXACT.subtract(1, p))))
+
+
+def _exact_class_balanced(counts: list[float], beta: float) -> list[float]:
+    """(1 - beta) / (1 - beta**n), normalised to sum C, in 80-digit decimal arithmetic."""
+    log_beta = _EXACT.ln(Decimal(beta))
+    inverse = []
+    for n in counts:
+        t = _EXACT.multiply(Decimal(n), log_beta)
+        if abs(t) < Decimal("1e-40"):
+            # 1 - e^t = -t (1 + t/2 + t^2/6 + ...): two terms are exact to 80 digits here
+            one_minus = _EXACT.multiply(-t, _EXACT.add(1, _EXACT.divide(t, 2)))
+        else:
+            one_minus = _EXACT.subtract(1, _EXACT.exp(t))
+        inverse.append(_EXACT.divide(1, one_minus))
+    total = Decimal(0)
+    for value in inverse:
+        total = _EXACT.add(total, value)
+    return [float(_EXACT.divide(_EXACT.multiply(w, len(counts)), total)) for w in inverse]
+
+
+def _ulps(value: float, exact: float) -> float:
+    return abs(value - exact) / math.ulp(exact) if exact else abs(value)
+
+
+def test_prior_bias_is_exact_for_every_binade() -> None:
+    """Finite and within 1 ulp of log(pi / (1 - pi)) for every pi in (0, 1) of float64."""
+    assert torchfocal.prior_bias(1e-310) == pytest.approx(-713.8013788281542, rel=1e-15)
+    assert torchfocal.prior_bias(0.5) == 0.0
+    grid = [2.0**-k for k in range(1, 1075)]  # down to the smallest subnormal
+    grid += [1 - 2.0**-k for k in range(2, 54)]  # up to the largest float below 1
+    grid += [0.5 + 2.0**-k for k in range(2, 54)] + [0.5 - 2.0**-k for k in range(2, 55)]
+    grid += [1e-310, 5e-309, 1e-300, 1e-20, 0.01, 0.3, 0.7, 0.99, 1 - 1e-10]
+    for pi in grid:
+        bias = torchfocal.prior_bias(pi)
+        assert math.isfinite(bias), pi
+        assert _ulps(bias, _exact_prior_bias(pi)) <= 1, pi
+
+
+@pytest.mark.parametrize(
+    ("counts", "beta"),
+    [
+        ([1e-320, 1.0], 0.9999),
+        ([1e-310, 2e-310, 4e-310], 0.9999),
+        ([5e-324, 1e-323, 1.7e308], 0.5),
+        ([1e-320, 1.0, 1e308], 1 - 1e-12),
+        ([3e-321, 1e-300, 7.0, 1e5], 0.99),
+        ([1e-315, 2e-315], 5e-324),
+        ([1e-318, 1e308, 1.7e308], 1e-300),
+    ],
+)
+def test_class_balanced_weights_tiny_and_huge_counts(counts: list[float], beta: float) -> None:
+    weights = torchfocal.class_balanced_weights(counts, beta=beta)
+    assert bool(torch.isfinite(weights).all())
+    expected = torch.tensor(_exact_class_balanced(counts, beta), dtype=torch.float32)
+    # one rounding to float32 (1.4e-45 is float32's smallest subnormal)
+    torch.testing.assert_close(weights, expected, rtol=2**-23, atol=1.5e-45)
+
+
+def test_class_balanced_weights_of_tiny_counts_are_inverse_frequency() -> None:
+    """For n |log beta| far below 1, 1 - beta**n = n |log beta| to double precision."""
+    weights = torchfocal.class_balanced_weights([1e-310, 2e-310, 4e-310], beta=0.9999)
+    torch.testing.assert_close(weights, torch.tensor([12 / 7, 6 / 7, 3 / 7]))
+    assert torchfocal.class_balanced_weights([1e-320, 1], beta=0.9999).tolist() == [2.0, 0.0]
+
+
+@pytest.mark.parametrize(
+    ("counts", "error", "match"),
+    [
+        ([10**400, 1], ValueError, r"counts must be finite; got a number beyond the float64"),
+        (["1", "2"], TypeError, r"counts must be a sequence of numbers; got list of <U1"),
+        ([None, 1], TypeError, r"counts must be a sequence of numbers; got list of object"),
+        (np.array([1 + 1j, 2]), TypeError, r"counts must be a sequence of numbers; got ndarray"),
+        (torch.tensor([1 + 1j]), TypeError, r"got a tensor of torch.complex64"),
+        (np.array([True, True]), TypeError, r"counts must be a sequence of numbers; got ndarray"),
+    ],
+)
+def test_counts_of_the_wrong_kind(counts: Any, error: type, match: str) -> None:
+    with pytest.raises(error, match=match):
+        torchfocal.class_balanced_weights(counts)
+
+
+def test_counts_in_every_tensor_dtype() -> None:
+    expected = torchfocal.class_balanced_weights([3.0, 5.0, 96.0], beta=0.9)
+    for dtype in (torch.bfloat16, torch.float16, torch.int32, torch.float64):
+        counts = torch.tensor([3.0, 5.0, 96.0]).to(dtype)
+        assert torch.equal(torchfocal.class_balanced_weights(counts, beta=0.9), expected)
+    assert torch.equal(
+        torchfocal.balanced_alpha(torch.tensor([3.0]).bfloat16(), 4), torch.tensor([0.25])
+    )

@@ -23,16 +23,36 @@ Counts = Sequence[float] | np.ndarray | Tensor
 
 
 def _as_counts(name: str, value: object) -> np.ndarray:
+    """A non-empty 1-D float64 array of finite real numbers (ranges are the caller's)."""
+    expected = f"{name} must be a sequence of numbers"
     if isinstance(value, Tensor):
-        value = value.detach().cpu().numpy()
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        value = [value]
-    try:
-        array = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise TypeError(
-            f"{name} must be a sequence of numbers; got {type(value).__name__}"
-        ) from None
+        if value.is_complex() or value.dtype == torch.bool:
+            raise TypeError(f"{expected}; got a tensor of {value.dtype}")
+        # through float64 on the host: NumPy has no bfloat16
+        array = value.detach().to(device="cpu", dtype=torch.float64).numpy()
+    else:
+        if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(
+            value, (bool, np.bool_)
+        ):
+            value = [value]
+        try:
+            raw = np.asarray(value)
+        except ValueError:  # a ragged nesting
+            raise ValueError(f"{name} must be a non-empty 1-D sequence; got a ragged one") from None
+        if raw.dtype.kind not in "iufO" or (
+            raw.dtype.kind == "O"
+            and not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in raw.flat)
+        ):
+            raise TypeError(f"{expected}; got {type(value).__name__} of {raw.dtype}")
+        try:
+            # Python ints beyond int64 arrive as objects; beyond float64 they overflow.
+            array = raw.astype(np.float64)
+        except OverflowError:
+            raise ValueError(
+                f"{name} must be finite; got a number beyond the float64 range"
+            ) from None
+        except (TypeError, ValueError):
+            raise TypeError(f"{expected}; got {type(value).__name__}") from None
     if array.ndim != 1 or array.size == 0:
         raise ValueError(f"{name} must be a non-empty 1-D sequence; got shape {array.shape}")
     if not np.isfinite(array).all():
@@ -52,11 +72,13 @@ def class_balanced_weights(counts: Counts, beta: float = 0.9999) -> Tensor:
     Effective Number of Samples", https://arxiv.org/abs/1901.05555.
 
     Args:
-        counts: C positive sample counts (sequence, NumPy array or tensor).
+        counts: C positive sample counts (sequence, NumPy array or tensor); any finite
+            positive float64, subnormal and huge ones included.
         beta: in [0, 1); the paper uses 0.9, 0.99, 0.999 or 0.9999.
 
     Returns:
-        A float32 tensor of C weights summing to C.
+        A float32 tensor of C finite weights summing to C (computed in float64, in log
+        space, and rounded once).
 
     Example:
         >>> import torchfocal
@@ -74,12 +96,36 @@ def class_balanced_weights(counts: Counts, beta: float = 0.9999) -> Tensor:
             f"counts must be positive for every class; got {array[bad]:g} for class {bad}"
         )
     if beta == 0.0:
-        inverse_effective = np.ones_like(array)
-    else:
-        # 1 - beta**n = -expm1(n log beta): accurate for beta near 1 and large n alike.
-        inverse_effective = (1.0 - beta) / -np.expm1(array * math.log(beta))
-    weights = inverse_effective / inverse_effective.sum() * array.size
-    return torch.as_tensor(weights, dtype=torch.float32)
+        return torch.ones(array.size, dtype=torch.float32)
+    # w_c = (1 - beta) / (1 - beta**n_c), normalised to sum C: the factor (1 - beta) cancels,
+    # so w_c = C softmax(-log(1 - beta**n_c)). Working with logs keeps every count finite:
+    # 1 / (1 - beta**n) overflows once 1 - beta**n drops below 1/DBL_MAX (subnormal n), and
+    # the plain ratio of two such infinities is NaN.
+    log_weights = -_log_one_minus_power(array, math.log(beta))
+    weights = np.exp(log_weights - log_weights.max())
+    return torch.as_tensor(weights / weights.sum() * array.size, dtype=torch.float32)
+
+
+def _log_one_minus_power(n: np.ndarray, log_beta: float) -> np.ndarray:
+    r"""log(1 - beta**n) for n > 0 and log(beta) < 0, accurate for every finite n.
+
+    With t = n log(beta) < 0, 1 - beta**n = -expm1(t). Where |t| >= 1/2, -expm1(t) lies in
+    [0.39, 1] and its log is direct (t = -inf for huge n gives log 1 = 0). Where |t| < 1/2,
+    t itself may be subnormal or 0 (tiny n times a small |log beta|), so it is split as
+    -expm1(t) = n |log beta| * expm1(t) / t and taken in logs:
+    log n + log|log beta| + log(expm1(t) / t), where expm1(t) / t lies in (0.78, 1] and is 1
+    (to double precision) when t is too small to matter, 0 included.
+    """
+    with np.errstate(over="ignore"):
+        t = n * log_beta  # -inf for huge n: 1 - beta**n is then 1
+    small = np.abs(t) < 0.5
+    # each branch is evaluated on harmless stand-ins where the other one is chosen
+    safe_t = np.where(small & (t != 0), t, -0.25)
+    ratio = np.where(t != 0, np.expm1(safe_t) / safe_t, 1.0)
+    split = np.log(n) + math.log(-log_beta) + np.log(ratio)
+    direct = np.log(-np.expm1(np.where(small, -1.0, t)))
+    result: np.ndarray = np.where(small, split, direct)
+    return result
 
 
 def balanced_alpha(num_positive: Counts | float, num_total: Counts | float) -> Tensor:
@@ -96,7 +142,8 @@ def balanced_alpha(num_positive: Counts | float, num_total: Counts | float) -> T
         num_total: the number of examples, one for all classes or one per class.
 
     Returns:
-        A float32 tensor of alphas in (0, 1), one per class.
+        A float32 tensor of alphas, one per class: in (0, 1) before the rounding to float32,
+        which gives 1.0 where positives / total is below 2**-25.
 
     Example:
         >>> import torchfocal
@@ -129,6 +176,9 @@ def prior_bias(pi: float = 0.01) -> float:
     ``pi`` (0.01), instead of 0.5: with a thousand background anchors per object, the
     background's loss would otherwise swamp the first iterations.
 
+    Finite and within one ulp of the exact value for every float64 ``pi`` in (0, 1): from
+    -744.44 at the smallest subnormal to 36.74 at the largest float below 1.
+
     Example:
         >>> import torchfocal
         >>> round(torchfocal.prior_bias(0.01), 4)
@@ -138,7 +188,20 @@ def prior_bias(pi: float = 0.01) -> float:
         raise TypeError(f"pi must be a float in (0, 1); got {type(pi).__name__}")
     if not (0.0 < pi < 1.0):
         raise ValueError(f"pi must be in (0, 1); got {pi!r}")
-    return -math.log((1.0 - pi) / pi)
+    # b = log(pi) - log(1 - pi), in three regions so that no step overflows (the quotient
+    # (1 - pi) / pi does for pi below 1/DBL_MAX) and no subtraction cancels:
+    # - pi < 1/4: log(pi) <= -1.39 dominates -log1p(-pi) in [0, 0.29], so |b| > 1.1 and the
+    #   difference is accurate; both logs are finite down to the smallest subnormal.
+    # - pi > 3/4: q = 1 - pi is exact (Sterbenz) and b = -b(q), the same form mirrored.
+    # - in between, b is near 0 and the two logs would cancel; instead
+    #   pi / (1 - pi) = 1 + (2 pi - 1) / (1 - pi), where 2 pi - 1 is exact, so
+    #   b = log1p((2 pi - 1) / (1 - pi)) to a few ulps, b(1/2) = 0 exactly.
+    if pi < 0.25:
+        return math.log(pi) - math.log1p(-pi)
+    if pi > 0.75:
+        q = 1.0 - pi
+        return math.log1p(-q) - math.log(q)
+    return math.log1p((2.0 * pi - 1.0) / (1.0 - pi))
 
 
 def prior_bias_(module: nn.Module, pi: float = 0.01) -> nn.Module:

@@ -13,6 +13,7 @@ input's bytes.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import platform
 import statistics
@@ -52,6 +53,13 @@ CLASSES = {"sigmoid": 80, "softmax": 100, **{name: 80 for name in FAMILY}}
 SIZES = (100_000, 1_000_000, 10_000_000)
 QUICK_SIZES = (20_000,)
 
+#: Working set of one timed case, in bytes per logit of the compute dtype's float32 (float64
+#: doubles it): the inputs, targets and gradient plus the naive backends' intermediates,
+#: whose measured peak is up to about 33 times the input (the "peak extra / input" column),
+#: rounded up to 40 float32 values. A size that needs more than the memory available is
+#: refused up front: allocating it would fail deep inside torch or wake the OOM killer.
+BYTES_PER_LOGIT = {"float32": 160, "bfloat16": 160, "float64": 320}
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
@@ -59,12 +67,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=float,
         nargs="+",
         default=None,
-        help="numbers of logits (default 1e5 1e6 1e7)",
+        help="numbers of logits, whole numbers >= 1 that fit in memory (default 1e5 1e6 1e7)",
     )
     parser.add_argument("--losses", nargs="+", default=["sigmoid", "softmax"])
     parser.add_argument("--dtypes", nargs="+", default=["float32"], help="float32 and/or bfloat16")
     parser.add_argument("--backends", nargs="+", default=["naive", "fused", "compiled"])
-    parser.add_argument("--repeats", type=int, default=None, help="timed runs per case (7)")
+    parser.add_argument("--repeats", type=int, default=None, help="timed runs per case, >= 1 (7)")
     parser.add_argument("--no-memory", action="store_true", help="skip the memory processes")
     parser.add_argument("--quick", action="store_true", help="one small size, few repeats")
     parser.add_argument("--json", action="store_true", help="print JSON")
@@ -312,6 +320,45 @@ def format_table(result: dict[str, Any]) -> str:
     return plain_table(header, columns, rows)
 
 
+def _available_memory() -> int | None:
+    """Bytes of memory available to a new allocation without swapping, where known."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as info:
+            for line in info:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, OSError, ValueError):
+        return None
+
+
+def _check_sizes(values: list[float], dtypes: list[str]) -> list[int]:
+    """--sizes as whole numbers of logits >= 1 whose working set fits in memory."""
+    sizes = []
+    for value in values:
+        if not math.isfinite(value):
+            raise CLIError(f"--sizes must be finite numbers of logits; got {value!r}")
+        if value != math.floor(value):
+            raise CLIError(f"--sizes must be whole numbers of logits; got {value!r}")
+        if value < 1:
+            raise CLIError(f"--sizes must be >= 1; got {value:g}")
+        sizes.append(int(value))
+    available = _available_memory()
+    if available is not None:
+        per_logit = max(BYTES_PER_LOGIT[dtype] for dtype in dtypes)
+        for size in sizes:
+            needed = size * per_logit
+            if needed > available:
+                raise CLIError(
+                    f"--sizes {size:g} needs about {needed / 2**30:.3g} GiB ({per_logit} bytes "
+                    f"per logit), more than the {available / 2**30:.3g} GiB of memory available"
+                )
+    return sizes
+
+
 def run(args: argparse.Namespace) -> int:
     for loss in args.losses:
         if loss not in CLASSES:
@@ -323,10 +370,12 @@ def run(args: argparse.Namespace) -> int:
         if backend not in ("naive", "fused", "compiled"):
             raise CLIError(f"--backends must be naive, fused or compiled; got {backend!r}")
     sizes = (
-        [int(s) for s in args.sizes] if args.sizes else list(QUICK_SIZES if args.quick else SIZES)
+        _check_sizes(args.sizes, args.dtypes)
+        if args.sizes
+        else list(QUICK_SIZES if args.quick else SIZES)
     )
-    if any(s < 1 for s in sizes):
-        raise CLIError("--sizes must be positive")
+    if args.repeats is not None and args.repeats < 1:
+        raise CLIError(f"--repeats must be >= 1; got {args.repeats}")
     repeats = args.repeats if args.repeats is not None else (2 if args.quick else 7)
     result = run_benchmark(
         sizes,

@@ -10,6 +10,7 @@ from torch import Tensor, nn
 
 from .. import _validation as v
 from ..functional import sigmoid_focal_loss
+from ._checks import check_binary_target, check_optional_tensor, compute_dtype
 from ._seed004 import is_hard, soft_focal_bce
 
 
@@ -37,7 +38,12 @@ class FocalBCEWithLogitLoss(nn.Module):
     - ``weight``: the seed registers it but never applies it; here it multiplies each
       element, as ``BCEWithLogitsLoss``'s ``weight`` does (leave it ``None`` for the seed's
       numbers).
-    - Any input rank: the seed's ``alpha.repeat(N, 1)`` only works for ``(N, C)``.
+    - Any input rank: the seed's ``alpha.repeat(N, 1)`` only works for ``(N, C)``. The
+      classes are dimension 1, or dimension 0 of a 1-D input; a 0-d input takes only a
+      scalar alpha.
+    - ``target`` has the input's exact shape: float in [0, 1], bool or integer 0/1.
+    - float16 / bfloat16 are computed in float32 (the soft-target formula, alpha, the
+      weights and the reduction) and returned in the input's dtype, as in the core.
 
     For 0/1 targets this equals ``torchfocal.sigmoid_focal_loss(input, target, alpha=alpha,
     gamma=gamma, weight=pos_weight * weight, reduction=reduction)`` and is computed by it.
@@ -64,47 +70,47 @@ class FocalBCEWithLogitLoss(nn.Module):
     ) -> None:
         super().__init__()
         self.gamma = v.check_gamma(gamma)
-        self.reduction = v.check_reduction(reduction, ("none", "mean", "sum"))
+        self.reduction = v.check_reduction(reduction, v.REDUCTIONS)
         self.scalar_alpha: float | None = None
         alpha_tensor = None
         # alpha is checked here for every target kind: 0/1 targets go through the core,
         # which would reject alpha outside [0, 1], and soft targets must not accept it silently.
         if isinstance(alpha, (int, float)) and not isinstance(alpha, bool):
             self.scalar_alpha = v.check_scalar_in("alpha", alpha, 0.0, 1.0)
-        elif isinstance(alpha, bool):
-            raise TypeError(
-                "alpha must be None, a float or a sequence of per-class floats; got bool"
-            )
         elif alpha is not None:
-            values = torch.as_tensor(np.asarray(alpha, dtype=np.float64))
-            if values.dim() != 1:
-                raise ValueError(
-                    f"alpha must be a float or a 1-D sequence of per-class values; "
-                    f"got shape {v.shape_str(values.shape)}"
-                )
-            if not bool(((values >= 0) & (values <= 1)).all()):
-                bad = values[~((values >= 0) & (values <= 1))][0].item()
-                raise ValueError(f"alpha must hold values in [0, 1]; got {bad:g}")
-            # the seed stores a list alpha as torch.Tensor(alpha): float32
-            alpha_tensor = values.float()
+            alpha_tensor = _per_class_alpha(alpha)
         self.register_buffer("alpha_buffer", alpha_tensor)
-        self.register_buffer("weight", weight)
-        self.register_buffer("pos_weight", pos_weight)
+        self.register_buffer("weight", check_optional_tensor("weight", weight))
+        self.register_buffer("pos_weight", check_optional_tensor("pos_weight", pos_weight))
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
+        input = v.check_float_input("input", input)
+        target = check_binary_target("target", target, input_name="input", input=input)
+        # Half precision is computed in float32 (soft targets, alpha, weights and the
+        # reduction alike) and returned in the input's dtype, as the core does.
+        dtype = compute_dtype(input)
         alpha: float | Tensor | None = self.scalar_alpha
         if self.alpha_buffer is not None:
-            classes = input.shape[1] if input.dim() >= 2 else input.numel()
+            if input.dim() == 0:
+                raise ValueError(
+                    f"alpha must be a single float for a 0-d input (per-class values need a "
+                    f"class dimension); got {self.alpha_buffer.numel()} values"
+                )
+            class_dim = 1 if input.dim() >= 2 else 0
+            classes = input.shape[class_dim]
             if self.alpha_buffer.numel() != classes:
                 raise ValueError(
-                    f"alpha must have one value per class ({classes} along dimension 1); "
-                    f"got {self.alpha_buffer.numel()} values"
+                    f"alpha must have one value per class ({classes} along dimension "
+                    f"{class_dim}); got {self.alpha_buffer.numel()} values"
                 )
-            alpha = _align_to_dim1(self.alpha_buffer.to(input.dtype), input)
+            v.check_same_device("alpha", self.alpha_buffer, input)
+            alpha = _align_to_dim1(self.alpha_buffer.to(dtype), input)
         scale = None
-        for factor in (self.pos_weight, self.weight):
+        for name, factor in (("pos_weight", self.pos_weight), ("weight", self.weight)):
             if factor is not None:
-                factor = _align_to_dim1(factor.to(input.dtype), input)
+                v.check_same_device(name, factor, input)
+                factor = _align_to_dim1(factor.to(dtype), input)
+                v.broadcast_to_input(name, factor, input.shape)
                 scale = factor if scale is None else scale * factor
         if is_hard(target):
             per_class_alpha = alpha if isinstance(alpha, Tensor) else None
@@ -117,11 +123,41 @@ class FocalBCEWithLogitLoss(nn.Module):
                 class_dim=1 if input.dim() >= 2 else 0,
                 reduction=self.reduction,
             )
-        loss = soft_focal_bce(input, target.to(input.dtype), self.gamma)
+        soft = target.to(dtype)
+        loss = soft_focal_bce(input.to(dtype), soft, self.gamma)
         if alpha is not None:
-            loss = (alpha * target + (1 - alpha) * (1 - target)) * loss
+            loss = (alpha * soft + (1 - alpha) * (1 - soft)) * loss
         if scale is not None:
-            loss = v.broadcast_to_input("pos_weight * weight", scale, input.shape) * loss
+            loss = scale * loss
         if self.reduction == "mean":
-            return loss.mean()
-        return loss.sum() if self.reduction == "sum" else loss
+            loss = loss.mean()
+        elif self.reduction == "sum":
+            loss = loss.sum()
+        return loss.to(input.dtype)
+
+
+def _per_class_alpha(alpha: object) -> Tensor:
+    """A non-empty 1-D sequence, array or tensor of values in [0, 1], as float32 (the seed
+    stores a list alpha as ``torch.Tensor(alpha)``)."""
+    expected = "None, a float or a sequence of per-class floats"
+    if isinstance(alpha, bool):
+        raise TypeError(f"alpha must be {expected}; got bool")
+    if isinstance(alpha, Tensor):
+        if not (alpha.is_floating_point() or v.is_integer_dtype(alpha.dtype)):
+            raise TypeError(f"alpha must be a real tensor; got {alpha.dtype}")
+        values = alpha.detach().to(device="cpu", dtype=torch.float64)
+    else:
+        try:
+            array = np.asarray(alpha, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise TypeError(f"alpha must be {expected}; got {type(alpha).__name__}") from None
+        values = torch.as_tensor(array)
+    if values.dim() != 1 or values.numel() == 0:
+        raise ValueError(
+            f"alpha must be a float or a non-empty 1-D sequence of per-class values; "
+            f"got shape {v.shape_str(values.shape)}"
+        )
+    inside = (values >= 0) & (values <= 1)
+    if not bool(inside.all()):
+        raise ValueError(f"alpha must hold values in [0, 1]; got {values[~inside][0].item():g}")
+    return values.float()
