@@ -249,8 +249,10 @@ def test_reaching_the_recompile_limit_warns_once_and_runs_fused() -> None:
                 r"\(torch\._dynamo\.config\.recompile_limit = 1\) for the sigmoid focal "
                 r"loss of a 3-D float32 input on cpu, with gradient; that case runs on "
                 r"backend='fused' from now on",
-            ):
+            ) as record:
                 torchfocal.sigmoid_focal_loss(x, y, backend="compiled")
+            # The warning points at the user's line, not into torchfocal or torch.
+            assert [w.filename for w in record if w.category is RuntimeWarning] == [__file__]
             with warnings.catch_warnings():
                 warnings.simplefilter("error", RuntimeWarning)
                 _same_as_fused("sigmoid", x, y)

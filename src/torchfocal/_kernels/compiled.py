@@ -25,19 +25,20 @@ that one case's programs never count against another case's recompile limit. A c
 
 Everything else is an input of the program, not a constant of it: every size of every
 dimension from the first call on, 1 included (the sizes are unbacked symbols: no 0/1
-specialisation, no guard at 4,096 elements); ``requires_grad`` (tensors are detached
+specialisation, no guard at 4,096 elements; a torch whose ``mark_unbacked`` lacks shape
+ids and bounds compiles sizes 1 apart); ``requires_grad`` (tensors are detached
 first); the values of ``alpha``, ``gamma`` and the divisor (passed as 0-d tensors). The
 softmax's number of classes is an ordinary dynamic size: one class, and more than 4,096,
 take programs of their own. A size-1 dimension that an operand shares with the input
 (batch size 1) is read as the program already compiled for it reads it; before any, as a
 full dimension of ``weight`` and a broadcast one of the per-class operands, so a
 per-class ``alpha`` or a full-shaped ``weight`` first seen at batch size 1 costs no second
-program later. An empty input runs on the eager kernels
-(there is nothing to compute).
+program later. An empty input runs on the eager kernels (there is nothing to compute).
 
 Within a case torch recompiles only for a change of ``torch.get_num_threads()`` (dynamo
-guards on it; Inductor writes the thread count into its C++ loops), a new memory layout
-of an input (a channels-last or transposed view), or arguments that alias one another.
+guards on it; Inductor writes the thread count into its C++ loops) and for a new memory
+layout of an input (a channels-last or transposed view): each such program is kept, and
+counts against that case's recompile limit.
 A case that reaches torch's recompile limit (``torch._dynamo.config.recompile_limit``) is
 not left to run eagerly in silence: one ``RuntimeWarning`` names it, and from then on it
 runs on the eager fused kernels. Where compiling fails altogether (no C++ compiler, an
@@ -50,6 +51,8 @@ Inside a user's own ``torch.compile`` the math is traced inline, into the user's
 from __future__ import annotations
 
 import inspect
+import os
+import sys
 import types
 import warnings
 from collections.abc import Callable, Hashable, Mapping
@@ -84,7 +87,7 @@ class _Case(NamedTuple):
     need_grad: bool
     device: torch.device
     input: _Kind
-    #: (name, _Kind, a Python number or None) for each argument after the input.
+    #: (name, its _Kind, or the Python number or None it is) for each argument after x.
     operands: tuple[tuple[str, Hashable], ...]
     #: The rest: reduced or not, and the softmax's class dim, target form and gamma 0.
     constants: tuple[Hashable, ...]
@@ -332,6 +335,18 @@ def _name(case: _Case) -> str:
     )
 
 
+def _stacklevel() -> int:
+    """``warnings.warn``'s stacklevel, from ``_run``, of the first frame outside torchfocal
+    and torch: the user's line, however many wrappers (modules, autograd) lie between."""
+    inside = (os.path.dirname(os.path.dirname(__file__)), os.path.dirname(torch.__file__))
+    frame = sys._getframe(2)  # _run's caller: stacklevel 2
+    level = 2
+    while frame.f_back is not None and frame.f_code.co_filename.startswith(inside):
+        frame = frame.f_back
+        level += 1
+    return level
+
+
 def _run(math: Callable[..., Result], case: _Case, args: tuple[Any, ...]) -> Result | None:
     """The compiled result for ``case``, or None: the caller then runs the eager kernels."""
     function = _compiled.get(case)
@@ -348,7 +363,7 @@ def _run(math: Callable[..., Result], case: _Case, args: tuple[Any, ...]) -> Res
                 f"{_name(case)}; that case runs on backend='fused' from now on "
                 "(TORCH_LOGS=recompiles shows what changed between its calls)",
                 RuntimeWarning,
-                stacklevel=4,
+                stacklevel=_stacklevel(),
             )
             return None
         _unavailable.append(f"{type(error).__name__}: {error}")
@@ -357,7 +372,7 @@ def _run(math: Callable[..., Result], case: _Case, args: tuple[Any, ...]) -> Res
             f"{str(error).splitlines()[0] if str(error) else ''}); using backend='fused' "
             "for the rest of this process",
             RuntimeWarning,
-            stacklevel=4,
+            stacklevel=_stacklevel(),
         )
         return None
 
@@ -454,9 +469,10 @@ def softmax(
     )
     if case in _eager_cases:
         return None
-    target_arg, valid_arg, class_factor_arg, gamma_arg = _views(case, tensors, x.dim(), dim)
+    class_dim = dim % x.dim()
+    target_arg, valid_arg, class_factor_arg, gamma_arg = _views(case, tensors, x.dim(), class_dim)
     args = (
-        _view(x, case.input, x.dim(), dim),
+        _view(x, case.input, x.dim(), class_dim),
         target_arg,
         valid_arg,
         class_factor_arg,
