@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -55,7 +56,8 @@ def test_compile_failure_falls_back_to_fused_with_one_warning(
     def broken(*args: Any) -> Any:
         raise RuntimeError("no C++ compiler")
 
-    monkeypatch.setitem(compiled._cache, "sigmoid", broken)
+    monkeypatch.setattr(compiled, "_fresh", lambda math, name: broken)
+    monkeypatch.setattr(compiled, "_compiled", {})
     monkeypatch.setattr(compiled, "_unavailable", [])
     x = torch.randn(4, 3)
     y = torch.rand(4, 3) < 0.5
@@ -73,8 +75,10 @@ def test_compile_failure_falls_back_to_fused_with_one_warning(
     torch.testing.assert_close(second, expected)
 
 
+@pytest.mark.parametrize("backend", ["auto", "compiled"])
 @pytest.mark.parametrize("loss_name", ["sigmoid", "softmax"])
-def test_losses_inside_fullgraph_compile(loss_name: str) -> None:
+def test_losses_inside_fullgraph_compile(loss_name: str, backend: str) -> None:
+    """backend="compiled" inside the user's own torch.compile is traced into their graph."""
     torch._dynamo.reset()
     model = torch.nn.Linear(8, 5)
     x = torch.randn(16, 8)
@@ -83,7 +87,7 @@ def test_losses_inside_fullgraph_compile(loss_name: str) -> None:
     fn = getattr(torchfocal, f"{loss_name}_focal_loss")
 
     def step(inputs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        return fn(model(inputs), labels, gamma=2.0)
+        return fn(model(inputs), labels, gamma=2.0, backend=backend)
 
     compiled_step = torch.compile(step, fullgraph=True)
     loss = compiled_step(x, target)
@@ -112,3 +116,146 @@ def test_losses_under_cpu_autocast(loss_name: str) -> None:
     assert model.weight.grad is not None and bool(torch.isfinite(model.weight.grad).all())
     full = fn(model(x).float(), target)
     torch.testing.assert_close(loss.float(), full, rtol=3e-2, atol=1e-2)
+
+
+# Compile counts. A "program" is one graph dynamo hands to Inductor; counters["stats"]
+# ["unique_graphs"] counts them for the whole process, so the tests read differences.
+
+
+def _graphs() -> int:
+    return int(torch._dynamo.utils.counters["stats"]["unique_graphs"])
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _fresh_compiler() -> Iterator[None]:
+    """Start the module with no compiled cases (deliberately: the counts below are exact)."""
+    torch._dynamo.reset()
+    compiled._reset()
+    yield
+    torch._dynamo.reset()
+    compiled._reset()
+
+
+def _same_as_fused(loss_name: str, x: torch.Tensor, target: torch.Tensor, **kwargs: Any) -> None:
+    """backend="compiled" gives the eager fused kernels' loss and input gradient."""
+    fn = getattr(torchfocal, f"{loss_name}_focal_loss")
+    values, grads = [], []
+    for backend in ("compiled", "fused"):
+        xx = x.detach().clone().requires_grad_(x.requires_grad)
+        loss = fn(xx, target, backend=backend, **kwargs)
+        values.append(loss.detach())
+        if x.requires_grad:
+            (grad,) = torch.autograd.grad(loss, xx, torch.ones_like(loss))
+            grads.append(grad)
+    tol = {"rtol": 1e-12, "atol": 1e-14} if x.dtype == torch.float64 else {}
+    torch.testing.assert_close(values[0], values[1], **tol)
+    if grads:
+        torch.testing.assert_close(grads[0], grads[1], **tol)
+
+
+def _sigmoid_calls(**case: Any) -> list[tuple[torch.Tensor, torch.Tensor, dict[str, Any]]]:
+    """One sigmoid case called with batch sizes 1, 2, 64 and 1,500 (4,500 elements, past
+    Inductor's 4,096-element summation threshold), every reduction that divides, and
+    different alphas and gammas (0 and 2, the kernels' own special values, included)."""
+    dtype = case.pop("dtype", torch.float32)
+    grad = case.pop("requires_grad", True)
+    reductions = ["none"] if case.get("reduction") == "none" else ["mean", "sum", "positives"]
+    case.pop("reduction", None)
+    calls = []
+    for index, (n, gamma, alpha) in enumerate(
+        [(1, 2.0, 0.25), (64, 0.5, 0.75), (2, 0.0, 0.25), (1500, 3.0, 0.5), (64, 1.0, 0.1)]
+    ):
+        x = (torch.randn(n, 3, dtype=dtype) * 4).requires_grad_(grad)
+        y = torch.rand(n, 3) < 0.3
+        options = {"gamma": gamma, "alpha": alpha, "reduction": reductions[index % len(reductions)]}
+        calls.append((x, y, {**options, **case}))
+    return calls
+
+
+def test_one_sigmoid_program_serves_every_size_reduction_alpha_and_gamma() -> None:
+    before = _graphs()
+    for x, y, options in _sigmoid_calls():
+        _same_as_fused("sigmoid", x, y, **options)
+    assert _graphs() - before == 1
+
+
+def test_one_softmax_program_serves_every_size_reduction_alpha_and_gamma() -> None:
+    before = _graphs()
+    for n, gamma, alpha, reduction in [
+        (1, 2.0, 0.5, "mean"),
+        (40, 0.5, [1.0, 2.0, 0.5, 1.0, 3.0], "sum"),
+        (2, 3.0, 2.0, "mean"),
+        (1000, 1.0, [0.1, 0.2, 0.3, 0.4, 0.5], "mean"),  # 5,000 elements
+    ]:
+        x = (torch.randn(n, 5) * 4).requires_grad_(True)
+        target = torch.randint(0, 5, (n,))
+        _same_as_fused("softmax", x, target, gamma=gamma, alpha=alpha, reduction=reduction)
+    assert _graphs() - before == 1
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        {"requires_grad": False},
+        {"dtype": torch.float64},
+        {"reduction": "none"},
+        {"alpha": None},
+        {"alpha": [0.1, 0.2, 0.3]},
+        {"weight_like_input": True},
+    ],
+    ids=["no-grad", "float64", "reduction-none", "alpha-None", "alpha-per-class", "full-weight"],
+)
+def test_each_distinct_sigmoid_case_compiles_once(case: dict[str, Any]) -> None:
+    """need_grad, the dtype, reduction="none", a None operand and a tensor operand change
+    the program: one more each, whatever the sizes and values of the calls after the first
+    (a batch of 1 first: per-class alpha and a full weight read its size-1 dim rightly)."""
+    before = _graphs()
+    full_weight = case.pop("weight_like_input", False)
+    for x, y, options in _sigmoid_calls(**case):
+        if full_weight:
+            options["weight"] = torch.rand(x.shape, dtype=x.dtype)
+        _same_as_fused("sigmoid", x, y, **options)
+    assert _graphs() - before == 1
+
+
+def test_softmax_gamma_zero_is_its_own_case_and_exact_for_huge_margins() -> None:
+    """gamma 0 keeps the plain cross-entropy path: one program for it, no NaN where the
+    other classes' probabilities underflow (the general modulator would take log 0)."""
+    before = _graphs()
+    for n in (1, 30, 1200):
+        x = (torch.randn(n, 5) * 4).requires_grad_(True)
+        target = torch.randint(0, 5, (n,))
+        with torch.no_grad():
+            x[0, target[0]] = 1e4  # every other class's probability is exactly 0
+        _same_as_fused("softmax", x, target, gamma=0.0, alpha=0.25)
+        loss = torchfocal.softmax_focal_loss(x, target, gamma=0.0, alpha=0.25, backend="compiled")
+        assert bool(torch.isfinite(loss))
+    assert _graphs() - before == 1
+
+
+def test_reaching_the_recompile_limit_warns_once_and_runs_fused() -> None:
+    """A thread-count change recompiles within a case; with the limit at 1 that is the
+    limit reached: one RuntimeWarning, the fused kernels' results, then silence."""
+    threads = torch.get_num_threads()
+    x = torch.randn(6, 4, 2, requires_grad=True)
+    y = torch.rand(6, 4, 2) < 0.3
+    with torch._dynamo.config.patch(recompile_limit=1):
+        _same_as_fused("sigmoid", x, y)  # this case's first and only program
+        try:
+            torch.set_num_threads(threads + 1)
+            with pytest.warns(
+                RuntimeWarning,
+                match=r"backend='compiled': torch\.compile reached its recompile limit "
+                r"\(torch\._dynamo\.config\.recompile_limit = 1\) for the sigmoid focal "
+                r"loss of a 3-D float32 input on cpu, with gradient; that case runs on "
+                r"backend='fused' from now on",
+            ) as record:
+                torchfocal.sigmoid_focal_loss(x, y, backend="compiled")
+            # The warning points at the user's line, not into torchfocal or torch.
+            assert [w.filename for w in record if w.category is RuntimeWarning] == [__file__]
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", RuntimeWarning)
+                _same_as_fused("sigmoid", x, y)
+                _same_as_fused("sigmoid", x[:1], y[:1], gamma=0.5)
+        finally:
+            torch.set_num_threads(threads)
