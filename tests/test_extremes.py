@@ -12,6 +12,7 @@ which those are. The gradient is always finite.
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,6 +25,11 @@ import torch
 import torchfocal
 from conftest import tolerance
 from torchfocal import reference
+
+# At float64's largest logits the oracle's exponents and products overflow to their correct
+# limits (gamma log q = -inf, so q^gamma = 0; a loss beyond the range is inf): NumPy's
+# overflow warnings are expected there. Invalid operations (NaN) still warn.
+pytestmark = pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
 
 DTYPES = [torch.float16, torch.bfloat16, torch.float32, torch.float64]
 BACKENDS = ["naive", "fused"]
@@ -302,3 +308,154 @@ def test_nan_logit_gives_nan_loss_and_gradient(name: str, kind: str, backend: st
     for reduction in ("mean", "sum"):
         reduced, _ = _call(case, backend, poisoned, target, reduction=reduction, **kwargs)
         assert torch.isnan(reduced), reduction
+
+
+# -- the oracle at extremes, against the textbook formulas in 400-digit arithmetic ------------
+
+mpmath = pytest.importorskip("mpmath")
+MP = mpmath.mp.clone()
+MP.dps = 340  # every float64 logit to 1e-31 (x +- 1e-10 is exact), exp(+-finfo.max) too
+
+F64_MAX = float(np.finfo(np.float64).max)
+F32_MAX = float(np.finfo(np.float32).max)
+POINTS = [F64_MAX, -F64_MAX, F64_MAX / 2, -F64_MAX / 2, F32_MAX, -F32_MAX, 1e4, -1e4, 5.0, 0.0]
+SCORES = [0.0, 1.0, 0.3, 0.8]
+
+
+@functools.cache
+def _mp_parts(x: Any) -> tuple[Any, Any, Any, Any]:
+    """p, 1 - p, log p, log(1 - p), each without cancellation (cached: every gamma and
+    target of a test meets the same points)."""
+    one = MP.mpf(1)
+    return (
+        one / (1 + MP.exp(-x)),
+        one / (1 + MP.exp(x)),
+        -MP.log1p(MP.exp(-x)),
+        -MP.log1p(MP.exp(x)),
+    )
+
+
+def _mp_elementwise(name: str, gamma: float) -> Callable[[Any, float], Any]:
+    g = MP.mpf(gamma)
+
+    def loss(x: Any, y: float) -> Any:
+        p, one_minus_p, log_p, log_1mp = _mp_parts(x)
+        bce = -(y * log_p + (1 - y) * log_1mp)
+        q = y * one_minus_p + (1 - y) * p
+        if name == "sigmoid_focal":
+            return (0.25 * y + 0.75 * (1 - y)) * q**g * bce
+        if name == "poly1_sigmoid":
+            return q**g * bce + q ** (g + 1)
+        if name == "sigmoid_focal_star":
+            return MP.log1p(MP.exp(-(g * (2 * y - 1) * x + 1))) / g
+        if name == "asymmetric_clip":
+            p_m = max(p - MP.mpf("0.05"), MP.mpf(0))
+            negative = p_m**g * -MP.log1p(-p_m) if p_m > 0 else MP.mpf(0)
+            return y * one_minus_p**g * -log_p + (1 - y) * negative
+        if name == "varifocal":
+            return y * bce if y > 0 else 0.75 * p**g * -log_1mp
+        assert name == "quality"
+        return abs(p - y) ** g * bce if gamma else bce
+
+    return loss
+
+
+@functools.cache
+def _mp_softmax(x: tuple[Any, ...]) -> tuple[list[Any], list[Any], list[Any]]:
+    """log p_c, p_c and 1 - p_c = sum_{k != c} p_k of a row (cached, as _mp_parts)."""
+    log_z = MP.log(MP.fsum(MP.exp(v) for v in x))
+    log_p = [v - log_z for v in x]
+    p = [MP.exp(v) for v in log_p]
+    rest = [MP.fsum(p[k] for k in range(len(x)) if k != c) for c in range(len(x))]
+    return log_p, p, rest
+
+
+def _mp_row(name: str, gamma: float) -> Callable[[list[Any], list[float]], Any]:
+    g = MP.mpf(gamma)
+
+    def loss(x: list[Any], t: list[float]) -> Any:
+        log_p, p, rest = _mp_softmax(tuple(x))
+        focal = -MP.fsum(t[c] * rest[c] ** g * log_p[c] for c in range(len(x)))
+        if name == "poly1_softmax":
+            return focal + MP.fsum(p[c] * (1 - t[c]) for c in range(len(x))) ** (g + 1)
+        return focal
+
+    return loss
+
+
+def _along(
+    exact: Callable[[list[Any], list[float]], Any], row: list[float], t: list[float], j: int
+) -> Callable[[Any], Any]:
+    """The row's loss as a function of its j-th logit alone."""
+    return lambda v: exact([v if k == j else MP.mpf(row[k]) for k in range(len(row))], t)
+
+
+def _mp_derivative(f: Callable[[Any], Any], x: float) -> float:
+    # An absolute step: a softmax row's loss varies on the scale 1 of the logit differences
+    # even at |x| = 1e308. The central difference's error is ~1e-20 relative.
+    return float(MP.diff(f, MP.mpf(x), h=MP.mpf("1e-10")))
+
+
+def _close(actual: float, expected: Any) -> None:
+    expected = float(expected)  # inf where the true value exceeds float64's range
+    assert actual == pytest.approx(expected, rel=1e-12, abs=1e-300), (actual, expected)
+
+
+ORACLE_ELEMENTWISE = {
+    "sigmoid_focal": ({}, GAMMAS),
+    "poly1_sigmoid": ({"activation": "sigmoid", "alpha": None}, GAMMAS),
+    "sigmoid_focal_star": ({"beta": 1.0}, [0.5, 2.0, 10.0]),
+    "asymmetric_clip": ({"clip": 0.05}, GAMMAS),
+    "varifocal": ({"alpha": 0.75}, GAMMAS),
+    "quality": ({}, [0.0, 1.0, 2.0, 10.0]),
+}
+
+
+@pytest.mark.parametrize("name", ORACLE_ELEMENTWISE)
+def test_oracle_elementwise_losses_at_extremes(name: str) -> None:
+    """reference.py against the loss written plainly and evaluated with 400 digits (its
+    derivative by a central difference of step 1e-10)."""
+    kwargs, gammas = ORACLE_ELEMENTWISE[name]
+    case = CASES[name]
+    x = np.array([POINTS] * len(SCORES))
+    y = np.array([[score] * len(POINTS) for score in SCORES])
+    for gamma in gammas:
+        call = {**case.kwargs, **kwargs, **_gamma_kwargs(case, gamma)}
+        loss, grad = case.reference()(x, y, reduction="none", **call)
+        exact = _mp_elementwise(name, gamma)
+        for (i, j), value in np.ndenumerate(x):
+            _close(loss[i, j], exact(MP.mpf(value), y[i, j]))
+            _close(grad[i, j], _mp_derivative(functools.partial(exact, y=y[i, j]), value))
+
+
+ROWS = [
+    [F64_MAX, -F64_MAX, 0.0],
+    [-F64_MAX, F64_MAX / 2, 1e4],
+    [F64_MAX / 2, -F64_MAX / 2, -F64_MAX],
+    [F32_MAX, -F32_MAX, 0.0],
+    [1e4, -1e4, 5.0],
+    [F64_MAX, F64_MAX, 0.0],
+]
+ROW_TARGETS = [[0.0, 1.0, 0.0], [0.25, 0.75, 0.0], [0.2, 0.5, 0.3], [1.0, 0.0, 0.0]]
+
+
+@pytest.mark.parametrize("name", ["softmax_focal", "poly1_softmax", "distribution"])
+def test_oracle_softmax_losses_at_extremes(name: str) -> None:
+    """As above, for rows that differ by up to twice the float64 range."""
+    for gamma in [0.0] if name == "distribution" else GAMMAS:
+        exact = _mp_row(name, gamma)
+        for row, t in itertools.product(ROWS, ROW_TARGETS):
+            x = np.array([row])
+            if name == "distribution":
+                label = t[1] + 2 * t[2]  # a label in [0, 2], and its two-bin target
+                left = min(int(label), 1)
+                t = [0.0, 0.0, 0.0]
+                t[left], t[left + 1] = left + 1 - label, label - left
+                loss, grad = reference.distribution_focal_loss(x, [label], reduction="none")
+            else:
+                call = {"activation": "softmax"} if name == "poly1_softmax" else {}
+                function = getattr(reference, CASES[name].function)
+                loss, grad = function(x, np.array([t]), gamma=gamma, reduction="none", **call)
+            _close(loss[0], exact([MP.mpf(v) for v in row], t))
+            for j in range(3):
+                _close(grad[0, j], _mp_derivative(_along(exact, row, t, j), row[j]))

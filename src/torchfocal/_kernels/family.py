@@ -124,9 +124,7 @@ def _clipped_negative(
     shifted = torch.exp(log_p) - clip
     below = shifted <= 0
     p_m = torch.where(below, 0.5, shifted)
-    neg_log_u = torch.where(
-        p_m < 0.5, -torch.log1p(-p_m), -torch.log(torch.exp(log_1mp) + clip)
-    )
+    neg_log_u = torch.where(p_m < 0.5, -torch.log1p(-p_m), -torch.log(torch.exp(log_1mp) + clip))
     return below, p_m, torch.log(p_m), neg_log_u
 
 
