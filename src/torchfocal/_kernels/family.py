@@ -60,17 +60,16 @@ def _times(*factors: Tensor | float | None) -> Tensor | float | None:
 #   loss = -log sigmoid(z) / gamma = softplus(-z) / gamma,
 #   dloss/dx = -sigmoid(-z) * gamma s / gamma = -s sigmoid(-z)        (bounded by 1).
 # gamma s x overflows for |x| near finfo.max and gamma > 1, while the loss itself (about |x|)
-# does not: past |z| = SATURATED_LOGIT, softplus(-z) = relu(-z) exactly (log1p(exp(-|z|))
-# rounds to 0), and relu(-z) / gamma = relu(-(s x + beta / gamma)) forms no such product.
+# does not. Where z = -inf (the loss side; z = +inf gives logsigmoid = 0, the right value),
+# softplus(-z) / gamma = -z / gamma = -(s x + beta / gamma) exactly (softplus(-z) = -z once
+# exp(z) rounds to 0), a form without the overflowing product; its derivative -s is that of
+# the loss there, sigmoid(-z) = 1.
 
 
 def _star_loss(x_t: Tensor, gamma: float, beta: float) -> Tensor:
     """softplus(-(gamma x_t + beta)) / gamma, finite wherever the true value is."""
     z = gamma * x_t + beta
-    far = z.abs() > SATURATED_LOGIT  # False for NaN, which the near branch propagates
-    near = -F.logsigmoid(torch.where(far, 0.0, z)) / gamma
-    saturated = torch.relu(-(torch.where(far, x_t, 0.0) + beta / gamma))
-    return torch.where(far, saturated, near)
+    return torch.where(torch.isneginf(z), -(x_t + beta / gamma), -F.logsigmoid(z) / gamma)
 
 
 def star_naive(
@@ -93,9 +92,13 @@ def star_fused(
 ) -> tuple[Tensor, Tensor | None]:
     sign = _sign(y)
     x_t = x.mul(sign)
-    loss = _star_loss(x_t, gamma, beta)
+    z = x_t.mul(gamma).add_(beta)
+    loss = F.logsigmoid(z).div_(-gamma)
+    if _softmax.has_neg_inf(z):
+        # gamma x_t overflowed on the loss side (see _star_loss).
+        loss = torch.where(torch.isneginf(z), x_t.add_(beta / gamma).neg_(), loss)
     # sigmoid(-z) is exact for z = +-inf too (0 or 1).
-    grad = torch.sigmoid(x_t.mul_(-gamma).sub_(beta)).mul_(sign).neg_() if need_grad else None
+    grad = torch.sigmoid(z.neg_()).mul_(sign).neg_() if need_grad else None
     return _scaled(loss, grad, _times(_alpha_t(alpha, y, x), weight))
 
 
@@ -116,16 +119,23 @@ def _power(log_base: Tensor, exponent: float) -> Tensor | float:
 
 
 def _clipped_negative(
-    log_p: Tensor, log_1mp: Tensor, clip: float
-) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """(below, p_m, log p_m, -log u) of the clipped negative side, p_m and its log made safe
-    (1/2) below the clip: that branch is never taken, and a stand-in inside (0, 1 - clip)
-    keeps log(0) and its infinite derivative out of it (the "double where")."""
-    shifted = torch.exp(log_p) - clip
-    below = shifted <= 0
-    p_m = torch.where(below, 0.5, shifted)
-    neg_log_u = torch.where(p_m < 0.5, -torch.log1p(-p_m), -torch.log(torch.exp(log_1mp) + clip))
-    return below, p_m, torch.log(p_m), neg_log_u
+    p: Tensor, one_minus_p: Tensor, clip: float
+) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+    """(active, p_m, log p_m, u, -log u) of the clipped negative side.
+
+    active is 1 above the clip and 0 below, as a float mask that multiplies the side's loss
+    and gradient (a NaN p counts as active, so it propagates). Below the clip p_m is
+    clamped at finfo.tiny: log p_m and every derivative stay finite there (a multiplied
+    mask needs finite values), and the clamp's derivative is 0. -log u is -log1p(-p_m) while
+    p_m < 1/2 and -log(1 - p + clip) beyond, blended by a 0/1 mask (both sides finite).
+    """
+    shifted = p - clip
+    active = (~(shifted <= 0)).to(p.dtype)
+    p_m = shifted.clamp(min=torch.finfo(p.dtype).tiny)
+    small = (p_m < 0.5).to(p.dtype)
+    u = one_minus_p + clip
+    neg_log_u = small * -torch.log1p(-p_m) + (1.0 - small) * -torch.log(u)
+    return active, p_m, torch.log(p_m), u, neg_log_u
 
 
 def asymmetric_naive(
@@ -143,8 +153,12 @@ def asymmetric_naive(
     if clip == 0.0:
         negative = _power(saturated_logsigmoid(x), gamma_neg) * -log_1mp
     else:
-        below, _, log_p_m, neg_log_u = _clipped_negative(log_p, log_1mp, clip)
-        negative = torch.where(below, 0.0, _power(log_p_m, gamma_neg) * neg_log_u)
+        # p and 1 - p as exponentials of logsigmoids: their derivative p (1 - p) keeps its
+        # relative precision where sigmoid's y (1 - y) rounds 1 - y to 0.
+        active, _, log_p_m, _, neg_log_u = _clipped_negative(
+            torch.exp(log_p), torch.exp(log_1mp), clip
+        )
+        negative = active * _power(log_p_m, gamma_neg) * neg_log_u
     y_float = y.to(x.dtype)
     loss = y_float * positive + (1.0 - y_float) * negative
     return loss if weight is None else loss * weight
@@ -168,10 +182,10 @@ def asymmetric_fused(
         modulator_neg = _power(log_p, gamma_neg)
         loss_neg = -log_1mp * modulator_neg
     else:
-        below, p_m, log_p_m, neg_log_u = _clipped_negative(log_p, log_1mp, clip)
-        # exp(0 * log p_m) = 1 for gamma_neg = 0: log p_m is finite (p_m is safe below).
-        modulator_neg = torch.where(below, 0.0, torch.exp(gamma_neg * log_p_m))
-        loss_neg = torch.where(below, 0.0, neg_log_u * modulator_neg)  # +0, not -0, below
+        active, p_m, log_p_m, u, neg_log_u = _clipped_negative(p, one_minus_p, clip)
+        # 0 below the clip; exp(0 * log p_m) = 1 above it for gamma_neg = 0.
+        modulator_neg = torch.exp(gamma_neg * log_p_m).mul_(active)
+        loss_neg = neg_log_u * modulator_neg  # +0 below: neg_log_u > 0 there
     if y.dtype == torch.bool:
         loss = torch.where(y, loss_pos, loss_neg)
     else:
@@ -182,10 +196,9 @@ def asymmetric_fused(
     if clip == 0.0:
         grad_neg = modulator_neg * (gamma_neg * one_minus_p * -log_1mp + p)
     else:
-        # p_m is 1/2 below the clip, where modulator_neg is 0.
+        # Below the clip modulator_neg is 0 and ratio is 1 (p_m = finfo.tiny).
         ratio = neg_log_u / p_m
-        u = torch.exp(-neg_log_u)
-        grad_neg = torch.exp(log_p + log_1mp) * modulator_neg * (gamma_neg * ratio + 1.0 / u)
+        grad_neg = (p * one_minus_p) * modulator_neg * (gamma_neg * ratio + 1.0 / u)
     if y.dtype == torch.bool:
         grad = torch.where(y, grad_pos, grad_neg)
     else:

@@ -41,6 +41,34 @@ from ._blocks import Gamma
 from .sigmoid import SATURATED_LOGIT
 
 
+def has_neg_inf(values: Tensor) -> bool:
+    """Whether ``values`` may hold -inf: checked on CPU tensors outside torch.compile (the
+    answer costs no device sync there), assumed elsewhere (meta tensors included)."""
+    if values.device.type != "cpu" or _blocks.is_compiling():
+        return True
+    return bool(torch.isneginf(values).any())
+
+
+def _weighted_log_p_value(
+    weight: Tensor, x: Tensor, log_p: Tensor, dim: int, index: Tensor | None = None
+) -> Tensor:
+    """weight * log p for the fused kernels (values only, no autograd; see weighted_log_p).
+
+    ``log_p`` and ``weight`` are the whole row's, or the entries gathered at ``index``. Where
+    log p is -inf the product is weight x - weight top, with top the row's largest logit:
+    logsumexp(x) exceeds it by at most log C, far below the rounding of a logit difference
+    beyond finfo.max. Elsewhere it is the plain product; rows that differ by that much are
+    rare, so the fix-up (a pass for the row maxima) runs only when a -inf is there.
+    """
+    product = weight * log_p
+    if not has_neg_inf(log_p):
+        return product
+    top = x.amax(dim=dim, keepdim=True)
+    if index is not None:
+        x = x.gather(dim, index)
+    return torch.where(torch.isneginf(log_p), weight * x - weight * top, product)
+
+
 def log_normaliser(x: Tensor, log_p: Tensor, dim: int) -> Tensor:
     """logsumexp(x) along ``dim`` (kept), from log_softmax: x_M - log p_M at the arg-max M.
 
@@ -145,7 +173,6 @@ def fused_index(
     # in float32.
     p = torch.log_softmax(x, dim=dim)
     log_p_y = p.gather(dim, index)
-    log_p_max = p.amax(dim=dim, keepdim=True)
     p = p.exp_()
     # 1 - p_y: directly while p_y <= 1/2 (no cancellation there, and exact to rounding even
     # when the logits are so large that the p_k carry the rounding of logsumexp), else as
@@ -167,8 +194,7 @@ def fused_index(
     else:
         modulator = torch.log(rest).mul_(gamma).exp_()
     weight = torch.as_tensor(a_y * modulator, dtype=x.dtype, device=x.device)
-    log_z = x.amax(dim=dim, keepdim=True) - log_p_max
-    loss = (-weighted_log_p(weight, x.gather(dim, index), log_p_y, log_z)).squeeze(dim)
+    loss = (-_weighted_log_p_value(weight, x, log_p_y, dim, index)).squeeze(dim)
     if not need_grad:
         return loss, None
     # g_y = m_y (1 + gamma p_y rho_y), rho = l / expm1(l) (-> 1 where l rounds to 0).
@@ -197,7 +223,7 @@ def fused_dense(
     modulator, g = _modulator_and_g(log_p, log_1mp, gamma, need_grad)
     a = t if class_factor is None else t * class_factor
     weight = torch.as_tensor(a * modulator, dtype=x.dtype, device=x.device)
-    loss = -weighted_log_p(weight, x, log_p, log_normaliser(x, log_p, dim)).sum(dim=dim)
+    loss = -_weighted_log_p_value(weight, x, log_p, dim).sum(dim=dim)
     if not need_grad:
         return loss, None
     a_g = a * cast(Tensor | float, g)
