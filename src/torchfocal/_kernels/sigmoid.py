@@ -26,7 +26,7 @@ logsigmoid of a finite logit, so log q, m and r are finite for every finite x.
 The naive version is what autograd differentiates, to every order and to every tensor
 argument, so its log q (:func:`log_one_minus_pt`) is written to be smooth in x and y with
 finite derivatives everywhere, hard targets included (docs/math.md, "Derivatives of the
-naive form").
+naive forms").
 """
 
 from __future__ import annotations
