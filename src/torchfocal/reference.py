@@ -7,7 +7,11 @@ losses, each restated in its function's docstring). They share no code with
 array-likes, works in float64, and returns ``(loss, grad)`` where ``grad`` is
 d(loss)/d(input) contracted with ``grad_output`` (ones by default), in the input's shape.
 Every logarithm of a probability is a log-sigmoid or log-softmax of the logits and every
-power ``q**gamma`` is ``exp(gamma log q)``, so both stay finite for ``|x|`` up to 1e4.
+power ``q**gamma`` is ``exp(gamma log q)``, so both stay finite for ``|x|`` up to 1e4. Up to
+float64's largest logits the oracle is right too: a log-probability below -finfo.max is
+-inf (its rounded value) and its products are formed from finite terms, FL*'s ``gamma x``
+is not formed where it overflows, and a loss beyond the float64 range is inf.
+tests/test_extremes.py holds these against the textbook formulas in 340-digit arithmetic.
 Where a target is a class index equal to ``ignore_index`` the location contributes 0 and is
 not counted by ``"mean"``.
 """

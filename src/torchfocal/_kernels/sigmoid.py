@@ -58,6 +58,19 @@ def saturated_logsigmoid(z: Tensor) -> Tensor:
     return F.logsigmoid(z.clamp(max=SATURATED_LOGIT))
 
 
+def _logaddexp(a: Tensor, b: Tensor) -> Tensor:
+    """log(e^a + e^b) = hi - logsigmoid(hi - lo), hi and lo the larger and smaller argument.
+
+    torch.logaddexp's second derivative is NaN once |a - b| passes exp's range (89 in
+    float32); logsigmoid's is not. Both branches of the where are the same analytic function
+    (a - logsigmoid(a - b) = b - logsigmoid(b - a)), so every derivative is exact, ties
+    included; the larger argument as the base keeps hi - lo >= 0 free of cancellation.
+    """
+    first = a >= b  # False for NaN, which then flows through hi - lo
+    hi, lo = torch.where(first, a, b), torch.where(first, b, a)
+    return hi - F.logsigmoid(hi - lo)
+
+
 def log_one_minus_pt(x: Tensor, y: Tensor) -> Tensor:
     """log q = log(1 - p_t) = log(y (1 - p) + (1 - y) p) for a float target y in [0, 1].
 
@@ -69,7 +82,7 @@ def log_one_minus_pt(x: Tensor, y: Tensor) -> Tensor:
         q = d p_t0 + (1 - d) q0,      p_t0 = sigmoid(x_t),  q0 = sigmoid(-x_t).
 
     For d > 0 every term of logaddexp(log d + logsigmoid(x_t), log1p(-d) + logsigmoid(-x_t))
-    is finite. For d = 0, log d = -inf would meet a zero weight in the chain rule
+    is finite (a logaddexp with finite second derivatives, :func:`_logaddexp`). For d = 0, log d = -inf would meet a zero weight in the chain rule
     (0 * inf = NaN); there q = q0 (1 + d k) with k = (p_t0 - q0) / q0 = expm1(x_t), so
 
         log q = logsigmoid(-x_t) + log1p(d expm1(x_t))
@@ -88,7 +101,7 @@ def log_one_minus_pt(x: Tensor, y: Tensor) -> Tensor:
     d = torch.where(anchor, 1.0 - y, y)
     soft = d > 0
     d_safe = torch.where(soft, d, 0.5)
-    mixed = torch.logaddexp(
+    mixed = _logaddexp(
         torch.log(d_safe) + F.logsigmoid(x_t), torch.log1p(-d_safe) + F.logsigmoid(-x_t)
     )
     cap = 0.5 * math.log(torch.finfo(x.dtype).max) - 1.0
@@ -121,13 +134,15 @@ def naive_elementwise(
 ) -> Tensor:
     """The readable version: plain torch ops, differentiated by autograd.
 
-    ``y`` is a float target here (the functional layer converts masks). Autograd takes every
+    ``y`` is a float target (a bool mask is converted here). Autograd takes every
     derivative of this form (to x, y, alpha, weight and pos_weight, and second derivatives),
     so each piece is smooth with finite derivatives: ce as logsigmoids (finite for every
     finite x), and the modulator in log space with :func:`log_one_minus_pt`;
     ``(1 - p_t) ** gamma`` written directly has an infinite derivative at p_t = 1 when
     gamma < 1, and ``log(y)`` an infinite one at y = 0, which autograd turns into NaN.
     """
+    if y.dtype == torch.bool:
+        y = y.to(x.dtype)
     c_y = y if pos_weight is None else pos_weight * y
     ce = -(c_y * F.logsigmoid(x) + (1.0 - y) * F.logsigmoid(-x))
     if _blocks.equals(gamma, 0.0):
