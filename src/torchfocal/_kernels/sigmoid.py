@@ -82,8 +82,9 @@ def log_one_minus_pt(x: Tensor, y: Tensor) -> Tensor:
         q = d p_t0 + (1 - d) q0,      p_t0 = sigmoid(x_t),  q0 = sigmoid(-x_t).
 
     For d > 0 every term of logaddexp(log d + logsigmoid(x_t), log1p(-d) + logsigmoid(-x_t))
-    is finite (a logaddexp with finite second derivatives, :func:`_logaddexp`). For d = 0, log d = -inf would meet a zero weight in the chain rule
-    (0 * inf = NaN); there q = q0 (1 + d k) with k = (p_t0 - q0) / q0 = expm1(x_t), so
+    is finite (a logaddexp with finite second derivatives, :func:`_logaddexp`). For d = 0,
+    log d = -inf would meet a zero weight in the chain rule (0 * inf = NaN); there
+    q = q0 (1 + d k) with k = (p_t0 - q0) / q0 = expm1(x_t), so
 
         log q = logsigmoid(-x_t) + log1p(d expm1(x_t))
 
