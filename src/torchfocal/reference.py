@@ -7,7 +7,11 @@ losses, each restated in its function's docstring). They share no code with
 array-likes, works in float64, and returns ``(loss, grad)`` where ``grad`` is
 d(loss)/d(input) contracted with ``grad_output`` (ones by default), in the input's shape.
 Every logarithm of a probability is a log-sigmoid or log-softmax of the logits and every
-power ``q**gamma`` is ``exp(gamma log q)``, so both stay finite for ``|x|`` up to 1e4.
+power ``q**gamma`` is ``exp(gamma log q)``, so both stay finite for ``|x|`` up to 1e4. Up to
+float64's largest logits the oracle is right too: a log-probability below -finfo.max is
+-inf (its rounded value) and its products are formed from finite terms, FL*'s ``gamma x``
+is not formed where it overflows, and a loss beyond the float64 range is inf.
+tests/test_extremes.py holds these against the textbook formulas in 340-digit arithmetic.
 Where a target is a class index equal to ``ignore_index`` the location contributes 0 and is
 not counted by ``"mean"``.
 """
@@ -53,20 +57,55 @@ def _logsumexp(a: Array, axis: int = -1) -> Array:
 
 
 def _log_softmax(x: Array) -> Array:
-    """log p over the last axis."""
-    shift = x - x.max(axis=-1, keepdims=True)
+    """log p over the last axis.
+
+    -inf where a logit lies more than the float range below the largest one (x_c - max
+    overflows): the true log p_c is then below -finfo.max, so -inf is its rounded value.
+    """
+    with np.errstate(over="ignore"):
+        shift = x - x.max(axis=-1, keepdims=True)
     return np.asarray(shift - np.log(np.exp(shift).sum(axis=-1, keepdims=True)), np.float64)
+
+
+def _weighted_log_softmax(weight: Array, x: Array) -> Array:
+    """weight * log p over the last axis, for weight >= 0, without 0 * (-inf).
+
+    Where log p_c is -inf (see _log_softmax) the product is weight * (x_c - logsumexp(x)),
+    taken as weight x_c - weight logsumexp(x): both terms are finite, and so is their
+    difference when weight is small enough (0 for weight 0). Elsewhere weight * log p_c.
+    """
+    log_p = _log_softmax(x)
+    log_z = _logsumexp(x)[..., None]
+    weight = np.broadcast_to(weight, np.broadcast_shapes(np.shape(weight), x.shape))
+    with np.errstate(over="ignore", invalid="ignore"):
+        far = weight * x - weight * log_z
+        out = np.where(np.isneginf(log_p), far, weight * log_p)
+    return np.asarray(out, dtype=np.float64)
+
+
+def _focal_slope_tail(log_p: Array, log_1mp: Array, gamma: float | Array) -> Array:
+    """p (1 - p)^(gamma - 1) (-log p), the modulator's share of d(m log p)/dlog p, in logs.
+
+    0 where p is 1 (-log p = 0) and where p is 0 (log p = -inf, the limit of p log p).
+    """
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        tail = np.exp(log_p + (gamma - 1.0) * log_1mp + np.log(-log_p))
+    return np.asarray(np.where((log_p == 0) | np.isneginf(log_p), 0.0, tail), dtype=np.float64)
 
 
 def _log_one_minus_softmax(x: Array) -> Array:
     """log(1 - p_c) over the last axis: logsumexp of the other logits minus logsumexp of all.
 
-    No cancellation, and finite for finite logits (-inf only with a single class).
+    No cancellation, and finite for finite logits (-inf only with a single class). Both are
+    taken of the logits less their maximum: at |x| ~ 1e38 an unshifted logsumexp rounds
+    log(sum) away (x_max + log 2 == x_max in float64).
     """
-    log_z = _logsumexp(x)
+    with np.errstate(over="ignore"):
+        shifted = x - x.max(axis=-1, keepdims=True)
+    log_z = _logsumexp(shifted)
     out = np.full_like(x, -np.inf)
     for c in range(x.shape[-1]):
-        others = np.delete(x, c, axis=-1)
+        others = np.delete(shifted, c, axis=-1)
         if others.shape[-1]:
             out[..., c] = _logsumexp(others) - log_z
     return out
@@ -336,12 +375,8 @@ def softmax_focal_loss(
     else:
         with np.errstate(invalid="ignore"):
             modulator = np.where(g == 0.0, 1.0, np.exp(g * log_1mp))
-        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            # p (1-p)^(gamma-1) (-log p) in logs; -log p = 0 gives exactly 0.
-            tail = np.exp(log_p + (g - 1.0) * log_1mp + np.log(-log_p))
-        tail = np.where(log_p == 0, 0.0, tail)
-        f_prime = modulator + g * tail
-    loss = -(a * modulator * log_p).sum(axis=-1)
+        f_prime = modulator + g * _focal_slope_tail(log_p, log_1mp, g)
+    loss = -_weighted_log_softmax(a * modulator, x).sum(axis=-1)
     weighted = a * f_prime
     grad = -weighted + p * weighted.sum(axis=-1, keepdims=True)
 
@@ -376,6 +411,7 @@ def sigmoid_focal_loss_star(
 
     s = 2y - 1, z = gamma s x + beta, loss = w alpha_t softplus(-z) / gamma
     (= -log sigmoid(z) / gamma), dloss/dx = -w alpha_t s sigmoid(-z). gamma > 0.
+    Where gamma s x exceeds the float range the loss is max(-(s x + beta / gamma), 0).
     """
     if not gamma > 0:
         raise ValueError(f"FL* needs gamma > 0; got {gamma!r}")
@@ -383,8 +419,12 @@ def sigmoid_focal_loss_star(
     w = valid if weight is None else valid * np.asarray(weight, dtype=np.float64)
     alpha_t = _alpha_t(alpha, y, x.ndim, class_dim)
     s = 2.0 * y - 1.0
-    z = gamma * s * x + beta
-    loss = w * alpha_t * np.logaddexp(0.0, -z) / gamma
+    with np.errstate(over="ignore"):
+        z = gamma * s * x + beta
+    # Where gamma s x overflows, |z| is far beyond exp's range: softplus(-z) = max(-z, 0)
+    # exactly, and max(-z, 0) / gamma = max(-(s x + beta / gamma), 0) forms no such product.
+    saturated = np.maximum(-(s * x + beta / gamma), 0.0)
+    loss = w * alpha_t * np.where(np.isfinite(z), np.logaddexp(0.0, -z) / gamma, saturated)
     grad = -w * alpha_t * s * np.exp(_log_sigmoid(-z))
     return _reduce(
         np.broadcast_to(loss, x.shape).astype(np.float64),
@@ -625,13 +665,10 @@ def _poly1_softmax(
 
     if gamma:
         modulator = np.exp(gamma * log_1mp)
-        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            # p (1-p)^(gamma-1) (-log p) in logs; -log p = 0 gives exactly 0.
-            tail = np.exp(log_p + (gamma - 1.0) * log_1mp + np.log(-log_p))
-        f_prime = modulator + gamma * np.where(log_p == 0, 0.0, tail)
+        f_prime = modulator + gamma * _focal_slope_tail(log_p, log_1mp, gamma)
     else:
         modulator, f_prime = np.ones_like(x), np.ones_like(x)
-    focal = -(a * modulator * log_p).sum(axis=-1)
+    focal = -_weighted_log_softmax(a * modulator, x).sum(axis=-1)
     weighted = a * f_prime
     d_focal = -weighted + p * weighted.sum(axis=-1, keepdims=True)
 
@@ -778,7 +815,7 @@ def distribution_focal_loss(
         if weight is None
         else np.broadcast_to(np.asarray(weight, np.float64), y.shape)
     )
-    loss = -w * (t * log_s).sum(axis=-1)
+    loss = -w * _weighted_log_softmax(t, x).sum(axis=-1)
     grad = w[..., None] * (np.exp(log_s) - t)
     return _reduce_locations(
         loss,

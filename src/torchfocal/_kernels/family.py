@@ -12,13 +12,15 @@ logarithm of a probability that rounds to 0 is ever formed.
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 from . import sigmoid as _sigmoid
 from . import softmax as _softmax
-from .sigmoid import AlphaArg
+from .sigmoid import SATURATED_LOGIT, AlphaArg, saturated_logsigmoid
 
 
 def _sign(y: Tensor) -> Tensor:
@@ -56,12 +58,23 @@ def _times(*factors: Tensor | float | None) -> Tensor | float | None:
 # FL* (Lin et al. 2017, appendix A). With s = 2y - 1 and z = gamma s x + beta:
 #   loss = -log sigmoid(z) / gamma = softplus(-z) / gamma,
 #   dloss/dx = -sigmoid(-z) * gamma s / gamma = -s sigmoid(-z)        (bounded by 1).
+# gamma s x overflows for |x| near finfo.max and gamma > 1, while the loss itself (about |x|)
+# does not. Where z = -inf (the loss side; z = +inf gives logsigmoid = 0, the right value),
+# softplus(-z) / gamma = -z / gamma = -(s x + beta / gamma) exactly (softplus(-z) = -z once
+# exp(z) rounds to 0), a form without the overflowing product; its derivative -s is that of
+# the loss there, sigmoid(-z) = 1.
+
+
+def _star_loss(x_t: Tensor, gamma: float, beta: float) -> Tensor:
+    """softplus(-(gamma x_t + beta)) / gamma, finite wherever the true value is."""
+    z = gamma * x_t + beta
+    return torch.where(torch.isneginf(z), -(x_t + beta / gamma), -F.logsigmoid(z) / gamma)
 
 
 def star_naive(
     x: Tensor, y: Tensor, *, gamma: float, beta: float, alpha: AlphaArg, weight: Tensor | None
 ) -> Tensor:
-    loss = -F.logsigmoid(gamma * _sign(y) * x + beta) / gamma
+    loss = _star_loss(_sign(y) * x, gamma, beta)
     scale = _times(_alpha_t(alpha, y, x), weight)
     return loss if scale is None else loss * scale
 
@@ -77,8 +90,13 @@ def star_fused(
     need_grad: bool,
 ) -> tuple[Tensor, Tensor | None]:
     sign = _sign(y)
-    z = x.mul(sign).mul_(gamma).add_(beta)
+    x_t = x.mul(sign)
+    z = x_t.mul(gamma).add_(beta)
     loss = F.logsigmoid(z).div_(-gamma)
+    if _softmax.has_neg_inf(z):
+        # gamma x_t overflowed on the loss side (see _star_loss).
+        loss = torch.where(torch.isneginf(z), x_t.add_(beta / gamma).neg_(), loss)
+    # sigmoid(-z) is exact for z = +-inf too (0 or 1).
     grad = torch.sigmoid(z.neg_()).mul_(sign).neg_() if need_grad else None
     return _scaled(loss, grad, _times(_alpha_t(alpha, y, x), weight))
 
@@ -89,11 +107,34 @@ def star_fused(
 #   dL-/dx = p (1 - p) p_m^g- (g- r + 1/u),  r = -log(u) / p_m   where p > clip, else 0.
 # r = -log1p(-p_m)/p_m lies in [1, 1/u], so the gradient never forms p_m^(g- - 1), which is
 # unbounded as p_m -> 0 for g- < 1. Without a clip, u = 1 - p and -log u = softplus(x).
+# -log u is -log1p(-p_m) while p_m < 1/2 (accurate for small p_m) and -log(1 - p + clip)
+# beyond (accurate as p -> 1). "Below the clip" is p_m <= 0, which is False for NaN, so a
+# NaN logit stays NaN instead of taking the constant 0 of that side.
 
 
 def _power(log_base: Tensor, exponent: float) -> Tensor | float:
     """base^exponent from log(base); exponent 0 gives 1 even where the base is 0."""
     return 1.0 if exponent == 0.0 else torch.exp(exponent * log_base)
+
+
+def _clipped_negative(
+    p: Tensor, one_minus_p: Tensor, clip: float
+) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+    """(active, p_m, log p_m, u, -log u) of the clipped negative side.
+
+    active is 1 above the clip and 0 below, as a float mask that multiplies the side's loss
+    and gradient (a NaN p counts as active, so it propagates). Below the clip p_m is
+    clamped at finfo.tiny: log p_m and every derivative stay finite there (a multiplied
+    mask needs finite values), and the clamp's derivative is 0. -log u is -log1p(-p_m) while
+    p_m < 1/2 and -log(1 - p + clip) beyond, blended by a 0/1 mask (both sides finite).
+    """
+    shifted = p - clip
+    active = (~(shifted <= 0)).to(p.dtype)
+    p_m = shifted.clamp(min=torch.finfo(p.dtype).tiny)
+    small = (p_m < 0.5).to(p.dtype)
+    u = one_minus_p + clip
+    neg_log_u = small * -torch.log1p(-p_m) + (1.0 - small) * -torch.log(u)
+    return active, p_m, torch.log(p_m), u, neg_log_u
 
 
 def asymmetric_naive(
@@ -106,19 +147,17 @@ def asymmetric_naive(
     weight: Tensor | None,
 ) -> Tensor:
     log_p, log_1mp = F.logsigmoid(x), F.logsigmoid(-x)
-    positive = _power(log_1mp, gamma_pos) * -log_p
+    # The modulators' logarithms saturate (SATURATED_LOGIT) where the loss grows like |x|.
+    positive = _power(saturated_logsigmoid(-x), gamma_pos) * -log_p
     if clip == 0.0:
-        negative = _power(log_p, gamma_neg) * -log_1mp
+        negative = _power(saturated_logsigmoid(x), gamma_neg) * -log_1mp
     else:
-        shifted = torch.sigmoid(x) - clip
-        above = shifted > 0
-        # A stand-in of 1 below the clip keeps log(0) (and its infinite derivative) out of
-        # the graph; those elements take the constant 0 of the outer where.
-        safe = torch.where(above, shifted, torch.ones_like(shifted))
-        one_minus = torch.clamp(torch.sigmoid(-x) + clip, max=1.0)
-        negative = torch.where(
-            above, _power(torch.log(safe), gamma_neg) * -torch.log(one_minus), 0.0
+        # p and 1 - p as exponentials of logsigmoids: their derivative p (1 - p) keeps its
+        # relative precision where sigmoid's y (1 - y) rounds 1 - y to 0.
+        active, _, log_p_m, _, neg_log_u = _clipped_negative(
+            torch.exp(log_p), torch.exp(log_1mp), clip
         )
+        negative = active * _power(log_p_m, gamma_neg) * neg_log_u
     y_float = y.to(x.dtype)
     loss = y_float * positive + (1.0 - y_float) * negative
     return loss if weight is None else loss * weight
@@ -142,13 +181,10 @@ def asymmetric_fused(
         modulator_neg = _power(log_p, gamma_neg)
         loss_neg = -log_1mp * modulator_neg
     else:
-        shifted = (p - clip).clamp_(min=0.0)
-        log_u = torch.log(torch.clamp(one_minus_p + clip, max=1.0))
-        above = shifted > 0
-        modulator_neg = torch.where(
-            above, _power(torch.log(shifted), gamma_neg), torch.zeros_like(shifted)
-        )
-        loss_neg = torch.where(above, -log_u * modulator_neg, 0.0)  # +0, not -0, below
+        active, p_m, log_p_m, u, neg_log_u = _clipped_negative(p, one_minus_p, clip)
+        # 0 below the clip; exp(0 * log p_m) = 1 above it for gamma_neg = 0.
+        modulator_neg = torch.exp(gamma_neg * log_p_m).mul_(active)
+        loss_neg = neg_log_u * modulator_neg  # +0 below: neg_log_u > 0 there
     if y.dtype == torch.bool:
         loss = torch.where(y, loss_pos, loss_neg)
     else:
@@ -159,8 +195,8 @@ def asymmetric_fused(
     if clip == 0.0:
         grad_neg = modulator_neg * (gamma_neg * one_minus_p * -log_1mp + p)
     else:
-        u = torch.exp(log_u)
-        ratio = torch.where(above, -log_u / shifted.clamp(min=torch.finfo(x.dtype).tiny), 1.0)
+        # Below the clip modulator_neg is 0 and ratio is 1 (p_m = finfo.tiny).
+        ratio = neg_log_u / p_m
         grad_neg = (p * one_minus_p) * modulator_neg * (gamma_neg * ratio + 1.0 / u)
     if y.dtype == torch.bool:
         grad = torch.where(y, grad_pos, grad_neg)
@@ -175,10 +211,10 @@ def asymmetric_fused(
 
 
 def _log_q(x: Tensor, y: Tensor) -> Tensor:
-    """log(1 - p_t) = log(y (1 - p) + (1 - y) p) in log space."""
+    """log(1 - p_t) = log(y (1 - p) + (1 - y) p) in log space (smooth in x and a float y)."""
     if y.dtype == torch.bool:
-        return F.logsigmoid(torch.where(y, -x, x))
-    return torch.logaddexp(torch.log(y) + F.logsigmoid(-x), torch.log1p(-y) + F.logsigmoid(x))
+        return saturated_logsigmoid(torch.where(y, -x, x))
+    return _sigmoid.log_one_minus_pt(x, y)
 
 
 def poly1_sigmoid_naive(
@@ -248,7 +284,8 @@ def varifocal_naive(
     positive = _soft_bce(log_p, log_1mp, q)
     if iou_weighted:
         positive = q * positive
-    negative = alpha * _power(log_p, gamma) * -log_1mp
+    # p^gamma's logarithm saturates (SATURATED_LOGIT) where softplus(x) grows like x.
+    negative = alpha * _power(saturated_logsigmoid(x), gamma) * -log_1mp
     loss = torch.where(q > 0, positive, negative)
     return loss if weight is None else loss * weight
 
@@ -291,11 +328,31 @@ def _difference(log_p: Tensor, log_1mp: Tensor, q: Tensor) -> Tensor:
     return (1.0 - q) * log_p.exp() - q * log_1mp.exp()
 
 
+def _abs_power(d: Tensor, beta: float) -> Tensor:
+    """|d|^beta with finite derivatives of the first and second order under autograd.
+
+    An even integer beta is the polynomial d^beta (exact derivatives everywhere). Otherwise
+    d = 0 takes the constant 0, with derivatives 0: the first derivative's value for
+    beta > 1 (and the convention of the fused kernel for beta = 1), the second's for
+    beta > 2; for 1 < beta < 2 the true second derivative there is infinite. d is replaced
+    by 1 in the branch not taken, so pow's derivative 0^(beta - 1) never meets it.
+    """
+    if float(beta).is_integer() and int(beta) % 2 == 0:
+        return d.pow(beta)
+    nonzero = d != 0  # True for NaN, which propagates
+    safe = torch.where(nonzero, d, 1.0)
+    return torch.where(nonzero, safe.abs().pow(beta), 0.0)
+
+
 def quality_naive(x: Tensor, q: Tensor, *, beta: float, weight: Tensor | None) -> Tensor:
     log_p, log_1mp = F.logsigmoid(x), F.logsigmoid(-x)
     loss = _soft_bce(log_p, log_1mp, q)
     if beta != 0.0:
-        loss = _difference(log_p, log_1mp, q).abs().pow(beta) * loss
+        # p and 1 - p from the saturated logit: exactly 0 or 1 past SATURATED_LOGIT either
+        # way, with derivative exactly 0 where bce (about |x|) could overflow dloss/dd.
+        x_s = x.clamp(min=-SATURATED_LOGIT, max=SATURATED_LOGIT)
+        d = _difference(F.logsigmoid(x_s), F.logsigmoid(-x_s), q)
+        loss = _abs_power(d, beta) * loss
     return loss if weight is None else loss * weight
 
 
@@ -326,9 +383,36 @@ def quality_fused(
 
 
 def poly1_softmax_term(x: Tensor, t: Tensor, *, power: float, dim: int) -> Tensor:
-    """(1 - P_t)^power per location, the naive way: ``t`` is the dense target."""
-    rest = 1.0 - (t * torch.softmax(x, dim=dim)).sum(dim=dim)
-    return rest.clamp(min=0.0).pow(power)
+    """(1 - P_t)^power per location, the naive way: ``t`` is the dense target.
+
+    Autograd differentiates this to every order and to t, so it is built to be smooth:
+
+    - 1 - P_t = sum_c p_c (1 - t_c) (since sum_c p_c = 1): terms >= 0, no cancellation as
+      P_t -> 1, and no clamp;
+    - the power is exp(power log(1 - P_t)), finite second derivatives for power < 2 as
+      1 - P_t -> 0;
+    - log(1 - P_t) = log A + log1p(sum_{t_c = 1} (1 - t_c) p_c / A), A the sum over the
+      classes with t_c < 1 taken as logsumexp(log p_c + log(1 - t_c)). The second term is 0
+      but keeps the derivative in t_c at t_c = 1 (-p_c / A), which log(1 - t_c) cannot give
+      (log 0, sanitised by a double where). p_c / A is capped at exp(log(finfo.max) / 2 - 1)
+      so that its square stays finite (past it every such derivative is below the dtype's
+      normal range).
+    - log p_c is clamped at -SATURATED_LOGIT: p_c is 0 below it in every dtype, and the clamp
+      keeps every logarithm finite for rows that differ by up to twice the float range.
+    """
+    if x.shape[dim] == 1:
+        # A single class has p = 1: 1 - P_t = 1 - t, whatever the logit.
+        return (1.0 - t).clamp(min=0.0).pow(power).squeeze(dim)
+    log_p = torch.log_softmax(x, dim=dim).clamp(min=-SATURATED_LOGIT)
+    u = 1.0 - t
+    open_ = u > 0
+    log_terms = torch.where(open_, log_p + torch.log(torch.where(open_, u, 1.0)), float("-inf"))
+    log_a = torch.logsumexp(log_terms, dim=dim, keepdim=True)
+    cap = 0.5 * math.log(torch.finfo(x.dtype).max) - 1.0
+    ratio = torch.exp((log_p - log_a).clamp(max=cap))
+    closed = torch.where(open_, 0.0, u) * ratio
+    log_rest = log_a + torch.log1p(closed.sum(dim=dim, keepdim=True))
+    return torch.exp(power * log_rest).squeeze(dim)
 
 
 def poly1_softmax_fused(

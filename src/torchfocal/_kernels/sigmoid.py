@@ -22,11 +22,17 @@ q is a convex combination of p and 1 - p, so q >= min(p, 1 - p) and r <= max(p, 
 written with r, the gradient never forms q^(gamma - 1), which is what overflows to inf (and
 then NaN) for gamma < 1 when the example is well classified. Every logarithm is a
 logsigmoid of a finite logit, so log q, m and r are finite for every finite x.
+
+The naive version is what autograd differentiates, to every order and to every tensor
+argument, so its log q (:func:`log_one_minus_pt`) is written to be smooth in x and y with
+finite derivatives everywhere, hard targets included (docs/math.md, "Derivatives of the
+naive forms").
 """
 
 from __future__ import annotations
 
 import functools
+import math
 
 import torch
 import torch.nn.functional as F
@@ -36,6 +42,71 @@ from . import _blocks
 from ._blocks import Gamma
 
 AlphaArg = float | Tensor | None
+
+#: A logit magnitude past which sigmoid(-|x|) underflows to exactly 0 in every compute dtype
+#: (float32 below about -104, float64 below -745). A modulator such as (1 - p)^gamma is then
+#: exactly constant in x, and the naive forms evaluate it at this bound: same value, and a
+#: derivative that is exactly 0 instead of the product of an overflowing upstream gradient
+#: (the loss, up to |x| ~ finfo.max, times gamma) with an underflowed one (inf * 0 = NaN).
+SATURATED_LOGIT = 1e4
+
+
+def saturated_logsigmoid(z: Tensor) -> Tensor:
+    """logsigmoid(z) for a modulator's exponent: exact, with z clamped at +SATURATED_LOGIT
+    (beyond it logsigmoid(z) = -exp(-z) rounds to 0 and so does its derivative)."""
+    return F.logsigmoid(z.clamp(max=SATURATED_LOGIT))
+
+
+def _logaddexp(a: Tensor, b: Tensor) -> Tensor:
+    """log(e^a + e^b) = hi - logsigmoid(hi - lo), hi and lo the larger and smaller argument.
+
+    torch.logaddexp's second derivative is NaN once |a - b| passes exp's range (89 in
+    float32); logsigmoid's is not. Both branches of the where are the same analytic function
+    (a - logsigmoid(a - b) = b - logsigmoid(b - a)), so every derivative is exact, ties
+    included; the larger argument as the base keeps hi - lo >= 0 free of cancellation.
+    """
+    first = a >= b  # False for NaN, which then flows through hi - lo
+    hi, lo = torch.where(first, a, b), torch.where(first, b, a)
+    return hi - F.logsigmoid(hi - lo)
+
+
+def log_one_minus_pt(x: Tensor, y: Tensor) -> Tensor:
+    """log q = log(1 - p_t) = log(y (1 - p) + (1 - y) p) for a float target y in [0, 1].
+
+    Exact for every finite x and y, and smooth in both under autograd: first and second
+    derivatives are finite, hard targets included. Anchored at the hard target
+    y0 = [y > 1/2] (a constant), with x_t = x for y0 = 1, -x for y0 = 0, and
+    d = |y - y0| in [0, 1/2] (linear in y):
+
+        q = d p_t0 + (1 - d) q0,      p_t0 = sigmoid(x_t),  q0 = sigmoid(-x_t).
+
+    For d > 0 every term of logaddexp(log d + logsigmoid(x_t), log1p(-d) + logsigmoid(-x_t))
+    is finite (a logaddexp with finite second derivatives, :func:`_logaddexp`). For d = 0,
+    log d = -inf would meet a zero weight in the chain rule (0 * inf = NaN); there
+    q = q0 (1 + d k) with k = (p_t0 - q0) / q0 = expm1(x_t), so
+
+        log q = logsigmoid(-x_t) + log1p(d expm1(x_t))
+
+    has the value logsigmoid(-x_t) and keeps the derivatives in y: dlog q/dd = expm1(x_t) and
+    d2log q/(dd dx_t) = exp(x_t). Each branch is evaluated on inputs made safe where it is
+    not taken (the "double where"), so neither puts inf or NaN into the other's gradient.
+    expm1 is capped at x_t = log(finfo.max) / 2 - 1, so that its square stays finite; past
+    that cap the derivative in a hard target is that of the cap, where q0 and every
+    derivative in y are already below the dtype's normal range (e^-43 in float32, e^-353 in
+    float64). x_t below -SATURATED_LOGIT is evaluated at the bound, where q is exactly
+    1 - d and its derivative in x exactly 0 (see SATURATED_LOGIT).
+    """
+    anchor = y > 0.5
+    x_t = torch.where(anchor, x, -x).clamp(min=-SATURATED_LOGIT)
+    d = torch.where(anchor, 1.0 - y, y)
+    soft = d > 0
+    d_safe = torch.where(soft, d, 0.5)
+    mixed = _logaddexp(
+        torch.log(d_safe) + F.logsigmoid(x_t), torch.log1p(-d_safe) + F.logsigmoid(-x_t)
+    )
+    cap = 0.5 * math.log(torch.finfo(x.dtype).max) - 1.0
+    hard = F.logsigmoid(-x_t) + torch.log1p(d * torch.expm1(x_t.clamp(max=cap)))
+    return torch.where(soft, mixed, hard)
 
 
 def _alpha_t(alpha: AlphaArg, y: Tensor) -> Tensor | float:
@@ -63,17 +134,21 @@ def naive_elementwise(
 ) -> Tensor:
     """The readable version: plain torch ops, differentiated by autograd.
 
-    ``y`` is a float target here (the functional layer converts masks). The modulator is
-    still taken in log space: ``(1 - p_t) ** gamma`` written directly has an infinite
-    derivative at p_t = 1 when gamma < 1, and autograd turns that into NaN.
+    ``y`` is a float target (a bool mask is converted here). Autograd takes every
+    derivative of this form (to x, y, alpha, weight and pos_weight, and second derivatives),
+    so each piece is smooth with finite derivatives: ce as logsigmoids (finite for every
+    finite x), and the modulator in log space with :func:`log_one_minus_pt`;
+    ``(1 - p_t) ** gamma`` written directly has an infinite derivative at p_t = 1 when
+    gamma < 1, and ``log(y)`` an infinite one at y = 0, which autograd turns into NaN.
     """
-    ce = F.binary_cross_entropy_with_logits(x, y, pos_weight=pos_weight, reduction="none")
+    if y.dtype == torch.bool:
+        y = y.to(x.dtype)
+    c_y = y if pos_weight is None else pos_weight * y
+    ce = -(c_y * F.logsigmoid(x) + (1.0 - y) * F.logsigmoid(-x))
     if _blocks.equals(gamma, 0.0):
         modulator: Tensor | float = 1.0
     else:
-        log_p, log_1mp = F.logsigmoid(x), F.logsigmoid(-x)
-        log_q = torch.logaddexp(torch.log(y) + log_1mp, torch.log1p(-y) + log_p)
-        modulator = torch.exp(gamma * log_q)
+        modulator = torch.exp(gamma * log_one_minus_pt(x, y))
     loss = modulator * ce
     if alpha is not None:
         loss = (alpha * y + (1.0 - alpha) * (1.0 - y)) * loss

@@ -21,6 +21,12 @@ log(1 - p_c) itself: for every class but the arg-max, p_c <= 1/2 and log1p(-p_c)
 accurate; for the arg-max class M, 1 - p_M = sum_{k != M} p_k, so
 log(1 - p_M) = logsumexp_{k != M} x_k - logsumexp_k x_k, which keeps its precision when
 p_M rounds to 1.
+
+Rows whose logits differ by more than the float range (e.g. [max, -max, 0]): log p_c of
+the far class is below -finfo.max and log_softmax rounds it to -inf. The loss terms
+a_c log p_c are then formed by :func:`weighted_log_p` (never 0 * -inf, and finite wherever
+the product is), and p_c rho_c takes its limit 0 (l_c is clamped at -SATURATED_LOGIT, where
+p_c is already 0 in every dtype).
 """
 
 from __future__ import annotations
@@ -32,6 +38,62 @@ from torch import Tensor
 
 from . import _blocks
 from ._blocks import Gamma
+from .sigmoid import SATURATED_LOGIT
+
+
+def has_neg_inf(values: Tensor) -> bool:
+    """Whether ``values`` may hold -inf: checked on CPU tensors outside torch.compile (the
+    answer costs no device sync there), assumed elsewhere (meta tensors included)."""
+    if values.device.type != "cpu" or _blocks.is_compiling():
+        return True
+    return bool(torch.isneginf(values).any())
+
+
+def _weighted_log_p_value(
+    weight: Tensor, x: Tensor, log_p: Tensor, dim: int, index: Tensor | None = None
+) -> Tensor:
+    """weight * log p for the fused kernels (values only, no autograd; see weighted_log_p).
+
+    ``log_p`` and ``weight`` are the whole row's, or the entries gathered at ``index``. Where
+    log p is -inf the product is weight x - weight top, with top the row's largest logit:
+    logsumexp(x) exceeds it by at most log C, far below the rounding of a logit difference
+    beyond finfo.max. Elsewhere it is the plain product; rows that differ by that much are
+    rare, so the fix-up (a pass for the row maxima) runs only when a -inf is there.
+    """
+    product = weight * log_p
+    if not has_neg_inf(log_p):
+        return product
+    top = x.amax(dim=dim, keepdim=True)
+    if index is not None:
+        x = x.gather(dim, index)
+    return torch.where(torch.isneginf(log_p), weight * x - weight * top, product)
+
+
+def log_normaliser(x: Tensor, log_p: Tensor, dim: int) -> Tensor:
+    """logsumexp(x) along ``dim`` (kept), from log_softmax: x_M - log p_M at the arg-max M.
+
+    log p_M = -log sum_k exp(x_k - x_M) lies in [-log C, 0], so this is exact to rounding
+    and needs no second pass of exponentials.
+    """
+    return x.amax(dim=dim, keepdim=True) - log_p.amax(dim=dim, keepdim=True)
+
+
+def weighted_log_p(weight: Tensor, x: Tensor, log_p: Tensor, log_z: Tensor) -> Tensor:
+    """weight * log p for weight >= 0, finite wherever the true product is.
+
+    log p_c = x_c - log_z is -inf where x_c lies more than the float range below the row's
+    maximum (its true value is below -finfo.max). There the product is taken as
+    weight x_c - weight log_z: two finite terms, so 0 for weight 0 (not 0 * -inf = NaN) and
+    finite for a weight small enough (a DFL bin share, alpha = 0.25), -inf only where the
+    true product is beyond the range. Under autograd both branches have the derivative
+    weight (delta_cj - p_j) in x and log p_c in the weight, and each is evaluated on inputs
+    made safe where it is not taken (the "double where"), so neither puts 0 * inf into the
+    other's gradient. A NaN log p (a NaN logit in the row) takes the ordinary branch.
+    """
+    far = log_p == float("-inf")
+    inside = weight * torch.where(far, 0.0, log_p)
+    outside = weight * torch.where(far, x, 0.0) - weight * torch.where(far, log_z, 0.0)
+    return torch.where(far, outside, inside)
 
 
 def log1m_softmax(x: Tensor, log_p: Tensor, dim: int) -> Tensor:
@@ -57,16 +119,21 @@ def log1m_softmax(x: Tensor, log_p: Tensor, dim: int) -> Tensor:
 def naive_per_location(
     x: Tensor, t: Tensor, *, class_factor: Tensor | float | None, gamma: Gamma, dim: int
 ) -> Tensor:
-    """The readable version: plain torch ops under autograd; ``t`` is the dense target."""
+    """The readable version: plain torch ops under autograd; ``t`` is the dense target.
+
+    Autograd differentiates this to every order and to t and the class factor, so: the
+    modulator is exp(gamma log(1 - p_c)) (finite derivatives for gamma < 1), and where
+    log p_c < -SATURATED_LOGIT it is the constant 1 (its exact value: p_c is 0 in every
+    dtype), which keeps an overflowing dloss/dm_c = -a_c log p_c (up to 2 finfo.max) times
+    gamma away from dlog(1 - p_c)/dx = 0 (inf * 0 = NaN).
+    """
     log_p = torch.log_softmax(x, dim=dim)
-    modulator = (
-        1.0 if _blocks.equals(gamma, 0.0) else torch.exp(gamma * log1m_softmax(x, log_p, dim))
-    )
-    focal_log_p = modulator * log_p
-    weighted = t * focal_log_p
-    if class_factor is not None:
-        weighted = weighted * class_factor
-    return -weighted.sum(dim=dim)
+    weight = t if class_factor is None else t * class_factor
+    if not _blocks.equals(gamma, 0.0):
+        modulator = torch.exp(gamma * log1m_softmax(x, log_p, dim))
+        weight = weight * torch.where(log_p < -SATURATED_LOGIT, 1.0, modulator)
+    log_z = log_normaliser(x, log_p, dim)
+    return -weighted_log_p(weight, x, log_p, log_z).sum(dim=dim)
 
 
 def _modulator_and_g(
@@ -77,10 +144,14 @@ def _modulator_and_g(
     modulator = torch.exp(gamma * log_1mp)
     if not need_grad:
         return modulator, None
-    # rho = l / expm1(l), with its limit 1 where l rounds to 0.
-    rho = torch.where(log_p < 0, log_p / torch.expm1(log_p), torch.ones_like(log_p))
-    g = modulator * (1.0 + gamma * torch.exp(log_p) * rho)
-    return modulator, g
+    return modulator, modulator * (1.0 + gamma * _p_rho(log_p))
+
+
+def _p_rho(log_p: Tensor) -> Tensor:
+    """p rho = p l / expm1(l), l = log p: its limit 1 where l rounds to 0, and 0 where p is 0
+    (l is clamped at -SATURATED_LOGIT, so l = -inf never forms -inf / -1 * 0)."""
+    l = log_p.clamp(min=-SATURATED_LOGIT)  # noqa: E741
+    return torch.exp(l) * torch.where(l < 0, l / torch.expm1(l), 1.0)
 
 
 def fused_index(
@@ -122,14 +193,14 @@ def fused_index(
         modulator = rest * rest
     else:
         modulator = torch.log(rest).mul_(gamma).exp_()
-    loss = (-(a_y * modulator * log_p_y)).squeeze(dim)
+    weight = torch.as_tensor(a_y * modulator, dtype=x.dtype, device=x.device)
+    loss = (-_weighted_log_p_value(weight, x, log_p_y, dim, index)).squeeze(dim)
     if not need_grad:
         return loss, None
     # g_y = m_y (1 + gamma p_y rho_y), rho = l / expm1(l) (-> 1 where l rounds to 0).
     g_y: Tensor | float = 1.0
     if not _blocks.equals(gamma, 0.0):
-        rho = torch.where(log_p_y < 0, log_p_y / torch.expm1(log_p_y), torch.ones_like(log_p_y))
-        g_y = modulator * (1.0 + gamma * p_y * rho)
+        g_y = modulator * (1.0 + gamma * _p_rho(log_p_y))
     coefficient = a_y * g_y
     grad = p.mul_(coefficient)
     # The target class: -a_y g_y (1 - p_y).
@@ -151,7 +222,8 @@ def fused_dense(
     log_1mp = log1m_softmax(x, log_p, dim) if not _blocks.equals(gamma, 0.0) or need_grad else log_p
     modulator, g = _modulator_and_g(log_p, log_1mp, gamma, need_grad)
     a = t if class_factor is None else t * class_factor
-    loss = -(a * modulator * log_p).sum(dim=dim)
+    weight = torch.as_tensor(a * modulator, dtype=x.dtype, device=x.device)
+    loss = -_weighted_log_p_value(weight, x, log_p, dim).sum(dim=dim)
     if not need_grad:
         return loss, None
     a_g = a * cast(Tensor | float, g)

@@ -1,0 +1,339 @@
+"""Derivatives of the naive backend: every loss, under plain autograd, in float64.
+
+DESIGN.md 3: second and higher derivatives are exact for every backend, and the naive
+backend never yields NaN there for hard targets. The fused backends take their second
+derivatives and their gradients to targets, weights, alpha and pos_weight by
+differentiating the naive forms, so those forms must be smooth: finite, exact first
+derivatives in the logits, the target (soft targets, the exact values 0 and 1 included),
+alpha, weight and pos_weight, and finite, exact second derivatives in the logits (mixed
+with the target where it is soft), for every gamma >= 0 (gamma < 1 and 0 included).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+import torch
+
+import torchfocal
+
+F64 = torch.float64
+N, C = 4, 3
+
+
+def _logits(scale: float = 3.0) -> torch.Tensor:
+    return torch.randn(N, C, dtype=F64) * scale
+
+
+def _interior(shape: tuple[int, ...]) -> torch.Tensor:
+    """Soft values away from 0, 1/2 and 1 (a finite-difference step stays inside [0, 1])."""
+    return 0.05 + 0.4 * torch.rand(shape, dtype=F64) + 0.5 * (torch.rand(shape) < 0.5)
+
+
+def _distribution() -> torch.Tensor:
+    return torch.softmax(torch.randn(N, C, dtype=F64), dim=1)
+
+
+@dataclass
+class Loss:
+    """A public loss run with backend="naive" and the targets it takes."""
+
+    function: str
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    #: "sigmoid" (elementwise float targets), "score" (varifocal / quality), "softmax"
+    #: (probabilities, or index targets for "index"), "bins" (DFL labels), "index" only
+    form: str = "sigmoid"
+    #: extra tensor arguments that take a gradient: name -> factory
+    tensors: dict[str, Callable[[], torch.Tensor]] = field(default_factory=dict)
+
+    def __call__(self, x: torch.Tensor, target: torch.Tensor, **tensors: Any) -> torch.Tensor:
+        function = getattr(torchfocal, self.function)
+        tensors = {name: make() for name, make in self.tensors.items()} | tensors
+        return function(x, target, backend="naive", reduction="none", **self.kwargs, **tensors)
+
+    def hard_target(self) -> torch.Tensor:
+        if self.form in ("sigmoid", "score"):
+            return (torch.rand(N, C) < 0.5).to(F64)
+        if self.form == "bins":
+            return torch.randint(0, C, (N,)).to(F64)
+        if self.form == "softmax":  # a one-hot probability target: float 0s and 1s
+            return torch.eye(C, dtype=F64)[torch.randint(0, C, (N,))]
+        return torch.randint(0, C, (N,))
+
+    def soft_target(self) -> torch.Tensor | None:
+        if self.form in ("sigmoid", "score"):
+            return _interior((N, C))
+        if self.form == "softmax":
+            return _distribution()
+        if self.form == "bins":
+            return 0.05 + 0.9 * torch.rand(N, dtype=F64) + torch.randint(0, C - 1, (N,))
+        return None
+
+
+def _pos_weight() -> torch.Tensor:
+    return torch.tensor([0.5, 1.0, 3.0], dtype=F64)
+
+
+def _class_values() -> torch.Tensor:
+    return torch.tensor([0.2, 0.5, 0.9], dtype=F64)
+
+
+def _element_weight() -> torch.Tensor:
+    return torch.linspace(0.5, 1.5, N * C, dtype=F64).reshape(N, C)
+
+
+LOSSES: dict[str, Loss] = {}
+for gamma in (0.0, 0.3, 1.0, 2.5):
+    LOSSES[f"sigmoid_focal-{gamma}"] = Loss(
+        "sigmoid_focal_loss",
+        {"gamma": gamma},
+        tensors={"alpha": _class_values, "weight": _element_weight, "pos_weight": _pos_weight},
+    )
+    LOSSES[f"softmax_focal-{gamma}"] = Loss(
+        "softmax_focal_loss",
+        {"gamma": gamma, "label_smoothing": 0.0},
+        "softmax",
+        {"alpha": _class_values, "weight": _class_values},
+    )
+    LOSSES[f"poly1_sigmoid-{gamma}"] = Loss(
+        "poly1_focal_loss",
+        {"gamma": gamma, "epsilon": 1.5},
+        tensors={"alpha": _class_values, "weight": _element_weight},
+    )
+    LOSSES[f"poly1_softmax-{gamma}"] = Loss(
+        "poly1_focal_loss",
+        {"gamma": gamma, "epsilon": 1.5, "activation": "softmax"},
+        "softmax",
+        {"alpha": _class_values},
+    )
+    LOSSES[f"class_balanced_focal-{gamma}"] = Loss(
+        "class_balanced_loss", {"gamma": gamma, "loss": "focal"}, "index", {"weights": _pos_weight}
+    )
+    LOSSES[f"class_balanced_softmax-{gamma}"] = Loss(
+        "class_balanced_loss",
+        {"gamma": gamma, "loss": "softmax"},
+        "index",
+        {"weights": _pos_weight},
+    )
+for gamma in (0.3, 2.0):
+    LOSSES[f"star-{gamma}"] = Loss(
+        "sigmoid_focal_loss_star",
+        {"gamma": gamma, "beta": 1.0},
+        tensors={"alpha": _class_values, "weight": _element_weight},
+    )
+for gamma_pos, gamma_neg, clip in ((0.0, 4.0, 0.05), (0.5, 0.3, 0.0), (1.0, 0.5, 0.2)):
+    LOSSES[f"asymmetric-{gamma_pos}-{gamma_neg}-{clip}"] = Loss(
+        "asymmetric_loss",
+        {"gamma_pos": gamma_pos, "gamma_neg": gamma_neg, "clip": clip},
+        tensors={"weight": _element_weight},
+    )
+for gamma, iou_weighted in ((0.5, True), (2.0, False)):
+    LOSSES[f"varifocal-{gamma}-{iou_weighted}"] = Loss(
+        "varifocal_loss",
+        {"gamma": gamma, "iou_weighted": iou_weighted},
+        "score",
+        {"weight": _element_weight},
+    )
+for beta in (0.0, 1.0, 2.0, 3.5):
+    LOSSES[f"quality-{beta}"] = Loss(
+        "quality_focal_loss", {"beta": beta}, "score", {"weight": _element_weight}
+    )
+LOSSES["poly1_ce_sigmoid"] = Loss("poly1_cross_entropy", {"activation": "sigmoid"})
+LOSSES["poly1_ce_softmax"] = Loss("poly1_cross_entropy", {}, "softmax")
+LOSSES["class_balanced_sigmoid"] = Loss(
+    "class_balanced_loss", {"loss": "sigmoid"}, "index", {"weights": _pos_weight}
+)
+LOSSES["distribution"] = Loss(
+    "distribution_focal_loss",
+    {},
+    "bins",
+    {"weight": lambda: torch.linspace(0.5, 1.5, N, dtype=F64)},
+)
+
+SOFT = [name for name, loss in LOSSES.items() if loss.form != "index"]
+
+
+def _no_nan_in_second_derivatives(loss: Loss, x: torch.Tensor, target: torch.Tensor) -> None:
+    x = x.clone().requires_grad_(True)
+    tensors = {name: make().to(x.dtype) for name, make in loss.tensors.items()}
+    (grad,) = torch.autograd.grad(loss(x, target, **tensors).sum(), x, create_graph=True)
+    (second,) = torch.autograd.grad((grad * torch.randn_like(grad)).sum(), x)
+    assert torch.isfinite(grad).all() and torch.isfinite(second).all()
+
+
+@pytest.mark.parametrize(
+    ("name", "kind"), [(name, "hard") for name in LOSSES] + [(name, "soft") for name in SOFT]
+)
+def test_gradgradcheck_in_the_logits(name: str, kind: str) -> None:
+    loss = LOSSES[name]
+    target = loss.hard_target() if kind == "hard" else loss.soft_target()
+    assert target is not None
+    x = _logits()
+    _no_nan_in_second_derivatives(loss, x, target)
+    assert torch.autograd.gradgradcheck(lambda z: loss(z, target), (x.requires_grad_(True),))
+
+
+CONFIDENT = [[20.0, -40.0, 0.5], [-20.0, 40.0, -0.5], [100.0, -1e3, 1e4], [-100.0, 1e3, -1e4]]
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, F64], ids=str)
+@pytest.mark.parametrize(
+    ("name", "kind"), [(name, "hard") for name in LOSSES] + [(name, "soft") for name in SOFT]
+)
+def test_confident_logits_keep_second_derivatives_finite(
+    name: str, kind: str, dtype: torch.dtype
+) -> None:
+    """Logits from +-20 to +-1e4 (p_t near 0 and 1, gamma < 1 included), past exp's range in
+    float32 (89), where a logaddexp's second derivative, for one, is NaN."""
+    loss = LOSSES[name]
+    target = loss.hard_target() if kind == "hard" else loss.soft_target()
+    assert target is not None
+    if target.is_floating_point():
+        target = target.to(dtype)
+    x = torch.tensor(CONFIDENT, dtype=dtype)
+    _no_nan_in_second_derivatives(loss, x, target)
+
+
+@pytest.mark.parametrize("name", SOFT)
+def test_gradgradcheck_in_logits_and_soft_targets(name: str) -> None:
+    """Second derivatives in (x, target) together, mixed ones included, at interior targets."""
+    loss = LOSSES[name]
+    target = loss.soft_target()
+    assert target is not None
+    inputs = (_logits().requires_grad_(True), target.requires_grad_(True))
+    assert torch.autograd.gradcheck(loss, inputs)
+    assert torch.autograd.gradgradcheck(loss, inputs)
+
+
+@pytest.mark.parametrize("name", LOSSES)
+def test_gradcheck_in_every_tensor_argument(name: str) -> None:
+    """First derivatives in x, the target where it is a float, and alpha / weight /
+    pos_weight, at hard targets (exact 0s and 1s)."""
+    loss = LOSSES[name]
+    target = loss.hard_target()
+    names = list(loss.tensors)
+    tensors = [loss.tensors[key]().requires_grad_(True) for key in names]
+    inputs: list[torch.Tensor] = [_logits().requires_grad_(True)]
+    if target.is_floating_point():
+        inputs.append(target.requires_grad_(True))
+    inputs += tensors
+
+    def evaluate(*args: torch.Tensor) -> torch.Tensor:
+        y = args[1] if target.is_floating_point() else target
+        rest = args[2:] if target.is_floating_point() else args[1:]
+        return loss(args[0], y, **dict(zip(names, rest, strict=True)))
+
+    # Finite differences in a hard target leave [0, 1] (a ValueError): check the other
+    # arguments by gradcheck and the target below, one-sided.
+    masks = [not (target.is_floating_point() and i == 1) for i in range(len(inputs))]
+    for i, tensor in enumerate(inputs):
+        tensor.requires_grad_(masks[i])
+    assert torch.autograd.gradcheck(evaluate, tuple(inputs))
+
+
+def _one_sided(
+    f: Callable[[torch.Tensor], torch.Tensor], y: torch.Tensor, direction: torch.Tensor
+) -> torch.Tensor:
+    """d f(y + h direction)/dh at h = 0+, by the fourth-order one-sided stencil."""
+    h = 1e-4
+    weights = (-25.0, 48.0, -36.0, 16.0, -3.0)
+    return sum(c * f(y + k * h * direction) for k, c in enumerate(weights)) / (12 * h)
+
+
+@pytest.mark.parametrize("name", [n for n in SOFT if LOSSES[n].form != "bins"])
+def test_target_derivative_at_0_and_1_is_the_one_sided_limit(name: str) -> None:
+    """d loss / d target at targets exactly 0 and 1 (inward finite differences)."""
+    loss = LOSSES[name]
+    # Moderate logits: for gamma < 1 the loss's higher derivatives in the target grow like
+    # q^(gamma - 5), which a finite-difference stencil must not meet at a tiny q.
+    x = _logits(scale=1.5)
+    target = loss.hard_target().requires_grad_(True)
+    value = loss(x, target)
+    (grad,) = torch.autograd.grad(value.sum(), target)
+    assert torch.isfinite(grad).all()
+    with torch.no_grad():
+        for index in range(target.numel()):
+            direction = torch.zeros_like(target)
+            inward = 1.0 if target.view(-1)[index] == 0 else -1.0
+            direction.view(-1)[index] = inward
+            expected = _one_sided(lambda y: loss(x, y).sum(), target.detach(), direction)
+            if loss.function == "varifocal_loss" and inward > 0:
+                # q = 0 is the negative branch, constant in q (the loss jumps to the positive
+                # branch for q > 0): its derivative is 0.
+                expected = torch.zeros((), dtype=F64)
+            actual = inward * grad.view(-1)[index]
+            torch.testing.assert_close(actual, expected, rtol=1e-6, atol=1e-8)
+
+
+def test_distribution_label_derivative_at_the_end_bins() -> None:
+    """DFL labels exactly 0 and n: the one-sided derivative from inside [0, n]."""
+    loss = LOSSES["distribution"]
+    x = _logits(scale=1.5)
+    label = torch.tensor([0.0, 2.0, 0.0, 2.0], dtype=F64, requires_grad=True)
+    (grad,) = torch.autograd.grad(loss(x, label).sum(), label)
+    inward = torch.tensor([1.0, -1.0, 1.0, -1.0], dtype=F64)
+    with torch.no_grad():
+        expected = _one_sided(lambda y: loss(x, y), label.detach(), inward)
+    torch.testing.assert_close(inward * grad, expected, rtol=1e-6, atol=1e-8)
+
+
+def test_issue_reproduction_second_derivative_is_finite_and_exact() -> None:
+    """The reproduction of issue 11: hard float targets, logits 3 tanh(w x0)."""
+    w = torch.ones(4, 3, dtype=F64, requires_grad=True)
+    x0 = torch.randn(4, 3, dtype=F64)
+    y = (torch.rand(4, 3) < 0.5).double()
+
+    def first(weights: torch.Tensor) -> torch.Tensor:
+        value = torchfocal.sigmoid_focal_loss(3 * torch.tanh(weights * x0), y, backend="naive")
+        (grad,) = torch.autograd.grad(value, weights, create_graph=True)
+        return grad
+
+    g = first(w)
+    (second,) = torch.autograd.grad(g.sum(), w)
+    assert torch.isfinite(second).all()
+    h = 1e-6
+    expected = torch.zeros_like(second)
+    for index in range(w.numel()):
+        step = torch.zeros_like(w)
+        step.view(-1)[index] = h
+        up = first((w + step).detach().requires_grad_(True)).sum()
+        down = first((w - step).detach().requires_grad_(True)).sum()
+        expected.view(-1)[index] = (up - down) / (2 * h)
+    torch.testing.assert_close(second, expected, rtol=1e-6, atol=1e-9)
+
+
+@pytest.mark.parametrize("gamma", [0.0, 0.3, 1.0, 2.5])
+@pytest.mark.parametrize("form", ["focal", "poly1"])
+def test_sigmoid_forms_are_smooth_through_hard_targets(form: str, gamma: float) -> None:
+    """The naive sigmoid math (no validation in the way, so finite differences may step past
+    0 and 1) at targets exactly 0, 1/2 and 1 and in between: gradgradcheck in x, y, alpha
+    and pos_weight together, the mixed x / y derivatives at hard targets included. The
+    formula continues analytically past [0, 1], so two-sided differences are exact there."""
+    from torchfocal._kernels import family, sigmoid
+
+    y = torch.tensor(
+        [[0.0, 1.0, 0.5], [0.2, 0.0, 1.0], [1.0, 0.7, 0.0], [0.0, 0.5, 1.0]], dtype=F64
+    )
+    inputs = (
+        _logits().requires_grad_(True),
+        y.requires_grad_(True),
+        _class_values().requires_grad_(True),
+        _pos_weight().requires_grad_(True),
+    )
+
+    def evaluate(
+        x: torch.Tensor, target: torch.Tensor, alpha: torch.Tensor, pos_weight: torch.Tensor
+    ) -> torch.Tensor:
+        if form == "poly1":
+            return family.poly1_sigmoid_naive(
+                x, target, epsilon=1.5, gamma=gamma, alpha=alpha, weight=pos_weight
+            )
+        return sigmoid.naive_elementwise(
+            x, target, alpha=alpha, gamma=gamma, weight=None, pos_weight=pos_weight
+        )
+
+    assert torch.autograd.gradcheck(evaluate, inputs)
+    assert torch.autograd.gradgradcheck(evaluate, inputs)
