@@ -33,6 +33,8 @@ pytestmark = pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarn
 
 DTYPES = [torch.float16, torch.bfloat16, torch.float32, torch.float64]
 BACKENDS = ["naive", "fused"]
+#: The losses that also have backend="compiled".
+COMPILED = ("sigmoid_focal_loss", "softmax_focal_loss", "class_balanced_loss")
 GAMMAS = [0.0, 0.5, 2.0, 10.0]
 CLASS_WEIGHTS = [0.5, 1.5, 1.0]
 
@@ -196,6 +198,10 @@ def _parameters() -> list[Any]:
     return params
 
 
+def _backends(name: str) -> list[str]:
+    return [*BACKENDS, "compiled"] if CASES[name].function in COMPILED else BACKENDS
+
+
 def _gamma_kwargs(case: Case, gamma: float | None) -> dict[str, Any]:
     if gamma is None or case.gamma_name is None:
         return {}
@@ -217,11 +223,13 @@ def _call(
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=str)
-@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("backend", [*BACKENDS, "compiled"])
 @pytest.mark.parametrize(("name", "kind", "gamma"), _parameters())
 def test_extreme_logits_match_the_oracle(
     name: str, kind: str, gamma: float | None, backend: str, dtype: torch.dtype
 ) -> None:
+    if backend not in _backends(name):
+        pytest.skip(f"{CASES[name].function} has no backend={backend!r}")
     case = CASES[name]
     x, target = case.inputs(kind, dtype)
     kwargs = {**case.kwargs, **_gamma_kwargs(case, gamma)}
@@ -258,6 +266,36 @@ def test_sum_past_the_largest_value_is_inf(backend: str, dtype: torch.dtype) -> 
     torch.testing.assert_close(grad, torch.full_like(x, -1.0))
 
 
+@pytest.mark.parametrize("backend", [*BACKENDS, "compiled"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=str)
+@pytest.mark.parametrize("name", ["sigmoid_focal", "softmax_focal", "asymmetric_no_clip"])
+def test_mean_of_losses_near_the_largest_value_is_finite(
+    name: str, dtype: torch.dtype, backend: str
+) -> None:
+    """Four losses of about finfo.max each: their mean is finite, so "mean" must not pass
+    through an infinite sum (the naive reduction, both block runners and the compiled one;
+    float64 has nothing wider to sum in)."""
+    if backend not in _backends(name):
+        pytest.skip(f"{CASES[name].function} has no backend={backend!r}")
+    case = CASES[name]
+    half = torch.finfo(dtype).max / 2
+    if case.layout == "rows":  # -log p_0 = half + half for the row [-half, half, 0]
+        x = torch.tensor([[-half, half, 0.0]] * 4, dtype=dtype)
+        target: torch.Tensor = torch.zeros(4, dtype=torch.long)
+        kwargs: dict[str, Any] = {"gamma": 2.0}
+    else:  # -log p = 2 half at x = -2 half, y = 1
+        x = torch.full((4,), -2 * half, dtype=dtype)
+        target = torch.ones(4, dtype=dtype)
+        kwargs = {"alpha": None, "gamma": 2.0} if name == "sigmoid_focal" else {**case.kwargs}
+    elements, element_grad = _call(case, backend, x, target, reduction="none", **kwargs)
+    assert torch.isfinite(elements).all()
+    mean, grad = _call(case, backend, x, target, reduction="mean", **kwargs)
+    expected = (elements.double() / 4).sum().to(dtype)
+    assert torch.isfinite(mean) and torch.isfinite(expected)
+    torch.testing.assert_close(mean, expected, **tolerance(dtype))
+    torch.testing.assert_close(grad, element_grad / 4, **tolerance(dtype))
+
+
 # -- NaN propagation ---------------------------------------------------------------------
 
 
@@ -269,11 +307,13 @@ def _nan_parameters() -> list[Any]:
     return params
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("backend", [*BACKENDS, "compiled"])
 @pytest.mark.parametrize(("name", "kind"), _nan_parameters())
 def test_nan_logit_gives_nan_loss_and_gradient(name: str, kind: str, backend: str) -> None:
     """A NaN logit makes its own loss element, its gradient and the reduced loss NaN; every
     other element is what it is without the NaN."""
+    if backend not in _backends(name):
+        pytest.skip(f"{CASES[name].function} has no backend={backend!r}")
     case = CASES[name]
     x, target = case.inputs(kind, torch.float64)
     x = torch.randn(x.shape, dtype=torch.float64) * 3

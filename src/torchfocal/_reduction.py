@@ -11,8 +11,9 @@ loss and every backend, so that the naive and the fused paths cannot disagree on
 - ``"positives"``: ``max(positive target mass, 1)``, Lin et al.'s normaliser; with
   ``distributed=True`` the mass is first averaged over the default process group.
 
-Sums and divisions are taken in float32 or wider (see :func:`accumulation_dtype`); the
-result is cast to the input's dtype only at the end, by the caller.
+Sums and divisions are taken in float64 where the device has it (see
+:func:`accumulation_dtype`); the result is cast to the input's dtype only at the end, by
+the caller.
 
 A count of zero becomes 1 (and the positive mass is clamped to at least 1), so that an
 empty input or an input whose every element is ignored reduces to 0 instead of 0/0.
@@ -55,29 +56,36 @@ def divisor(
     raise ValueError(f"reduction must be a known reduction; got {reduction!r}")
 
 
-def accumulation_dtype(dtype: torch.dtype) -> torch.dtype:
-    """The dtype a sum of ``dtype`` values is taken in: float32 for the half types.
+def accumulation_dtype(device: torch.device) -> torch.dtype:
+    """The dtype a loss is summed in: float64, as the fused kernels do, where the device
+    has it (MPS has not: float32 there).
 
     float16 overflows at 65504: the sum of 40000 x 3 losses of about 5 is already inf,
     so "mean" would be inf where the loss is finite. bfloat16 has float32's range but 8
-    bits of mantissa, so a long sum stalls once the total is 256 times the summand.
+    bits of mantissa, so a long sum stalls once the total is 256 times the summand. And
+    float32 losses near 3e38 sum to inf where their mean is finite.
     """
-    return torch.float32 if dtype in (torch.float16, torch.bfloat16) else dtype
+    return torch.float32 if device.type == "mps" else torch.float64
 
 
 def reduce(loss: Tensor, by: Divisor) -> Tensor:
     """Apply a divisor from :func:`divisor` to an elementwise loss.
 
     ``"none"`` returns the loss as it is. Otherwise the sum and the division are taken in
-    :func:`accumulation_dtype` (float32 or wider) and the result stays in it: the caller
-    casts to the input's dtype once, at the end.
+    :func:`accumulation_dtype` and the result stays in it: the caller casts to the input's
+    dtype once, at the end. Where that dtype is no wider than the loss's (float64 losses),
+    each value is divided before the sum, so that the mean of values near the dtype's
+    largest, itself finite, does not pass through an infinite sum (as
+    ``_kernels._blocks.scaled_sum``; here ``by`` may require grad).
     """
     if by is None:
         return loss
-    total = loss.sum(dtype=accumulation_dtype(loss.dtype))
+    wide = loss.to(accumulation_dtype(loss.device))
     if isinstance(by, float) and by == 1.0:
-        return total
-    return total / by
+        return wide.sum()
+    if wide.dtype == loss.dtype:
+        return (wide / by).sum()
+    return wide.sum() / by
 
 
 def _average_over_process_group(value: Tensor) -> Tensor:

@@ -104,6 +104,20 @@ def reciprocal(divisor: float | Tensor | None) -> float | Tensor | None:
     return None if divisor is None else 1.0 / divisor
 
 
+def scaled_sum(loss: Tensor, inverse: float | Tensor | None) -> Tensor:
+    """``sum(loss) * inverse`` in float64 (``inverse`` None: the plain sum).
+
+    Float32 losses are summed in float64, where no sum of them can overflow. Float64 losses
+    have nothing wider: each is scaled first, so that the mean of values near float64's
+    largest, itself finite, does not pass through an infinite sum.
+    """
+    if inverse is None:
+        return loss.sum(dtype=torch.float64)
+    if loss.dtype == torch.float64:
+        return (loss * inverse).sum()
+    return loss.sum(dtype=torch.float64) * inverse
+
+
 ElementwiseKernel = Callable[..., tuple[Tensor, Tensor | None]]
 
 
@@ -120,7 +134,7 @@ def run_elementwise(
 
     ``x`` is the input in ``compute_dtype``. The operands broadcast against it and are cut
     with it. The loss is elementwise for a ``None`` divisor, else the float64 sum times
-    1 / divisor; it is returned in the input's dtype, and so is the gradient, already
+    1 / divisor (:func:`scaled_sum`); it is returned in the input's dtype, and so is the gradient, already
     divided by the divisor.
     """
     x = input.to(compute_dtype)
@@ -134,12 +148,12 @@ def run_elementwise(
         if losses is not None:
             losses[index] = block_loss
         else:
-            total += block_loss.sum(dtype=torch.float64)
+            total += scaled_sum(block_loss, inverse)
         if grad is not None and block_grad is not None:
             grad[index] = block_grad if inverse is None else block_grad * inverse
     if losses is not None:
         return losses.to(input.dtype), grad
-    return (total if inverse is None else total * inverse).to(input.dtype), grad
+    return total.to(input.dtype), grad
 
 
 def run_per_location(
@@ -181,4 +195,4 @@ def run_per_location(
             grad[index] = block_grad if inverse is None else block_grad * inverse
     if inverse is None:
         return losses.to(input.dtype), grad
-    return (losses.sum(dtype=torch.float64) * inverse).to(input.dtype), grad
+    return scaled_sum(losses, inverse).to(input.dtype), grad

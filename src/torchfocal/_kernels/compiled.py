@@ -102,14 +102,15 @@ _unavailable: list[str] = []
 
 
 def _scaled(loss: Tensor, grad: Tensor | None, inverse: float | Tensor | None) -> Result:
-    """As ``_blocks.run_elementwise``: the float64 sum times 1 / divisor, in x's dtype.
+    """As ``_blocks.run_elementwise``: the float64 sum times 1 / divisor
+    (``_blocks.scaled_sum``), in x's dtype.
 
     The float64 sum also keeps Inductor from choosing a float32 summation scheme by the
     number of elements (which it would guard on, at 4,096).
     """
     if inverse is None:
         return loss, grad
-    total = (loss.sum(dtype=torch.float64) * inverse).to(loss.dtype)
+    total = _blocks.scaled_sum(loss, inverse).to(loss.dtype)
     return total, None if grad is None else grad * inverse
 
 
