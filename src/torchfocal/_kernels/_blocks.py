@@ -134,8 +134,8 @@ def run_elementwise(
 
     ``x`` is the input in ``compute_dtype``. The operands broadcast against it and are cut
     with it. The loss is elementwise for a ``None`` divisor, else the float64 sum times
-    1 / divisor (:func:`scaled_sum`); it is returned in the input's dtype, and so is the gradient, already
-    divided by the divisor.
+    1 / divisor (:func:`scaled_sum`); it is returned in the input's dtype, and so is the
+    gradient, already divided by the divisor.
     """
     x = input.to(compute_dtype)
     inverse = reciprocal(divisor)
