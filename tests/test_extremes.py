@@ -189,17 +189,22 @@ CASES: dict[str, Case] = {
 }
 
 
+def _backends(name: str) -> list[str]:
+    return [*BACKENDS, "compiled"] if CASES[name].function in COMPILED else BACKENDS
+
+
 def _parameters() -> list[Any]:
     params = []
     for name, case in CASES.items():
         for kind in case.targets:
             for gamma in case.gammas if case.gamma_name else (None,):
-                params.append(pytest.param(name, kind, gamma, id=f"{name}-{kind}-{gamma}"))
+                for backend in _backends(name):
+                    params.append(
+                        pytest.param(
+                            name, kind, gamma, backend, id=f"{name}-{kind}-{gamma}-{backend}"
+                        )
+                    )
     return params
-
-
-def _backends(name: str) -> list[str]:
-    return [*BACKENDS, "compiled"] if CASES[name].function in COMPILED else BACKENDS
 
 
 def _gamma_kwargs(case: Case, gamma: float | None) -> dict[str, Any]:
@@ -223,13 +228,10 @@ def _call(
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=str)
-@pytest.mark.parametrize("backend", [*BACKENDS, "compiled"])
-@pytest.mark.parametrize(("name", "kind", "gamma"), _parameters())
+@pytest.mark.parametrize(("name", "kind", "gamma", "backend"), _parameters())
 def test_extreme_logits_match_the_oracle(
     name: str, kind: str, gamma: float | None, backend: str, dtype: torch.dtype
 ) -> None:
-    if backend not in _backends(name):
-        pytest.skip(f"{CASES[name].function} has no backend={backend!r}")
     case = CASES[name]
     x, target = case.inputs(kind, dtype)
     kwargs = {**case.kwargs, **_gamma_kwargs(case, gamma)}
@@ -266,17 +268,21 @@ def test_sum_past_the_largest_value_is_inf(backend: str, dtype: torch.dtype) -> 
     torch.testing.assert_close(grad, torch.full_like(x, -1.0))
 
 
-@pytest.mark.parametrize("backend", [*BACKENDS, "compiled"])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=str)
-@pytest.mark.parametrize("name", ["sigmoid_focal", "softmax_focal", "asymmetric_no_clip"])
+@pytest.mark.parametrize(
+    ("name", "backend"),
+    [
+        (name, backend)
+        for name in ("sigmoid_focal", "softmax_focal", "asymmetric_no_clip")
+        for backend in _backends(name)
+    ],
+)
 def test_mean_of_losses_near_the_largest_value_is_finite(
     name: str, dtype: torch.dtype, backend: str
 ) -> None:
     """Four losses of about finfo.max each: their mean is finite, so "mean" must not pass
     through an infinite sum (the naive reduction, both block runners and the compiled one;
     float64 has nothing wider to sum in)."""
-    if backend not in _backends(name):
-        pytest.skip(f"{CASES[name].function} has no backend={backend!r}")
     case = CASES[name]
     half = torch.finfo(dtype).max / 2
     if case.layout == "rows":  # -log p_0 = half + half for the row [-half, half, 0]
@@ -303,17 +309,15 @@ def _nan_parameters() -> list[Any]:
     params = []
     for name, case in CASES.items():
         for kind in case.targets:
-            params.append(pytest.param(name, kind, id=f"{name}-{kind}"))
+            for backend in _backends(name):
+                params.append(pytest.param(name, kind, backend, id=f"{name}-{kind}-{backend}"))
     return params
 
 
-@pytest.mark.parametrize("backend", [*BACKENDS, "compiled"])
-@pytest.mark.parametrize(("name", "kind"), _nan_parameters())
+@pytest.mark.parametrize(("name", "kind", "backend"), _nan_parameters())
 def test_nan_logit_gives_nan_loss_and_gradient(name: str, kind: str, backend: str) -> None:
     """A NaN logit makes its own loss element, its gradient and the reduced loss NaN; every
     other element is what it is without the NaN."""
-    if backend not in _backends(name):
-        pytest.skip(f"{CASES[name].function} has no backend={backend!r}")
     case = CASES[name]
     x, target = case.inputs(kind, torch.float64)
     x = torch.randn(x.shape, dtype=torch.float64) * 3
