@@ -1,9 +1,9 @@
-"""Compare the fused fast path of two checkouts of torchfocal, as ratios to torch's loss.
+"""Compare the fused fast path of checkouts of torchfocal, as ratios to torch's loss.
 
 Each run of this script (one process, one checkout on PYTHONPATH) times forward+backward
 of torchfocal's fused backend and of torch's own loss, interleaved (A B A B ...), and
-prints the median of the per-pair ratios for each case as JSON. ``--revisions A B`` runs
-it alternately on the ``src`` folders of two checkouts, ``--rounds`` times each, and
+prints the median of the per-pair ratios for each case as JSON. ``--revisions A B ...`` runs
+it alternately on the ``src`` folders of the checkouts, ``--rounds`` times each, and
 prints the median ratio of each case for each checkout:
 
     python benchmarks/compare_revisions.py --revisions /path/to/old /path/to/new
@@ -80,7 +80,7 @@ def _time(step: Callable[[], None], repeats: int) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--revisions", nargs=2, metavar="CHECKOUT")
+    parser.add_argument("--revisions", nargs="+", metavar="CHECKOUT")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--pairs", type=int, default=9)
     args = parser.parse_args()

@@ -154,16 +154,16 @@ def _same_as_fused(loss_name: str, x: torch.Tensor, target: torch.Tensor, **kwar
 
 
 def _sigmoid_calls(**case: Any) -> list[tuple[torch.Tensor, torch.Tensor, dict[str, Any]]]:
-    """One sigmoid case called with batch sizes 1, 2, 64 and 1,500 (4,500 elements, past
+    """One sigmoid case called with batch sizes 2, 64 and 1,500 (4,500 elements, past
     Inductor's 4,096-element summation threshold), every reduction that divides, and
-    different alphas and gammas (0 and 2, the kernels' own special values, included)."""
+    different alphas and gammas (none of 0, 1 and 2, which are cases of their own)."""
     dtype = case.pop("dtype", torch.float32)
     grad = case.pop("requires_grad", True)
     reductions = ["none"] if case.get("reduction") == "none" else ["mean", "sum", "positives"]
     case.pop("reduction", None)
     calls = []
     for index, (n, gamma, alpha) in enumerate(
-        [(1, 2.0, 0.25), (64, 0.5, 0.75), (2, 0.0, 0.25), (1500, 3.0, 0.5), (64, 1.0, 0.1)]
+        [(5, 2.5, 0.25), (64, 0.5, 0.75), (2, 0.25, 0.25), (1500, 3.0, 0.5), (64, 1.5, 0.1)]
     ):
         x = (torch.randn(n, 3, dtype=dtype) * 4).requires_grad_(grad)
         y = torch.rand(n, 3) < 0.3
@@ -182,10 +182,10 @@ def test_one_sigmoid_program_serves_every_size_reduction_alpha_and_gamma() -> No
 def test_one_softmax_program_serves_every_size_reduction_alpha_and_gamma() -> None:
     before = _graphs()
     for n, gamma, alpha, reduction in [
-        (1, 2.0, 0.5, "mean"),
+        (3, 2.5, 0.5, "mean"),  # 3 rows, 5 classes: sizes that differ from the first call
         (40, 0.5, [1.0, 2.0, 0.5, 1.0, 3.0], "sum"),
         (2, 3.0, 2.0, "mean"),
-        (1000, 1.0, [0.1, 0.2, 0.3, 0.4, 0.5], "mean"),  # 5,000 elements
+        (1000, 1.5, [0.1, 0.2, 0.3, 0.4, 0.5], "mean"),  # 5,000 elements
     ]:
         x = (torch.randn(n, 5) * 4).requires_grad_(True)
         target = torch.randint(0, 5, (n,))
@@ -207,8 +207,7 @@ def test_one_softmax_program_serves_every_size_reduction_alpha_and_gamma() -> No
 )
 def test_each_distinct_sigmoid_case_compiles_once(case: dict[str, Any]) -> None:
     """need_grad, the dtype, reduction="none", a None operand and a tensor operand change
-    the program: one more each, whatever the sizes and values of the calls after the first
-    (a batch of 1 first: per-class alpha and a full weight read its size-1 dim rightly)."""
+    the program: one more each, whatever the sizes and values of the calls after the first."""
     before = _graphs()
     full_weight = case.pop("weight_like_input", False)
     for x, y, options in _sigmoid_calls(**case):
@@ -222,7 +221,7 @@ def test_softmax_gamma_zero_is_its_own_case_and_exact_for_huge_margins() -> None
     """gamma 0 keeps the plain cross-entropy path: one program for it, no NaN where the
     other classes' probabilities underflow (the general modulator would take log 0)."""
     before = _graphs()
-    for n in (1, 30, 1200):
+    for n in (2, 30, 1200):
         x = (torch.randn(n, 5) * 4).requires_grad_(True)
         target = torch.randint(0, 5, (n,))
         with torch.no_grad():
@@ -233,12 +232,46 @@ def test_softmax_gamma_zero_is_its_own_case_and_exact_for_huge_margins() -> None
     assert _graphs() - before == 1
 
 
+@pytest.mark.parametrize("gamma", [0.0, 1.0, 2.0])
+def test_each_special_gamma_is_one_case(gamma: float) -> None:
+    """gamma 0, 1 and 2 have forms of their own in the kernels (cheaper than the general
+    exp(gamma log q)): one program each, for every size and alpha after the first call."""
+    before = _graphs()
+    for n, alpha in ((2, 0.25), (64, 0.5), (1500, 0.75)):
+        x = (torch.randn(n, 3) * 4).requires_grad_(True)
+        _same_as_fused("sigmoid", x, torch.rand(n, 3) < 0.3, gamma=gamma, alpha=alpha)
+    assert _graphs() - before == 1
+
+
+def test_equal_sizes_in_the_first_call_add_one_program() -> None:
+    """Duck sizing: a first call with as many rows as classes assumes they are equal; the
+    first call where they differ compiles once more, and no call after it does."""
+    counts = []
+    for n, gamma in [(4, 0.75), (9, 0.75), (30, 2.5), (4, 2.5)]:
+        x = (torch.randn(n, 4, 2) * 4).requires_grad_(True)
+        _same_as_fused("sigmoid", x, torch.rand(n, 4, 2) < 0.3, gamma=gamma, alpha=0.3)
+        counts.append(_graphs())
+    assert [later - counts[0] for later in counts[1:]] == [1, 1, 1]
+
+
+def test_batch_size_one_adds_one_program_per_case() -> None:
+    """torch specialises a dimension of size 1: batch size 1 compiles once more per case,
+    and later calls at batch size 1 reuse it."""
+    counts = []
+    for n, gamma in [(17, 0.5), (1, 0.5), (1, 3.5), (40, 3.5)]:
+        x = (torch.randn(n, 3) * 4).requires_grad_(True)
+        _same_as_fused("sigmoid", x, torch.rand(n, 3) < 0.3, gamma=gamma, alpha=0.3)
+        counts.append(_graphs())
+    assert [later - counts[0] for later in counts[1:]] == [1, 1, 1]
+
+
 def test_reaching_the_recompile_limit_warns_once_and_runs_fused() -> None:
     """A thread-count change recompiles within a case; with the limit at 1 that is the
     limit reached: one RuntimeWarning, the fused kernels' results, then silence."""
     threads = torch.get_num_threads()
-    x = torch.randn(6, 4, 2, requires_grad=True)
-    y = torch.rand(6, 4, 2) < 0.3
+    # A 4-D input: a case no other test of this module compiles.
+    x = torch.randn(6, 4, 2, 3, requires_grad=True)
+    y = torch.rand(6, 4, 2, 3) < 0.3
     with torch._dynamo.config.patch(recompile_limit=1):
         _same_as_fused("sigmoid", x, y)  # this case's first and only program
         try:
@@ -247,7 +280,7 @@ def test_reaching_the_recompile_limit_warns_once_and_runs_fused() -> None:
                 RuntimeWarning,
                 match=r"backend='compiled': torch\.compile reached its recompile limit "
                 r"\(torch\._dynamo\.config\.recompile_limit = 1\) for the sigmoid focal "
-                r"loss of a 3-D float32 input on cpu, with gradient; that case runs on "
+                r"loss of a 4-D float32 input on cpu, with gradient; that case runs on "
                 r"backend='fused' from now on",
             ) as record:
                 torchfocal.sigmoid_focal_loss(x, y, backend="compiled")

@@ -19,23 +19,27 @@ that one case's programs never count against another case's recompile limit. A c
   dimensions have size 1 where the input's do not);
 - ``reduction="none"``, or a reduced loss (``"mean"``, ``"sum"`` and ``"positives"``
   share one program);
-- softmax only: gamma 0, or any other gamma (gamma 0 keeps the kernels' exact
-  cross-entropy path; the general modulator exp(gamma log(1 - p)) is 0 * -inf = NaN where
-  1 - p rounds to 0).
+- gamma 0, 1 or 2, each its own case: the kernels' special forms (no modulator, q, q * q
+  instead of exp(gamma log q)), which are both faster and, for gamma 0 in the softmax,
+  exact where 1 - p rounds to 0 (exp(0 * log 0) would be NaN). Every other gamma shares one
+  program.
 
 Everything else is an input of the program, not a constant of it: every size of every
-dimension from the first call on, 1 included (the sizes are unbacked symbols: no 0/1
-specialisation, no guard at 4,096 elements; a torch whose ``mark_unbacked`` lacks shape
-ids and bounds compiles sizes 1 apart); ``requires_grad`` (tensors are detached
-first); the values of ``alpha``, ``gamma`` and the divisor (passed as 0-d tensors). The
-softmax's number of classes is an ordinary dynamic size: one class, and more than 4,096,
-take programs of their own. A size-1 dimension that an operand shares with the input
-(batch size 1) is read as the program already compiled for it reads it; before any, as a
-full dimension of ``weight`` and a broadcast one of the per-class operands, so a
-per-class ``alpha`` or a full-shaped ``weight`` first seen at batch size 1 costs no second
-program later. An empty input runs on the eager kernels (there is nothing to compute).
+dimension from the first call on (ordinary dynamic sizes: no guard at 4,096 elements,
+since the loss is summed in float64); ``requires_grad`` (tensors are detached first); the
+values of ``alpha``, the divisor and every gamma but 0, 1 and 2 (passed as 0-d tensors).
+torch specialises a dimension of size 1: a call with one (batch size 1, one class) adds a
+program of its own, once per case. And torch assumes that dimensions of equal size in a
+case's first call are equal by nature (its "duck sizing", which lets Inductor index the
+input and the target alike): the first call where they differ (a first batch of 80 with
+80 classes) adds one program too. A size-1 dimension that an operand shares with the
+input is read as the case already compiled for it reads it; before any, as a full
+dimension of ``weight`` and a broadcast one of the per-class operands. (Unbacked sizes,
+which torch never specialises, or no duck sizing, would spare those programs, but made
+Inductor's CPU loops about twice as slow at 1e7 logits.) An empty input runs on the eager
+kernels (there is nothing to compute).
 
-Within a case torch recompiles only for a change of ``torch.get_num_threads()`` (dynamo
+Within a case torch also recompiles for a change of ``torch.get_num_threads()`` (dynamo
 guards on it; Inductor writes the thread count into its C++ loops) and for a new memory
 layout of an input (a channels-last or transposed view): each such program is kept, and
 counts against that case's recompile limit.
@@ -50,12 +54,11 @@ Inside a user's own ``torch.compile`` the math is traced inline, into the user's
 
 from __future__ import annotations
 
-import inspect
 import os
 import sys
 import types
 import warnings
-from collections.abc import Callable, Hashable, Mapping
+from collections.abc import Callable, Hashable
 from typing import Any, NamedTuple
 
 import torch
@@ -257,49 +260,21 @@ def _resolve(case: _Case, full_first: tuple[str, ...] = ()) -> _Case:
     return case._replace(operands=operands)
 
 
-def _unbacked_marker() -> Callable[..., None] | None:
-    """``torch._dynamo.mark_unbacked``, where this torch has it with shape ids and bounds."""
-    marker = getattr(torch._dynamo.decorators, "mark_unbacked", None)
-    if marker is None:  # pragma: no cover - older torch: sizes 0 and 1 specialise
-        return None
-    try:
-        parameters = inspect.signature(marker).parameters
-    except (TypeError, ValueError):  # pragma: no cover
-        return None
-    if "shape_id" not in parameters or "min" not in parameters:  # pragma: no cover
-        return None
-    return marker  # type: ignore[no-any-return]
+def _view(value: Any) -> Any:
+    """A detached view of a tensor argument: a fresh tensor object, requires_grad False."""
+    return value.detach() if isinstance(value, Tensor) else value
 
 
-_mark_unbacked = _unbacked_marker()
+#: The gammas the kernels compute in their own form; each is a case of its own.
+_SPECIAL_GAMMAS = (0.0, 1.0, 2.0)
 
 
-def _view(value: Any, kind: Hashable, x_dims: int, class_dim: int | None) -> Any:
-    """A detached view of a tensor argument, its full dimensions marked as unbacked sizes.
-
-    Unbacked sizes are never specialised to 0 or 1 and never guarded on. The dimensions
-    that line up with the same dimension of x share one size symbol (``shape_id``), at
-    least 1 (empty inputs never get here; torch's logsumexp asks whether it has any
-    elements). ``class_dim`` is left to the ordinary dynamic sizes: the softmax kernels
-    branch on the number of classes.
-    """
-    if not isinstance(value, Tensor):
-        return value
-    view = value.detach()  # a fresh tensor object: its marks are ours, requires_grad False
-    if _mark_unbacked is None or not isinstance(kind, _Kind):
-        return view
-    lead = x_dims - value.dim()
-    for position, letter in enumerate(kind.pattern):
-        if letter == _FULL and lead + position != class_dim:
-            _mark_unbacked(view, position, shape_id=f"torchfocal_dim{lead + position}", min=1)
-    return view
-
-
-def _views(
-    case: _Case, tensors: Mapping[str, Any], x_dims: int, class_dim: int | None
-) -> list[Any]:
-    kinds = dict(case.operands)
-    return [_view(value, kinds[name], x_dims, class_dim) for name, value in tensors.items()]
+def _gamma(gamma: Gamma, like: Tensor) -> Gamma:
+    """A special gamma as the number (a constant of its program), any other as a 0-d
+    tensor (an input of one shared program), a per-element gamma as it is."""
+    if isinstance(gamma, Tensor) or gamma in _SPECIAL_GAMMAS:
+        return gamma
+    return _scalar(gamma, like)
 
 
 def _fresh(math: Callable[..., Result], name: str) -> Callable[..., Result]:
@@ -396,10 +371,9 @@ def sigmoid(
         return None
     tensors = {
         "y": target,
-        # Every alpha and every gamma share one program (gamma 0 included: its modulator
-        # exp(-0 * softplus(x_t)) is exactly 1, and every log here is finite).
+        # Every alpha shares one program; so does every gamma but 0, 1 and 2 (_gamma).
         "alpha": _scalar(alpha, x) if isinstance(alpha, (int, float)) else alpha,
-        "gamma": _scalar(gamma, x) if isinstance(gamma, (int, float)) else gamma,
+        "gamma": _gamma(gamma, x),
         "weight": weight,
         "pos_weight": pos_weight,
     }
@@ -417,17 +391,7 @@ def sigmoid(
     )
     if case in _eager_cases:
         return None
-    y, alpha_arg, gamma_arg, weight_arg, pos_weight_arg = _views(case, tensors, x.dim(), None)
-    args = (
-        _view(x, case.input, x.dim(), None),
-        y,
-        alpha_arg,
-        gamma_arg,
-        weight_arg,
-        pos_weight_arg,
-        _inverse(divisor, x),
-        need_grad,
-    )
+    args = (_view(x), *map(_view, tensors.values()), _inverse(divisor, x), need_grad)
     return _run(_sigmoid_math, case, args)
 
 
@@ -453,10 +417,12 @@ def softmax(
         shape = [1] * x.dim()
         shape[dim] = x.shape[dim]
         class_factor = torch.full(shape, class_factor, dtype=x.dtype, device=x.device)
-    zero_gamma = _blocks.equals(gamma, 0.0)
-    if isinstance(gamma, (int, float)) and not zero_gamma:
-        gamma = _scalar(gamma, x)
-    tensors = {"target": target, "valid": valid, "class_factor": class_factor, "gamma": gamma}
+    tensors = {
+        "target": target,
+        "valid": valid,
+        "class_factor": class_factor,
+        "gamma": _gamma(gamma, x),
+    }
     like_x = ("target", "valid", "gamma")
     case = _resolve(
         _Case(
@@ -465,19 +431,14 @@ def softmax(
             x.device,
             _kind(x, x, True),
             tuple(_describe(name, value, x, like_x) for name, value in tensors.items()),
-            (divisor is None, dim, dense, zero_gamma),
+            (divisor is None, dim, dense),
         )
     )
     if case in _eager_cases:
         return None
-    class_dim = dim % x.dim()
-    target_arg, valid_arg, class_factor_arg, gamma_arg = _views(case, tensors, x.dim(), class_dim)
     args = (
-        _view(x, case.input, x.dim(), class_dim),
-        target_arg,
-        valid_arg,
-        class_factor_arg,
-        gamma_arg,
+        _view(x),
+        *map(_view, tensors.values()),
         dim,
         dense,
         _inverse(divisor, x),
