@@ -368,11 +368,12 @@ def sigmoid_focal_loss(
             pass), ``"naive"`` (plain torch ops under autograd) or ``"compiled"`` (the fused
             math through ``torch.compile``, compiled once per case: gradient wanted or not,
             dtype, device, input rank, target form, which optional tensors are given and
-            how they broadcast, ``reduction="none"`` or not. Batch sizes and the values of
-            alpha, gamma and the divisor never recompile; a change of
-            ``torch.get_num_threads()`` or a new memory layout adds a graph. If torch's
-            recompile limit is reached, one RuntimeWarning is raised and that case runs on
-            ``"fused"``).
+            how they broadcast, ``reduction="none"`` or not, gamma 0, 1, 2 or another. Batch
+            sizes and the values of alpha, the divisor and other gammas never recompile; a
+            dimension of size 1, dimensions equal in the first call that later differ, a
+            change of ``torch.get_num_threads()`` or a new memory layout add a program. If
+            torch's recompile limit is reached, one RuntimeWarning is raised and that case
+            runs on ``"fused"``).
 
     Returns:
         The loss: a scalar, or the input's shape for ``reduction="none"``, in the input's
@@ -718,8 +719,8 @@ def softmax_focal_loss(
             divided by the summed ``weight`` of the counted targets; for probability targets,
             by the number of locations) or ``"sum"``.
         backend: ``"auto"`` (fused), ``"fused"``, ``"naive"`` or ``"compiled"``, as in
-            :func:`sigmoid_focal_loss` (here the class dim, and gamma 0 or not, are part of
-            what makes a compiled case).
+            :func:`sigmoid_focal_loss` (here the class dim is part of what makes a compiled
+            case).
 
     Example:
         >>> import torch, torchfocal
