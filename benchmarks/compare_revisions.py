@@ -1,10 +1,11 @@
-"""Compare the fused fast path of checkouts of torchfocal, as ratios to torch's loss.
+"""Compare the fast path of checkouts of torchfocal, as ratios to torch's loss.
 
 Each run of this script (one process, one checkout on PYTHONPATH) times forward+backward
-of torchfocal's fused backend and of torch's own loss, interleaved (A B A B ...), and
-prints the median of the per-pair ratios for each case as JSON. ``--revisions A B ...`` runs
-it alternately on the ``src`` folders of the checkouts, ``--rounds`` times each, and
-prints the median ratio of each case for each checkout:
+of a torchfocal backend (``--backend``, fused by default) and of torch's own loss,
+interleaved (A B A B ...), and prints the median of the per-pair ratios for each case as
+JSON. ``--revisions A B ...`` runs it alternately on the ``src`` folders of the
+checkouts, ``--rounds`` times each, and prints the median ratio of each case for each
+checkout:
 
     python benchmarks/compare_revisions.py --revisions /path/to/old /path/to/new
 
@@ -35,7 +36,7 @@ CASES = [
 ]
 
 
-def _measure(pairs: int) -> dict[str, float]:
+def _measure(pairs: int, backend: str) -> dict[str, float]:
     import torch
     import torch.nn.functional as F
 
@@ -49,7 +50,7 @@ def _measure(pairs: int) -> dict[str, float]:
             target = torch.randint(0, shape[1], (shape[0],))
 
             def ours(x: torch.Tensor = x, target: torch.Tensor = target) -> None:
-                torchfocal.softmax_focal_loss(x, target, backend="fused").backward()
+                torchfocal.softmax_focal_loss(x, target, backend=backend).backward()
 
             def theirs(x: torch.Tensor = x, target: torch.Tensor = target) -> None:
                 F.cross_entropy(x, target).backward()
@@ -59,7 +60,7 @@ def _measure(pairs: int) -> dict[str, float]:
             dense = mask.float()
 
             def ours(x: torch.Tensor = x, target: torch.Tensor = target) -> None:
-                torchfocal.sigmoid_focal_loss(x, target, backend="fused").backward()
+                torchfocal.sigmoid_focal_loss(x, target, backend=backend).backward()
 
             def theirs(x: torch.Tensor = x, dense: torch.Tensor = dense) -> None:
                 F.binary_cross_entropy_with_logits(x, dense).backward()
@@ -83,16 +84,17 @@ def main() -> None:
     parser.add_argument("--revisions", nargs="+", metavar="CHECKOUT")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--pairs", type=int, default=9)
+    parser.add_argument("--backend", choices=["fused", "compiled"], default="fused")
     args = parser.parse_args()
     if not args.revisions:
-        print(json.dumps(_measure(args.pairs)))
+        print(json.dumps(_measure(args.pairs, args.backend)))
         return
     collected: dict[str, dict[str, list[float]]] = {path: {} for path in args.revisions}
     for _ in range(args.rounds):
         for path in args.revisions:  # alternate the checkouts: A B A B ...
             env = {**os.environ, "PYTHONPATH": os.path.join(path, "src")}
             output = subprocess.run(
-                [sys.executable, __file__, "--pairs", str(args.pairs)],
+                [sys.executable, __file__, "--pairs", str(args.pairs), "--backend", args.backend],
                 env=env,
                 check=True,
                 capture_output=True,
