@@ -92,7 +92,7 @@ class _Case(NamedTuple):
     input: _Kind
     #: (name, its _Kind, or the Python number or None it is) for each argument after x.
     operands: tuple[tuple[str, Hashable], ...]
-    #: The rest: reduced or not, and the softmax's class dim, target form and gamma 0.
+    #: The rest: reduced or not, and the softmax's class dim and target form.
     constants: tuple[Hashable, ...]
 
 
@@ -106,14 +106,15 @@ _unavailable: list[str] = []
 
 def _scaled(loss: Tensor, grad: Tensor | None, inverse: float | Tensor | None) -> Result:
     """As ``_blocks.run_elementwise``: the float64 sum times 1 / divisor
-    (``_blocks.scaled_sum``), in x's dtype.
+    (``_blocks.scaled_sum``), left in float64 for the caller's one cast to the input's dtype
+    (a cast to x's dtype first would round twice for half inputs).
 
     The float64 sum also keeps Inductor from choosing a float32 summation scheme by the
     number of elements (which it would guard on, at 4,096).
     """
     if inverse is None:
         return loss, grad
-    total = _blocks.scaled_sum(loss, inverse).to(loss.dtype)
+    total = _blocks.scaled_sum(loss, inverse)
     return total, None if grad is None else grad * inverse
 
 
@@ -226,7 +227,8 @@ def _resolve(case: _Case, full_first: tuple[str, ...] = ()) -> _Case:
     """The case with each ``?`` decided: a known case it fits, else a default.
 
     A dimension of size 1 in both x and an operand reads correctly either way (full at
-    batch size 1, or broadcast), so the program already compiled serves it. With none,
+    batch size 1, or broadcast), so the case already compiled takes it (torch adds a
+    program for the size 1 within that case, counted against its limit). With none,
     the operands named in ``full_first`` (an element weight: its size-1 dimensions at batch
     size 1 are batch dimensions) read it as full, the others (per-class values) as
     broadcast.
@@ -314,7 +316,10 @@ def _name(case: _Case) -> str:
 def _stacklevel() -> int:
     """``warnings.warn``'s stacklevel, from ``_run``, of the first frame outside torchfocal
     and torch: the user's line, however many wrappers (modules, autograd) lie between."""
-    inside = (os.path.dirname(os.path.dirname(__file__)), os.path.dirname(torch.__file__))
+    # With a trailing separator: torch's folder is not a prefix of torchvision's.
+    inside = tuple(
+        os.path.dirname(path) + os.sep for path in (os.path.dirname(__file__), torch.__file__)
+    )
     frame = sys._getframe(2)  # _run's caller: stacklevel 2
     level = 2
     while frame.f_back is not None and frame.f_code.co_filename.startswith(inside):

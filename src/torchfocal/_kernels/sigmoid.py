@@ -1,8 +1,9 @@
 """Sigmoid focal loss math: the naive autograd version and the fused analytic version.
 
 Nothing here validates input: the functional layer hands over tensors that are already
-checked, on one device, in the compute dtype (float32 or float64), and shaped so that
-``alpha``, ``weight`` and ``pos_weight`` broadcast against ``x``.
+checked, on one device, and shaped so that ``alpha``, ``weight`` and ``pos_weight``
+broadcast against ``x``; the math functions get them in the compute dtype (float32 or
+float64), :func:`run_fused` gets the input in its own dtype and casts it.
 
 Notation (per element): x the logit, y the target in [0, 1], p = sigmoid(x),
 p_t = p y + (1 - p)(1 - y), q = 1 - p_t = y (1 - p) + (1 - y) p,

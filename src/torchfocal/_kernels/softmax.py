@@ -50,7 +50,7 @@ def has_neg_inf(values: Tensor) -> bool:
 
 
 def _weighted_log_p_value(
-    weight: Tensor, x: Tensor, log_p: Tensor, dim: int, index: Tensor | None = None
+    weight: Tensor | float, x: Tensor, log_p: Tensor, dim: int, index: Tensor | None = None
 ) -> Tensor:
     """weight * log p for the fused kernels (values only, no autograd; see weighted_log_p).
 
@@ -193,8 +193,7 @@ def fused_index(
         modulator = rest * rest
     else:
         modulator = torch.log(rest).mul_(gamma).exp_()
-    weight = torch.as_tensor(a_y * modulator, dtype=x.dtype, device=x.device)
-    loss = (-_weighted_log_p_value(weight, x, log_p_y, dim, index)).squeeze(dim)
+    loss = (-_weighted_log_p_value(a_y * modulator, x, log_p_y, dim, index)).squeeze(dim)
     if not need_grad:
         return loss, None
     # g_y = m_y (1 + gamma p_y rho_y), rho = l / expm1(l) (-> 1 where l rounds to 0).
@@ -222,8 +221,7 @@ def fused_dense(
     log_1mp = log1m_softmax(x, log_p, dim) if not _blocks.equals(gamma, 0.0) or need_grad else log_p
     modulator, g = _modulator_and_g(log_p, log_1mp, gamma, need_grad)
     a = t if class_factor is None else t * class_factor
-    weight = torch.as_tensor(a * modulator, dtype=x.dtype, device=x.device)
-    loss = -_weighted_log_p_value(weight, x, log_p, dim).sum(dim=dim)
+    loss = -_weighted_log_p_value(a * modulator, x, log_p, dim).sum(dim=dim)
     if not need_grad:
         return loss, None
     a_g = a * cast(Tensor | float, g)
@@ -243,7 +241,7 @@ def fused(
     need_grad: bool,
 ) -> tuple[Tensor, Tensor | None]:
     """The fused kernel for either target form: an index target has a class dim of size 1."""
-    if target.shape[dim] == x.shape[dim] and target.is_floating_point():
+    if target.is_floating_point():  # only a dense target is a float (indices are integers)
         return fused_dense(
             x, target, class_factor=class_factor, gamma=gamma, dim=dim, need_grad=need_grad
         )
