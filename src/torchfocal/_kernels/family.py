@@ -251,7 +251,12 @@ def poly1_sigmoid_fused(
         need_grad=need_grad,
         detect_binary=False,
     )
-    log_q = _log_q(x, y)
+    # Values only: the fused kernel differentiates by hand, so the plain log-space form
+    # serves (the naive form's _log_q keeps its derivatives finite too, at more cost).
+    if y.dtype == torch.bool:
+        log_q = F.logsigmoid(torch.where(y, -x, x))
+    else:
+        log_q = torch.logaddexp(torch.log(y) + F.logsigmoid(-x), torch.log1p(-y) + F.logsigmoid(x))
     loss = loss + epsilon * torch.exp((gamma + 1.0) * log_q)
     if grad is not None:
         log_pq = F.logsigmoid(x) + F.logsigmoid(-x)  # log p (1 - p)
