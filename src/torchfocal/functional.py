@@ -743,16 +743,42 @@ def softmax_focal_loss(
         label_smoothing=label_smoothing,
         class_dim=class_dim,
     )
-    divisor = _reduction.divisor(reduction, count=batch.counted)
-    gamma_arg = _softmax_gamma(gamma, input, batch.target, batch.dim, batch.compute_dtype)
+    return _run_softmax(
+        input,
+        backend=backend,
+        target=batch.target,
+        dense_target=batch.dense_target,
+        valid=batch.valid,
+        class_factor=batch.class_factor,
+        gamma=_softmax_gamma(gamma, input, batch.target, batch.dim, batch.compute_dtype),
+        dim=batch.dim,
+        divisor=_reduction.divisor(reduction, count=batch.counted),
+        compute_dtype=batch.compute_dtype,
+    )
+
+
+def _run_softmax(
+    input: Tensor,
+    *,
+    backend: str,
+    target: Tensor,
+    dense_target: Callable[[], Tensor],
+    valid: Tensor | None,
+    class_factor: Tensor | float | None,
+    gamma: float | Tensor,
+    dim: int,
+    divisor: _reduction.Divisor,
+    compute_dtype: torch.dtype,
+) -> Tensor:
+    """A softmax-form loss (one value per location) through the chosen backend, reduced.
+
+    ``target`` is what the fused kernel takes (class indices, or a dense float target);
+    ``dense_target`` makes the dense one the naive form takes.
+    """
 
     def naive(x: Tensor) -> Tensor:
         loss = _softmax.naive_per_location(
-            x.to(batch.compute_dtype),
-            batch.dense_target(),
-            class_factor=batch.class_factor,
-            gamma=gamma_arg,
-            dim=batch.dim,
+            x.to(compute_dtype), dense_target(), class_factor=class_factor, gamma=gamma, dim=dim
         )
         return _reduction.reduce(loss, divisor).to(x.dtype)
 
@@ -762,17 +788,17 @@ def softmax_focal_loss(
         naive=naive,
         fused=functools.partial(
             _softmax.run_fused,
-            target=batch.target,
-            valid=batch.valid,
-            class_factor=batch.class_factor,
-            gamma=gamma_arg,
-            dim=batch.dim,
+            target=target,
+            valid=valid,
+            class_factor=class_factor,
+            gamma=gamma,
+            dim=dim,
             divisor=divisor,
-            compute_dtype=batch.compute_dtype,
+            compute_dtype=compute_dtype,
             compiled=backend == "compiled",
         ),
-        constants=(batch.target, batch.class_factor, divisor),
-        location_dim=batch.dim if divisor is None else None,
+        constants=(target, class_factor, divisor),
+        location_dim=dim if divisor is None else None,
     )
 
 
@@ -1573,29 +1599,18 @@ def distribution_focal_loss(
         v.check_same_device("weight", weight, input)
         location_weight = v.broadcast_to_input("weight", weight, location_shape)
         location_weight = location_weight.to(compute_dtype).unsqueeze(dim)
-    divisor = _reduction.divisor(reduction, count=math.prod(location_shape), avg_factor=avg_factor)
-
-    def naive(x: Tensor) -> Tensor:
-        loss = _softmax.naive_per_location(
-            x.to(compute_dtype), two_bin, class_factor=location_weight, gamma=0.0, dim=dim
-        )
-        return _reduction.reduce(loss, divisor).to(x.dtype)
-
-    return _autograd.apply(
+    # Cross-entropy against the two-bin target: the softmax focal loss's math at gamma 0.
+    return _run_softmax(
         input,
         backend=backend,
-        naive=naive,
-        fused=functools.partial(
-            _softmax.run_fused,
-            target=two_bin,
-            valid=None,
-            class_factor=location_weight,
-            gamma=0.0,
-            dim=dim,
-            divisor=divisor,
-            compute_dtype=compute_dtype,
-            compiled=False,
+        target=two_bin,
+        dense_target=lambda: two_bin,
+        valid=None,
+        class_factor=location_weight,
+        gamma=0.0,
+        dim=dim,
+        divisor=_reduction.divisor(
+            reduction, count=math.prod(location_shape), avg_factor=avg_factor
         ),
-        constants=(two_bin, location_weight, divisor),
-        location_dim=dim if divisor is None else None,
+        compute_dtype=compute_dtype,
     )
