@@ -42,6 +42,14 @@ def check_tensor(name: str, value: object) -> Tensor:
     return value
 
 
+def check_same_shape(name: str, tensor: Tensor, input: Tensor, input_name: str = "input") -> None:
+    if tensor.shape != input.shape:
+        raise ValueError(
+            f"{name} must have the shape of {input_name} {shape_str(input.shape)}; "
+            f"got {shape_str(tensor.shape)}"
+        )
+
+
 def check_float_input(name: str, value: object) -> Tensor:
     tensor = check_tensor(name, value)
     if not tensor.is_floating_point():

@@ -1367,11 +1367,7 @@ def _check_score_target(input: Tensor, target: object, name: str) -> Tensor:
     """A float target score of the input's shape, in [0, 1]."""
     score = v.check_tensor(name, target)
     v.check_same_device(name, score, input)
-    if score.shape != input.shape:
-        raise ValueError(
-            f"{name} must have the shape of input {v.shape_str(input.shape)}; "
-            f"got {v.shape_str(score.shape)}"
-        )
+    v.check_same_shape(name, score, input)
     if not score.is_floating_point():
         raise TypeError(f"{name} must be a float tensor of scores in [0, 1]; got {score.dtype}")
     if not v._is_compiling() and score.numel():

@@ -32,11 +32,7 @@ def check_binary_target(name: str, target: object, *, input_name: str, input: Te
     """
     checked = v.check_tensor(name, target)
     v.check_same_device(name, checked, input)
-    if checked.shape != input.shape:
-        raise ValueError(
-            f"{name} must have the shape of {input_name} {v.shape_str(input.shape)}; "
-            f"got {v.shape_str(checked.shape)}"
-        )
+    v.check_same_shape(name, checked, input, input_name)
     if checked.dtype == torch.bool:
         return checked
     if v.is_integer_dtype(checked.dtype):
