@@ -58,7 +58,7 @@ import os
 import sys
 import types
 import warnings
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Mapping
 from typing import Any, NamedTuple
 
 import torch
@@ -358,6 +358,42 @@ def _run(math: Callable[..., Result], case: _Case, args: tuple[Any, ...]) -> Res
         return None
 
 
+def _dispatch(
+    math: Callable[..., Result],
+    loss: str,
+    x: Tensor,
+    tensors: Mapping[str, Any],
+    *,
+    like_x: tuple[str, ...],
+    constants: tuple[Hashable, ...],
+    divisor: float | Tensor | None,
+    need_grad: bool,
+    between: tuple[Any, ...] = (),
+    full_first: tuple[str, ...] = (),
+) -> Result | None:
+    """Run ``math(x, *tensors, *between, inverse, need_grad)`` compiled for its case.
+
+    ``tensors`` are the math's arguments after x, in order; ``like_x`` names those of x's
+    own shape, ``full_first`` those read as full where a size-1 dimension is ambiguous (see
+    :func:`_resolve`). None where the case runs on the eager kernels.
+    """
+    case = _resolve(
+        _Case(
+            loss,
+            need_grad,
+            x.device,
+            _kind(x, x, True),
+            tuple(_describe(name, value, x, like_x) for name, value in tensors.items()),
+            constants,
+        ),
+        full_first=full_first,
+    )
+    if case in _eager_cases:
+        return None
+    args = (_view(x), *map(_view, tensors.values()), *between, _inverse(divisor, x), need_grad)
+    return _run(math, case, args)
+
+
 def sigmoid(
     x: Tensor,
     target: Tensor,
@@ -382,22 +418,17 @@ def sigmoid(
         "weight": weight,
         "pos_weight": pos_weight,
     }
-    like_x = ("y", "gamma")
-    case = _resolve(
-        _Case(
-            "sigmoid",
-            need_grad,
-            x.device,
-            _kind(x, x, True),
-            tuple(_describe(name, value, x, like_x) for name, value in tensors.items()),
-            (divisor is None,),
-        ),
+    return _dispatch(
+        _sigmoid_math,
+        "sigmoid",
+        x,
+        tensors,
+        like_x=("y", "gamma"),
+        constants=(divisor is None,),
+        divisor=divisor,
+        need_grad=need_grad,
         full_first=("weight",),
     )
-    if case in _eager_cases:
-        return None
-    args = (_view(x), *map(_view, tensors.values()), _inverse(divisor, x), need_grad)
-    return _run(_sigmoid_math, case, args)
 
 
 def softmax(
@@ -428,28 +459,17 @@ def softmax(
         "class_factor": class_factor,
         "gamma": _gamma(gamma, x),
     }
-    like_x = ("target", "valid", "gamma")
-    case = _resolve(
-        _Case(
-            "softmax",
-            need_grad,
-            x.device,
-            _kind(x, x, True),
-            tuple(_describe(name, value, x, like_x) for name, value in tensors.items()),
-            (divisor is None, dim, dense),
-        )
+    return _dispatch(
+        _softmax_math,
+        "softmax",
+        x,
+        tensors,
+        like_x=("target", "valid", "gamma"),
+        constants=(divisor is None, dim, dense),
+        divisor=divisor,
+        need_grad=need_grad,
+        between=(dim, dense),
     )
-    if case in _eager_cases:
-        return None
-    args = (
-        _view(x),
-        *map(_view, tensors.values()),
-        dim,
-        dense,
-        _inverse(divisor, x),
-        need_grad,
-    )
-    return _run(_softmax_math, case, args)
 
 
 def _reset() -> None:
