@@ -73,6 +73,14 @@ def is_compiling() -> bool:
     return bool(check()) if check is not None else False
 
 
+def has_neg_inf(values: Tensor) -> bool:
+    """Whether ``values`` may hold -inf: checked on CPU tensors outside torch.compile (the
+    answer costs no device sync there), assumed elsewhere (meta tensors included)."""
+    if values.device.type != "cpu" or is_compiling():
+        return True
+    return bool(torch.isneginf(values).any())
+
+
 def equals(gamma: Gamma, value: float) -> bool:
     """gamma is the number ``value`` (a per-element gamma tensor takes the general path)."""
     return not isinstance(gamma, Tensor) and gamma == value

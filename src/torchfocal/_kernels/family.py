@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from . import _blocks
 from . import sigmoid as _sigmoid
 from . import softmax as _softmax
 from .sigmoid import SATURATED_LOGIT, AlphaArg, saturated_logsigmoid
@@ -93,7 +94,7 @@ def star_fused(
     x_t = x.mul(sign)
     z = x_t.mul(gamma).add_(beta)
     loss = F.logsigmoid(z).div_(-gamma)
-    if _softmax.has_neg_inf(z):
+    if _blocks.has_neg_inf(z):
         # gamma x_t overflowed on the loss side (see _star_loss).
         loss = torch.where(torch.isneginf(z), x_t.add_(beta / gamma).neg_(), loss)
     # sigmoid(-z) is exact for z = +-inf too (0 or 1).

@@ -41,14 +41,6 @@ from ._blocks import Gamma
 from .sigmoid import SATURATED_LOGIT
 
 
-def has_neg_inf(values: Tensor) -> bool:
-    """Whether ``values`` may hold -inf: checked on CPU tensors outside torch.compile (the
-    answer costs no device sync there), assumed elsewhere (meta tensors included)."""
-    if values.device.type != "cpu" or _blocks.is_compiling():
-        return True
-    return bool(torch.isneginf(values).any())
-
-
 def _weighted_log_p_value(
     weight: Tensor | float, x: Tensor, log_p: Tensor, dim: int, index: Tensor | None = None
 ) -> Tensor:
@@ -61,7 +53,7 @@ def _weighted_log_p_value(
     rare, so the fix-up (a pass for the row maxima) runs only when a -inf is there.
     """
     product = weight * log_p
-    if not has_neg_inf(log_p):
+    if not _blocks.has_neg_inf(log_p):
         return product
     top = x.amax(dim=dim, keepdim=True)
     if index is not None:
