@@ -11,7 +11,7 @@ import torch
 
 import torchfocal
 from torchfocal import reference
-from torchfocal._kernels import compiled
+from torchfocal._engine import compiled
 
 
 def _check(loss_name: str, x: torch.Tensor, target: torch.Tensor, **kwargs: Any) -> None:

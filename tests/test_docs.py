@@ -23,7 +23,15 @@ def test_readme_python_blocks_run() -> None:
 @pytest.mark.parametrize(
     "module",
     [
-        "torchfocal.functional",
+        "torchfocal.losses.asymmetric",
+        "torchfocal.losses.class_balanced",
+        "torchfocal.losses.distribution_focal",
+        "torchfocal.losses.focal_star",
+        "torchfocal.losses.poly1",
+        "torchfocal.losses.quality_focal",
+        "torchfocal.losses.sigmoid_focal",
+        "torchfocal.losses.softmax_focal",
+        "torchfocal.losses.varifocal",
         "torchfocal.nn",
         "torchfocal.weighting",
         "torchfocal.compat.ultralytics",

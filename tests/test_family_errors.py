@@ -40,9 +40,9 @@ CASES: list[tuple[str, tuple[Any, ...], dict[str, Any], type[Exception], str]] =
     (
         "sigmoid_focal_loss_star",
         (X, MASK),
-        {"backend": "compiled"},
+        {"backend": "jit"},
         ValueError,
-        r"backend must be one of 'auto' \| 'fused' \| 'naive'; got 'compiled'",
+        r"backend must be one of 'auto' \| 'naive' \| 'fused' \| 'compiled'; got 'jit'",
     ),
     (
         "sigmoid_focal_loss_star",
@@ -188,7 +188,7 @@ CASES: list[tuple[str, tuple[Any, ...], dict[str, Any], type[Exception], str]] =
     (
         "quality_focal_loss",
         (X, SCORE),
-        {"backend": "compiled"},
+        {"backend": "jit"},
         ValueError,
         r"backend must be one of",
     ),
@@ -311,7 +311,7 @@ def test_error(
 MODULE_CASES: list[tuple[str, dict[str, Any], type[Exception], str]] = [
     ("SigmoidFocalLossStar", {"gamma": 0.0}, ValueError, r"gamma must be > 0"),
     ("SigmoidFocalLossStar", {"alpha": [0.5, 2.0]}, ValueError, r"alpha must hold values in"),
-    ("SigmoidFocalLossStar", {"backend": "compiled"}, ValueError, r"backend must be one of"),
+    ("SigmoidFocalLossStar", {"backend": "jit"}, ValueError, r"backend must be one of"),
     ("AsymmetricLoss", {"clip": 1.0}, ValueError, r"clip must be in"),
     ("AsymmetricLoss", {"reduction": "avg"}, ValueError, r"reduction must be"),
     ("Poly1FocalLoss", {"activation": "relu"}, ValueError, r"activation must be"),

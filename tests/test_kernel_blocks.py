@@ -8,14 +8,14 @@ import pytest
 import torch
 
 import torchfocal
-from torchfocal._kernels import _blocks
+from torchfocal._engine import runners
 
 
 @pytest.mark.parametrize("shape", [(2, 4, 7, 9), (50, 6), (600,), (3, 5, 2)])
 @pytest.mark.parametrize("block", [1, 7, 97, 10_000])
 def test_blocks_cover_every_element_once(shape: tuple[int, ...], block: int) -> None:
     counts = torch.zeros(shape)
-    for index in _blocks.blocks(torch.Size(shape), block):
+    for index in runners.blocks(torch.Size(shape), block):
         counts[index] += 1
     assert bool((counts == 1).all())
 
@@ -29,7 +29,8 @@ def test_blocks_cover_every_element_once(shape: tuple[int, ...], block: int) -> 
 def test_fused_blocks_equal_naive(
     block: int, case: str, reduction: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(_blocks, "BLOCK_ELEMENTS", block)
+    monkeypatch.setattr(runners, "BLOCK_ELEMENTS", block)
+    monkeypatch.setattr(runners, "BLOCK_THRESHOLD", 0)
     shape: tuple[int, ...] = (4, 6, 5, 7) if case != "one_dim" else (3000,)
     x = torch.randn(shape, dtype=torch.float64) * 4
     options: dict[str, Any] = {"gamma": 1.5, "reduction": reduction}
@@ -69,7 +70,8 @@ def test_fused_blocks_equal_naive(
 def test_softmax_fused_blocks_equal_naive(
     block: int, class_dim: int, form: str, reduction: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(_blocks, "BLOCK_ELEMENTS", block)
+    monkeypatch.setattr(runners, "BLOCK_ELEMENTS", block)
+    monkeypatch.setattr(runners, "BLOCK_THRESHOLD", 0)
     x = torch.randn(3, 6, 4, 5, dtype=torch.float64) * 4
     dim = class_dim % 4
     index_shape = [s for d, s in enumerate(x.shape) if d != dim]

@@ -312,7 +312,7 @@ def test_sigmoid_forms_are_smooth_through_hard_targets(form: str, gamma: float) 
     0 and 1) at targets exactly 0, 1/2 and 1 and in between: gradgradcheck in x, y, alpha
     and pos_weight together, the mixed x / y derivatives at hard targets included. The
     formula continues analytically past [0, 1], so two-sided differences are exact there."""
-    from torchfocal._kernels import family, sigmoid
+    from torchfocal.losses import poly1, sigmoid_focal
 
     y = torch.tensor(
         [[0.0, 1.0, 0.5], [0.2, 0.0, 1.0], [1.0, 0.7, 0.0], [0.0, 0.5, 1.0]], dtype=F64
@@ -328,10 +328,10 @@ def test_sigmoid_forms_are_smooth_through_hard_targets(form: str, gamma: float) 
         x: torch.Tensor, target: torch.Tensor, alpha: torch.Tensor, pos_weight: torch.Tensor
     ) -> torch.Tensor:
         if form == "poly1":
-            return family.poly1_sigmoid_naive(
+            return poly1.poly1_sigmoid_naive(
                 x, target, epsilon=1.5, gamma=gamma, alpha=alpha, weight=pos_weight
             )
-        return sigmoid.naive_elementwise(
+        return sigmoid_focal.naive_elementwise(
             x, target, alpha=alpha, gamma=gamma, weight=None, pos_weight=pos_weight
         )
 

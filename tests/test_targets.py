@@ -18,7 +18,8 @@ import pytest
 import torch
 
 import torchfocal
-from torchfocal import _reduction, reference
+from torchfocal import reference
+from torchfocal._engine import reduction as _reduction
 
 # --------------------------------------------------------------------------------------
 # One class and integer targets without the class dimension

@@ -1,6 +1,12 @@
-"""torchfocal: focal loss and the class-imbalance losses around it, for PyTorch."""
+"""torchfocal: focal loss and the class-imbalance losses around it, for PyTorch.
 
-from . import functional, reference
+``import torchfocal`` needs torch alone: :mod:`torchfocal.reference` (the NumPy oracle) is
+loaded on first use.
+"""
+
+from typing import Any
+
+from . import functional
 from .functional import (
     asymmetric_loss,
     class_balanced_loss,
@@ -28,6 +34,16 @@ from .nn import (
 from .weighting import balanced_alpha, class_balanced_weights, prior_bias, prior_bias_
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> Any:
+    """``torchfocal.reference`` (NumPy) is imported on first use."""
+    if name == "reference":
+        import importlib
+
+        return importlib.import_module(".reference", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "AsymmetricLoss",

@@ -7,8 +7,8 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from . import _validation as v
 from . import functional as F
+from ._engine import checks as v
 from .weighting import Counts, class_balanced_weights
 
 __all__ = [
@@ -287,7 +287,7 @@ class SigmoidFocalLossStar(nn.Module):
         self.reduction, self.avg_factor = _reduction_options(
             reduction, v.SIGMOID_REDUCTIONS, avg_factor
         )
-        self.backend = v.check_backend(backend, v.FAMILY_BACKENDS)
+        self.backend = v.check_backend(backend)
         self.ignore_index = ignore_index
         self.class_dim = class_dim
         self.scalar_alpha = _register_alpha(self, alpha, high=1.0)
@@ -344,7 +344,7 @@ class AsymmetricLoss(nn.Module):
         self.reduction, self.avg_factor = _reduction_options(
             reduction, v.SIGMOID_REDUCTIONS, avg_factor
         )
-        self.backend = v.check_backend(backend, v.FAMILY_BACKENDS)
+        self.backend = v.check_backend(backend)
         self.ignore_index = ignore_index
         self.class_dim = class_dim
         self.register_buffer("weight", _optional_buffer("weight", weight))
@@ -408,7 +408,7 @@ class Poly1FocalLoss(nn.Module):
         )
         allowed = v.SIGMOID_REDUCTIONS if activation == "sigmoid" else v.REDUCTIONS
         self.reduction, self.avg_factor = _reduction_options(reduction, allowed, avg_factor)
-        self.backend = v.check_backend(backend, v.FAMILY_BACKENDS)
+        self.backend = v.check_backend(backend)
         self.ignore_index = ignore_index
         self.class_dim = class_dim
         high = 1.0 if activation == "sigmoid" else float("inf")
@@ -507,7 +507,7 @@ class VarifocalLoss(nn.Module):
         self.gamma = v.check_gamma(gamma)
         self.iou_weighted = v.check_bool("iou_weighted", iou_weighted)
         self.reduction, self.avg_factor = _reduction_options(reduction, v.REDUCTIONS, avg_factor)
-        self.backend = v.check_backend(backend, v.FAMILY_BACKENDS)
+        self.backend = v.check_backend(backend)
         self.register_buffer("weight", _optional_buffer("weight", weight))
 
     def forward(self, input: Tensor, target_score: Tensor) -> Tensor:
@@ -554,7 +554,7 @@ class QualityFocalLoss(nn.Module):
         super().__init__()
         self.beta = v.check_quality_beta(beta)
         self.reduction, self.avg_factor = _reduction_options(reduction, v.REDUCTIONS, avg_factor)
-        self.backend = v.check_backend(backend, v.FAMILY_BACKENDS)
+        self.backend = v.check_backend(backend)
         self.register_buffer("weight", _optional_buffer("weight", weight))
 
     def forward(self, input: Tensor, target_score: Tensor) -> Tensor:
@@ -595,7 +595,7 @@ class DistributionFocalLoss(nn.Module):
     ) -> None:
         super().__init__()
         self.reduction, self.avg_factor = _reduction_options(reduction, v.REDUCTIONS, avg_factor)
-        self.backend = v.check_backend(backend, v.FAMILY_BACKENDS)
+        self.backend = v.check_backend(backend)
         self.bin_dim = bin_dim
         self.register_buffer("weight", _optional_buffer("weight", weight))
 

@@ -1,4 +1,4 @@
-"""Argument checks shared by the compat modules, built on :mod:`torchfocal._validation`.
+"""Argument checks shared by the compat modules, built on :mod:`torchfocal._engine.checks`.
 
 The compat entry points keep their peers' argument names (``pred``/``label``,
 ``pred``/``true``, ``input``/``target``, ``labels``/``logits``). These checks run before
@@ -14,7 +14,7 @@ import math
 import torch
 from torch import Tensor
 
-from .. import _validation as v
+from .._engine import checks as v
 
 
 def compute_dtype(input: Tensor) -> torch.dtype:
@@ -36,23 +36,20 @@ def check_binary_target(name: str, target: object, *, input_name: str, input: Te
     if checked.dtype == torch.bool:
         return checked
     if v.is_integer_dtype(checked.dtype):
-        if not v._is_compiling():
-            bad = (checked != 0) & (checked != 1)
-            if bool(bad.any()):
-                raise ValueError(
-                    f"{name} must hold 0 or 1 when it is an integer tensor; "
-                    f"got {checked[bad][0].item()}"
-                )
+        ok = (checked == 0) | (checked == 1)
+        v.require(
+            ok,
+            f"{name} must hold 0 or 1 when it is an integer tensor; got {{bad}}",
+            lambda: str(checked[~ok][0].item()),
+        )
         return checked
     if not checked.is_floating_point():
         raise TypeError(f"{name} must be a float, bool or integer tensor; got {checked.dtype}")
-    if not v._is_compiling():
-        # NaN fails both comparisons, so it is reported too (it would give a NaN loss).
-        inside = (checked >= 0) & (checked <= 1)
-        if not bool(inside.all()):
-            raise ValueError(
-                f"{name} must hold values in [0, 1]; got {checked[~inside][0].item()!r}"
-            )
+    # NaN fails both comparisons, so it is reported too (it would give a NaN loss).
+    inside = (checked >= 0) & (checked <= 1)
+    v.require(
+        inside, f"{name} must hold values in [0, 1]; got {{bad}}", lambda: v.first(checked, inside)
+    )
     return checked
 
 

@@ -14,11 +14,19 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from .._engine.checks import reads_flags
+
 
 def is_hard(target: Tensor) -> bool:
-    """True for bool targets and float targets that hold only 0 and 1."""
+    """True for bool targets and float targets that hold only 0 and 1.
+
+    Asked of the values only where that is free (a CPU tensor): elsewhere a float target
+    takes the soft formula, which holds for hard labels too.
+    """
     if target.dtype == torch.bool:
         return True
+    if not reads_flags(target):
+        return False
     return bool(((target == 0) | (target == 1)).all())
 
 

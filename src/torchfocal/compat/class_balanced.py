@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from .. import _validation as v
+from .._engine import checks as v
 from ..functional import sigmoid_focal_loss
 from ._checks import check_binary_target, check_optional_tensor, compute_dtype
 from ._seed004 import is_hard, soft_focal_bce

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-from .. import _validation as v
+from .._engine import checks as v
 from ..functional import sigmoid_focal_loss
 from ._checks import check_binary_target
 from ._seed004 import is_hard, soft_focal_bce
@@ -90,8 +90,6 @@ def _alpha_weight(alpha: object, logits: Tensor) -> Tensor:
             f"alpha must be a number, {per_example}or a tensor that broadcasts to the logits' "
             f"shape {v.shape_str(logits.shape)}; got shape {v.shape_str(weight.shape)}"
         )
-    if not v._is_compiling() and weight.numel():
-        bad = ~(torch.isfinite(weight) & (weight >= 0))
-        if bool(bad.any()):
-            raise ValueError(f"alpha must hold finite values >= 0; got {weight[bad][0].item()!r}")
+    ok = torch.isfinite(weight) & (weight >= 0)
+    v.require(ok, "alpha must hold finite values >= 0; got {bad}", lambda: v.first(weight, ok))
     return weight

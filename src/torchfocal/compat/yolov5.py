@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from .. import _validation as v
+from .._engine import checks as v
 from ..functional import sigmoid_focal_loss
 from ._checks import check_binary_target
 

@@ -29,7 +29,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from . import _blocks
+from .numerics import reads_values
 
 #: The naive form of one call: the reduced loss of an input, differentiable by autograd.
 NaiveLoss = Callable[[Tensor], Tensor]
@@ -71,7 +71,7 @@ class FusedLoss(torch.autograd.Function):
             loss = ctx.naive(input)
             (input_grad,) = torch.autograd.grad(loss, input, grad_output, create_graph=True)
         else:
-            input_grad = _blocks.upstream_gradient(grad, grad_output, ctx.location_dim)
+            input_grad = upstream_gradient(grad, grad_output, ctx.location_dim)
         return input_grad, None, None, None
 
 
@@ -94,6 +94,22 @@ def apply(
         return naive(input)
     result: Tensor = FusedLoss.apply(input, fused, naive, location_dim)
     return result
+
+
+def upstream_gradient(grad: Tensor, grad_output: Tensor, class_dim: int | None) -> Tensor:
+    """The saved dloss/dx times grad_output, for backward.
+
+    ``class_dim`` is given for a loss with one value per location under ``reduction="none"``:
+    one upstream value per location, broadcast over the classes. Otherwise grad_output has
+    the loss's shape. The multiplication is skipped for a scalar 1 where looking is free (a
+    CPU tensor): on a GPU the look would synchronise with the device, which costs more than
+    the multiplication.
+    """
+    if class_dim is not None:
+        return grad * grad_output.unsqueeze(class_dim)
+    if grad_output.numel() == 1 and reads_values(grad_output) and bool(grad_output == 1):
+        return grad
+    return grad * grad_output
 
 
 def _any_requires_grad(values: Iterable[object]) -> bool:

@@ -3,32 +3,77 @@
 Every check raises ``ValueError`` (bad value or shape) or ``TypeError`` (bad type or dtype)
 with a message of the form ``<argument> must be <expectation>; got <what came>``.
 Nothing here computes a loss; nothing here is called from the kernels.
+
+Checks of values (a target in [0, 1], class indices in range) read tensor values. On a CPU
+tensor that is free and they raise at once, with the offending value in the message. On any
+other device a read would synchronise the host with the device on every call, so there they
+are device-side asserts (``torch._assert_async``: the error surfaces at the next
+synchronisation, without the value) unless eager checks are switched on
+(:func:`set_eager_checks`, or the environment variable ``TORCHFOCAL_EAGER_CHECKS=1``) for
+debugging. Meta tensors have no values and are not checked; under torch.compile value checks
+are left out (a data-dependent branch would break the graph).
 """
 
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable, Sequence
 
 import torch
 from torch import Tensor
 
-from ._kernels._blocks import is_compiling
+from .numerics import is_compiling
+
+_eager_checks = os.environ.get("TORCHFOCAL_EAGER_CHECKS", "0") not in ("", "0")
+
+
+def set_eager_checks(enabled: bool) -> None:
+    """Check values eagerly on every device (a host-device synchronisation per check).
+
+    Off by default: on CPU tensors value checks are always eager; on other devices they are
+    device-side asserts, whose error names no value and arrives at the next synchronisation.
+    Turn this on (or set ``TORCHFOCAL_EAGER_CHECKS=1``) to get the CPU's messages on a GPU.
+    """
+    global _eager_checks
+    _eager_checks = check_bool("enabled", enabled)
+
+
+def eager_checks() -> bool:
+    """Whether value checks are eager on every device (see :func:`set_eager_checks`)."""
+    return _eager_checks
+
+
+def require(ok: Tensor, message: str, bad: Callable[[], str] | None = None) -> None:
+    """Raise ``ValueError(message)`` unless every element of ``ok`` is True.
+
+    ``message`` may hold ``{bad}``, filled by ``bad()`` (the first offending value, read only
+    once the check has failed). Where values cannot be read for free (see the module
+    docstring) the check is a device-side assert, or nothing for meta tensors and tracing.
+    """
+    if is_compiling() or ok.device.type == "meta":
+        return
+    if ok.device.type == "cpu" or _eager_checks:
+        if not bool(ok.all()):
+            raise ValueError(message.format(bad=bad() if bad is not None else "?"))
+        return
+    torch._assert_async(ok.all(), message.format(bad="a value out of range"))
+
+
+def reads_flags(tensor: Tensor) -> bool:
+    """Whether a Python decision may read ``tensor``'s values (e.g. "is anything ignored?"):
+    only where that is free, CPU tensors outside tracing. Elsewhere the caller takes the form
+    that holds either way."""
+    return tensor.device.type == "cpu" and not is_compiling()
+
 
 #: What users may pass where C per-class values are accepted.
 ClassValues = float | Sequence[float] | Tensor
 
-_BACKENDS = ("auto", "fused", "naive", "compiled")
-#: The focal family's losses have no compiled engine.
-FAMILY_BACKENDS = ("auto", "fused", "naive")
+BACKENDS = ("auto", "naive", "fused", "compiled")
 #: Reductions of the elementwise (sigmoid-form) losses, and of the others.
 SIGMOID_REDUCTIONS = ("none", "mean", "sum", "positives")
 REDUCTIONS = ("none", "mean", "sum")
-
-
-def _is_compiling() -> bool:
-    """True while torch.compile traces; value checks that need a host sync are skipped then."""
-    return is_compiling()
 
 
 def shape_str(shape: Sequence[int]) -> str:
@@ -106,13 +151,20 @@ def check_gamma_values(values: object, probabilities: Tensor) -> Tensor:
         raise TypeError(f"gamma(p) must return a float tensor or a float; got {got}")
     check_same_device("gamma(p)", values, probabilities)
     broadcast_to_input("gamma(p)", values, probabilities.shape)
-    if not _is_compiling() and values.numel():
-        bad = ~(torch.isfinite(values) & (values >= 0))
-        if bool(bad.any()):
-            raise ValueError(
-                f"gamma(p) must return finite values >= 0; got {values[bad][0].item()!r}"
-            )
+    ok = torch.isfinite(values) & (values >= 0)
+    require(ok, "gamma(p) must return finite values >= 0; got {bad}", lambda: first(values, ok))
     return values.to(probabilities.dtype)
+
+
+def flsd53(probability: Tensor) -> Tensor:
+    """Mukhoti et al.'s FLSD-53: gamma 5 where the probability is below 0.2, else 3."""
+    return torch.where(probability < 0.2, 5.0, 3.0)
+
+
+def gamma_schedule(gamma: GammaSpec, probability: Tensor) -> Tensor:
+    """The per-element gamma of a schedule, from the (detached) probabilities."""
+    schedule = flsd53 if gamma == "flsd53" else gamma
+    return check_gamma_values(schedule(probability), probability)  # type: ignore[operator]
 
 
 def check_star_gamma(gamma: object) -> float:
@@ -170,7 +222,7 @@ def check_reduction(reduction: object, allowed: Sequence[str]) -> str:
     return reduction
 
 
-def check_backend(backend: object, allowed: Sequence[str] = _BACKENDS) -> str:
+def check_backend(backend: object, allowed: Sequence[str] = BACKENDS) -> str:
     if not isinstance(backend, str) or backend not in allowed:
         options = " | ".join(repr(b) for b in allowed)
         raise ValueError(f"backend must be one of {options}; got {backend!r}")
@@ -191,8 +243,11 @@ def check_avg_factor(avg_factor: object, reduction: str) -> float | Tensor | Non
                 f"avg_factor must be a positive number or a one-element tensor; "
                 f"got a tensor of shape {shape_str(avg_factor.shape)}"
             )
-        if not _is_compiling() and not bool(avg_factor.detach() > 0):
-            raise ValueError(f"avg_factor must be > 0; got {float(avg_factor):g}")
+        require(
+            avg_factor.detach() > 0,
+            "avg_factor must be > 0; got {bad}",
+            lambda: f"{float(avg_factor):g}",  # type: ignore[arg-type]
+        )
         return avg_factor.reshape(())
     if isinstance(avg_factor, bool) or not isinstance(avg_factor, (int, float)):
         raise TypeError(f"avg_factor must be a positive number; got {type(avg_factor).__name__}")
@@ -253,9 +308,12 @@ def class_values(
             f"got shape {shape_str(tensor.shape)}"
         )
     tensor = tensor.to(device=input.device, dtype=dtype)
-    if not _is_compiling() and num_classes and not bool(((tensor >= low) & (tensor <= high)).all()):
-        bad = tensor[~((tensor >= low) & (tensor <= high))][0].item()
-        raise ValueError(f"{name} must hold values in [{low:g}, {high:g}]; got {bad:g}")
+    inside = (tensor >= low) & (tensor <= high)
+    require(
+        inside,
+        f"{name} must hold values in [{low:g}, {high:g}]; got {{bad}}",
+        lambda: f"{tensor[~inside][0].item():g}",
+    )
     return tensor.reshape(class_shape(input.dim(), class_dim, num_classes))
 
 
@@ -284,12 +342,70 @@ def check_class_indices(
     index: Tensor, ignored: Tensor, *, largest: int, ignore_index: int, background: bool = False
 ) -> None:
     """Every index not ignored lies in [0, largest]; ``background`` names the last one."""
-    if _is_compiling():
-        return
-    bad_mask = ((index < 0) | (index > largest)) & ~ignored
-    if bool(bad_mask.any()):
-        note = f" ({largest} = background)" if background else ""
-        raise ValueError(
-            f"target class indices must be in [0, {largest}]{note} or "
-            f"ignore_index={ignore_index}; got {index[bad_mask][0].item()}"
-        )
+    ok = ((index >= 0) & (index <= largest)) | ignored
+    note = f" ({largest} = background)" if background else ""
+    require(
+        ok,
+        f"target class indices must be in [0, {largest}]{note} or "
+        f"ignore_index={ignore_index}; got {{bad}}",
+        lambda: str(index[~ok][0].item()),
+    )
+
+
+def first(values: Tensor, ok: Tensor) -> str:
+    """The first value where ``ok`` is False, as ``repr`` shows it (for messages)."""
+    return repr(values[~ok.expand_as(values)][0].item())
+
+
+def compute_dtype(input: Tensor) -> torch.dtype:
+    """float16 and bfloat16 are computed in float32 and returned in their own dtype."""
+    return torch.float32 if input.dtype in (torch.float16, torch.bfloat16) else input.dtype
+
+
+def resolve_backend(backend: object) -> str:
+    """A checked backend; "auto" is the eager fused backend (it never adds compile latency)."""
+    checked = check_backend(backend)
+    return "fused" if checked == "auto" else checked
+
+
+def check_pair(input: object, target: object) -> tuple[Tensor, Tensor]:
+    """A float input and a target tensor on its device."""
+    checked_input = check_float_input("input", input)
+    checked_target = check_tensor("target", target)
+    check_same_device("target", checked_target, checked_input)
+    return checked_input, checked_target
+
+
+def check_ignore_index(ignore_index: object) -> int:
+    if isinstance(ignore_index, bool) or not isinstance(ignore_index, int):
+        raise TypeError(f"ignore_index must be an int; got {type(ignore_index).__name__}")
+    return ignore_index
+
+
+def check_label_smoothing(label_smoothing: object) -> float:
+    return check_scalar_in("label_smoothing", label_smoothing, 0.0, 1.0, high_inclusive=False)
+
+
+def check_class_weight_tensor(
+    name: str,
+    value: object,
+    *,
+    num_classes: int,
+    class_dim: int,
+    input: Tensor,
+    dtype: torch.dtype,
+    high: float,
+) -> Tensor:
+    """C per-class values (no single number: a number is no class weight)."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        raise TypeError(f"{name} must be a sequence or tensor of {num_classes} values; got float")
+    return class_values(
+        name,
+        value,  # type: ignore[arg-type]
+        num_classes=num_classes,
+        class_dim=class_dim,
+        input=input,
+        dtype=dtype,
+        low=0.0,
+        high=high,
+    )

@@ -64,10 +64,11 @@ from typing import Any, NamedTuple
 import torch
 from torch import Tensor
 
-from . import _blocks
-from . import sigmoid as _sigmoid
-from . import softmax as _softmax
-from ._blocks import Gamma
+from .numerics import is_compiling
+from .reduction import Divisor, accumulation_dtype, reciprocal, scaled_result
+
+#: ``kernel(x, **operands, [dim=...,] need_grad=...) -> (loss, dloss/dx or None)``.
+Kernel = Callable[..., tuple[Tensor, Tensor | None]]
 
 Result = tuple[Tensor, Tensor | None]
 
@@ -86,13 +87,15 @@ class _Kind(NamedTuple):
 
 
 class _Case(NamedTuple):
+    #: The loss module of the kernel (its name in messages).
     loss: str
     need_grad: bool
     device: torch.device
     input: _Kind
-    #: (name, its _Kind, or the Python number or None it is) for each argument after x.
+    #: (name, its _Kind) for each tensor operand.
     operands: tuple[tuple[str, Hashable], ...]
-    #: The rest: reduced or not, and the softmax's class dim and target form.
+    #: The rest: the kernel, reduced or not, the class dim, the operands that are numbers,
+    #: flags or None.
     constants: tuple[Hashable, ...]
 
 
@@ -104,85 +107,13 @@ _eager_cases: set[_Case] = set()
 _unavailable: list[str] = []
 
 
-def _scaled(loss: Tensor, grad: Tensor | None, inverse: float | Tensor | None) -> Result:
-    """As ``_blocks.run_elementwise``: the float64 sum times 1 / divisor
-    (``_blocks.scaled_sum``), left in float64 for the caller's one cast to the input's dtype
-    (a cast to x's dtype first would round twice for half inputs).
-
-    The float64 sum also keeps Inductor from choosing a float32 summation scheme by the
-    number of elements (which it would guard on, at 4,096).
-    """
-    if inverse is None:
-        return loss, grad
-    total = _blocks.scaled_sum(loss, inverse)
-    return total, None if grad is None else grad * inverse
-
-
-def _sigmoid_math(
-    x: Tensor,
-    y: Tensor,
-    alpha: Any,
-    gamma: Gamma,
-    weight: Tensor | None,
-    pos_weight: Tensor | None,
-    inverse: float | Tensor | None,
-    need_grad: bool,
-) -> Result:
-    loss, grad = _sigmoid.fused_elementwise(
-        x,
-        y,
-        alpha=alpha,
-        gamma=gamma,
-        weight=weight,
-        pos_weight=pos_weight,
-        need_grad=need_grad,
-        detect_binary=False,
-    )
-    return _scaled(loss, grad, inverse)
-
-
-def _softmax_math(
-    x: Tensor,
-    target: Tensor,
-    valid: Tensor | None,
-    class_factor: Any,
-    gamma: Gamma,
-    dim: int,
-    dense: bool,
-    inverse: float | Tensor | None,
-    need_grad: bool,
-) -> Result:
-    if dense:
-        loss, grad = _softmax.fused_dense(
-            x, target, class_factor=class_factor, gamma=gamma, dim=dim, need_grad=need_grad
-        )
-    else:
-        loss, grad = _softmax.fused_index(
-            x,
-            target,
-            valid,
-            class_factor=class_factor,
-            gamma=gamma,
-            dim=dim,
-            need_grad=need_grad,
-        )
-    return _scaled(loss, grad, inverse)
-
-
-def _scalar(value: float, like: Tensor, dtype: torch.dtype | None = None) -> Tensor:
-    """A number as a 0-d tensor on x's device: an input of the program, not a constant.
-
-    ``torch.full`` writes the value on the device itself (no host-to-device copy).
-    """
-    return torch.full((), value, dtype=dtype or like.dtype, device=like.device)
-
-
-def _inverse(divisor: float | Tensor | None, like: Tensor) -> Tensor | None:
-    """1 / divisor as a 0-d float64 tensor (the number ``_blocks.reciprocal`` gives)."""
-    inverse = _blocks.reciprocal(divisor)
+def _inverse(divisor: Divisor, like: Tensor) -> Tensor | None:
+    """1 / divisor as a 0-d tensor of the accumulation dtype (the number
+    :func:`~torchfocal._engine.reduction.reciprocal` gives), an input of the program."""
+    inverse = reciprocal(divisor, like.device)
     if inverse is None or isinstance(inverse, Tensor):
         return inverse
-    return _scalar(inverse, like, torch.float64)
+    return torch.full((), inverse, dtype=accumulation_dtype(like.device), device=like.device)
 
 
 def _kind(value: Tensor, x: Tensor, like_x: bool) -> _Kind:
@@ -267,16 +198,34 @@ def _view(value: Any) -> Any:
     return value.detach() if isinstance(value, Tensor) else value
 
 
-#: The gammas the kernels compute in their own form; each is a case of its own.
-_SPECIAL_GAMMAS = (0.0, 1.0, 2.0)
+#: Numbers the kernels compute in a form of their own (gamma 0: no modulator; 1 and 2: q and
+#: q * q instead of exp(gamma log q)); a traced number with one of these values is a
+#: constant of its own program, any other an input of one shared program.
+_SPECIAL_VALUES = (0.0, 1.0, 2.0)
 
 
-def _gamma(gamma: Gamma, like: Tensor) -> Gamma:
-    """A special gamma as the number (a constant of its program), any other as a 0-d
-    tensor (an input of one shared program), a per-element gamma as it is."""
-    if isinstance(gamma, Tensor) or gamma in _SPECIAL_GAMMAS:
-        return gamma
-    return _scalar(gamma, like)
+def _traced(value: Any, like: Tensor) -> Any:
+    """A traced number as a 0-d tensor input, unless it is special (or not a number)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return value
+    if value in _SPECIAL_VALUES:
+        return float(value)
+    return torch.full((), value, dtype=like.dtype, device=like.device)
+
+
+def _program(
+    kernel: Kernel, names: tuple[str, ...], statics: tuple[tuple[str, Any], ...], dim: int | None
+) -> Callable[..., Result]:
+    """The function a case compiles: the kernel on the whole tensor, then the reduction."""
+    extra = dict(statics) if dim is None else {**dict(statics), "dim": dim}
+
+    def program(x: Tensor, inverse: Tensor | None, need_grad: bool, *values: Any) -> Result:
+        loss, grad = kernel(
+            x, **dict(zip(names, values, strict=True)), **extra, need_grad=need_grad
+        )
+        return scaled_result(loss, grad, inverse)
+
+    return program
 
 
 def _fresh(math: Callable[..., Result], name: str) -> Callable[..., Result]:
@@ -308,7 +257,7 @@ def _name(case: _Case) -> str:
     dtype = str(case.input.dtype).replace("torch.", "")
     grad = "with" if case.need_grad else "without"
     return (
-        f"{case.loss} focal loss of a {case.input.ndim}-D {dtype} input on "
+        f"{case.loss.replace('_', ' ')} loss of a {case.input.ndim}-D {dtype} input on "
         f"{case.device.type}, {grad} gradient"
     )
 
@@ -328,11 +277,11 @@ def _stacklevel() -> int:
     return level
 
 
-def _run(math: Callable[..., Result], case: _Case, args: tuple[Any, ...]) -> Result | None:
+def _run(program: Callable[..., Result], case: _Case, args: tuple[Any, ...]) -> Result | None:
     """The compiled result for ``case``, or None: the caller then runs the eager kernels."""
     function = _compiled.get(case)
     if function is None:
-        function = _compiled[case] = _fresh(math, f"{math.__name__}_case{len(_compiled)}")
+        function = _compiled[case] = _fresh(program, f"{case.constants[0]}_case{len(_compiled)}")
     try:
         return function(*args)
     except Exception as error:  # any compiler failure: report once, then run eagerly
@@ -358,118 +307,54 @@ def _run(math: Callable[..., Result], case: _Case, args: tuple[Any, ...]) -> Res
         return None
 
 
-def _dispatch(
-    math: Callable[..., Result],
-    loss: str,
+def run(
+    kernel: Kernel,
     x: Tensor,
-    tensors: Mapping[str, Any],
+    operands: Mapping[str, Any],
     *,
-    like_x: tuple[str, ...],
-    constants: tuple[Hashable, ...],
-    divisor: float | Tensor | None,
+    dim: int | None,
+    divisor: Divisor,
     need_grad: bool,
-    between: tuple[Any, ...] = (),
+    like_input: tuple[str, ...] = (),
+    traced: tuple[str, ...] = (),
     full_first: tuple[str, ...] = (),
 ) -> Result | None:
-    """Run ``math(x, *tensors, *between, inverse, need_grad)`` compiled for its case.
+    """``kernel(x, **operands, [dim,] need_grad)`` reduced by ``divisor``, compiled for its
+    case; None where the eager runners must run instead (an empty input, inside the user's
+    own torch.compile, where compiling is unavailable, or a case past the recompile limit).
 
-    ``tensors`` are the math's arguments after x, in order; ``like_x`` names those of x's
-    own shape, ``full_first`` those read as full where a size-1 dimension is ambiguous (see
-    :func:`_resolve`). None where the case runs on the eager kernels.
+    Tensor operands and the numbers named in ``traced`` (:func:`_traced`) are inputs of the
+    program; every other operand (None, a flag, a number) is a constant of its case.
+    ``like_input`` names the operands of x's own shape and ``full_first`` those read as full
+    where a size-1 dimension is ambiguous (see :func:`_resolve`).
     """
+    if is_compiling() or _unavailable or x.numel() == 0:
+        return None
+    inputs: dict[str, Any] = {}
+    statics: list[tuple[str, Any]] = []
+    for name, value in operands.items():
+        value = _traced(value, x) if name in traced else value
+        if isinstance(value, Tensor):
+            inputs[name] = value
+        else:
+            statics.append((name, value))
+    described = tuple(_describe(name, value, x, like_input) for name, value in inputs.items())
     case = _resolve(
         _Case(
-            loss,
+            kernel.__module__.rsplit(".", 1)[-1],
             need_grad,
             x.device,
             _kind(x, x, True),
-            tuple(_describe(name, value, x, like_x) for name, value in tensors.items()),
-            constants,
+            described,
+            (kernel.__name__, divisor is None, dim, tuple(statics)),
         ),
         full_first=full_first,
     )
     if case in _eager_cases:
         return None
-    args = (_view(x), *map(_view, tensors.values()), *between, _inverse(divisor, x), need_grad)
-    return _run(math, case, args)
-
-
-def sigmoid(
-    x: Tensor,
-    target: Tensor,
-    alpha: float | Tensor | None,
-    gamma: Gamma,
-    weight: Tensor | None,
-    pos_weight: Tensor | None,
-    divisor: float | Tensor | None,
-    need_grad: bool,
-) -> Result | None:
-    """The sigmoid kernel's (loss, dloss/dx), or None where the eager kernels must run."""
-    if _blocks.is_compiling():  # inside the user's torch.compile: traced into their graph
-        inverse = _blocks.reciprocal(divisor)
-        return _sigmoid_math(x, target, alpha, gamma, weight, pos_weight, inverse, need_grad)
-    if _unavailable or x.numel() == 0:
-        return None
-    tensors = {
-        "y": target,
-        # Every alpha shares one program; so does every gamma but 0, 1 and 2 (_gamma).
-        "alpha": _scalar(alpha, x) if isinstance(alpha, (int, float)) else alpha,
-        "gamma": _gamma(gamma, x),
-        "weight": weight,
-        "pos_weight": pos_weight,
-    }
-    return _dispatch(
-        _sigmoid_math,
-        "sigmoid",
-        x,
-        tensors,
-        like_x=("y", "gamma"),
-        constants=(divisor is None,),
-        divisor=divisor,
-        need_grad=need_grad,
-        full_first=("weight",),
-    )
-
-
-def softmax(
-    x: Tensor,
-    target: Tensor,
-    valid: Tensor | None,
-    class_factor: Tensor | float | None,
-    gamma: Gamma,
-    dim: int,
-    dense: bool,
-    divisor: float | Tensor | None,
-    need_grad: bool,
-) -> Result | None:
-    """The softmax kernel's (loss, dloss/dx), or None where the eager kernels must run."""
-    if _blocks.is_compiling():  # inside the user's torch.compile: traced into their graph
-        inverse = _blocks.reciprocal(divisor)
-        return _softmax_math(x, target, valid, class_factor, gamma, dim, dense, inverse, need_grad)
-    if _unavailable or x.numel() == 0:
-        return None
-    if isinstance(class_factor, (int, float)):
-        # One number for every class, as C equal values: the program of per-class values.
-        shape = [1] * x.dim()
-        shape[dim] = x.shape[dim]
-        class_factor = torch.full(shape, class_factor, dtype=x.dtype, device=x.device)
-    tensors = {
-        "target": target,
-        "valid": valid,
-        "class_factor": class_factor,
-        "gamma": _gamma(gamma, x),
-    }
-    return _dispatch(
-        _softmax_math,
-        "softmax",
-        x,
-        tensors,
-        like_x=("target", "valid", "gamma"),
-        constants=(divisor is None, dim, dense),
-        divisor=divisor,
-        need_grad=need_grad,
-        between=(dim, dense),
-    )
+    program = _program(kernel, tuple(inputs), tuple(statics), dim)
+    args = (_view(x), _inverse(divisor, x), need_grad, *map(_view, inputs.values()))
+    return _run(program, case, args)
 
 
 def _reset() -> None:

@@ -68,6 +68,29 @@ def accumulation_dtype(device: torch.device) -> torch.dtype:
     return torch.float32 if device.type == "mps" else torch.float64
 
 
+def reciprocal(divisor: Divisor, device: torch.device) -> float | Tensor | None:
+    """1 / divisor, in :func:`accumulation_dtype` for a tensor (an integer count must not
+    become a float32 1/n)."""
+    if isinstance(divisor, Tensor):
+        return 1.0 / divisor.to(accumulation_dtype(device))
+    return None if divisor is None else 1.0 / divisor
+
+
+def scaled_sum(loss: Tensor, inverse: float | Tensor | None) -> Tensor:
+    """``sum(loss) * inverse`` in :func:`accumulation_dtype` (``inverse`` None: the sum).
+
+    Float32 losses are summed in float64, where no sum of them can overflow. Float64 losses
+    have nothing wider: each is scaled first, so that the mean of values near float64's
+    largest, itself finite, does not pass through an infinite sum.
+    """
+    wide = accumulation_dtype(loss.device)
+    if inverse is None:
+        return loss.sum(dtype=wide)
+    if loss.dtype == wide:
+        return (loss * inverse).sum()
+    return loss.sum(dtype=wide) * inverse
+
+
 def reduce(loss: Tensor, by: Divisor) -> Tensor:
     """Apply a divisor from :func:`divisor` to an elementwise loss.
 
@@ -76,7 +99,7 @@ def reduce(loss: Tensor, by: Divisor) -> Tensor:
     dtype once, at the end. Where that dtype is no wider than the loss's (float64 losses),
     each value is divided before the sum, so that the mean of values near the dtype's
     largest, itself finite, does not pass through an infinite sum (as
-    ``_kernels._blocks.scaled_sum``; here ``by`` may require grad).
+    :func:`scaled_sum`; here ``by`` may require grad).
     """
     if by is None:
         return loss
@@ -86,6 +109,17 @@ def reduce(loss: Tensor, by: Divisor) -> Tensor:
     if wide.dtype == loss.dtype:
         return (wide / by).sum()
     return wide.sum() / by
+
+
+def scaled_result(
+    loss: Tensor, grad: Tensor | None, inverse: float | Tensor | None
+) -> tuple[Tensor, Tensor | None]:
+    """A fused kernel's (loss, grad) reduced: the sum times ``inverse`` (:func:`scaled_sum`,
+    left in the accumulation dtype for the caller's one cast to the input's dtype) and the
+    gradient times ``inverse``; unchanged for ``inverse`` None (``reduction="none"``)."""
+    if inverse is None:
+        return loss, grad
+    return scaled_sum(loss, inverse), None if grad is None else grad * inverse
 
 
 def _average_over_process_group(value: Tensor) -> Tensor:

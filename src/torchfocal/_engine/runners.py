@@ -1,0 +1,284 @@
+"""Running a loss's fused kernel over a tensor: one runner per kind of device.
+
+A fused kernel (``kernel(x, **operands, need_grad=...) -> (loss, dloss/dx)``) runs a dozen
+elementwise steps. Where it runs:
+
+- CPU, large tensors: cut into cache-sized blocks. On a block that fits in the cache the
+  dozen steps cost about one pass over main memory instead of a dozen; below
+  :data:`BLOCK_THRESHOLD` elements the Python loop costs more than it saves (measured:
+  BENCHMARKS.md), so the tensor is one block.
+- every other device (and under torch.compile): one pass. A GPU's kernels are launched
+  asynchronously and are not limited by a CPU cache; a Python loop of blocks would multiply
+  the launches, and any read of a value would synchronise with the device.
+- ``backend="compiled"``: :mod:`torchfocal._engine.compiled`, which falls back to these
+  eager runners where it cannot compile.
+
+:func:`run` is the one entry point of every loss: it picks the naive form or the fused one
+(:mod:`torchfocal._engine.autograd`) and the runner.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from . import autograd, compiled
+from .numerics import is_compiling
+from .reduction import Divisor, reciprocal, reduce, scaled_result, scaled_sum
+from .targets import ElementwiseBatch
+
+#: Elements per block: the temporaries of one block stay in the CPU's cache.
+BLOCK_ELEMENTS = 1 << 16
+#: CPU tensors of more elements than this are cut into blocks (see the module docstring).
+BLOCK_THRESHOLD = 1 << 18
+
+#: ``kernel(x, **operands, need_grad=..., [dim=...]) -> (loss, dloss/dx or None)``.
+Kernel = Callable[..., tuple[Tensor, Tensor | None]]
+
+
+def blocks(shape: torch.Size, block_elements: int) -> list[tuple[Any, ...]]:
+    """Index tuples that cut a tensor of ``shape`` into blocks of about ``block_elements``.
+
+    The cut runs along the first dimension at which the leading dimensions hold enough
+    pieces; the dimensions before it are taken one index at a time.
+    """
+    total = 1
+    for size in shape:
+        total *= int(size)
+    if total <= block_elements or len(shape) == 0:
+        return [()]
+    wanted = -(-total // block_elements)
+    leading = 1
+    for dim, size in enumerate(shape):
+        if leading * int(size) >= wanted or dim == len(shape) - 1:
+            per_piece = max(1, (leading * int(size)) // wanted)
+            outer = [range(int(s)) for s in shape[:dim]]
+            steps = range(0, int(size), per_piece)
+            result: list[tuple[Any, ...]] = []
+            for prefix in itertools.product(*outer):
+                result.extend((*prefix, slice(i, i + per_piece)) for i in steps)
+            return result
+        leading *= int(size)
+    return [()]  # pragma: no cover - the loop always returns
+
+
+def take(operand: Any, index: tuple[Any, ...], ndim: int) -> Any:
+    """The block of an operand that broadcasts against an ``ndim`` tensor ``x``: x[index]."""
+    if not isinstance(operand, Tensor) or operand.dim() == 0 or not index:
+        return operand
+    lead = ndim - operand.dim()  # operands line up with x's trailing dimensions
+    parts: list[Any] = []
+    for position, item in enumerate(index):
+        if position < lead:
+            continue  # a dimension the operand does not have broadcasts
+        if operand.shape[position - lead] == 1:
+            parts.append(0 if isinstance(item, int) else slice(None))
+        else:
+            parts.append(item)
+    return operand[tuple(parts)]
+
+
+def uses_blocks(x: Tensor) -> bool:
+    """Blocks only for CPU tensors above :data:`BLOCK_THRESHOLD`, never while tracing."""
+    return x.device.type == "cpu" and x.numel() > BLOCK_THRESHOLD and not is_compiling()
+
+
+def _single_pass(
+    kernel: Kernel,
+    x: Tensor,
+    input_dtype: torch.dtype,
+    need_grad: bool,
+    operands: Mapping[str, Any],
+    dim: int | None,
+    divisor: Divisor,
+) -> tuple[Tensor, Tensor | None]:
+    extra = {} if dim is None else {"dim": dim}
+    loss, grad = kernel(x, **operands, **extra, need_grad=need_grad)
+    loss, grad = scaled_result(loss, grad, reciprocal(divisor, x.device))
+    return loss.to(input_dtype), None if grad is None else grad.to(input_dtype)
+
+
+def _elementwise_blocks(
+    kernel: Kernel,
+    x: Tensor,
+    input_dtype: torch.dtype,
+    need_grad: bool,
+    operands: Mapping[str, Any],
+    divisor: Divisor,
+) -> tuple[Tensor, Tensor | None]:
+    inverse = reciprocal(divisor, x.device)
+    grad = torch.empty(x.shape, dtype=input_dtype, device=x.device) if need_grad else None
+    losses = torch.empty_like(x) if divisor is None else None
+    total = torch.zeros((), dtype=torch.float64, device=x.device)
+    for index in blocks(x.shape, BLOCK_ELEMENTS):
+        block_operands = {name: take(value, index, x.dim()) for name, value in operands.items()}
+        block_loss, block_grad = kernel(x[index], **block_operands, need_grad=need_grad)
+        if losses is not None:
+            losses[index] = block_loss
+        else:
+            total += scaled_sum(block_loss, inverse)
+        if grad is not None and block_grad is not None:
+            grad[index] = block_grad if inverse is None else block_grad * inverse
+    if losses is not None:
+        return losses.to(input_dtype), grad
+    return total.to(input_dtype), grad
+
+
+def _per_location_blocks(
+    kernel: Kernel,
+    x: Tensor,
+    input_dtype: torch.dtype,
+    need_grad: bool,
+    operands: Mapping[str, Any],
+    dim: int,
+    divisor: Divisor,
+) -> tuple[Tensor, Tensor | None]:
+    """Blocks of whole locations: the classes along ``dim`` stay together in a block."""
+    inverse = reciprocal(divisor, x.device)
+    grad = torch.empty(x.shape, dtype=input_dtype, device=x.device) if need_grad else None
+    per_location = list(x.shape)
+    del per_location[dim]
+    losses = torch.empty(per_location, dtype=x.dtype, device=x.device)
+    class_one = list(x.shape)
+    class_one[dim] = 1
+    block_size = max(1, BLOCK_ELEMENTS // max(x.shape[dim], 1))
+    for block in blocks(torch.Size(class_one), block_size):
+        index = tuple(slice(None) if pos == dim else item for pos, item in enumerate(block))
+        block_dim = dim - sum(isinstance(item, int) for item in index[:dim])
+        block_operands = {name: take(value, index, x.dim()) for name, value in operands.items()}
+        block_loss, block_grad = kernel(
+            x[index], **block_operands, dim=block_dim, need_grad=need_grad
+        )
+        losses[tuple(item for pos, item in enumerate(index) if pos != dim)] = block_loss
+        if grad is not None and block_grad is not None:
+            grad[index] = block_grad if inverse is None else block_grad * inverse
+    if inverse is None:
+        return losses.to(input_dtype), grad
+    return scaled_sum(losses, inverse).to(input_dtype), grad
+
+
+def run_eager(
+    kernel: Kernel,
+    input: Tensor,
+    need_grad: bool,
+    *,
+    operands: Mapping[str, Any],
+    divisor: Divisor,
+    compute_dtype: torch.dtype,
+    dim: int | None = None,
+) -> tuple[Tensor, Tensor | None]:
+    """``(loss, dloss/dinput)`` of the fused kernel, both in the input's dtype.
+
+    ``x`` is the input in ``compute_dtype``; the operands broadcast against it (and are cut
+    with it). ``dim`` is None for an elementwise loss, else the class dimension of a loss
+    with one value per location. The loss is unreduced for a ``None`` divisor, else the sum
+    (float64 where the device has it, :func:`~torchfocal._engine.reduction.scaled_sum`)
+    times 1 / divisor; the gradient is already divided by the divisor.
+    """
+    x = input.to(compute_dtype)
+    if not uses_blocks(x):
+        return _single_pass(kernel, x, input.dtype, need_grad, operands, dim, divisor)
+    if dim is None:
+        return _elementwise_blocks(kernel, x, input.dtype, need_grad, operands, divisor)
+    return _per_location_blocks(kernel, x, input.dtype, need_grad, operands, dim, divisor)
+
+
+def run(
+    input: Tensor,
+    *,
+    backend: str,
+    naive: Callable[[Tensor], Tensor],
+    kernel: Kernel,
+    operands: Mapping[str, Any],
+    divisor: Divisor,
+    compute_dtype: torch.dtype,
+    dim: int | None = None,
+    like_input: Sequence[str] = (),
+    traced: Sequence[str] = (),
+    full_first: Sequence[str] = (),
+) -> Tensor:
+    """The reduced loss of ``input`` through ``backend``: one call of every loss.
+
+    ``naive(x)`` is the unreduced naive form of ``x`` (the input in ``compute_dtype``);
+    ``kernel`` the fused form, run with ``operands`` by the runner of the input's device,
+    or compiled. ``dim`` is the class dimension of a loss with one value per location
+    (None: elementwise). For the compiled engine, ``like_input`` names the operands of the
+    input's own shape, ``traced`` the numbers that are inputs of its programs (not
+    constants), ``full_first`` the operands read as full where a size-1 dimension is
+    ambiguous (:mod:`torchfocal._engine.compiled`).
+    """
+
+    def naive_loss(x: Tensor) -> Tensor:
+        return reduce(naive(x.to(compute_dtype)), divisor).to(x.dtype)
+
+    def fused(x: Tensor, need_grad: bool) -> tuple[Tensor, Tensor | None]:
+        if backend == "compiled":
+            result = compiled.run(
+                kernel,
+                x.to(compute_dtype),
+                operands,
+                dim=dim,
+                divisor=divisor,
+                need_grad=need_grad,
+                like_input=tuple(like_input),
+                traced=tuple(traced),
+                full_first=tuple(full_first),
+            )
+            if result is not None:
+                loss, grad = result
+                return loss.to(x.dtype), None if grad is None else grad.to(x.dtype)
+        return run_eager(
+            kernel,
+            x,
+            need_grad,
+            operands=operands,
+            divisor=divisor,
+            compute_dtype=compute_dtype,
+            dim=dim,
+        )
+
+    return autograd.apply(
+        input,
+        backend=backend,
+        naive=naive_loss,
+        fused=fused,
+        constants=(*operands.values(), divisor),
+        location_dim=dim if divisor is None else None,
+    )
+
+
+def elementwise(
+    batch: ElementwiseBatch,
+    *,
+    backend: str,
+    naive: Callable[..., Tensor],
+    kernel: Kernel,
+    target_name: str = "y",
+    traced: Sequence[str] = (),
+    **operands: Any,
+) -> Tensor:
+    """:func:`run` for an elementwise loss of a prepared batch: ``naive(x, <target>, weight,
+    **operands)`` (the target as a float) and ``kernel(x, <target>, weight, **operands,
+    need_grad)``."""
+    all_operands = {target_name: batch.y, "weight": batch.weight, **operands}
+    dtype = batch.compute_dtype
+
+    def naive_form(x: Tensor) -> Tensor:
+        return naive(x, **{**all_operands, target_name: batch.y.to(dtype)})
+
+    return run(
+        batch.input,
+        backend=backend,
+        naive=naive_form,
+        kernel=kernel,
+        operands=all_operands,
+        divisor=batch.divisor,
+        compute_dtype=dtype,
+        like_input=(target_name,),
+        traced=traced,
+        full_first=("weight",),
+    )

@@ -1,0 +1,447 @@
+"""Target preparation for every target form, shared by the losses.
+
+Two shapes of loss: elementwise ones (sigmoid-form: one value per logit) and per-location
+ones (softmax-form: one value per location, the classes along ``class_dim``). Each
+``prepare_*`` function takes checked tensors and returns a batch of prepared operands:
+the target in the form the kernels take, per-element or per-class weights, and the divisor
+of the reduction.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+from torch import Tensor
+
+from . import checks as v
+from . import reduction as _reduction
+
+
+def reject_single_class_index_target(input: Tensor, target: Tensor, dim: int) -> None:
+    """With one class, a target without the class dimension is never guessed at.
+
+    A binary classifier's ``(N, 1)`` logits with ``(N,)`` 0/1 labels read as class indices
+    would make label 1 the background, a negative: confident correct predictions would
+    cost ~3.7 instead of ~1e-7. As binary labels the same tensor means the opposite. Both
+    readings have an unambiguous spelling of the input's shape, which the message shows;
+    the class-index one needs no form of its own, as with C = 1 it is that mask.
+    """
+    shape, got = v.shape_str(input.shape), v.shape_str(target.shape)
+    expected = f"target must have the input's shape {shape} when input has one class along "
+    expected += f"class_dim={dim}"
+    if v.is_integer_dtype(target.dtype):
+        raise ValueError(
+            f"{expected}: integer targets of shape {got} read as binary labels "
+            f"(1 = positive) and as class indices (1 = background) disagree. For binary labels "
+            f"pass target.unsqueeze({dim}); for class indices (0 = the class, 1 = background) "
+            f"pass (target == 0).unsqueeze({dim}); got a {target.dtype} target of shape {got}"
+        )
+    raise ValueError(
+        f"{expected} (for binary labels pass target.unsqueeze({dim})); "
+        f"got a {target.dtype} target of shape {got}"
+    )
+
+
+def elementwise_target(
+    input: Tensor, target: Tensor, class_dim: int, ignore_index: int
+) -> tuple[Tensor, Tensor | None]:
+    """Turn any accepted target form into (y, valid).
+
+    y is a bool mask of the input's shape for hard targets, or the float target itself;
+    valid is None or a bool tensor (class_dim of size 1) marking the counted locations.
+    """
+    if target.shape == input.shape:
+        if target.dtype == torch.bool:
+            return target, None
+        if v.is_integer_dtype(target.dtype):
+            ok = (target == 0) | (target == 1)
+            v.require(
+                ok,
+                "target must hold 0 or 1 when it is an integer mask of the input's shape; "
+                "got {bad}",
+                lambda: str(target[~ok][0].item()),
+            )
+            return target != 0, None
+        if not target.is_floating_point():
+            raise TypeError(f"target must be a float, bool or integer tensor; got {target.dtype}")
+        check_unit_interval("target must hold values in [0, 1]", target)
+        return target, None
+
+    index_shape = None
+    if input.dim() >= 1:
+        dim = v.normalize_dim("class_dim", class_dim, input.dim())
+        index_shape = input.shape[:dim] + input.shape[dim + 1 :]
+    if index_shape is None or target.shape != index_shape:
+        expected = f"the shape of input {v.shape_str(input.shape)}"
+        if index_shape is not None:
+            expected += f" or {v.shape_str(index_shape)} for class indices"
+        raise ValueError(f"target must have {expected}; got {v.shape_str(target.shape)}")
+    if input.shape[dim] == 1:
+        reject_single_class_index_target(input, target, dim)
+    if not v.is_integer_dtype(target.dtype):
+        raise TypeError(
+            f"target must be an integer tensor of class indices when its shape is "
+            f"{v.shape_str(index_shape)}; got {target.dtype}"
+        )
+    num_classes = input.shape[dim]
+    index = target.unsqueeze(dim)
+    ignored = index == ignore_index
+    v.check_class_indices(
+        index, ignored, largest=num_classes, ignore_index=ignore_index, background=True
+    )
+    classes = torch.arange(num_classes, device=input.device)
+    y = index == classes.reshape(v.class_shape(input.dim(), dim, num_classes))
+    valid = ~ignored if not v.reads_flags(ignored) or bool(ignored.any()) else None
+    if valid is not None:
+        y = y & valid
+    return y, valid
+
+
+class ElementwiseBatch(NamedTuple):
+    """A checked input and target of a sigmoid-form loss, ready for the kernels."""
+
+    input: Tensor
+    #: A bool mask (hard targets) or the float target in the compute dtype (smoothed).
+    y: Tensor
+    #: The elementwise weight times the mask of counted elements, or None.
+    weight: Tensor | None
+    divisor: _reduction.Divisor
+    compute_dtype: torch.dtype
+    #: class_dim, normalised where the input has one (else as given).
+    class_dim: int
+
+
+def prepare_elementwise(
+    input: Tensor,
+    target: Tensor,
+    *,
+    weight: Tensor | None,
+    ignore_index: int,
+    class_dim: int,
+    reduction: str,
+    avg_factor: float | Tensor | None,
+    label_smoothing: float = 0.0,
+    distributed: bool = False,
+) -> ElementwiseBatch:
+    """Target forms, weight, ignored elements and the divisor of every sigmoid-form loss.
+
+    ``input`` and ``target`` have passed :func:`~torchfocal._engine.checks.check_pair`.
+    """
+    reduction = v.check_reduction(reduction, v.SIGMOID_REDUCTIONS)
+    avg_factor = v.check_avg_factor(avg_factor, reduction)
+    if distributed and reduction != "positives":
+        raise ValueError(
+            f"distributed must be False unless reduction='positives'; got distributed=True "
+            f"with reduction={reduction!r}"
+        )
+    # An input of two or more dimensions must name a real class dimension; a 0-d or 1-D
+    # input of independent binary logits is checked only where class_dim is used.
+    if input.dim() >= 2:
+        class_dim = v.normalize_dim("class_dim", class_dim, input.dim())
+    compute_dtype = v.compute_dtype(input)
+    y, valid = elementwise_target(input, target, class_dim, ignore_index)
+
+    element_weight = None
+    if weight is not None:
+        weight = v.check_tensor("weight", weight)
+        v.check_same_device("weight", weight, input)
+        element_weight = v.broadcast_to_input("weight", weight, input.shape).to(compute_dtype)
+    if valid is not None:
+        element_weight = (
+            valid.to(compute_dtype) if element_weight is None else (element_weight * valid)
+        )
+
+    count: int | Tensor = input.numel()
+    if valid is not None:
+        count = valid.sum() * (input.numel() // max(valid.numel(), 1))
+    # Ignored locations are already negatives in y, so y's sum is the counted positive mass.
+    positive_mass = y.sum(dtype=compute_dtype) if reduction == "positives" else None
+    divisor = _reduction.divisor(
+        reduction,
+        count=count,
+        positive_mass=positive_mass,
+        avg_factor=avg_factor,
+        distributed=distributed,
+    )
+    if label_smoothing > 0:
+        y = y.to(compute_dtype) * (1.0 - label_smoothing) + label_smoothing / 2
+    elif y.dtype != torch.bool:
+        y = as_mask(y)
+        if y.dtype != torch.bool:
+            y = y.to(compute_dtype)
+    return ElementwiseBatch(input, y, element_weight, divisor, compute_dtype, class_dim)
+
+
+def as_mask(y: Tensor) -> Tensor:
+    """A float target of only 0s and 1s as the bool mask it is; any other target as it is.
+
+    Most code passes hard labels as floats (``F.one_hot(...).float()``); the kernels' hard
+    form is cheaper than the soft one. The question is asked once per call and only where
+    reading the answer is free (a CPU tensor, :func:`~torchfocal._engine.checks.reads_flags`):
+    on other devices the soft form, exact for hard targets too, runs without it. A target
+    that requires grad stays as it is (the naive form differentiates it).
+    """
+    if y.requires_grad or not v.reads_flags(y):
+        return y
+    positive = y == 1
+    return positive if bool((positive | (y == 0)).all()) else y
+
+
+def class_alpha(
+    alpha: v.ClassValues | None, input: Tensor, class_dim: int, dtype: torch.dtype
+) -> float | Tensor | None:
+    """A float alpha in [0, 1], or C per-class values lined up with class_dim."""
+    if alpha is None:
+        return None
+    if isinstance(alpha, (int, float)) and not isinstance(alpha, bool):
+        return v.check_scalar_in("alpha", alpha, 0.0, 1.0)
+    dim = v.normalize_dim("class_dim", class_dim, input.dim())
+    return v.class_values(
+        "alpha",
+        alpha,
+        num_classes=input.shape[dim],
+        class_dim=dim,
+        input=input,
+        dtype=dtype,
+        low=0.0,
+        high=1.0,
+    )
+
+
+#: How far a probability target's sum over the classes may stray from 1, at the least; a
+#: coarser dtype widens it (see :func:`probability_sum_tolerance`).
+PROBABILITY_SUM_TOLERANCE = 1e-3
+
+
+def probability_sum_tolerance(dtype: torch.dtype, num_classes: int) -> float:
+    """How far a row of probabilities of ``dtype`` may sum from 1 and still be accepted.
+
+    A row of probabilities stored in ``dtype`` carries the rounding of each value: a value
+    in the normal range is off by at most u |p_c| (u = eps / 2, the unit roundoff), one
+    that underflowed by at most the smallest subnormal s. Summed over the row,
+
+        |sum_c p_c - 1| <= u sum_c p_c + C s = u + C s
+
+    plus the same again for every rounding step that made the values (the softmax's own
+    output rounding, a label-smoothing or mixup step, a renormalisation). The relative
+    errors add up to a bound of the row's mass, not of C, so the number of classes enters
+    only through the underflow term. ``4 eps = 8 u`` leaves room for a few such steps:
+    0.031 for bfloat16 (``torch.softmax`` on bfloat16 rows is off by up to u = 0.0039),
+    0.0039 for float16, still far from a row summing to 1.1. float32 and float64 keep
+    :data:`PROBABILITY_SUM_TOLERANCE`, whose 1e-3 admits hand-written rows such as
+    ``[0.333, 0.333, 0.334]``.
+    """
+    info = torch.finfo(dtype)
+    smallest_subnormal = info.smallest_normal * info.eps
+    return max(PROBABILITY_SUM_TOLERANCE, 4 * info.eps + num_classes * smallest_subnormal)
+
+
+class PerLocationBatch(NamedTuple):
+    """A checked input and target of a softmax-form loss, ready for the kernels."""
+
+    #: Index target (class dim of size 1, ignored entries set to 0) or dense float target.
+    target: Tensor
+    #: Bool mask of counted locations (class dim of size 1), or None when all count.
+    valid: Tensor | None
+    class_factor: Tensor | float | None
+    #: The divisor of "mean": counted locations, or their summed class weights.
+    counted: int | Tensor
+    dim: int
+    compute_dtype: torch.dtype
+    input_shape: torch.Size
+
+    def dense_target(self) -> Tensor:
+        """The target as a dense distribution of the input's shape (for the naive path)."""
+        if self.target.is_floating_point():
+            return self.target
+        one_hot = torch.zeros(
+            self.input_shape, dtype=self.compute_dtype, device=self.target.device
+        ).scatter_(self.dim, self.target, 1.0)
+        return one_hot if self.valid is None else one_hot * self.valid
+
+
+def argmax_spelling(target: Tensor, dim: int) -> str:
+    """How to turn a one-hot target into class indices (argmax takes no bool tensor)."""
+    return f"target{'.long()' if target.dtype == torch.bool else ''}.argmax(dim={dim})"
+
+
+def per_location_classes(input: Tensor, class_dim: int) -> tuple[int, int]:
+    """The normalised class dimension of a softmax-form input and its number of classes.
+
+    A softmax over zero classes is no distribution: no class index is in range and no row
+    of probabilities sums to 1, so F.cross_entropy gives NaN or an index error (or an
+    empty result for an empty batch). An empty class dimension is a shape error here,
+    whatever the batch size.
+    """
+    if input.dim() == 0:
+        raise ValueError("input must have a class dimension (at least 1-D); got a 0-d tensor")
+    dim = v.normalize_dim("class_dim", class_dim, input.dim())
+    num_classes = input.shape[dim]
+    if num_classes == 0:
+        raise ValueError(
+            f"input must have at least one class along class_dim={class_dim}; "
+            f"got shape {v.shape_str(input.shape)}"
+        )
+    return dim, num_classes
+
+
+def prepare_per_location(
+    input: Tensor,
+    target: Tensor,
+    *,
+    alpha: v.ClassValues | None,
+    weight: Tensor | None,
+    ignore_index: int,
+    label_smoothing: float,
+    class_dim: int,
+) -> PerLocationBatch:
+    """Target forms, ignored locations, alpha and class weights of the softmax-form losses."""
+    dim, num_classes = per_location_classes(input, class_dim)
+    compute_dtype = v.compute_dtype(input)
+
+    class_factor: Tensor | float | None = None
+    if alpha is not None:
+        if isinstance(alpha, (int, float)) and not isinstance(alpha, bool):
+            class_factor = v.check_scalar_in("alpha", alpha, 0.0, float("inf"))
+        else:
+            class_factor = v.check_class_weight_tensor(
+                "alpha",
+                alpha,
+                num_classes=num_classes,
+                class_dim=dim,
+                input=input,
+                dtype=compute_dtype,
+                high=float("inf"),
+            )
+    class_weight = None
+    if weight is not None:
+        v.check_tensor("weight", weight)
+        class_weight = v.check_class_weight_tensor(
+            "weight",
+            weight,
+            num_classes=num_classes,
+            class_dim=dim,
+            input=input,
+            dtype=compute_dtype,
+            high=float("inf"),
+        )
+        class_factor = class_weight if class_factor is None else class_factor * class_weight
+
+    index_shape = input.shape[:dim] + input.shape[dim + 1 :]
+    valid: Tensor | None = None
+    if target.shape == input.shape and not target.is_floating_point():
+        raise TypeError(
+            f"target must be a float tensor of class probabilities when it has the input's "
+            f"shape {v.shape_str(input.shape)} (for a one-hot target pass "
+            f"{argmax_spelling(target, dim)} as class indices, or target.float() as "
+            f"probabilities); got {target.dtype}"
+        )
+    if target.shape == input.shape:
+        t = target.to(compute_dtype)
+        check_unit_interval("target probabilities must be in [0, 1]", t)
+        # Summed in the compute dtype (float32 at least): the tolerance is the target's.
+        tolerance = probability_sum_tolerance(target.dtype, num_classes)
+        sums = t.sum(dim=dim)
+        near_one = (sums - 1).abs() <= tolerance
+        v.require(
+            near_one,
+            f"target probabilities must sum to 1 over class_dim={class_dim} "
+            f"(within {tolerance:.2g} for {target.dtype}); got a sum of {{bad}}",
+            lambda: f"{sums[~near_one][0].item():.6g}",
+        )
+        if label_smoothing > 0:
+            t = t * (1.0 - label_smoothing) + label_smoothing / num_classes
+        count: int | Tensor = t.numel() // max(num_classes, 1)
+    elif target.shape == index_shape:
+        if not v.is_integer_dtype(target.dtype):
+            raise TypeError(
+                f"target must be an integer tensor of class indices when its shape is "
+                f"{v.shape_str(index_shape)}; got {target.dtype}"
+            )
+        index = target.unsqueeze(dim).long()
+        ignored = index == ignore_index
+        v.check_class_indices(index, ignored, largest=num_classes - 1, ignore_index=ignore_index)
+        has_ignored = bool(ignored.any()) if v.reads_flags(ignored) else True
+        if has_ignored:
+            valid = ~ignored
+            index = index.masked_fill(ignored, 0)
+        # F.cross_entropy's mean divides by the class weights of the counted targets.
+        if class_weight is not None:
+            target_weight = class_weight.reshape(-1)[index]
+            count = (target_weight if valid is None else target_weight * valid).sum()
+        else:
+            count = int(index.numel()) if valid is None else valid.sum()
+        if label_smoothing > 0:
+            t = torch.full(
+                input.shape, label_smoothing / num_classes, dtype=compute_dtype, device=input.device
+            )
+            t.scatter_add_(
+                dim,
+                index,
+                torch.full(
+                    index.shape, 1.0 - label_smoothing, dtype=compute_dtype, device=input.device
+                ),
+            )
+            if valid is not None:
+                t = t * valid
+        else:
+            t = index
+    else:
+        raise ValueError(
+            f"target must have the shape of input {v.shape_str(input.shape)} (probabilities) "
+            f"or {v.shape_str(index_shape)} (class indices); got {v.shape_str(target.shape)}"
+        )
+    return PerLocationBatch(t, valid, class_factor, count, dim, compute_dtype, input.shape)
+
+
+def check_scores(input: Tensor, target: object, name: str) -> Tensor:
+    """A float target score of the input's shape, in [0, 1]."""
+    score = v.check_tensor(name, target)
+    v.check_same_device(name, score, input)
+    v.check_same_shape(name, score, input)
+    if not score.is_floating_point():
+        raise TypeError(f"{name} must be a float tensor of scores in [0, 1]; got {score.dtype}")
+    check_unit_interval(f"{name} must hold values in [0, 1]", score)
+    return score
+
+
+def check_unit_interval(expectation: str, values: Tensor) -> None:
+    """Every value in [0, 1] (NaN is not), else ``ValueError("<expectation>; got <value>")``.
+
+    One pass for the two extremes instead of two comparisons, an ``&`` and an ``all``: the
+    mask is only built to find the value for the message.
+    """
+    if values.numel() == 0:
+        return
+    low, high = torch.aminmax(values)
+    v.require(
+        (low >= 0) & (high <= 1),
+        f"{expectation}; got {{bad}}",
+        lambda: v.first(values, (values >= 0) & (values <= 1)),
+    )
+
+
+def prepare_scores(
+    input: object,
+    target_score: object,
+    weight: Tensor | None,
+    reduction: str,
+    avg_factor: float | Tensor | None,
+) -> ElementwiseBatch:
+    """Checks shared by the losses on IoU-aware scores: input, score, weight, divisor."""
+    input = v.check_float_input("input", input)
+    score = check_scores(input, target_score, "target_score")
+    reduction = v.check_reduction(reduction, v.REDUCTIONS)
+    avg_factor = v.check_avg_factor(avg_factor, reduction)
+    compute_dtype = v.compute_dtype(input)
+    element_weight = None
+    if weight is not None:
+        weight = v.check_tensor("weight", weight)
+        v.check_same_device("weight", weight, input)
+        element_weight = v.broadcast_to_input("weight", weight, input.shape).to(compute_dtype)
+    divisor = _reduction.divisor(reduction, count=input.numel(), avg_factor=avg_factor)
+    # No class dimension: the score is elementwise (class_dim is unused by these losses).
+    return ElementwiseBatch(
+        input, score.to(compute_dtype), element_weight, divisor, compute_dtype, 1
+    )

@@ -1,0 +1,29 @@
+"""One module per loss family: its public function, naive form and fused form.
+
+Each module builds on :mod:`torchfocal._engine` (checks, target preparation, reductions,
+the autograd Function and the runners) and on the shared numerics there; the public names
+are re-exported by :mod:`torchfocal.functional`.
+"""
+
+from .asymmetric import asymmetric_loss
+from .class_balanced import class_balanced_loss
+from .distribution_focal import distribution_focal_loss
+from .focal_star import sigmoid_focal_loss_star
+from .poly1 import poly1_cross_entropy, poly1_focal_loss
+from .quality_focal import quality_focal_loss
+from .sigmoid_focal import sigmoid_focal_loss
+from .softmax_focal import softmax_focal_loss
+from .varifocal import varifocal_loss
+
+__all__ = [
+    "asymmetric_loss",
+    "class_balanced_loss",
+    "distribution_focal_loss",
+    "poly1_cross_entropy",
+    "poly1_focal_loss",
+    "quality_focal_loss",
+    "sigmoid_focal_loss",
+    "sigmoid_focal_loss_star",
+    "softmax_focal_loss",
+    "varifocal_loss",
+]

@@ -1,0 +1,137 @@
+"""Class-balanced loss (Cui et al. 2019): a sample's loss times its class weight, on the
+sigmoid and softmax focal losses."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from .._engine import checks as v
+from .._engine import targets
+from .sigmoid_focal import sigmoid_focal_loss
+from .softmax_focal import softmax_focal_loss
+
+_CLASS_BALANCED_FORMS = ("focal", "sigmoid", "softmax")
+
+
+def class_balanced_loss(
+    input: Tensor,
+    target: Tensor,
+    *,
+    weights: Tensor,
+    loss: str = "focal",
+    gamma: float | None = None,
+    ignore_index: int = -100,
+    class_dim: int = 1,
+    reduction: str = "mean",
+    backend: str = "auto",
+) -> Tensor:
+    r"""Class-balanced loss (Cui et al., CVPR 2019): each sample's loss times its class weight.
+
+    With class weights :math:`w` (e.g. :func:`torchfocal.class_balanced_weights`) and a
+    sample of class :math:`y`, the sample's whole loss is multiplied by :math:`w_y`; the
+    class weight takes the place of alpha (no alpha is applied):
+
+    - ``loss="focal"``: sigmoid focal loss on the one-hot target, all C logits of the sample
+      scaled by :math:`w_y` (``gamma`` defaults to 2);
+    - ``loss="sigmoid"``: the same with ``gamma = 0`` (binary cross-entropy);
+    - ``loss="softmax"``: softmax cross-entropy (``gamma`` defaults to 0; a positive
+      ``gamma`` gives the softmax focal loss).
+
+    ``"mean"`` divides the weighted sum by the number of counted samples, as in Cui et al.'s
+    reference implementation (so it is not ``F.cross_entropy(weight=w)``, which divides by
+    the summed weights). https://arxiv.org/abs/1901.05555
+
+    Args:
+        input: logits ``(N, C)`` or ``(N, C, d1, ...)``.
+        target: class indices in ``[0, C)`` of the input's shape without ``class_dim``, or
+            ``ignore_index``.
+        weights: C class weights.
+        loss: ``"focal"``, ``"sigmoid"`` or ``"softmax"``.
+        gamma: focusing parameter; ``None`` for the form's default.
+        reduction: ``"none"`` (the sigmoid forms: the input's shape; softmax: one value per
+            sample), ``"mean"`` or ``"sum"``.
+
+    Example:
+        >>> import torch, torchfocal
+        >>> weights = torchfocal.class_balanced_weights([500, 50, 5], beta=0.999)
+        >>> logits = torch.tensor([[2.0, -1.0, -2.0], [-1.0, -1.0, 1.0]])
+        >>> torchfocal.class_balanced_loss(logits, torch.tensor([0, 2]), weights=weights)
+        tensor(0.0919)
+    """
+    if not isinstance(loss, str) or loss not in _CLASS_BALANCED_FORMS:
+        options = " | ".join(repr(f) for f in _CLASS_BALANCED_FORMS)
+        raise ValueError(f"loss must be one of {options}; got {loss!r}")
+    if gamma is None:
+        gamma = 2.0 if loss == "focal" else 0.0
+    gamma = v.check_gamma(gamma)
+    if loss == "sigmoid" and gamma != 0.0:
+        raise ValueError(
+            f"gamma must be 0 for loss='sigmoid' (use loss='focal' for gamma > 0); got {gamma!r}"
+        )
+    reduction = v.check_reduction(reduction, v.REDUCTIONS)
+    input, target = v.check_pair(input, target)
+    ignore_index = v.check_ignore_index(ignore_index)
+    weights = v.check_tensor("weights", weights)
+    dim, num_classes = targets.per_location_classes(input, class_dim)
+    index_shape = input.shape[:dim] + input.shape[dim + 1 :]
+    if target.shape != index_shape:
+        hint = ""
+        if target.shape == input.shape:
+            spelling = targets.argmax_spelling(target, dim)
+            hint = f" (for a one-hot or probability target pass {spelling})"
+        raise ValueError(
+            f"target must be integer class indices of shape {v.shape_str(index_shape)}; "
+            f"got {target.dtype} of shape {v.shape_str(target.shape)}{hint}"
+        )
+    if not v.is_integer_dtype(target.dtype):
+        raise TypeError(
+            f"target must be an integer tensor of class indices (for labels held as floats "
+            f"pass target.long()); got {target.dtype}"
+        )
+    ignored = target == ignore_index
+    v.check_class_indices(target, ignored, largest=num_classes - 1, ignore_index=ignore_index)
+    class_weight = v.class_values(
+        "weights",
+        weights,
+        num_classes=num_classes,
+        class_dim=dim,
+        input=input,
+        dtype=v.compute_dtype(input),
+        low=0.0,
+        high=float("inf"),
+    ).reshape(-1)
+    # Every form reduces inside the loss it calls, where sums and the division are taken in
+    # float32 or wider: a sum returned in float16 and divided afterwards would overflow.
+    if loss == "softmax":
+        # As softmax_focal_loss's alpha the class weight scales each sample's loss by w_y
+        # and "mean" divides by the counted samples (its weight would divide by their
+        # summed weights, as F.cross_entropy).
+        return softmax_focal_loss(
+            input,
+            target,
+            alpha=class_weight,
+            gamma=gamma,
+            ignore_index=ignore_index,
+            class_dim=dim,
+            reduction=reduction,
+            backend=backend,
+        )
+    # The one-hot mask of the input's shape (not the index target): there is no background
+    # index here, and with C = 1 an index target would be ambiguous to sigmoid_focal_loss.
+    keep = ~ignored
+    classes = torch.arange(num_classes, device=input.device)
+    one_hot = target.unsqueeze(dim) == classes.reshape(v.class_shape(input.dim(), dim, num_classes))
+    sample_weight = class_weight[target.masked_fill(ignored, 0)] * keep
+    counted = keep.sum()
+    return sigmoid_focal_loss(
+        input,
+        one_hot,
+        alpha=None,
+        gamma=gamma,
+        weight=sample_weight.unsqueeze(dim),
+        class_dim=dim,
+        reduction=reduction,
+        avg_factor=counted.clamp(min=1) if reduction == "mean" else None,
+        backend=backend,
+    )

@@ -1,0 +1,106 @@
+"""Distribution focal loss (Li et al. 2020, Generalized Focal Loss): cross-entropy against
+the two bins around a continuous label, on the softmax focal loss's math at gamma 0."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+from .._engine import checks as v
+from .._engine import reduction as reducing
+from .softmax_focal import per_location_loss
+
+
+def distribution_focal_loss(
+    input: Tensor,
+    target: Tensor,
+    *,
+    weight: Tensor | None = None,
+    bin_dim: int = -1,
+    reduction: str = "mean",
+    avg_factor: float | Tensor | None = None,
+    backend: str = "auto",
+) -> Tensor:
+    r"""Distribution focal loss (Li et al., NeurIPS 2020, Generalized Focal Loss).
+
+    A box edge is predicted as a distribution :math:`S = \mathrm{softmax}(x)` over the
+    integral bins :math:`0, 1, \dots, n`; a continuous label :math:`y \in [0, n]` puts
+    probability mass on the two bins around it, :math:`y_l = \lfloor y \rfloor` and
+    :math:`y_r = y_l + 1`, in proportion to closeness:
+
+    .. math::
+
+        \ell = -\big( (y_r - y) \log S_{y_l} + (y - y_l) \log S_{y_r} \big) \cdot w,
+
+    which is cross-entropy against that two-bin target (``y = n`` uses bins n-1 and n).
+    Its gradient is :math:`S - t` for the two-bin target :math:`t`. This is mmdet's
+    ``distribution_focal_loss`` (which needs ``y < n``).
+    *Generalized Focal Loss*, https://arxiv.org/abs/2006.04388.
+
+    Args:
+        input: logits with the n+1 >= 2 bins along ``bin_dim``, e.g. ``(N, n + 1)``.
+        target: float labels of the input's shape without ``bin_dim``, in [0, n].
+        weight: per-location weights, broadcasting to the target's shape.
+        bin_dim: the dimension of the bins (default the last).
+        reduction: ``"none"`` (one value per location), ``"mean"`` (over locations, or /
+            ``avg_factor``) or ``"sum"``.
+        backend: ``"auto"`` (fused), ``"fused"`` or ``"naive"``.
+
+    Example:
+        >>> import torch, torchfocal
+        >>> logits = torch.tensor([[0.0, 2.0, 1.0, -1.0], [1.0, 1.0, 1.0, 1.0]])
+        >>> torchfocal.distribution_focal_loss(logits, torch.tensor([1.3, 3.0]), reduction="none")
+        tensor([0.7402, 1.3863])
+    """
+    input, target = v.check_pair(input, target)
+    backend = v.resolve_backend(backend)
+    reduction = v.check_reduction(reduction, v.REDUCTIONS)
+    avg_factor = v.check_avg_factor(avg_factor, reduction)
+    if input.dim() == 0:
+        raise ValueError("input must have a bin dimension (at least 1-D); got a 0-d tensor")
+    dim = v.normalize_dim("bin_dim", bin_dim, input.dim())
+    num_bins = input.shape[dim]
+    if num_bins < 2:
+        raise ValueError(f"input must have at least 2 bins along bin_dim={bin_dim}; got {num_bins}")
+    location_shape = input.shape[:dim] + input.shape[dim + 1 :]
+    if target.shape != location_shape:
+        raise ValueError(
+            f"target must have the input's shape without bin_dim {v.shape_str(location_shape)}; "
+            f"got {v.shape_str(target.shape)}"
+        )
+    if not target.is_floating_point():
+        raise TypeError(f"target must be a float tensor of continuous labels; got {target.dtype}")
+    largest = num_bins - 1
+    inside = (target >= 0) & (target <= largest)
+    v.require(
+        inside,
+        f"target must hold values in [0, {largest}]; got {{bad}}",
+        lambda: v.first(target, inside),
+    )
+    compute_dtype = v.compute_dtype(input)
+    label = target.to(compute_dtype).unsqueeze(dim)
+    left = label.floor().clamp(max=largest - 1)
+    two_bin = torch.zeros(input.shape, dtype=compute_dtype, device=input.device)
+    two_bin.scatter_(dim, left.long(), left + 1.0 - label)
+    two_bin.scatter_(dim, left.long() + 1, label - left)
+    location_weight = None
+    if weight is not None:
+        weight = v.check_tensor("weight", weight)
+        v.check_same_device("weight", weight, input)
+        location_weight = v.broadcast_to_input("weight", weight, location_shape)
+        location_weight = location_weight.to(compute_dtype).unsqueeze(dim)
+    # Cross-entropy against the two-bin target: the softmax focal loss's math at gamma 0.
+    return per_location_loss(
+        input,
+        backend=backend,
+        target=two_bin,
+        dense_target=lambda: two_bin,
+        valid=None,
+        class_factor=location_weight,
+        gamma=0.0,
+        dim=dim,
+        divisor=reducing.divisor(reduction, count=math.prod(location_shape), avg_factor=avg_factor),
+        compute_dtype=compute_dtype,
+    )

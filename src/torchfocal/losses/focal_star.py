@@ -1,0 +1,131 @@
+"""FL*, the focal loss variant of Lin et al. (2017), appendix A: function, naive and fused forms."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from .._engine import checks as v
+from .._engine import runners, targets
+from .._engine.numerics import AlphaArg, alpha_t, has_neg_inf, scaled, sign, times
+
+# FL* (Lin et al. 2017, appendix A). With s = 2y - 1 and z = gamma s x + beta:
+#   loss = -log sigmoid(z) / gamma = softplus(-z) / gamma,
+#   dloss/dx = -sigmoid(-z) * gamma s / gamma = -s sigmoid(-z)        (bounded by 1).
+# gamma s x overflows for |x| near finfo.max and gamma > 1, while the loss itself (about |x|)
+# does not. Where z = -inf (the loss side; z = +inf gives logsigmoid = 0, the right value),
+# softplus(-z) / gamma = -z / gamma = -(s x + beta / gamma) exactly (softplus(-z) = -z once
+# exp(z) rounds to 0), a form without the overflowing product; its derivative -s is that of
+# the loss there, sigmoid(-z) = 1.
+
+
+def _star_loss(x_t: Tensor, gamma: float, beta: float) -> Tensor:
+    """softplus(-(gamma x_t + beta)) / gamma, finite wherever the true value is."""
+    z = gamma * x_t + beta
+    return torch.where(torch.isneginf(z), -(x_t + beta / gamma), -F.logsigmoid(z) / gamma)
+
+
+def star_naive(
+    x: Tensor, y: Tensor, *, gamma: float, beta: float, alpha: AlphaArg, weight: Tensor | None
+) -> Tensor:
+    loss = _star_loss(sign(y) * x, gamma, beta)
+    scale = times(alpha_t(alpha, y, x), weight)
+    return loss if scale is None else loss * scale
+
+
+def star_fused(
+    x: Tensor,
+    y: Tensor,
+    *,
+    gamma: float,
+    beta: float,
+    alpha: AlphaArg,
+    weight: Tensor | None,
+    need_grad: bool,
+) -> tuple[Tensor, Tensor | None]:
+    s = sign(y)
+    x_t = x.mul(s)
+    z = x_t.mul(gamma).add_(beta)
+    loss = F.logsigmoid(z).div_(-gamma)
+    if has_neg_inf(z):
+        # gamma x_t overflowed on the loss side (see _star_loss).
+        loss = torch.where(torch.isneginf(z), x_t.add_(beta / gamma).neg_(), loss)
+    # sigmoid(-z) is exact for z = +-inf too (0 or 1).
+    grad = torch.sigmoid(z.neg_()).mul_(s).neg_() if need_grad else None
+    return scaled(loss, grad, times(alpha_t(alpha, y, x), weight))
+
+
+def sigmoid_focal_loss_star(
+    input: Tensor,
+    target: Tensor,
+    *,
+    gamma: float = 2.0,
+    beta: float = 1.0,
+    alpha: v.ClassValues | None = None,
+    weight: Tensor | None = None,
+    ignore_index: int = -100,
+    class_dim: int = 1,
+    reduction: str = "mean",
+    avg_factor: float | Tensor | None = None,
+    backend: str = "auto",
+) -> Tensor:
+    r"""FL*, the focal loss variant of Lin et al. (2017), appendix A.
+
+    Per element, with :math:`x_t = (2y - 1)\,x` (the logit signed by the target),
+
+    .. math::
+
+        \ell = \alpha_t \, w \, \frac{-\log \sigma(\gamma x_t + \beta)}{\gamma},
+        \qquad \frac{\partial \ell}{\partial x} = -\alpha_t \, w \, (2y - 1)\,
+        \sigma(-(\gamma x_t + \beta)).
+
+    Like the focal loss it down-weights well-classified examples, by sharpening and
+    shifting the logit instead of multiplying by a modulator. With ``gamma=1``, ``beta=0``
+    and hard targets it is binary cross-entropy. fvcore's ``sigmoid_focal_loss_star`` is
+    this loss with ``beta=0`` and ``reduction="none"``.
+    *Focal Loss for Dense Object Detection*, https://arxiv.org/abs/1708.02002.
+
+    Args:
+        input: logits of any shape.
+        target: every target form of :func:`sigmoid_focal_loss` (soft targets enter
+            through :math:`2y - 1`); with one class, only the input's shape (as there).
+        gamma: sharpening, > 0. beta: shift, any finite float.
+        alpha: ``None``, a float in [0, 1] or C per-class values (as in
+            :func:`sigmoid_focal_loss`).
+        weight, ignore_index, class_dim, reduction, avg_factor: as in
+            :func:`sigmoid_focal_loss` (reductions ``"none" | "mean" | "sum" | "positives"``).
+        backend: ``"auto"`` (fused), ``"fused"`` or ``"naive"``.
+
+    Example:
+        >>> import torch, torchfocal
+        >>> logits = torch.tensor([[2.0, -1.0, 0.0]])
+        >>> target = torch.tensor([[1.0, 0.0, 1.0]])
+        >>> torchfocal.sigmoid_focal_loss_star(logits, target, beta=1.0, reduction="none")
+        tensor([[0.0034, 0.0243, 0.1566]])
+    """
+    input, target = v.check_pair(input, target)
+    ignore_index = v.check_ignore_index(ignore_index)
+    gamma = v.check_star_gamma(gamma)
+    beta = v.check_scalar_in("beta", beta, -math.inf, math.inf)
+    backend = v.resolve_backend(backend)
+    batch = targets.prepare_elementwise(
+        input,
+        target,
+        weight=weight,
+        ignore_index=ignore_index,
+        class_dim=class_dim,
+        reduction=reduction,
+        avg_factor=avg_factor,
+    )
+    return runners.elementwise(
+        batch,
+        backend=backend,
+        naive=star_naive,
+        kernel=star_fused,
+        gamma=gamma,
+        beta=beta,
+        alpha=targets.class_alpha(alpha, batch.input, batch.class_dim, batch.compute_dtype),
+    )

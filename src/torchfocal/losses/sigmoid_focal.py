@@ -1,0 +1,352 @@
+"""Sigmoid focal loss: the public function, its naive form (autograd) and its fused form.
+
+The public function checks and prepares its arguments through the engine
+(:mod:`torchfocal._engine`); the math functions get tensors that are already checked, on
+one device, in the compute dtype (float32 or float64), shaped so that ``alpha``, ``weight``
+and ``pos_weight`` broadcast against ``x``.
+
+Notation (per element): x the logit, y the target in [0, 1], p = sigmoid(x),
+p_t = p y + (1 - p)(1 - y), q = 1 - p_t = y (1 - p) + (1 - y) p,
+alpha_t = alpha y + (1 - alpha)(1 - y), c the pos_weight (1 when absent), w the weight.
+
+    ce   = -(c y log p + (1 - y) log(1 - p))          (BCEWithLogitsLoss, pos_weight c)
+    m    = q ** gamma = exp(gamma log q)               (the modulator)
+    loss = w alpha_t m ce
+
+Gradient (derivation in docs/math.md):
+
+    d ce / dx = (1 - y) p - c y (1 - p)
+    d m / dx  = gamma q^(gamma - 1) dq/dx = gamma m (1 - 2y) r,   r = p (1 - p) / q
+    d loss/dx = w alpha_t (d m/dx ce + m d ce/dx)
+
+q is a convex combination of p and 1 - p, so q >= min(p, 1 - p) and r <= max(p, 1 - p) <= 1:
+written with r, the gradient never forms q^(gamma - 1), which is what overflows to inf (and
+then NaN) for gamma < 1 when the example is well classified. Every logarithm is a
+logsigmoid of a finite logit, so log q, m and r are finite for every finite x.
+
+The naive version is what autograd differentiates, to every order and to every tensor
+argument, so its log q (:func:`log_one_minus_pt`) is written to be smooth in x and y with
+finite derivatives everywhere, hard targets included (docs/math.md, "Derivatives of the
+naive forms").
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from .._engine import checks as v
+from .._engine import runners, targets
+from .._engine.numerics import AlphaArg, Gamma, alpha_t, equals, log_one_minus_pt
+
+
+def naive_elementwise(
+    x: Tensor,
+    y: Tensor,
+    *,
+    alpha: AlphaArg,
+    gamma: Gamma,
+    weight: Tensor | None,
+    pos_weight: Tensor | None,
+) -> Tensor:
+    """The readable version: plain torch ops, differentiated by autograd.
+
+    ``y`` is a float target (a bool mask is converted here). Autograd takes every
+    derivative of this form (to x, y, alpha, weight and pos_weight, and second derivatives),
+    so each piece is smooth with finite derivatives: ce as logsigmoids (finite for every
+    finite x), and the modulator in log space with :func:`log_one_minus_pt`;
+    ``(1 - p_t) ** gamma`` written directly has an infinite derivative at p_t = 1 when
+    gamma < 1, and ``log(y)`` an infinite one at y = 0, which autograd turns into NaN.
+    """
+    if y.dtype == torch.bool:
+        y = y.to(x.dtype)
+    c_y = y if pos_weight is None else pos_weight * y
+    ce = -(c_y * F.logsigmoid(x) + (1.0 - y) * F.logsigmoid(-x))
+    if equals(gamma, 0.0):
+        modulator: Tensor | float = 1.0
+    else:
+        modulator = torch.exp(gamma * log_one_minus_pt(x, y))
+    loss = modulator * ce
+    if alpha is not None:
+        loss = (alpha * y + (1.0 - alpha) * (1.0 - y)) * loss
+    if weight is not None:
+        loss = loss * weight
+    return loss
+
+
+def fused_elementwise(
+    x: Tensor,
+    y: Tensor,
+    *,
+    alpha: AlphaArg,
+    gamma: Gamma,
+    weight: Tensor | None,
+    pos_weight: Tensor | None,
+    need_grad: bool,
+) -> tuple[Tensor, Tensor | None]:
+    """Loss and dloss/dx; ``y`` is a bool mask (hard targets) or float (soft or hard)."""
+    kernel = _hard if y.dtype == torch.bool else _soft
+    loss, grad = kernel(x, y, alpha=alpha, gamma=gamma, pos_weight=pos_weight, need_grad=need_grad)
+    if weight is not None:
+        loss = loss * weight
+        if grad is not None:
+            grad = grad * weight
+    return loss, grad
+
+
+def _hard(
+    x: Tensor,
+    y: Tensor,
+    *,
+    alpha: AlphaArg,
+    gamma: Gamma,
+    pos_weight: Tensor | None,
+    need_grad: bool,
+) -> tuple[Tensor, Tensor | None]:
+    """Hard targets: with x_t = x for y = 1 and -x for y = 0, p_t = sigmoid(x_t).
+
+    One exponential and one log1p serve every term: with e = exp(-|x_t|) and
+    t = log1p(e), softplus(+-x_t) = t + relu(+-x_t), so
+
+        ce = -log p_t = softplus(-x_t),     -log(1 - p_t) = softplus(x_t),
+        p_t, 1 - p_t  = 1 / (1 + e) and e / (1 + e) (which is which by the sign of x_t),
+
+    all accurate to rounding for every finite x_t. With m = (1 - p_t)^gamma and the
+    pos_weight c_t of the element's side, since dx_t/dx = +-1:
+
+        loss       = alpha_t m c_t ce
+        dloss/dx_t = -alpha_t m (gamma p_t c_t ce + c_t (1 - p_t)).
+    """
+    x_t = torch.where(y, x, -x)
+    positive = x_t >= 0
+    e = x_t.abs().neg_().exp_()
+    t = torch.log1p(e)
+    ce = torch.where(positive, t, t - x_t)  # softplus(-x_t)
+    r = e.add(1.0).reciprocal_()
+    q = torch.where(positive, e.mul_(r), r)  # 1 - p_t; e now holds e / (1 + e)
+    if equals(gamma, 0.0):
+        modulator: Tensor | None = None
+    elif equals(gamma, 1.0):
+        modulator = q
+    elif equals(gamma, 2.0):
+        modulator = q * q
+    else:
+        # log(1 - p_t) = -softplus(x_t): the modulator in log space, exact for any gamma.
+        modulator = torch.where(positive, t.add(x_t), t).mul_(-gamma).exp_()
+    c_t = None
+    if pos_weight is not None:
+        c_t = torch.where(y, pos_weight, torch.ones((), dtype=x.dtype, device=x.device))
+        ce = ce * c_t
+    scale: Tensor | float | None = modulator
+    alpha_y = alpha_t(alpha, y, x)
+    if alpha_y is not None:
+        scale = alpha_y if scale is None else scale * alpha_y
+    loss = ce if scale is None else scale * ce
+    if not need_grad:
+        return loss, None
+    # q is still 1 - p_t; e holds e / (1 + e), r holds 1 / (1 + e).
+    p_t = torch.where(positive, r, e)
+    inner = q if c_t is None else q * c_t
+    if not equals(gamma, 0.0):
+        inner = p_t.mul_(gamma).mul_(ce).add_(inner)
+    grad_t = inner if scale is None else inner * scale
+    grad = torch.where(y, grad_t.neg(), grad_t)
+    return loss, grad
+
+
+def _soft(
+    x: Tensor,
+    y: Tensor,
+    *,
+    alpha: AlphaArg,
+    gamma: Gamma,
+    pos_weight: Tensor | None,
+    need_grad: bool,
+) -> tuple[Tensor, Tensor | None]:
+    """Soft (or smoothed) targets, the general formulas of the module docstring."""
+    log_p, log_1mp = F.logsigmoid(x), F.logsigmoid(-x)
+    c_y = y if pos_weight is None else pos_weight * y
+    ce = -(c_y * log_p + (1.0 - y) * log_1mp)
+    alpha_y = alpha_t(alpha, y, x)
+    scale: Tensor | float = 1.0 if alpha_y is None else alpha_y
+    if equals(gamma, 0.0):
+        loss = scale * ce
+        if not need_grad:
+            return loss, None
+        grad = scale * ((1.0 - y) * torch.sigmoid(x) - c_y * torch.sigmoid(-x))
+        return loss, grad
+    # log q = log(y (1 - p) + (1 - y) p); log(0) = -inf is harmless inside logaddexp.
+    log_q = torch.logaddexp(torch.log(y) + log_1mp, torch.log1p(-y) + log_p)
+    modulator = torch.exp(gamma * log_q)
+    loss = scale * modulator * ce
+    if not need_grad:
+        return loss, None
+    r = torch.exp(log_p + log_1mp - log_q)
+    d_modulator = gamma * modulator * (1.0 - 2.0 * y) * r
+    d_ce = (1.0 - y) * torch.sigmoid(x) - c_y * torch.sigmoid(-x)
+    grad = scale * (d_modulator * ce + modulator * d_ce)
+    return loss, grad
+
+
+def _sigmoid_gamma(
+    gamma: v.GammaSpec,
+    input: Tensor,
+    y: Tensor,
+    dtype: torch.dtype,
+) -> float | Tensor:
+    """A float gamma as is; a schedule evaluated at p_t (a constant of the graph)."""
+    if isinstance(gamma, float):
+        return gamma
+    with torch.no_grad():
+        p = torch.sigmoid(input.detach().to(dtype))
+        p_t = torch.where(y, p, 1.0 - p) if y.dtype == torch.bool else p * y + (1 - p) * (1 - y)
+        return v.gamma_schedule(gamma, p_t)
+
+
+def sigmoid_focal_loss(
+    input: Tensor,
+    target: Tensor,
+    *,
+    alpha: v.ClassValues | None = 0.25,
+    gamma: v.GammaSpec = 2.0,
+    weight: Tensor | None = None,
+    pos_weight: Tensor | None = None,
+    label_smoothing: float = 0.0,
+    ignore_index: int = -100,
+    class_dim: int = 1,
+    reduction: str = "mean",
+    avg_factor: float | Tensor | None = None,
+    distributed: bool = False,
+    backend: str = "auto",
+) -> Tensor:
+    r"""Sigmoid focal loss (Lin et al., 2017) for binary and multi-label classification.
+
+    Each logit is an independent binary problem. Per element, with :math:`p = \sigma(x)`,
+
+    .. math::
+
+        p_t = p y + (1 - p)(1 - y), \quad \alpha_t = \alpha y + (1 - \alpha)(1 - y),
+
+        \ell = \alpha_t \, (1 - p_t)^\gamma \, \mathrm{BCE}(x, y) \cdot w,
+
+    where BCE is the :class:`torch.nn.BCEWithLogitsLoss` term (``pos_weight`` scales its
+    positive part). For binary targets this is equation 5 of
+    *Focal Loss for Dense Object Detection* (Lin et al., ICCV 2017,
+    https://arxiv.org/abs/1708.02002); it is the form of torchvision, ultralytics and yolov5.
+    With ``gamma=0`` and ``alpha=None`` it equals
+    :func:`torch.nn.functional.binary_cross_entropy_with_logits` with the same options.
+
+    Args:
+        input: logits of any shape, e.g. ``(N, C)`` or ``(N, C, d1, ...)``; float16,
+            bfloat16, float32 or float64 (half types are computed in float32).
+        target: one of
+            - the input's shape, float in [0, 1] (soft targets allowed), or bool / integer
+              0-1 (a mask);
+            - the input's shape without ``class_dim``, integer class indices: ``0..C-1``
+              marks the positive class, ``C`` background (every class negative),
+              ``ignore_index`` an element left out of the loss and of the count.
+
+            With one class (C = 1, e.g. a binary classifier's ``(N, 1)`` logits) a target
+            without ``class_dim`` is a ValueError, never a guess: ``(N,)`` 0/1 labels read
+            as binary labels make 1 the positive, read as class indices make 1 the
+            background. Say which you mean with the input's shape: binary labels as
+            ``target.unsqueeze(class_dim)`` (float for soft labels); class indices
+            (0 = the class, 1 = background) as the mask ``(target == 0).unsqueeze(class_dim)``.
+            With C = 1 that mask is all the class-index reading says, so it has no other
+            spelling; elements to leave out get weight 0 (``weight=keep.unsqueeze(class_dim)``,
+            with ``avg_factor=keep.sum()`` for ``"mean"``).
+        alpha: ``None`` (no weighting), a float in [0, 1] weighting positives (negatives get
+            ``1 - alpha``), or C per-class values lined up with ``class_dim``.
+        gamma: focusing parameter, >= 0 (``gamma = 0`` gives alpha-weighted BCE); or a
+            sample-dependent gamma (Mukhoti et al. 2020, https://arxiv.org/abs/2002.09437):
+            ``"flsd53"`` (5 where p_t < 0.2, else 3) or a callable from the tensor of p_t to
+            a tensor of gammas (or a float). The schedule is evaluated on the detached
+            probabilities and is a constant of the gradient (exact almost everywhere for a
+            piecewise-constant schedule; a smooth callable's own derivative is left out).
+        weight: elementwise rescaling that broadcasts to the input's shape.
+        pos_weight: weight of the positive part of BCE: C values (lined up with
+            ``class_dim``) or a tensor that broadcasts to the input's shape.
+        label_smoothing: eps in [0, 1); targets become ``y (1 - eps) + eps / 2``.
+        ignore_index: the class index that marks ignored elements (index targets only).
+        class_dim: the dimension of the classes.
+        reduction: ``"none"``, ``"mean"`` (sum / number of counted elements, or / avg_factor),
+            ``"sum"``, or ``"positives"`` (sum / max(positive target mass, 1), Lin et al.'s
+            normaliser; the mass is taken before label smoothing).
+        avg_factor: with ``reduction="mean"``, the divisor to use instead of the count.
+        distributed: with ``reduction="positives"``, average the positive mass over the
+            default ``torch.distributed`` process group first.
+        backend: ``"auto"`` (fused), ``"fused"`` (analytic gradient computed in the forward
+            pass), ``"naive"`` (plain torch ops under autograd) or ``"compiled"`` (the fused
+            math through ``torch.compile``, compiled once per case: gradient wanted or not,
+            dtype, device, input rank, target form, which optional tensors are given and
+            how they broadcast, ``reduction="none"`` or not, gamma 0, 1, 2 or another. Batch
+            sizes and the values of alpha, the divisor and other gammas never recompile; a
+            dimension of size 1, dimensions equal in the first call that later differ, a
+            change of ``torch.get_num_threads()`` or a new memory layout add a program. If
+            torch's recompile limit is reached, one RuntimeWarning is raised and that case
+            runs on ``"fused"``).
+
+    Returns:
+        The loss: a scalar, or the input's shape for ``reduction="none"``, in the input's
+        dtype. Every backend gives exact gradients to every tensor argument that requires
+        grad (``input``, a soft ``target``, ``weight``, ``pos_weight``, ``alpha``) and exact
+        second derivatives (``create_graph=True``): where more than the input's gradient is
+        needed, the fused backends differentiate the naive form of the same call.
+
+    Example:
+        >>> import torch, torchfocal
+        >>> logits = torch.tensor([[1.3863, -0.4055]])   # p = 0.8 and 0.4
+        >>> target = torch.tensor([[1.0, 1.0]])
+        >>> torchfocal.sigmoid_focal_loss(logits, target, alpha=None, reduction="none")
+        tensor([[0.0089, 0.3299]])
+    """
+    input, target = v.check_pair(input, target)
+    ignore_index = v.check_ignore_index(ignore_index)
+    gamma = v.check_gamma_spec(gamma)
+    label_smoothing = v.check_label_smoothing(label_smoothing)
+    backend = v.resolve_backend(backend)
+    batch = targets.prepare_elementwise(
+        input,
+        target,
+        weight=weight,
+        ignore_index=ignore_index,
+        class_dim=class_dim,
+        reduction=reduction,
+        avg_factor=avg_factor,
+        label_smoothing=label_smoothing,
+        distributed=distributed,
+    )
+    input, y, compute_dtype = batch.input, batch.y, batch.compute_dtype
+    pos_weight_arg = None
+    if pos_weight is not None:
+        pos_weight = v.check_tensor("pos_weight", pos_weight)
+        v.check_same_device("pos_weight", pos_weight, input)
+        if input.dim() >= 1 and pos_weight.dim() == 1:
+            dim = v.normalize_dim("class_dim", class_dim, input.dim())
+            if pos_weight.numel() == input.shape[dim]:
+                pos_weight = pos_weight.reshape(v.class_shape(input.dim(), dim, input.shape[dim]))
+        pos_weight_arg = v.broadcast_to_input("pos_weight", pos_weight, input.shape).to(
+            compute_dtype
+        )
+    operands: dict[str, Any] = {
+        "y": y,
+        "alpha": targets.class_alpha(alpha, input, batch.class_dim, compute_dtype),
+        "gamma": _sigmoid_gamma(gamma, input, y, compute_dtype),
+        "weight": batch.weight,
+        "pos_weight": pos_weight_arg,
+    }
+    return runners.run(
+        input,
+        backend=backend,
+        naive=lambda x: naive_elementwise(x, **operands),
+        kernel=fused_elementwise,
+        operands=operands,
+        divisor=batch.divisor,
+        compute_dtype=compute_dtype,
+        like_input=("y", "gamma"),
+        traced=("alpha", "gamma"),
+        full_first=("weight",),
+    )

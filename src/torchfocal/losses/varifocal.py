@@ -1,0 +1,127 @@
+"""Varifocal loss (Zhang et al. 2021, VarifocalNet): function, naive and fused forms."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from .._engine import checks as v
+from .._engine import runners, targets
+from .._engine.numerics import power, saturated_logsigmoid, scaled, soft_bce
+
+# Varifocal loss (Zhang et al. 2021). With q the IoU-aware target score:
+#   q > 0:  loss = s bce(x, q),        s = q (iou_weighted) or 1,  dloss/dx = s (p - q)
+#   q = 0:  loss = alpha p^gamma softplus(x),
+#           dloss/dx = alpha p^gamma (gamma (1 - p) softplus(x) + p)
+# p - q is written (1 - q) p - q (1 - p), exact to rounding at q = 1 as p -> 1.
+
+
+def varifocal_naive(
+    x: Tensor,
+    q: Tensor,
+    *,
+    alpha: float,
+    gamma: float,
+    iou_weighted: bool,
+    weight: Tensor | None,
+) -> Tensor:
+    log_p, log_1mp = F.logsigmoid(x), F.logsigmoid(-x)
+    positive = soft_bce(log_p, log_1mp, q)
+    if iou_weighted:
+        positive = q * positive
+    # p^gamma's logarithm saturates (SATURATED_LOGIT) where softplus(x) grows like x.
+    negative = alpha * power(saturated_logsigmoid(x), gamma) * -log_1mp
+    loss = torch.where(q > 0, positive, negative)
+    return loss if weight is None else loss * weight
+
+
+def varifocal_fused(
+    x: Tensor,
+    q: Tensor,
+    *,
+    alpha: float,
+    gamma: float,
+    iou_weighted: bool,
+    weight: Tensor | None,
+    need_grad: bool,
+) -> tuple[Tensor, Tensor | None]:
+    log_p, log_1mp = F.logsigmoid(x), F.logsigmoid(-x)
+    positive = q > 0
+    scale: Tensor | float = q if iou_weighted else 1.0
+    modulator = power(log_p, gamma)
+    softplus_x = -log_1mp
+    loss = torch.where(
+        positive, scale * soft_bce(log_p, log_1mp, q), alpha * modulator * softplus_x
+    )
+    if not need_grad:
+        return scaled(loss, None, weight)
+    p, one_minus_p = log_p.exp(), log_1mp.exp()
+    grad_pos = scale * ((1.0 - q) * p - q * one_minus_p)
+    grad_neg = alpha * modulator * (gamma * one_minus_p * softplus_x + p)
+    return scaled(loss, torch.where(positive, grad_pos, grad_neg), weight)
+
+
+def varifocal_loss(
+    input: Tensor,
+    target_score: Tensor,
+    *,
+    alpha: float = 0.75,
+    gamma: float = 2.0,
+    iou_weighted: bool = True,
+    weight: Tensor | None = None,
+    reduction: str = "mean",
+    avg_factor: float | Tensor | None = None,
+    backend: str = "auto",
+) -> Tensor:
+    r"""Varifocal loss (Zhang et al., CVPR 2021, VarifocalNet) on IoU-aware target scores.
+
+    A positive (target score :math:`q > 0`, e.g. the IoU of the predicted box with its
+    ground truth) keeps binary cross-entropy against the soft target :math:`q`, weighted
+    by :math:`q` itself; a negative (:math:`q = 0`) is down-weighted focal-style:
+
+    .. math::
+
+        \ell = w \cdot \begin{cases}
+            q \, \mathrm{BCE}(x, q) & q > 0 \\
+            \alpha \, p^\gamma \, (-\log(1 - p)) & q = 0
+        \end{cases}
+
+    So, unlike the focal loss, only negatives are focused. ``iou_weighted=False`` drops
+    the :math:`q` factor of positives. This is mmdet's ``varifocal_loss``; a negative's
+    loss equals :func:`sigmoid_focal_loss` with target 0 and ``alpha = 1 - alpha``.
+    *VarifocalNet: An IoU-aware Dense Object Detector*, https://arxiv.org/abs/2008.13367.
+
+    Args:
+        input: logits of any shape, e.g. ``(N, C)``.
+        target_score: float, the input's shape, in [0, 1]: 0 for negatives, the IoU-aware
+            score at the positive class of a positive location.
+        alpha: weight of negatives, in [0, 1]. gamma: focusing of negatives, >= 0.
+        iou_weighted: weight positives by their target score.
+        weight: elementwise rescaling that broadcasts to the input's shape.
+        reduction: ``"none"``, ``"mean"`` (over elements, or / ``avg_factor``: the
+            detector's number of positives) or ``"sum"``.
+        backend: ``"auto"`` (fused), ``"fused"`` or ``"naive"``.
+
+    Example:
+        >>> import torch, torchfocal
+        >>> logits = torch.tensor([[1.0, -2.0], [0.5, 0.0]])
+        >>> score = torch.tensor([[0.8, 0.0], [0.0, 0.3]])
+        >>> torchfocal.varifocal_loss(logits, score, reduction="none")
+        tensor([[0.4106, 0.0014],
+                [0.2831, 0.2079]])
+    """
+    batch = targets.prepare_scores(input, target_score, weight, reduction, avg_factor)
+    alpha = v.check_scalar_in("alpha", alpha, 0.0, 1.0)
+    gamma = v.check_gamma(gamma)
+    iou_weighted = v.check_bool("iou_weighted", iou_weighted)
+    return runners.elementwise(
+        batch,
+        backend=v.resolve_backend(backend),
+        naive=varifocal_naive,
+        kernel=varifocal_fused,
+        target_name="q",
+        alpha=alpha,
+        gamma=gamma,
+        iou_weighted=iou_weighted,
+    )
