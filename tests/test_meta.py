@@ -1,0 +1,197 @@
+"""Every loss runs forward and backward on ``device="meta"`` tensors.
+
+Meta tensors have shapes and dtypes but no values: any read of a value on the host
+(``.item()``, ``bool(tensor)``, a data-dependent Python branch) raises. A loss that runs
+here therefore has no host-device synchronisation in its forward or backward with default
+options, the proof DESIGN.md section 4 asks for without a GPU.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import torch
+
+import torchfocal
+
+META = "meta"
+N, C = 6, 5
+
+
+def _x(dtype: torch.dtype = torch.float32, shape: tuple[int, ...] = (N, C)) -> torch.Tensor:
+    return torch.empty(shape, dtype=dtype, device=META).requires_grad_(True)
+
+
+def _tensor(shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
+    return torch.empty(shape, dtype=dtype, device=META)
+
+
+#: The sigmoid-form target forms: mask (bool, integer 0/1), float (soft or 0/1), class
+#: indices (with background C and ignored entries, which meta cannot tell apart).
+SIGMOID_TARGETS: dict[str, Callable[[], torch.Tensor]] = {
+    "bool": lambda: _tensor((N, C), torch.bool),
+    "int_mask": lambda: _tensor((N, C), torch.int64),
+    "float": lambda: _tensor((N, C), torch.float32),
+    "index": lambda: _tensor((N,), torch.int64),
+}
+SOFTMAX_TARGETS: dict[str, Callable[[], torch.Tensor]] = {
+    "index": lambda: _tensor((N,), torch.int64),
+    "probabilities": lambda: _tensor((N, C), torch.float32),
+}
+
+Call = Callable[[torch.Tensor, torch.Tensor, str], torch.Tensor]
+
+SIGMOID_LOSSES: dict[str, Call] = {
+    "sigmoid_focal_loss": lambda x, t, b: torchfocal.sigmoid_focal_loss(x, t, backend=b),
+    "sigmoid_focal_loss options": lambda x, t, b: torchfocal.sigmoid_focal_loss(
+        x,
+        t,
+        alpha=[0.1, 0.2, 0.3, 0.4, 0.5],
+        gamma="flsd53",
+        weight=_tensor((N, 1), torch.float32),
+        pos_weight=_tensor((C,), torch.float32),
+        label_smoothing=0.1,
+        reduction="positives",
+        backend=b,
+    ),
+    "sigmoid_focal_loss none": lambda x, t, b: torchfocal.sigmoid_focal_loss(
+        x, t, gamma=0.5, reduction="none", backend=b
+    ),
+    "sigmoid_focal_loss_star": lambda x, t, b: torchfocal.sigmoid_focal_loss_star(
+        x, t, alpha=0.25, backend=b
+    ),
+    "asymmetric_loss": lambda x, t, b: torchfocal.asymmetric_loss(x, t, backend=b),
+    "poly1_focal_loss": lambda x, t, b: torchfocal.poly1_focal_loss(x, t, backend=b),
+    "poly1_cross_entropy": lambda x, t, b: torchfocal.poly1_cross_entropy(
+        x, t, activation="sigmoid", backend=b
+    ),
+}
+SOFTMAX_LOSSES: dict[str, Call] = {
+    "softmax_focal_loss": lambda x, t, b: torchfocal.softmax_focal_loss(x, t, backend=b),
+    "softmax_focal_loss options": lambda x, t, b: torchfocal.softmax_focal_loss(
+        x,
+        t,
+        alpha=[1.0, 2.0, 0.5, 1.0, 1.0],
+        gamma="flsd53",
+        weight=_tensor((C,), torch.float32),
+        label_smoothing=0.1,
+        backend=b,
+    ),
+    "softmax_focal_loss none": lambda x, t, b: torchfocal.softmax_focal_loss(
+        x, t, gamma=0.5, reduction="none", backend=b
+    ),
+    "poly1_focal_loss softmax": lambda x, t, b: torchfocal.poly1_focal_loss(
+        x, t, activation="softmax", backend=b
+    ),
+    "poly1_cross_entropy": lambda x, t, b: torchfocal.poly1_cross_entropy(x, t, backend=b),
+}
+BACKENDS = ("auto", "naive", "fused")
+
+
+def _forward_backward(loss: torch.Tensor, x: torch.Tensor) -> None:
+    assert loss.device.type == META
+    assert loss.dtype == x.dtype
+    loss.backward(torch.empty(loss.shape, dtype=loss.dtype, device=META))
+    assert x.grad is not None
+    assert x.grad.shape == x.shape and x.grad.device.type == META
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("target", list(SIGMOID_TARGETS))
+@pytest.mark.parametrize("loss", list(SIGMOID_LOSSES))
+def test_sigmoid_forms_run_on_meta(loss: str, target: str, backend: str) -> None:
+    x = _x()
+    result = SIGMOID_LOSSES[loss](x, SIGMOID_TARGETS[target](), backend)
+    _forward_backward(result, x)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("target", list(SOFTMAX_TARGETS))
+@pytest.mark.parametrize("loss", list(SOFTMAX_LOSSES))
+def test_softmax_forms_run_on_meta(loss: str, target: str, backend: str) -> None:
+    x = _x()
+    result = SOFTMAX_LOSSES[loss](x, SOFTMAX_TARGETS[target](), backend)
+    _forward_backward(result, x)
+
+
+OTHER_LOSSES: dict[str, Callable[[torch.Tensor, str], torch.Tensor]] = {
+    "varifocal_loss": lambda x, b: torchfocal.varifocal_loss(
+        x, _tensor((N, C), torch.float32), backend=b
+    ),
+    "quality_focal_loss": lambda x, b: torchfocal.quality_focal_loss(
+        x, _tensor((N, C), torch.float32), weight=_tensor((N, 1), torch.float32), backend=b
+    ),
+    "distribution_focal_loss": lambda x, b: torchfocal.distribution_focal_loss(
+        x, _tensor((N,), torch.float32), backend=b
+    ),
+    "class_balanced_loss focal": lambda x, b: torchfocal.class_balanced_loss(
+        x, _tensor((N,), torch.int64), weights=_tensor((C,), torch.float32), backend=b
+    ),
+    "class_balanced_loss softmax": lambda x, b: torchfocal.class_balanced_loss(
+        x,
+        _tensor((N,), torch.int64),
+        weights=_tensor((C,), torch.float32),
+        loss="softmax",
+        backend=b,
+    ),
+}
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("loss", list(OTHER_LOSSES))
+def test_other_losses_run_on_meta(loss: str, backend: str) -> None:
+    x = _x()
+    _forward_backward(OTHER_LOSSES[loss](x, backend), x)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float64])
+@pytest.mark.parametrize("backend", ["naive", "fused"])
+def test_every_float_dtype_runs_on_meta(dtype: torch.dtype, backend: str) -> None:
+    for target in (_tensor((N, C), dtype), _tensor((N,), torch.int64)):
+        x = _x(dtype)
+        _forward_backward(torchfocal.sigmoid_focal_loss(x, target, backend=backend), x)
+        x = _x(dtype)
+        index = _tensor((N,), torch.int64)
+        _forward_backward(torchfocal.softmax_focal_loss(x, index, backend=backend), x)
+
+
+def test_large_inputs_take_one_pass_on_meta() -> None:
+    """Above the CPU's block threshold a meta tensor still runs as one pass (blocks are for
+    CPU tensors only: on meta the Python block loop would be all there is to see)."""
+    from torchfocal._engine import runners
+
+    x = _x(shape=(runners.BLOCK_THRESHOLD // 10 + 1, 20))
+    target = _tensor(x.shape, torch.float32)
+    assert not runners.uses_blocks(x.detach())
+    _forward_backward(torchfocal.sigmoid_focal_loss(x, target), x)
+
+
+MODULES: list[tuple[str, dict[str, Any], Callable[[], torch.Tensor]]] = [
+    ("SigmoidFocalLoss", {"alpha": [0.25] * C}, SIGMOID_TARGETS["index"]),
+    ("SoftmaxFocalLoss", {}, SOFTMAX_TARGETS["index"]),
+    ("SigmoidFocalLossStar", {}, SIGMOID_TARGETS["bool"]),
+    ("AsymmetricLoss", {}, SIGMOID_TARGETS["float"]),
+    ("Poly1FocalLoss", {}, SIGMOID_TARGETS["float"]),
+    ("Poly1CrossEntropyLoss", {}, SOFTMAX_TARGETS["index"]),
+    ("VarifocalLoss", {}, SIGMOID_TARGETS["float"]),
+    ("QualityFocalLoss", {}, SIGMOID_TARGETS["float"]),
+]
+
+
+@pytest.mark.parametrize(("name", "options", "target"), MODULES)
+def test_modules_run_on_meta(
+    name: str, options: dict[str, Any], target: Callable[[], torch.Tensor]
+) -> None:
+    module = getattr(torchfocal, name)(**options).to(META)
+    x = _x()
+    _forward_backward(module(x, target()), x)
+
+
+def test_a_host_read_of_a_meta_tensor_raises() -> None:
+    """The premise of this file: meta tensors refuse every read of a value."""
+    with pytest.raises((RuntimeError, NotImplementedError)):
+        bool(_tensor((), torch.bool))
+    with pytest.raises((RuntimeError, NotImplementedError)):
+        _tensor((), torch.float32).item()
