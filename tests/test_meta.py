@@ -195,3 +195,30 @@ def test_a_host_read_of_a_meta_tensor_raises() -> None:
         bool(_tensor((), torch.bool))
     with pytest.raises((RuntimeError, NotImplementedError)):
         _tensor((), torch.float32).item()
+
+
+def test_value_checks_off_the_cpu_are_device_side_asserts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Where values are not read eagerly (a GPU), a failed check is torch._assert_async's
+    error (raised at the next synchronisation there; at once on the CPU used here), with
+    the message but not the value; a passing one raises nothing."""
+    from torchfocal._engine import checks
+
+    monkeypatch.setattr(checks, "_reads_eagerly", lambda device: False)
+    torchfocal.sigmoid_focal_loss(torch.zeros(2, 3), torch.full((2, 3), 0.5))
+    with pytest.raises(RuntimeError, match=r"target must hold values in \[0, 1\]; got a value"):
+        torchfocal.sigmoid_focal_loss(torch.zeros(2, 3), torch.full((2, 3), 1.5))
+
+
+def test_eager_checks_switch(monkeypatch: pytest.MonkeyPatch) -> None:
+    from torchfocal._engine import checks
+
+    monkeypatch.setattr(checks, "_eager_checks", False)
+    assert not torchfocal.functional.eager_checks()
+    assert not checks._reads_eagerly(torch.device("cuda"))
+    torchfocal.functional.set_eager_checks(True)
+    assert torchfocal.functional.eager_checks()
+    assert checks._reads_eagerly(torch.device("cuda"))
+    with pytest.raises(TypeError, match="enabled must be a bool; got int"):
+        torchfocal.functional.set_eager_checks(1)  # type: ignore[arg-type]

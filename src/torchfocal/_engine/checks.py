@@ -53,11 +53,16 @@ def require(ok: Tensor, message: str, bad: Callable[[], str] | None = None) -> N
     """
     if is_compiling() or ok.device.type == "meta":
         return
-    if ok.device.type == "cpu" or _eager_checks:
+    if _reads_eagerly(ok.device):
         if not bool(ok.all()):
             raise ValueError(message.format(bad=bad() if bad is not None else "?"))
         return
     torch._assert_async(ok.all(), message.format(bad="a value out of range"))
+
+
+def _reads_eagerly(device: torch.device) -> bool:
+    """Value checks read values on CPU tensors, and everywhere with eager checks on."""
+    return device.type == "cpu" or _eager_checks
 
 
 def reads_flags(tensor: Tensor) -> bool:
