@@ -1,11 +1,13 @@
-"""Run the benchmark and store its JSON next to this file.
+"""Run ``torchfocal bench`` and store its JSON next to this file.
 
-    python benchmarks/bench.py            # full run: 1e5, 1e6, 1e7 logits, every backend
-    python benchmarks/bench.py --quick    # a small smoke run
+    python benchmarks/bench.py                    # the goal table -> results-goals-cpu.json
+    python benchmarks/bench.py --sweep            # every backend and size -> results-cpu.json
+    python benchmarks/bench.py --quick            # a short run of the goal table
 
-The table printed at the end is the one in BENCHMARKS.md. Ratios are measured against
-torch's own loss in the same run, so they are comparable across machines and loads; the
-absolute times are not.
+Every other option goes to ``torchfocal bench`` as it is. The table printed at the end is
+the one in BENCHMARKS.md. Ratios are measured against torch's own loss in the same run, so
+they are comparable across machines and loads; the absolute times are not. A run with
+``--scale`` (shapes scaled down, not judged against the goals) is printed, not stored.
 """
 
 from __future__ import annotations
@@ -15,19 +17,24 @@ import subprocess
 import sys
 from pathlib import Path
 
-from torchfocal.cli.bench import format_table
+from torchfocal.cli.bench import format_goals, format_table
+
+RESULTS = {"goals": "results-goals-cpu.json", "sweep": "results-cpu.json"}
 
 
 def main() -> int:
-    out = Path(__file__).with_name("results-cpu.json")
     command = [sys.executable, "-m", "torchfocal", "bench", "--json", *sys.argv[1:]]
     completed = subprocess.run(command, capture_output=True, text=True, check=False)
     if completed.returncode != 0:
         sys.stderr.write(completed.stderr)
         return completed.returncode
     result = json.loads(completed.stdout)
+    goals = result["mode"] == "goals"
+    print(format_goals(result) if goals else format_table(result))
+    if goals and result["scale"] != 1:
+        return 0
+    out = Path(__file__).with_name(RESULTS[result["mode"]])
     out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    print(format_table(result))
     print(f"\nwrote {out}")
     return 0
 

@@ -1,22 +1,227 @@
-"""The benchmark's quick mode runs and produces valid JSON (no timing is asserted)."""
+"""``torchfocal bench``: the goal table's rows, report and ratio math, and the sweep.
+
+Nothing here asserts a time: the runs use --quick (3 pairs of one call) and --scale (small
+N), and the ratio math is checked on a fake clock.
+"""
 
 from __future__ import annotations
 
 import json
 import math
+import os
+from collections.abc import Callable
+from typing import Any
 
 import pytest
+import torch
+import torch.nn.functional as F
 
-from torchfocal.cli import main
+from torchfocal.cli import bench, main
+
+SMOKE = ["bench", "--quick", "--scale", "0.01"]
 
 
-def test_bench_quick_json(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["bench", "--quick", "--json", "--backends", "naive", "fused"]) == 0
-    result = json.loads(capsys.readouterr().out)
+def _json(argv: list[str], capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
+    assert main([*argv, "--json"]) == 0
+    result: dict[str, Any] = json.loads(capsys.readouterr().out)
+    return result
+
+
+def test_goal_table_json_has_every_row(capsys: pytest.CaptureFixture[str]) -> None:
+    """The default command measures every goal row (compiled ones left out here: they
+    would compile), each checked against the reference, the memory row included."""
+    result = _json([*SMOKE, "--backends", "fused"], capsys)
+    assert result["mode"] == "goals" and result["pairs"] == 3 and result["scale"] == 0.01
+    assert result["torch_threads"] >= 1 and result["dtype"] == "float32"
+    assert [row["case"] for row in result["rows"]] == [goal.case for goal in bench.GOALS]
+    for row, goal in zip(result["rows"], bench.GOALS, strict=True):
+        assert row["goal"] == goal.goal and row["baseline"] == goal.baseline
+        assert row["shape"] == [max(1, round(goal.shape[0] * 0.01)), goal.shape[1]]
+        assert row["met"] is None  # scaled shapes are not judged
+        if goal.backend == "compiled":
+            assert row["status"] == "skipped" and row["measured"] is None
+        elif goal.baseline == "input":
+            assert row["input_bytes"] == row["shape"][0] * row["shape"][1] * 4
+            if os.path.exists("/proc/self/clear_refs"):
+                assert row["status"] == "measured" and row["measured"] > 0
+                assert row["baseline_peak_extra_over_input"] > 0
+        else:
+            assert row["status"] == "measured"
+            assert len(row["ratios"]) == 3 and row["calls_per_timing"] == 1
+            assert row["measured"] == sorted(row["ratios"])[1]
+            assert row["ms"] > 0 and row["baseline_ms"] > 0
+            assert row["reference_check_relative_error"] < bench.CHECK_TOLERANCE
+
+
+def test_goal_table_report(capsys: pytest.CaptureFixture[str]) -> None:
+    """The printed report: case | goal | measured | met, one line per goal row."""
+    assert main([*SMOKE, "--backends", "fused", "--no-memory"]) == 0
+    out = capsys.readouterr().out
+    assert "interleaved pairs" in out and "torch threads" in out and "N scaled by 0.01" in out
+    lines = out.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.startswith("case "))
+    assert lines[header].split() == ["case", "goal", "measured", "met"]
+    body = lines[header + 2 :]
+    assert len(body) == len(bench.GOALS)
+    for line, goal in zip(body, bench.GOALS, strict=True):
+        assert line.startswith(goal.case + " ")
+        *_, less_equal, goal_value, baseline, measured, met = line.split()
+        assert [less_equal, goal_value, baseline] == ["<=", f"{goal.goal:.1f}x", goal.baseline]
+        assert met == "-"
+        if goal.backend == "compiled" or goal.baseline == "input":
+            assert measured == "skipped"
+        else:
+            assert measured.endswith("x") and float(measured[:-1]) > 0
+
+
+def test_rows_are_judged_against_their_goal(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """At full scale a row is met when its measured ratio is at most its goal."""
+    goals = (
+        bench.Goal("sigmoid", "fused", (64, 80), "index", 1e9, "BCE"),
+        bench.Goal("softmax", "fused", (64, 10), "index", 0.0, "CE"),
+    )
+    monkeypatch.setattr(bench, "GOALS", goals)
+    result = _json(["bench", "--quick", "--no-memory"], capsys)
+    assert [row["met"] for row in result["rows"]] == [True, False]
+    assert main(["bench", "--quick", "--no-memory"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[-2].endswith(" yes") and out[-1].endswith(" no")
+
+
+def test_compiled_rows_call_the_compiled_backend(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--backends compiled times exactly the compiled rows, with backend="compiled" (served
+    by the fused backend here, so the test does not wait for a compiler)."""
+    backends: list[str] = []
+    fused = bench.sigmoid_focal_loss
+
+    def recording(x: torch.Tensor, target: torch.Tensor, *, backend: str) -> torch.Tensor:
+        backends.append(backend)
+        return fused(x, target, backend="fused")
+
+    monkeypatch.setattr(bench, "sigmoid_focal_loss", recording)
+    result = _json([*SMOKE, "--backends", "compiled", "--no-memory"], capsys)
+    statuses = {row["case"]: row["status"] for row in result["rows"]}
+    compiled = {goal.case for goal in bench.GOALS if goal.backend == "compiled"}
+    assert {case for case, status in statuses.items() if status == "measured"} == compiled
+    assert backends and set(backends) == {"compiled"}
+
+
+def test_a_row_that_disagrees_with_the_reference_is_not_timed(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    right = bench.softmax_focal_loss
+
+    def off_by_a_percent(x: torch.Tensor, target: torch.Tensor, *, backend: str) -> torch.Tensor:
+        return 1.01 * right(x, target, backend=backend)
+
+    monkeypatch.setattr(bench, "softmax_focal_loss", off_by_a_percent)
+    assert main([*SMOKE, "--backends", "fused", "--no-memory"]) == 2
+    err = capsys.readouterr().err
+    assert "softmax fused (256, 1000) index: torchfocal disagrees with the reference" in err
+
+
+class _FakeClock:
+    """A clock that only the fake steps move, each by its next scripted duration."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.calls: list[str] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def step(self, name: str, durations: list[float]) -> Callable[[], None]:
+        def run() -> None:
+            self.calls.append(name)
+            self.now += durations.pop(0)
+
+        return run
+
+
+def test_ratio_is_the_median_of_per_pair_ratios_after_an_untimed_warm_up() -> None:
+    clock = _FakeClock()
+    # First of each: the warm-up (a compilation, say), which must not count; then per pair
+    # two calls. Pair ratios 1, 5, 0.5: median 1, while the ratio of the median times is
+    # 6 / 4 = 1.5 and the mean ratio 2.17.
+    ours = clock.step("ours", [100.0, 1.0, 1.0, 5.0, 5.0, 3.0, 3.0])
+    theirs = clock.step("theirs", [100.0, 1.0, 1.0, 1.0, 1.0, 6.0, 6.0])
+    timing = bench.paired_ratio(ours, theirs, pairs=3, calls=2, clock=clock)
+    assert timing["ratios"] == [1.0, 5.0, 0.5]
+    assert timing["ratio"] == 1.0
+    assert timing["ms"] == 3000.0 and timing["baseline_ms"] == 1000.0  # per call
+    assert clock.calls == ["ours", "theirs"] + ["ours", "ours", "theirs", "theirs"] * 3
+
+
+def test_goal_table_data() -> None:
+    """One row per case and target form, the memory row at 1e7 logits with float targets."""
+    cases = [goal.case for goal in bench.GOALS]
+    assert len(cases) == len(set(cases)) == 15
+    memory = [goal for goal in bench.GOALS if goal.baseline == "input"]
+    assert len(memory) == 1
+    assert memory[0].shape[0] * memory[0].shape[1] == 10_000_000
+    assert memory[0].target == "float" and memory[0].backend == "fused"
+    for goal in bench.GOALS:
+        assert goal.baseline in {"sigmoid": ("BCE", "input"), "softmax": ("CE",)}[goal.loss]
+        assert goal.target in ("bool", "float", "index") and goal.goal > 0
+
+
+@pytest.mark.parametrize("target", ["bool", "float", "index"])
+def test_sigmoid_targets_share_one_dense_baseline_target(target: str) -> None:
+    goal = bench.Goal("sigmoid", "fused", (20000, 80), target, 1.0, "BCE")
+    x, ours, dense = bench._goal_inputs(goal, 20000)
+    assert x.shape == dense.shape == (20000, 80) and dense.dtype == torch.float32
+    assert set(dense.unique().tolist()) == {0.0, 1.0}
+    assert 0.008 < float(dense.mean()) < 0.012  # about 1% positives
+    if target == "index":
+        assert ours.shape == (20000,) and ours.dtype == torch.int64
+        assert torch.equal(F.one_hot(ours, 81)[:, :80].float(), dense)
+        assert bool((ours == 80).any())  # background rows
+    else:
+        assert torch.equal(ours.float(), dense)
+        assert ours.dtype == (torch.bool if target == "bool" else torch.float32)
+
+
+def test_goal_list_prints_the_table(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["bench", "--list"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[:2] == ["| case | goal |", "|---|---|"]
+    assert out[2] == "| sigmoid fused (256, 80) bool | <= 2.5x BCE |"
+    assert out[-1] == "| sigmoid fused peak extra memory (125000, 80) float | <= 2.0x input |"
+    assert len(out) == 2 + len(bench.GOALS)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--pairs", "0"], "--pairs must be >= 1; got 0"),
+        (["--scale", "0"], "--scale must be in (0, 1]; got 0.0"),
+        (["--scale", "1.5"], "--scale must be in (0, 1]; got 1.5"),
+        (["--scale", "nan"], "--scale must be in (0, 1]; got nan"),
+        (["--backends", "naive"], "--backends must be fused or compiled for the goal table"),
+        (["--backends", "cuda"], "got 'cuda'"),
+        (["--sweep", "--pairs", "3"], "--pairs is an option of the goal table"),
+        (["--sizes", "1e5", "--scale", "0.5"], "--scale is an option of the goal table"),
+        (["--losses", "softmax", "--list"], "--list is an option of the goal table"),
+    ],
+)
+def test_bad_options_exit_2(
+    args: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["bench", *args]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_sweep_quick_json(capsys: pytest.CaptureFixture[str]) -> None:
+    result = _json(["bench", "--sweep", "--quick", "--backends", "fused"], capsys)
+    assert result["mode"] == "sweep"
     assert result["torch_threads"] >= 1 and result["repeats"] == 2
     names = {(row["loss"], row["backend"]) for row in result["rows"]}
     for loss in ("sigmoid", "softmax"):
-        assert {(loss, "baseline"), (loss, "naive"), (loss, "fused")} <= names
+        assert {(loss, "baseline"), (loss, "fused")} <= names
         assert result["reference_check_relative_error"][loss]["fused"] < 1e-6
     for row in result["rows"]:
         assert row["forward"] > 0 and row["forward_backward"] > 0
@@ -26,23 +231,23 @@ def test_bench_quick_json(capsys: pytest.CaptureFixture[str]) -> None:
         assert "peak_extra_over_input" in row
 
 
-def test_bench_table_and_bad_input(capsys: pytest.CaptureFixture[str]) -> None:
+def test_sweep_table_and_bad_input(capsys: pytest.CaptureFixture[str]) -> None:
+    """A sweep option alone selects the sweep (the commands in BENCHMARKS.md)."""
     assert (
         main(["bench", "--quick", "--no-memory", "--losses", "softmax", "--backends", "fused"]) == 0
     )
     out = capsys.readouterr().out
     assert "fwd+bwd x base" in out and "softmax" in out and "torch threads" in out
     assert main(["bench", "--losses", "hinge"]) == 2
-    assert main(["bench", "--backends", "cuda"]) == 2
+    assert main(["bench", "--sweep", "--backends", "cuda"]) == 2
+    assert "--backends must be naive, fused or compiled; got 'cuda'" in capsys.readouterr().err
 
 
-def test_bench_family_losses(capsys: pytest.CaptureFixture[str]) -> None:
+def test_sweep_family_losses(capsys: pytest.CaptureFixture[str]) -> None:
     """The family's losses run their naive and fused backends (no compiled one) against BCE,
     each checked against the reference first."""
     losses = ["star", "asymmetric", "poly1", "varifocal", "quality"]
-    argv = ["bench", "--quick", "--no-memory", "--json", "--losses", *losses]
-    assert main(argv) == 0
-    result = json.loads(capsys.readouterr().out)
+    result = _json(["bench", "--quick", "--no-memory", "--losses", *losses], capsys)
     for loss in losses:
         backends = {row["backend"] for row in result["rows"] if row["loss"] == loss}
         assert backends == {"baseline", "naive", "fused"}

@@ -1,13 +1,22 @@
-"""``torchfocal bench``: speed and memory of every backend, as ratios to torch's own loss.
+"""``torchfocal bench``: torchfocal's speed and memory as ratios to torch's own loss.
 
-Sigmoid focal loss (and the focal family's elementwise losses, ``--losses star asymmetric
-poly1 varifocal quality``) on (N, 80) and softmax focal loss on (N, 100) logits, against
-``F.binary_cross_entropy_with_logits`` / ``F.cross_entropy`` timed in the same run (the
-baseline), and torchvision's ``sigmoid_focal_loss`` when it is installed. Every backend is
-checked against the NumPy reference before it is timed. Times are medians of repeated
-runs; peak memory is measured in a fresh process per backend (resident peak after a reset
-through /proc/self/clear_refs), reported as extra bytes over the inputs, relative to the
-input's bytes.
+By default it measures the goal table, :data:`GOALS`: each row is one torchfocal call
+(loss, backend, shape, target form) whose forward+backward time is divided by its
+baseline's, ``F.binary_cross_entropy_with_logits`` on the dense float 0/1 target (BCE) or
+``F.cross_entropy`` (CE), both timed in the same run and interleaved (torchfocal, baseline,
+torchfocal, baseline, ...); the measured ratio is the median of the per-pair ratios. The
+memory row is the peak extra resident bytes of one forward+backward, relative to the
+input's bytes, measured in a fresh process (resident peak after a reset through
+/proc/self/clear_refs). Every timed row is first checked against the float64 NumPy
+reference on the very input it is timed on. float32 on the CPU, with torch's thread count
+as it is.
+
+``--sweep`` (or any of ``--sizes``, ``--losses``, ``--dtypes``, ``--repeats``) runs the
+older sweep instead: sigmoid focal loss (and the focal family's elementwise losses,
+``--losses star asymmetric poly1 varifocal quality``) on (N, 80) and softmax focal loss on
+(N, 100) logits for every backend and size, against the same baselines and torchvision's
+``sigmoid_focal_loss`` when it is installed, with times as medians of repeated runs and
+peak memory per backend.
 """
 
 from __future__ import annotations
@@ -21,6 +30,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -39,6 +49,78 @@ from ..functional import (
     varifocal_loss,
 )
 from ._common import CLIError, plain_table, print_json
+
+
+@dataclass(frozen=True)
+class Goal:
+    """One row of the goal table.
+
+    ``baseline`` "BCE" or "CE": torchfocal's forward+backward time over the baseline's, the
+    same logits, the baseline's target dense float 0/1 (BCE) or class indices (CE).
+    ``baseline`` "input": the peak extra resident bytes of one forward+backward over the
+    input's bytes. The row is met when the measured ratio is at most ``goal``.
+    """
+
+    loss: str  # "sigmoid" or "softmax"
+    backend: str  # "fused" or "compiled"
+    shape: tuple[int, int]  # (N, C) logits
+    target: str  # "bool", "float" (0/1 values) or "index" (N class indices; C is background)
+    goal: float
+    baseline: str  # "BCE", "CE" or "input"
+
+    @property
+    def case(self) -> str:
+        shape = f"({self.shape[0]}, {self.shape[1]})"
+        if self.baseline == "input":
+            return f"{self.loss} {self.backend} peak extra memory {shape} {self.target}"
+        return f"{self.loss} {self.backend} {shape} {self.target}"
+
+
+def _goal_text(goal: float, baseline: str) -> str:
+    return f"<= {goal:.1f}x {baseline}"
+
+
+def _sigmoid_goals(
+    backend: str, shape: tuple[int, int], targets: tuple[str, ...], goal: float
+) -> tuple[Goal, ...]:
+    return tuple(Goal("sigmoid", backend, shape, target, goal, "BCE") for target in targets)
+
+
+#: The goals, one row per case and target form (BENCHMARKS.md shows the same table:
+#: ``torchfocal bench --list`` prints it).
+GOALS: tuple[Goal, ...] = (
+    *_sigmoid_goals("fused", (256, 80), ("bool", "float"), 2.5),
+    *_sigmoid_goals("fused", (4096, 80), ("bool", "float", "index"), 2.5),
+    *_sigmoid_goals("fused", (131072, 80), ("bool", "float", "index"), 1.5),
+    *_sigmoid_goals("compiled", (4096, 80), ("bool", "float"), 0.8),
+    *_sigmoid_goals("compiled", (131072, 80), ("bool", "float"), 0.6),
+    Goal("softmax", "fused", (256, 1000), "index", 2.0, "CE"),
+    Goal("softmax", "fused", (100000, 100), "index", 1.2, "CE"),
+    Goal("sigmoid", "fused", (125000, 80), "float", 2.0, "input"),  # 1e7 logits
+)
+
+#: What the baselines are, for the report.
+BASELINES = {
+    "BCE": "F.binary_cross_entropy_with_logits(x, dense float 0/1 target)",
+    "CE": "F.cross_entropy(x, class indices)",
+    "input": "the input's bytes",
+}
+
+#: Fraction of positive elements in the sigmoid targets (detection-like: most anchors and
+#: classes are negatives). Index targets get the same fraction: each row is foreground
+#: with probability POSITIVE_FRACTION * C, its class drawn uniformly.
+POSITIVE_FRACTION = 0.01
+#: A torchfocal call may be off by this relative error from the float64 reference (loss,
+#: and largest gradient error over the largest gradient): float32 rounding, not a bug.
+CHECK_TOLERANCE = 1e-4
+#: Each timing runs enough back-to-back calls to cover about this many logits (a few
+#: milliseconds, well above the clock's and the scheduler's granularity), at most
+#: MAX_CALLS (a --scale'd tiny shape would otherwise take thousands).
+ELEMENTS_PER_TIMING = 2_000_000
+MAX_CALLS = 100
+#: Pairs per row: 21 keeps the whole table at about 1.5 minutes on a 2-core machine.
+PAIRS = 21
+QUICK_PAIRS = 3
 
 #: The focal family's elementwise losses (naive and fused backends), with BCE as baseline;
 #: "score" losses take IoU-like scores (0 for negatives) as their target.
@@ -63,19 +145,47 @@ BYTES_PER_LOGIT = {"float32": 160, "bfloat16": 160, "float64": 320}
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
+        "--sweep",
+        action="store_true",
+        help="every backend at every size instead of the goal table (also implied by --sizes, "
+        "--losses, --dtypes, --repeats)",
+    )
+    parser.add_argument(
+        "--backends",
+        nargs="+",
+        default=None,
+        help="goal table: fused and/or compiled (default both; the others' rows say skipped); "
+        "sweep: naive, fused and/or compiled (default all)",
+    )
+    parser.add_argument("--no-memory", action="store_true", help="skip the memory processes")
+    parser.add_argument(
+        "--quick", action="store_true", help="few repeats (goal table: 3 pairs of one call)"
+    )
+    parser.add_argument("--json", action="store_true", help="print JSON")
+    goals = parser.add_argument_group("goal table")
+    goals.add_argument(
+        "--pairs", type=int, default=None, help=f"interleaved pairs per row, >= 1 ({PAIRS})"
+    )
+    goals.add_argument(
+        "--scale",
+        type=float,
+        default=None,
+        help="multiply every N by this, in (0, 1], for a smoke run (rows are then not judged)",
+    )
+    goals.add_argument("--list", action="store_true", help="print the goal table and exit")
+    sweep = parser.add_argument_group("sweep")
+    sweep.add_argument(
         "--sizes",
         type=float,
         nargs="+",
         default=None,
         help="numbers of logits, whole numbers >= 1 that fit in memory (default 1e5 1e6 1e7)",
     )
-    parser.add_argument("--losses", nargs="+", default=["sigmoid", "softmax"])
-    parser.add_argument("--dtypes", nargs="+", default=["float32"], help="float32 and/or bfloat16")
-    parser.add_argument("--backends", nargs="+", default=["naive", "fused", "compiled"])
-    parser.add_argument("--repeats", type=int, default=None, help="timed runs per case, >= 1 (7)")
-    parser.add_argument("--no-memory", action="store_true", help="skip the memory processes")
-    parser.add_argument("--quick", action="store_true", help="one small size, few repeats")
-    parser.add_argument("--json", action="store_true", help="print JSON")
+    sweep.add_argument(
+        "--losses", nargs="+", default=None, help="default sigmoid softmax; " + " ".join(FAMILY)
+    )
+    sweep.add_argument("--dtypes", nargs="+", default=None, help="float32 and/or bfloat16")
+    sweep.add_argument("--repeats", type=int, default=None, help="timed runs per case, >= 1 (7)")
 
 
 def _inputs(loss: str, size: int, dtype: torch.dtype, seed: int = 0) -> tuple[Any, ...]:
@@ -172,21 +282,22 @@ def _time(fn: Callable[[], Any], repeats: int) -> float:
     return statistics.median(times)
 
 
-def _memory(loss: str, name: str, size: int, dtype: str, backends: list[str]) -> int | None:
-    """Peak resident bytes of one forward+backward above the inputs, in a fresh process."""
+def _memory_process(call: str) -> int | None:
+    """Run ``bench.<call>`` in a fresh process; the bytes it prints, None where unavailable."""
     if not os.path.exists("/proc/self/clear_refs"):
         return None
-    code = (
-        "import sys, torch, json\n"
-        "from torchfocal.cli import bench\n"
-        f"bench._memory_child({loss!r}, {name!r}, {size}, {dtype!r}, {backends!r})\n"
-    )
+    code = f"from torchfocal.cli import bench\nbench.{call}\n"
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=600, check=False
     )
     if result.returncode != 0:
         return None
     return int(result.stdout.strip().splitlines()[-1])
+
+
+def _memory(loss: str, name: str, size: int, dtype: str, backends: list[str]) -> int | None:
+    """Peak resident bytes of one forward+backward above the inputs, in a fresh process."""
+    return _memory_process(f"_memory_child({loss!r}, {name!r}, {size}, {dtype!r}, {backends!r})")
 
 
 def _status_kb(field: str) -> int:
@@ -197,19 +308,23 @@ def _status_kb(field: str) -> int:
     raise RuntimeError(field)  # pragma: no cover
 
 
+def _print_peak_extra(step: Callable[[], None]) -> None:
+    """Print the resident peak of ``step`` above the resident size before it."""
+    with open("/proc/self/clear_refs", "w", encoding="ascii") as refs:
+        refs.write("5")  # reset the peak resident size to the current one
+    before = _status_kb("VmRSS")
+    step()
+    print(_status_kb("VmHWM") - before)
+
+
 def _memory_child(loss: str, name: str, size: int, dtype: str, backends: list[str]) -> None:
-    torch.set_num_threads(max(1, torch.get_num_threads()))
     fn = _callables(loss, backends)[name]
     x, target, baseline_target = _inputs(loss, size, getattr(torch, dtype))
     small = _inputs(loss, 2000, getattr(torch, dtype))
     warm = small[0].clone().requires_grad_(True)
     fn(warm, small[1], small[2]).backward()  # load kernels (and compile) before measuring
     x.requires_grad_(True)
-    with open("/proc/self/clear_refs", "w", encoding="ascii") as refs:
-        refs.write("5")  # reset the peak resident size to the current one
-    before = _status_kb("VmRSS")
-    fn(x, target, baseline_target).backward()
-    print(_status_kb("VmHWM") - before)
+    _print_peak_extra(lambda: fn(x, target, baseline_target).backward())
 
 
 def run_benchmark(
@@ -257,14 +372,8 @@ def run_benchmark(
                         row["peak_extra_over_input"] = measured["peak_extra_bytes"] / input_bytes
                     rows.append(row)
     return {
-        "torchfocal": __version__,
-        "torch": torch.__version__,
-        "python": platform.python_version(),
-        "machine": platform.machine(),
-        "processor": _cpu_name(),
-        "cpu_count": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
+        "mode": "sweep",
+        **_environment(),
         "repeats": repeats,
         "reference_check_relative_error": checks,
         "rows": rows,
@@ -311,13 +420,252 @@ def format_table(result: dict[str, Any]) -> str:
             ]
         )
     header = (
-        f"torchfocal {result['torchfocal']}, torch {result['torch']}, {result['processor']}, "
-        f"{result['cpu_count']} CPUs, {result['torch_threads']} torch threads, "
-        f"load average {result['load_average']}; median of {result['repeats']} runs; "
+        f"{_environment_line(result)}; median of {result['repeats']} runs; "
         "ratios are to the baseline (F.binary_cross_entropy_with_logits / F.cross_entropy) "
         "measured in the same run"
     )
     return plain_table(header, columns, rows)
+
+
+def _goal_rows(goal: Goal, scale: float) -> int:
+    return max(1, round(goal.shape[0] * scale))
+
+
+def _goal_inputs(goal: Goal, rows: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(logits, torchfocal's target, the baseline's target), from a fixed seed."""
+    generator = torch.Generator().manual_seed(0)
+    classes = goal.shape[1]
+    x = torch.randn(rows, classes, generator=generator) * 3
+    if goal.loss == "softmax":
+        index = torch.randint(0, classes, (rows,), generator=generator)
+        return x, index, index
+    if goal.target == "index":
+        foreground = torch.rand(rows, generator=generator) < POSITIVE_FRACTION * classes
+        drawn = torch.randint(0, classes, (rows,), generator=generator)
+        index = torch.where(foreground, drawn, classes)  # class C is the background
+        dense = F.one_hot(index, classes + 1)[:, :classes].float()
+        return x, index, dense
+    mask = torch.rand(rows, classes, generator=generator) < POSITIVE_FRACTION
+    return x, mask if goal.target == "bool" else mask.float(), mask.float()
+
+
+def _goal_loss(goal: Goal) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    function = sigmoid_focal_loss if goal.loss == "sigmoid" else softmax_focal_loss
+    return partial(function, backend=goal.backend)
+
+
+def _goal_baseline(goal: Goal) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    if goal.loss == "sigmoid":
+        return partial(F.binary_cross_entropy_with_logits, reduction="mean")
+    return partial(F.cross_entropy, reduction="mean")
+
+
+def _check_goal(goal: Goal, x: torch.Tensor, target: torch.Tensor) -> float:
+    """Relative error of the row's torchfocal call against the float64 reference."""
+    xx = x.detach().clone().requires_grad_(True)
+    value = _goal_loss(goal)(xx, target)
+    (grad,) = torch.autograd.grad(value, xx)
+    value = value.detach()
+    oracle = getattr(reference, f"{goal.loss}_focal_loss")
+    expected, expected_grad = oracle(x.detach().double().numpy(), target.numpy())
+    error = max(
+        abs(float(value) - float(expected)) / abs(float(expected)),
+        float(np.abs(grad.double().numpy() - expected_grad).max() / np.abs(expected_grad).max()),
+    )
+    if not error <= CHECK_TOLERANCE:  # NaN fails too
+        raise CLIError(f"{goal.case}: torchfocal disagrees with the reference ({error:.2e})")
+    return error
+
+
+def _timed(step: Callable[[], Any], calls: int, clock: Callable[[], float]) -> float:
+    start = clock()
+    for _ in range(calls):
+        step()
+    return clock() - start
+
+
+def paired_ratio(
+    ours: Callable[[], Any],
+    theirs: Callable[[], Any],
+    *,
+    pairs: int,
+    calls: int,
+    clock: Callable[[], float] = time.perf_counter,
+) -> dict[str, Any]:
+    """The median over ``pairs`` of ours' time over theirs', timed alternately.
+
+    Each timing is ``calls`` back-to-back calls. The two alternate (ours, theirs, ours,
+    theirs, ...) so that both see the same machine load, and the median of the per-pair
+    ratios ignores the pairs a burst of load hit. One untimed call of each comes first:
+    it loads kernels, sizes the allocator and, for the compiled backend, compiles.
+    """
+    ours()
+    theirs()
+    ratios: list[float] = []
+    ours_times: list[float] = []
+    theirs_times: list[float] = []
+    for _ in range(pairs):
+        ours_times.append(_timed(ours, calls, clock) / calls)
+        theirs_times.append(_timed(theirs, calls, clock) / calls)
+        ratios.append(ours_times[-1] / theirs_times[-1])
+    return {
+        "ratio": statistics.median(ratios),
+        "ratios": ratios,
+        "ms": 1000 * statistics.median(ours_times),
+        "baseline_ms": 1000 * statistics.median(theirs_times),
+    }
+
+
+def _forward_backward_step(
+    fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], x: torch.Tensor, t: torch.Tensor
+) -> Callable[[], None]:
+    def step() -> None:
+        fn(x.detach().requires_grad_(True), t).backward()
+
+    return step
+
+
+def _time_goal(goal: Goal, rows: int, pairs: int, calls: int | None) -> dict[str, Any]:
+    x, target, baseline_target = _goal_inputs(goal, rows)
+    error = _check_goal(goal, x, target)  # also the compiled backend's compilation
+    if calls is None:
+        calls = max(1, min(MAX_CALLS, round(ELEMENTS_PER_TIMING / x.numel())))
+    timing = paired_ratio(
+        _forward_backward_step(_goal_loss(goal), x, target),
+        _forward_backward_step(_goal_baseline(goal), x, baseline_target),
+        pairs=pairs,
+        calls=calls,
+    )
+    return {
+        "measured": timing["ratio"],
+        "ms": timing["ms"],
+        "baseline_ms": timing["baseline_ms"],
+        "pairs": pairs,
+        "calls_per_timing": calls,
+        "ratios": timing["ratios"],
+        "reference_check_relative_error": error,
+    }
+
+
+def _goal_memory_child(index: int, rows: int, side: str) -> None:
+    """Print the peak extra bytes of one forward+backward of a goal's ``side``."""
+    goal = GOALS[index]
+    ours = side == "torchfocal"
+    fn = _goal_loss(goal) if ours else _goal_baseline(goal)
+    small = _goal_inputs(goal, 64)
+    fn(small[0].requires_grad_(True), small[1] if ours else small[2]).backward()  # load kernels
+    x, target, baseline_target = _goal_inputs(goal, rows)
+    x.requires_grad_(True)
+    _print_peak_extra(lambda: fn(x, target if ours else baseline_target).backward())
+
+
+def _memory_goal(goal: Goal, rows: int) -> dict[str, Any]:
+    index = GOALS.index(goal)
+    input_bytes = rows * goal.shape[1] * 4  # float32
+    extra = _memory_process(f"_goal_memory_child({index}, {rows}, 'torchfocal')")
+    if extra is None:
+        return {"status": "unavailable", "measured": None, "input_bytes": input_bytes}
+    baseline = _memory_process(f"_goal_memory_child({index}, {rows}, 'baseline')")
+    return {
+        "measured": extra / input_bytes,
+        "peak_extra_bytes": extra,
+        "input_bytes": input_bytes,
+        # BCE's own figure on the same input and target, for scale.
+        "baseline_peak_extra_over_input": None if baseline is None else baseline / input_bytes,
+    }
+
+
+def run_goals(
+    *, backends: list[str], memory: bool, pairs: int, calls: int | None, scale: float
+) -> dict[str, Any]:
+    """Measure every row of :data:`GOALS`; rows left out by the options say "skipped".
+
+    ``calls`` fixes the calls per timing (None: enough for ELEMENTS_PER_TIMING logits);
+    ``scale`` multiplies every N, for smoke tests: a scaled row is measured but not judged
+    (its "met" is None), the goals being for the full shapes.
+    """
+    rows = []
+    for goal in GOALS:
+        n = _goal_rows(goal, scale)
+        row: dict[str, Any] = {
+            "case": goal.case,
+            "loss": goal.loss,
+            "backend": goal.backend,
+            "shape": [n, goal.shape[1]],
+            "target": goal.target,
+            "baseline": goal.baseline,
+            "goal": goal.goal,
+            "status": "measured",
+        }
+        if goal.backend not in backends or (goal.baseline == "input" and not memory):
+            row.update(status="skipped", measured=None)
+        elif goal.baseline == "input":
+            row.update(_memory_goal(goal, n))
+        else:
+            row.update(_time_goal(goal, n, pairs, calls))
+        judged = row["status"] == "measured" and scale == 1
+        row["met"] = bool(row["measured"] <= goal.goal) if judged else None
+        rows.append(row)
+    return {
+        "mode": "goals",
+        **_environment(),
+        "dtype": "float32",
+        "pairs": pairs,
+        "scale": scale,
+        "baselines": BASELINES,
+        "rows": rows,
+    }
+
+
+def format_goals(result: dict[str, Any]) -> str:
+    """The report: case | goal | measured | met."""
+    rows = []
+    for row in result["rows"]:
+        measured = f"{row['measured']:.2f}x" if row["status"] == "measured" else row["status"]
+        met = "-" if row["met"] is None else ("yes" if row["met"] else "no")
+        rows.append([row["case"], _goal_text(row["goal"], row["baseline"]), measured, met])
+    baselines = "; ".join(f"{name} = {text}" for name, text in result["baselines"].items())
+    header = (
+        f"{_environment_line(result)}\n"
+        f"forward+backward, {result['dtype']}: median over {result['pairs']} interleaved pairs "
+        "(torchfocal, baseline, torchfocal, ...) of the per-pair time ratio, baseline timed in "
+        "the same run\nmemory: peak extra resident bytes of one forward+backward in a fresh "
+        f"process\n{baselines}"
+    )
+    if result["scale"] != 1:
+        header += (
+            f"\nN scaled by {result['scale']:g}: the goals are for the full shapes, "
+            "so no row is judged."
+        )
+    return plain_table(header, ["case", "goal", "measured", "met"], rows)
+
+
+def goals_markdown() -> str:
+    """The goal table as Markdown (what BENCHMARKS.md shows)."""
+    lines = ["| case | goal |", "|---|---|"]
+    lines += [f"| {goal.case} | {_goal_text(goal.goal, goal.baseline)} |" for goal in GOALS]
+    return "\n".join(lines)
+
+
+def _environment() -> dict[str, Any]:
+    return {
+        "torchfocal": __version__,
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "processor": _cpu_name(),
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
+    }
+
+
+def _environment_line(result: dict[str, Any]) -> str:
+    return (
+        f"torchfocal {result['torchfocal']}, torch {result['torch']}, {result['processor']}, "
+        f"{result['cpu_count']} CPUs, {result['torch_threads']} torch threads, "
+        f"load average {result['load_average']}"
+    )
 
 
 def _available_memory() -> int | None:
@@ -359,34 +707,77 @@ def _check_sizes(values: list[float], dtypes: list[str]) -> list[int]:
     return sizes
 
 
-def run(args: argparse.Namespace) -> int:
-    for loss in args.losses:
+def _run_sweep(args: argparse.Namespace) -> dict[str, Any]:
+    losses = args.losses or ["sigmoid", "softmax"]
+    dtypes = args.dtypes or ["float32"]
+    backends = args.backends or ["naive", "fused", "compiled"]
+    for loss in losses:
         if loss not in CLASSES:
             raise CLIError(f"--losses must be among {', '.join(CLASSES)}; got {loss!r}")
-    for dtype in args.dtypes:
+    for dtype in dtypes:
         if dtype not in ("float32", "bfloat16", "float64"):
             raise CLIError(f"--dtypes must be float32, bfloat16 or float64; got {dtype!r}")
-    for backend in args.backends:
+    for backend in backends:
         if backend not in ("naive", "fused", "compiled"):
             raise CLIError(f"--backends must be naive, fused or compiled; got {backend!r}")
     sizes = (
-        _check_sizes(args.sizes, args.dtypes)
+        _check_sizes(args.sizes, dtypes)
         if args.sizes
         else list(QUICK_SIZES if args.quick else SIZES)
     )
     if args.repeats is not None and args.repeats < 1:
         raise CLIError(f"--repeats must be >= 1; got {args.repeats}")
     repeats = args.repeats if args.repeats is not None else (2 if args.quick else 7)
-    result = run_benchmark(
-        sizes,
-        list(args.losses),
-        list(args.dtypes),
-        list(args.backends),
-        repeats,
+    return run_benchmark(sizes, losses, dtypes, backends, repeats, memory=not args.no_memory)
+
+
+def _run_goals(args: argparse.Namespace) -> dict[str, Any]:
+    backends = args.backends or ["fused", "compiled"]
+    for backend in backends:
+        if backend not in ("fused", "compiled"):
+            raise CLIError(
+                f"--backends must be fused or compiled for the goal table (the others are in "
+                f"--sweep); got {backend!r}"
+            )
+    if args.pairs is not None and args.pairs < 1:
+        raise CLIError(f"--pairs must be >= 1; got {args.pairs}")
+    scale = 1.0 if args.scale is None else args.scale
+    if not 0 < scale <= 1:  # NaN fails too
+        raise CLIError(f"--scale must be in (0, 1]; got {scale!r}")
+    pairs = args.pairs if args.pairs is not None else (QUICK_PAIRS if args.quick else PAIRS)
+    return run_goals(
+        backends=backends,
         memory=not args.no_memory,
+        pairs=pairs,
+        calls=1 if args.quick else None,
+        scale=scale,
     )
+
+
+def run(args: argparse.Namespace) -> int:
+    sweep_options = {
+        "--sizes": args.sizes,
+        "--losses": args.losses,
+        "--dtypes": args.dtypes,
+        "--repeats": args.repeats,
+    }
+    sweep = args.sweep or any(value is not None for value in sweep_options.values())
+    if sweep:
+        goal_options = {"--pairs": args.pairs is not None, "--scale": args.scale is not None}
+        goal_options["--list"] = args.list
+        for name, given in goal_options.items():
+            if given:
+                raise CLIError(
+                    f"{name} is an option of the goal table; it does not go with --sweep"
+                )
+        result = _run_sweep(args)
+    elif args.list:
+        print(goals_markdown())
+        return 0
+    else:
+        result = _run_goals(args)
     if args.json:
         print_json(result)
     else:
-        print(format_table(result))
+        print(format_table(result) if sweep else format_goals(result))
     return 0
