@@ -97,6 +97,11 @@ def fused_elementwise(
     return loss, grad
 
 
+#: softplus(z) is z itself to rounding past this (exp(-40) < 1e-17, below float64's epsilon
+#: times 40); torch's default threshold of 20 is not, in float64.
+SOFTPLUS_LINEAR = 40.0
+
+
 def _hard(
     x: Tensor,
     y: Tensor,
@@ -108,25 +113,26 @@ def _hard(
 ) -> tuple[Tensor, Tensor | None]:
     """Hard targets: with x_t = x for y = 1 and -x for y = 0, p_t = sigmoid(x_t).
 
-    One exponential and one log1p serve every term: with e = exp(-|x_t|) and
-    t = log1p(e), softplus(+-x_t) = t + relu(+-x_t), so
+    Each term is one fused torch op on x_t or u = -x_t, accurate to rounding for every
+    finite logit (a softplus or sigmoid of a logit never forms log(1 - p) of a rounded p):
 
-        ce = -log p_t = softplus(-x_t),     -log(1 - p_t) = softplus(x_t),
-        p_t, 1 - p_t  = 1 / (1 + e) and e / (1 + e) (which is which by the sign of x_t),
+        ce = -log p_t = softplus(u),    q = 1 - p_t = sigmoid(u),    p_t = sigmoid(x_t),
+        m  = q^gamma: q, q * q, or exp(-gamma softplus(x_t)) (log q = -softplus(x_t)).
 
-    all accurate to rounding for every finite x_t. With m = (1 - p_t)^gamma and the
-    pos_weight c_t of the element's side, since dx_t/dx = +-1:
+    With the pos_weight c_t of the element's side, since dx_t/dx = +-1:
 
         loss       = alpha_t m c_t ce
-        dloss/dx_t = -alpha_t m (gamma p_t c_t ce + c_t (1 - p_t)).
+        dloss/dx_t = -alpha_t m c_t (gamma p_t ce + q).
+
+    The op count is what the time is at the sizes users have (a (256, 80) batch costs a
+    few microseconds per op): about half that of an exp / log1p form sharing one
+    exponential between the terms.
     """
-    x_t = torch.where(y, x, -x)
-    positive = x_t >= 0
-    e = x_t.abs().neg_().exp_()
-    t = torch.log1p(e)
-    ce = torch.where(positive, t, t - x_t)  # softplus(-x_t)
-    r = e.add(1.0).reciprocal_()
-    q = torch.where(positive, e.mul_(r), r)  # 1 - p_t; e now holds e / (1 + e)
+    neg_x = x.neg()
+    x_t = torch.where(y, x, neg_x)
+    u = torch.where(y, neg_x, x)
+    ce = F.softplus(u, threshold=SOFTPLUS_LINEAR)
+    q = torch.sigmoid(u)
     if equals(gamma, 0.0):
         modulator: Tensor | None = None
     elif equals(gamma, 1.0):
@@ -134,27 +140,26 @@ def _hard(
     elif equals(gamma, 2.0):
         modulator = q * q
     else:
-        # log(1 - p_t) = -softplus(x_t): the modulator in log space, exact for any gamma.
-        modulator = torch.where(positive, t.add(x_t), t).mul_(-gamma).exp_()
-    c_t = None
-    if pos_weight is not None:
-        c_t = torch.where(y, pos_weight, torch.ones((), dtype=x.dtype, device=x.device))
-        ce = ce * c_t
+        modulator = F.softplus(x_t, threshold=SOFTPLUS_LINEAR).mul_(-gamma).exp_()
+    c_t = None if pos_weight is None else torch.where(y, pos_weight, 1.0)
+    weighted_ce = ce if c_t is None else ce * c_t
     scale: Tensor | float | None = modulator
     alpha_y = alpha_t(alpha, y, x)
     if alpha_y is not None:
         scale = alpha_y if scale is None else scale * alpha_y
-    loss = ce if scale is None else scale * ce
+    loss = weighted_ce if scale is None else scale * weighted_ce
     if not need_grad:
         return loss, None
-    # q is still 1 - p_t; e holds e / (1 + e), r holds 1 / (1 + e).
-    p_t = torch.where(positive, r, e)
-    inner = q if c_t is None else q * c_t
-    if not equals(gamma, 0.0):
-        inner = p_t.mul_(gamma).mul_(ce).add_(inner)
+    if equals(gamma, 0.0):
+        inner = q
+    elif isinstance(gamma, Tensor):
+        inner = q + gamma * torch.sigmoid(x_t) * ce
+    else:
+        inner = torch.addcmul(q, torch.sigmoid(x_t), ce, value=gamma)
+    if c_t is not None:
+        inner = inner * c_t
     grad_t = inner if scale is None else inner * scale
-    grad = torch.where(y, grad_t.neg(), grad_t)
-    return loss, grad
+    return loss, torch.where(y, grad_t.neg(), grad_t)
 
 
 def _soft(
