@@ -290,11 +290,15 @@ def test_class_balanced_weights_of_tiny_counts_are_inverse_frequency() -> None:
     ("counts", "error", "match"),
     [
         ([10**400, 1], ValueError, r"counts must be finite; got a number beyond the float64"),
-        (["1", "2"], TypeError, r"counts must be a sequence of numbers; got list of <U1"),
-        ([None, 1], TypeError, r"counts must be a sequence of numbers; got list of object"),
+        (["1", "2"], TypeError, r"counts must be a sequence of numbers; got list of str$"),
+        ([None, 1], TypeError, r"counts must be a sequence of numbers; got list of NoneType"),
+        ([True, 2], TypeError, r"counts must be a sequence of numbers; got list of bool"),
+        ({1, 2}, TypeError, r"counts must be a sequence of numbers; got set$"),
+        ([[1, 2], [3]], ValueError, r"counts must be a non-empty 1-D sequence; got a ragged one"),
+        (np.array(5.0), ValueError, r"counts must be a non-empty 1-D sequence; got shape \(\)$"),
         (np.array([1 + 1j, 2]), TypeError, r"counts must be a sequence of numbers; got ndarray"),
         (torch.tensor([1 + 1j]), TypeError, r"got a tensor of torch.complex64"),
-        (np.array([True, True]), TypeError, r"counts must be a sequence of numbers; got ndarray"),
+        (np.array([True, True]), TypeError, r"sequence of numbers; got ndarray of bool$"),
     ],
 )
 def test_counts_of_the_wrong_kind(counts: Any, error: type, match: str) -> None:
@@ -310,3 +314,27 @@ def test_counts_in_every_tensor_dtype() -> None:
     assert torch.equal(
         torchfocal.balanced_alpha(torch.tensor([3.0]).bfloat16(), 4), torch.tensor([0.25])
     )
+
+
+def test_counts_of_every_container_agree() -> None:
+    """Lists, tuples, NumPy arrays and scalars, tensors and lists of 0-d tensors: one result."""
+    expected = torchfocal.class_balanced_weights([3.0, 5.0, 2**64 - 1], beta=0.9)
+    containers: list[Any] = [
+        (3, 5, 2**64 - 1),
+        np.array([3, 5, 2**64 - 1], dtype=np.uint64),
+        [np.int64(3), np.float32(5.0), 2**64 - 1],
+        [torch.tensor(3), torch.tensor(5.0), 2**64 - 1],
+        np.array([3, 5, 2**64 - 1], dtype=object),
+    ]
+    for counts in containers:
+        assert torch.equal(torchfocal.class_balanced_weights(counts, beta=0.9), expected), counts
+    one: Any = np.int64(1)  # a NumPy scalar, which the annotation does not spell out
+    assert torch.equal(torchfocal.balanced_alpha(one, np.float64(4)), torch.tensor([0.75]))
+
+
+def test_weights_land_on_the_default_device() -> None:
+    """As torch's factories do: computed on the CPU, returned where torch.device(...) says."""
+    with torch.device("meta"):
+        assert torchfocal.class_balanced_weights([3, 5], beta=0.9).device.type == "meta"
+        assert torchfocal.class_balanced_weights([3, 5], beta=0.0).device.type == "meta"
+        assert torchfocal.balanced_alpha([1, 2], 4).device.type == "meta"

@@ -11,54 +11,100 @@
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, SupportsFloat, TypeAlias, TypeGuard
 
-import numpy as np
 import torch
 from torch import Tensor, nn
 
 __all__ = ["balanced_alpha", "class_balanced_weights", "prior_bias", "prior_bias_"]
 
-Counts = Sequence[float] | np.ndarray | Tensor
+# NumPy is optional: its arrays and scalars are accepted without importing it. Type checkers
+# see them in Counts; at runtime the alias names only what is always there, so that
+# typing.get_type_hints (LightningCLI, jsonargparse) resolves it without NumPy.
+if TYPE_CHECKING:
+    import numpy
+
+    Counts: TypeAlias = Sequence[float] | Tensor | numpy.ndarray
+else:
+    Counts = Sequence[float] | Tensor
 
 
-def _as_counts(name: str, value: object) -> np.ndarray:
-    """A non-empty 1-D float64 array of finite real numbers (ranges are the caller's)."""
+def _is_real_number(value: object) -> TypeGuard[SupportsFloat]:
+    """A Python int or float, or a NumPy integer or floating scalar (never a bool)."""
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, (int, float)):
+        return True
+    # NumPy registers its integer and floating scalars (and timedelta64, hence the kind) as
+    # numbers.Real; its bool_ and its arrays are not.
+    kind = getattr(getattr(value, "dtype", None), "kind", None)
+    return isinstance(value, numbers.Real) and kind in ("i", "u", "f")
+
+
+def _nested(name: str, value: object) -> tuple[tuple[int, ...], list[object]]:
+    """The shape and the row-major leaves of a nesting of sequences, tensors and arrays."""
+    if not _is_real_number(value):
+        if isinstance(value, Tensor) or (hasattr(value, "__array__") and hasattr(value, "tolist")):
+            # nested lists of Python scalars; a 0-d array lists as its scalar, a leaf
+            value = value.tolist()
+        if isinstance(value, Sequence) and not isinstance(value, (str, bytes, bytearray)):
+            parts = [_nested(name, item) for item in value]
+            shapes = {shape for shape, _ in parts}
+            if len(shapes) > 1:
+                raise ValueError(f"{name} must be a non-empty 1-D sequence; got a ragged one")
+            inner = shapes.pop() if shapes else ()
+            return (len(parts), *inner), [leaf for _, leaves in parts for leaf in leaves]
+    return (), [value]
+
+
+def _as_counts(name: str, value: object) -> Tensor:
+    """A non-empty 1-D float64 CPU tensor of finite real numbers (ranges are the caller's)."""
     expected = f"{name} must be a sequence of numbers"
     if isinstance(value, Tensor):
         if value.is_complex() or value.dtype == torch.bool:
             raise TypeError(f"{expected}; got a tensor of {value.dtype}")
-        # through float64 on the host: NumPy has no bfloat16
-        array = value.detach().to(device="cpu", dtype=torch.float64).numpy()
+        array = value.detach().to(device="cpu", dtype=torch.float64)
     else:
-        if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(
-            value, (bool, np.bool_)
-        ):
-            value = [value]
         try:
-            raw = np.asarray(value)
-        except ValueError:  # a ragged nesting
-            raise ValueError(f"{name} must be a non-empty 1-D sequence; got a ragged one") from None
-        if raw.dtype.kind not in "iufO" or (
-            raw.dtype.kind == "O"
-            and not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in raw.flat)
-        ):
-            raise TypeError(f"{expected}; got {type(value).__name__} of {raw.dtype}")
-        try:
-            # Python ints beyond int64 arrive as objects; beyond float64 they overflow.
-            array = raw.astype(np.float64)
-        except OverflowError:
+            array = _from_python(name, value)
+        except OverflowError:  # a Python int beyond float64 (NumPy's long doubles become inf)
             raise ValueError(
                 f"{name} must be finite; got a number beyond the float64 range"
             ) from None
-        except (TypeError, ValueError):
-            raise TypeError(f"{expected}; got {type(value).__name__}") from None
-    if array.ndim != 1 or array.size == 0:
-        raise ValueError(f"{name} must be a non-empty 1-D sequence; got shape {array.shape}")
-    if not np.isfinite(array).all():
-        bad = int(np.flatnonzero(~np.isfinite(array))[0])
-        raise ValueError(f"{name} must be finite; got {array[bad]} for class {bad}")
+    if array.dim() != 1 or array.numel() == 0:
+        raise ValueError(f"{name} must be a non-empty 1-D sequence; got shape {tuple(array.shape)}")
+    finite = torch.isfinite(array)
+    if not bool(finite.all()):
+        bad = _first(~finite)
+        raise ValueError(f"{name} must be finite; got {float(array[bad])} for class {bad}")
     return array
+
+
+def _from_python(name: str, value: object) -> Tensor:
+    """A float64 CPU tensor of the numbers nested in ``value``, each rounded as float() does."""
+    if isinstance(value, (list, tuple)) and all(type(x) in (int, float) for x in value):
+        return torch.tensor(value, dtype=torch.float64, device="cpu")  # the common case, fast
+    # A NumPy array of another kind (bool, complex, str, ...) is named by its dtype; an object
+    # array holds Python objects and is judged element by element like a list.
+    expected = f"{name} must be a sequence of numbers"
+    dtype = getattr(value, "dtype", None)
+    if getattr(dtype, "kind", "O") not in ("i", "u", "f", "O"):
+        raise TypeError(f"{expected}; got {type(value).__name__} of {dtype}")
+    shape, leaves = _nested(name, [value] if _is_real_number(value) else value)
+    numbers_only: list[float] = []
+    for leaf in leaves:
+        if not _is_real_number(leaf):
+            of = "" if leaf is value else f" of {type(leaf).__name__}"
+            raise TypeError(f"{expected}; got {type(value).__name__}{of}")
+        numbers_only.append(float(leaf))
+    return torch.tensor(numbers_only, dtype=torch.float64, device="cpu").reshape(shape)
+
+
+def _first(mask: Tensor) -> int:
+    """The index of the first True of a 1-D boolean tensor that has one."""
+    return int(mask.nonzero()[0, 0])
 
 
 def class_balanced_weights(counts: Counts, beta: float = 0.9999) -> Tensor:
@@ -90,23 +136,25 @@ def class_balanced_weights(counts: Counts, beta: float = 0.9999) -> Tensor:
         raise TypeError(f"beta must be a float in [0, 1); got {type(beta).__name__}")
     if not (0.0 <= beta < 1.0):
         raise ValueError(f"beta must be in [0, 1); got {beta!r}")
-    if (array <= 0).any():
-        bad = int(np.flatnonzero(array <= 0)[0])
+    if bool((array <= 0).any()):
+        bad = _first(array <= 0)
         raise ValueError(
-            f"counts must be positive for every class; got {array[bad]:g} for class {bad}"
+            f"counts must be positive for every class; got {float(array[bad]):g} for class {bad}"
         )
     if beta == 0.0:
-        return torch.ones(array.size, dtype=torch.float32)
+        return torch.ones(array.numel(), dtype=torch.float32)
     # w_c = (1 - beta) / (1 - beta**n_c), normalised to sum C: the factor (1 - beta) cancels,
     # so w_c = C softmax(-log(1 - beta**n_c)). Working with logs keeps every count finite:
     # 1 / (1 - beta**n) overflows once 1 - beta**n drops below 1/DBL_MAX (subnormal n), and
     # the plain ratio of two such infinities is NaN.
     log_weights = -_log_one_minus_power(array, math.log(beta))
-    weights = np.exp(log_weights - log_weights.max())
-    return torch.as_tensor(weights / weights.sum() * array.size, dtype=torch.float32)
+    weights = torch.exp(log_weights - log_weights.max())
+    # computed on the CPU; the result lands where torch's factories put tensors (the default
+    # device), as torch.ones above
+    return torch.as_tensor(weights / weights.sum() * array.numel(), dtype=torch.float32)
 
 
-def _log_one_minus_power(n: np.ndarray, log_beta: float) -> np.ndarray:
+def _log_one_minus_power(n: Tensor, log_beta: float) -> Tensor:
     r"""log(1 - beta**n) for n > 0 and log(beta) < 0, accurate for every finite n.
 
     With t = n log(beta) < 0, 1 - beta**n = -expm1(t). Where |t| >= 1/2, -expm1(t) lies in
@@ -116,16 +164,14 @@ def _log_one_minus_power(n: np.ndarray, log_beta: float) -> np.ndarray:
     log n + log|log beta| + log(expm1(t) / t), where expm1(t) / t lies in (0.78, 1] and is 1
     (to double precision) when t is too small to matter, 0 included.
     """
-    with np.errstate(over="ignore"):
-        t = n * log_beta  # -inf for huge n: 1 - beta**n is then 1
-    small = np.abs(t) < 0.5
+    t = n * log_beta  # -inf for huge n: 1 - beta**n is then 1
+    small = t.abs() < 0.5
     # each branch is evaluated on harmless stand-ins where the other one is chosen
-    safe_t = np.where(small & (t != 0), t, -0.25)
-    ratio = np.where(t != 0, np.expm1(safe_t) / safe_t, 1.0)
-    split = np.log(n) + math.log(-log_beta) + np.log(ratio)
-    direct = np.log(-np.expm1(np.where(small, -1.0, t)))
-    result: np.ndarray = np.where(small, split, direct)
-    return result
+    safe_t = torch.where(small & (t != 0), t, -0.25)
+    ratio = torch.where(t != 0, torch.expm1(safe_t) / safe_t, 1.0)
+    split = torch.log(n) + math.log(-log_beta) + torch.log(ratio)
+    direct = torch.log(-torch.expm1(torch.where(small, -1.0, t)))
+    return torch.where(small, split, direct)
 
 
 def balanced_alpha(num_positive: Counts | float, num_total: Counts | float) -> Tensor:
@@ -152,18 +198,18 @@ def balanced_alpha(num_positive: Counts | float, num_total: Counts | float) -> T
     """
     positives = _as_counts("num_positive", num_positive)
     total = _as_counts("num_total", num_total)
-    if total.size not in (1, positives.size):
+    if total.numel() not in (1, positives.numel()):
         raise ValueError(
-            f"num_total must be one number or one per class ({positives.size}); "
-            f"got {total.size} values"
+            f"num_total must be one number or one per class ({positives.numel()}); "
+            f"got {total.numel()} values"
         )
-    total = np.broadcast_to(total, positives.shape)
+    total = total.expand(positives.shape)
     outside = (positives <= 0) | (positives >= total)
-    if outside.any():
-        bad = int(np.flatnonzero(outside)[0])
+    if bool(outside.any()):
+        bad = _first(outside)
         raise ValueError(
-            f"num_positive must be in (0, num_total) for every class; got {positives[bad]:g} "
-            f"of {total[bad]:g} for class {bad}"
+            f"num_positive must be in (0, num_total) for every class; got "
+            f"{float(positives[bad]):g} of {float(total[bad]):g} for class {bad}"
         )
     return torch.as_tensor((total - positives) / total, dtype=torch.float32)
 

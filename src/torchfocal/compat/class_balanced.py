@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
-import numpy as np
 import torch
 from torch import Tensor, nn
 
 from .._engine import checks as v
 from ..functional import sigmoid_focal_loss
+from ..weighting import Counts
 from ._checks import check_binary_target, check_optional_tensor, compute_dtype
 from ._seed004 import is_hard, soft_focal_bce
 
@@ -63,7 +61,7 @@ class FocalBCEWithLogitLoss(nn.Module):
     def __init__(
         self,
         gamma: float = 2,
-        alpha: float | Sequence[float] | np.ndarray | Tensor | None = None,
+        alpha: float | Counts | None = None,  # Counts: one value per class, any container
         weight: Tensor | None = None,
         reduction: str = "mean",
         pos_weight: Tensor | None = None,
@@ -148,10 +146,10 @@ def _per_class_alpha(alpha: object) -> Tensor:
         values = alpha.detach().to(device="cpu", dtype=torch.float64)
     else:
         try:
-            array = np.asarray(alpha, dtype=np.float64)
-        except (TypeError, ValueError):
+            # lists, tuples and NumPy arrays alike; torch says RuntimeError for some objects
+            values = torch.as_tensor(alpha, dtype=torch.float64)
+        except (TypeError, ValueError, RuntimeError):
             raise TypeError(f"alpha must be {expected}; got {type(alpha).__name__}") from None
-        values = torch.as_tensor(array)
     if values.dim() != 1 or values.numel() == 0:
         raise ValueError(
             f"alpha must be a float or a non-empty 1-D sequence of per-class values; "
