@@ -107,7 +107,7 @@ def upstream_gradient(grad: Tensor, grad_output: Tensor, class_dim: int | None) 
     """
     if class_dim is not None:
         return grad * grad_output.unsqueeze(class_dim)
-    if grad_output.numel() == 1 and reads_values(grad_output) and bool(grad_output == 1):
+    if grad_output.numel() == 1 and reads_values(grad_output) and grad_output.item() == 1.0:
         return grad
     return grad * grad_output
 

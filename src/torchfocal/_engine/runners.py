@@ -264,7 +264,7 @@ def elementwise(
     """:func:`run` for an elementwise loss of a prepared batch: ``naive(x, <target>, weight,
     **operands)`` (the target as a float) and ``kernel(x, <target>, weight, **operands,
     need_grad)``."""
-    all_operands = {target_name: batch.y, "weight": batch.weight, **operands}
+    all_operands = {target_name: batch.mask(), "weight": batch.weight, **operands}
     dtype = batch.compute_dtype
 
     def naive_form(x: Tensor) -> Tensor:

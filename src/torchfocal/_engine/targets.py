@@ -110,6 +110,14 @@ class ElementwiseBatch(NamedTuple):
     compute_dtype: torch.dtype
     #: class_dim, normalised where the input has one (else as given).
     class_dim: int
+    #: y holds only 0 and 1: a bool mask, or a float target checked to (see :func:`is_binary`).
+    hard: bool = False
+
+    def mask(self) -> Tensor:
+        """The target as a bool mask where it is hard, else the float target."""
+        if self.hard and self.y.dtype != torch.bool:
+            return self.y == 1
+        return self.y
 
 
 def prepare_elementwise(
@@ -167,25 +175,26 @@ def prepare_elementwise(
     if label_smoothing > 0:
         y = y.to(compute_dtype) * (1.0 - label_smoothing) + label_smoothing / 2
     elif y.dtype != torch.bool:
-        y = as_mask(y)
-        if y.dtype != torch.bool:
-            y = y.to(compute_dtype)
-    return ElementwiseBatch(input, y, element_weight, divisor, compute_dtype, class_dim)
+        y = y.to(compute_dtype)
+    hard = y.dtype == torch.bool or is_binary(y)
+    return ElementwiseBatch(input, y, element_weight, divisor, compute_dtype, class_dim, hard)
 
 
-def as_mask(y: Tensor) -> Tensor:
-    """A float target of only 0s and 1s as the bool mask it is; any other target as it is.
+def is_binary(y: Tensor) -> bool:
+    """Whether a float target in [0, 1] holds only 0s and 1s (the kernels' cheaper hard form).
 
-    Most code passes hard labels as floats (``F.one_hot(...).float()``); the kernels' hard
-    form is cheaper than the soft one. The question is asked once per call and only where
-    reading the answer is free (a CPU tensor, :func:`~torchfocal._engine.checks.reads_flags`):
-    on other devices the soft form, exact for hard targets too, runs without it. A target
-    that requires grad stays as it is (the naive form differentiates it).
+    Most code passes hard labels as floats (``F.one_hot(...).float()``). The question is asked
+    once per call and only where reading the answer is free (a CPU tensor,
+    :func:`~torchfocal._engine.checks.reads_flags`): elsewhere the soft form, exact for hard
+    targets too, runs without it. A target that requires grad is never hard (the naive form
+    differentiates it). With every value in [0, 1], y (1 - y) >= 0, and it is 0 exactly at 0
+    and 1 (no product of a subnormal y and 1 - y >= 1/2 rounds to 0), so one dot product
+    answers it.
     """
     if y.requires_grad or not v.reads_flags(y):
-        return y
-    positive = y == 1
-    return positive if bool((positive | (y == 0)).all()) else y
+        return False
+    flat = y.reshape(-1)
+    return bool(torch.dot(flat, 1.0 - flat) == 0)
 
 
 def class_alpha(

@@ -86,9 +86,11 @@ def fused_elementwise(
     weight: Tensor | None,
     pos_weight: Tensor | None,
     need_grad: bool,
+    hard: bool = False,
 ) -> tuple[Tensor, Tensor | None]:
-    """Loss and dloss/dx; ``y`` is a bool mask (hard targets) or float (soft or hard)."""
-    kernel = _hard if y.dtype == torch.bool else _soft
+    """Loss and dloss/dx; ``y`` is a bool mask, or a float target that holds only 0 and 1
+    where ``hard`` says so (the cheaper hard form), or any float target in [0, 1]."""
+    kernel = _hard if hard or y.dtype == torch.bool else _soft
     loss, grad = kernel(x, y, alpha=alpha, gamma=gamma, pos_weight=pos_weight, need_grad=need_grad)
     if weight is not None:
         loss = loss * weight
@@ -111,7 +113,8 @@ def _hard(
     pos_weight: Tensor | None,
     need_grad: bool,
 ) -> tuple[Tensor, Tensor | None]:
-    """Hard targets: with x_t = x for y = 1 and -x for y = 0, p_t = sigmoid(x_t).
+    """Hard targets (a bool mask, or floats that are 0 or 1): with the sign s = 2y - 1 and
+    x_t = s x (x for y = 1, -x for y = 0), p_t = sigmoid(x_t).
 
     Each term is one fused torch op on x_t or u = -x_t, accurate to rounding for every
     finite logit (a softplus or sigmoid of a logit never forms log(1 - p) of a rounded p):
@@ -119,18 +122,20 @@ def _hard(
         ce = -log p_t = softplus(u),    q = 1 - p_t = sigmoid(u),    p_t = sigmoid(x_t),
         m  = q^gamma: q, q * q, or exp(-gamma softplus(x_t)) (log q = -softplus(x_t)).
 
-    With the pos_weight c_t of the element's side, since dx_t/dx = +-1:
+    With c_t the pos_weight of the element's side and alpha_t = (1 - alpha) + y (2 alpha - 1),
+    since dx_t/dx = s:
 
-        loss       = alpha_t m c_t ce
-        dloss/dx_t = -alpha_t m c_t (gamma p_t ce + q).
+        loss     = alpha_t m c_t ce
+        dloss/dx = -s alpha_t m c_t (gamma p_t ce + q).
 
-    The op count is what the time is at the sizes users have (a (256, 80) batch costs a
-    few microseconds per op): about half that of an exp / log1p form sharing one
-    exponential between the terms.
+    Every op is arithmetic on floats: the time at the sizes users have is the op count
+    (a (256, 80) batch costs a few microseconds an op), and ops that read or write bool
+    tensors (``torch.where``, comparisons) cost several times an arithmetic one on the CPU.
     """
-    neg_x = x.neg()
-    x_t = torch.where(y, x, neg_x)
-    u = torch.where(y, neg_x, x)
+    y_f = y if y.is_floating_point() else y.to(x.dtype)
+    minus_s = y_f.mul(-2.0).add_(1.0)
+    u = x * minus_s
+    x_t = u.neg()
     ce = F.softplus(u, threshold=SOFTPLUS_LINEAR)
     q = torch.sigmoid(u)
     if equals(gamma, 0.0):
@@ -141,10 +146,10 @@ def _hard(
         modulator = q * q
     else:
         modulator = F.softplus(x_t, threshold=SOFTPLUS_LINEAR).mul_(-gamma).exp_()
-    c_t = None if pos_weight is None else torch.where(y, pos_weight, 1.0)
+    c_t = None if pos_weight is None else y_f * (pos_weight - 1.0) + 1.0
     weighted_ce = ce if c_t is None else ce * c_t
     scale: Tensor | float | None = modulator
-    alpha_y = alpha_t(alpha, y, x)
+    alpha_y = alpha_t(alpha, y_f, x)
     if alpha_y is not None:
         scale = alpha_y if scale is None else scale * alpha_y
     loss = weighted_ce if scale is None else scale * weighted_ce
@@ -158,8 +163,8 @@ def _hard(
         inner = torch.addcmul(q, torch.sigmoid(x_t), ce, value=gamma)
     if c_t is not None:
         inner = inner * c_t
-    grad_t = inner if scale is None else inner * scale
-    return loss, torch.where(y, grad_t.neg(), grad_t)
+    grad = inner if scale is None else inner * scale
+    return loss, grad.mul_(minus_s)
 
 
 def _soft(
@@ -348,7 +353,7 @@ def sigmoid_focal_loss(
         backend=backend,
         naive=lambda x: naive_elementwise(x, **operands),
         kernel=fused_elementwise,
-        operands=operands,
+        operands={**operands, "hard": batch.hard},
         divisor=batch.divisor,
         compute_dtype=compute_dtype,
         like_input=("y", "gamma"),
