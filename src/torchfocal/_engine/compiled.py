@@ -1,4 +1,4 @@
-"""The compiled engine: the fused math of both losses through ``torch.compile``.
+"""The compiled engine: every loss's fused kernel through ``torch.compile``.
 
 Inductor turns the dozen elementwise steps of a fused kernel into one loop (C++ on the
 CPU, Triton on a GPU), so nothing but the loss and the saved gradient is written to
@@ -9,25 +9,28 @@ is compiled once, on its first call, into a program that serves every later call
 case, and has a dynamo cache of its own (a private copy of the math's code object), so
 that one case's programs never count against another case's recompile limit. A case is:
 
-- the loss (sigmoid or softmax), and whether the gradient is wanted (it is an output);
+- the kernel (which loss), and whether the gradient is wanted (it is an output);
 - the device, the compute dtype (float32 or float64: half inputs arrive as float32) and
   the number of dimensions of the input;
-- the target's form: a bool mask or float targets (sigmoid); class indices with or
-  without ignored locations, or a dense distribution, and the class dimension (softmax);
+- the target's form: a bool mask, float targets known to be 0 or 1, or soft ones
+  (elementwise losses); class indices with or without ignored locations, or a dense
+  distribution, and the class dimension (per-location losses);
 - each optional operand (``alpha``, ``weight``, ``pos_weight``, a per-element gamma):
   absent, a number, or a tensor of a given rank and broadcast pattern (which of its
   dimensions have size 1 where the input's do not);
 - ``reduction="none"``, or a reduced loss (``"mean"``, ``"sum"`` and ``"positives"``
   share one program);
-- gamma 0, 1 or 2, each its own case: the kernels' special forms (no modulator, q, q * q
-  instead of exp(gamma log q)), which are both faster and, for gamma 0 in the softmax,
-  exact where 1 - p rounds to 0 (exp(0 * log 0) would be NaN). Every other gamma shares one
-  program.
+- the operands that are Python numbers or flags of the loss's options (clip, beta,
+  epsilon, ...), except those the loss names as traced (alpha and gamma of the focal
+  losses): those are inputs of the program, but their values 0, 1 and 2 are each a case of
+  their own, the kernels' special forms (no modulator, q, q * q instead of exp(gamma log
+  q)), which are both faster and, for gamma 0 in the softmax, exact where 1 - p rounds to
+  0 (exp(0 * log 0) would be NaN).
 
 Everything else is an input of the program, not a constant of it: every size of every
 dimension from the first call on (ordinary dynamic sizes: no guard at 4,096 elements,
 since the loss is summed in float64); ``requires_grad`` (tensors are detached first); the
-values of ``alpha``, the divisor and every gamma but 0, 1 and 2 (passed as 0-d tensors).
+values of the traced numbers but 0, 1 and 2, and of the divisor (passed as 0-d tensors).
 torch specialises a dimension of size 1: a call with one (batch size 1, one class) adds a
 program of its own, once per case. And torch assumes that dimensions of equal size in a
 case's first call are equal by nature (its "duck sizing", which lets Inductor index the
