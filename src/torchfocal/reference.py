@@ -3,7 +3,7 @@
 These are the test oracle, written from the formulas in docs/math.md (the focal losses and
 the focal family: FL*, asymmetric, Poly-1, varifocal, quality focal and distribution focal
 losses, each restated in its function's docstring). They share no code with
-:mod:`torchfocal._kernels`, and favour plainness over speed or memory. Each function takes
+:mod:`torchfocal.losses`, and favour plainness over speed or memory. Each function takes
 array-likes, works in float64, and returns ``(loss, grad)`` where ``grad`` is
 d(loss)/d(input) contracted with ``grad_output`` (ones by default), in the input's shape.
 Every logarithm of a probability is a log-sigmoid or log-softmax of the logits and every
