@@ -221,7 +221,7 @@ def _call(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     x = x.detach().clone().requires_grad_(True)
     if case.function == "class_balanced_loss":
-        kwargs["weights"] = torch.tensor(CLASS_WEIGHTS)
+        kwargs["weight"] = torch.tensor(CLASS_WEIGHTS)
     loss = getattr(torchfocal, case.function)(x, target, backend=backend, **kwargs)
     loss.backward(torch.ones_like(loss))
     assert x.grad is not None

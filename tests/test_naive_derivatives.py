@@ -110,13 +110,13 @@ for gamma in (0.0, 0.3, 1.0, 2.5):
         {"alpha": _class_values},
     )
     LOSSES[f"class_balanced_focal-{gamma}"] = Loss(
-        "class_balanced_loss", {"gamma": gamma, "loss": "focal"}, "index", {"weights": _pos_weight}
+        "class_balanced_loss", {"gamma": gamma, "loss": "focal"}, "index", {"weight": _pos_weight}
     )
     LOSSES[f"class_balanced_softmax-{gamma}"] = Loss(
         "class_balanced_loss",
         {"gamma": gamma, "loss": "softmax"},
         "index",
-        {"weights": _pos_weight},
+        {"weight": _pos_weight},
     )
 for gamma in (0.3, 2.0):
     LOSSES[f"star-{gamma}"] = Loss(
@@ -144,7 +144,7 @@ for beta in (0.0, 1.0, 2.0, 3.5):
 LOSSES["poly1_ce_sigmoid"] = Loss("poly1_cross_entropy", {"activation": "sigmoid"})
 LOSSES["poly1_ce_softmax"] = Loss("poly1_cross_entropy", {}, "softmax")
 LOSSES["class_balanced_sigmoid"] = Loss(
-    "class_balanced_loss", {"loss": "sigmoid"}, "index", {"weights": _pos_weight}
+    "class_balanced_loss", {"loss": "sigmoid"}, "index", {"weight": _pos_weight}
 )
 LOSSES["distribution"] = Loss(
     "distribution_focal_loss",

@@ -149,10 +149,10 @@ def test_class_balanced_one_hot_target_names_conversion(dtype: torch.dtype) -> N
         + (r"target\.long\(\)" if dtype == torch.bool else "target")
         + r"\.argmax\(dim=1\)\)",
     ):
-        torchfocal.class_balanced_loss(x, one_hot, weights=weights)
+        torchfocal.class_balanced_loss(x, one_hot, weight=weights)
     torch.testing.assert_close(
-        torchfocal.class_balanced_loss(x, one_hot.long().argmax(dim=1), weights=weights),
-        torchfocal.class_balanced_loss(x, index, weights=weights),
+        torchfocal.class_balanced_loss(x, one_hot.long().argmax(dim=1), weight=weights),
+        torchfocal.class_balanced_loss(x, index, weight=weights),
     )
 
 
@@ -163,7 +163,7 @@ def test_class_balanced_float_labels_are_a_type_error() -> None:
         r"pass target\.long\(\)\); got torch.float32",
     ):
         torchfocal.class_balanced_loss(
-            torch.randn(4, 3), torch.tensor([0.0, 1.0, 2.0, 1.0]), weights=torch.ones(3)
+            torch.randn(4, 3), torch.tensor([0.0, 1.0, 2.0, 1.0]), weight=torch.ones(3)
         )
 
 
@@ -219,10 +219,10 @@ def test_probability_sum_tolerance_scales_with_the_dtype() -> None:
 ZERO_CLASS_CALLS: dict[str, Callable[..., torch.Tensor]] = {
     **SOFTMAX_FORMS,
     "class_balanced_loss": lambda x, t, **kw: torchfocal.class_balanced_loss(
-        x, t, weights=torch.ones(0), **kw
+        x, t, weight=torch.ones(0), **kw
     ),
     "class_balanced_loss_focal": lambda x, t, **kw: torchfocal.class_balanced_loss(
-        x, t, weights=torch.ones(0), loss="focal", **kw
+        x, t, weight=torch.ones(0), loss="focal", **kw
     ),
 }
 
@@ -297,7 +297,7 @@ def _cases() -> dict[str, tuple[Callable[..., torch.Tensor], torch.Tensor, torch
         **{
             f"class_balanced_loss_{form}": (
                 lambda *a, form=form, **k: f.class_balanced_loss(
-                    *a, weights=weights, loss=form, **k
+                    *a, weight=weights, loss=form, **k
                 ),
                 x,
                 index,

@@ -128,7 +128,7 @@ def test_class_balanced_loss_matches_definition(backend: str, form: str, reducti
     target[3] = -100
     weights = torchfocal.class_balanced_weights([300, 60, 12, 4], beta=0.99).double()
     loss = torchfocal.class_balanced_loss(
-        x, target, weights=weights, loss=form, reduction=reduction, backend=backend
+        x, target, weight=weights, loss=form, reduction=reduction, backend=backend
     )
     keep = target != -100
     sample_weight = torch.where(keep, weights[target.clamp(min=0)], torch.zeros(()))
@@ -150,7 +150,7 @@ def test_class_balanced_softmax_gamma_is_softmax_focal() -> None:
     x = torch.randn(6, 3)
     target = torch.randint(0, 3, (6,))
     weights = torch.tensor([0.5, 1.0, 1.5])
-    loss = torchfocal.class_balanced_loss(x, target, weights=weights, loss="softmax", gamma=2.0)
+    loss = torchfocal.class_balanced_loss(x, target, weight=weights, loss="softmax", gamma=2.0)
     expected = torchfocal.softmax_focal_loss(x, target, gamma=2.0, weight=weights, reduction="sum")
     torch.testing.assert_close(loss, expected / 6)
 
@@ -161,11 +161,11 @@ def test_class_balanced_module_equals_function_and_moves() -> None:
     x = torch.randn(5, 3, 2)
     target = torch.randint(0, 3, (5, 2))
     expected = torchfocal.class_balanced_loss(
-        x, target, weights=torchfocal.class_balanced_weights(counts, 0.999), gamma=1.0
+        x, target, weight=torchfocal.class_balanced_weights(counts, 0.999), gamma=1.0
     )
     torch.testing.assert_close(module(x, target), expected)
-    assert list(module.state_dict()) == ["weights"]
-    assert module.to(torch.float64).weights.dtype == torch.float64
+    assert list(module.state_dict()) == ["weight"]
+    assert module.to(torch.float64).weight.dtype == torch.float64
     assert "loss='focal', beta=0.999" in repr(module)
 
 
@@ -187,12 +187,12 @@ def test_class_balanced_module_equals_function_and_moves() -> None:
             ValueError,
             r"target class indices must be in \[0, 2\] or ignore_index=-100; got 3",
         ),
-        ({"weights": torch.ones(4)}, ValueError, r"weights must have one value per class"),
-        ({"weights": [1.0, 1.0, 1.0]}, TypeError, r"weights must be a torch.Tensor; got list"),
+        ({"weight": torch.ones(4)}, ValueError, r"weight must have one value per class"),
+        ({"weight": [1.0, 1.0, 1.0]}, TypeError, r"weight must be a torch.Tensor; got list"),
     ],
 )
 def test_class_balanced_loss_errors(kwargs: dict[str, Any], error: type, match: str) -> None:
-    options: dict[str, Any] = {"target": torch.tensor([0, 1, 2, 1]), "weights": torch.ones(3)}
+    options: dict[str, Any] = {"target": torch.tensor([0, 1, 2, 1]), "weight": torch.ones(3)}
     options.update(kwargs)
     target = options.pop("target")
     with pytest.raises(error, match=match):

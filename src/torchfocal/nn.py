@@ -1,14 +1,18 @@
-"""nn.Module wrappers: __init__ validates and registers buffers; forward is one call."""
+"""nn.Module wrappers on one base class: __init__ validates and registers buffers; forward is
+one call of the loss's function."""
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
 
 from . import functional as F
 from ._engine import checks as v
+from ._engine.deprecation import renamed
 from .weighting import Counts, class_balanced_weights
 
 __all__ = [
@@ -38,40 +42,89 @@ def _optional_buffer(name: str, value: Tensor | Sequence[float] | None) -> Tenso
         ) from None
 
 
-def _register_alpha(
-    module: nn.Module, alpha: float | Sequence[float] | Tensor | None, *, high: float
-) -> float | None:
-    """A number is kept as a float (returned); per-class values become the buffer ``alpha``."""
-    if alpha is None or isinstance(alpha, (int, float)):
-        module.register_buffer("alpha", None)
-        return None if alpha is None else v.check_scalar_in("alpha", alpha, 0.0, high)
-    values = _optional_buffer("alpha", alpha)
-    if values is not None and not bool(((values >= 0) & (values <= high)).all()):
-        raise ValueError(f"alpha must hold values in [0, {high:g}]; got {values.tolist()}")
-    module.register_buffer("alpha", values)
-    return None
+class _Loss(nn.Module):
+    """What every loss module shares.
+
+    ``__init__`` checks and stores the options every loss names alike (``reduction``,
+    ``avg_factor``, ``distributed``, ``backend``); :meth:`_register_optional` and
+    :meth:`_register_alpha` turn tensor options into buffers (they follow ``.to()`` and the
+    state_dict), a number alpha being kept as the float ``scalar_alpha`` beside a ``None``
+    buffer ``alpha``; ``extra_repr`` shows :attr:`_repr_names`, the reduction and the shared
+    options that differ from their defaults. A subclass checks its own options and makes
+    ``forward`` one call of its function.
+    """
+
+    #: The attributes ``extra_repr`` shows first, in this order.
+    _repr_names: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(
+        self,
+        *,
+        reduction: str,
+        reductions: Sequence[str],
+        avg_factor: float | None = None,
+        distributed: bool = False,
+        backend: str = "auto",
+    ) -> None:
+        super().__init__()
+        self.reduction = v.check_reduction(reduction, reductions)
+        v.check_avg_factor(avg_factor, self.reduction)
+        self.avg_factor = avg_factor
+        if v.check_bool("distributed", distributed) and self.reduction != "positives":
+            raise ValueError(
+                f"distributed must be False unless reduction='positives'; got distributed=True "
+                f"with reduction={self.reduction!r}"
+            )
+        self.distributed = distributed
+        self.backend = v.check_backend(backend)
+
+    def _register_optional(self, name: str, value: Tensor | Sequence[float] | None) -> None:
+        """``value`` (None, a tensor or a sequence of floats) as the buffer ``name``."""
+        self.register_buffer(name, _optional_buffer(name, value))
+
+    def _register_alpha(
+        self, alpha: float | Sequence[float] | Tensor | None, *, high: float
+    ) -> None:
+        """A number becomes ``scalar_alpha`` (buffer ``alpha`` None); per-class values the
+        buffer ``alpha`` (``scalar_alpha`` None)."""
+        self.scalar_alpha: float | None = None
+        if alpha is None or isinstance(alpha, (int, float)):
+            self.register_buffer("alpha", None)
+            if alpha is not None:
+                self.scalar_alpha = v.check_scalar_in("alpha", alpha, 0.0, high)
+            return
+        values = _optional_buffer("alpha", alpha)
+        if values is not None and not bool(((values >= 0) & (values <= high)).all()):
+            raise ValueError(f"alpha must hold values in [0, {high:g}]; got {values.tolist()}")
+        self.register_buffer("alpha", values)
+
+    def _alpha_argument(self) -> float | Tensor | None:
+        """The alpha to pass to the function: the buffer, else the number."""
+        alpha = self._buffers["alpha"]
+        return alpha if alpha is not None else self.scalar_alpha
+
+    def _repr_value(self, name: str) -> str:
+        if name == "alpha":
+            return "per-class" if self._buffers["alpha"] is not None else str(self.scalar_alpha)
+        value = getattr(self, name)
+        if name == "gamma":
+            # A schedule by its name: "flsd53" or the callable's.
+            return getattr(value, "__name__", "callable") if callable(value) else str(value)
+        return repr(value)
+
+    def extra_repr(self) -> str:
+        parts = [f"{name}={self._repr_value(name)}" for name in self._repr_names]
+        parts.append(f"reduction={self.reduction!r}")
+        if self.avg_factor is not None:
+            parts.append(f"avg_factor={self.avg_factor!r}")
+        if self.distributed:
+            parts.append("distributed=True")
+        if self.backend != "auto":
+            parts.append(f"backend={self.backend!r}")
+        return ", ".join(parts)
 
 
-def _alpha_repr(module: nn.Module) -> str:
-    alpha = module.scalar_alpha if module.alpha is None else "per-class"
-    gamma = (
-        module.gamma
-        if not callable(module.gamma)
-        else getattr(module.gamma, "__name__", "callable")
-    )
-    return f"alpha={alpha}, gamma={gamma}, reduction={module.reduction!r}"
-
-
-def _reduction_options(
-    reduction: str, allowed: Sequence[str], avg_factor: float | None
-) -> tuple[str, float | None]:
-    """A checked (reduction, avg_factor) pair."""
-    reduction = v.check_reduction(reduction, allowed)
-    v.check_avg_factor(avg_factor, reduction)
-    return reduction, avg_factor
-
-
-class SigmoidFocalLoss(nn.Module):
+class SigmoidFocalLoss(_Loss):
     """Module form of :func:`torchfocal.sigmoid_focal_loss`; see it for every argument.
 
     Per-class ``alpha``, ``weight`` and ``pos_weight`` are registered as buffers, so they
@@ -84,6 +137,7 @@ class SigmoidFocalLoss(nn.Module):
         tensor(0.0174)
     """
 
+    _repr_names = ("alpha", "gamma")
     alpha: Tensor | None
     weight: Tensor | None
     pos_weight: Tensor | None
@@ -103,27 +157,26 @@ class SigmoidFocalLoss(nn.Module):
         distributed: bool = False,
         backend: str = "auto",
     ) -> None:
-        super().__init__()
-        self.gamma = v.check_gamma_spec(gamma)
-        self.label_smoothing = v.check_scalar_in(
-            "label_smoothing", label_smoothing, 0.0, 1.0, high_inclusive=False
+        super().__init__(
+            reduction=reduction,
+            reductions=v.SIGMOID_REDUCTIONS,
+            avg_factor=avg_factor,
+            distributed=distributed,
+            backend=backend,
         )
-        self.reduction = v.check_reduction(reduction, v.SIGMOID_REDUCTIONS)
-        v.check_avg_factor(avg_factor, self.reduction)
-        self.avg_factor = avg_factor
-        self.backend = v.check_backend(backend)
+        self.gamma = v.check_gamma_spec(gamma)
+        self.label_smoothing = v.check_label_smoothing(label_smoothing)
         self.ignore_index = ignore_index
         self.class_dim = class_dim
-        self.distributed = distributed
-        self.scalar_alpha = _register_alpha(self, alpha, high=1.0)
-        self.register_buffer("weight", _optional_buffer("weight", weight))
-        self.register_buffer("pos_weight", _optional_buffer("pos_weight", pos_weight))
+        self._register_alpha(alpha, high=1.0)
+        self._register_optional("weight", weight)
+        self._register_optional("pos_weight", pos_weight)
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
         return F.sigmoid_focal_loss(
             input,
             target,
-            alpha=self.alpha if self.alpha is not None else self.scalar_alpha,
+            alpha=self._alpha_argument(),
             gamma=self.gamma,
             weight=self.weight,
             pos_weight=self.pos_weight,
@@ -136,11 +189,8 @@ class SigmoidFocalLoss(nn.Module):
             backend=self.backend,
         )
 
-    def extra_repr(self) -> str:
-        return _alpha_repr(self)
 
-
-class SoftmaxFocalLoss(nn.Module):
+class SoftmaxFocalLoss(_Loss):
     """Module form of :func:`torchfocal.softmax_focal_loss`; see it for every argument.
 
     Per-class ``alpha`` and ``weight`` are buffers (they follow ``.to()`` and the state_dict).
@@ -152,6 +202,7 @@ class SoftmaxFocalLoss(nn.Module):
         tensor(0.1161)
     """
 
+    _repr_names = ("alpha", "gamma")
     alpha: Tensor | None
     weight: Tensor | None
 
@@ -167,23 +218,19 @@ class SoftmaxFocalLoss(nn.Module):
         reduction: str = "mean",
         backend: str = "auto",
     ) -> None:
-        super().__init__()
+        super().__init__(reduction=reduction, reductions=v.REDUCTIONS, backend=backend)
         self.gamma = v.check_gamma_spec(gamma)
-        self.label_smoothing = v.check_scalar_in(
-            "label_smoothing", label_smoothing, 0.0, 1.0, high_inclusive=False
-        )
-        self.reduction = v.check_reduction(reduction, v.REDUCTIONS)
-        self.backend = v.check_backend(backend)
+        self.label_smoothing = v.check_label_smoothing(label_smoothing)
         self.ignore_index = ignore_index
         self.class_dim = class_dim
-        self.scalar_alpha = _register_alpha(self, alpha, high=float("inf"))
-        self.register_buffer("weight", _optional_buffer("weight", weight))
+        self._register_alpha(alpha, high=float("inf"))
+        self._register_optional("weight", weight)
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
         return F.softmax_focal_loss(
             input,
             target,
-            alpha=self.alpha if self.alpha is not None else self.scalar_alpha,
+            alpha=self._alpha_argument(),
             gamma=self.gamma,
             weight=self.weight,
             ignore_index=self.ignore_index,
@@ -193,15 +240,13 @@ class SoftmaxFocalLoss(nn.Module):
             backend=self.backend,
         )
 
-    def extra_repr(self) -> str:
-        return _alpha_repr(self)
 
-
-class ClassBalancedLoss(nn.Module):
+class ClassBalancedLoss(_Loss):
     """Cui et al.'s class-balanced loss; module form of :func:`torchfocal.class_balanced_loss`.
 
     ``__init__`` turns the class counts into :func:`torchfocal.class_balanced_weights`
-    (``beta``) and registers them as the buffer ``weights``.
+    (``beta``) and registers them as the buffer ``weight`` (named ``weights`` before: a
+    state_dict saved with that key still loads, with a DeprecationWarning).
 
     Example:
         >>> import torch, torchfocal
@@ -210,7 +255,8 @@ class ClassBalancedLoss(nn.Module):
         tensor(0.3234)
     """
 
-    weights: Tensor
+    _repr_names = ("loss", "beta", "gamma")
+    weight: Tensor
 
     def __init__(
         self,
@@ -224,23 +270,21 @@ class ClassBalancedLoss(nn.Module):
         reduction: str = "mean",
         backend: str = "auto",
     ) -> None:
-        super().__init__()
+        super().__init__(reduction=reduction, reductions=v.REDUCTIONS, backend=backend)
         if loss not in ("focal", "sigmoid", "softmax"):
             raise ValueError(f"loss must be one of 'focal' | 'sigmoid' | 'softmax'; got {loss!r}")
         self.loss = loss
         self.gamma = None if gamma is None else v.check_gamma(gamma)
-        self.reduction = v.check_reduction(reduction, v.REDUCTIONS)
-        self.backend = v.check_backend(backend)
         self.ignore_index = ignore_index
         self.class_dim = class_dim
         self.beta = beta
-        self.register_buffer("weights", class_balanced_weights(counts, beta))
+        self.register_buffer("weight", class_balanced_weights(counts, beta))
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
         return F.class_balanced_loss(
             input,
             target,
-            weights=self.weights,
+            weight=self.weight,
             loss=self.loss,
             gamma=self.gamma,
             ignore_index=self.ignore_index,
@@ -250,12 +294,34 @@ class ClassBalancedLoss(nn.Module):
         )
 
     def extra_repr(self) -> str:
-        return (
-            f"loss={self.loss!r}, beta={self.beta}, gamma={self.gamma}, classes={len(self.weights)}"
+        return f"{super().extra_repr()}, classes={len(self.weight)}"
+
+    def _load_from_state_dict(
+        self,
+        state_dict: dict[str, Any],
+        prefix: str,
+        local_metadata: dict[str, Any],
+        strict: bool,
+        missing_keys: list[str],
+        unexpected_keys: list[str],
+        error_msgs: list[str],
+    ) -> None:
+        # A state_dict saved before the buffer was renamed holds it under "weights".
+        old, new = prefix + "weights", prefix + "weight"
+        if old in state_dict and new not in state_dict:
+            warnings.warn(
+                "weights is deprecated; use weight (ClassBalancedLoss's class-weight buffer "
+                "is named weight; a state_dict with the old key loads for one more release)",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            state_dict[new] = state_dict.pop(old)
+        super()._load_from_state_dict(
+            state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
         )
 
 
-class SigmoidFocalLossStar(nn.Module):
+class SigmoidFocalLossStar(_Loss):
     """Module form of :func:`torchfocal.sigmoid_focal_loss_star` (FL*); see it for every argument.
 
     Example:
@@ -265,6 +331,7 @@ class SigmoidFocalLossStar(nn.Module):
         tensor(0.0138)
     """
 
+    _repr_names = ("beta", "alpha", "gamma")
     alpha: Tensor | None
     weight: Tensor | None
 
@@ -279,19 +346,22 @@ class SigmoidFocalLossStar(nn.Module):
         class_dim: int = 1,
         reduction: str = "mean",
         avg_factor: float | None = None,
+        distributed: bool = False,
         backend: str = "auto",
     ) -> None:
-        super().__init__()
+        super().__init__(
+            reduction=reduction,
+            reductions=v.SIGMOID_REDUCTIONS,
+            avg_factor=avg_factor,
+            distributed=distributed,
+            backend=backend,
+        )
         self.gamma = v.check_star_gamma(gamma)
         self.beta = v.check_scalar_in("beta", beta, float("-inf"), float("inf"))
-        self.reduction, self.avg_factor = _reduction_options(
-            reduction, v.SIGMOID_REDUCTIONS, avg_factor
-        )
-        self.backend = v.check_backend(backend)
         self.ignore_index = ignore_index
         self.class_dim = class_dim
-        self.scalar_alpha = _register_alpha(self, alpha, high=1.0)
-        self.register_buffer("weight", _optional_buffer("weight", weight))
+        self._register_alpha(alpha, high=1.0)
+        self._register_optional("weight", weight)
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
         return F.sigmoid_focal_loss_star(
@@ -299,20 +369,18 @@ class SigmoidFocalLossStar(nn.Module):
             target,
             gamma=self.gamma,
             beta=self.beta,
-            alpha=self.alpha if self.alpha is not None else self.scalar_alpha,
+            alpha=self._alpha_argument(),
             weight=self.weight,
             ignore_index=self.ignore_index,
             class_dim=self.class_dim,
             reduction=self.reduction,
             avg_factor=self.avg_factor,
+            distributed=self.distributed,
             backend=self.backend,
         )
 
-    def extra_repr(self) -> str:
-        return f"beta={self.beta}, " + _alpha_repr(self)
 
-
-class AsymmetricLoss(nn.Module):
+class AsymmetricLoss(_Loss):
     """Module form of :func:`torchfocal.asymmetric_loss` (ASL); see it for every argument.
 
     Example:
@@ -322,6 +390,7 @@ class AsymmetricLoss(nn.Module):
         tensor(0.1275)
     """
 
+    _repr_names = ("gamma_pos", "gamma_neg", "clip")
     weight: Tensor | None
 
     def __init__(
@@ -335,19 +404,22 @@ class AsymmetricLoss(nn.Module):
         class_dim: int = 1,
         reduction: str = "mean",
         avg_factor: float | None = None,
+        distributed: bool = False,
         backend: str = "auto",
     ) -> None:
-        super().__init__()
+        super().__init__(
+            reduction=reduction,
+            reductions=v.SIGMOID_REDUCTIONS,
+            avg_factor=avg_factor,
+            distributed=distributed,
+            backend=backend,
+        )
         self.gamma_pos = v.check_scalar_in("gamma_pos", gamma_pos, 0.0, float("inf"))
         self.gamma_neg = v.check_scalar_in("gamma_neg", gamma_neg, 0.0, float("inf"))
         self.clip = v.check_scalar_in("clip", clip, 0.0, 1.0, high_inclusive=False)
-        self.reduction, self.avg_factor = _reduction_options(
-            reduction, v.SIGMOID_REDUCTIONS, avg_factor
-        )
-        self.backend = v.check_backend(backend)
         self.ignore_index = ignore_index
         self.class_dim = class_dim
-        self.register_buffer("weight", _optional_buffer("weight", weight))
+        self._register_optional("weight", weight)
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
         return F.asymmetric_loss(
@@ -361,17 +433,12 @@ class AsymmetricLoss(nn.Module):
             class_dim=self.class_dim,
             reduction=self.reduction,
             avg_factor=self.avg_factor,
+            distributed=self.distributed,
             backend=self.backend,
         )
 
-    def extra_repr(self) -> str:
-        return (
-            f"gamma_pos={self.gamma_pos}, gamma_neg={self.gamma_neg}, clip={self.clip}, "
-            f"reduction={self.reduction!r}"
-        )
 
-
-class Poly1FocalLoss(nn.Module):
+class Poly1FocalLoss(_Loss):
     """Module form of :func:`torchfocal.poly1_focal_loss`; see it for every argument.
 
     Example:
@@ -381,6 +448,7 @@ class Poly1FocalLoss(nn.Module):
         tensor(1.8561)
     """
 
+    _repr_names: ClassVar[tuple[str, ...]] = ("epsilon", "activation", "alpha", "gamma")
     alpha: Tensor | None
     weight: Tensor | None
 
@@ -397,23 +465,25 @@ class Poly1FocalLoss(nn.Module):
         class_dim: int = 1,
         reduction: str = "mean",
         avg_factor: float | None = None,
+        distributed: bool = False,
         backend: str = "auto",
     ) -> None:
-        super().__init__()
-        self.activation = v.check_activation(activation)
+        activation = v.check_activation(activation)
+        super().__init__(
+            reduction=reduction,
+            reductions=v.SIGMOID_REDUCTIONS if activation == "sigmoid" else v.REDUCTIONS,
+            avg_factor=avg_factor,
+            distributed=distributed,
+            backend=backend,
+        )
+        self.activation = activation
         self.epsilon = v.check_scalar_in("epsilon", epsilon, -1.0, float("inf"))
         self.gamma = v.check_gamma(gamma)
-        self.label_smoothing = v.check_scalar_in(
-            "label_smoothing", label_smoothing, 0.0, 1.0, high_inclusive=False
-        )
-        allowed = v.SIGMOID_REDUCTIONS if activation == "sigmoid" else v.REDUCTIONS
-        self.reduction, self.avg_factor = _reduction_options(reduction, allowed, avg_factor)
-        self.backend = v.check_backend(backend)
+        self.label_smoothing = v.check_label_smoothing(label_smoothing)
         self.ignore_index = ignore_index
         self.class_dim = class_dim
-        high = 1.0 if activation == "sigmoid" else float("inf")
-        self.scalar_alpha = _register_alpha(self, alpha, high=high)
-        self.register_buffer("weight", _optional_buffer("weight", weight))
+        self._register_alpha(alpha, high=1.0 if activation == "sigmoid" else float("inf"))
+        self._register_optional("weight", weight)
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
         return F.poly1_focal_loss(
@@ -421,7 +491,7 @@ class Poly1FocalLoss(nn.Module):
             target,
             epsilon=self.epsilon,
             gamma=self.gamma,
-            alpha=self.alpha if self.alpha is not None else self.scalar_alpha,
+            alpha=self._alpha_argument(),
             activation=self.activation,
             weight=self.weight,
             ignore_index=self.ignore_index,
@@ -429,11 +499,9 @@ class Poly1FocalLoss(nn.Module):
             class_dim=self.class_dim,
             reduction=self.reduction,
             avg_factor=self.avg_factor,
+            distributed=self.distributed,
             backend=self.backend,
         )
-
-    def extra_repr(self) -> str:
-        return f"epsilon={self.epsilon}, activation={self.activation!r}, " + _alpha_repr(self)
 
 
 class Poly1CrossEntropyLoss(Poly1FocalLoss):
@@ -446,6 +514,8 @@ class Poly1CrossEntropyLoss(Poly1FocalLoss):
         tensor(2.2527)
     """
 
+    _repr_names = ("epsilon", "activation")
+
     def __init__(
         self,
         *,
@@ -457,6 +527,7 @@ class Poly1CrossEntropyLoss(Poly1FocalLoss):
         class_dim: int = 1,
         reduction: str = "mean",
         avg_factor: float | None = None,
+        distributed: bool = False,
         backend: str = "auto",
     ) -> None:
         super().__init__(
@@ -470,17 +541,16 @@ class Poly1CrossEntropyLoss(Poly1FocalLoss):
             class_dim=class_dim,
             reduction=reduction,
             avg_factor=avg_factor,
+            distributed=distributed,
             backend=backend,
         )
 
-    def extra_repr(self) -> str:
-        return (
-            f"epsilon={self.epsilon}, activation={self.activation!r}, reduction={self.reduction!r}"
-        )
 
-
-class VarifocalLoss(nn.Module):
+class VarifocalLoss(_Loss):
     """Module form of :func:`torchfocal.varifocal_loss`; see it for every argument.
+
+    ``forward(input, target)`` takes the IoU-aware target score as ``target`` (the keyword
+    ``target_score`` still works for one release, with a DeprecationWarning).
 
     Example:
         >>> import torch, torchfocal
@@ -489,6 +559,9 @@ class VarifocalLoss(nn.Module):
         tensor(0.4120)
     """
 
+    _repr_names = ("alpha", "gamma", "iou_weighted")
+    alpha: Tensor | None
+    scalar_alpha: float
     weight: Tensor | None
 
     def __init__(
@@ -500,38 +573,43 @@ class VarifocalLoss(nn.Module):
         weight: Tensor | None = None,
         reduction: str = "mean",
         avg_factor: float | None = None,
+        distributed: bool = False,
         backend: str = "auto",
     ) -> None:
-        super().__init__()
-        self.alpha = v.check_scalar_in("alpha", alpha, 0.0, 1.0)
+        super().__init__(
+            reduction=reduction,
+            reductions=v.SIGMOID_REDUCTIONS,
+            avg_factor=avg_factor,
+            distributed=distributed,
+            backend=backend,
+        )
+        # One alpha for every class (the function takes no per-class values).
+        self._register_alpha(v.check_scalar_in("alpha", alpha, 0.0, 1.0), high=1.0)
         self.gamma = v.check_gamma(gamma)
         self.iou_weighted = v.check_bool("iou_weighted", iou_weighted)
-        self.reduction, self.avg_factor = _reduction_options(reduction, v.REDUCTIONS, avg_factor)
-        self.backend = v.check_backend(backend)
-        self.register_buffer("weight", _optional_buffer("weight", weight))
+        self._register_optional("weight", weight)
 
-    def forward(self, input: Tensor, target_score: Tensor) -> Tensor:
+    @renamed(target_score="target")
+    def forward(self, input: Tensor, target: Tensor) -> Tensor:
         return F.varifocal_loss(
             input,
-            target_score,
-            alpha=self.alpha,
+            target,
+            alpha=self.scalar_alpha,
             gamma=self.gamma,
             iou_weighted=self.iou_weighted,
             weight=self.weight,
             reduction=self.reduction,
             avg_factor=self.avg_factor,
+            distributed=self.distributed,
             backend=self.backend,
         )
 
-    def extra_repr(self) -> str:
-        return (
-            f"alpha={self.alpha}, gamma={self.gamma}, iou_weighted={self.iou_weighted}, "
-            f"reduction={self.reduction!r}"
-        )
 
-
-class QualityFocalLoss(nn.Module):
+class QualityFocalLoss(_Loss):
     """Module form of :func:`torchfocal.quality_focal_loss`; see it for every argument.
+
+    ``forward(input, target)`` takes the quality target score as ``target`` (the keyword
+    ``target_score`` still works for one release, with a DeprecationWarning).
 
     Example:
         >>> import torch, torchfocal
@@ -540,6 +618,7 @@ class QualityFocalLoss(nn.Module):
         tensor(0.0042)
     """
 
+    _repr_names = ("beta",)
     weight: Tensor | None
 
     def __init__(
@@ -549,31 +628,38 @@ class QualityFocalLoss(nn.Module):
         weight: Tensor | None = None,
         reduction: str = "mean",
         avg_factor: float | None = None,
+        distributed: bool = False,
         backend: str = "auto",
     ) -> None:
-        super().__init__()
+        super().__init__(
+            reduction=reduction,
+            reductions=v.SIGMOID_REDUCTIONS,
+            avg_factor=avg_factor,
+            distributed=distributed,
+            backend=backend,
+        )
         self.beta = v.check_quality_beta(beta)
-        self.reduction, self.avg_factor = _reduction_options(reduction, v.REDUCTIONS, avg_factor)
-        self.backend = v.check_backend(backend)
-        self.register_buffer("weight", _optional_buffer("weight", weight))
+        self._register_optional("weight", weight)
 
-    def forward(self, input: Tensor, target_score: Tensor) -> Tensor:
+    @renamed(target_score="target")
+    def forward(self, input: Tensor, target: Tensor) -> Tensor:
         return F.quality_focal_loss(
             input,
-            target_score,
+            target,
             beta=self.beta,
             weight=self.weight,
             reduction=self.reduction,
             avg_factor=self.avg_factor,
+            distributed=self.distributed,
             backend=self.backend,
         )
 
-    def extra_repr(self) -> str:
-        return f"beta={self.beta}, reduction={self.reduction!r}"
 
-
-class DistributionFocalLoss(nn.Module):
+class DistributionFocalLoss(_Loss):
     """Module form of :func:`torchfocal.distribution_focal_loss`; see it for every argument.
+
+    ``class_dim`` is the dimension of the bins (named ``bin_dim`` before: that keyword still
+    works for one release, with a DeprecationWarning).
 
     Example:
         >>> import torch, torchfocal
@@ -582,33 +668,32 @@ class DistributionFocalLoss(nn.Module):
         tensor(0.7402)
     """
 
+    _repr_names = ("class_dim",)
     weight: Tensor | None
 
+    @renamed(bin_dim="class_dim")
     def __init__(
         self,
         *,
         weight: Tensor | None = None,
-        bin_dim: int = -1,
+        class_dim: int = -1,
         reduction: str = "mean",
         avg_factor: float | None = None,
         backend: str = "auto",
     ) -> None:
-        super().__init__()
-        self.reduction, self.avg_factor = _reduction_options(reduction, v.REDUCTIONS, avg_factor)
-        self.backend = v.check_backend(backend)
-        self.bin_dim = bin_dim
-        self.register_buffer("weight", _optional_buffer("weight", weight))
+        super().__init__(
+            reduction=reduction, reductions=v.REDUCTIONS, avg_factor=avg_factor, backend=backend
+        )
+        self.class_dim = class_dim
+        self._register_optional("weight", weight)
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
         return F.distribution_focal_loss(
             input,
             target,
             weight=self.weight,
-            bin_dim=self.bin_dim,
+            class_dim=self.class_dim,
             reduction=self.reduction,
             avg_factor=self.avg_factor,
             backend=self.backend,
         )
-
-    def extra_repr(self) -> str:
-        return f"bin_dim={self.bin_dim}, reduction={self.reduction!r}"

@@ -454,3 +454,47 @@ def prepare_scores(
     return ElementwiseBatch(
         input, score.to(compute_dtype), element_weight, divisor, compute_dtype, 1
     )
+
+
+def prepare_score_batch(
+    input: object,
+    target: object,
+    *,
+    weight: Tensor | None,
+    reduction: str,
+    avg_factor: float | Tensor | None,
+    distributed: bool,
+) -> ElementwiseBatch:
+    """Input, IoU-aware target score, weight and divisor of the losses on scores.
+
+    ``"positives"`` divides by the number of positives, max(count of target scores > 0, 1)
+    (the detectors' num_pos: a dense score target holds one positive element per positive
+    location); ``distributed=True`` first averages that count over the process group.
+    """
+    input = v.check_float_input("input", input)
+    score = check_scores(input, target, "target")
+    reduction = v.check_reduction(reduction, v.SIGMOID_REDUCTIONS)
+    avg_factor = v.check_avg_factor(avg_factor, reduction)
+    if v.check_bool("distributed", distributed) and reduction != "positives":
+        raise ValueError(
+            f"distributed must be False unless reduction='positives'; got distributed=True "
+            f"with reduction={reduction!r}"
+        )
+    compute_dtype = v.compute_dtype(input)
+    element_weight = None
+    if weight is not None:
+        weight = v.check_tensor("weight", weight)
+        v.check_same_device("weight", weight, input)
+        element_weight = v.broadcast_to_input("weight", weight, input.shape).to(compute_dtype)
+    positives = (score > 0).sum(dtype=compute_dtype) if reduction == "positives" else None
+    divisor = _reduction.divisor(
+        reduction,
+        count=input.numel(),
+        positive_mass=positives,
+        avg_factor=avg_factor,
+        distributed=distributed,
+    )
+    # No class dimension: the score is elementwise (class_dim is unused by these losses).
+    return ElementwiseBatch(
+        input, score.to(compute_dtype), element_weight, divisor, compute_dtype, 1
+    )

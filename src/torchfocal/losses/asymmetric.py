@@ -123,6 +123,7 @@ def asymmetric_loss(
     class_dim: int = 1,
     reduction: str = "mean",
     avg_factor: float | Tensor | None = None,
+    distributed: bool = False,
     backend: str = "auto",
 ) -> Tensor:
     r"""Asymmetric loss (ASL, Ridnik et al., ICCV 2021) for multi-label classification.
@@ -155,9 +156,10 @@ def asymmetric_loss(
             input's shape (binary labels as ``target.unsqueeze(class_dim)``, as there).
         gamma_pos, gamma_neg: focusing parameters of positives and negatives, >= 0.
         clip: the probability margin m of negatives, in [0, 1).
-        weight, ignore_index, class_dim, reduction, avg_factor: as in
+        weight, ignore_index, class_dim, reduction, avg_factor, distributed: as in
+            :func:`sigmoid_focal_loss` (reductions ``"none" | "mean" | "sum" | "positives"``).
+        backend: ``"auto"`` (fused), ``"fused"``, ``"naive"`` or ``"compiled"``, as in
             :func:`sigmoid_focal_loss`.
-        backend: ``"auto"`` (fused), ``"fused"`` or ``"naive"``.
 
     Example:
         >>> import torch, torchfocal
@@ -180,6 +182,7 @@ def asymmetric_loss(
         class_dim=class_dim,
         reduction=reduction,
         avg_factor=avg_factor,
+        distributed=distributed,
     )
     return runners.elementwise(
         batch,

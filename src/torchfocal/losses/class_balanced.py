@@ -8,17 +8,19 @@ from torch import Tensor
 
 from .._engine import checks as v
 from .._engine import targets
+from .._engine.deprecation import renamed
 from .sigmoid_focal import sigmoid_focal_loss
 from .softmax_focal import softmax_focal_loss
 
 _CLASS_BALANCED_FORMS = ("focal", "sigmoid", "softmax")
 
 
+@renamed(weights="weight")
 def class_balanced_loss(
     input: Tensor,
     target: Tensor,
     *,
-    weights: Tensor,
+    weight: Tensor,
     loss: str = "focal",
     gamma: float | None = None,
     ignore_index: int = -100,
@@ -46,17 +48,21 @@ def class_balanced_loss(
         input: logits ``(N, C)`` or ``(N, C, d1, ...)``.
         target: class indices in ``[0, C)`` of the input's shape without ``class_dim``, or
             ``ignore_index``.
-        weights: C class weights.
+        weight: C class weights. (Called ``weights`` before; that name still works for one
+            release, with a DeprecationWarning.)
         loss: ``"focal"``, ``"sigmoid"`` or ``"softmax"``.
         gamma: focusing parameter; ``None`` for the form's default.
+        ignore_index, class_dim: as in :func:`softmax_focal_loss`.
         reduction: ``"none"`` (the sigmoid forms: the input's shape; softmax: one value per
             sample), ``"mean"`` or ``"sum"``.
+        backend: ``"auto"`` (fused), ``"fused"``, ``"naive"`` or ``"compiled"``, passed to
+            the focal loss of the form.
 
     Example:
         >>> import torch, torchfocal
-        >>> weights = torchfocal.class_balanced_weights([500, 50, 5], beta=0.999)
+        >>> weight = torchfocal.class_balanced_weights([500, 50, 5], beta=0.999)
         >>> logits = torch.tensor([[2.0, -1.0, -2.0], [-1.0, -1.0, 1.0]])
-        >>> torchfocal.class_balanced_loss(logits, torch.tensor([0, 2]), weights=weights)
+        >>> torchfocal.class_balanced_loss(logits, torch.tensor([0, 2]), weight=weight)
         tensor(0.0919)
     """
     if not isinstance(loss, str) or loss not in _CLASS_BALANCED_FORMS:
@@ -72,7 +78,7 @@ def class_balanced_loss(
     reduction = v.check_reduction(reduction, v.REDUCTIONS)
     input, target = v.check_pair(input, target)
     ignore_index = v.check_ignore_index(ignore_index)
-    weights = v.check_tensor("weights", weights)
+    weight = v.check_tensor("weight", weight)
     dim, num_classes = targets.per_location_classes(input, class_dim)
     index_shape = input.shape[:dim] + input.shape[dim + 1 :]
     if target.shape != index_shape:
@@ -92,8 +98,8 @@ def class_balanced_loss(
     ignored = target == ignore_index
     v.check_class_indices(target, ignored, largest=num_classes - 1, ignore_index=ignore_index)
     class_weight = v.class_values(
-        "weights",
-        weights,
+        "weight",
+        weight,
         num_classes=num_classes,
         class_dim=dim,
         input=input,

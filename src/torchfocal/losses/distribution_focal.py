@@ -10,15 +10,17 @@ from torch import Tensor
 
 from .._engine import checks as v
 from .._engine import reduction as reducing
+from .._engine.deprecation import renamed
 from .softmax_focal import per_location_loss
 
 
+@renamed(bin_dim="class_dim")
 def distribution_focal_loss(
     input: Tensor,
     target: Tensor,
     *,
     weight: Tensor | None = None,
-    bin_dim: int = -1,
+    class_dim: int = -1,
     reduction: str = "mean",
     avg_factor: float | Tensor | None = None,
     backend: str = "auto",
@@ -40,13 +42,16 @@ def distribution_focal_loss(
     *Generalized Focal Loss*, https://arxiv.org/abs/2006.04388.
 
     Args:
-        input: logits with the n+1 >= 2 bins along ``bin_dim``, e.g. ``(N, n + 1)``.
-        target: float labels of the input's shape without ``bin_dim``, in [0, n].
+        input: logits with the n+1 >= 2 bins along ``class_dim``, e.g. ``(N, n + 1)``.
+        target: float labels of the input's shape without ``class_dim``, in [0, n].
         weight: per-location weights, broadcasting to the target's shape.
-        bin_dim: the dimension of the bins (default the last).
+        class_dim: the dimension of the bins, the classes of this softmax (default the
+            last, where a box head puts each edge's bins). (Called ``bin_dim`` before;
+            that name still works for one release, with a DeprecationWarning.)
         reduction: ``"none"`` (one value per location), ``"mean"`` (over locations, or /
             ``avg_factor``) or ``"sum"``.
-        backend: ``"auto"`` (fused), ``"fused"`` or ``"naive"``.
+        backend: ``"auto"`` (fused), ``"fused"``, ``"naive"`` or ``"compiled"``, as in
+            :func:`softmax_focal_loss`.
 
     Example:
         >>> import torch, torchfocal
@@ -60,14 +65,17 @@ def distribution_focal_loss(
     avg_factor = v.check_avg_factor(avg_factor, reduction)
     if input.dim() == 0:
         raise ValueError("input must have a bin dimension (at least 1-D); got a 0-d tensor")
-    dim = v.normalize_dim("bin_dim", bin_dim, input.dim())
+    dim = v.normalize_dim("class_dim", class_dim, input.dim())
     num_bins = input.shape[dim]
     if num_bins < 2:
-        raise ValueError(f"input must have at least 2 bins along bin_dim={bin_dim}; got {num_bins}")
+        raise ValueError(
+            f"input must have at least 2 bins along class_dim={class_dim}; got {num_bins}"
+        )
     location_shape = input.shape[:dim] + input.shape[dim + 1 :]
     if target.shape != location_shape:
         raise ValueError(
-            f"target must have the input's shape without bin_dim {v.shape_str(location_shape)}; "
+            f"target must have the input's shape without class_dim "
+            f"{v.shape_str(location_shape)}; "
             f"got {v.shape_str(target.shape)}"
         )
     if not target.is_floating_point():

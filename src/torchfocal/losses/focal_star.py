@@ -70,6 +70,7 @@ def sigmoid_focal_loss_star(
     class_dim: int = 1,
     reduction: str = "mean",
     avg_factor: float | Tensor | None = None,
+    distributed: bool = False,
     backend: str = "auto",
 ) -> Tensor:
     r"""FL*, the focal loss variant of Lin et al. (2017), appendix A.
@@ -95,9 +96,10 @@ def sigmoid_focal_loss_star(
         gamma: sharpening, > 0. beta: shift, any finite float.
         alpha: ``None``, a float in [0, 1] or C per-class values (as in
             :func:`sigmoid_focal_loss`).
-        weight, ignore_index, class_dim, reduction, avg_factor: as in
+        weight, ignore_index, class_dim, reduction, avg_factor, distributed: as in
             :func:`sigmoid_focal_loss` (reductions ``"none" | "mean" | "sum" | "positives"``).
-        backend: ``"auto"`` (fused), ``"fused"`` or ``"naive"``.
+        backend: ``"auto"`` (fused), ``"fused"``, ``"naive"`` or ``"compiled"``, as in
+            :func:`sigmoid_focal_loss`.
 
     Example:
         >>> import torch, torchfocal
@@ -119,6 +121,7 @@ def sigmoid_focal_loss_star(
         class_dim=class_dim,
         reduction=reduction,
         avg_factor=avg_factor,
+        distributed=distributed,
     )
     return runners.elementwise(
         batch,

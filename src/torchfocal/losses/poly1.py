@@ -182,6 +182,7 @@ def poly1_focal_loss(
     class_dim: int = 1,
     reduction: str = "mean",
     avg_factor: float | Tensor | None = None,
+    distributed: bool = False,
     backend: str = "auto",
 ) -> Tensor:
     r"""Poly-1 focal loss (Leng et al., ICLR 2022): the focal loss plus
@@ -233,7 +234,10 @@ def poly1_focal_loss(
             (one value per location), ``"mean"`` (over counted locations, or their summed
             class weights for index targets with ``weight``) or ``"sum"``.
         avg_factor: sigmoid only, with ``reduction="mean"``.
-        backend: ``"auto"`` (fused), ``"fused"`` or ``"naive"``.
+        distributed: sigmoid only, with ``reduction="positives"``: average the positive
+            mass over the default ``torch.distributed`` process group first.
+        backend: ``"auto"`` (fused), ``"fused"``, ``"naive"`` or ``"compiled"``, as in
+            the focal loss of the activation.
 
     Example:
         >>> import torch, torchfocal
@@ -258,6 +262,12 @@ def poly1_focal_loss(
                 f"counted locations, or their summed class weights, as F.cross_entropy); "
                 f"got {type(avg_factor).__name__}"
             )
+        if distributed:
+            raise ValueError(
+                f"distributed must be False for activation='softmax' (it has no "
+                f"reduction='positives' whose positive mass could be averaged); "
+                f"got {distributed!r}"
+            )
         return _poly1_softmax(
             input,
             target,
@@ -280,6 +290,7 @@ def poly1_focal_loss(
         reduction=reduction,
         avg_factor=avg_factor,
         label_smoothing=label_smoothing,
+        distributed=distributed,
     )
     return runners.elementwise(
         batch,
@@ -363,6 +374,7 @@ def poly1_cross_entropy(
     class_dim: int = 1,
     reduction: str = "mean",
     avg_factor: float | Tensor | None = None,
+    distributed: bool = False,
     backend: str = "auto",
 ) -> Tensor:
     r"""Poly-1 cross-entropy (Leng et al., ICLR 2022): :math:`\mathrm{CE} + \epsilon (1 - P_t)`.
@@ -377,7 +389,8 @@ def poly1_cross_entropy(
     the cross-entropy (not the epsilon term) and make ``"mean"`` divide by the summed
     weights of the counted targets, exactly as ``F.cross_entropy``'s ``weight``; for the
     sigmoid, an elementwise weight. The sigmoid form takes every target form of
-    :func:`sigmoid_focal_loss` (with one class, only the input's shape).
+    :func:`sigmoid_focal_loss` (with one class, only the input's shape) and, as there,
+    ``reduction="positives"`` with ``distributed``.
     https://arxiv.org/abs/2204.12511
 
     Example:
@@ -400,5 +413,6 @@ def poly1_cross_entropy(
         class_dim=class_dim,
         reduction=reduction,
         avg_factor=avg_factor,
+        distributed=distributed,
         backend=backend,
     )

@@ -9,6 +9,7 @@ from torch import Tensor
 
 from .._engine import checks as v
 from .._engine import runners, targets
+from .._engine.deprecation import renamed
 from .._engine.numerics import SATURATED_LOGIT, scaled, soft_bce
 
 # Quality focal loss (Li et al. 2020). With d = p - q:
@@ -70,14 +71,16 @@ def quality_fused(
     return scaled(loss, grad, weight)
 
 
+@renamed(target_score="target")
 def quality_focal_loss(
     input: Tensor,
-    target_score: Tensor,
+    target: Tensor,
     *,
     beta: float = 2.0,
     weight: Tensor | None = None,
     reduction: str = "mean",
     avg_factor: float | Tensor | None = None,
+    distributed: bool = False,
     backend: str = "auto",
 ) -> Tensor:
     r"""Quality focal loss (Li et al., NeurIPS 2020, Generalized Focal Loss).
@@ -99,8 +102,13 @@ def quality_focal_loss(
 
     Args:
         input: logits of any shape, e.g. ``(N, C)``.
-        target_score: float, the input's shape, in [0, 1].
-        beta: 0 or >= 1. weight, reduction, avg_factor, backend: as :func:`varifocal_loss`.
+        target: the quality target score: float, the input's shape, in [0, 1]. (Called
+            ``target_score`` before; that name still works for one release, with a
+            DeprecationWarning.)
+        beta: 0 or >= 1.
+        weight, reduction, avg_factor, distributed, backend: as :func:`varifocal_loss`;
+            ``"positives"`` divides by max(number of target scores > 0, 1), the
+            ``num_total_pos`` of mmdet's GFL head.
 
     Example:
         >>> import torch, torchfocal
@@ -110,7 +118,14 @@ def quality_focal_loss(
         tensor([[0.0024, 0.0018],
                 [0.3774, 0.0277]])
     """
-    batch = targets.prepare_scores(input, target_score, weight, reduction, avg_factor)
+    batch = targets.prepare_score_batch(
+        input,
+        target,
+        weight=weight,
+        reduction=reduction,
+        avg_factor=avg_factor,
+        distributed=distributed,
+    )
     beta = v.check_quality_beta(beta)
     return runners.elementwise(
         batch,

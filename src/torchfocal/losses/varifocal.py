@@ -8,6 +8,7 @@ from torch import Tensor
 
 from .._engine import checks as v
 from .._engine import runners, targets
+from .._engine.deprecation import renamed
 from .._engine.numerics import power, saturated_logsigmoid, scaled, soft_bce
 
 # Varifocal loss (Zhang et al. 2021). With q the IoU-aware target score:
@@ -62,9 +63,10 @@ def varifocal_fused(
     return scaled(loss, torch.where(positive, grad_pos, grad_neg), weight)
 
 
+@renamed(target_score="target")
 def varifocal_loss(
     input: Tensor,
-    target_score: Tensor,
+    target: Tensor,
     *,
     alpha: float = 0.75,
     gamma: float = 2.0,
@@ -72,6 +74,7 @@ def varifocal_loss(
     weight: Tensor | None = None,
     reduction: str = "mean",
     avg_factor: float | Tensor | None = None,
+    distributed: bool = False,
     backend: str = "auto",
 ) -> Tensor:
     r"""Varifocal loss (Zhang et al., CVPR 2021, VarifocalNet) on IoU-aware target scores.
@@ -94,14 +97,24 @@ def varifocal_loss(
 
     Args:
         input: logits of any shape, e.g. ``(N, C)``.
-        target_score: float, the input's shape, in [0, 1]: 0 for negatives, the IoU-aware
-            score at the positive class of a positive location.
+        target: the IoU-aware target score: float, the input's shape, in [0, 1]: 0 for
+            negatives, the score at the positive class of a positive location. (Called
+            ``target_score`` before; that name still works for one release, with a
+            DeprecationWarning.)
         alpha: weight of negatives, in [0, 1]. gamma: focusing of negatives, >= 0.
         iou_weighted: weight positives by their target score.
         weight: elementwise rescaling that broadcasts to the input's shape.
-        reduction: ``"none"``, ``"mean"`` (over elements, or / ``avg_factor``: the
-            detector's number of positives) or ``"sum"``.
-        backend: ``"auto"`` (fused), ``"fused"`` or ``"naive"``.
+        reduction: ``"none"``, ``"mean"`` (over elements, or / ``avg_factor``), ``"sum"``
+            or ``"positives"``: sum / max(number of positives, 1), a positive being an
+            element with a target score > 0 (one per positive location of a detector's
+            dense target). That is VarifocalNet's normaliser, the ``num_pos`` mmdet passes
+            as ``avg_factor``.
+        avg_factor: with ``reduction="mean"``, the divisor to use instead of the count.
+        distributed: with ``reduction="positives"``, average the number of positives over
+            the default ``torch.distributed`` process group first (mmdet's
+            ``reduce_mean(num_pos)``).
+        backend: ``"auto"`` (fused), ``"fused"``, ``"naive"`` or ``"compiled"``, as in
+            :func:`sigmoid_focal_loss`.
 
     Example:
         >>> import torch, torchfocal
@@ -111,7 +124,14 @@ def varifocal_loss(
         tensor([[0.4106, 0.0014],
                 [0.2831, 0.2079]])
     """
-    batch = targets.prepare_scores(input, target_score, weight, reduction, avg_factor)
+    batch = targets.prepare_score_batch(
+        input,
+        target,
+        weight=weight,
+        reduction=reduction,
+        avg_factor=avg_factor,
+        distributed=distributed,
+    )
     alpha = v.check_scalar_in("alpha", alpha, 0.0, 1.0)
     gamma = v.check_gamma(gamma)
     iou_weighted = v.check_bool("iou_weighted", iou_weighted)
