@@ -277,8 +277,7 @@ def test_distribution_class_dim(backend: str) -> None:
     x = _logits((3, 6, 5))
     label = torch.rand(3, 5, dtype=torch.float64) * 5
     value, grad = run_loss("distribution_focal_loss", backend, x, label, class_dim=1)
-    # The oracle names the dimension of the bins bin_dim.
-    ref_value, ref_grad = reference.distribution_focal_loss(x.numpy(), label.numpy(), bin_dim=1)
+    ref_value, ref_grad = reference.distribution_focal_loss(x.numpy(), label.numpy(), class_dim=1)
     torch.testing.assert_close(value, torch.as_tensor(ref_value), **tolerance(torch.float64))
     torch.testing.assert_close(grad, torch.as_tensor(ref_grad), **tolerance(torch.float64))
     moved = run_loss("distribution_focal_loss", backend, x.movedim(1, -1), label)

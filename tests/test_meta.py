@@ -127,12 +127,12 @@ OTHER_LOSSES: dict[str, Callable[[torch.Tensor, str], torch.Tensor]] = {
         x, _tensor((N,), torch.float32), backend=b
     ),
     "class_balanced_loss focal": lambda x, b: torchfocal.class_balanced_loss(
-        x, _tensor((N,), torch.int64), weights=_tensor((C,), torch.float32), backend=b
+        x, _tensor((N,), torch.int64), weight=_tensor((C,), torch.float32), backend=b
     ),
     "class_balanced_loss softmax": lambda x, b: torchfocal.class_balanced_loss(
         x,
         _tensor((N,), torch.int64),
-        weights=_tensor((C,), torch.float32),
+        weight=_tensor((C,), torch.float32),
         loss="softmax",
         backend=b,
     ),

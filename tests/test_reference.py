@@ -486,21 +486,21 @@ def test_quality_focal_closed_forms() -> None:
 
 
 @pytest.mark.parametrize("reduction", LOCATION_REDUCTIONS)
-@pytest.mark.parametrize("bin_dim", [-1, 1])
-def test_distribution_focal_gradient(bin_dim: int, reduction: str) -> None:
+@pytest.mark.parametrize("class_dim", [-1, 1])
+def test_distribution_focal_gradient(class_dim: int, reduction: str) -> None:
     rng = np.random.default_rng(25)
     n = 4  # n + 1 = 5 bins
-    x = rng.normal(size=(3, 5, 2) if bin_dim == 1 else (3, 2, 5)) * 2
+    x = rng.normal(size=(3, 5, 2) if class_dim == 1 else (3, 2, 5)) * 2
     y = rng.random((3, 2)) * n
     y.flat[0], y.flat[1], y.flat[2] = 0.0, 2.0, float(n)  # the integer and end-point cases
     _assert_gradient(
         reference.distribution_focal_loss,
         x,
         y,
-        bin_dim=bin_dim,
+        class_dim=class_dim,
         weight=rng.random(y.shape) + 0.5,
         reduction=reduction,
-        avg_factor=3.0 if reduction == "mean" and bin_dim == 1 else None,
+        avg_factor=3.0 if reduction == "mean" and class_dim == 1 else None,
     )
 
 

@@ -70,12 +70,7 @@ class _Loss(nn.Module):
         self.reduction = v.check_reduction(reduction, reductions)
         v.check_avg_factor(avg_factor, self.reduction)
         self.avg_factor = avg_factor
-        if v.check_bool("distributed", distributed) and self.reduction != "positives":
-            raise ValueError(
-                f"distributed must be False unless reduction='positives'; got distributed=True "
-                f"with reduction={self.reduction!r}"
-            )
-        self.distributed = distributed
+        self.distributed = v.check_distributed(distributed, self.reduction)
         self.backend = v.check_backend(backend)
 
     def _register_optional(self, name: str, value: Tensor | Sequence[float] | None) -> None:

@@ -790,19 +790,19 @@ def distribution_focal_loss(
     target: ArrayLike,
     *,
     weight: ArrayLike | None = None,
-    bin_dim: int = -1,
+    class_dim: int = -1,
     reduction: str = "mean",
     avg_factor: float | None = None,
     grad_output: ArrayLike | None = None,
 ) -> tuple[Array, Array]:
     """Distribution focal loss (Li et al. 2020, GFL) and its gradient.
 
-    Over n + 1 bins along bin_dim, target y in [0, n]: l = min(floor(y), n - 1), r = l + 1,
+    Over n + 1 bins along class_dim, target y in [0, n]: l = min(floor(y), n - 1), r = l + 1,
     two-hot t with r - y at l and y - l at r; loss = -w sum_j t_j log S_j (S = softmax),
-    grad_j = w (S_j - t_j). weight has the location shape (input's without bin_dim).
+    grad_j = w (S_j - t_j). weight has the location shape (input's without class_dim).
     Reductions none / mean (over locations, or / avg_factor) / sum.
     """
-    x = np.moveaxis(np.asarray(input, dtype=np.float64), bin_dim, -1)
+    x = np.moveaxis(np.asarray(input, dtype=np.float64), class_dim, -1)
     n = x.shape[-1] - 1
     y = np.asarray(target, dtype=np.float64)
     left = np.minimum(np.floor(y), n - 1).astype(np.int64)
@@ -820,7 +820,7 @@ def distribution_focal_loss(
     return _reduce_locations(
         loss,
         grad,
-        class_dim=bin_dim,
+        class_dim=class_dim,
         reduction=reduction,
         count=float(y.size),
         avg_factor=avg_factor,

@@ -261,6 +261,17 @@ def check_avg_factor(avg_factor: object, reduction: str) -> float | Tensor | Non
     return float(avg_factor)
 
 
+def check_distributed(distributed: object, reduction: str) -> bool:
+    """``distributed`` is a bool, and True only with ``reduction="positives"`` (the one
+    normaliser that is averaged over the process group)."""
+    if check_bool("distributed", distributed) and reduction != "positives":
+        raise ValueError(
+            f"distributed must be False unless reduction='positives'; got distributed=True "
+            f"with reduction={reduction!r}"
+        )
+    return bool(distributed)
+
+
 def normalize_dim(name: str, dim: object, ndim: int) -> int:
     if isinstance(dim, bool) or not isinstance(dim, int):
         raise TypeError(f"{name} must be an int; got {type(dim).__name__}")

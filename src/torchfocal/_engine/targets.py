@@ -138,11 +138,7 @@ def prepare_elementwise(
     """
     reduction = v.check_reduction(reduction, v.SIGMOID_REDUCTIONS)
     avg_factor = v.check_avg_factor(avg_factor, reduction)
-    if distributed and reduction != "positives":
-        raise ValueError(
-            f"distributed must be False unless reduction='positives'; got distributed=True "
-            f"with reduction={reduction!r}"
-        )
+    v.check_distributed(distributed, reduction)
     # An input of two or more dimensions must name a real class dimension; a 0-d or 1-D
     # input of independent binary logits is checked only where class_dim is used.
     if input.dim() >= 2:
@@ -431,31 +427,6 @@ def check_unit_interval(expectation: str, values: Tensor) -> None:
     )
 
 
-def prepare_scores(
-    input: object,
-    target_score: object,
-    weight: Tensor | None,
-    reduction: str,
-    avg_factor: float | Tensor | None,
-) -> ElementwiseBatch:
-    """Checks shared by the losses on IoU-aware scores: input, score, weight, divisor."""
-    input = v.check_float_input("input", input)
-    score = check_scores(input, target_score, "target_score")
-    reduction = v.check_reduction(reduction, v.REDUCTIONS)
-    avg_factor = v.check_avg_factor(avg_factor, reduction)
-    compute_dtype = v.compute_dtype(input)
-    element_weight = None
-    if weight is not None:
-        weight = v.check_tensor("weight", weight)
-        v.check_same_device("weight", weight, input)
-        element_weight = v.broadcast_to_input("weight", weight, input.shape).to(compute_dtype)
-    divisor = _reduction.divisor(reduction, count=input.numel(), avg_factor=avg_factor)
-    # No class dimension: the score is elementwise (class_dim is unused by these losses).
-    return ElementwiseBatch(
-        input, score.to(compute_dtype), element_weight, divisor, compute_dtype, 1
-    )
-
-
 def prepare_score_batch(
     input: object,
     target: object,
@@ -475,11 +446,7 @@ def prepare_score_batch(
     score = check_scores(input, target, "target")
     reduction = v.check_reduction(reduction, v.SIGMOID_REDUCTIONS)
     avg_factor = v.check_avg_factor(avg_factor, reduction)
-    if v.check_bool("distributed", distributed) and reduction != "positives":
-        raise ValueError(
-            f"distributed must be False unless reduction='positives'; got distributed=True "
-            f"with reduction={reduction!r}"
-        )
+    v.check_distributed(distributed, reduction)
     compute_dtype = v.compute_dtype(input)
     element_weight = None
     if weight is not None:
