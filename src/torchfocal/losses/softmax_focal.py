@@ -44,7 +44,6 @@ from .._engine.numerics import (
     equals,
     log1m_softmax,
     log_normaliser,
-    one_minus_p_at,
     p_rho,
     weighted_log_p,
     weighted_log_p_value,
@@ -102,7 +101,12 @@ def fused_index(
     p = torch.log_softmax(x, dim=dim)
     log_p_y = p.gather(dim, index)
     p = p.exp_()
-    rest = one_minus_p_at(p, log_p_y.exp(), index, dim)
+    # 1 - p_y: directly while p_y <= 1/2, else as the other classes' mass (no cancellation
+    # as p_y -> 1). The target's entry of p is zeroed in place for that sum: the gradient
+    # overwrites it below, so no copy of p is made.
+    p_y = log_p_y.exp()
+    others = p.scatter_(dim, index, 0.0).sum(dim=dim, keepdim=True)
+    rest = torch.where(p_y <= 0.5, 1.0 - p_y, others)
     a_y: Tensor | float = 1.0
     if isinstance(class_factor, Tensor) and class_factor.dim() > 0:
         a_y = class_factor.reshape(-1)[index]
