@@ -24,6 +24,18 @@ written with r, the gradient never forms q^(gamma - 1), which is what overflows 
 then NaN) for gamma < 1 when the example is well classified. Every logarithm is a
 logsigmoid of a finite logit, so log q, m and r are finite for every finite x.
 
+The fused kernels write these formulas around the hard target nearer to y: the anchor
+a = [y > 1/2], x_t = +-x (x for a = 1) and d = |y - a| in [0, 1/2], so that with
+p_t0 = sigmoid(x_t) and q0 = sigmoid(-x_t)
+
+    q = (1 - d) q0 + d p_t0,    r = p_t0 rho,   rho = q0 / q <= 2,
+    ce = (1 - d) c_a softplus(-x_t) + d c_o softplus(x_t)   (c_a, c_o: the anchor's side's
+                                                              pos_weight, the other's)
+
+all from one exp(-|x_t|) and one log1p. A bool mask has d = 0 (``_hard``); float targets,
+soft or 0/1, take ``_soft``, which for d = 0 repeats ``_hard``'s operations (docs/math.md,
+"Float targets in the fused kernel").
+
 The naive version is what autograd differentiates, to every order and to every tensor
 argument, so its log q (:func:`log_one_minus_pt`) is written to be smooth in x and y with
 finite derivatives everywhere, hard targets included (docs/math.md, "Derivatives of the
@@ -40,7 +52,7 @@ from torch import Tensor
 
 from .._engine import checks as v
 from .._engine import runners, targets
-from .._engine.numerics import AlphaArg, Gamma, alpha_t, equals, log_one_minus_pt
+from .._engine.numerics import AlphaArg, Gamma, alpha_t, equals, log_one_minus_pt, scalar
 
 
 def naive_elementwise(
@@ -176,28 +188,105 @@ def _soft(
     pos_weight: Tensor | None,
     need_grad: bool,
 ) -> tuple[Tensor, Tensor | None]:
-    """Soft (or smoothed) targets, the general formulas of the module docstring."""
-    log_p, log_1mp = F.logsigmoid(x), F.logsigmoid(-x)
-    c_y = y if pos_weight is None else pos_weight * y
-    ce = -(c_y * log_p + (1.0 - y) * log_1mp)
-    alpha_y = alpha_t(alpha, y, x)
-    scale: Tensor | float = 1.0 if alpha_y is None else alpha_y
+    """Float targets, soft or hard: ``_hard``'s arithmetic around the nearer hard target.
+
+    With the anchor a = [y > 1/2], x_t = x for a and -x otherwise, and d = |y - a| in
+    [0, 1/2] (0 for a hard target), every term is a mixture of the anchor's hard terms,
+    built from the same e = exp(-|x_t|) and t = log1p(e) as in ``_hard``: with
+    p_t0 = sigmoid(x_t), q0 = sigmoid(-x_t), softplus(-x_t) = -log p_t0,
+    softplus(x_t) = -log q0, and c_a, c_o the pos_weight of the anchor's side and of the
+    other one (derivation: docs/math.md, "Float targets in the fused kernel"),
+
+        ce          = (1 - d) c_a softplus(-x_t) + d c_o softplus(x_t)
+                      (= softplus(-x_t) + d x_t without pos_weight)
+        q           = (1 - d) q0 + d p_t0 = q0 + d (p_t0 - q0)
+        -log q      = -log(q) for d > 0;  softplus(x_t) for d = 0 (q0 may underflow)
+        -dloss/dx_t = alpha_t m (gamma (1 - 2d) rho p_t0 ce + (1 - d) c_a q0 - d c_o p_t0),
+                      rho = q0 / q in [0, 2] (1 for d = 0)
+
+    One exp and one log1p serve every gamma, plus a log and an exp for gammas other than
+    0, 1 and 2; no branch reads a value, so it traces under torch.compile. Without
+    pos_weight, d = 0 takes ``_hard``'s operations in ``_hard``'s order, so float 0/1
+    targets give ``_hard``'s results bit for bit; with pos_weight the factors are grouped
+    against overflow (below) and agree with ``_hard`` to 2 ulps.
+    """
+    anchor = y > 0.5
+    one_minus_y = 1.0 - y
+    d = torch.where(anchor, one_minus_y, y)  # exact: 1 - y is exact for y >= 1/2
+    x_t = torch.where(anchor, x, -x)
+    positive = x_t >= 0
+    e = x_t.abs().neg_().exp_()
+    t = torch.log1p(e)
+    sp_neg = torch.where(positive, t, t - x_t)  # softplus(-x_t) = -log p_t0
+    # softplus(x_t) = -log q0, formed where it is needed
+    sp_pos = None if pos_weight is None else torch.where(positive, t.add(x_t), t)
+    r = e.add(1.0).reciprocal_()
+    e.mul_(r)  # e / (1 + e)
+    q0 = torch.where(positive, e, r)
+    p_t0 = torch.where(positive, r, e)
+    slope: Tensor | None = None  # gamma (1 - 2d) q0 / q, the modulator's share of the slope
     if equals(gamma, 0.0):
-        loss = scale * ce
+        modulator: Tensor | None = None
+    else:
+        # q = (1 - d) q0 + d p_t0 >= d: the correction d (p_t0 - q0) is >= 0 for x_t >= 0
+        # and at most q0 / 2 in size otherwise, so q is accurate to a few ulps.
+        q = (p_t0 - q0).mul_(d).add_(q0)
+        if need_grad:
+            # q0 / q is in [0, 2], and 1 where d = 0; there it is 0 / 0 where q0 underflows,
+            # taken as 1 (a NaN logit is NaN in p_t0 and ce too, so its gradient stays NaN).
+            rho = q0.div(q).nan_to_num_(nan=1.0)
+            slope = d.mul(-2.0).add_(1.0).mul_(rho).mul_(gamma)
+        if equals(gamma, 1.0):
+            modulator = q
+        elif equals(gamma, 2.0):
+            modulator = q * q
+        else:
+            # -log q: where d = 0, q = q0 underflows to 0 past x_t ~ 104 (float32) while
+            # q^gamma need not (gamma < 1); softplus(x_t) is exact there, as in _hard.
+            if sp_pos is None:
+                sp_pos = torch.where(positive, t.add(x_t), t)
+            log_q = torch.where(d > 0, torch.log(q).neg_(), sp_pos)
+            modulator = log_q.mul_(-gamma).exp_()
+    scale: Tensor | None = modulator
+    if alpha is not None:
+        if not isinstance(alpha, Tensor):
+            alpha = scalar(alpha, x)  # 1 - alpha in x's dtype, as in _hard
+        # alpha y + (1 - alpha)(1 - y) is alpha and 1 - alpha exactly at y = 1 and y = 0.
+        alpha_y = one_minus_y.mul_(1.0 - alpha).add_(alpha * y)
+        scale = alpha_y if scale is None else scale.mul_(alpha_y)
+    if pos_weight is None or sp_pos is None:  # sp_pos is set wherever pos_weight is
+        # ce = (1 - d) sp_neg + d sp_pos, and sp_pos - sp_neg = x_t: as sp_neg >= -x_t and
+        # d <= 1/2, the sum is at least half of sp_neg (no cancellation), and at most
+        # finfo.max. -dce/dx_t = (1 - d) q0 - d p_t0 = q0 - d.
+        ce = sp_neg.addcmul_(d, x_t)
+        loss = ce if scale is None else scale * ce
         if not need_grad:
             return loss, None
-        grad = scale * ((1.0 - y) * torch.sigmoid(x) - c_y * torch.sigmoid(-x))
-        return loss, grad
-    # log q = log(y (1 - p) + (1 - y) p); log(0) = -inf is harmless inside logaddexp.
-    log_q = torch.logaddexp(torch.log(y) + log_1mp, torch.log1p(-y) + log_p)
-    modulator = torch.exp(gamma * log_q)
-    loss = scale * modulator * ce
-    if not need_grad:
-        return loss, None
-    r = torch.exp(log_p + log_1mp - log_q)
-    d_modulator = gamma * modulator * (1.0 - 2.0 * y) * r
-    d_ce = (1.0 - y) * torch.sigmoid(x) - c_y * torch.sigmoid(-x)
-    grad = scale * (d_modulator * ce + modulator * d_ce)
+        grad_t = q0.sub_(d)
+        if slope is not None:
+            grad_t = p_t0.mul_(slope).mul_(ce).add_(grad_t)
+        if scale is not None:
+            grad_t.mul_(scale)
+    else:
+        # ce's terms and the loss's factors are grouped so that no product passes the range
+        # the loss is in: d softplus(x_t) <= finfo.max / 2, and c_a, c_o take the scale
+        # (<= 1) first, as c softplus(-x_t) alone may overflow where the loss does not, and
+        # d c scale may underflow where the loss does not. The modulator's term of the
+        # gradient is taken from the loss for the same reason (its factor p_t0 slope is 0
+        # wherever the loss is huge).
+        c_a = torch.where(anchor, pos_weight, 1.0)
+        c_o = torch.where(anchor, 1.0, pos_weight)
+        if scale is not None:
+            c_a.mul_(scale)
+            c_o.mul_(scale)
+        one_minus_d = 1.0 - d
+        loss = (one_minus_d * sp_neg).mul_(c_a).add_((d * sp_pos).mul_(c_o))
+        if not need_grad:
+            return loss, None
+        grad_t = one_minus_d.mul_(q0).mul_(c_a).sub_((d * p_t0).mul_(c_o))  # -scale dce/dx_t
+        if slope is not None:
+            grad_t = p_t0.mul_(slope).mul_(loss).add_(grad_t)
+    grad = torch.where(anchor, grad_t.neg(), grad_t)
     return loss, grad
 
 
