@@ -4,11 +4,12 @@
 in the fused kernel"). It is held against the NumPy float64 oracle (torchfocal.reference) on
 soft targets, hard float targets, targets of exactly 0, 1 and 1/2 and targets a tiny
 distance from 0 or 1, at ordinary and extreme logits; against the bool kernel ``_hard``,
-which a float target of 0s and 1s must reproduce bit for bit (without pos_weight); and
+which a float target of 0s and 1s must reproduce to a few ulps (the two kernels compute
+the hard terms with different ops); and
 through the public function, fused and compiled. A float 0/1 target reaches ``_soft``
 wherever the library cannot read it for free (GPUs, tracing); on a CPU it is turned into a
-bool mask first, so some tests here switch that off (``targets.as_mask``) to run the path a
-GPU runs.
+bool-like hard target first (``targets.is_binary``), so some tests here switch that off to
+run the path a GPU runs.
 
 The error allowed against the oracle, per element (:func:`_allowed`), is a few ulps of the
 size of the terms of the loss and gradient (the gradient's terms cancel where it crosses 0),
@@ -272,6 +273,14 @@ def test_extreme_logits_match_the_oracle(dtype: torch.dtype, gamma: float, pos_w
     _check_soft(x, y, alpha=0.25, gamma=gamma, pos_weight=_pos_weight(pos_weight, dtype))
 
 
+def _rows(options: dict[str, Any], start: int) -> dict[str, Any]:
+    """The options for rows ``start:`` (a per-element gamma is cut with them)."""
+    gamma = options["gamma"]
+    if isinstance(gamma, torch.Tensor) and gamma.dim() == 2:
+        gamma = gamma[start:]
+    return {**options, "gamma": gamma}
+
+
 def _both_kernels(
     x: torch.Tensor, mask: torch.Tensor, need_grad: bool, **options: Any
 ) -> tuple[tuple[torch.Tensor, Any], tuple[torch.Tensor, Any]]:
@@ -293,7 +302,7 @@ def _hard_case_logits(dtype: torch.dtype) -> torch.Tensor:
 @pytest.mark.parametrize("alpha", ["none", "float", "per-class"])
 @pytest.mark.parametrize("gamma", GAMMAS, ids=str)
 @pytest.mark.parametrize("dtype", DTYPES, ids=str)
-def test_hard_float_targets_give_the_bool_kernel_bit_for_bit(
+def test_hard_float_targets_give_the_bool_kernel_to_a_few_ulps(
     dtype: torch.dtype, gamma: float | str, alpha: str, need_grad: bool
 ) -> None:
     x = _hard_case_logits(dtype)
@@ -305,19 +314,26 @@ def test_hard_float_targets_give_the_bool_kernel_bit_for_bit(
         x, mask, need_grad, **options, pos_weight=None
     )
     assert torch.isnan(loss[2, 0]) and torch.isnan(hard_loss[2, 0])  # the NaN logit
-    torch.testing.assert_close(loss, hard_loss, rtol=0, atol=0, equal_nan=True)
+    # Both kernels are within the oracle's allowance (module docstring), so of each other
+    # within twice that; the NaN row and the extreme row 0-1 (|x| up to finfo.max, where the
+    # allowance needs the oracle's values) are compared exactly.
+    y = mask.to(dtype)
+    allowed = _allowed(x[3:], y[3:], dtype, **_rows(options, 3), pos_weight=None, weight=None)
+    xs, ys = x[3:].double().numpy(), y[3:].double().numpy()
+    _assert_within("loss", loss[3:], hard_loss[3:].double().numpy(), 2 * allowed[0], xs, ys)
+    assert torch.equal(loss[:3].isnan(), hard_loss[:3].isnan())
     if need_grad:
-        torch.testing.assert_close(grad, hard_grad, rtol=0, atol=0, equal_nan=True)
+        _assert_within("grad", grad[3:], hard_grad[3:].double().numpy(), 2 * allowed[1], xs, ys)
     else:
         assert grad is None and hard_grad is None
 
 
 @pytest.mark.parametrize("gamma", GAMMAS, ids=str)
 @pytest.mark.parametrize("dtype", DTYPES, ids=str)
-def test_hard_float_targets_with_pos_weight_within_two_ulps_of_the_bool_kernel(
+def test_hard_float_targets_with_pos_weight_agree_with_the_bool_kernel(
     dtype: torch.dtype, gamma: float | str
 ) -> None:
-    """With pos_weight the factors are grouped against overflow, not as in _hard."""
+    """With pos_weight too, within twice the oracle's allowance of each other."""
     x = _hard_case_logits(dtype)[3:]  # finite
     x[-1] = torch.tensor([1.0, -1e4, 1e4, 30.0, -30.0], dtype=dtype)
     mask = torch.rand(x.shape) < 0.5
@@ -327,10 +343,11 @@ def test_hard_float_targets_with_pos_weight_within_two_ulps_of_the_bool_kernel(
         "pos_weight": _pos_weight("per-class", dtype),
     }
     (loss, grad), (hard_loss, hard_grad) = _both_kernels(x, mask, True, **options)
-    ulps = 2 * torch.finfo(dtype).eps
-    tiny = torch.finfo(dtype).tiny
-    torch.testing.assert_close(loss, hard_loss, rtol=ulps, atol=tiny)
-    torch.testing.assert_close(grad, hard_grad, rtol=ulps, atol=tiny)
+    y = mask.to(dtype)
+    allowed = _allowed(x, y, dtype, **options, weight=None)
+    xs, ys = x.double().numpy(), y.double().numpy()
+    _assert_within("loss", loss, hard_loss.double().numpy(), 2 * allowed[0], xs, ys)
+    _assert_within("grad", grad, hard_grad.double().numpy(), 2 * allowed[1], xs, ys)
 
 
 @pytest.mark.parametrize("pos_weight", ["none", "per-class"])
@@ -418,29 +435,34 @@ def _loss_and_grad(
 def test_fused_float_targets_equal_bool_targets(
     reduction: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The public function, fused: float 0/1 targets on the soft kernel (as on a GPU: the
-    CPU's conversion to a bool mask switched off) give the bool mask's results bit for bit;
-    with one soft target among them (which the CPU never converts) the hard elements do too."""
+    """The public function, fused. On a CPU float 0/1 targets take the hard kernel, as the
+    bool mask does: bit for bit the same. As on a GPU (the CPU's check switched off) they
+    take the soft kernel: the same within the oracle's allowance; with one soft target among
+    them (never hard) the hard elements do too."""
     x = torch.randn(300, C) * 6
     mask = torch.rand(300, C) < 0.1
     options: dict[str, Any] = {"alpha": 0.25, "gamma": 2.0, "reduction": reduction}
     bool_loss, bool_grad = _loss_and_grad(x, mask, backend="fused", **options)
+    float_loss, float_grad = _loss_and_grad(x, mask.float(), backend="fused", **options)
+    assert torch.equal(float_loss, bool_loss)
+    assert torch.equal(float_grad, bool_grad)
 
     calls = _spy(monkeypatch)
     with monkeypatch.context() as patch:
-        patch.setattr(targets, "as_mask", lambda y: y)
-        float_loss, float_grad = _loss_and_grad(x, mask.float(), backend="fused", **options)
+        patch.setattr(targets, "is_binary", lambda y: False)
+        soft_loss, soft_grad = _loss_and_grad(x, mask.float(), backend="fused", **options)
     assert calls == [torch.float32]
-    assert torch.equal(float_loss, bool_loss)
-    assert torch.equal(float_grad, bool_grad)
+    tol = {"rtol": 8 * torch.finfo(torch.float32).eps, "atol": 1e-30}
+    torch.testing.assert_close(soft_loss, bool_loss, **tol)
+    torch.testing.assert_close(soft_grad, bool_grad, **tol)
 
     if reduction == "none":
         mixed = mask.float()
         mixed[0, 0] = 0.3
         mixed_loss, mixed_grad = _loss_and_grad(x, mixed, backend="fused", **options)
         assert calls == [torch.float32, torch.float32]
-        assert torch.equal(mixed_loss.view(-1)[1:], bool_loss.view(-1)[1:])
-        assert torch.equal(mixed_grad.view(-1)[1:], bool_grad.view(-1)[1:])
+        torch.testing.assert_close(mixed_loss.view(-1)[1:], bool_loss.view(-1)[1:], **tol)
+        torch.testing.assert_close(mixed_grad.view(-1)[1:], bool_grad.view(-1)[1:], **tol)
         assert not torch.equal(mixed_loss[0, 0], bool_loss[0, 0])
 
 

@@ -56,6 +56,12 @@ def equals(gamma: Gamma, value: float) -> bool:
     return not isinstance(gamma, Tensor) and gamma == value
 
 
+def scalar(value: float, like: Tensor) -> Tensor:
+    """A number as a 0-d tensor of x's dtype on x's device. ``torch.full`` writes it on the
+    device itself: no host-to-device copy, so no synchronisation."""
+    return torch.full((), value, dtype=like.dtype, device=like.device)
+
+
 def sign(y: Tensor) -> Tensor:
     """2y - 1: +1 for a positive target, -1 for a negative one (linear for soft targets)."""
     if y.dtype == torch.bool:

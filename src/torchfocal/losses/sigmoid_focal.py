@@ -52,7 +52,7 @@ from torch import Tensor
 
 from .._engine import checks as v
 from .._engine import runners, targets
-from .._engine.numerics import AlphaArg, Gamma, alpha_t, equals, log_one_minus_pt, scalar
+from .._engine.numerics import AlphaArg, Gamma, alpha_t, equals, log_one_minus_pt, scalar, times
 
 
 def naive_elementwise(
@@ -137,8 +137,8 @@ def _hard(
     With c_t the pos_weight of the element's side and alpha_t = (1 - alpha) + y (2 alpha - 1),
     since dx_t/dx = s:
 
-        loss     = alpha_t m c_t ce
-        dloss/dx = -s alpha_t m c_t (gamma p_t ce + q).
+        loss     = (alpha_t m c_t) ce
+        dloss/dx = -s (alpha_t m c_t) (gamma p_t ce + q).
 
     Every op is arithmetic on floats: the time at the sizes users have is the op count
     (a (256, 80) batch costs a few microseconds an op), and ops that read or write bool
@@ -158,13 +158,11 @@ def _hard(
         modulator = q * q
     else:
         modulator = F.softplus(x_t, threshold=SOFTPLUS_LINEAR).mul_(-gamma).exp_()
+    # alpha_t m c_t, multiplied together before they meet ce: c_t ce alone may overflow
+    # (c_t > 1, x_t near -finfo.max) where the loss does not.
     c_t = None if pos_weight is None else y_f * (pos_weight - 1.0) + 1.0
-    weighted_ce = ce if c_t is None else ce * c_t
-    scale: Tensor | float | None = modulator
-    alpha_y = alpha_t(alpha, y_f, x)
-    if alpha_y is not None:
-        scale = alpha_y if scale is None else scale * alpha_y
-    loss = weighted_ce if scale is None else scale * weighted_ce
+    factor = times(modulator, alpha_t(alpha, y_f, x), c_t)
+    loss = ce if factor is None else ce * factor
     if not need_grad:
         return loss, None
     if equals(gamma, 0.0):
@@ -173,9 +171,7 @@ def _hard(
         inner = q + gamma * torch.sigmoid(x_t) * ce
     else:
         inner = torch.addcmul(q, torch.sigmoid(x_t), ce, value=gamma)
-    if c_t is not None:
-        inner = inner * c_t
-    grad = inner if scale is None else inner * scale
+    grad = inner if factor is None else inner * factor
     return loss, grad.mul_(minus_s)
 
 
