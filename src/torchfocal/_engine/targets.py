@@ -86,16 +86,39 @@ def elementwise_target(
         )
     num_classes = input.shape[dim]
     index = target.unsqueeze(dim)
-    ignored = index == ignore_index
-    v.check_class_indices(
-        index, ignored, largest=num_classes, ignore_index=ignore_index, background=True
+    ignored = ignored_indices(
+        index, largest=num_classes, ignore_index=ignore_index, background=True
     )
     classes = torch.arange(num_classes, device=input.device)
     y = index == classes.reshape(v.class_shape(input.dim(), dim, num_classes))
-    valid = ~ignored if not v.reads_flags(ignored) or bool(ignored.any()) else None
-    if valid is not None:
-        y = y & valid
-    return y, valid
+    if ignored is None:
+        return y, None
+    valid = ~ignored
+    return y & valid, valid
+
+
+def ignored_indices(
+    index: Tensor, *, largest: int, ignore_index: int, background: bool = False
+) -> Tensor | None:
+    """Check class indices (each in [0, largest] or ``ignore_index``); the mask of ignored
+    ones, or None where there is none.
+
+    On a CPU tensor the common case (every index a class, none ignored) is one pass for the
+    extremes; the mask and the check of each index are built only when the extremes do not
+    settle it. Elsewhere the mask is always built (whether anything is ignored would be a
+    read of a value) and the check is a device-side assert.
+    """
+    if v.reads_flags(index) and index.numel():
+        low, high = (int(value) for value in torch.aminmax(index))
+        if low >= 0 and high <= largest and not low <= ignore_index <= high:
+            return None
+    ignored = index == ignore_index
+    v.check_class_indices(
+        index, ignored, largest=largest, ignore_index=ignore_index, background=background
+    )
+    if v.reads_flags(ignored) and not bool(ignored.any()):
+        return None
+    return ignored
 
 
 class ElementwiseBatch(NamedTuple):
@@ -365,10 +388,8 @@ def prepare_per_location(
                 f"{v.shape_str(index_shape)}; got {target.dtype}"
             )
         index = target.unsqueeze(dim).long()
-        ignored = index == ignore_index
-        v.check_class_indices(index, ignored, largest=num_classes - 1, ignore_index=ignore_index)
-        has_ignored = bool(ignored.any()) if v.reads_flags(ignored) else True
-        if has_ignored:
+        ignored = ignored_indices(index, largest=num_classes - 1, ignore_index=ignore_index)
+        if ignored is not None:
             valid = ~ignored
             index = index.masked_fill(ignored, 0)
         # F.cross_entropy's mean divides by the class weights of the counted targets.
