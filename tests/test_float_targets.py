@@ -8,8 +8,8 @@ which a float target of 0s and 1s must reproduce to a few ulps (the two kernels 
 the hard terms with different ops); and
 through the public function, fused and compiled. A float 0/1 target reaches ``_soft``
 wherever the library cannot read it for free (GPUs, tracing); on a CPU it is turned into a
-bool-like hard target first (``targets.is_binary``), so some tests here switch that off to
-run the path a GPU runs.
+hard target first (``checks.reads_flags``, which says where values may be read for free), so
+some tests here switch that off to run the path a GPU runs.
 
 The error allowed against the oracle, per element (:func:`_allowed`), is a few ulps of the
 size of the terms of the loss and gradient (the gradient's terms cancel where it crosses 0),
@@ -32,7 +32,7 @@ import torch
 
 import torchfocal
 from torchfocal import reference
-from torchfocal._engine import targets
+from torchfocal._engine import checks
 from torchfocal.losses import sigmoid_focal
 
 DTYPES = [torch.float32, torch.float64]
@@ -449,7 +449,7 @@ def test_fused_float_targets_equal_bool_targets(
 
     calls = _spy(monkeypatch)
     with monkeypatch.context() as patch:
-        patch.setattr(targets, "is_binary", lambda y: False)
+        patch.setattr(checks, "reads_flags", lambda tensor: False)
         soft_loss, soft_grad = _loss_and_grad(x, mask.float(), backend="fused", **options)
     assert calls == [torch.float32]
     tol = {"rtol": 8 * torch.finfo(torch.float32).eps, "atol": 1e-30}

@@ -45,15 +45,20 @@ def reject_single_class_index_target(input: Tensor, target: Tensor, dim: int) ->
 
 def elementwise_target(
     input: Tensor, target: Tensor, class_dim: int, ignore_index: int
-) -> tuple[Tensor, Tensor | None]:
-    """Turn any accepted target form into (y, valid).
+) -> tuple[Tensor, Tensor | None, bool]:
+    """Turn any accepted target form into (y, valid, hard).
 
     y is a bool mask of the input's shape for hard targets, or the float target itself;
-    valid is None or a bool tensor (class_dim of size 1) marking the counted locations.
+    valid is None or a bool tensor (class_dim of size 1) marking the counted locations; hard
+    says that y holds only 0 and 1 (a mask, or a float target known to: the kernels' cheaper
+    hard form). Whether a float target is that is asked once per call, and only where
+    reading the answer is free (a CPU tensor, :func:`~torchfocal._engine.checks.reads_flags`):
+    elsewhere the soft form, exact for hard targets too, runs without it. A target that
+    requires grad is never hard (the naive form differentiates it).
     """
     if target.shape == input.shape:
         if target.dtype == torch.bool:
-            return target, None
+            return target, None, True
         if v.is_integer_dtype(target.dtype):
             ok = (target == 0) | (target == 1)
             v.require(
@@ -62,11 +67,17 @@ def elementwise_target(
                 "got {bad}",
                 lambda: str(target[~ok][0].item()),
             )
-            return target != 0, None
+            return target != 0, None, True
         if not target.is_floating_point():
             raise TypeError(f"target must be a float, bool or integer tensor; got {target.dtype}")
-        check_unit_interval("target must hold values in [0, 1]", target)
-        return target, None
+        spread = check_unit_interval("target must hold values in [0, 1]", target)
+        hard = (
+            spread is not None
+            and not target.requires_grad
+            and v.reads_flags(spread)
+            and bool(spread == 0)
+        )
+        return target, None, hard
 
     index_shape = None
     if input.dim() >= 1:
@@ -92,9 +103,9 @@ def elementwise_target(
     classes = torch.arange(num_classes, device=input.device)
     y = index == classes.reshape(v.class_shape(input.dim(), dim, num_classes))
     if ignored is None:
-        return y, None
+        return y, None, True
     valid = ~ignored
-    return y & valid, valid
+    return y & valid, valid, True
 
 
 def ignored_indices(
@@ -133,7 +144,8 @@ class ElementwiseBatch(NamedTuple):
     compute_dtype: torch.dtype
     #: class_dim, normalised where the input has one (else as given).
     class_dim: int
-    #: y holds only 0 and 1: a bool mask, or a float target checked to (see :func:`is_binary`).
+    #: y holds only 0 and 1: a bool mask, or a float target checked to
+    #: (see :func:`elementwise_target`).
     hard: bool = False
 
     def mask(self) -> Tensor:
@@ -167,7 +179,7 @@ def prepare_elementwise(
     if input.dim() >= 2:
         class_dim = v.normalize_dim("class_dim", class_dim, input.dim())
     compute_dtype = v.compute_dtype(input)
-    y, valid = elementwise_target(input, target, class_dim, ignore_index)
+    y, valid, hard = elementwise_target(input, target, class_dim, ignore_index)
 
     element_weight = None
     if weight is not None:
@@ -195,25 +207,8 @@ def prepare_elementwise(
         y = y.to(compute_dtype) * (1.0 - label_smoothing) + label_smoothing / 2
     elif y.dtype != torch.bool:
         y = y.to(compute_dtype)
-    hard = y.dtype == torch.bool or is_binary(y)
+    hard = hard and label_smoothing == 0
     return ElementwiseBatch(input, y, element_weight, divisor, compute_dtype, class_dim, hard)
-
-
-def is_binary(y: Tensor) -> bool:
-    """Whether a float target in [0, 1] holds only 0s and 1s (the kernels' cheaper hard form).
-
-    Most code passes hard labels as floats (``F.one_hot(...).float()``). The question is asked
-    once per call and only where reading the answer is free (a CPU tensor,
-    :func:`~torchfocal._engine.checks.reads_flags`): elsewhere the soft form, exact for hard
-    targets too, runs without it. A target that requires grad is never hard (the naive form
-    differentiates it). With every value in [0, 1], y (1 - y) >= 0, and it is 0 exactly at 0
-    and 1 (no product of a subnormal y and 1 - y >= 1/2 rounds to 0), so one dot product
-    answers it.
-    """
-    if y.requires_grad or not v.reads_flags(y):
-        return False
-    flat = y.reshape(-1)
-    return bool(torch.dot(flat, 1.0 - flat) == 0)
 
 
 def class_alpha(
@@ -432,20 +427,24 @@ def check_scores(input: Tensor, target: object, name: str) -> Tensor:
     return score
 
 
-def check_unit_interval(expectation: str, values: Tensor) -> None:
+def check_unit_interval(expectation: str, values: Tensor) -> Tensor | None:
     """Every value in [0, 1] (NaN is not), else ``ValueError("<expectation>; got <value>")``.
 
-    One pass for the two extremes instead of two comparisons, an ``&`` and an ``all``: the
-    mask is only built to find the value for the message.
+    Checked on y - y^2 = y (1 - y): negative (or NaN) exactly outside [0, 1], as y^2 rounds
+    below y inside it and above it outside. Two ops and a read, where two comparisons, an
+    ``&`` and an ``all`` would be five ops; the mask is built only for the message. Returns
+    the largest y (1 - y), which is 0 exactly when every value is 0 or 1 (None when empty).
     """
     if values.numel() == 0:
-        return
-    low, high = torch.aminmax(values)
+        return None
+    detached = values.detach()
+    low, high = torch.aminmax(torch.addcmul(detached, detached, detached, value=-1.0))
     v.require(
-        (low >= 0) & (high <= 1),
+        low >= 0,
         f"{expectation}; got {{bad}}",
         lambda: v.first(values, (values >= 0) & (values <= 1)),
     )
+    return high
 
 
 def prepare_score_batch(

@@ -131,7 +131,7 @@ def _hard(
     Each term is one fused torch op on x_t or u = -x_t, accurate to rounding for every
     finite logit (a softplus or sigmoid of a logit never forms log(1 - p) of a rounded p):
 
-        ce = -log p_t = softplus(u),    q = 1 - p_t = sigmoid(u),    p_t = sigmoid(x_t),
+        ce = -log p_t = -logsigmoid(x_t),   q = 1 - p_t = sigmoid(u),   p_t = sigmoid(x_t),
         m  = q^gamma: q, q * q, or exp(-gamma softplus(x_t)) (log q = -softplus(x_t)).
 
     With c_t the pos_weight of the element's side and alpha_t = (1 - alpha) + y (2 alpha - 1),
@@ -148,7 +148,7 @@ def _hard(
     minus_s = y_f.mul(-2.0).add_(1.0)
     u = x * minus_s
     x_t = u.neg()
-    ce = F.softplus(u, threshold=SOFTPLUS_LINEAR)
+    log_p_t = F.logsigmoid(x_t)  # -ce; logsigmoid costs about half of softplus on the CPU
     q = torch.sigmoid(u)
     if equals(gamma, 0.0):
         modulator: Tensor | None = None
@@ -162,15 +162,15 @@ def _hard(
     # (c_t > 1, x_t near -finfo.max) where the loss does not.
     c_t = None if pos_weight is None else y_f * (pos_weight - 1.0) + 1.0
     factor = times(modulator, alpha_t(alpha, y_f, x), c_t)
-    loss = ce if factor is None else ce * factor
+    loss = log_p_t.neg() if factor is None else (log_p_t * factor).neg_()
     if not need_grad:
         return loss, None
     if equals(gamma, 0.0):
         inner = q
     elif isinstance(gamma, Tensor):
-        inner = q + gamma * torch.sigmoid(x_t) * ce
+        inner = q - gamma * torch.sigmoid(x_t) * log_p_t
     else:
-        inner = torch.addcmul(q, torch.sigmoid(x_t), ce, value=gamma)
+        inner = torch.addcmul(q, torch.sigmoid(x_t), log_p_t, value=-gamma)
     grad = inner if factor is None else inner * factor
     return loss, grad.mul_(minus_s)
 
