@@ -31,6 +31,7 @@ def test_fused_blocks_equal_naive(
 ) -> None:
     monkeypatch.setattr(runners, "BLOCK_ELEMENTS", block)
     monkeypatch.setattr(runners, "BLOCK_THRESHOLD", 0)
+    monkeypatch.setattr(runners, "LARGE_ABOVE", 1 << 30)
     shape: tuple[int, ...] = (4, 6, 5, 7) if case != "one_dim" else (3000,)
     x = torch.randn(shape, dtype=torch.float64) * 4
     options: dict[str, Any] = {"gamma": 1.5, "reduction": reduction}
@@ -71,7 +72,8 @@ def test_softmax_fused_blocks_equal_naive(
     block: int, class_dim: int, form: str, reduction: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(runners, "BLOCK_ELEMENTS", block)
-    monkeypatch.setattr(runners, "BLOCK_THRESHOLD", 0)
+    monkeypatch.setattr(runners, "PER_LOCATION_THRESHOLD", 0)
+    monkeypatch.setattr(runners, "LARGE_ABOVE", 1 << 30)
     x = torch.randn(3, 6, 4, 5, dtype=torch.float64) * 4
     dim = class_dim % 4
     index_shape = [s for d, s in enumerate(x.shape) if d != dim]
@@ -98,3 +100,22 @@ def test_softmax_fused_blocks_equal_naive(
         results.append((loss, grad))
     torch.testing.assert_close(results[1][0], results[0][0], rtol=1e-10, atol=1e-12)
     torch.testing.assert_close(results[1][1], results[0][1], rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("rows", [900, 30_000])
+def test_default_blocks_equal_one_pass(rows: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Above the threshold the production block sizes (small, and large past LARGE_ABOVE)
+    give what one pass gives."""
+    x = torch.randn(rows, 80, dtype=torch.float64) * 4
+    target = torch.rand(rows, 80) < 0.05
+    assert runners.uses_blocks(x)
+    assert (x.numel() > runners.LARGE_ABOVE) == (rows == 30_000)
+    results = []
+    for threshold in (runners.BLOCK_THRESHOLD, 1 << 40):
+        monkeypatch.setattr(runners, "BLOCK_THRESHOLD", threshold)
+        xx = x.clone().requires_grad_(True)
+        loss = torchfocal.sigmoid_focal_loss(xx, target, reduction="sum")
+        (grad,) = torch.autograd.grad(loss, xx)
+        results.append((loss, grad))
+    torch.testing.assert_close(results[0][0], results[1][0], rtol=1e-12, atol=0)
+    assert torch.equal(results[0][1], results[1][1])

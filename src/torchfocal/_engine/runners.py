@@ -3,10 +3,15 @@
 A fused kernel (``kernel(x, **operands, need_grad=...) -> (loss, dloss/dx)``) runs a dozen
 elementwise steps. Where it runs:
 
-- CPU, large tensors: cut into cache-sized blocks. On a block that fits in the cache the
-  dozen steps cost about one pass over main memory instead of a dozen; below
-  :data:`BLOCK_THRESHOLD` elements the Python loop costs more than it saves (measured:
-  BENCHMARKS.md), so the tensor is one block.
+- CPU, large tensors: cut into blocks. A block's dozen steps run on data that stays in
+  the CPU's cache, and its temporaries are small enough for the allocator to reuse (a
+  fresh temporary of a megabyte or more costs page faults on every call, more than the
+  arithmetic at a few hundred thousand elements). Measured (BENCHMARKS.md, "Blocks"): an
+  elementwise loss runs as one pass up to :data:`BLOCK_THRESHOLD` elements, in blocks of
+  :data:`BLOCK_ELEMENTS` up to :data:`LARGE_ABOVE`, and of :data:`LARGE_BLOCK_ELEMENTS`
+  beyond (where ops on a larger block use both threads); a loss with one value per
+  location (softmax: a log-softmax, a gather, a scatter per row) pays for each block's
+  dozen small per-row ops and runs as one pass up to :data:`PER_LOCATION_THRESHOLD`.
 - every other device (and under torch.compile): one pass. A GPU's kernels are launched
   asynchronously and are not limited by a CPU cache; a Python loop of blocks would multiply
   the launches, and any read of a value would synchronise with the device.
@@ -31,10 +36,16 @@ from .numerics import is_compiling
 from .reduction import Divisor, reciprocal, reduce, scaled_result, scaled_sum
 from .targets import ElementwiseBatch
 
-#: Elements per block: the temporaries of one block stay in the CPU's cache.
-BLOCK_ELEMENTS = 1 << 16
-#: CPU tensors of more elements than this are cut into blocks (see the module docstring).
-BLOCK_THRESHOLD = 1 << 18
+#: Elementwise losses on CPU tensors of more elements than this are cut into blocks
+#: (module docstring).
+BLOCK_THRESHOLD = 1 << 16
+#: Elements per block up to LARGE_ABOVE, and beyond it.
+BLOCK_ELEMENTS = 1 << 15
+LARGE_BLOCK_ELEMENTS = 1 << 18
+#: The size from which blocks are large.
+LARGE_ABOVE = 1 << 21
+#: Per-location losses on CPU tensors of more elements than this are cut into blocks.
+PER_LOCATION_THRESHOLD = 1 << 21
 
 #: ``kernel(x, **operands, need_grad=..., [dim=...]) -> (loss, dloss/dx or None)``.
 Kernel = Callable[..., tuple[Tensor, Tensor | None]]
@@ -55,7 +66,8 @@ def blocks(shape: torch.Size, block_elements: int) -> list[tuple[Any, ...]]:
     leading = 1
     for dim, size in enumerate(shape):
         if leading * int(size) >= wanted or dim == len(shape) - 1:
-            per_piece = max(1, (leading * int(size)) // wanted)
+            # Rounded up: equal pieces, no leftover sliver of a block at the end.
+            per_piece = max(1, -(-(leading * int(size)) // wanted))
             outer = [range(int(s)) for s in shape[:dim]]
             steps = range(0, int(size), per_piece)
             result: list[tuple[Any, ...]] = []
@@ -82,9 +94,14 @@ def take(operand: Any, index: tuple[Any, ...], ndim: int) -> Any:
     return operand[tuple(parts)]
 
 
-def uses_blocks(x: Tensor) -> bool:
-    """Blocks only for CPU tensors above :data:`BLOCK_THRESHOLD`, never while tracing."""
-    return x.device.type == "cpu" and x.numel() > BLOCK_THRESHOLD and not is_compiling()
+def uses_blocks(x: Tensor, per_location: bool = False) -> bool:
+    """Blocks only for large CPU tensors (module docstring), never while tracing."""
+    threshold = PER_LOCATION_THRESHOLD if per_location else BLOCK_THRESHOLD
+    return x.device.type == "cpu" and x.numel() > threshold and not is_compiling()
+
+
+def block_elements(x: Tensor) -> int:
+    return BLOCK_ELEMENTS if x.numel() <= LARGE_ABOVE else LARGE_BLOCK_ELEMENTS
 
 
 def _single_pass(
@@ -114,7 +131,7 @@ def _elementwise_blocks(
     grad = torch.empty(x.shape, dtype=input_dtype, device=x.device) if need_grad else None
     losses = torch.empty_like(x) if divisor is None else None
     total = torch.zeros((), dtype=torch.float64, device=x.device)
-    for index in blocks(x.shape, BLOCK_ELEMENTS):
+    for index in blocks(x.shape, block_elements(x)):
         block_operands = {name: take(value, index, x.dim()) for name, value in operands.items()}
         block_loss, block_grad = kernel(x[index], **block_operands, need_grad=need_grad)
         if losses is not None:
@@ -145,7 +162,7 @@ def _per_location_blocks(
     losses = torch.empty(per_location, dtype=x.dtype, device=x.device)
     class_one = list(x.shape)
     class_one[dim] = 1
-    block_size = max(1, BLOCK_ELEMENTS // max(x.shape[dim], 1))
+    block_size = max(1, block_elements(x) // max(x.shape[dim], 1))
     for block in blocks(torch.Size(class_one), block_size):
         index = tuple(slice(None) if pos == dim else item for pos, item in enumerate(block))
         block_dim = dim - sum(isinstance(item, int) for item in index[:dim])
@@ -180,7 +197,7 @@ def run_eager(
     times 1 / divisor; the gradient is already divided by the divisor.
     """
     x = input.to(compute_dtype)
-    if not uses_blocks(x):
+    if not uses_blocks(x, per_location=dim is not None):
         return _single_pass(kernel, x, input.dtype, need_grad, operands, dim, divisor)
     if dim is None:
         return _elementwise_blocks(kernel, x, input.dtype, need_grad, operands, divisor)
