@@ -54,7 +54,7 @@ def require(ok: Tensor, message: str, bad: Callable[[], str] | None = None) -> N
     if is_compiling() or ok.device.type == "meta":
         return
     if _reads_eagerly(ok.device):
-        if not bool(ok.all()):
+        if not (ok.item() if ok.dim() == 0 else bool(ok.all())):
             raise ValueError(message.format(bad=bad() if bad is not None else "?"))
         return
     torch._assert_async(ok.all(), message.format(bad="a value out of range"))

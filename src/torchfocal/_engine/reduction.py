@@ -116,10 +116,12 @@ def scaled_result(
 ) -> tuple[Tensor, Tensor | None]:
     """A fused kernel's (loss, grad) reduced: the sum times ``inverse`` (:func:`scaled_sum`,
     left in the accumulation dtype for the caller's one cast to the input's dtype) and the
-    gradient times ``inverse``; unchanged for ``inverse`` None (``reduction="none"``)."""
+    gradient times ``inverse``, in place (a kernel's gradient is its own tensor: a copy of
+    it would cost a fresh allocation per call); unchanged for ``inverse`` None
+    (``reduction="none"``)."""
     if inverse is None:
         return loss, grad
-    return scaled_sum(loss, inverse), None if grad is None else grad * inverse
+    return scaled_sum(loss, inverse), None if grad is None else grad.mul_(inverse)
 
 
 def _average_over_process_group(value: Tensor) -> Tensor:

@@ -47,7 +47,9 @@ LARGE_ABOVE = 1 << 21
 #: Per-location losses on CPU tensors of more elements than this are cut into blocks.
 PER_LOCATION_THRESHOLD = 1 << 21
 
-#: ``kernel(x, **operands, need_grad=..., [dim=...]) -> (loss, dloss/dx or None)``.
+#: ``kernel(x, **operands, need_grad=..., [dim=...]) -> (loss, dloss/dx or None)``. The
+#: gradient a kernel returns is a tensor of its own (no view of an operand): the runners
+#: scale it in place.
 Kernel = Callable[..., tuple[Tensor, Tensor | None]]
 
 

@@ -75,7 +75,7 @@ def elementwise_target(
             spread is not None
             and not target.requires_grad
             and v.reads_flags(spread)
-            and bool(spread == 0)
+            and spread.item() == 0
         )
         return target, None, hard
 
@@ -100,12 +100,18 @@ def elementwise_target(
     ignored = ignored_indices(
         index, largest=num_classes, ignore_index=ignore_index, background=True
     )
-    classes = torch.arange(num_classes, device=input.device)
-    y = index == classes.reshape(v.class_shape(input.dim(), dim, num_classes))
-    if ignored is None:
-        return y, None, True
-    valid = ~ignored
-    return y & valid, valid, True
+    # The float one-hot, scattered: a comparison of every element with its class would be a
+    # bool op over the whole input (several times an arithmetic one on the CPU), and the
+    # kernels take hard targets as floats. Background and ignored locations write a 0.
+    positive = index < num_classes
+    valid = None if ignored is None else ~ignored
+    if valid is not None:
+        positive = positive & valid
+    dtype = v.compute_dtype(input)
+    y = torch.zeros(input.shape, dtype=dtype, device=input.device).scatter_(
+        dim, index.clamp(0, num_classes - 1).long(), positive.to(dtype)
+    )
+    return y, valid, True
 
 
 def ignored_indices(
