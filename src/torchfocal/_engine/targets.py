@@ -108,9 +108,9 @@ def elementwise_target(
     if valid is not None:
         positive = positive & valid
     dtype = v.compute_dtype(input)
-    y = torch.zeros(input.shape, dtype=dtype, device=input.device).scatter_(
-        dim, index.clamp(0, num_classes - 1).long(), positive.to(dtype)
-    )
+    y = torch.zeros(input.shape, dtype=dtype, device=input.device)
+    if num_classes:  # no class, nothing to scatter (every index is background)
+        y.scatter_(dim, index.clamp(0, num_classes - 1).long(), positive.to(dtype))
     return y, valid, True
 
 

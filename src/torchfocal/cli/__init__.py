@@ -23,7 +23,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "plot": ("plot", "plot the focal loss or its gradient for several gammas"),
     "weights": ("weights", "class-balanced weights and balanced alpha from class counts"),
     "demo": ("demo", "train on long-tailed real data with each loss and compare (main job)"),
-    "bench": ("bench", "time and memory of every backend against torch's own loss"),
+    "bench": ("bench", "speed and memory goals as ratios to torch's own loss (--sweep: all)"),
 }
 
 
