@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import Tensor
 
-from .numerics import is_compiling
+from .numerics import is_compiling, reads_values
 
 _eager_checks = os.environ.get("TORCHFOCAL_EAGER_CHECKS", "0") not in ("", "0")
 
@@ -69,7 +69,7 @@ def reads_flags(tensor: Tensor) -> bool:
     """Whether a Python decision may read ``tensor``'s values (e.g. "is anything ignored?"):
     only where that is free, CPU tensors outside tracing. Elsewhere the caller takes the form
     that holds either way."""
-    return tensor.device.type == "cpu" and not is_compiling()
+    return reads_values(tensor)
 
 
 #: What users may pass where C per-class values are accepted.

@@ -251,15 +251,6 @@ def log1m_softmax(x: Tensor, log_p: Tensor, dim: int) -> Tensor:
     return result.scatter(dim, top, log_rest)
 
 
-def one_minus_p_at(p: Tensor, p_y: Tensor, index: Tensor, dim: int) -> Tensor:
-    """1 - p_y for the class at ``index``: directly while p_y <= 1/2 (no cancellation there,
-    and exact to rounding even when the logits are so large that the p_k carry the rounding
-    of logsumexp), else as the sum of the other classes' probabilities (no cancellation as
-    p_y -> 1)."""
-    others = p.scatter(dim, index, 0.0).sum(dim=dim, keepdim=True)
-    return torch.where(p_y <= 0.5, 1.0 - p_y, others)
-
-
 def p_rho(log_p: Tensor) -> Tensor:
     """p rho = p l / expm1(l), l = log p: its limit 1 where l rounds to 0, and 0 where p is 0
     (l is clamped at -SATURATED_LOGIT, so l = -inf never forms -inf / -1 * 0)."""
