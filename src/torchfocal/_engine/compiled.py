@@ -68,7 +68,7 @@ import torch
 from torch import Tensor
 
 from .numerics import is_compiling
-from .reduction import Divisor, accumulation_dtype, reciprocal, scaled_result
+from .reduction import Divisor, accumulation_dtype, reciprocal, scaled_result, scaled_sum
 
 #: ``kernel(x, **operands, [dim=...,] need_grad=...) -> (loss, dloss/dx or None)``.
 Kernel = Callable[..., tuple[Tensor, Tensor | None]]
@@ -223,10 +223,13 @@ def _program(
     extra = dict(statics) if dim is None else {**dict(statics), "dim": dim}
 
     def program(x: Tensor, inverse: Tensor | None, need_grad: bool, *values: Any) -> Result:
-        loss, grad = kernel(
-            x, **dict(zip(names, values, strict=True)), **extra, need_grad=need_grad
-        )
-        return scaled_result(loss, grad, inverse)
+        operands = dict(zip(names, values, strict=True))
+        if dim is None:
+            loss, grad = kernel(x, **operands, **extra, need_grad=need_grad)
+            return scaled_result(loss, grad, inverse)
+        # A per-location kernel scales its own gradient (runners.Kernel).
+        loss, grad = kernel(x, **operands, **extra, need_grad=need_grad, grad_scale=inverse)
+        return (loss if inverse is None else scaled_sum(loss, inverse)), grad
 
     return program
 

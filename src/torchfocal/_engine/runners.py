@@ -47,9 +47,11 @@ LARGE_ABOVE = 1 << 21
 #: Per-location losses on CPU tensors of more elements than this are cut into blocks.
 PER_LOCATION_THRESHOLD = 1 << 21
 
-#: ``kernel(x, **operands, need_grad=..., [dim=...]) -> (loss, dloss/dx or None)``. The
-#: gradient a kernel returns is a tensor of its own (no view of an operand): the runners
-#: scale it in place.
+#: ``kernel(x, **operands, need_grad=..., [dim=..., grad_scale=...]) -> (loss, dloss/dx or
+#: None)``. The gradient an elementwise kernel returns is a tensor of its own (no view of
+#: an operand): the runners scale it by 1 / divisor in place. A per-location kernel (``dim``
+#: given) takes that factor as ``grad_scale`` (None or a number) and applies it itself,
+#: where it costs one value per location instead of a pass over every element.
 Kernel = Callable[..., tuple[Tensor, Tensor | None]]
 
 
@@ -115,9 +117,13 @@ def _single_pass(
     dim: int | None,
     divisor: Divisor,
 ) -> tuple[Tensor, Tensor | None]:
-    extra = {} if dim is None else {"dim": dim}
-    loss, grad = kernel(x, **operands, **extra, need_grad=need_grad)
-    loss, grad = scaled_result(loss, grad, reciprocal(divisor, x.device))
+    inverse = reciprocal(divisor, x.device)
+    if dim is None:
+        loss, grad = kernel(x, **operands, need_grad=need_grad)
+        loss, grad = scaled_result(loss, grad, inverse)
+    else:
+        loss, grad = kernel(x, **operands, dim=dim, need_grad=need_grad, grad_scale=inverse)
+        loss = loss if inverse is None else scaled_sum(loss, inverse)
     return loss.to(input_dtype), None if grad is None else grad.to(input_dtype)
 
 
@@ -170,11 +176,11 @@ def _per_location_blocks(
         block_dim = dim - sum(isinstance(item, int) for item in index[:dim])
         block_operands = {name: take(value, index, x.dim()) for name, value in operands.items()}
         block_loss, block_grad = kernel(
-            x[index], **block_operands, dim=block_dim, need_grad=need_grad
+            x[index], **block_operands, dim=block_dim, need_grad=need_grad, grad_scale=inverse
         )
         losses[tuple(item for pos, item in enumerate(index) if pos != dim)] = block_loss
         if grad is not None and block_grad is not None:
-            grad[index] = block_grad if inverse is None else block_grad * inverse
+            grad[index] = block_grad
     if inverse is None:
         return losses.to(input_dtype), grad
     return scaled_sum(losses, inverse).to(input_dtype), grad

@@ -134,6 +134,7 @@ def poly1_softmax_fused(
     epsilon: float,
     dim: int,
     need_grad: bool,
+    grad_scale: float | Tensor | None = None,
 ) -> tuple[Tensor, Tensor | None]:
     loss, grad = fused(
         x, target, valid, class_factor=class_factor, gamma=gamma, dim=dim, need_grad=need_grad
@@ -165,7 +166,7 @@ def poly1_softmax_fused(
         extra = (coefficient * p_y) * p
         extra.scatter_(dim, target, -(coefficient * p_y * rest))
         grad = grad + extra
-    return loss, grad
+    return loss, grad if grad_scale is None else grad.mul_(grad_scale)
 
 
 def poly1_focal_loss(

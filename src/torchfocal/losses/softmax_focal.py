@@ -90,6 +90,7 @@ def fused_index(
     gamma: Gamma,
     dim: int,
     need_grad: bool,
+    grad_scale: float | Tensor | None = None,
 ) -> tuple[Tensor, Tensor | None]:
     """Hard index targets: ``index`` has the class dim of size 1 (ignored entries set to 0).
 
@@ -130,6 +131,8 @@ def fused_index(
     if not equals(gamma, 0.0):
         g_y = modulator * (1.0 + gamma * p_rho(log_p_y))
     coefficient = a_y * g_y
+    if grad_scale is not None:  # one value per location: cheaper here than on the gradient
+        coefficient = coefficient * grad_scale
     grad = p.mul_(coefficient)
     # The target class: -a_y g_y (1 - p_y).
     grad.scatter_(dim, index, -(coefficient * rest).expand_as(log_p_y))
@@ -144,6 +147,7 @@ def fused_dense(
     gamma: Gamma,
     dim: int,
     need_grad: bool,
+    grad_scale: float | Tensor | None = None,
 ) -> tuple[Tensor, Tensor | None]:
     """Dense targets (probabilities, or smoothed one-hot): every class may carry weight."""
     log_p = torch.log_softmax(x, dim=dim)
@@ -156,7 +160,7 @@ def fused_dense(
     a_g = a * cast(Tensor | float, g)
     total = a_g.sum(dim=dim, keepdim=True)
     grad = torch.exp(log_p) * (total - a_g) - a_g * torch.exp(log_1mp)
-    return loss, grad
+    return loss, grad if grad_scale is None else grad.mul_(grad_scale)
 
 
 def fused(
@@ -168,14 +172,29 @@ def fused(
     gamma: Gamma,
     dim: int,
     need_grad: bool,
+    grad_scale: float | Tensor | None = None,
 ) -> tuple[Tensor, Tensor | None]:
-    """The fused kernel for either target form: an index target has a class dim of size 1."""
+    """The fused kernel for either target form: an index target has a class dim of size 1.
+    The gradient comes multiplied by ``grad_scale`` (1 / the reduction's divisor)."""
     if target.is_floating_point():  # only a dense target is a float (indices are integers)
         return fused_dense(
-            x, target, class_factor=class_factor, gamma=gamma, dim=dim, need_grad=need_grad
+            x,
+            target,
+            class_factor=class_factor,
+            gamma=gamma,
+            dim=dim,
+            need_grad=need_grad,
+            grad_scale=grad_scale,
         )
     return fused_index(
-        x, target, valid, class_factor=class_factor, gamma=gamma, dim=dim, need_grad=need_grad
+        x,
+        target,
+        valid,
+        class_factor=class_factor,
+        gamma=gamma,
+        dim=dim,
+        need_grad=need_grad,
+        grad_scale=grad_scale,
     )
 
 
