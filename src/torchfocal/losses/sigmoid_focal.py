@@ -52,7 +52,7 @@ from torch import Tensor
 
 from .._engine import checks as v
 from .._engine import runners, targets
-from .._engine.numerics import AlphaArg, Gamma, alpha_t, equals, log_one_minus_pt, scalar, times
+from .._engine.numerics import AlphaArg, Gamma, equals, log_one_minus_pt, scalar
 
 
 def naive_elementwise(
@@ -129,25 +129,26 @@ def _hard(
     x_t = s x (x for y = 1, -x for y = 0), p_t = sigmoid(x_t).
 
     Each term is one fused torch op on x_t or u = -x_t, accurate to rounding for every
-    finite logit (a softplus or sigmoid of a logit never forms log(1 - p) of a rounded p):
+    finite logit (a logsigmoid or sigmoid of a logit never forms log(1 - p) of a rounded p):
 
-        ce = -log p_t = -logsigmoid(x_t),   q = 1 - p_t = sigmoid(u),   p_t = sigmoid(x_t),
-        m  = q^gamma: q, q * q, or exp(-gamma softplus(x_t)) (log q = -softplus(x_t)).
+        log p_t = logsigmoid(x_t) = -ce,   q = 1 - p_t = sigmoid(u),   p_t = sigmoid(x_t),
+        m = q^gamma: q, q * q, or exp(-gamma softplus(x_t)) (log q = -softplus(x_t)).
 
-    With c_t the pos_weight of the element's side and alpha_t = (1 - alpha) + y (2 alpha - 1),
-    since dx_t/dx = s:
+    With c_t the pos_weight of the element's side, alpha_t = (1 - alpha) + y (2 alpha - 1)
+    and the negated factor f = -(alpha_t m c_t), since dx_t/dx = s:
 
-        loss     = (alpha_t m c_t) ce
-        dloss/dx = -s (alpha_t m c_t) (gamma p_t ce + q).
+        loss     = f log p_t
+        dloss/dx = s f (q - gamma p_t log p_t).
 
-    Every op is arithmetic on floats: the time at the sizes users have is the op count
-    (a (256, 80) batch costs a few microseconds an op), and ops that read or write bool
-    tensors (``torch.where``, comparisons) cost several times an arithmetic one on the CPU.
+    Every op is arithmetic on floats, and each affine map of y is one op (``torch.rsub``
+    with ``alpha``): the time at the sizes users have is the op count (a (256, 80) batch
+    costs a few microseconds an op), and ops that read or write bool tensors
+    (``torch.where``, comparisons) cost several times an arithmetic one on the CPU.
     """
     y_f = y if y.is_floating_point() else y.to(x.dtype)
-    minus_s = y_f.mul(-2.0).add_(1.0)
-    u = x * minus_s
-    x_t = u.neg()
+    s = torch.rsub(y_f, -1.0, alpha=-2.0)  # -1 + 2y
+    x_t = x * s
+    u = x_t.neg()
     log_p_t = F.logsigmoid(x_t)  # -ce; logsigmoid costs about half of softplus on the CPU
     q = torch.sigmoid(u)
     if equals(gamma, 0.0):
@@ -158,11 +159,21 @@ def _hard(
         modulator = q * q
     else:
         modulator = F.softplus(x_t, threshold=SOFTPLUS_LINEAR).mul_(-gamma).exp_()
-    # alpha_t m c_t, multiplied together before they meet ce: c_t ce alone may overflow
-    # (c_t > 1, x_t near -finfo.max) where the loss does not.
-    c_t = None if pos_weight is None else y_f * (pos_weight - 1.0) + 1.0
-    factor = times(modulator, alpha_t(alpha, y_f, x), c_t)
-    loss = log_p_t.neg() if factor is None else (log_p_t * factor).neg_()
+    # -alpha_t = (alpha - 1) - y (2 alpha - 1), or -1 without alpha.
+    if alpha is None:
+        minus_alpha_t: Tensor | float = -1.0
+    elif isinstance(alpha, Tensor):
+        minus_alpha_t = y_f * (1.0 - 2.0 * alpha) + (alpha - 1.0)
+    else:
+        minus_alpha_t = torch.rsub(y_f, alpha - 1.0, alpha=2.0 * alpha - 1.0)
+    # The factors are multiplied together before they meet log p_t: c_t ce alone may
+    # overflow (c_t > 1, x_t near -finfo.max) where the loss does not.
+    factor: Tensor | float = minus_alpha_t
+    if modulator is not None:
+        factor = modulator * factor
+    if pos_weight is not None:
+        factor = (y_f * (pos_weight - 1.0) + 1.0) * factor  # c_t
+    loss = log_p_t * factor
     if not need_grad:
         return loss, None
     if equals(gamma, 0.0):
@@ -171,8 +182,7 @@ def _hard(
         inner = q - gamma * torch.sigmoid(x_t) * log_p_t
     else:
         inner = torch.addcmul(q, torch.sigmoid(x_t), log_p_t, value=-gamma)
-    grad = inner if factor is None else inner * factor
-    return loss, grad.mul_(minus_s)
+    return loss, (inner * factor).mul_(s)
 
 
 def _soft(
