@@ -67,11 +67,8 @@ from typing import Any, NamedTuple
 import torch
 from torch import Tensor
 
-from .numerics import is_compiling
+from .numerics import Kernel, is_compiling
 from .reduction import Divisor, accumulation_dtype, reciprocal, scaled_result, scaled_sum
-
-#: ``kernel(x, **operands, [dim=...,] need_grad=...) -> (loss, dloss/dx or None)``.
-Kernel = Callable[..., tuple[Tensor, Tensor | None]]
 
 Result = tuple[Tensor, Tensor | None]
 

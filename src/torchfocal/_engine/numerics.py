@@ -9,6 +9,7 @@ probabilities along the class dimension. Derivations are in docs/math.md.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -19,6 +20,12 @@ from torch import Tensor
 Gamma = float | Tensor
 #: alpha as the kernels take it: absent, one number, or per-class values lined up with x.
 AlphaArg = float | Tensor | None
+#: ``kernel(x, **operands, need_grad=..., [dim=..., grad_scale=...]) -> (loss, dloss/dx or
+#: None)``. The gradient an elementwise kernel returns is a tensor of its own (no view of
+#: an operand): the runners scale it by 1 / divisor in place. A per-location kernel (``dim``
+#: given) takes that factor as ``grad_scale`` (None or a number) and applies it itself,
+#: where it costs one value per location instead of a pass over every element.
+Kernel = Callable[..., tuple[Tensor, Tensor | None]]
 
 #: A logit magnitude past which sigmoid(-|x|) underflows to exactly 0 in every compute dtype
 #: (float32 below about -104, float64 below -745). A modulator such as (1 - p)^gamma is then

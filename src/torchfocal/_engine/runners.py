@@ -32,7 +32,7 @@ import torch
 from torch import Tensor
 
 from . import autograd, compiled
-from .numerics import is_compiling
+from .numerics import Kernel, is_compiling
 from .reduction import Divisor, reciprocal, reduce, scaled_result, scaled_sum
 from .targets import ElementwiseBatch
 
@@ -46,13 +46,6 @@ LARGE_BLOCK_ELEMENTS = 1 << 18
 LARGE_ABOVE = 1 << 21
 #: Per-location losses on CPU tensors of more elements than this are cut into blocks.
 PER_LOCATION_THRESHOLD = 1 << 21
-
-#: ``kernel(x, **operands, need_grad=..., [dim=..., grad_scale=...]) -> (loss, dloss/dx or
-#: None)``. The gradient an elementwise kernel returns is a tensor of its own (no view of
-#: an operand): the runners scale it by 1 / divisor in place. A per-location kernel (``dim``
-#: given) takes that factor as ``grad_scale`` (None or a number) and applies it itself,
-#: where it costs one value per location instead of a pass over every element.
-Kernel = Callable[..., tuple[Tensor, Tensor | None]]
 
 
 def blocks(shape: torch.Size, block_elements: int) -> list[tuple[Any, ...]]:
