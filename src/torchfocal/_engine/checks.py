@@ -16,6 +16,7 @@ are left out (a data-dependent branch would break the graph).
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import os
 from collections.abc import Callable, Sequence
@@ -75,7 +76,7 @@ def reads_flags(tensor: Tensor) -> bool:
 #: What users may pass where C per-class values are accepted.
 ClassValues = float | Sequence[float] | Tensor
 
-BACKENDS = ("auto", "naive", "fused", "compiled")
+BACKENDS = ("auto", "naive", "fused", "compiled", "triton")
 #: Reductions of the elementwise (sigmoid-form) losses, and of the others.
 SIGMOID_REDUCTIONS = ("none", "mean", "sum", "positives")
 REDUCTIONS = ("none", "mean", "sum")
@@ -378,10 +379,53 @@ def compute_dtype(input: Tensor) -> torch.dtype:
     return torch.float32 if input.dtype in (torch.float16, torch.bfloat16) else input.dtype
 
 
-def resolve_backend(backend: object) -> str:
-    """A checked backend; "auto" is the eager fused backend (it never adds compile latency)."""
+def resolve_backend(backend: object, input: Tensor, *, has_triton: bool = True) -> str:
+    """A checked backend for ``input``: "auto" is triton for CUDA tensors where Triton is
+    installed (and the loss has a Triton kernel), else the eager fused backend; it never
+    compiles (no compile latency). "triton" is checked by :func:`check_triton`."""
     checked = check_backend(backend)
-    return "fused" if checked == "auto" else checked
+    if checked == "auto":
+        use_triton = (
+            has_triton and input.device.type == "cuda" and triton_installed() and not is_compiling()
+        )
+        return "triton" if use_triton else "fused"
+    if checked == "triton":
+        check_triton(input, has_triton)
+    return checked
+
+
+def triton_installed() -> bool:
+    """Whether the triton package can be imported (it is not imported here)."""
+    return importlib.util.find_spec("triton") is not None
+
+
+def triton_interpreted() -> bool:
+    """Whether Triton kernels run through its interpreter (TRITON_INTERPRET=1), which runs
+    them on CPU tensors: how the tests run every kernel without a GPU."""
+    return os.environ.get("TRITON_INTERPRET", "0") not in ("", "0")
+
+
+def check_triton(input: Tensor, has_triton: bool = True) -> None:
+    """backend="triton": a loss with a Triton kernel, Triton installed, and a CUDA tensor (or
+    a CPU tensor under the interpreter)."""
+    if not has_triton:
+        raise ValueError(
+            "backend must be 'auto', 'naive', 'fused' or 'compiled' for this loss (it has no "
+            "Triton kernel); got 'triton'"
+        )
+    if not triton_installed():
+        raise ValueError(
+            "backend='triton' needs the triton package (pip install 'torchfocal[triton]'); "
+            "got backend='triton' without triton installed"
+        )
+    device = input.device.type
+    if device == "cuda" or (device == "cpu" and triton_interpreted()):
+        return
+    where = " (CPU tensors run only under TRITON_INTERPRET=1, Triton's interpreter)"
+    raise ValueError(
+        f"input must be a CUDA tensor for backend='triton'{where if device == 'cpu' else ''}; "
+        f"got a {device} tensor"
+    )
 
 
 def check_pair(input: object, target: object) -> tuple[Tensor, Tensor]:

@@ -26,12 +26,12 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor
 
-from . import autograd, compiled
+from . import autograd, compiled, triton_runner
 from .numerics import Kernel, is_compiling
 from .reduction import Divisor, reciprocal, reduce, scaled_result, scaled_sum
 from .targets import ElementwiseBatch
@@ -269,6 +269,16 @@ def run(
     )
 
 
+class TritonKernel(NamedTuple):
+    """What an elementwise loss passes to its Triton kernel (see
+    :func:`torchfocal._engine.triton_runner.elementwise`)."""
+
+    loss: str
+    params: tuple[float, ...] = ()
+    alpha: float | Tensor | None = None
+    count_positives: bool = False
+
+
 def elementwise(
     batch: ElementwiseBatch,
     *,
@@ -277,11 +287,30 @@ def elementwise(
     kernel: Kernel,
     target_name: str = "y",
     traced: Sequence[str] = (),
+    triton: TritonKernel | None = None,
     **operands: Any,
 ) -> Tensor:
     """:func:`run` for an elementwise loss of a prepared batch: ``naive(x, <target>, weight,
     **operands)`` (the target as a float) and ``kernel(x, <target>, weight, **operands,
-    need_grad)``."""
+    need_grad)``; with backend="triton", the deferred batch through the kernel ``triton``
+    names."""
+    if backend == "triton":
+        if triton is None:  # pragma: no cover - resolve_backend refuses it first
+            raise ValueError("backend must not be 'triton' for a loss without a Triton kernel")
+
+        def naive_reduced(prepared: ElementwiseBatch, x: Tensor) -> Tensor:
+            dtype = prepared.compute_dtype
+            target = {target_name: prepared.y.to(dtype), "weight": prepared.weight}
+            return reduce(naive(x.to(dtype), **target, **operands), prepared.divisor).to(x.dtype)
+
+        return triton_runner.elementwise(
+            batch,
+            loss=triton.loss,
+            naive=naive_reduced,
+            params=triton.params,
+            alpha=triton.alpha,
+            count_positives=triton.count_positives,
+        )
     all_operands = {target_name: batch.mask(), "weight": batch.weight, **operands}
     dtype = batch.compute_dtype
 

@@ -9,6 +9,7 @@ of the reduction.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import NamedTuple
 
 import torch
@@ -43,22 +44,33 @@ def reject_single_class_index_target(input: Tensor, target: Tensor, dim: int) ->
     )
 
 
-def elementwise_target(
-    input: Tensor, target: Tensor, class_dim: int, ignore_index: int
-) -> tuple[Tensor, Tensor | None, bool]:
-    """Turn any accepted target form into (y, valid, hard).
+class TargetForm(NamedTuple):
+    """A checked target of a sigmoid-form loss, in the form it was given."""
 
-    y is a bool mask of the input's shape for hard targets, or the float target itself;
-    valid is None or a bool tensor (class_dim of size 1) marking the counted locations; hard
-    says that y holds only 0 and 1 (a mask, or a float target known to: the kernels' cheaper
-    hard form). Whether a float target is that is asked once per call, and only where
-    reading the answer is free (a CPU tensor, :func:`~torchfocal._engine.checks.reads_flags`):
-    elsewhere the soft form, exact for hard targets too, runs without it. A target that
-    requires grad is never hard (the naive form differentiates it).
+    #: "mask" (bool or integer 0/1 of the input's shape), "float" (the input's shape, in
+    #: [0, 1]) or "index" (class indices, the class dimension of size 1).
+    form: str
+    target: Tensor
+    #: index form: the mask of ignored locations, or None where none is (or it is unknown
+    #: without a read, see :func:`ignored_indices`).
+    ignored: Tensor | None
+    #: The target holds only 0 and 1 (masks and indices; a float target checked to).
+    hard: bool
+    #: index form: the class dimension.
+    dim: int
+
+
+def target_form(input: Tensor, target: Tensor, class_dim: int, ignore_index: int) -> TargetForm:
+    """Check any accepted target form of a sigmoid-form loss and say which it is.
+
+    Whether a float target is hard is asked once per call, and only where reading the
+    answer is free (a CPU tensor, :func:`~torchfocal._engine.checks.reads_flags`): elsewhere
+    the soft form, exact for hard targets too, runs without it. A target that requires
+    grad is never hard (the naive form differentiates it).
     """
     if target.shape == input.shape:
         if target.dtype == torch.bool:
-            return target, None, True
+            return TargetForm("mask", target, None, True, class_dim)
         if v.is_integer_dtype(target.dtype):
             ok = (target == 0) | (target == 1)
             v.require(
@@ -67,7 +79,7 @@ def elementwise_target(
                 "got {bad}",
                 lambda: str(target[~ok][0].item()),
             )
-            return target != 0, None, True
+            return TargetForm("mask", target, None, True, class_dim)
         if not target.is_floating_point():
             raise TypeError(f"target must be a float, bool or integer tensor; got {target.dtype}")
         spread = check_unit_interval("target must hold values in [0, 1]", target)
@@ -77,7 +89,7 @@ def elementwise_target(
             and v.reads_flags(spread)
             and spread.item() == 0
         )
-        return target, None, hard
+        return TargetForm("float", target, None, hard, class_dim)
 
     index_shape = None
     if input.dim() >= 1:
@@ -95,16 +107,35 @@ def elementwise_target(
             f"target must be an integer tensor of class indices when its shape is "
             f"{v.shape_str(index_shape)}; got {target.dtype}"
         )
-    num_classes = input.shape[dim]
     index = target.unsqueeze(dim)
     ignored = ignored_indices(
-        index, largest=num_classes, ignore_index=ignore_index, background=True
+        index, largest=input.shape[dim], ignore_index=ignore_index, background=True
     )
+    return TargetForm("index", index, ignored, True, dim)
+
+
+def elementwise_target(
+    input: Tensor, target: Tensor, class_dim: int, ignore_index: int
+) -> tuple[Tensor, Tensor | None, bool]:
+    """Turn any accepted target form into (y, valid, hard).
+
+    y is a bool mask of the input's shape for hard targets, or the float target itself;
+    valid is None or a bool tensor (class_dim of size 1) marking the counted locations; hard
+    says that y holds only 0 and 1 (a mask, or a float target known to: the kernels' cheaper
+    hard form; see :func:`target_form`).
+    """
+    form = target_form(input, target, class_dim, ignore_index)
+    if form.form == "mask":
+        return (target if target.dtype == torch.bool else target != 0), None, True
+    if form.form == "float":
+        return target, None, form.hard
     # The float one-hot, scattered: a comparison of every element with its class would be a
     # bool op over the whole input (several times an arithmetic one on the CPU), and the
     # kernels take hard targets as floats. Background and ignored locations write a 0.
+    index, dim = form.target, form.dim
+    num_classes = input.shape[dim]
     positive = index < num_classes
-    valid = None if ignored is None else ~ignored
+    valid = None if form.ignored is None else ~form.ignored
     if valid is not None:
         positive = positive & valid
     dtype = v.compute_dtype(input)
@@ -138,6 +169,21 @@ def ignored_indices(
     return ignored
 
 
+class ElementwiseRequest(NamedTuple):
+    """The arguments of a deferred preparation (see :func:`prepare_elementwise`)."""
+
+    target: Tensor
+    form: TargetForm
+    weight: Tensor | None
+    ignore_index: int
+    reduction: str
+    avg_factor: float | Tensor | None
+    label_smoothing: float
+    distributed: bool
+    #: The eager preparation of the same arguments (for the naive form).
+    prepare: Callable[[], ElementwiseBatch]
+
+
 class ElementwiseBatch(NamedTuple):
     """A checked input and target of a sigmoid-form loss, ready for the kernels."""
 
@@ -153,12 +199,19 @@ class ElementwiseBatch(NamedTuple):
     #: y holds only 0 and 1: a bool mask, or a float target checked to
     #: (see :func:`elementwise_target`).
     hard: bool = False
+    #: A deferred batch (the Triton runner's): the checked arguments, with y, weight and
+    #: divisor not yet made (y is the target as given, weight unexpanded, divisor None).
+    request: ElementwiseRequest | None = None
 
     def mask(self) -> Tensor:
         """The target as a bool mask where it is hard, else the float target."""
         if self.hard and self.y.dtype != torch.bool:
             return self.y == 1
         return self.y
+
+    def prepared(self) -> ElementwiseBatch:
+        """The batch itself, or a deferred one's eager preparation."""
+        return self if self.request is None else self.request.prepare()
 
 
 def prepare_elementwise(
@@ -172,10 +225,13 @@ def prepare_elementwise(
     avg_factor: float | Tensor | None,
     label_smoothing: float = 0.0,
     distributed: bool = False,
+    deferred: bool = False,
 ) -> ElementwiseBatch:
     """Target forms, weight, ignored elements and the divisor of every sigmoid-form loss.
 
     ``input`` and ``target`` have passed :func:`~torchfocal._engine.checks.check_pair`.
+    ``deferred`` (the Triton runner, whose kernel reads each target form as it is and
+    counts what the divisor needs in its own pass): check everything, make nothing.
     """
     reduction = v.check_reduction(reduction, v.SIGMOID_REDUCTIONS)
     avg_factor = v.check_avg_factor(avg_factor, reduction)
@@ -185,13 +241,46 @@ def prepare_elementwise(
     if input.dim() >= 2:
         class_dim = v.normalize_dim("class_dim", class_dim, input.dim())
     compute_dtype = v.compute_dtype(input)
-    y, valid, hard = elementwise_target(input, target, class_dim, ignore_index)
-
     element_weight = None
     if weight is not None:
         weight = v.check_tensor("weight", weight)
         v.check_same_device("weight", weight, input)
-        element_weight = v.broadcast_to_input("weight", weight, input.shape).to(compute_dtype)
+        v.broadcast_to_input("weight", weight, input.shape)
+    if deferred:
+        form = target_form(input, target, class_dim, ignore_index)
+
+        def prepare() -> ElementwiseBatch:
+            return prepare_elementwise(
+                input,
+                target,
+                weight=weight,
+                ignore_index=ignore_index,
+                class_dim=class_dim,
+                reduction=reduction,
+                avg_factor=avg_factor,
+                label_smoothing=label_smoothing,
+                distributed=distributed,
+            )
+
+        request = ElementwiseRequest(
+            target,
+            form,
+            weight,
+            ignore_index,
+            reduction,
+            avg_factor,
+            label_smoothing,
+            distributed,
+            prepare,
+        )
+        hard = form.hard and label_smoothing == 0
+        return ElementwiseBatch(
+            input, form.target, weight, None, compute_dtype, class_dim, hard, request
+        )
+    y, valid, hard = elementwise_target(input, target, class_dim, ignore_index)
+
+    if weight is not None:
+        element_weight = weight.to(compute_dtype)
     if valid is not None:
         element_weight = (
             valid.to(compute_dtype) if element_weight is None else (element_weight * valid)

@@ -173,7 +173,7 @@ def asymmetric_loss(
     gamma_pos = v.check_scalar_in("gamma_pos", gamma_pos, 0.0, math.inf)
     gamma_neg = v.check_scalar_in("gamma_neg", gamma_neg, 0.0, math.inf)
     clip = v.check_scalar_in("clip", clip, 0.0, 1.0, high_inclusive=False)
-    backend = v.resolve_backend(backend)
+    backend = v.resolve_backend(backend, input, has_triton=False)
     batch = targets.prepare_elementwise(
         input,
         target,

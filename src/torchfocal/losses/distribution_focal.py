@@ -60,7 +60,7 @@ def distribution_focal_loss(
         tensor([0.7402, 1.3863])
     """
     input, target = v.check_pair(input, target)
-    backend = v.resolve_backend(backend)
+    backend = v.resolve_backend(backend, input, has_triton=False)
     reduction = v.check_reduction(reduction, v.REDUCTIONS)
     avg_factor = v.check_avg_factor(avg_factor, reduction)
     if input.dim() == 0:

@@ -112,7 +112,7 @@ def sigmoid_focal_loss_star(
     ignore_index = v.check_ignore_index(ignore_index)
     gamma = v.check_star_gamma(gamma)
     beta = v.check_scalar_in("beta", beta, -math.inf, math.inf)
-    backend = v.resolve_backend(backend)
+    backend = v.resolve_backend(backend, input, has_triton=False)
     batch = targets.prepare_elementwise(
         input,
         target,

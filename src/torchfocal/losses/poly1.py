@@ -255,7 +255,7 @@ def poly1_focal_loss(
     label_smoothing = v.check_scalar_in(
         "label_smoothing", label_smoothing, 0.0, 1.0, high_inclusive=False
     )
-    backend = v.resolve_backend(backend)
+    backend = v.resolve_backend(backend, input, has_triton=False)
     if activation == "softmax":
         if avg_factor is not None:
             raise ValueError(

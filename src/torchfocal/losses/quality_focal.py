@@ -129,7 +129,7 @@ def quality_focal_loss(
     beta = v.check_quality_beta(beta)
     return runners.elementwise(
         batch,
-        backend=v.resolve_backend(backend),
+        backend=v.resolve_backend(backend, batch.input, has_triton=False),
         naive=quality_naive,
         kernel=quality_fused,
         target_name="q",

@@ -285,7 +285,7 @@ def softmax_focal_loss(
     gamma = v.check_gamma_spec(gamma)
     label_smoothing = v.check_label_smoothing(label_smoothing)
     reduction = v.check_reduction(reduction, v.REDUCTIONS)
-    backend = v.resolve_backend(backend)
+    backend = v.resolve_backend(backend, input, has_triton=False)
     batch = targets.prepare_per_location(
         input,
         target,

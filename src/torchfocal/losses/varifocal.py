@@ -137,7 +137,7 @@ def varifocal_loss(
     iou_weighted = v.check_bool("iou_weighted", iou_weighted)
     return runners.elementwise(
         batch,
-        backend=v.resolve_backend(backend),
+        backend=v.resolve_backend(backend, batch.input, has_triton=False),
         naive=varifocal_naive,
         kernel=varifocal_fused,
         target_name="q",

@@ -1,0 +1,168 @@
+"""The Triton runner: a loss's Triton kernel, launched once per call.
+
+backend="triton" (DESIGN.md section 4; "auto" picks it for CUDA tensors where Triton is
+installed). The kernels live in :mod:`torchfocal._triton`, imported here on the first
+launch only, so ``import torchfocal`` never imports triton. Each loss names its kernel and
+passes its operands; this runner knows no loss by name. What it does:
+
+- views the input as ``(outer, C, inner)`` around the class dimension and every optional
+  operand as a strided view of that shape (zero strides where it broadcasts: nothing is
+  expanded), the target in the form it was given (masks as bytes, class indices as they
+  are: no one-hot);
+- launches the kernel, which writes dloss/dx in the input's dtype and the loss (or one
+  partial sum per program, with the positive mass and the count of counted elements that
+  the divisor needs) in the same pass;
+- sums the partials (float64 where the device has it), forms the divisor from the counts
+  the kernel made, and hands backward 1 / divisor as a factor: backward scales the saved
+  gradient by grad_output / divisor in place (:class:`~._engine.autograd.ScaledGradientLoss`).
+
+No value is read on the host anywhere: no synchronisation with the device.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from types import ModuleType
+
+import torch
+from torch import Tensor
+
+from . import autograd
+from . import reduction as _reduction
+from .targets import ElementwiseBatch
+
+
+def _kernels(name: str) -> ModuleType:
+    """A module of :mod:`torchfocal._triton`, imported on first use."""
+    return importlib.import_module(f"torchfocal._triton.{name}")
+
+
+def split_shape(shape: torch.Size, dim: int | None) -> tuple[int, int, int]:
+    """(outer, C, inner) of a shape around the class dimension ``dim`` (None: (1, 1, n))."""
+    if dim is None or len(shape) == 0:
+        return 1, 1, int(shape.numel())
+    outer = int(torch.Size(shape[:dim]).numel())
+    inner = int(torch.Size(shape[dim + 1 :]).numel())
+    return outer, int(shape[dim]), inner
+
+
+def operand_view(
+    value: Tensor | None, shape: torch.Size, split: tuple[int, int, int], dtype: torch.dtype
+) -> Tensor | None:
+    """An operand that broadcasts to ``shape`` as a view of the (outer, C, inner) split, in
+    ``dtype`` (converted before it is broadcast, so only its own elements are). Where the
+    broadcast dimensions cannot be merged into the split by strides alone (e.g. a weight
+    that varies along one of two merged dimensions and not the other), it is copied."""
+    if value is None:
+        return None
+    return value.to(dtype).expand(shape).reshape(split)
+
+
+def class_dim_of(batch: ElementwiseBatch) -> int | None:
+    """The class dimension of the split: the loss's class dimension where the input has
+    one, else None (an input of independent binary logits)."""
+    input = batch.input
+    if input.dim() == 0:
+        return None
+    dim = batch.class_dim
+    if -input.dim() <= dim < input.dim():
+        return dim % input.dim()
+    return None
+
+
+def elementwise(
+    batch: ElementwiseBatch,
+    *,
+    loss: str,
+    naive: Callable[[ElementwiseBatch, Tensor], Tensor],
+    params: tuple[float, ...] = (),
+    alpha: float | Tensor | None = None,
+    pos_weight: Tensor | None = None,
+    gamma: float | str | Tensor = 0.0,
+    count_positives: bool = False,
+) -> Tensor:
+    """The reduced loss of a deferred batch (:func:`~._engine.targets.prepare_elementwise`
+    with ``deferred=True``) through the Triton kernel ``loss``.
+
+    ``alpha`` (a number or a tensor lined up with the input), ``pos_weight`` (broadcast to
+    the input), ``gamma`` (a number, "flsd53" or a tensor of the input's shape) and
+    ``params`` (the loss's own numbers) go to the kernel. ``naive(prepared batch, x)`` is
+    the reduced naive loss of x, differentiable: it runs where the kernel's gradient is not
+    enough (another tensor requires grad, create_graph=True, a second backward).
+    ``count_positives``: "positives" counts target values > 0 (score targets) instead of
+    summing the target mass.
+    """
+    request = batch.request
+    if request is None:  # pragma: no cover - the losses defer every triton batch
+        raise ValueError("batch must be deferred for backend='triton'; got a prepared batch")
+    input, form = batch.input, request.form
+    dim = form.dim if form.form == "index" else class_dim_of(batch)
+    split = split_shape(input.shape, dim)
+    dtype = batch.compute_dtype
+
+    def naive_loss(x: Tensor) -> Tensor:
+        return naive(batch.prepared(), x)
+
+    def fused(x: Tensor, need_grad: bool) -> tuple[Tensor, Tensor | None, Tensor | float | None]:
+        kernels = _kernels("elementwise")
+        target = form.target
+        if form.form == "mask":
+            if target.dtype not in (torch.bool, torch.uint8):
+                target = target != 0
+            target = target.view(torch.uint8).reshape(split).contiguous()
+        elif form.form == "float":
+            target = target.detach().reshape(split).contiguous()
+        else:
+            target = target.reshape(split[0], split[2]).contiguous()
+        reduce = request.reduction != "none"
+        result = kernels.elementwise_loss(
+            loss,
+            x.detach().reshape(split).contiguous(),
+            target,
+            form=form.form,
+            ignore_index=request.ignore_index,
+            label_smoothing=request.label_smoothing,
+            alpha=operand_view(alpha, input.shape, split, dtype)
+            if isinstance(alpha, Tensor)
+            else alpha,
+            weight=operand_view(request.weight, input.shape, split, dtype),
+            pos_weight=operand_view(pos_weight, input.shape, split, dtype),
+            gamma=operand_view(gamma, input.shape, split, dtype)
+            if isinstance(gamma, Tensor)
+            else gamma,
+            params=params,
+            reduce=reduce,
+            count_positives=count_positives,
+            need_grad=need_grad,
+        )
+        grad = None if result.grad is None else result.grad.view(input.shape)
+        if not reduce:
+            return result.loss.view(input.shape), grad, None
+        wide = _reduction.accumulation_dtype(input.device)
+        sums = result.loss.sum(dim=1, dtype=wide)
+        count: int | Tensor = input.numel() if form.form != "index" else sums[2]
+        divisor = _reduction.divisor(
+            request.reduction,
+            count=count,
+            positive_mass=sums[1],
+            avg_factor=request.avg_factor,
+            distributed=request.distributed,
+        )
+        inverse = _reduction.reciprocal(divisor, input.device)
+        total = sums[0] if inverse is None else sums[0] * inverse
+        return total.to(input.dtype), grad, inverse
+
+    return autograd.apply_scaled(
+        input,
+        naive=naive_loss,
+        fused=fused,
+        constants=(
+            request.target,
+            request.weight,
+            alpha,
+            pos_weight,
+            gamma,
+            request.avg_factor,
+        ),
+    )

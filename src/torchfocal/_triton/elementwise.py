@@ -1,0 +1,329 @@
+"""One Triton kernel skeleton for the elementwise (sigmoid-form) losses.
+
+A launch reads each logit and its target once, and writes dloss/dx (in the input's dtype)
+and either the loss of every element or one partial sum per program (with, in the same
+pass, the positive target mass and the number of counted elements that the "positives"
+and "mean" normalisers need). The engine sums the partials (a tiny reduction) and scales
+the gradient in backward, so a call is one launch and no host synchronisation.
+
+The input is viewed as ``(outer, C, inner)`` with the classes in the middle, so that:
+
+- a class-index target ``(outer, inner)`` is read once per element and compared with the
+  element's class (no one-hot is built); ``ignore_index`` leaves the element out of the
+  loss, the gradient and the count;
+- every optional operand (alpha per class, weight, pos_weight, a gamma per element) is a
+  strided view of that shape, whose strides are 0 along the dimensions it broadcasts over:
+  it is read in place, never expanded;
+- bool and uint8 masks are read as bytes, float targets in their own dtype.
+
+Each loss contributes its own elementwise math (a ``@triton.jit`` function below, picked by
+the constexpr ``LOSS``): it takes the logit, the (smoothed) target and the loss's numbers
+and returns the loss and dloss/dx before alpha and weight. The formulas and their
+derivations are those of the loss's module in :mod:`torchfocal.losses` and of
+docs/math.md; the kernels here are tested against the NumPy oracle
+(:mod:`torchfocal.reference`), not against those modules.
+
+Arithmetic is in float32 for float16, bfloat16 and float32 inputs, in float64 for float64.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+import triton
+import triton.language as tl
+from torch import Tensor
+
+#: The kernel of each loss, by the name the loss modules pass.
+LOSSES = {
+    "sigmoid_focal": 0,
+    "focal_star": 1,
+    "asymmetric": 2,
+    "poly1": 3,
+    "varifocal": 4,
+    "quality_focal": 5,
+}
+#: Target forms: a mask (read as bytes), a float target, class indices.
+FORMS = {"mask": 0, "float": 1, "index": 2}
+#: Elements per program. A program's partial sums are taken over this many values (a tree
+#: sum in float32, then a float64 sum over the programs).
+BLOCK = 1024
+
+
+@triton.jit
+def _log1p(z):
+    """log(1 + z) for z > -1, accurate for small z (libdevice's log1p does not run in the
+    interpreter): with u = 1 + z rounded, log(u) * z / (u - 1) corrects the rounding of u."""
+    u = 1.0 + z
+    ratio = tl.where(u == 1.0, 1.0, z / (u - 1.0))
+    return tl.log(u) * ratio
+
+
+@triton.jit
+def _load(ptr, o, c, i, s_outer, s_class, s_inner, mask, COMPUTE: tl.constexpr):
+    """An operand's value at each element (o, c, i) of the block, by its strides."""
+    return tl.load(ptr + o * s_outer + c * s_class + i * s_inner, mask=mask, other=0).to(COMPUTE)
+
+
+@triton.jit
+def _sigmoid_focal(
+    x, y, scale, pos_weight, gamma, HARD: tl.constexpr, HAS_POS_WEIGHT: tl.constexpr
+):
+    """Sigmoid focal loss (losses/sigmoid_focal.py, whose notation this follows).
+
+    Around the anchor a = [y > 1/2]: x_t = +-x, d = |y - a| (0 for hard targets), with
+    e = exp(-|x_t|), p_t0 = sigmoid(x_t), q0 = sigmoid(-x_t):
+
+        q    = q0 + d (p_t0 - q0),   m = q^gamma = exp(gamma log q)
+        ce   = (1 - d) c_a softplus(-x_t) + d c_o softplus(x_t)
+        loss = s m ce                                     (s = scale = alpha_t)
+        -dloss/dx_t = gamma (1 - 2d) rho p_t0 loss + s m ((1 - d) c_a q0 - d c_o p_t0),
+        rho = q0 / q (1 where d = 0),   dx_t/dx = +-1.
+
+    log q is -softplus(x_t) for hard targets (q0 underflows long before q0^gamma does for
+    gamma < 1), so every term is finite for every finite logit; gamma = 0 gives m = 1
+    exactly (0 times a finite log q).
+    """
+    anchor = y > 0.5
+    x_t = tl.where(anchor, x, -x)
+    positive = x_t >= 0
+    e = tl.exp(-tl.abs(x_t))
+    t = _log1p(e)
+    softplus_neg = tl.where(positive, t, t - x_t)  # -log p_t0
+    softplus_pos = tl.where(positive, t + x_t, t)  # -log q0
+    r = 1.0 / (1.0 + e)
+    p_t0 = tl.where(positive, r, e * r)
+    q0 = tl.where(positive, e * r, r)
+    if HARD:
+        c_t = 1.0
+        if HAS_POS_WEIGHT:
+            c_t = tl.where(anchor, pos_weight, 1.0)
+        # The factors (<= 1 but c_t) meet the possibly huge softplus last.
+        factor = scale * tl.exp(-gamma * softplus_pos) * c_t
+        loss = factor * softplus_neg
+        grad_t = factor * (q0 + gamma * p_t0 * softplus_neg)
+    else:
+        d = tl.where(anchor, 1.0 - y, y)
+        q = q0 + d * (p_t0 - q0)
+        log_q = tl.where(d > 0, tl.log(q), -softplus_pos)
+        modulated = scale * tl.exp(gamma * log_q)
+        c_a = modulated
+        c_o = modulated
+        if HAS_POS_WEIGHT:
+            c_a = tl.where(anchor, pos_weight, 1.0) * modulated
+            c_o = tl.where(anchor, 1.0, pos_weight) * modulated
+        loss = (1.0 - d) * softplus_neg * c_a + d * softplus_pos * c_o
+        # q0 / q is 0 / 0 only where d = 0 and q0 underflowed: its limit there is 1.
+        rho = tl.where(d > 0, q0 / q, 1.0)
+        grad_t = gamma * (1.0 - 2.0 * d) * rho * p_t0 * loss
+        grad_t += (1.0 - d) * q0 * c_a - d * p_t0 * c_o
+    return loss, tl.where(anchor, -grad_t, grad_t)
+
+
+@triton.jit
+def _elementwise_kernel(
+    x_ptr,
+    target_ptr,
+    grad_ptr,
+    out_ptr,
+    alpha_ptr,
+    alpha_s0,
+    alpha_s1,
+    alpha_s2,
+    weight_ptr,
+    weight_s0,
+    weight_s1,
+    weight_s2,
+    pos_weight_ptr,
+    pos_weight_s0,
+    pos_weight_s1,
+    pos_weight_s2,
+    gamma_ptr,
+    gamma_s0,
+    gamma_s1,
+    gamma_s2,
+    n_elements,
+    num_classes,
+    inner,
+    num_programs,
+    ignore_index,
+    alpha,
+    gamma,
+    label_smoothing,
+    param0,
+    param1,
+    param2,
+    LOSS: tl.constexpr,
+    FORM: tl.constexpr,
+    HARD: tl.constexpr,
+    ALPHA_PER_CLASS: tl.constexpr,
+    HAS_ALPHA: tl.constexpr,
+    HAS_WEIGHT: tl.constexpr,
+    HAS_POS_WEIGHT: tl.constexpr,
+    GAMMA_FORM: tl.constexpr,
+    REDUCE: tl.constexpr,
+    COUNT_POSITIVES: tl.constexpr,
+    NEED_GRAD: tl.constexpr,
+    WIDE_INDEX: tl.constexpr,
+    COMPUTE: tl.constexpr,
+    BLOCK: tl.constexpr,
+):
+    pid = tl.program_id(0)
+    if WIDE_INDEX:
+        pid = pid.to(tl.int64)
+    offsets = pid * BLOCK + tl.arange(0, BLOCK)
+    in_range = offsets < n_elements
+    x = tl.load(x_ptr + offsets, mask=in_range, other=0).to(COMPUTE)
+
+    # (o, c, i) of each element in the (outer, C, inner) view.
+    i = offsets % inner
+    outer_class = offsets // inner
+    c = outer_class % num_classes
+    o = outer_class // num_classes
+
+    counted = in_range
+    if FORM == 2:
+        index = tl.load(target_ptr + o * inner + i, mask=in_range, other=ignore_index)
+        counted = in_range & (index != ignore_index)
+        y_raw = (index == c).to(COMPUTE)
+    else:
+        y_raw = tl.load(target_ptr + offsets, mask=in_range, other=0).to(COMPUTE)
+    y = y_raw
+    if label_smoothing > 0:
+        y = y_raw * (1.0 - label_smoothing) + 0.5 * label_smoothing
+
+    scale = tl.full(x.shape, 1.0, COMPUTE)
+    if HAS_ALPHA:
+        alpha_value = alpha
+        if ALPHA_PER_CLASS:
+            alpha_value = _load(alpha_ptr, o, c, i, alpha_s0, alpha_s1, alpha_s2, in_range, COMPUTE)
+        scale = alpha_value * y + (1.0 - alpha_value) * (1.0 - y)
+    pos_weight = 1.0
+    if HAS_POS_WEIGHT:
+        pos_weight = _load(
+            pos_weight_ptr, o, c, i, pos_weight_s0, pos_weight_s1, pos_weight_s2, in_range, COMPUTE
+        )
+    gamma_value = gamma
+    if GAMMA_FORM == 1:  # "flsd53": 5 where p_t < 0.2, else 3 (Mukhoti et al. 2020)
+        p = tl.sigmoid(x)
+        p_t = p * y + (1.0 - p) * (1.0 - y)
+        gamma_value = tl.where(p_t < 0.2, 5.0, 3.0)
+    elif GAMMA_FORM == 2:  # one value per element, evaluated by the caller
+        gamma_value = _load(gamma_ptr, o, c, i, gamma_s0, gamma_s1, gamma_s2, in_range, COMPUTE)
+
+    if LOSS == 0:
+        loss, grad = _sigmoid_focal(x, y, scale, pos_weight, gamma_value, HARD, HAS_POS_WEIGHT)
+
+    if HAS_WEIGHT:
+        weight = _load(weight_ptr, o, c, i, weight_s0, weight_s1, weight_s2, in_range, COMPUTE)
+        loss = loss * weight
+        grad = grad * weight
+    # Left-out elements (beyond the end, or ignored) are 0, whatever their logit.
+    loss = tl.where(counted, loss, 0.0)
+    grad = tl.where(counted, grad, 0.0)
+
+    if NEED_GRAD:
+        tl.store(grad_ptr + offsets, grad.to(grad_ptr.dtype.element_ty), mask=in_range)
+    if REDUCE:
+        # Partial sums, one column per program: loss, positive target mass, counted.
+        positives = y_raw
+        if COUNT_POSITIVES:
+            positives = (y_raw > 0).to(COMPUTE)
+        positives = tl.where(counted, positives, 0.0)
+        tl.store(out_ptr + pid, tl.sum(loss, axis=0))
+        tl.store(out_ptr + num_programs + pid, tl.sum(positives, axis=0))
+        tl.store(out_ptr + 2 * num_programs + pid, tl.sum(counted.to(COMPUTE), axis=0))
+    else:
+        tl.store(out_ptr + offsets, loss.to(out_ptr.dtype.element_ty), mask=in_range)
+
+
+def _operand(value: Tensor | None) -> tuple[Tensor | None, int, int, int]:
+    """Pointer and strides of an optional (outer, C, inner) operand (None and zeros when
+    absent: the kernel's constexpr flags leave it unread)."""
+    if value is None:
+        return None, 0, 0, 0
+    s_outer, s_class, s_inner = value.stride()
+    return value, s_outer, s_class, s_inner
+
+
+class ElementwiseResult(NamedTuple):
+    #: The loss of every element (x's shape and dtype) or, reduced, the partial sums: a
+    #: (3, programs) tensor of loss, positive target mass and counted elements.
+    loss: Tensor
+    #: dloss/dx in x's dtype, not divided by the reduction's divisor; None if not wanted.
+    grad: Tensor | None
+
+
+def elementwise_loss(
+    loss: str,
+    x: Tensor,
+    target: Tensor,
+    *,
+    form: str,
+    ignore_index: int,
+    label_smoothing: float,
+    alpha: float | Tensor | None,
+    weight: Tensor | None,
+    pos_weight: Tensor | None,
+    gamma: float | str | Tensor,
+    params: tuple[float, ...],
+    reduce: bool,
+    count_positives: bool,
+    need_grad: bool,
+) -> ElementwiseResult:
+    """Launch the kernel of ``loss`` over ``x`` (outer, C, inner), contiguous.
+
+    ``target``: for ``form`` "mask", a contiguous uint8 tensor of x's shape; "float", x's
+    shape in any float dtype; "index", (outer, inner) integers (checked by the caller).
+    alpha, weight, pos_weight and a gamma tensor are views of x's shape in the compute
+    dtype, with zero strides where they broadcast; gamma may also be a number or "flsd53".
+    ``params``: the loss's own numbers (up to three). ``count_positives``: the positive
+    mass is the count of target values > 0 instead of their sum.
+    """
+    _, num_classes, inner = x.shape
+    n_elements = x.numel()
+    programs = max(triton.cdiv(n_elements, BLOCK), 1)
+    grad = torch.empty_like(x) if need_grad else None
+    if reduce:
+        partial_dtype = torch.float64 if x.dtype == torch.float64 else torch.float32
+        out = torch.zeros((3, programs), dtype=partial_dtype, device=x.device)
+    else:
+        out = torch.empty_like(x)
+    alpha_tensor = alpha if isinstance(alpha, Tensor) else None
+    gamma_tensor = gamma if isinstance(gamma, Tensor) else None
+    if n_elements:
+        _elementwise_kernel[(programs,)](
+            x,
+            target,
+            grad,
+            out,
+            *_operand(alpha_tensor),
+            *_operand(weight),
+            *_operand(pos_weight),
+            *_operand(gamma_tensor),
+            n_elements,
+            num_classes,
+            inner,
+            programs,
+            ignore_index,
+            float(alpha) if isinstance(alpha, float) else 0.0,
+            float(gamma) if isinstance(gamma, float) else 0.0,
+            label_smoothing,
+            *(*params, 0.0, 0.0, 0.0)[:3],
+            LOSS=LOSSES[loss],
+            FORM=FORMS[form],
+            HARD=form != "float" and label_smoothing == 0,
+            ALPHA_PER_CLASS=alpha_tensor is not None,
+            HAS_ALPHA=alpha is not None,
+            HAS_WEIGHT=weight is not None,
+            HAS_POS_WEIGHT=pos_weight is not None,
+            GAMMA_FORM=2 if gamma_tensor is not None else int(gamma == "flsd53"),
+            REDUCE=reduce,
+            COUNT_POSITIVES=count_positives,
+            NEED_GRAD=need_grad,
+            WIDE_INDEX=n_elements + BLOCK >= 2**31,
+            COMPUTE=tl.float64 if x.dtype == torch.float64 else tl.float32,
+            BLOCK=BLOCK,
+        )
+    return ElementwiseResult(out, grad)
