@@ -56,8 +56,8 @@ def _log1p(z):
     """log(1 + z) for z > -1, accurate for small z (libdevice's log1p does not run in the
     interpreter): with u = 1 + z rounded, log(u) * z / (u - 1) corrects the rounding of u."""
     u = 1.0 + z
-    ratio = tl.where(u == 1.0, 1.0, z / (u - 1.0))
-    return tl.log(u) * ratio
+    # Where u rounds to 1, log1p(z) = z to rounding (and u - 1 = 0 must not divide).
+    return tl.where(u == 1.0, z, tl.log(u) * (z / tl.where(u == 1.0, 1.0, u - 1.0)))
 
 
 @triton.jit
