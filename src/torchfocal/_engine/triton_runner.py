@@ -166,3 +166,69 @@ def elementwise(
             request.avg_factor,
         ),
     )
+
+
+def per_location(
+    input: Tensor,
+    *,
+    kernel_name: str,
+    dim: int,
+    index: Tensor | None,
+    probabilities: Tensor | None,
+    ignore_index: int,
+    label_smoothing: float,
+    gamma: float | Tensor,
+    class_factor: float | Tensor | None,
+    divisor: _reduction.Divisor,
+    naive: Callable[[Tensor], Tensor],
+) -> Tensor:
+    """The reduced loss of a per-location (softmax-form) loss through its Triton kernel
+    ``kernel_name`` ("module.function" in :mod:`torchfocal._triton`).
+
+    ``index``: class indices of the input's shape without ``dim`` (``ignore_index`` marks
+    locations left out), or ``probabilities`` of the input's shape; ``label_smoothing`` is
+    applied by the kernel. ``gamma`` is a number or one value per location (index targets)
+    or per element; ``class_factor`` a number or C per-class values lined up with ``dim``.
+    ``naive(x)`` is the reduced naive loss of x (see :func:`elementwise`).
+    """
+    split = split_shape(input.shape, dim)
+    outer, num_classes, inner = split
+    location_shape = input.shape[:dim] + input.shape[dim + 1 :]
+
+    def fused(x: Tensor, need_grad: bool) -> tuple[Tensor, Tensor | None, Tensor | float | None]:
+        module, _, function = kernel_name.rpartition(".")
+        kernel = getattr(_kernels(module), function)
+        factor = class_factor
+        if isinstance(factor, Tensor):
+            factor = factor.detach().to(torch.float32).reshape(num_classes).contiguous()
+        kernel_gamma: float | Tensor = gamma
+        if isinstance(gamma, Tensor):
+            per_element = gamma.shape == input.shape
+            gamma_split = split if per_element else (outer, inner)
+            kernel_gamma = gamma.to(torch.float32).reshape(gamma_split).contiguous()
+        location_loss, grad = kernel(
+            x.detach().reshape(split).contiguous(),
+            index=None if index is None else index.reshape(outer, inner).contiguous(),
+            probabilities=None
+            if probabilities is None
+            else probabilities.detach().reshape(split).contiguous(),
+            ignore_index=ignore_index,
+            label_smoothing=label_smoothing,
+            gamma=kernel_gamma,
+            class_factor=factor,
+            need_grad=need_grad,
+        )
+        grad = None if grad is None else grad.view(input.shape)
+        location_loss = location_loss.view(location_shape)
+        if divisor is None:
+            return location_loss.to(input.dtype), grad, None
+        inverse = _reduction.reciprocal(divisor, input.device)
+        return _reduction.scaled_sum(location_loss, inverse).to(input.dtype), grad, inverse
+
+    return autograd.apply_scaled(
+        input,
+        naive=naive,
+        fused=fused,
+        constants=(probabilities, class_factor, gamma, divisor),
+        location_dim=dim if divisor is None else None,
+    )

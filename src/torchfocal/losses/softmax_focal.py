@@ -37,7 +37,7 @@ from torch import Tensor
 
 from .._engine import checks as v
 from .._engine import reduction as reducing
-from .._engine import runners, targets
+from .._engine import runners, targets, triton_runner
 from .._engine.numerics import (
     SATURATED_LOGIT,
     Gamma,
@@ -285,27 +285,71 @@ def softmax_focal_loss(
     gamma = v.check_gamma_spec(gamma)
     label_smoothing = v.check_label_smoothing(label_smoothing)
     reduction = v.check_reduction(reduction, v.REDUCTIONS)
-    backend = v.resolve_backend(backend, input, has_triton=False)
-    batch = targets.prepare_per_location(
+    backend = v.resolve_backend(backend, input)
+    triton = backend == "triton"
+
+    def prepare(smoothing: float) -> targets.PerLocationBatch:
+        return targets.prepare_per_location(
+            input,
+            target,
+            alpha=alpha,
+            weight=weight,
+            ignore_index=ignore_index,
+            label_smoothing=smoothing,
+            class_dim=class_dim,
+        )
+
+    # The Triton kernel smooths the target itself: its batch keeps the target as given.
+    batch = prepare(0.0 if triton else label_smoothing)
+    divisor = reducing.divisor(reduction, count=batch.counted)
+    if not triton:
+        return per_location_loss(
+            input,
+            backend=backend,
+            target=batch.target,
+            dense_target=batch.dense_target,
+            valid=batch.valid,
+            class_factor=batch.class_factor,
+            gamma=_softmax_gamma(gamma, input, batch.target, batch.dim, batch.compute_dtype),
+            dim=batch.dim,
+            divisor=divisor,
+            compute_dtype=batch.compute_dtype,
+        )
+    eager = batch if label_smoothing == 0 else None
+
+    def smoothed() -> targets.PerLocationBatch:
+        return eager if eager is not None else prepare(label_smoothing)
+
+    def naive(x: Tensor) -> Tensor:
+        ready = smoothed()
+        loss = naive_per_location(
+            x.to(ready.compute_dtype),
+            ready.dense_target(),
+            class_factor=ready.class_factor,
+            gamma=_softmax_gamma(gamma, input, ready.target, ready.dim, ready.compute_dtype),
+            dim=ready.dim,
+        )
+        return reducing.reduce(loss, divisor).to(x.dtype)
+
+    dense = target.shape == input.shape
+    kernel_gamma: float | Tensor = (
+        gamma
+        if isinstance(gamma, float)
+        # A schedule of p_y (index targets), or of every p_c where every class counts.
+        else (_softmax_gamma(gamma, input, smoothed().target, batch.dim, batch.compute_dtype))
+    )
+    return triton_runner.per_location(
         input,
-        target,
-        alpha=alpha,
-        weight=weight,
+        kernel_name="softmax.softmax_focal",
+        dim=batch.dim,
+        index=None if dense else target,
+        probabilities=target if dense else None,
         ignore_index=ignore_index,
         label_smoothing=label_smoothing,
-        class_dim=class_dim,
-    )
-    return per_location_loss(
-        input,
-        backend=backend,
-        target=batch.target,
-        dense_target=batch.dense_target,
-        valid=batch.valid,
+        gamma=kernel_gamma,
         class_factor=batch.class_factor,
-        gamma=_softmax_gamma(gamma, input, batch.target, batch.dim, batch.compute_dtype),
-        dim=batch.dim,
-        divisor=reducing.divisor(reduction, count=batch.counted),
-        compute_dtype=batch.compute_dtype,
+        divisor=divisor,
+        naive=naive,
     )
 
 
