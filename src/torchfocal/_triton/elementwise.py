@@ -165,6 +165,7 @@ def _elementwise_kernel(
     REDUCE: tl.constexpr,
     COUNT_POSITIVES: tl.constexpr,
     NEED_GRAD: tl.constexpr,
+    COORDINATES: tl.constexpr,
     WIDE_INDEX: tl.constexpr,
     COMPUTE: tl.constexpr,
     BLOCK: tl.constexpr,
@@ -176,11 +177,13 @@ def _elementwise_kernel(
     in_range = offsets < n_elements
     x = tl.load(x_ptr + offsets, mask=in_range, other=0).to(COMPUTE)
 
-    # (o, c, i) of each element in the (outer, C, inner) view.
-    i = offsets % inner
-    outer_class = offsets // inner
-    c = outer_class % num_classes
-    o = outer_class // num_classes
+    if COORDINATES:
+        # (o, c, i) of each element in the (outer, C, inner) view: integer divisions, made
+        # only where an index target or an operand that broadcasts needs them.
+        i = offsets % inner
+        outer_class = offsets // inner
+        c = outer_class % num_classes
+        o = outer_class // num_classes
 
     counted = in_range
     if FORM == 2:
@@ -322,6 +325,8 @@ def elementwise_loss(
             REDUCE=reduce,
             COUNT_POSITIVES=count_positives,
             NEED_GRAD=need_grad,
+            COORDINATES=form == "index"
+            or any(value is not None for value in (alpha_tensor, weight, pos_weight, gamma_tensor)),
             WIDE_INDEX=n_elements + BLOCK >= 2**31,
             COMPUTE=tl.float64 if x.dtype == torch.float64 else tl.float32,
             BLOCK=BLOCK,

@@ -384,8 +384,13 @@ def sigmoid_focal_loss(
         avg_factor: with ``reduction="mean"``, the divisor to use instead of the count.
         distributed: with ``reduction="positives"``, average the positive mass over the
             default ``torch.distributed`` process group first.
-        backend: ``"auto"`` (fused), ``"fused"`` (analytic gradient computed in the forward
-            pass), ``"naive"`` (plain torch ops under autograd) or ``"compiled"`` (the fused
+        backend: ``"auto"`` (``"triton"`` for CUDA tensors where Triton is installed, else
+            ``"fused"``; it never compiles), ``"triton"`` (one Triton kernel launch computes
+            the loss and the gradient, reading the target in the form it is given: masks as
+            bytes, class indices without a one-hot; no host synchronisation; CUDA tensors,
+            or CPU tensors under ``TRITON_INTERPRET=1``), ``"fused"`` (analytic gradient
+            computed in the forward pass), ``"naive"`` (plain torch ops under autograd) or
+            ``"compiled"`` (the fused
             math through ``torch.compile``, compiled once per case: gradient wanted or not,
             dtype, device, input rank, target form, which optional tensors are given and
             how they broadcast, ``reduction="none"`` or not, gamma 0, 1, 2 or another. Batch

@@ -269,9 +269,10 @@ def softmax_focal_loss(
         reduction: ``"none"`` (one value per location), ``"mean"`` (for index targets,
             divided by the summed ``weight`` of the counted targets; for probability targets,
             by the number of locations) or ``"sum"``.
-        backend: ``"auto"`` (fused), ``"fused"``, ``"naive"`` or ``"compiled"``, as in
-            :func:`sigmoid_focal_loss` (here the class dim is part of what makes a compiled
-            case).
+        backend: ``"auto"``, ``"triton"``, ``"fused"``, ``"naive"`` or ``"compiled"``, as
+            in :func:`sigmoid_focal_loss` (here the class dim is part of what makes a
+            compiled case). The Triton kernel runs an online softmax over the classes in
+            blocks, so any number of classes works without holding a row at once.
 
     Example:
         >>> import torch, torchfocal
