@@ -73,3 +73,23 @@ def check_against_reference(
     tol = tolerance(x.dtype)
     torch.testing.assert_close(value, torch.as_tensor(ref_value, dtype=x.dtype), **tol)
     torch.testing.assert_close(grad, torch.as_tensor(ref_grad, dtype=x.dtype), **tol)
+
+
+@pytest.fixture
+def no_host_reads(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run the test as torchfocal runs on a GPU, where reading a tensor's value on the host
+    is a synchronisation with the device: the checks and the engine take their device-side
+    forms (as for any non-CPU tensor), and every way Python reads a value out of a tensor
+    raises. A call that passes under this fixture makes no host synchronisation of its own
+    (what runs on a GPU is the same code, minus the interpreter)."""
+    from torchfocal._engine import autograd, checks, numerics
+
+    monkeypatch.setattr(checks, "_reads_eagerly", lambda device: False)
+    for module in (checks, numerics, autograd):
+        monkeypatch.setattr(module, "reads_values", lambda tensor: False)
+
+    def host_read(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("a tensor's value was read on the host (a synchronisation)")
+
+    for name in ("item", "tolist", "__bool__", "__float__", "__int__", "__index__"):
+        monkeypatch.setattr(torch.Tensor, name, host_read)

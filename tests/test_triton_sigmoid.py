@@ -401,3 +401,20 @@ def test_value_checks_still_run() -> None:
         ValueError, match=r"target class indices must be in \[0, 3\] \(3 = background\)"
     ):
         torchfocal.sigmoid_focal_loss(torch.zeros(2, 3), torch.tensor([0, 7]), backend="triton")
+
+
+@pytest.mark.parametrize("reduction", ["none", "mean", "positives"])
+@pytest.mark.parametrize("form", TARGET_FORMS)
+def test_no_host_synchronisation(form: str, reduction: str, no_host_reads: None) -> None:
+    x = torch.randn(SHAPE, requires_grad=True)
+    target = make_target(form, SHAPE)
+    if target.is_floating_point():
+        target = target.float()
+    loss = torchfocal.sigmoid_focal_loss(x, target, backend="triton", reduction=reduction)
+    loss.backward(torch.ones_like(loss))
+    assert x.grad is not None and x.grad.shape == x.shape
+
+
+def test_no_host_reads_fixture_catches_a_read(no_host_reads: None) -> None:
+    with pytest.raises(AssertionError, match="read on the host"):
+        torch.ones(1).item()
