@@ -1,0 +1,639 @@
+"""Triton kernel of the softmax focal loss: loss and dloss/dx per location in one launch.
+
+Per location (one position of the outer and inner dimensions), with logits x over the C
+classes, p = softmax(x), l_c = log p_c, class factor a_c, target t_c and modulator
+m_c = (1 - p_c)^gamma (the derivation is in docs/math.md, "Softmax focal loss"):
+
+    loss       = -sum_c a_c t_c m_c l_c
+    dloss/dx_j = p_j (S - w_j) - w_j (1 - p_j),     w_c = a_c t_c G_c,  S = sum_c w_c,
+    G_c        = m_c (1 + gamma p_c rho_c),          rho_c = -l_c / (1 - p_c)
+
+(-sum_c w_c (delta_cj - p_j), with the class's own term kept apart.) p_j (S - w_j) is the
+other classes' share and w_j (1 - p_j) the class's own, so the gradient of a class with
+p_j -> 1 is a product with an accurate 1 - p_j where p_j S - w_j would be the difference of
+two nearly equal numbers. For a hard index target k, S = w_k, so
+
+    dloss/dx_j = p_j w_k  (j != k),     dloss/dx_k = -w_k (1 - p_k).
+
+Accuracy as p -> 1. Only the row's arg-max can have p > 1/2. Besides the running maximum M
+and s = sum_c exp(x_c - M), the kernel keeps s_rest = s - 1, the sum without one occurrence
+of the maximum (which contributes exactly exp(0) = 1), accumulated without ever forming
+1 + s_rest, so that it keeps its relative precision far below the rounding of 1 (logits
+[40, 0, 0] in float32: s_rest = 8.5e-18). Then, for x_c == M,
+
+    log s = log1p(s_rest),   1 - p_c = s_rest / s,   log(1 - p_c) = log(s_rest) - log1p(s_rest),
+    p_c rho_c = log1p(s_rest) / s_rest        (p_c = 1 / s; -> 1 as s_rest -> 0),
+
+and for the other classes (p_c <= 1/2: no cancellation) 1 - p_c, log1p(-p_c) and
+p_c rho_c = p_c (-l_c) / (1 - p_c) directly. A tie at the maximum takes the same formulas:
+each tied class leaves itself out of s_rest and sees the other ones as exp(0) = 1 there.
+
+Other numerics (DESIGN.md section 2), as in the fused CPU form
+(:mod:`torchfocal.losses.softmax_focal`):
+- gamma = 0 gives m_c = 1 exactly (never 0 * log 0), so the loss is the cross-entropy;
+  gamma < 1 never forms (1 - p)^(gamma - 1).
+- a logit more than the float range below the row's maximum (rows such as [max, -max, 0])
+  has x_c - M = -inf: its p_c is 0, its m_c 1, p_c rho_c its limit 0 (-l_c is clamped at
+  SATURATED_LOGIT), and its loss term is formed as w x_c - w M - w log s (0 for w = 0, and
+  finite wherever the true product is).
+- a NaN logit makes its location's loss and whole gradient row NaN: the row's NaNs are
+  summed into both (a NaN-ignoring maximum, as on the GPU, would otherwise hide it).
+- index == ignore_index: the location's loss and gradient are exactly 0.
+
+log1p has no Triton form that the interpreter runs (libdevice is GPU-only), so log1p(z) is
+Goldberg's z log(u) / (u - 1) with u = 1 + z rounded: the rounding of u cancels between the
+logarithm and the denominator, which leaves a few ulps.
+
+Passes over a location's classes (reads of the row; the gradient is written once):
+- C <= BLOCK_C: the row is loaded once and everything is computed from registers: 1 pass.
+- C > BLOCK_C, an online softmax over blocks of BLOCK_C classes:
+  - hard index target (no label smoothing): pass 1 finds M and s_rest, the loss needs only
+    x_k (one load per location), pass 2 writes the gradient: 2 passes (1 without it).
+  - label smoothing or probability targets: every class carries weight, so S needs every
+    G_c, which needs the final M and s: pass 1 (M, s_rest), pass 2 (the loss and S),
+    pass 3 (the gradient): 3 passes (2 without the gradient).
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable
+from typing import Any
+
+import torch
+import triton  # type: ignore[import-untyped]
+import triton.language as tl  # type: ignore[import-untyped]
+from torch import Tensor
+
+from .._engine.numerics import SATURATED_LOGIT
+
+_CLAMPED_NEG_LOG_P: Any = tl.constexpr(SATURATED_LOGIT)
+
+# Elements of one program's tile (BLOCK_L locations x BLOCK_C classes): 16 KiB of float32
+# reads in flight per program. The kernel keeps about ten tiles of temporaries live at once
+# (x, p, 1 - p, the modulator, G, the target, ...), so the warps are chosen for 16 elements
+# per thread: 160 registers or so at the largest tile, under the 255 a thread can have.
+# (Not tuned on a GPU yet.)
+_TILE_ELEMENTS = 4096
+_ELEMENTS_PER_THREAD = 16
+_MAX_WARPS = 8
+# The least number of locations in a tile over a map (inner > 1): 32 float32 values are one
+# 128-byte memory transaction per class, so the reads along the contiguous inner dimension
+# stay coalesced however many classes share the tile.
+_MAP_MIN_LOCATIONS = 32
+_INT32_LIMIT = 2**31
+
+
+def _jit(function: Callable[..., Any]) -> Any:
+    """triton.jit, typed: Triton has no type information (its kernels are Any to mypy)."""
+    return triton.jit(function)
+
+
+@_jit
+def _scalar(high: Any, low: Any, COMPUTE_DTYPE: tl.constexpr) -> Any:
+    """A host float passed as float32 high + low parts (Triton passes floats as float32):
+    their sum keeps about 48 bits, enough for float64 compute."""
+    return tl.cast(high, COMPUTE_DTYPE) + tl.cast(low, COMPUTE_DTYPE)
+
+
+@_jit
+def _log1p_ratio(z: Any) -> Any:
+    """log1p(z) / z for z > -1 (1 at z = 0): Goldberg's log(u) / (u - 1), u = 1 + z rounded."""
+    u = 1.0 + z
+    exact_one = u == 1.0
+    ratio = tl.log(tl.where(exact_one, 2.0, u)) / tl.where(exact_one, 1.0, u - 1.0)
+    return tl.where(exact_one, 1.0, ratio)
+
+
+@_jit
+def _class_block(
+    class_start: Any,
+    num_classes: Any,
+    row_start: Any,
+    inner: Any,
+    ROWS: tl.constexpr,
+    WIDE: tl.constexpr,
+    BLOCK_C: tl.constexpr,
+) -> tuple[Any, Any, Any]:
+    """Classes [class_start, class_start + BLOCK_C) as a (1, BLOCK_C) row, which of them
+    exist, and their (BLOCK_L, BLOCK_C) element offsets (class stride ``inner``)."""
+    classes = class_start + tl.arange(0, BLOCK_C)
+    if WIDE:
+        classes = classes.to(tl.int64)
+    classes = classes[None, :]
+    # rows: stride 1, left out so that the compiler sees contiguous classes
+    offsets = row_start[:, None] + (classes if ROWS else classes * inner)
+    return classes, classes < num_classes, offsets
+
+
+@_jit
+def _load_logits(
+    x_ptr: Any, offsets: Any, mask: Any, class_valid: Any, COMPUTE_DTYPE: tl.constexpr
+) -> Any:
+    """A tile of logits in the compute dtype: padding classes are -inf (never the maximum,
+    exp = 0), padding locations read 0 (finite, never stored)."""
+    x = tl.load(x_ptr + offsets, mask=mask, other=0.0).to(COMPUTE_DTYPE)
+    return tl.where(class_valid, x, float("-inf"))
+
+
+@_jit
+def _block_stats(x: Any, class_valid: Any) -> tuple[Any, Any]:
+    """A block's maximum per location and its s_rest:
+    sum_{x < max} exp(x - max) + (count(x == max) - 1), the ties at the maximum counted as
+    exactly 1 each and one of them left out."""
+    block_max = tl.max(x, axis=1)
+    below = x < block_max[:, None]
+    shifted = tl.where(below, x - block_max[:, None], float("-inf"))
+    ties = tl.sum(tl.where(class_valid & (x == block_max[:, None]), 1.0, 0.0), axis=1)
+    return block_max, tl.sum(tl.exp(shifted), axis=1) + (ties - 1.0)
+
+
+@_jit
+def _merge_stats(top: Any, rest: Any, block_max: Any, block_rest: Any) -> tuple[Any, Any]:
+    """The running (maximum, s_rest) merged with a block's. The side with the larger maximum
+    keeps its s_rest and adds the other side's whole sum 1 + s_rest rescaled to it (on a tie
+    the block's maximum is one more term exp(0) = 1). The empty state is (-inf, -1): sum 0."""
+    new_top = tl.maximum(top, block_max)
+    # exp(old - new), taken as 1 where old == new (so -inf - -inf is never formed)
+    top_scale = tl.where(top == new_top, 1.0, tl.exp(top - new_top))
+    block_scale = tl.where(block_max == new_top, 1.0, tl.exp(block_max - new_top))
+    new_rest = tl.where(
+        top >= block_max,
+        rest + (1.0 + block_rest) * block_scale,
+        block_rest + (1.0 + rest) * top_scale,
+    )
+    return new_top, new_rest
+
+
+@_jit
+def _class_terms(
+    x: Any, top: Any, rest: Any, log_total: Any, gamma: Any
+) -> tuple[Any, Any, Any, Any, Any]:
+    """p_c, 1 - p_c, x_c - M, the modulator m_c and G_c = m_c (1 + gamma p_c rho_c), from
+    the location's maximum M (``top``), s_rest (``rest``) and log s (``log_total``)."""
+    shifted = x - top  # <= 0; -inf only beyond the float range below the maximum
+    is_top = x == top
+    total = 1.0 + rest
+    p = tl.exp(shifted) / total
+    # p_other: p with the maxima at 0, so that log1p(-1) and 1 / 0 are never formed
+    p_other = tl.where(is_top, 0.0, p)
+    rest_positive = rest > 0.0
+    log_rest = tl.where(rest_positive, tl.log(tl.where(rest_positive, rest, 1.0)), float("-inf"))
+    one_minus_p = tl.where(is_top, rest / total, 1.0 - p_other)
+    log_one_minus_p = tl.where(is_top, log_rest - log_total, -p_other * _log1p_ratio(-p_other))
+    neg_log_p = tl.minimum(log_total - shifted, _CLAMPED_NEG_LOG_P)
+    p_rho = tl.where(is_top, _log1p_ratio(rest), p_other * neg_log_p / (1.0 - p_other))
+    # gamma = 0 gives exactly 1 (gamma log(1 - p) would be 0 * -inf = NaN where p = 1)
+    modulator = tl.exp(gamma * tl.where(gamma == 0.0, 0.0, log_one_minus_p))
+    return p, one_minus_p, shifted, modulator, modulator * (1.0 + gamma * p_rho)
+
+
+@_jit
+def _weighted_log_p(weight: Any, x: Any, top: Any, shifted: Any, log_total: Any) -> Any:
+    """weight log p = weight (x - M - log s) for weight >= 0, never 0 * -inf: where x - M is
+    -inf (beyond the float range) it is weight x - weight M - weight log s, with weight x
+    taken as 0 for weight 0 (padding classes are x = -inf)."""
+    far = shifted == float("-inf")
+    near_term = weight * (tl.where(far, 0.0, shifted) - log_total)
+    far_x = tl.where(far & (weight != 0.0), x, 0.0)
+    far_term = weight * far_x - weight * top - weight * log_total
+    return tl.where(far, far_term, near_term)
+
+
+@_jit
+def _dense_weight(
+    classes: Any,
+    class_valid: Any,
+    offsets: Any,
+    mask: Any,
+    target_class: Any,
+    counted: Any,
+    target_ptr: Any,
+    class_factor_ptr: Any,
+    class_factor: Any,
+    smoothing: Any,
+    num_classes: Any,
+    INDEX_TARGET: tl.constexpr,
+    SMOOTHED: tl.constexpr,
+    CLASS_FACTOR_PER_CLASS: tl.constexpr,
+    COMPUTE_DTYPE: tl.constexpr,
+) -> Any:
+    """a_c t_c over a tile: t the smoothed one-hot of the index (0 at an ignored location)
+    or the (smoothed) probabilities; 0 on padding."""
+    if INDEX_TARGET:
+        # t_c = eps / C + (1 - eps) [c == k]
+        hit = classes == target_class[:, None]
+        t = tl.where(hit, 1.0 - smoothing, 0.0) + smoothing / num_classes
+        t = tl.where(counted[:, None] & class_valid, t, 0.0)
+    else:
+        t = tl.load(target_ptr + offsets, mask=mask, other=0.0).to(COMPUTE_DTYPE)
+        if SMOOTHED:
+            t = tl.where(mask, t * (1.0 - smoothing) + smoothing / num_classes, 0.0)
+    if CLASS_FACTOR_PER_CLASS:
+        factor = tl.load(class_factor_ptr + classes, mask=class_valid, other=0.0)
+        return factor.to(COMPUTE_DTYPE) * t
+    return class_factor * t
+
+
+@_jit
+def _gamma_tile(
+    gamma_ptr: Any,
+    offsets: Any,
+    mask: Any,
+    gamma_location: Any,
+    GAMMA_PER_LOCATION: tl.constexpr,
+    GAMMA_PER_ELEMENT: tl.constexpr,
+    COMPUTE_DTYPE: tl.constexpr,
+) -> Any:
+    """gamma over a tile: per element, per location (a column) or one number."""
+    if GAMMA_PER_ELEMENT:
+        return tl.load(gamma_ptr + offsets, mask=mask, other=0.0).to(COMPUTE_DTYPE)
+    if GAMMA_PER_LOCATION:
+        return gamma_location[:, None]
+    return gamma_location
+
+
+@_jit
+def _dense_sums(
+    x: Any,
+    weight: Any,
+    gamma: Any,
+    top: Any,
+    rest: Any,
+    log_total: Any,
+) -> tuple[Any, Any]:
+    """A tile's share of the loss, -sum_c a_c t_c m_c l_c, and of S = sum_c a_c t_c G_c."""
+    _, _, shifted, modulator, g = _class_terms(
+        x, top[:, None], rest[:, None], log_total[:, None], gamma
+    )
+    loss = -_weighted_log_p(weight * modulator, x, top[:, None], shifted, log_total[:, None])
+    return tl.sum(loss, axis=1), tl.sum(weight * g, axis=1)
+
+
+@_jit
+def _dense_grad(
+    x: Any,
+    weight: Any,
+    gamma: Any,
+    top: Any,
+    rest: Any,
+    log_total: Any,
+    weight_sum: Any,
+) -> Any:
+    """dloss/dx_j = p_j (S - w_j) - w_j (1 - p_j) over a tile, w = a t G (S: ``weight_sum``,
+    with the row's NaN poison)."""
+    p, one_minus_p, _, _, g = _class_terms(
+        x, top[:, None], rest[:, None], log_total[:, None], gamma
+    )
+    w = weight * g
+    return p * (weight_sum[:, None] - w) - w * one_minus_p
+
+
+@_jit
+def _softmax_focal_kernel(
+    x_ptr: Any,
+    index_ptr: Any,
+    target_ptr: Any,
+    gamma_ptr: Any,
+    class_factor_ptr: Any,
+    loss_ptr: Any,
+    grad_ptr: Any,
+    outer: Any,
+    num_classes: Any,
+    inner: Any,
+    ignore_index: Any,
+    gamma_high: Any,
+    gamma_low: Any,
+    class_factor_high: Any,
+    class_factor_low: Any,
+    smoothing_high: Any,
+    smoothing_low: Any,
+    INDEX_TARGET: tl.constexpr,
+    SMOOTHED: tl.constexpr,
+    GAMMA_PER_LOCATION: tl.constexpr,
+    GAMMA_PER_ELEMENT: tl.constexpr,
+    CLASS_FACTOR_PER_CLASS: tl.constexpr,
+    NEED_GRAD: tl.constexpr,
+    ROWS: tl.constexpr,
+    WIDE: tl.constexpr,
+    SINGLE_BLOCK: tl.constexpr,
+    COMPUTE_DTYPE: tl.constexpr,
+    BLOCK_L: tl.constexpr,
+    BLOCK_C: tl.constexpr,
+) -> None:
+    """One program: BLOCK_L locations, their classes in blocks of BLOCK_C (the passes are in
+    the module docstring). ROWS (inner == 1): the locations are rows of contiguous classes;
+    otherwise a run of BLOCK_L contiguous inner positions of one outer position."""
+    pid = tl.program_id(0)
+    if WIDE:
+        pid = pid.to(tl.int64)
+    lanes = tl.arange(0, BLOCK_L)
+    if ROWS:
+        location = pid * BLOCK_L + lanes
+        location_valid = location < outer
+        row_start = location * num_classes
+    else:
+        blocks_per_outer = tl.cdiv(inner, BLOCK_L)
+        outer_position = pid // blocks_per_outer
+        inner_position = (pid % blocks_per_outer) * BLOCK_L + lanes
+        location = outer_position * inner + inner_position
+        location_valid = inner_position < inner
+        row_start = outer_position * num_classes * inner + inner_position
+    smoothing = _scalar(smoothing_high, smoothing_low, COMPUTE_DTYPE)
+    class_factor = _scalar(class_factor_high, class_factor_low, COMPUTE_DTYPE)
+    if GAMMA_PER_LOCATION:
+        gamma_location = tl.load(gamma_ptr + location, mask=location_valid, other=0.0)
+        gamma_location = gamma_location.to(COMPUTE_DTYPE)
+    else:
+        gamma_location = _scalar(gamma_high, gamma_low, COMPUTE_DTYPE)
+    if INDEX_TARGET:
+        target_class = tl.load(index_ptr + location, mask=location_valid, other=0).to(tl.int64)
+        counted = location_valid & (target_class != ignore_index)
+        target_class = tl.where(counted, target_class, 0)
+    else:
+        target_class = lanes  # unused: probability targets have no class index
+        counted = location_valid
+
+    # Pass 1, or the only load: the maximum, s_rest, and the NaN poison (0, or NaN where
+    # the row has a NaN: added to the loss and to the gradient's weights).
+    if SINGLE_BLOCK:
+        classes, class_valid, offsets = _class_block(
+            0, num_classes, row_start, inner, ROWS, WIDE, BLOCK_C
+        )
+        mask = location_valid[:, None] & class_valid
+        x_row = _load_logits(x_ptr, offsets, mask, class_valid, COMPUTE_DTYPE)
+        top, rest = _block_stats(x_row, class_valid)
+        poison = tl.sum(tl.where(x_row != x_row, x_row, 0.0), axis=1)
+    else:
+        top = tl.full((BLOCK_L,), float("-inf"), COMPUTE_DTYPE)
+        rest = tl.full((BLOCK_L,), -1.0, COMPUTE_DTYPE)
+        poison = tl.zeros((BLOCK_L,), COMPUTE_DTYPE)
+        for class_start in range(0, num_classes, BLOCK_C):
+            classes, class_valid, offsets = _class_block(
+                class_start, num_classes, row_start, inner, ROWS, WIDE, BLOCK_C
+            )
+            mask = location_valid[:, None] & class_valid
+            x = _load_logits(x_ptr, offsets, mask, class_valid, COMPUTE_DTYPE)
+            block_max, block_rest = _block_stats(x, class_valid)
+            top, rest = _merge_stats(top, rest, block_max, block_rest)
+            poison += tl.sum(tl.where(x != x, x, 0.0), axis=1)
+    log_total = rest * _log1p_ratio(rest)  # log s = log1p(s_rest)
+
+    if INDEX_TARGET and not SMOOTHED:
+        # Only the target class carries weight: its logit is one load per location.
+        target_offsets = row_start + (target_class if ROWS else target_class * inner)
+        x_target = tl.load(x_ptr + target_offsets, mask=location_valid, other=0.0)
+        x_target = x_target.to(COMPUTE_DTYPE)
+        if GAMMA_PER_ELEMENT:
+            gamma_target = tl.load(gamma_ptr + target_offsets, mask=location_valid, other=0.0)
+            gamma_target = gamma_target.to(COMPUTE_DTYPE)
+        else:
+            gamma_target = gamma_location
+        if CLASS_FACTOR_PER_CLASS:
+            factor = tl.load(class_factor_ptr + target_class, mask=location_valid, other=0.0)
+            factor = factor.to(COMPUTE_DTYPE)
+        else:
+            factor = class_factor
+        _, one_minus_p_target, shifted_target, modulator_target, g_target = _class_terms(
+            x_target, top, rest, log_total, gamma_target
+        )
+        loss = -_weighted_log_p(factor * modulator_target, x_target, top, shifted_target, log_total)
+        tl.store(loss_ptr + location, tl.where(counted, loss + poison, 0.0), mask=location_valid)
+        if NEED_GRAD:
+            weight_target = tl.where(counted, factor * g_target + poison, 0.0)[:, None]
+            target_grad = -weight_target * one_minus_p_target[:, None]
+            total = 1.0 + rest[:, None]
+            if SINGLE_BLOCK:
+                p = tl.exp(x_row - top[:, None]) / total
+                hit = classes == target_class[:, None]
+                grad = tl.where(hit, target_grad, p * weight_target)
+                tl.store(grad_ptr + offsets, grad.to(grad_ptr.dtype.element_ty), mask=mask)
+            else:
+                for class_start in range(0, num_classes, BLOCK_C):  # pass 2: the gradient
+                    classes, class_valid, offsets = _class_block(
+                        class_start, num_classes, row_start, inner, ROWS, WIDE, BLOCK_C
+                    )
+                    mask = location_valid[:, None] & class_valid
+                    x = _load_logits(x_ptr, offsets, mask, class_valid, COMPUTE_DTYPE)
+                    p = tl.exp(x - top[:, None]) / total
+                    hit = classes == target_class[:, None]
+                    grad = tl.where(hit, target_grad, p * weight_target)
+                    tl.store(grad_ptr + offsets, grad.to(grad_ptr.dtype.element_ty), mask=mask)
+    else:
+        # Dense targets: every class carries a_c t_c. The loss and S = sum_c w_c from the
+        # registers or in pass 2, then the gradient (pass 3).
+        if SINGLE_BLOCK:
+            weight = _dense_weight(
+                classes, class_valid, offsets, mask, target_class, counted, target_ptr,
+                class_factor_ptr, class_factor, smoothing, num_classes,
+                INDEX_TARGET, SMOOTHED, CLASS_FACTOR_PER_CLASS, COMPUTE_DTYPE,
+            )  # fmt: skip
+            gamma = _gamma_tile(
+                gamma_ptr, offsets, mask, gamma_location,
+                GAMMA_PER_LOCATION, GAMMA_PER_ELEMENT, COMPUTE_DTYPE,
+            )  # fmt: skip
+            loss, weight_sum = _dense_sums(x_row, weight, gamma, top, rest, log_total)
+        else:
+            loss = tl.zeros((BLOCK_L,), COMPUTE_DTYPE)
+            weight_sum = tl.zeros((BLOCK_L,), COMPUTE_DTYPE)
+            for class_start in range(0, num_classes, BLOCK_C):  # pass 2: loss and S
+                classes, class_valid, offsets = _class_block(
+                    class_start, num_classes, row_start, inner, ROWS, WIDE, BLOCK_C
+                )
+                mask = location_valid[:, None] & class_valid
+                x = _load_logits(x_ptr, offsets, mask, class_valid, COMPUTE_DTYPE)
+                weight = _dense_weight(
+                    classes, class_valid, offsets, mask, target_class, counted, target_ptr,
+                    class_factor_ptr, class_factor, smoothing, num_classes,
+                    INDEX_TARGET, SMOOTHED, CLASS_FACTOR_PER_CLASS, COMPUTE_DTYPE,
+                )  # fmt: skip
+                gamma = _gamma_tile(
+                    gamma_ptr, offsets, mask, gamma_location,
+                    GAMMA_PER_LOCATION, GAMMA_PER_ELEMENT, COMPUTE_DTYPE,
+                )  # fmt: skip
+                block_loss, block_weight_sum = _dense_sums(x, weight, gamma, top, rest, log_total)
+                loss += block_loss
+                weight_sum += block_weight_sum
+        tl.store(loss_ptr + location, tl.where(counted, loss + poison, 0.0), mask=location_valid)
+        if NEED_GRAD:
+            weight_sum = tl.where(counted, weight_sum + poison, 0.0)
+            if SINGLE_BLOCK:
+                grad = _dense_grad(x_row, weight, gamma, top, rest, log_total, weight_sum)
+                grad = tl.where(counted[:, None], grad, 0.0)
+                tl.store(grad_ptr + offsets, grad.to(grad_ptr.dtype.element_ty), mask=mask)
+            else:
+                for class_start in range(0, num_classes, BLOCK_C):  # pass 3: the gradient
+                    classes, class_valid, offsets = _class_block(
+                        class_start, num_classes, row_start, inner, ROWS, WIDE, BLOCK_C
+                    )
+                    mask = location_valid[:, None] & class_valid
+                    x = _load_logits(x_ptr, offsets, mask, class_valid, COMPUTE_DTYPE)
+                    weight = _dense_weight(
+                        classes, class_valid, offsets, mask, target_class, counted, target_ptr,
+                        class_factor_ptr, class_factor, smoothing, num_classes,
+                        INDEX_TARGET, SMOOTHED, CLASS_FACTOR_PER_CLASS, COMPUTE_DTYPE,
+                    )  # fmt: skip
+                    gamma = _gamma_tile(
+                        gamma_ptr, offsets, mask, gamma_location,
+                        GAMMA_PER_LOCATION, GAMMA_PER_ELEMENT, COMPUTE_DTYPE,
+                    )  # fmt: skip
+                    grad = _dense_grad(x, weight, gamma, top, rest, log_total, weight_sum)
+                    grad = tl.where(counted[:, None], grad, 0.0)
+                    tl.store(grad_ptr + offsets, grad.to(grad_ptr.dtype.element_ty), mask=mask)
+
+
+def _float_parts(value: float) -> tuple[float, float]:
+    """``value`` as float32 high + low parts (see :func:`_scalar`)."""
+    high: float = struct.unpack("f", struct.pack("f", value))[0]
+    return high, value - high
+
+
+def _next_power_of_2(n: int) -> int:
+    return 1 << max(n - 1, 0).bit_length()
+
+
+def _blocks(outer: int, num_classes: int, inner: int) -> tuple[int, int]:
+    """(BLOCK_L, BLOCK_C) for a (outer, C, inner) input.
+
+    The tile holds _TILE_ELEMENTS. The classes take as much of it as the row needs (one load
+    of the whole row where it fits), leaving at least one location for rows (classes are
+    contiguous there) and _MAP_MIN_LOCATIONS contiguous inner positions for maps (coalesced
+    reads); the rest of the tile goes to more locations, up to as many as there are.
+    """
+    rows = inner == 1
+    locations = outer if rows else inner
+    min_locations = 1 if rows else min(_next_power_of_2(inner), _MAP_MIN_LOCATIONS)
+    block_c = min(_next_power_of_2(num_classes), _TILE_ELEMENTS // min_locations)
+    block_l = min(max(_TILE_ELEMENTS // block_c, min_locations), _next_power_of_2(locations))
+    return block_l, block_c
+
+
+def _num_warps(tile_elements: int) -> int:
+    """Warps of 32 threads for _ELEMENTS_PER_THREAD each (a power of 2, 1 to _MAX_WARPS)."""
+    return max(1, min(_MAX_WARPS, tile_elements // (32 * _ELEMENTS_PER_THREAD)))
+
+
+def _as_class_factor(
+    class_factor: float | Tensor | None, num_classes: int
+) -> tuple[float, Tensor | None]:
+    """(the number, or the per-class values as a contiguous (C,) tensor)."""
+    if class_factor is None:
+        return 1.0, None
+    if not isinstance(class_factor, Tensor):
+        return float(class_factor), None
+    values = class_factor.reshape(-1)
+    if values.numel() == 1:
+        values = values.expand(num_classes)
+    if values.numel() != num_classes:
+        raise ValueError(
+            f"class_factor must have {num_classes} values (one per class); "
+            f"got shape {tuple(class_factor.shape)}"
+        )
+    return 1.0, values.contiguous()
+
+
+def softmax_focal(
+    x: Tensor,
+    *,
+    index: Tensor | None,
+    probabilities: Tensor | None,
+    ignore_index: int,
+    label_smoothing: float,
+    gamma: float | Tensor,
+    class_factor: float | Tensor | None,
+    need_grad: bool,
+) -> tuple[Tensor, Tensor | None]:
+    """Softmax focal loss per location and its gradient, in one kernel launch.
+
+    Args:
+        x: logits (outer, C, inner), float16 / bfloat16 / float32 / float64 (computed in
+            float32, float64 in float64).
+        index: (outer, inner) class indices of any integer dtype (in range or
+            ``ignore_index``: the caller checks), or None.
+        probabilities: (outer, C, inner) float target, or None (exactly one of the two).
+        ignore_index: locations whose index equals it get loss and gradient 0.
+        label_smoothing: eps in [0, 1): t <- t (1 - eps) + eps / C.
+        gamma: a number, or a tensor of per-location (outer, inner) or per-element
+            (outer, C, inner) values.
+        class_factor: None, a number, or C per-class values (alpha times weight).
+        need_grad: whether to compute dloss/dx.
+
+    Returns:
+        The loss per location (outer, inner) in the compute dtype (float32, or float64 for
+        float64 logits), and dloss/dx unscaled, in x's dtype and shape (or None).
+
+    No host synchronisation: shapes and numbers decide the kernel's specialisation, never
+    tensor values.
+    """
+    if (index is None) == (probabilities is None):
+        raise ValueError("softmax_focal takes exactly one of index and probabilities")
+    if x.dim() != 3:
+        raise ValueError(f"x must be (outer, C, inner); got shape {tuple(x.shape)}")
+    outer, num_classes, inner = x.shape
+    compute_dtype = torch.float64 if x.dtype == torch.float64 else torch.float32
+    x = x.contiguous()
+    loss = torch.empty((outer, inner), dtype=compute_dtype, device=x.device)
+    grad = torch.empty_like(x) if need_grad else None
+    if loss.numel() == 0 or num_classes == 0:
+        return loss.zero_(), None if grad is None else grad.zero_()
+
+    if index is not None:
+        if index.shape != (outer, inner):
+            raise ValueError(f"index must have shape {(outer, inner)}; got {tuple(index.shape)}")
+        index = index.contiguous()
+    if probabilities is not None:
+        if probabilities.shape != x.shape:
+            raise ValueError(
+                f"probabilities must have shape {tuple(x.shape)}; got {tuple(probabilities.shape)}"
+            )
+        probabilities = probabilities.contiguous()
+    gamma_tensor: Tensor | None = None
+    gamma_value = 0.0
+    if isinstance(gamma, Tensor):
+        if gamma.numel() not in (outer * inner, x.numel()):
+            raise ValueError(
+                f"gamma must have shape {(outer, inner)} (per location) or {tuple(x.shape)} "
+                f"(per element); got {tuple(gamma.shape)}"
+            )
+        gamma_tensor = gamma.contiguous()
+    else:
+        gamma_value = float(gamma)
+    # per location where the two readings agree (C = 1): both are the same memory
+    per_location = gamma_tensor is not None and gamma_tensor.numel() == outer * inner
+    class_factor_value, class_factor_tensor = _as_class_factor(class_factor, num_classes)
+
+    block_l, block_c = _blocks(outer, num_classes, inner)
+    rows = inner == 1
+    programs = triton.cdiv(outer, block_l) if rows else outer * triton.cdiv(inner, block_l)
+    # The placeholder for an absent tensor operand: never read (its constexpr is off).
+    unused = loss
+    _softmax_focal_kernel[(programs,)](
+        x,
+        index if index is not None else unused,
+        probabilities if probabilities is not None else unused,
+        gamma_tensor if gamma_tensor is not None else unused,
+        class_factor_tensor if class_factor_tensor is not None else unused,
+        loss,
+        grad if grad is not None else x,
+        outer,
+        num_classes,
+        inner,
+        ignore_index,
+        *_float_parts(gamma_value),
+        *_float_parts(class_factor_value),
+        *_float_parts(label_smoothing),
+        INDEX_TARGET=index is not None,
+        SMOOTHED=label_smoothing != 0.0,
+        GAMMA_PER_LOCATION=per_location,
+        GAMMA_PER_ELEMENT=gamma_tensor is not None and not per_location,
+        CLASS_FACTOR_PER_CLASS=class_factor_tensor is not None,
+        NEED_GRAD=need_grad,
+        ROWS=rows,
+        WIDE=x.numel() >= _INT32_LIMIT,
+        SINGLE_BLOCK=block_c >= num_classes,
+        COMPUTE_DTYPE=tl.float64 if compute_dtype == torch.float64 else tl.float32,
+        BLOCK_L=block_l,
+        BLOCK_C=block_c,
+        num_warps=_num_warps(block_l * block_c),
+    )
+    return loss, grad
