@@ -101,7 +101,7 @@ def assert_matches_oracle(
 
 
 @pytest.mark.parametrize("reduction", ["none", "mean", "sum", "positives"])
-@pytest.mark.parametrize("alpha", [None, 0.25, "per-class"])
+@pytest.mark.parametrize("alpha", [None, 0.3, "per-class"])  # 0.3: no float32 value
 @pytest.mark.parametrize("form", TARGET_FORMS)
 def test_target_forms_alpha_reductions(form: str, alpha: Any, reduction: str) -> None:
     x = torch.randn(SHAPE, dtype=torch.float64) * 3
@@ -114,7 +114,7 @@ def _ramp(p_t: torch.Tensor) -> torch.Tensor:
     return 4.0 * (1.0 - p_t)
 
 
-@pytest.mark.parametrize("gamma", [0.0, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, "flsd53", _ramp])
+@pytest.mark.parametrize("gamma", [0.0, 0.3, 0.5, 1.0, 2.0, 5.0, 10.0, "flsd53", _ramp])
 @pytest.mark.parametrize("form", ["bool", "soft", "index-ignored"])
 def test_gammas(form: str, gamma: float | str | Callable[[Any], Any]) -> None:
     x = torch.randn(SHAPE, dtype=torch.float64) * 4

@@ -198,14 +198,15 @@ def per_location(
     def fused(x: Tensor, need_grad: bool) -> tuple[Tensor, Tensor | None, Tensor | float | None]:
         module, _, function = kernel_name.rpartition(".")
         kernel = getattr(_kernels(module), function)
+        compute = torch.float64 if input.dtype == torch.float64 else torch.float32
         factor = class_factor
         if isinstance(factor, Tensor):
-            factor = factor.detach().to(torch.float32).reshape(num_classes).contiguous()
+            factor = factor.detach().to(compute).reshape(num_classes).contiguous()
         kernel_gamma: float | Tensor = gamma
         if isinstance(gamma, Tensor):
             per_element = gamma.shape == input.shape
             gamma_split = split if per_element else (outer, inner)
-            kernel_gamma = gamma.to(torch.float32).reshape(gamma_split).contiguous()
+            kernel_gamma = gamma.to(compute).reshape(gamma_split).contiguous()
         location_loss, grad = kernel(
             x.detach().reshape(split).contiguous(),
             index=None if index is None else index.reshape(outer, inner).contiguous(),

@@ -35,6 +35,8 @@ import triton
 import triton.language as tl
 from torch import Tensor
 
+from .common import float_parts, log1p, scalar
+
 #: The kernel of each loss, by the name the loss modules pass.
 LOSSES = {
     "sigmoid_focal": 0,
@@ -49,15 +51,6 @@ FORMS = {"mask": 0, "float": 1, "index": 2}
 #: Elements per program. A program's partial sums are taken over this many values (a tree
 #: sum in float32, then a float64 sum over the programs).
 BLOCK = 1024
-
-
-@triton.jit
-def _log1p(z):
-    """log(1 + z) for z > -1, accurate for small z (libdevice's log1p does not run in the
-    interpreter): with u = 1 + z rounded, log(u) * z / (u - 1) corrects the rounding of u."""
-    u = 1.0 + z
-    # Where u rounds to 1, log1p(z) = z to rounding (and u - 1 = 0 must not divide).
-    return tl.where(u == 1.0, z, tl.log(u) * (z / tl.where(u == 1.0, 1.0, u - 1.0)))
 
 
 @triton.jit
@@ -89,7 +82,7 @@ def _sigmoid_focal(
     x_t = tl.where(anchor, x, -x)
     positive = x_t >= 0
     e = tl.exp(-tl.abs(x_t))
-    t = _log1p(e)
+    t = log1p(e)
     softplus_neg = tl.where(positive, t, t - x_t)  # -log p_t0
     softplus_pos = tl.where(positive, t + x_t, t)  # -log q0
     r = 1.0 / (1.0 + e)
@@ -148,12 +141,18 @@ def _elementwise_kernel(
     inner,
     num_programs,
     ignore_index,
-    alpha,
-    gamma,
-    label_smoothing,
-    param0,
-    param1,
-    param2,
+    alpha_high,
+    alpha_low,
+    gamma_high,
+    gamma_low,
+    smoothing_high,
+    smoothing_low,
+    param0_high,
+    param0_low,
+    param1_high,
+    param1_low,
+    param2_high,
+    param2_low,
     LOSS: tl.constexpr,
     FORM: tl.constexpr,
     HARD: tl.constexpr,
@@ -170,6 +169,12 @@ def _elementwise_kernel(
     COMPUTE: tl.constexpr,
     BLOCK: tl.constexpr,
 ):
+    alpha = scalar(alpha_high, alpha_low, COMPUTE)
+    gamma = scalar(gamma_high, gamma_low, COMPUTE)
+    label_smoothing = scalar(smoothing_high, smoothing_low, COMPUTE)
+    param0 = scalar(param0_high, param0_low, COMPUTE)  # noqa: F841 - the family's numbers
+    param1 = scalar(param1_high, param1_low, COMPUTE)  # noqa: F841 - the family's numbers
+    param2 = scalar(param2_high, param2_low, COMPUTE)  # noqa: F841 - the family's numbers
     pid = tl.program_id(0)
     if WIDE_INDEX:
         pid = pid.to(tl.int64)
@@ -310,10 +315,10 @@ def elementwise_loss(
             inner,
             programs,
             ignore_index,
-            float(alpha) if isinstance(alpha, float) else 0.0,
-            float(gamma) if isinstance(gamma, float) else 0.0,
-            label_smoothing,
-            *(*params, 0.0, 0.0, 0.0)[:3],
+            *float_parts(float(alpha) if isinstance(alpha, float) else 0.0),
+            *float_parts(float(gamma) if isinstance(gamma, float) else 0.0),
+            *float_parts(label_smoothing),
+            *(part for value in (*params, 0.0, 0.0, 0.0)[:3] for part in float_parts(value)),
             LOSS=LOSSES[loss],
             FORM=FORMS[form],
             HARD=form != "float" and label_smoothing == 0,

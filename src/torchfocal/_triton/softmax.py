@@ -56,7 +56,6 @@ Passes over a location's classes (reads of the row; the gradient is written once
 
 from __future__ import annotations
 
-import struct
 from collections.abc import Callable
 from typing import Any
 
@@ -66,6 +65,7 @@ import triton.language as tl  # type: ignore[import-untyped]
 from torch import Tensor
 
 from .._engine.numerics import SATURATED_LOGIT
+from .common import float_parts, scalar
 
 _CLAMPED_NEG_LOG_P: Any = tl.constexpr(SATURATED_LOGIT)
 
@@ -87,13 +87,6 @@ _INT32_LIMIT = 2**31
 def _jit(function: Callable[..., Any]) -> Any:
     """triton.jit, typed: Triton has no type information (its kernels are Any to mypy)."""
     return triton.jit(function)
-
-
-@_jit
-def _scalar(high: Any, low: Any, COMPUTE_DTYPE: tl.constexpr) -> Any:
-    """A host float passed as float32 high + low parts (Triton passes floats as float32):
-    their sum keeps about 48 bits, enough for float64 compute."""
-    return tl.cast(high, COMPUTE_DTYPE) + tl.cast(low, COMPUTE_DTYPE)
 
 
 @_jit
@@ -339,13 +332,13 @@ def _softmax_focal_kernel(
         location = outer_position * inner + inner_position
         location_valid = inner_position < inner
         row_start = outer_position * num_classes * inner + inner_position
-    smoothing = _scalar(smoothing_high, smoothing_low, COMPUTE_DTYPE)
-    class_factor = _scalar(class_factor_high, class_factor_low, COMPUTE_DTYPE)
+    smoothing = scalar(smoothing_high, smoothing_low, COMPUTE_DTYPE)
+    class_factor = scalar(class_factor_high, class_factor_low, COMPUTE_DTYPE)
     if GAMMA_PER_LOCATION:
         gamma_location = tl.load(gamma_ptr + location, mask=location_valid, other=0.0)
         gamma_location = gamma_location.to(COMPUTE_DTYPE)
     else:
-        gamma_location = _scalar(gamma_high, gamma_low, COMPUTE_DTYPE)
+        gamma_location = scalar(gamma_high, gamma_low, COMPUTE_DTYPE)
     if INDEX_TARGET:
         target_class = tl.load(index_ptr + location, mask=location_valid, other=0).to(tl.int64)
         counted = location_valid & (target_class != ignore_index)
@@ -482,12 +475,6 @@ def _softmax_focal_kernel(
                     tl.store(grad_ptr + offsets, grad.to(grad_ptr.dtype.element_ty), mask=mask)
 
 
-def _float_parts(value: float) -> tuple[float, float]:
-    """``value`` as float32 high + low parts (see :func:`_scalar`)."""
-    high: float = struct.unpack("f", struct.pack("f", value))[0]
-    return high, value - high
-
-
 def _next_power_of_2(n: int) -> int:
     return 1 << max(n - 1, 0).bit_length()
 
@@ -619,9 +606,9 @@ def softmax_focal(
         num_classes,
         inner,
         ignore_index,
-        *_float_parts(gamma_value),
-        *_float_parts(class_factor_value),
-        *_float_parts(label_smoothing),
+        *float_parts(gamma_value),
+        *float_parts(class_factor_value),
+        *float_parts(label_smoothing),
         INDEX_TARGET=index is not None,
         SMOOTHED=label_smoothing != 0.0,
         GAMMA_PER_LOCATION=per_location,
