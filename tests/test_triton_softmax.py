@@ -24,6 +24,7 @@ from torch import Tensor
 
 pytest.importorskip("triton")
 
+import torchfocal
 from torchfocal import reference
 from torchfocal._triton import softmax as kernel
 from torchfocal.losses.softmax_focal import naive_per_location
@@ -452,3 +453,168 @@ def test_errors(arguments: dict[str, Any], message: str) -> None:
         kernel.softmax_focal(torch.zeros(2, 4, 2), **{**options, **arguments})
     with pytest.raises(ValueError, match="x must be"):
         kernel.softmax_focal(torch.zeros(2, 4), **options)
+
+
+# --- through the public function: the engine's wiring of the kernel ---------------------------
+
+
+PUBLIC_SHAPE = (3, 6, 5)  # (N, C, d)
+
+
+def public_target(form: str, shape: tuple[int, ...], class_dim: int = 1) -> Tensor:
+    if form == "probs":
+        return torch.softmax(torch.randn(shape, dtype=torch.float64) * 2, dim=class_dim)
+    index_shape = shape[:class_dim] + shape[class_dim + 1 :]
+    index = torch.randint(0, shape[class_dim], index_shape)
+    index.view(-1)[::4] = IGNORE
+    return index
+
+
+def public_loss_and_grad(
+    x: Tensor, target: Tensor, grad_output: Tensor | None, **options: Any
+) -> tuple[Tensor, Tensor]:
+    leaf = x.detach().requires_grad_()
+    loss = torchfocal.softmax_focal_loss(leaf, target, backend="triton", **options)
+    upstream = torch.ones_like(loss) if grad_output is None else grad_output
+    (grad,) = torch.autograd.grad(loss, leaf, upstream)
+    return loss.detach(), grad
+
+
+def assert_public_matches_oracle(x: Tensor, target: Tensor, **options: Any) -> None:
+    reduction = options.get("reduction", "mean")
+    class_dim = options.get("class_dim", 1)
+    grad_output = None
+    if reduction == "none":
+        location_shape = (
+            x.shape[:class_dim] + x.shape[class_dim + 1 :] if class_dim >= 0 else (x.shape[:-1])
+        )
+        grad_output = torch.rand(location_shape, dtype=torch.float64) + 0.5
+    loss, grad = public_loss_and_grad(x, target, grad_output, **options)
+    numpy_options = {
+        key: value.numpy() if isinstance(value, Tensor) else value for key, value in options.items()
+    }
+    if class_dim < 0:
+        numpy_options["class_dim"] = class_dim % x.dim()
+    expected_loss, expected_grad = reference.softmax_focal_loss(
+        x.double().numpy(),
+        target.numpy(),
+        grad_output=None if grad_output is None else grad_output.numpy(),
+        **numpy_options,
+    )
+    np.testing.assert_allclose(loss.numpy(), expected_loss, rtol=1e-10, atol=1e-13)
+    np.testing.assert_allclose(grad.numpy(), expected_grad, rtol=1e-10, atol=1e-13)
+
+
+@pytest.mark.parametrize("reduction", ["none", "mean", "sum"])
+@pytest.mark.parametrize("smoothing", [0.0, 0.15])
+@pytest.mark.parametrize("weighting", ["none", "alpha", "alpha-and-weight", "float-alpha"])
+@pytest.mark.parametrize("form", ["index", "probs"])
+def test_public_options(form: str, weighting: str, smoothing: float, reduction: str) -> None:
+    x = torch.randn(PUBLIC_SHAPE, dtype=torch.float64) * 3
+    options: dict[str, Any] = {"reduction": reduction, "label_smoothing": smoothing}
+    if weighting in ("alpha", "alpha-and-weight"):
+        options["alpha"] = torch.linspace(0.2, 1.2, 6, dtype=torch.float64)
+    if weighting == "alpha-and-weight":
+        options["weight"] = torch.rand(6, dtype=torch.float64) + 0.1
+    if weighting == "float-alpha":
+        options["alpha"] = 0.3
+    assert_public_matches_oracle(x, public_target(form, PUBLIC_SHAPE), **options)
+
+
+def _ramp(p: Tensor) -> Tensor:
+    return 3.0 * (1.0 - p)
+
+
+@pytest.mark.parametrize("smoothing", [0.0, 0.1])
+@pytest.mark.parametrize("gamma", [0.0, 0.3, 2.0, "flsd53", _ramp])
+@pytest.mark.parametrize("form", ["index", "probs"])
+def test_public_gammas(form: str, gamma: Any, smoothing: float) -> None:
+    x = torch.randn(PUBLIC_SHAPE, dtype=torch.float64) * 3
+    target = public_target(form, PUBLIC_SHAPE)
+    assert_public_matches_oracle(
+        x, target, gamma=gamma, label_smoothing=smoothing, reduction="none"
+    )
+
+
+@pytest.mark.parametrize("num_classes", [2, 80, 1000])
+@pytest.mark.parametrize("form", ["index", "probs"])
+def test_public_class_dim_last(form: str, num_classes: int) -> None:
+    # (N, d, C), the classes last, as detection heads lay them out.
+    shape = (2, 3, num_classes)
+    x = torch.randn(shape, dtype=torch.float64) * 3
+    target = public_target(form, shape, class_dim=2)
+    assert_public_matches_oracle(x, target, class_dim=-1, reduction="mean")
+
+
+@pytest.mark.parametrize("form", ["index", "probs"])
+def test_public_gamma_zero_is_cross_entropy(form: str) -> None:
+    x = torch.randn(PUBLIC_SHAPE, dtype=torch.float64, requires_grad=True)
+    target = public_target(form, PUBLIC_SHAPE)
+    weight = torch.rand(6, dtype=torch.float64) + 0.1
+    options: dict[str, Any] = {"weight": weight, "label_smoothing": 0.2, "ignore_index": IGNORE}
+    loss = torchfocal.softmax_focal_loss(x, target, gamma=0.0, backend="triton", **options)
+    expected = F.cross_entropy(x, target, **options)
+    torch.testing.assert_close(loss, expected, rtol=1e-13, atol=1e-15)
+    (grad,) = torch.autograd.grad(loss, x)
+    (expected_grad,) = torch.autograd.grad(expected, x)
+    torch.testing.assert_close(grad, expected_grad, rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float16])
+def test_public_half_precision_returns_the_input_dtype(dtype: torch.dtype) -> None:
+    x = (torch.randn(PUBLIC_SHAPE) * 3).to(dtype)
+    target = public_target("index", PUBLIC_SHAPE)
+    loss, grad = public_loss_and_grad(x, target, None)
+    assert loss.dtype == dtype and grad.dtype == dtype
+    expected_loss, expected_grad = reference.softmax_focal_loss(x.double().numpy(), target.numpy())
+    rtol = {torch.float32: 1e-5, torch.bfloat16: 1.6e-2, torch.float16: 2e-3}[dtype]
+    np.testing.assert_allclose(loss.double().numpy(), expected_loss, rtol=rtol)
+    np.testing.assert_allclose(
+        grad.double().numpy(), expected_grad, rtol=rtol, atol=rtol * np.abs(expected_grad).max()
+    )
+
+
+def test_public_autograd_contract() -> None:
+    x = torch.randn(PUBLIC_SHAPE, dtype=torch.float64, requires_grad=True)
+    probs = public_target("probs", PUBLIC_SHAPE).requires_grad_()
+    alpha = torch.rand(6, dtype=torch.float64, requires_grad=True)
+    upstream = torch.rand(PUBLIC_SHAPE, dtype=torch.float64)
+
+    def grads(backend: str) -> tuple[Tensor, ...]:
+        loss = torchfocal.softmax_focal_loss(x, probs, alpha=alpha, gamma=1.5, backend=backend)
+        first = torch.autograd.grad(loss, (x, probs, alpha), create_graph=True)
+        (second,) = torch.autograd.grad(first[0], x, upstream)
+        return (*first, second)
+
+    for triton_grad, naive_grad in zip(grads("triton"), grads("naive"), strict=True):
+        torch.testing.assert_close(triton_grad, naive_grad, rtol=1e-10, atol=1e-14)
+
+
+def test_public_second_backward_through_a_retained_graph() -> None:
+    x = torch.randn(PUBLIC_SHAPE, dtype=torch.float64, requires_grad=True)
+    target = public_target("index", PUBLIC_SHAPE)
+    loss = torchfocal.softmax_focal_loss(x, target, backend="triton", reduction="sum")
+    loss.backward(retain_graph=True)
+    assert x.grad is not None
+    first = x.grad.clone()
+    loss.backward()
+    torch.testing.assert_close(x.grad, 2 * first, rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("reduction", ["none", "mean"])
+@pytest.mark.parametrize("form", ["index", "probs"])
+def test_public_no_host_synchronisation(form: str, reduction: str, no_host_reads: None) -> None:
+    x = torch.randn(PUBLIC_SHAPE, requires_grad=True)
+    target = public_target(form, PUBLIC_SHAPE)
+    if target.is_floating_point():
+        target = target.float()
+    loss = torchfocal.softmax_focal_loss(
+        x, target, backend="triton", weight=torch.rand(6), reduction=reduction
+    )
+    loss.backward(torch.ones_like(loss))
+    assert x.grad is not None and x.grad.shape == x.shape
+
+
+def test_public_value_checks_still_run() -> None:
+    with pytest.raises(ValueError, match=r"target class indices must be in \[0, 5\]"):
+        torchfocal.softmax_focal_loss(torch.zeros(2, 6), torch.tensor([0, 9]), backend="triton")
