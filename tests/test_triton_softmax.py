@@ -618,3 +618,25 @@ def test_public_no_host_synchronisation(form: str, reduction: str, no_host_reads
 def test_public_value_checks_still_run() -> None:
     with pytest.raises(ValueError, match=r"target class indices must be in \[0, 5\]"):
         torchfocal.softmax_focal_loss(torch.zeros(2, 6), torch.tensor([0, 9]), backend="triton")
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("reduction", ["none", "mean", "sum"])
+def test_distribution_focal_loss_runs_on_the_softmax_kernel(weighted: bool, reduction: str) -> None:
+    x = torch.randn(5, 4, 17, dtype=torch.float64) * 3
+    label = torch.rand(5, 4, dtype=torch.float64) * 16
+    label[0, :2] = torch.tensor([0.0, 16.0], dtype=torch.float64)  # both ends of the bins
+    weight = torch.rand(5, 4, dtype=torch.float64) if weighted else None
+    leaf = x.clone().requires_grad_()
+    loss = torchfocal.distribution_focal_loss(
+        leaf, label, weight=weight, reduction=reduction, backend="triton"
+    )
+    (grad,) = torch.autograd.grad(loss, leaf, torch.ones_like(loss))
+    expected_loss, expected_grad = reference.distribution_focal_loss(
+        x.numpy(),
+        label.numpy(),
+        weight=None if weight is None else weight.numpy(),
+        reduction=reduction,
+    )
+    np.testing.assert_allclose(loss.detach().numpy(), expected_loss, rtol=1e-10, atol=1e-13)
+    np.testing.assert_allclose(grad.numpy(), expected_grad, rtol=1e-10, atol=1e-13)

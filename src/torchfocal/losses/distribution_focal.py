@@ -10,8 +10,9 @@ from torch import Tensor
 
 from .._engine import checks as v
 from .._engine import reduction as reducing
+from .._engine import triton_runner
 from .._engine.deprecation import renamed
-from .softmax_focal import per_location_loss
+from .softmax_focal import naive_per_location, per_location_loss
 
 
 @renamed(bin_dim="class_dim")
@@ -50,7 +51,8 @@ def distribution_focal_loss(
             that name still works for one release, with a DeprecationWarning.)
         reduction: ``"none"`` (one value per location), ``"mean"`` (over locations, or /
             ``avg_factor``) or ``"sum"``.
-        backend: ``"auto"`` (fused), ``"fused"``, ``"naive"`` or ``"compiled"``, as in
+        backend: ``"auto"``, ``"triton"`` (the softmax focal kernel against the two-bin
+            target), ``"fused"``, ``"naive"`` or ``"compiled"``, as in
             :func:`softmax_focal_loss`.
 
     Example:
@@ -60,7 +62,7 @@ def distribution_focal_loss(
         tensor([0.7402, 1.3863])
     """
     input, target = v.check_pair(input, target)
-    backend = v.resolve_backend(backend, input, has_triton=False)
+    backend = v.resolve_backend(backend, input)
     reduction = v.check_reduction(reduction, v.REDUCTIONS)
     avg_factor = v.check_avg_factor(avg_factor, reduction)
     if input.dim() == 0:
@@ -99,6 +101,28 @@ def distribution_focal_loss(
         v.check_same_device("weight", weight, input)
         location_weight = v.broadcast_to_input("weight", weight, location_shape)
         location_weight = location_weight.to(compute_dtype).unsqueeze(dim)
+    divisor = reducing.divisor(reduction, count=math.prod(location_shape), avg_factor=avg_factor)
+    if backend == "triton":
+        # The softmax focal kernel at gamma 0, its target the two-bin one times the weight
+        # (the loss and its gradient are linear in the target).
+        return triton_runner.per_location(
+            input,
+            kernel_name="softmax.softmax_focal",
+            dim=dim,
+            index=None,
+            probabilities=two_bin if location_weight is None else two_bin * location_weight,
+            ignore_index=-100,
+            label_smoothing=0.0,
+            gamma=0.0,
+            class_factor=None,
+            divisor=divisor,
+            naive=lambda x: reducing.reduce(
+                naive_per_location(
+                    x.to(compute_dtype), two_bin, class_factor=location_weight, gamma=0.0, dim=dim
+                ),
+                divisor,
+            ).to(x.dtype),
+        )
     # Cross-entropy against the two-bin target: the softmax focal loss's math at gamma 0.
     return per_location_loss(
         input,
@@ -109,6 +133,6 @@ def distribution_focal_loss(
         class_factor=location_weight,
         gamma=0.0,
         dim=dim,
-        divisor=reducing.divisor(reduction, count=math.prod(location_shape), avg_factor=avg_factor),
+        divisor=divisor,
         compute_dtype=compute_dtype,
     )
