@@ -157,6 +157,10 @@ FORBIDDEN = {
              "torchfocal.compat"),
     "torchfocal.losses": ("torchfocal.functional", "torchfocal.nn", "torchfocal.cli",
                           "torchfocal.compat"),
+    # The Triton kernels get prepared tensors from the engine's runner: no loss, no checks.
+    "torchfocal._triton": ("torchfocal.losses", "torchfocal.functional", "torchfocal.nn",
+                           "torchfocal.cli", "torchfocal.compat", "torchfocal._engine.checks",
+                           "torchfocal._engine.targets", "torchfocal._engine.runners"),
 }  # fmt: skip
 
 
