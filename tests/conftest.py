@@ -1,6 +1,11 @@
-"""Shared fixtures: every test starts from fixed RNG states."""
+"""Shared fixtures: every test starts from fixed RNG states; Triton kernels run through
+Triton's interpreter (on CPU tensors), set before anything imports triton."""
 
 from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TRITON_INTERPRET", "1")
 
 import random
 from typing import Any

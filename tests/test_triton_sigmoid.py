@@ -13,10 +13,6 @@ Inputs are small: the interpreter runs each program in Python.
 
 from __future__ import annotations
 
-import os
-
-os.environ.setdefault("TRITON_INTERPRET", "1")
-
 from collections.abc import Callable
 from typing import Any
 

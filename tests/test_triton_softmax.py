@@ -9,10 +9,6 @@ beyond the tile, and the tile made small.
 
 from __future__ import annotations
 
-import os
-
-os.environ.setdefault("TRITON_INTERPRET", "1")
-
 from collections.abc import Callable
 from typing import Any
 
