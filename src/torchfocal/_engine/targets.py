@@ -550,12 +550,16 @@ def prepare_score_batch(
     reduction: str,
     avg_factor: float | Tensor | None,
     distributed: bool,
+    deferred: bool = False,
 ) -> ElementwiseBatch:
     """Input, IoU-aware target score, weight and divisor of the losses on scores.
 
     ``"positives"`` divides by the number of positives, max(count of target scores > 0, 1)
     (the detectors' num_pos: a dense score target holds one positive element per positive
     location); ``distributed=True`` first averages that count over the process group.
+    ``deferred``: as in :func:`prepare_elementwise`, check everything and make nothing; the
+    score is a float target of the input's shape (the Triton kernel reads it as given and
+    counts the positives in its own pass).
     """
     input = v.check_float_input("input", input)
     score = check_scores(input, target, "target")
@@ -567,7 +571,34 @@ def prepare_score_batch(
     if weight is not None:
         weight = v.check_tensor("weight", weight)
         v.check_same_device("weight", weight, input)
-        element_weight = v.broadcast_to_input("weight", weight, input.shape).to(compute_dtype)
+        v.broadcast_to_input("weight", weight, input.shape)
+    if deferred:
+
+        def prepare() -> ElementwiseBatch:
+            return prepare_score_batch(
+                input,
+                score,
+                weight=weight,
+                reduction=reduction,
+                avg_factor=avg_factor,
+                distributed=distributed,
+            )
+
+        request = ElementwiseRequest(
+            target=score,
+            form=TargetForm("float", score, None, False, 1),
+            weight=weight,
+            # Read only for class indices, which a score never is.
+            ignore_index=-100,
+            reduction=reduction,
+            avg_factor=avg_factor,
+            label_smoothing=0.0,
+            distributed=distributed,
+            prepare=prepare,
+        )
+        return ElementwiseBatch(input, score, weight, None, compute_dtype, 1, False, request)
+    if weight is not None:
+        element_weight = weight.to(compute_dtype)
     positives = (score > 0).sum(dtype=compute_dtype) if reduction == "positives" else None
     divisor = _reduction.divisor(
         reduction,

@@ -17,11 +17,12 @@ The input is viewed as ``(outer, C, inner)`` with the classes in the middle, so 
 - bool and uint8 masks are read as bytes, float targets in their own dtype.
 
 Each loss contributes its own elementwise math (a ``@triton.jit`` function below, picked by
-the constexpr ``LOSS``): it takes the logit, the (smoothed) target and the loss's numbers
-and returns the loss and dloss/dx before alpha and weight. The formulas and their
-derivations are those of the loss's module in :mod:`torchfocal.losses` and of
-docs/math.md; the kernels here are tested against the NumPy oracle
-(:mod:`torchfocal.reference`), not against those modules.
+the constexpr ``LOSS``): it takes the logit, the (smoothed) target, ``scale`` (alpha_t,
+for the losses with an alpha of that form) and the loss's numbers (``param0..2``), and
+returns the loss and dloss/dx before the weight. The formulas and their derivations are
+those of the loss's module in :mod:`torchfocal.losses` and of docs/math.md; the kernels
+here are tested against the NumPy oracle (:mod:`torchfocal.reference`), not against those
+modules.
 
 Arithmetic is in float32 for float16, bfloat16 and float32 inputs, in float64 for float64.
 """
@@ -112,6 +113,187 @@ def _sigmoid_focal(
         grad_t = gamma * (1.0 - 2.0 * d) * rho * p_t0 * loss
         grad_t += (1.0 - d) * q0 * c_a - d * p_t0 * c_o
     return loss, tl.where(anchor, -grad_t, grad_t)
+
+
+@triton.jit
+def _sigmoid_parts(x):
+    """(softplus(-x), softplus(x), p, 1 - p) of p = sigmoid(x): -log p, -log(1 - p) and
+    the two probabilities, from one e = exp(-|x|) and t = log1p(e), as in
+    :func:`_sigmoid_focal`: softplus(+-x) = t + relu(+-x), and p, 1 - p = 1 / (1 + e),
+    e / (1 + e) (which is which by the sign of x). All four are finite for every finite x,
+    +-inf included where the limit is finite (softplus(-inf) = 0, sigmoid(+-inf) = 1 or 0),
+    and NaN for a NaN x."""
+    positive = x >= 0
+    e = tl.exp(-tl.abs(x))
+    t = _log1p(e)
+    r = 1.0 / (1.0 + e)
+    softplus_neg = tl.where(positive, t, t - x)
+    softplus_pos = tl.where(positive, t + x, t)
+    p = tl.where(positive, r, e * r)
+    one_minus_p = tl.where(positive, e * r, r)
+    return softplus_neg, softplus_pos, p, one_minus_p
+
+
+@triton.jit
+def _focal_star(x, y, scale, gamma, beta):
+    """FL* (losses/focal_star.py): with s = 2y - 1, x_t = s x and z = gamma x_t + beta,
+
+        loss = s_a softplus(-z) / gamma,     dloss/dx = -s_a s sigmoid(-z)   (s_a = scale)
+
+    (d softplus(-z)/dz = -sigmoid(-z), dz/dx = gamma s: gamma cancels, so |dloss/dx| <= s_a).
+    gamma x_t overflows for |x| near the dtype's largest value and gamma > 1, while the
+    loss, about |x|, does not. z = +inf gives softplus(-z) = 0 and sigmoid(-z) = 0, the
+    right values; where z = -inf (the loss side) softplus(-z) = -z exactly, so the loss is
+    -(x_t + beta / gamma), the same number without the overflowing product (its derivative
+    -s is the gradient's, sigmoid(-z) = 1 there).
+    """
+    s = 2.0 * y - 1.0
+    x_t = s * x
+    z = gamma * x_t + beta
+    softplus_neg_z, _, _, sigmoid_neg_z = _sigmoid_parts(z)
+    loss = tl.where(z == float("-inf"), -(x_t + beta / gamma), softplus_neg_z / gamma)
+    return scale * loss, -scale * s * sigmoid_neg_z
+
+
+@triton.jit
+def _asymmetric(x, y, gamma_pos, gamma_neg, clip, HARD: tl.constexpr):
+    """Asymmetric loss (losses/asymmetric.py; no alpha): loss = y L+ + (1 - y) L-.
+
+    Positives, the focal loss's hard form, with (1 - p)^gamma_pos = exp(-gamma_pos softplus(x)):
+
+        L+ = (1 - p)^gamma_pos softplus(-x)
+        dL+/dx = -(1 - p)^gamma_pos (gamma_pos p softplus(-x) + 1 - p)
+
+    (p softplus(-x) is 0, not 0 * inf, where softplus(-x) is huge: p is exactly 0 there).
+    Negatives see p_m = max(p - clip, 0) and u = 1 - p_m = 1 - p + clip:
+
+        L- = p_m^gamma_neg (-log u)
+        dL-/dx = p (1 - p) p_m^gamma_neg (gamma_neg r + 1 / u),   r = -log(u) / p_m
+
+    where p > clip, else 0. r lies in [1, 1/u], so p_m^(gamma_neg - 1), unbounded as
+    p_m -> 0 for gamma_neg < 1, is never formed. -log u is -log1p(-p_m) while p_m < 1/2
+    (accurate for small p_m) and -log(1 - p + clip) beyond (accurate as u comes down to
+    clip). "Below the clip" is p - clip <= 0, False for a NaN p, which so stays NaN instead
+    of taking that side's constant 0. Without a clip, p^gamma_neg = exp(-gamma_neg
+    softplus(-x)) and dL-/dx = p^gamma_neg (gamma_neg (1 - p) softplus(x) + p).
+    """
+    softplus_neg, softplus_pos, p, one_minus_p = _sigmoid_parts(x)
+    modulator_pos = tl.exp(-gamma_pos * softplus_pos)
+    loss_pos = modulator_pos * softplus_neg
+    grad_pos = -modulator_pos * (gamma_pos * p * softplus_neg + one_minus_p)
+    if clip > 0:
+        shifted = p - clip
+        below = shifted <= 0
+        # Below the clip both results are 0 whatever p_m is: 1/2 keeps its logs finite.
+        p_m = tl.where(below, 0.5, shifted)
+        u = one_minus_p + clip
+        neg_log_u = tl.where(p_m < 0.5, -_log1p(-p_m), -tl.log(u))
+        modulator_neg = tl.exp(gamma_neg * tl.log(p_m))
+        loss_neg = tl.where(below, 0.0, modulator_neg * neg_log_u)
+        ratio = neg_log_u / p_m
+        grad_neg = (p * one_minus_p) * modulator_neg * (gamma_neg * ratio + 1.0 / u)
+        grad_neg = tl.where(below, 0.0, grad_neg)
+    else:
+        modulator_neg = tl.exp(-gamma_neg * softplus_neg)
+        loss_neg = modulator_neg * softplus_pos
+        grad_neg = modulator_neg * (gamma_neg * one_minus_p * softplus_pos + p)
+    if HARD:
+        positive = y > 0.5
+        loss = tl.where(positive, loss_pos, loss_neg)
+        grad = tl.where(positive, grad_pos, grad_neg)
+    else:
+        loss = y * loss_pos + (1.0 - y) * loss_neg
+        grad = y * grad_pos + (1.0 - y) * grad_neg
+    return loss, grad
+
+
+@triton.jit
+def _poly1(x, y, scale, epsilon, gamma, HARD: tl.constexpr):
+    """Poly-1 focal loss, sigmoid form (losses/poly1.py): the focal loss (alpha-weighted:
+    s_a = scale) plus epsilon q^k, k = gamma + 1, q = 1 - p_t, not alpha-weighted.
+
+    Around the anchor a = [y > 1/2] as in :func:`_sigmoid_focal` (x_t = +-x, d = |y - a|,
+    p_t0 = sigmoid(x_t), q0 = sigmoid(-x_t), q = q0 + d (p_t0 - q0)):
+
+        dq/dx_t     = -(1 - 2d) p_t0 q0
+        d(q^k)/dx_t = -k (1 - 2d) q^gamma p_t0 q0,   dx_t/dx = +-1,
+
+    with q^gamma p_t0 q0 taken as exp(gamma log q - softplus(-x_t) - softplus(x_t)): every
+    term of the exponent is <= 0 (no inf - inf), and k - 1 = gamma >= 0, so no negative
+    power of q is formed. log q is -softplus(x_t) for hard targets (d = 0; q0 underflows
+    long before q0^k does), log(q) otherwise (q >= d > 0).
+    """
+    focal, focal_grad = _sigmoid_focal(x, y, scale, 1.0, gamma, HARD, False)
+    anchor = y > 0.5
+    x_t = tl.where(anchor, x, -x)
+    softplus_neg, softplus_pos, p_t0, q0 = _sigmoid_parts(x_t)
+    if HARD:
+        log_q = -softplus_pos
+        slope = 1.0  # 1 - 2d
+    else:
+        d = tl.where(anchor, 1.0 - y, y)
+        q = q0 + d * (p_t0 - q0)
+        log_q = tl.where(d > 0, tl.log(q), -softplus_pos)
+        slope = 1.0 - 2.0 * d
+    power = gamma + 1.0
+    term = epsilon * tl.exp(power * log_q)
+    term_grad_t = -epsilon * power * slope * tl.exp(gamma * log_q - softplus_neg - softplus_pos)
+    return focal + term, focal_grad + tl.where(anchor, term_grad_t, -term_grad_t)
+
+
+@triton.jit
+def _varifocal(x, q, alpha, gamma, iou_weighted):
+    """Varifocal loss (losses/varifocal.py), on the target score q; alpha weighs the
+    negatives (it is no alpha_t), iou_weighted is 1.0 or 0.0:
+
+        q > 0:  loss = s bce(x, q),   dloss/dx = s ((1 - q) p - q (1 - p)),   s = q or 1
+        q = 0:  loss = alpha p^gamma softplus(x),
+                dloss/dx = alpha p^gamma (gamma (1 - p) softplus(x) + p)
+
+    p - q written (1 - q) p - q (1 - p) is exact to rounding at q = 1 as p -> 1, and
+    d p^gamma/dx = gamma p^gamma (1 - p) forms no p^(gamma - 1). p^gamma is
+    exp(-gamma softplus(-x)); (1 - p) softplus(x) is 0 where softplus(x) is huge.
+    """
+    softplus_neg, softplus_pos, p, one_minus_p = _sigmoid_parts(x)
+    positive = q > 0
+    s = tl.where(iou_weighted != 0, q, 1.0)
+    loss_pos = s * (q * softplus_neg + (1.0 - q) * softplus_pos)
+    grad_pos = s * ((1.0 - q) * p - q * one_minus_p)
+    modulator = alpha * tl.exp(-gamma * softplus_neg)
+    loss_neg = modulator * softplus_pos
+    grad_neg = modulator * (gamma * one_minus_p * softplus_pos + p)
+    return tl.where(positive, loss_pos, loss_neg), tl.where(positive, grad_pos, grad_neg)
+
+
+@triton.jit
+def _quality_focal(x, q, beta):
+    """Quality focal loss (losses/quality_focal.py), on the target score q, d = p - q:
+
+        loss     = |d|^beta bce(x, q)
+        dloss/dx = beta |d|^(beta - 1) sign(d) p (1 - p) bce(x, q) + |d|^beta d
+
+    beta is 0 (BCE against q: |d|^0 = 1, the gradient d) or >= 1, where
+    |d|^(beta - 1) <= 1; at d = 0 the first term is taken as 0 (the derivative for
+    beta > 1, the midpoint of the one-sided slopes for beta = 1) and |d|^beta is 0, never
+    exp(beta log 0). d = (1 - q) p - q (1 - p) is exact to rounding for q in {0, 1}.
+    p (1 - p) bce is 0, not 0 * inf, where bce is huge (p (1 - p) is exactly 0 there).
+    "d != 0" is True for NaN, so a NaN logit stays NaN.
+    """
+    softplus_neg, softplus_pos, p, one_minus_p = _sigmoid_parts(x)
+    bce = q * softplus_neg + (1.0 - q) * softplus_pos
+    difference = (1.0 - q) * p - q * one_minus_p
+    if beta == 0:
+        loss = bce
+        grad = difference
+    else:
+        nonzero = difference != 0
+        log_magnitude = tl.log(tl.where(nonzero, tl.abs(difference), 1.0))
+        modulator = tl.where(nonzero, tl.exp(beta * log_magnitude), 0.0)
+        slope = tl.where(nonzero, beta * tl.exp((beta - 1.0) * log_magnitude), 0.0)
+        slope = tl.where(difference < 0, -slope, slope)
+        loss = modulator * bce
+        grad = slope * (p * one_minus_p) * bce + modulator * difference
+    return loss, grad
 
 
 @triton.jit
@@ -222,6 +404,16 @@ def _elementwise_kernel(
 
     if LOSS == 0:
         loss, grad = _sigmoid_focal(x, y, scale, pos_weight, gamma_value, HARD, HAS_POS_WEIGHT)
+    elif LOSS == 1:  # params: gamma, beta
+        loss, grad = _focal_star(x, y, scale, param0, param1)
+    elif LOSS == 2:  # params: gamma_pos, gamma_neg, clip
+        loss, grad = _asymmetric(x, y, param0, param1, param2, HARD)
+    elif LOSS == 3:  # params: epsilon, gamma
+        loss, grad = _poly1(x, y, scale, param0, param1, HARD)
+    elif LOSS == 4:  # params: alpha (of the negatives), gamma, iou_weighted (1.0 or 0.0)
+        loss, grad = _varifocal(x, y, param0, param1, param2)
+    elif LOSS == 5:  # params: beta
+        loss, grad = _quality_focal(x, y, param0)
 
     if HAS_WEIGHT:
         weight = _load(weight_ptr, o, c, i, weight_s0, weight_s1, weight_s2, in_range, COMPUTE)

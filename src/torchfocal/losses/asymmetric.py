@@ -158,8 +158,10 @@ def asymmetric_loss(
         clip: the probability margin m of negatives, in [0, 1).
         weight, ignore_index, class_dim, reduction, avg_factor, distributed: as in
             :func:`sigmoid_focal_loss` (reductions ``"none" | "mean" | "sum" | "positives"``).
-        backend: ``"auto"`` (fused), ``"fused"``, ``"naive"`` or ``"compiled"``, as in
-            :func:`sigmoid_focal_loss`.
+        backend: ``"auto"``, ``"fused"``, ``"naive"``, ``"compiled"`` or ``"triton"`` (the
+            Triton kernel: loss and gradient in one launch; CUDA tensors, or CPU tensors
+            under ``TRITON_INTERPRET=1``), as in :func:`sigmoid_focal_loss`. ``"auto"`` is
+            ``"triton"`` for CUDA tensors when Triton is installed, else ``"fused"``.
 
     Example:
         >>> import torch, torchfocal
@@ -173,7 +175,7 @@ def asymmetric_loss(
     gamma_pos = v.check_scalar_in("gamma_pos", gamma_pos, 0.0, math.inf)
     gamma_neg = v.check_scalar_in("gamma_neg", gamma_neg, 0.0, math.inf)
     clip = v.check_scalar_in("clip", clip, 0.0, 1.0, high_inclusive=False)
-    backend = v.resolve_backend(backend, input, has_triton=False)
+    backend = v.resolve_backend(backend, input)
     batch = targets.prepare_elementwise(
         input,
         target,
@@ -183,12 +185,14 @@ def asymmetric_loss(
         reduction=reduction,
         avg_factor=avg_factor,
         distributed=distributed,
+        deferred=backend == "triton",
     )
     return runners.elementwise(
         batch,
         backend=backend,
         naive=asymmetric_naive,
         kernel=asymmetric_fused,
+        triton=runners.TritonKernel(loss="asymmetric", params=(gamma_pos, gamma_neg, clip)),
         gamma_pos=gamma_pos,
         gamma_neg=gamma_neg,
         clip=clip,

@@ -98,8 +98,10 @@ def sigmoid_focal_loss_star(
             :func:`sigmoid_focal_loss`).
         weight, ignore_index, class_dim, reduction, avg_factor, distributed: as in
             :func:`sigmoid_focal_loss` (reductions ``"none" | "mean" | "sum" | "positives"``).
-        backend: ``"auto"`` (fused), ``"fused"``, ``"naive"`` or ``"compiled"``, as in
-            :func:`sigmoid_focal_loss`.
+        backend: ``"auto"``, ``"fused"``, ``"naive"``, ``"compiled"`` or ``"triton"`` (the
+            Triton kernel: loss and gradient in one launch; CUDA tensors, or CPU tensors
+            under ``TRITON_INTERPRET=1``), as in :func:`sigmoid_focal_loss`. ``"auto"`` is
+            ``"triton"`` for CUDA tensors when Triton is installed, else ``"fused"``.
 
     Example:
         >>> import torch, torchfocal
@@ -112,7 +114,7 @@ def sigmoid_focal_loss_star(
     ignore_index = v.check_ignore_index(ignore_index)
     gamma = v.check_star_gamma(gamma)
     beta = v.check_scalar_in("beta", beta, -math.inf, math.inf)
-    backend = v.resolve_backend(backend, input, has_triton=False)
+    backend = v.resolve_backend(backend, input)
     batch = targets.prepare_elementwise(
         input,
         target,
@@ -122,13 +124,16 @@ def sigmoid_focal_loss_star(
         reduction=reduction,
         avg_factor=avg_factor,
         distributed=distributed,
+        deferred=backend == "triton",
     )
+    alpha_arg = targets.class_alpha(alpha, batch.input, batch.class_dim, batch.compute_dtype)
     return runners.elementwise(
         batch,
         backend=backend,
         naive=star_naive,
         kernel=star_fused,
+        triton=runners.TritonKernel(loss="focal_star", params=(gamma, beta), alpha=alpha_arg),
         gamma=gamma,
         beta=beta,
-        alpha=targets.class_alpha(alpha, batch.input, batch.class_dim, batch.compute_dtype),
+        alpha=alpha_arg,
     )

@@ -237,8 +237,12 @@ def poly1_focal_loss(
         avg_factor: sigmoid only, with ``reduction="mean"``.
         distributed: sigmoid only, with ``reduction="positives"``: average the positive
             mass over the default ``torch.distributed`` process group first.
-        backend: ``"auto"`` (fused), ``"fused"``, ``"naive"`` or ``"compiled"``, as in
-            the focal loss of the activation.
+        backend: ``"auto"``, ``"fused"``, ``"naive"`` or ``"compiled"``, as in the focal
+            loss of the activation, and for ``activation="sigmoid"`` ``"triton"`` (the
+            Triton kernel: loss and gradient in one launch; CUDA tensors, or CPU tensors
+            under ``TRITON_INTERPRET=1``). ``"auto"`` is ``"triton"`` for the sigmoid form
+            of CUDA tensors when Triton is installed, else ``"fused"``; the softmax form
+            has no Triton kernel.
 
     Example:
         >>> import torch, torchfocal
@@ -255,7 +259,7 @@ def poly1_focal_loss(
     label_smoothing = v.check_scalar_in(
         "label_smoothing", label_smoothing, 0.0, 1.0, high_inclusive=False
     )
-    backend = v.resolve_backend(backend, input, has_triton=False)
+    backend = v.resolve_backend(backend, input, has_triton=activation == "sigmoid")
     if activation == "softmax":
         if avg_factor is not None:
             raise ValueError(
@@ -292,15 +296,18 @@ def poly1_focal_loss(
         avg_factor=avg_factor,
         label_smoothing=label_smoothing,
         distributed=distributed,
+        deferred=backend == "triton",
     )
+    alpha_arg = targets.class_alpha(alpha, batch.input, batch.class_dim, batch.compute_dtype)
     return runners.elementwise(
         batch,
         backend=backend,
         naive=poly1_sigmoid_naive,
         kernel=poly1_sigmoid_fused,
+        triton=runners.TritonKernel(loss="poly1", params=(epsilon, gamma), alpha=alpha_arg),
         epsilon=epsilon,
         gamma=gamma,
-        alpha=targets.class_alpha(alpha, batch.input, batch.class_dim, batch.compute_dtype),
+        alpha=alpha_arg,
     )
 
 

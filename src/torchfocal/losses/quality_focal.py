@@ -106,9 +106,9 @@ def quality_focal_loss(
             ``target_score`` before; that name still works for one release, with a
             DeprecationWarning.)
         beta: 0 or >= 1.
-        weight, reduction, avg_factor, distributed, backend: as :func:`varifocal_loss`;
-            ``"positives"`` divides by max(number of target scores > 0, 1), the
-            ``num_total_pos`` of mmdet's GFL head.
+        weight, reduction, avg_factor, distributed, backend: as :func:`varifocal_loss`
+            (``"triton"`` included); ``"positives"`` divides by max(number of target
+            scores > 0, 1), the ``num_total_pos`` of mmdet's GFL head.
 
     Example:
         >>> import torch, torchfocal
@@ -118,6 +118,8 @@ def quality_focal_loss(
         tensor([[0.0024, 0.0018],
                 [0.3774, 0.0277]])
     """
+    input = v.check_float_input("input", input)
+    backend = v.resolve_backend(backend, input)
     batch = targets.prepare_score_batch(
         input,
         target,
@@ -125,13 +127,15 @@ def quality_focal_loss(
         reduction=reduction,
         avg_factor=avg_factor,
         distributed=distributed,
+        deferred=backend == "triton",
     )
     beta = v.check_quality_beta(beta)
     return runners.elementwise(
         batch,
-        backend=v.resolve_backend(backend, batch.input, has_triton=False),
+        backend=backend,
         naive=quality_naive,
         kernel=quality_fused,
+        triton=runners.TritonKernel(loss="quality_focal", params=(beta,), count_positives=True),
         target_name="q",
         beta=beta,
     )

@@ -113,8 +113,10 @@ def varifocal_loss(
         distributed: with ``reduction="positives"``, average the number of positives over
             the default ``torch.distributed`` process group first (mmdet's
             ``reduce_mean(num_pos)``).
-        backend: ``"auto"`` (fused), ``"fused"``, ``"naive"`` or ``"compiled"``, as in
-            :func:`sigmoid_focal_loss`.
+        backend: ``"auto"``, ``"fused"``, ``"naive"``, ``"compiled"`` or ``"triton"`` (the
+            Triton kernel: loss and gradient in one launch; CUDA tensors, or CPU tensors
+            under ``TRITON_INTERPRET=1``), as in :func:`sigmoid_focal_loss`. ``"auto"`` is
+            ``"triton"`` for CUDA tensors when Triton is installed, else ``"fused"``.
 
     Example:
         >>> import torch, torchfocal
@@ -124,6 +126,8 @@ def varifocal_loss(
         tensor([[0.4106, 0.0014],
                 [0.2831, 0.2079]])
     """
+    input = v.check_float_input("input", input)
+    backend = v.resolve_backend(backend, input)
     batch = targets.prepare_score_batch(
         input,
         target,
@@ -131,15 +135,22 @@ def varifocal_loss(
         reduction=reduction,
         avg_factor=avg_factor,
         distributed=distributed,
+        deferred=backend == "triton",
     )
     alpha = v.check_scalar_in("alpha", alpha, 0.0, 1.0)
     gamma = v.check_gamma(gamma)
     iou_weighted = v.check_bool("iou_weighted", iou_weighted)
     return runners.elementwise(
         batch,
-        backend=v.resolve_backend(backend, batch.input, has_triton=False),
+        backend=backend,
         naive=varifocal_naive,
         kernel=varifocal_fused,
+        # alpha weighs the negatives (no alpha_t): one of the kernel's numbers.
+        triton=runners.TritonKernel(
+            loss="varifocal",
+            params=(alpha, gamma, float(iou_weighted)),
+            count_positives=True,
+        ),
         target_name="q",
         alpha=alpha,
         gamma=gamma,

@@ -1,0 +1,480 @@
+"""backend="triton" for the sigmoid family: FL*, the asymmetric loss, Poly-1 (sigmoid form),
+the varifocal and the quality focal loss, run on CPU tensors through Triton's interpreter.
+
+Every kernel is held against the NumPy oracle (:mod:`torchfocal.reference`, loss and
+gradient) and against backend="naive": every target form, alpha, weight shapes, every
+reduction, class layouts, dtypes, extreme and NaN logits, sizes that are not a multiple of
+the kernel's block, and the autograd contract (grad_output, gradients to soft targets and
+weights, second derivatives).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+
+import torchfocal
+from conftest import run_loss, tolerance
+from torchfocal import reference
+
+# Before anything imports triton: its kernels are interpreted when they are defined.
+os.environ.setdefault("TRITON_INTERPRET", "1")
+pytest.importorskip("triton")
+# The interpreter runs each operation with NumPy on the whole block, the branches that a
+# tl.where leaves out included (0 / 0 in log1p's correction at e = 0, an overflowing
+# gamma x that FL* replaces): NumPy's warnings about those lanes say nothing of the results.
+pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning:triton.runtime.interpreter")
+
+C = 4
+SHAPE = (6, C)
+FORMS = ["bool", "uint8", "float hard", "float soft", "index"]
+REDUCTIONS = [("none", None), ("mean", None), ("mean", 3.0), ("sum", None), ("positives", None)]
+WEIGHTS = ["rows", "classes", "full"]
+#: The losses whose target is a score (no class indices, no class_dim): "positives" divides
+#: by the number of scores > 0.
+SCORE_LOSSES = ("varifocal_loss", "quality_focal_loss")
+
+#: Options of each sigmoid-form loss: every focusing regime (gamma 0, < 1, > 1), alpha None,
+#: a float and per-class values where the loss has alpha, clip and no clip, label smoothing.
+SIGMOID_CASES: list[tuple[str, dict[str, Any]]] = [
+    ("sigmoid_focal_loss_star", {"gamma": 2.0, "beta": 1.0}),
+    ("sigmoid_focal_loss_star", {"gamma": 0.5, "beta": -0.5, "alpha": 0.25}),
+    ("sigmoid_focal_loss_star", {"gamma": 4.0, "beta": 2.0, "alpha": [0.1, 0.5, 0.9, 0.3]}),
+    ("asymmetric_loss", {}),
+    ("asymmetric_loss", {"gamma_pos": 1.0, "gamma_neg": 0.5, "clip": 0.3}),
+    ("asymmetric_loss", {"gamma_pos": 0.5, "gamma_neg": 2.0, "clip": 0.0}),
+    ("asymmetric_loss", {"gamma_pos": 0.0, "gamma_neg": 0.0, "clip": 0.0}),
+    ("poly1_focal_loss", {"epsilon": 1.0, "gamma": 2.0}),
+    ("poly1_focal_loss", {"epsilon": -1.0, "gamma": 0.0, "alpha": 0.25, "label_smoothing": 0.1}),
+    ("poly1_focal_loss", {"epsilon": 2.5, "gamma": 0.5, "alpha": [0.2, 0.4, 0.6, 0.8]}),
+]
+SCORE_CASES: list[tuple[str, dict[str, Any]]] = [
+    ("varifocal_loss", {}),
+    ("varifocal_loss", {"alpha": 0.25, "gamma": 0.5, "iou_weighted": False}),
+    ("varifocal_loss", {"alpha": 1.0, "gamma": 0.0}),
+    ("quality_focal_loss", {"beta": 0.0}),
+    ("quality_focal_loss", {"beta": 1.0}),
+    ("quality_focal_loss", {"beta": 2.0}),
+    ("quality_focal_loss", {"beta": 3.5}),
+]
+#: One case per loss, for the checks that do not depend on the options.
+ONE_PER_LOSS: list[tuple[str, dict[str, Any]]] = [
+    ("sigmoid_focal_loss_star", {"gamma": 0.5, "beta": -0.5, "alpha": 0.25}),
+    ("asymmetric_loss", {"gamma_pos": 0.5, "gamma_neg": 0.3, "clip": 0.05}),
+    ("poly1_focal_loss", {"gamma": 0.5, "alpha": 0.25, "label_smoothing": 0.1}),
+    ("varifocal_loss", {"gamma": 0.5}),
+    ("quality_focal_loss", {"beta": 1.0}),
+]
+
+
+def _ids(cases: list[tuple[str, dict[str, Any]]]) -> list[str]:
+    return [f"{name}-{index}" for index, (name, _) in enumerate(cases)]
+
+
+def _with_forms(forms: list[str]) -> list[Any]:
+    """ONE_PER_LOSS with each target form (the score losses only with their float score)."""
+    return [
+        pytest.param(name, options, form, id=f"{name}-{form}")
+        for name, options in ONE_PER_LOSS
+        for form in forms
+        if name not in SCORE_LOSSES or form == "float soft"
+    ]
+
+
+def _logits(shape: tuple[int, ...] = SHAPE, dtype: torch.dtype = torch.float64) -> torch.Tensor:
+    return (torch.randn(shape, dtype=torch.float64) * 3.0).to(dtype)
+
+
+def _lead(tensor: torch.Tensor, values: list[float]) -> None:
+    """Set the first elements of ``tensor`` (as many of ``values`` as it holds)."""
+    lead = tensor.view(-1)[: len(values)]
+    lead.copy_(torch.tensor(values[: lead.numel()]))
+
+
+def _target(form: str, shape: tuple[int, ...] = SHAPE, class_dim: int = 1) -> torch.Tensor:
+    """A target of a sigmoid-form loss in ``form``; class indices hold the background class
+    C and an ignored (-100) location."""
+    if form == "bool":
+        return torch.rand(shape) < 0.4
+    if form == "uint8":
+        return (torch.rand(shape) < 0.4).to(torch.uint8)
+    if form == "float hard":
+        return (torch.rand(shape) < 0.4).double()
+    if form == "float soft":
+        soft = torch.rand(shape, dtype=torch.float64)
+        _lead(soft, [0.0, 1.0])  # the ends of [0, 1] among soft values
+        return soft
+    dim = class_dim % len(shape)
+    num_classes = shape[dim]
+    index = torch.randint(0, num_classes + 1, shape[:dim] + shape[dim + 1 :])
+    _lead(index, [-100, num_classes])
+    return index
+
+
+def _score(shape: tuple[int, ...] = SHAPE) -> torch.Tensor:
+    """IoU-aware scores: about half 0 (negatives), the others in (0, 1], one exactly 1."""
+    score = torch.rand(shape, dtype=torch.float64) * (torch.rand(shape) < 0.5)
+    _lead(score, [1.0, 0.0])
+    return score
+
+
+def _weight(kind: str | None, shape: tuple[int, ...], class_dim: int = 1) -> torch.Tensor | None:
+    """None, one value per row ((N, 1, ...)), per class (lined up with class_dim) or per
+    element."""
+    if kind is None:
+        return None
+    if kind == "rows":
+        weight_shape = (shape[0],) + (1,) * (len(shape) - 1)
+    elif kind == "classes":
+        dim = class_dim % len(shape)
+        weight_shape = (shape[dim],) + (1,) * (len(shape) - 1 - dim)
+    else:
+        weight_shape = shape
+    return torch.rand(weight_shape, dtype=torch.float64) + 0.5
+
+
+def _upstream(reduction: str, x: torch.Tensor) -> torch.Tensor:
+    """grad_output != 1: random for "none", a scalar otherwise."""
+    if reduction == "none":
+        return torch.randn_like(x)
+    return torch.tensor(-1.75, dtype=x.dtype)
+
+
+def _as_numpy(value: Any) -> Any:
+    if not isinstance(value, torch.Tensor):
+        return value
+    value = value.detach()
+    return value.double().numpy() if value.is_floating_point() else value.numpy()
+
+
+def _reference(
+    name: str, x: torch.Tensor, target: torch.Tensor, upstream: torch.Tensor | None, **kwargs: Any
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The oracle's loss and gradient, in float64. The oracle's score losses have no
+    "positives": their sum over max(number of scores > 0, 1)."""
+    arguments = {key: _as_numpy(value) for key, value in kwargs.items()}
+    divisor = 1.0
+    if name in SCORE_LOSSES and arguments.get("reduction") == "positives":
+        arguments["reduction"] = "sum"
+        divisor = max(float((target > 0).sum()), 1.0)
+    value, grad = getattr(reference, name)(
+        _as_numpy(x), _as_numpy(target), grad_output=_as_numpy(upstream), **arguments
+    )
+    return torch.as_tensor(np.asarray(value) / divisor), torch.as_tensor(grad / divisor)
+
+
+def _check(
+    name: str, x: torch.Tensor, target: torch.Tensor, upstream: torch.Tensor | None, **kwargs: Any
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """backend="triton" equals the oracle and backend="naive" within the input dtype's
+    tolerance, in the input's dtype; returns its loss and gradient."""
+    value, grad = run_loss(name, "triton", x, target, upstream, **kwargs)
+    assert value.dtype == x.dtype and grad.dtype == x.dtype and grad.shape == x.shape
+    tol = tolerance(x.dtype)
+    ref_value, ref_grad = _reference(name, x, target, upstream, **kwargs)
+    torch.testing.assert_close(value, ref_value.to(x.dtype), **tol)
+    torch.testing.assert_close(grad, ref_grad.to(x.dtype), **tol)
+    naive_value, naive_grad = run_loss(name, "naive", x, target, upstream, **kwargs)
+    torch.testing.assert_close(value, naive_value, **tol)
+    torch.testing.assert_close(grad, naive_grad, **tol)
+    return value, grad
+
+
+def _case_target(name: str, shape: tuple[int, ...] = SHAPE, form: str = "float soft") -> Any:
+    return _score(shape) if name in SCORE_LOSSES else _target(form, shape)
+
+
+# -- against the oracle and the naive backend, float64 ---------------------------------------
+
+
+@pytest.mark.parametrize(("name", "options"), SIGMOID_CASES, ids=_ids(SIGMOID_CASES))
+@pytest.mark.parametrize("form", FORMS)
+@pytest.mark.parametrize("weight", WEIGHTS)
+@pytest.mark.parametrize(("reduction", "avg_factor"), REDUCTIONS)
+def test_sigmoid_forms_match_reference_and_naive(
+    name: str,
+    options: dict[str, Any],
+    form: str,
+    weight: str,
+    reduction: str,
+    avg_factor: float | None,
+) -> None:
+    x = _logits()
+    _check(
+        name,
+        x,
+        _target(form),
+        _upstream(reduction, x),
+        weight=_weight(weight, SHAPE),
+        reduction=reduction,
+        avg_factor=avg_factor,
+        **options,
+    )
+
+
+@pytest.mark.parametrize(("name", "options"), SCORE_CASES, ids=_ids(SCORE_CASES))
+@pytest.mark.parametrize("weight", [None, *WEIGHTS])
+@pytest.mark.parametrize(("reduction", "avg_factor"), REDUCTIONS)
+def test_score_losses_match_reference_and_naive(
+    name: str, options: dict[str, Any], weight: str | None, reduction: str, avg_factor: float | None
+) -> None:
+    x = _logits()
+    _check(
+        name,
+        x,
+        _score(),
+        _upstream(reduction, x),
+        weight=_weight(weight, SHAPE),
+        reduction=reduction,
+        avg_factor=avg_factor,
+        **options,
+    )
+
+
+SIGMOID_LOSSES = ["sigmoid_focal_loss_star", "asymmetric_loss", "poly1_focal_loss"]
+
+
+@pytest.mark.parametrize("name", SIGMOID_LOSSES)
+@pytest.mark.parametrize(
+    ("shape", "class_dim"), [((2, 3, C), -1), ((2, C, 3), 1), ((C, 5), 0), ((3, C, 2, 2), -3)]
+)
+@pytest.mark.parametrize("form", ["index", "float soft", "bool"])
+@pytest.mark.parametrize("reduction", ["none", "mean", "positives"])
+def test_class_layouts(
+    name: str, shape: tuple[int, ...], class_dim: int, form: str, reduction: str
+) -> None:
+    """The classes anywhere: class indices, per-class alpha and weight along class_dim."""
+    options: dict[str, Any] = {} if name == "asymmetric_loss" else {"alpha": [0.1, 0.5, 0.9, 0.3]}
+    x = _logits(shape)
+    _check(
+        name,
+        x,
+        _target(form, shape, class_dim),
+        _upstream(reduction, x),
+        weight=_weight("classes", shape, class_dim),
+        class_dim=class_dim,
+        reduction=reduction,
+        **options,
+    )
+
+
+@pytest.mark.parametrize(("name", "options"), ONE_PER_LOSS, ids=_ids(ONE_PER_LOSS))
+@pytest.mark.parametrize("shape", [(), (7,), (2, 3, 4, 5)])
+def test_odd_shapes(name: str, options: dict[str, Any], shape: tuple[int, ...]) -> None:
+    """A 0-d and a 1-D input of independent logits, and a 4-D one with one weight per row
+    (broadcast over the three other dimensions)."""
+    x = _logits(shape)
+    weight = torch.rand(shape[:1] + (1,) * (len(shape) - 1), dtype=torch.float64) if shape else None
+    target = _case_target(name, shape)
+    _check(name, x, target, _upstream("none", x), weight=weight, reduction="none", **options)
+
+
+@pytest.mark.parametrize(("name", "options"), ONE_PER_LOSS, ids=_ids(ONE_PER_LOSS))
+@pytest.mark.parametrize(
+    ("shape", "form"), [((1, 1025), "bool"), ((2, 5, 211), "index"), ((3, 700), "float soft")]
+)
+@pytest.mark.parametrize("reduction", ["none", "mean", "positives"])
+def test_sizes_across_blocks(
+    name: str, options: dict[str, Any], shape: tuple[int, ...], form: str, reduction: str
+) -> None:
+    """More elements than one program's block (1024), not a multiple of it: the last
+    program's block is partial, and the partial sums of several programs add up."""
+    x = _logits(shape)
+    target = _score(shape) if name in SCORE_LOSSES else _target(form, shape)
+    _check(name, x, target, _upstream(reduction, x), reduction=reduction, **options)
+
+
+def test_poly1_cross_entropy_sigmoid_form() -> None:
+    """poly1_cross_entropy's sigmoid form is poly1_focal_loss's kernel with gamma 0."""
+    x, mask = _logits(), _target("bool")
+    _check("poly1_cross_entropy", x, mask, None, epsilon=2.0, activation="sigmoid")
+
+
+# -- dtypes ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("name", "options", "form"), _with_forms(["index", "float soft", "uint8"]))
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32])
+@pytest.mark.parametrize("reduction", ["none", "mean", "positives"])
+def test_low_precision_dtypes(
+    name: str, options: dict[str, Any], dtype: torch.dtype, form: str, reduction: str
+) -> None:
+    """Computed in float32, returned in the input's dtype; a float target in the input's
+    dtype is read in its own."""
+    x = _logits(dtype=dtype)
+    target = _case_target(name, SHAPE, form)
+    if target.is_floating_point():
+        target = target.to(dtype)
+    _check(
+        name,
+        x,
+        target,
+        _upstream(reduction, x),
+        weight=_weight("rows", SHAPE),
+        reduction=reduction,
+        **options,
+    )
+
+
+# -- extreme and NaN logits ------------------------------------------------------------------
+
+#: Logits of both signs from 0 up to float32's largest (clamped to a coarser dtype's).
+MAGNITUDES = [0.0, 5.0, 30.0, 100.0, 1e4, 1e30, torch.finfo(torch.float32).max]
+EXTREMES = sorted({sign * magnitude for magnitude in MAGNITUDES for sign in (-1.0, 1.0)})
+#: Each extreme logit against each of these targets (or scores).
+EXTREME_TARGETS = [0.0, 1.0, 0.3, 0.7]
+EXTREME_CASES: list[tuple[str, dict[str, Any]]] = [
+    *ONE_PER_LOSS,
+    ("sigmoid_focal_loss_star", {"gamma": 4.0, "beta": 1.0}),  # gamma x overflows
+    ("asymmetric_loss", {"gamma_pos": 2.0, "gamma_neg": 0.5, "clip": 0.0}),
+    ("asymmetric_loss", {"gamma_pos": 0.0, "gamma_neg": 4.0, "clip": 0.7}),
+    ("poly1_focal_loss", {"gamma": 0.0, "epsilon": -1.0}),
+    ("quality_focal_loss", {"beta": 2.5}),
+]
+
+
+@pytest.mark.parametrize(("name", "options"), EXTREME_CASES, ids=_ids(EXTREME_CASES))
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32, torch.float64])
+def test_extreme_logits_are_finite_and_right(
+    name: str, options: dict[str, Any], dtype: torch.dtype
+) -> None:
+    """Every finite logit, up to the dtype's largest, gives a finite loss and gradient
+    against every kind of target, equal to the oracle's."""
+    largest = torch.finfo(dtype).max
+    values = torch.tensor(EXTREMES, dtype=torch.float64).clamp(-largest, largest)
+    x = values[:, None].expand(-1, len(EXTREME_TARGETS)).to(dtype)
+    target = torch.tensor(EXTREME_TARGETS, dtype=torch.float64).expand(x.shape)
+    value, grad = run_loss(name, "triton", x, target, reduction="none", **options)
+    assert torch.isfinite(value).all() and torch.isfinite(grad).all()
+    ref_value, ref_grad = _reference(name, x, target, None, reduction="none", **options)
+    tol = tolerance(dtype)
+    torch.testing.assert_close(value, ref_value.to(dtype), **tol)
+    torch.testing.assert_close(grad, ref_grad.to(dtype), **tol)
+
+
+@pytest.mark.parametrize(("name", "options"), EXTREME_CASES, ids=_ids(EXTREME_CASES))
+@pytest.mark.parametrize("reduction", ["none", "mean"])
+def test_nan_logit_gives_nan(name: str, options: dict[str, Any], reduction: str) -> None:
+    """A NaN logit gives a NaN loss and gradient, against every target; the other
+    elements keep their values."""
+    x = _logits((3, len(EXTREME_TARGETS)))
+    x[1] = float("nan")
+    target = torch.tensor(EXTREME_TARGETS, dtype=torch.float64).expand(x.shape)
+    value, grad = run_loss(name, "triton", x, target, reduction=reduction, **options)
+    assert torch.isnan(grad[1]).all() and not torch.isnan(grad[[0, 2]]).any()
+    if reduction == "none":
+        assert torch.isnan(value[1]).all() and torch.isfinite(value[[0, 2]]).all()
+    else:
+        assert torch.isnan(value)
+
+
+@pytest.mark.parametrize("gamma_neg", [0.0, 0.5])
+def test_asymmetric_negatives_just_above_the_clip_keep_their_precision(gamma_neg: float) -> None:
+    """-log u = -log1p(-p_m) for small p_m: log(u) of u = 1 - p_m rounded to float32 would
+    be off by up to eps / p_m (6e-4 at p_m = 1e-4); what is left is the rounding of
+    p - clip (about 4e-5 there)."""
+    clip = 0.05
+    p = torch.tensor([1e-4, 1e-3, 1e-2, 0.3], dtype=torch.float64) + clip
+    x = torch.logit(p).float()[None, :]
+    target = torch.zeros_like(x)
+    options = {"gamma_pos": 0.0, "gamma_neg": gamma_neg, "clip": clip, "reduction": "none"}
+    value, _ = run_loss("asymmetric_loss", "triton", x, target, **options)
+    ref_value, _ = _reference("asymmetric_loss", x, target, None, **options)
+    torch.testing.assert_close(value.double(), ref_value, rtol=1e-4, atol=0)
+
+
+# -- autograd --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("name", "options"), ONE_PER_LOSS, ids=_ids(ONE_PER_LOSS))
+@pytest.mark.parametrize("reduction", ["none", "mean", "positives"])
+def test_gradients_to_target_and_weight_are_naive(
+    name: str, options: dict[str, Any], reduction: str
+) -> None:
+    """A soft target or a weight that requires grad runs the naive form: the same loss and
+    gradients as backend="naive", to every argument."""
+    x, target, weight = _logits(), _case_target(name), torch.rand(6, 1, dtype=torch.float64)
+    upstream = _upstream(reduction, x)
+    results = []
+    for backend in ("triton", "naive"):
+        leaves = [tensor.clone().requires_grad_() for tensor in (x, target, weight)]
+        value = getattr(torchfocal, name)(
+            leaves[0], leaves[1], weight=leaves[2], reduction=reduction, backend=backend, **options
+        )
+        grads = torch.autograd.grad(value, leaves, upstream)
+        results.append((value.detach(), *grads))
+    for triton_result, naive_result in zip(*results, strict=True):
+        torch.testing.assert_close(triton_result, naive_result, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize(("name", "options", "form"), _with_forms(["bool", "float soft", "index"]))
+@pytest.mark.parametrize("reduction", ["none", "mean", "positives"])
+def test_second_derivatives_are_naive(
+    name: str, options: dict[str, Any], form: str, reduction: str
+) -> None:
+    """create_graph=True: the gradient and its derivative (a Hessian-vector product) equal
+    backend="naive"'s."""
+    x = _logits()
+    target = _case_target(name, SHAPE, form)
+    direction = torch.randn_like(x)
+    results = []
+    for backend in ("triton", "naive"):
+        leaf = x.clone().requires_grad_()
+        value = getattr(torchfocal, name)(
+            leaf, target, reduction=reduction, backend=backend, **options
+        )
+        upstream = torch.ones_like(value) * 0.5
+        (grad,) = torch.autograd.grad(value, leaf, upstream, create_graph=True)
+        (second,) = torch.autograd.grad((grad * direction).sum(), leaf)
+        results.append((value.detach(), grad.detach(), second))
+    for triton_result, naive_result in zip(*results, strict=True):
+        torch.testing.assert_close(triton_result, naive_result, **tolerance(torch.float64))
+
+
+@pytest.mark.parametrize(("name", "options"), ONE_PER_LOSS, ids=_ids(ONE_PER_LOSS))
+def test_without_gradient_the_same_loss(name: str, options: dict[str, Any]) -> None:
+    """No gradient wanted (no_grad, or an input that does not require it): the kernel
+    writes no gradient and gives the same loss."""
+    x, target = _logits(), _case_target(name)
+    fn = getattr(torchfocal, name)
+    for reduction in ("none", "mean"):
+        with_grad = fn(
+            x.clone().requires_grad_(), target, reduction=reduction, backend="triton", **options
+        )
+        with torch.no_grad():
+            no_grad = fn(x, target, reduction=reduction, backend="triton", **options)
+        constant = fn(x, target, reduction=reduction, backend="triton", **options)
+        assert not constant.requires_grad
+        torch.testing.assert_close(no_grad, with_grad.detach(), rtol=0, atol=0)
+        torch.testing.assert_close(constant, no_grad, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize(("name", "options"), ONE_PER_LOSS, ids=_ids(ONE_PER_LOSS))
+@pytest.mark.parametrize("reduction", ["none", "mean", "sum", "positives"])
+def test_empty_input(name: str, options: dict[str, Any], reduction: str) -> None:
+    """No element, no launch: the naive backend's value and an empty gradient."""
+    x = torch.zeros(0, C, dtype=torch.float64, requires_grad=True)
+    if name in SCORE_LOSSES:
+        target = torch.zeros(0, C, dtype=torch.float64)
+    else:
+        target = torch.zeros(0, dtype=torch.long)  # class indices
+    value = getattr(torchfocal, name)(x, target, reduction=reduction, backend="triton", **options)
+    value.sum().backward()
+    naive = getattr(torchfocal, name)(x, target, reduction=reduction, backend="naive", **options)
+    torch.testing.assert_close(value.detach(), naive.detach(), rtol=0, atol=0)
+    assert x.grad is not None and x.grad.shape == x.shape
+
+
+# -- what has no kernel ----------------------------------------------------------------------
+
+
+def test_poly1_softmax_refuses_triton() -> None:
+    x, index = _logits(), torch.randint(0, C, (6,))
+    with pytest.raises(ValueError, match="backend must be 'auto', 'naive', 'fused' or 'compiled'"):
+        torchfocal.poly1_focal_loss(x, index, activation="softmax", backend="triton")
+    with pytest.raises(ValueError, match="backend must be 'auto', 'naive', 'fused' or 'compiled'"):
+        torchfocal.poly1_cross_entropy(x, index, backend="triton")
