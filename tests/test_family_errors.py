@@ -42,7 +42,7 @@ CASES: list[tuple[str, tuple[Any, ...], dict[str, Any], type[Exception], str]] =
         (X, MASK),
         {"backend": "jit"},
         ValueError,
-        r"backend must be one of 'auto' \| 'naive' \| 'fused' \| 'compiled'; got 'jit'",
+        r"backend must be one of 'auto' \| 'naive' \| 'fused' \| 'compiled' \| 'triton'; got 'jit'",
     ),
     (
         "sigmoid_focal_loss_star",

@@ -10,7 +10,6 @@ weights, second derivatives).
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import numpy as np
@@ -21,8 +20,6 @@ import torchfocal
 from conftest import run_loss, tolerance
 from torchfocal import reference
 
-# Before anything imports triton: its kernels are interpreted when they are defined.
-os.environ.setdefault("TRITON_INTERPRET", "1")
 pytest.importorskip("triton")
 # The interpreter runs each operation with NumPy on the whole block, the branches that a
 # tl.where leaves out included (0 / 0 in log1p's correction at e = 0, an overflowing

@@ -125,7 +125,7 @@ def _sigmoid_parts(x):
     and NaN for a NaN x."""
     positive = x >= 0
     e = tl.exp(-tl.abs(x))
-    t = _log1p(e)
+    t = log1p(e)
     r = 1.0 / (1.0 + e)
     softplus_neg = tl.where(positive, t, t - x)
     softplus_pos = tl.where(positive, t + x, t)
@@ -187,7 +187,7 @@ def _asymmetric(x, y, gamma_pos, gamma_neg, clip, HARD: tl.constexpr):
         # Below the clip both results are 0 whatever p_m is: 1/2 keeps its logs finite.
         p_m = tl.where(below, 0.5, shifted)
         u = one_minus_p + clip
-        neg_log_u = tl.where(p_m < 0.5, -_log1p(-p_m), -tl.log(u))
+        neg_log_u = tl.where(p_m < 0.5, -log1p(-p_m), -tl.log(u))
         modulator_neg = tl.exp(gamma_neg * tl.log(p_m))
         loss_neg = tl.where(below, 0.0, modulator_neg * neg_log_u)
         ratio = neg_log_u / p_m
@@ -354,9 +354,9 @@ def _elementwise_kernel(
     alpha = scalar(alpha_high, alpha_low, COMPUTE)
     gamma = scalar(gamma_high, gamma_low, COMPUTE)
     label_smoothing = scalar(smoothing_high, smoothing_low, COMPUTE)
-    param0 = scalar(param0_high, param0_low, COMPUTE)  # noqa: F841 - the family's numbers
-    param1 = scalar(param1_high, param1_low, COMPUTE)  # noqa: F841 - the family's numbers
-    param2 = scalar(param2_high, param2_low, COMPUTE)  # noqa: F841 - the family's numbers
+    param0 = scalar(param0_high, param0_low, COMPUTE)
+    param1 = scalar(param1_high, param1_low, COMPUTE)
+    param2 = scalar(param2_high, param2_low, COMPUTE)
     pid = tl.program_id(0)
     if WIDE_INDEX:
         pid = pid.to(tl.int64)
