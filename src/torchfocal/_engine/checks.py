@@ -410,8 +410,8 @@ def check_triton(input: Tensor, has_triton: bool = True) -> None:
     a CPU tensor under the interpreter)."""
     if not has_triton:
         raise ValueError(
-            "backend must be 'auto', 'naive', 'fused' or 'compiled' for this loss (this form of it has no "
-            "Triton kernel); got 'triton'"
+            "backend must be 'auto', 'naive', 'fused' or 'compiled' for this loss (this form "
+            "of it has no Triton kernel); got 'triton'"
         )
     if not triton_installed():
         raise ValueError(
