@@ -168,6 +168,37 @@ def test_every_backend_equals_naive(loss: Loss, backend: str) -> None:
         assert compiled._unavailable == []
 
 
+#: The loss forms with no Triton kernel (Poly-1's softmax forms): backend="triton" is refused.
+NO_TRITON_KERNEL = ["poly1_focal_loss-softmax", "poly1_cross_entropy"]
+TRITON = [loss for loss in LOSSES if loss.id not in NO_TRITON_KERNEL]
+NOT_TRITON = [loss for loss in LOSSES if loss.id in NO_TRITON_KERNEL]
+
+
+@pytest.mark.parametrize("loss", TRITON, ids=_ids(TRITON))
+def test_triton_backend_equals_naive(loss: Loss) -> None:
+    """Every loss with a Triton kernel, function and module, through Triton's interpreter."""
+    pytest.importorskip("triton")
+    x, target = _inputs(loss.target)
+    expected = _value_and_grad(lambda x, t: _call(loss, x, t, backend="naive"), x, target)
+    value, grad = _value_and_grad(lambda x, t: _call(loss, x, t, backend="triton"), x, target)
+    torch.testing.assert_close(value, expected[0], **TIGHT)
+    torch.testing.assert_close(grad, expected[1], **TIGHT)
+    module_value, module_grad = _value_and_grad(_module(loss, backend="triton"), x, target)
+    torch.testing.assert_close(module_value, expected[0], **TIGHT)
+    torch.testing.assert_close(module_grad, expected[1], **TIGHT)
+
+
+@pytest.mark.parametrize("loss", NOT_TRITON, ids=_ids(NOT_TRITON))
+def test_triton_backend_refused_without_a_kernel(loss: Loss) -> None:
+    x, target = _inputs(loss.target)
+    with pytest.raises(ValueError, match=r"this form of it has no Triton kernel\); got 'triton'"):
+        _call(loss, x, target, backend="triton")
+    # "auto" never picks what does not exist: on CPU tensors it is the fused backend anyway.
+    torch.testing.assert_close(
+        _call(loss, x, target, backend="auto"), _call(loss, x, target, backend="fused")
+    )
+
+
 # -- reduction="positives" ---------------------------------------------------------------------
 
 
