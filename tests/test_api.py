@@ -91,6 +91,22 @@ LOSSES = [
         module_options={"counts": COUNTS, "beta": 0.99},
         avg_factor=False,
     ),
+    Loss(
+        "logit_adjusted_cross_entropy",
+        "LogitAdjustedCrossEntropyLoss",
+        "index",
+        options={"prior": COUNTS},
+        module_options={"prior": COUNTS},
+        avg_factor=False,
+    ),
+    Loss(
+        "ldam_loss",
+        "LDAMLoss",
+        "index",
+        options={"class_counts": COUNTS},
+        module_options={"class_counts": COUNTS},
+        avg_factor=False,
+    ),
 ]
 POSITIVES = [loss for loss in LOSSES if loss.positives]
 
@@ -133,7 +149,7 @@ def _value_and_grad(
 
 
 def test_the_table_covers_every_public_loss() -> None:
-    not_losses = {"eager_checks", "set_eager_checks", "probability_sum_tolerance"}
+    not_losses = {"eager_checks", "set_eager_checks", "probability_sum_tolerance", "logit_adjust"}
     functions = {
         name
         for name in functional.__all__

@@ -46,14 +46,37 @@ def test_weights_json_matches_the_formula(capsys: pytest.CaptureFixture[str]) ->
     counts, beta = [500, 50, 5], 0.99
     assert main(["weights", "--counts", *map(str, counts), "--beta", str(beta), "--json"]) == 0
     payload = json.loads(capsys.readouterr().out)
-    assert set(payload) == {"counts", "beta", "class_balanced_weights", "balanced_alpha"}
+    assert set(payload) == {
+        "counts",
+        "beta",
+        "class_balanced_weights",
+        "balanced_alpha",
+        "logit_adjustment",
+        "ldam_margins",
+    }
     raw = np.array([(1 - beta) / (1 - beta**n) for n in counts])
     np.testing.assert_allclose(payload["class_balanced_weights"], raw / raw.sum() * 3, rtol=1e-6)
     total = sum(counts)
     np.testing.assert_allclose(
         payload["balanced_alpha"], [(total - n) / total for n in counts], rtol=1e-6
     )
+    # tau log(prior) at tau = 1, the prior being the class frequencies
+    np.testing.assert_allclose(
+        payload["logit_adjustment"], [np.log(n / total) for n in counts], rtol=1e-12
+    )
+    # n^(-1/4), the rarest class's margin 0.5
+    np.testing.assert_allclose(
+        payload["ldam_margins"], [0.5 * (5 / n) ** 0.25 for n in counts], rtol=1e-6
+    )
     assert payload["counts"] == counts and payload["beta"] == beta
+
+
+def test_weights_table_shows_every_column(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["weights", "--counts", "500", "50", "5"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1].split("  ")[-2:] == ["logit adjustment", "LDAM margin"]
+    # the rarest class: log(5 / 555) and the largest margin
+    assert lines[-1].split()[-2:] == [f"{np.log(5 / 555):.4f}", "0.5000"]
 
 
 @pytest.mark.parametrize(
@@ -79,7 +102,12 @@ def test_weights_label_files(
     else:
         path.write_text(content)
     assert main(["weights", "--labels", str(path), "--json"]) == 0
-    assert json.loads(capsys.readouterr().out)["counts"] == counts
+    payload = json.loads(capsys.readouterr().out)
+    assert payload["counts"] == counts
+    # multi-hot rows too: the prior is the counts over their sum, not over the rows
+    np.testing.assert_allclose(
+        payload["logit_adjustment"], np.log(np.array(counts) / sum(counts)), rtol=1e-12
+    )
 
 
 @pytest.mark.parametrize(

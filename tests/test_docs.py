@@ -27,6 +27,8 @@ def test_readme_python_blocks_run() -> None:
         "torchfocal.losses.class_balanced",
         "torchfocal.losses.distribution_focal",
         "torchfocal.losses.focal_star",
+        "torchfocal.losses.ldam",
+        "torchfocal.losses.logit_adjustment",
         "torchfocal.losses.poly1",
         "torchfocal.losses.quality_focal",
         "torchfocal.losses.sigmoid_focal",

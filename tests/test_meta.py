@@ -86,6 +86,19 @@ SOFTMAX_LOSSES: dict[str, Call] = {
         x, t, activation="softmax", backend=b
     ),
     "poly1_cross_entropy": lambda x, t, b: torchfocal.poly1_cross_entropy(x, t, backend=b),
+    "logit_adjusted_cross_entropy": lambda x, t, b: torchfocal.logit_adjusted_cross_entropy(
+        x, t, prior=[5.0, 4.0, 3.0, 2.0, 1.0], backend=b
+    ),
+    "logit_adjusted_cross_entropy options": lambda x, t, b: torchfocal.logit_adjusted_cross_entropy(
+        x,
+        t,
+        prior=_tensor((C,), torch.float32),
+        tau=0.5,
+        weight=_tensor((C,), torch.float32),
+        label_smoothing=0.1,
+        reduction="none",
+        backend=b,
+    ),
 }
 BACKENDS = ("auto", "naive", "fused")
 
@@ -136,6 +149,17 @@ OTHER_LOSSES: dict[str, Callable[[torch.Tensor, str], torch.Tensor]] = {
         loss="softmax",
         backend=b,
     ),
+    "ldam_loss": lambda x, b: torchfocal.ldam_loss(
+        x, _tensor((N,), torch.int64), class_counts=[500, 100, 50, 10, 5], backend=b
+    ),
+    "ldam_loss options": lambda x, b: torchfocal.ldam_loss(
+        x,
+        _tensor((N,), torch.int64),
+        class_counts=_tensor((C,), torch.int64),
+        weight=_tensor((C,), torch.float32),
+        reduction="sum",
+        backend=b,
+    ),
 }
 
 
@@ -177,6 +201,8 @@ MODULES: list[tuple[str, dict[str, Any], Callable[[], torch.Tensor]]] = [
     ("Poly1CrossEntropyLoss", {}, SOFTMAX_TARGETS["index"]),
     ("VarifocalLoss", {}, SIGMOID_TARGETS["float"]),
     ("QualityFocalLoss", {}, SIGMOID_TARGETS["float"]),
+    ("LogitAdjustedCrossEntropyLoss", {"prior": [5, 4, 3, 2, 1]}, SOFTMAX_TARGETS["index"]),
+    ("LDAMLoss", {"class_counts": [5, 4, 3, 2, 1]}, SOFTMAX_TARGETS["index"]),
 ]
 
 

@@ -11,6 +11,9 @@ from .functional import (
     asymmetric_loss,
     class_balanced_loss,
     distribution_focal_loss,
+    ldam_loss,
+    logit_adjust,
+    logit_adjusted_cross_entropy,
     poly1_cross_entropy,
     poly1_focal_loss,
     quality_focal_loss,
@@ -23,6 +26,8 @@ from .nn import (
     AsymmetricLoss,
     ClassBalancedLoss,
     DistributionFocalLoss,
+    LDAMLoss,
+    LogitAdjustedCrossEntropyLoss,
     Poly1CrossEntropyLoss,
     Poly1FocalLoss,
     QualityFocalLoss,
@@ -31,7 +36,14 @@ from .nn import (
     SoftmaxFocalLoss,
     VarifocalLoss,
 )
-from .weighting import balanced_alpha, class_balanced_weights, prior_bias, prior_bias_
+from .weighting import (
+    balanced_alpha,
+    class_balanced_weights,
+    deferred_reweighting,
+    ldam_margins,
+    prior_bias,
+    prior_bias_,
+)
 
 __version__ = "0.1.0"
 
@@ -49,6 +61,8 @@ __all__ = [
     "AsymmetricLoss",
     "ClassBalancedLoss",
     "DistributionFocalLoss",
+    "LDAMLoss",
+    "LogitAdjustedCrossEntropyLoss",
     "Poly1CrossEntropyLoss",
     "Poly1FocalLoss",
     "QualityFocalLoss",
@@ -61,8 +75,13 @@ __all__ = [
     "balanced_alpha",
     "class_balanced_loss",
     "class_balanced_weights",
+    "deferred_reweighting",
     "distribution_focal_loss",
     "functional",
+    "ldam_loss",
+    "ldam_margins",
+    "logit_adjust",
+    "logit_adjusted_cross_entropy",
     "poly1_cross_entropy",
     "poly1_focal_loss",
     "prior_bias",

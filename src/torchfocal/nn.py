@@ -19,6 +19,8 @@ __all__ = [
     "AsymmetricLoss",
     "ClassBalancedLoss",
     "DistributionFocalLoss",
+    "LDAMLoss",
+    "LogitAdjustedCrossEntropyLoss",
     "Poly1CrossEntropyLoss",
     "Poly1FocalLoss",
     "QualityFocalLoss",
@@ -692,3 +694,125 @@ class DistributionFocalLoss(_Loss):
             avg_factor=self.avg_factor,
             backend=self.backend,
         )
+
+
+class LogitAdjustedCrossEntropyLoss(_Loss):
+    """Logit-adjusted cross-entropy (balanced softmax at ``tau=1``); module form of
+    :func:`torchfocal.logit_adjusted_cross_entropy`, see it for every argument.
+
+    ``__init__`` checks the class counts or frequencies and registers them as the buffer
+    ``prior``, as given (a sequence in the default dtype; the loss normalises them), so
+    they follow ``.to()`` and the state_dict; ``weight`` is a buffer too.
+
+    Example:
+        >>> import torch, torchfocal
+        >>> criterion = torchfocal.LogitAdjustedCrossEntropyLoss([100, 10, 1], tau=1.0)
+        >>> criterion(torch.tensor([[2.0, 1.5, 1.0], [0.5, 2.0, 0.0]]), torch.tensor([0, 2]))
+        tensor(2.7710)
+    """
+
+    _repr_names = ("tau",)
+    prior: Tensor
+    weight: Tensor | None
+
+    def __init__(
+        self,
+        prior: Tensor | Sequence[float],
+        tau: float = 1.0,
+        *,
+        weight: Tensor | Sequence[float] | None = None,
+        ignore_index: int = -100,
+        label_smoothing: float = 0.0,
+        class_dim: int = 1,
+        reduction: str = "mean",
+        backend: str = "auto",
+    ) -> None:
+        super().__init__(reduction=reduction, reductions=v.REDUCTIONS, backend=backend)
+        self.tau = v.check_scalar_in("tau", tau, 0.0, float("inf"))
+        self.label_smoothing = v.check_label_smoothing(label_smoothing)
+        self.ignore_index = ignore_index
+        self.class_dim = class_dim
+        v.check_positive_class_values("prior", prior)
+        self._register_optional("prior", prior)
+        self._register_optional("weight", weight)
+
+    def forward(self, input: Tensor, target: Tensor) -> Tensor:
+        return F.logit_adjusted_cross_entropy(
+            input,
+            target,
+            prior=self.prior,
+            tau=self.tau,
+            weight=self.weight,
+            ignore_index=self.ignore_index,
+            label_smoothing=self.label_smoothing,
+            class_dim=self.class_dim,
+            reduction=self.reduction,
+            backend=self.backend,
+        )
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, classes={len(self.prior)}"
+
+
+class LDAMLoss(_Loss):
+    """Label-distribution-aware margin loss; module form of :func:`torchfocal.ldam_loss`, see
+    it for every argument.
+
+    ``__init__`` checks the class counts and registers them as the buffer ``class_counts``
+    (as given; a sequence in the default dtype); ``weight`` is a buffer that may be
+    reassigned, e.g. every epoch on the deferred re-weighting schedule of
+    :func:`torchfocal.deferred_reweighting` (LDAM-DRW).
+
+    Example:
+        >>> import torch, torchfocal
+        >>> counts = [1000, 100, 10]
+        >>> criterion = torchfocal.LDAMLoss(counts, max_margin=0.5, scale=30.0)
+        >>> logits = torch.tensor([[0.5, 0.2, -0.3], [0.1, 0.3, 0.2]])
+        >>> criterion(logits, torch.tensor([0, 1]))
+        tensor(2.7510)
+        >>> criterion.weight = torchfocal.deferred_reweighting(counts, 160, start_epoch=160)
+        >>> criterion(logits, torch.tensor([0, 1]))
+        tensor(4.9697)
+    """
+
+    _repr_names = ("max_margin", "scale")
+    class_counts: Tensor
+    weight: Tensor | None
+
+    def __init__(
+        self,
+        class_counts: Tensor | Sequence[float],
+        max_margin: float = 0.5,
+        scale: float = 30.0,
+        *,
+        weight: Tensor | Sequence[float] | None = None,
+        ignore_index: int = -100,
+        class_dim: int = 1,
+        reduction: str = "mean",
+        backend: str = "auto",
+    ) -> None:
+        super().__init__(reduction=reduction, reductions=v.REDUCTIONS, backend=backend)
+        self.max_margin = v.check_scalar_in("max_margin", max_margin, 0.0, float("inf"))
+        self.scale = v.check_positive_scalar("scale", scale)
+        self.ignore_index = ignore_index
+        self.class_dim = class_dim
+        v.check_positive_class_values("class_counts", class_counts)
+        self._register_optional("class_counts", class_counts)
+        self._register_optional("weight", weight)
+
+    def forward(self, input: Tensor, target: Tensor) -> Tensor:
+        return F.ldam_loss(
+            input,
+            target,
+            class_counts=self.class_counts,
+            max_margin=self.max_margin,
+            scale=self.scale,
+            weight=self.weight,
+            ignore_index=self.ignore_index,
+            class_dim=self.class_dim,
+            reduction=self.reduction,
+            backend=self.backend,
+        )
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, classes={len(self.class_counts)}"

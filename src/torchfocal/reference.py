@@ -32,6 +32,8 @@ Gamma = float | str | Callable[[Array], ArrayLike]
 __all__ = [
     "asymmetric_loss",
     "distribution_focal_loss",
+    "ldam_loss",
+    "logit_adjusted_cross_entropy",
     "poly1_cross_entropy",
     "poly1_focal_loss",
     "quality_focal_loss",
@@ -826,3 +828,118 @@ def distribution_focal_loss(
         avg_factor=avg_factor,
         grad_output=grad_output,
     )
+
+
+# -- long-tail softmax losses: logit adjustment (balanced softmax) and LDAM --------------------
+
+
+def _cross_entropy(
+    z: Array,
+    target: NDArray[Any],
+    *,
+    weight: ArrayLike | None,
+    ignore_index: int,
+    label_smoothing: float,
+    class_dim: int,
+    reduction: str,
+    grad_output: ArrayLike | None,
+) -> tuple[Array, Array]:
+    """F.cross_entropy of logits ``z`` (class axis last) and its gradient with respect to z.
+
+    Per location, with p = softmax(z), t the (smoothed) one-hot of an index target or the
+    (smoothed) probabilities, and a_c = w_c t_c: loss = -sum_c a_c log p_c and
+    dloss/dz_j = p_j sum_c a_c - a_j. "mean" divides by the summed w_y of the counted index
+    targets (by the number of locations for probabilities), and by 1 where that is 0.
+    """
+    num_classes = z.shape[-1]
+    t, valid = _softmax_targets(target, class_dim, num_classes, ignore_index, label_smoothing)
+    w = np.ones(num_classes) if weight is None else np.asarray(weight, dtype=np.float64)
+    a = t * w
+    loss = -_weighted_log_softmax(a, z).sum(axis=-1)
+    grad = np.exp(_log_softmax(z)) * a.sum(axis=-1, keepdims=True) - a
+    upstream = np.ones(()) if grad_output is None else np.asarray(grad_output, np.float64)
+    if reduction == "none":
+        return loss, np.moveaxis(grad * np.expand_dims(upstream, -1), -1, class_dim)
+    if reduction == "sum":
+        divisor = 1.0
+    elif reduction == "mean":
+        if np.issubdtype(target.dtype, np.floating):
+            total = float(valid.sum())
+        else:
+            total = float((w[np.where(valid > 0, target, 0)] * valid).sum())
+        divisor = total if total > 0 else 1.0
+    else:
+        raise ValueError(f"reduction must be a known reduction; got {reduction!r}")
+    return np.asarray(loss.sum() / divisor), np.moveaxis(grad * upstream / divisor, -1, class_dim)
+
+
+def logit_adjusted_cross_entropy(
+    input: ArrayLike,
+    target: ArrayLike,
+    *,
+    prior: ArrayLike,
+    tau: float = 1.0,
+    weight: ArrayLike | None = None,
+    ignore_index: int = -100,
+    label_smoothing: float = 0.0,
+    class_dim: int = 1,
+    reduction: str = "mean",
+    grad_output: ArrayLike | None = None,
+) -> tuple[Array, Array]:
+    """Logit-adjusted cross-entropy (Menon et al. 2021; balanced softmax at tau = 1).
+
+    pi = prior / sum(prior), z_c = x_c + tau log pi_c, loss = F.cross_entropy(z, target) with
+    its options; z - x does not depend on x, so dloss/dx = dloss/dz = p(z) sum_c a_c - a.
+    """
+    x = np.moveaxis(np.asarray(input, dtype=np.float64), class_dim, -1)
+    log_prior = np.log(np.asarray(prior, dtype=np.float64))
+    # log(pi) = log(prior) - log(sum(prior)), in logs: a tiny prior over a huge sum is no 0
+    z = x + tau * (log_prior - _logsumexp(log_prior))
+    return _cross_entropy(
+        z,
+        np.asarray(target),
+        weight=weight,
+        ignore_index=ignore_index,
+        label_smoothing=label_smoothing,
+        class_dim=class_dim,
+        reduction=reduction,
+        grad_output=grad_output,
+    )
+
+
+def ldam_loss(
+    input: ArrayLike,
+    target: ArrayLike,
+    *,
+    class_counts: ArrayLike,
+    max_margin: float = 0.5,
+    scale: float = 30.0,
+    weight: ArrayLike | None = None,
+    ignore_index: int = -100,
+    class_dim: int = 1,
+    reduction: str = "mean",
+    grad_output: ArrayLike | None = None,
+) -> tuple[Array, Array]:
+    """LDAM (Cao et al. 2019) of index targets and its gradient.
+
+    m_c = K n_c^(-1/4) with K such that max_c m_c = max_margin; z = s (x - m_y e_y) (no
+    margin at ignored locations); loss = F.cross_entropy(z, target); dloss/dx = s dloss/dz.
+    """
+    x = np.moveaxis(np.asarray(input, dtype=np.float64), class_dim, -1)
+    target_array = np.asarray(target)
+    margins = np.asarray(class_counts, dtype=np.float64) ** -0.25
+    margins = margins * (max_margin / margins.max())
+    valid = target_array != ignore_index
+    one_hot = np.eye(x.shape[-1])[np.where(valid, target_array, 0)] * valid[..., None]
+    z = scale * (x - margins * one_hot)
+    loss, grad = _cross_entropy(
+        z,
+        target_array,
+        weight=weight,
+        ignore_index=ignore_index,
+        label_smoothing=0.0,
+        class_dim=class_dim,
+        reduction=reduction,
+        grad_output=grad_output,
+    )
+    return loss, scale * grad

@@ -4,6 +4,9 @@
   samples.
 - :func:`balanced_alpha`: the alpha of alpha-balanced cross-entropy that evens out the
   positives and negatives of each class.
+- :func:`deferred_reweighting`: Cao et al. 2019's DRW schedule, no class weights until an
+  epoch and the class-balanced ones from it on.
+- :func:`ldam_margins`: Cao et al. 2019's class margins for :func:`torchfocal.ldam_loss`.
 - :func:`prior_bias` / :func:`prior_bias_`: Lin et al. 2017's initialisation of the last
   classification layer, so that every logit starts at probability ``pi``.
 """
@@ -18,7 +21,16 @@ from typing import TYPE_CHECKING, SupportsFloat, TypeAlias, TypeGuard
 import torch
 from torch import Tensor, nn
 
-__all__ = ["balanced_alpha", "class_balanced_weights", "prior_bias", "prior_bias_"]
+from .losses.ldam import class_margins
+
+__all__ = [
+    "balanced_alpha",
+    "class_balanced_weights",
+    "deferred_reweighting",
+    "ldam_margins",
+    "prior_bias",
+    "prior_bias_",
+]
 
 # NumPy is optional: its arrays and scalars are accepted without importing it. Type checkers
 # see them in Counts; at runtime the alias names only what is always there, so that
@@ -132,15 +144,29 @@ def class_balanced_weights(counts: Counts, beta: float = 0.9999) -> Tensor:
         tensor([0.2301, 0.3630, 2.4068])
     """
     array = _as_counts("counts", counts)
+    _check_beta(beta)
+    return _class_balanced(_positive("counts", array), beta)
+
+
+def _check_beta(beta: object) -> None:
     if isinstance(beta, bool) or not isinstance(beta, (int, float)):
         raise TypeError(f"beta must be a float in [0, 1); got {type(beta).__name__}")
     if not (0.0 <= beta < 1.0):
         raise ValueError(f"beta must be in [0, 1); got {beta!r}")
+
+
+def _positive(name: str, array: Tensor) -> Tensor:
+    """``array`` (of :func:`_as_counts`), checked to hold no count <= 0."""
     if bool((array <= 0).any()):
         bad = _first(array <= 0)
         raise ValueError(
-            f"counts must be positive for every class; got {float(array[bad]):g} for class {bad}"
+            f"{name} must be positive for every class; got {float(array[bad]):g} for class {bad}"
         )
+    return array
+
+
+def _class_balanced(array: Tensor, beta: float) -> Tensor:
+    """The weights of :func:`class_balanced_weights` of checked counts and beta."""
     if beta == 0.0:
         return torch.ones(array.numel(), dtype=torch.float32)
     # w_c = (1 - beta) / (1 - beta**n_c), normalised to sum C: the factor (1 - beta) cancels,
@@ -271,3 +297,89 @@ def prior_bias_(module: nn.Module, pi: float = 0.01) -> nn.Module:
     with torch.no_grad():
         bias.fill_(value)
     return module
+
+
+def deferred_reweighting(
+    class_counts: Counts, epoch: int, *, start_epoch: int, beta: float = 0.9999
+) -> Tensor:
+    r"""Class weights on the deferred re-weighting (DRW) schedule of Cao et al. (NeurIPS 2019).
+
+    Before ``start_epoch`` every class weighs 1 (plain training learns the features);
+    from ``start_epoch`` on the weights are :func:`class_balanced_weights` of the counts
+    (``beta``), which then re-balance the decision boundaries:
+
+    .. math::
+
+        w(\text{epoch}) = \begin{cases} 1 & \text{epoch} < \text{start\_epoch} \\
+        \text{class\_balanced\_weights}(n, \beta) & \text{otherwise.} \end{cases}
+
+    Pass the result as ``weight`` to :func:`torchfocal.ldam_loss` (LDAM-DRW; the authors
+    start at epoch 160 of 200 on CIFAR, with beta 0.9999) or to any loss that takes class
+    weights, once per epoch (a module's ``weight`` buffer can be assigned:
+    ``criterion.weight = deferred_reweighting(...).to(device)``).
+    "Learning Imbalanced Datasets with Label-Distribution-Aware Margin Loss",
+    https://arxiv.org/abs/1906.07413.
+
+    Args:
+        class_counts: C positive sample counts (sequence, NumPy array or tensor).
+        epoch: the current epoch, counted from 0.
+        start_epoch: the first epoch with class-balanced weights, >= 0.
+        beta: Cui et al.'s beta, in [0, 1).
+
+    Returns:
+        A float32 CPU tensor of C weights summing to C.
+
+    Example:
+        >>> import torchfocal
+        >>> torchfocal.deferred_reweighting([1000, 100, 10], 159, start_epoch=160)
+        tensor([1., 1., 1.])
+        >>> torchfocal.deferred_reweighting([1000, 100, 10], 160, start_epoch=160)
+        tensor([0.0284, 0.2713, 2.7004])
+    """
+    array = _positive("class_counts", _as_counts("class_counts", class_counts))
+    _check_beta(beta)
+    epoch = _epoch("epoch", epoch)
+    start_epoch = _epoch("start_epoch", start_epoch)
+    if epoch < start_epoch:
+        return torch.ones(array.numel(), dtype=torch.float32)
+    return _class_balanced(array, beta)
+
+
+def _epoch(name: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int; got {type(value).__name__}")
+    if value < 0:
+        raise ValueError(f"{name} must be >= 0; got {value}")
+    return value
+
+
+def ldam_margins(class_counts: Counts, max_margin: float = 0.5) -> Tensor:
+    r"""The class margins of LDAM (Cao et al., NeurIPS 2019): :math:`m_c \propto n_c^{-1/4}`.
+
+    .. math::
+
+        m_c = m_{\max} \Big(\frac{\min_j n_j}{n_c}\Big)^{1/4}
+
+    The rarest class gets ``max_margin``, a class a hundred times as frequent a margin
+    :math:`100^{-1/4} \approx 0.32` times as wide. These are the margins
+    :func:`torchfocal.ldam_loss` subtracts from the target class's logit (it computes them
+    from its ``class_counts`` itself).
+
+    Args:
+        class_counts: C positive sample counts (sequence, NumPy array or tensor).
+        max_margin: the largest margin, >= 0.
+
+    Returns:
+        A float32 CPU tensor of C margins in [0, max_margin] (computed in float64).
+
+    Example:
+        >>> import torchfocal
+        >>> torchfocal.ldam_margins([1000, 100, 10])
+        tensor([0.1581, 0.2812, 0.5000])
+    """
+    array = _positive("class_counts", _as_counts("class_counts", class_counts))
+    if isinstance(max_margin, bool) or not isinstance(max_margin, (int, float)):
+        raise TypeError(f"max_margin must be a float >= 0; got {type(max_margin).__name__}")
+    if not (math.isfinite(max_margin) and max_margin >= 0):
+        raise ValueError(f"max_margin must be a finite number >= 0; got {max_margin!r}")
+    return class_margins(array, float(max_margin)).to(torch.float32)

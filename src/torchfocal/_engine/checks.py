@@ -469,3 +469,60 @@ def check_class_weight_tensor(
         low=0.0,
         high=high,
     )
+
+
+def check_positive_scalar(name: str, value: object) -> float:
+    """A finite real number > 0."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name} must be a float; got {type(value).__name__}")
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"{name} must be a finite number > 0; got {value!r}")
+    return float(value)
+
+
+def check_positive_class_values(name: str, value: object) -> Tensor:
+    """Finite positive numbers, one per class (class counts or frequencies): a non-empty 1-D
+    real tensor, kept as it is, or a sequence of numbers, made a float64 CPU tensor.
+
+    The values are checked as :func:`require` checks them (eagerly on CPU tensors, a
+    device-side assert elsewhere); :func:`positive_class_values` also checks them against
+    an input.
+    """
+    expected = f"{name} must be a tensor or a sequence of positive numbers"
+    if isinstance(value, Tensor):
+        if not (value.is_floating_point() or value.dtype in _INTEGER_DTYPES):
+            raise TypeError(f"{expected}; got a tensor of {value.dtype}")
+        tensor = value
+    else:
+        try:
+            tensor = torch.as_tensor(value, dtype=torch.float64, device="cpu")
+        except (TypeError, ValueError, RuntimeError):
+            raise TypeError(f"{expected}; got {type(value).__name__}") from None
+    if tensor.dim() != 1 or tensor.numel() == 0:
+        raise ValueError(
+            f"{name} must hold one value per class (a non-empty 1-D sequence); "
+            f"got shape {shape_str(tensor.shape)}"
+        )
+    ok = torch.isfinite(tensor) & (tensor > 0)
+
+    def bad() -> str:
+        index = int((~ok).nonzero()[0, 0])
+        return f"{tensor[index].item()!r} for class {index}"
+
+    require(ok, f"{name} must be finite and > 0 for every class; got {{bad}}", bad)
+    return tensor
+
+
+def positive_class_values(
+    name: str, value: object, *, num_classes: int, class_dim: int, input: Tensor
+) -> Tensor:
+    """:func:`check_positive_class_values`, a tensor on the input's device, and C of them."""
+    tensor = check_positive_class_values(name, value)
+    if isinstance(value, Tensor):
+        check_same_device(name, tensor, input)
+    if tensor.numel() != num_classes:
+        raise ValueError(
+            f"{name} must have one value per class ({num_classes} along class_dim={class_dim}); "
+            f"got {tensor.numel()} values"
+        )
+    return tensor

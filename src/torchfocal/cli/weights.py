@@ -1,4 +1,5 @@
-"""``torchfocal weights``: class counts, class-balanced weights and balanced alpha."""
+"""``torchfocal weights``: class counts, class-balanced weights, balanced alpha, the logit
+adjustment's offsets and the LDAM margins."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..weighting import balanced_alpha, class_balanced_weights
+from ..weighting import balanced_alpha, class_balanced_weights, ldam_margins
 from ._common import CLIError, print_json, print_table
 
 #: The most samples the command takes, over all classes: every count and their total are
@@ -126,6 +127,10 @@ def run(args: argparse.Namespace) -> int:
     if (counts >= total).any():
         raise CLIError("balanced alpha needs negatives for every class; one class has them all")
     alpha = balanced_alpha(counts, total)
+    # The offset tau log(prior) logit_adjusted_cross_entropy adds at tau = 1 (the balanced
+    # softmax), the prior being the counts normalised to sum 1 (as the loss normalises it).
+    log_prior = np.log(counts) - np.log(counts.sum())
+    margins = ldam_margins(counts)
     if args.json:
         print_json(
             {
@@ -133,15 +138,27 @@ def run(args: argparse.Namespace) -> int:
                 "beta": args.beta,
                 "class_balanced_weights": weights.tolist(),
                 "balanced_alpha": alpha.tolist(),
+                "logit_adjustment": log_prior.tolist(),
+                "ldam_margins": margins.tolist(),
             }
         )
         return 0
     print_table(
-        f"Class weights (beta = {args.beta:g}, {total} samples)",
-        ["class", "count", "class-balanced weight", "balanced alpha"],
+        f"Class weights (beta = {args.beta:g}, {total} samples; logit adjustment = log prior, "
+        f"tau = 1; LDAM margins up to 0.5)",
         [
-            [str(i), str(int(c)), f"{float(w):.4f}", f"{float(a):.4f}"]
-            for i, (c, w, a) in enumerate(zip(counts, weights, alpha, strict=True))
+            "class",
+            "count",
+            "class-balanced weight",
+            "balanced alpha",
+            "logit adjustment",
+            "LDAM margin",
+        ],
+        [
+            [str(i), str(int(c)), f"{float(w):.4f}", f"{float(a):.4f}", f"{lp:.4f}", f"{m:.4f}"]
+            for i, (c, w, a, lp, m) in enumerate(
+                zip(counts, weights, alpha, log_prior.tolist(), margins.tolist(), strict=True)
+            )
         ],
     )
     return 0

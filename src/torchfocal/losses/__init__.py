@@ -9,6 +9,8 @@ from .asymmetric import asymmetric_loss
 from .class_balanced import class_balanced_loss
 from .distribution_focal import distribution_focal_loss
 from .focal_star import sigmoid_focal_loss_star
+from .ldam import ldam_loss
+from .logit_adjustment import logit_adjust, logit_adjusted_cross_entropy
 from .poly1 import poly1_cross_entropy, poly1_focal_loss
 from .quality_focal import quality_focal_loss
 from .sigmoid_focal import sigmoid_focal_loss
@@ -19,6 +21,9 @@ __all__ = [
     "asymmetric_loss",
     "class_balanced_loss",
     "distribution_focal_loss",
+    "ldam_loss",
+    "logit_adjust",
+    "logit_adjusted_cross_entropy",
     "poly1_cross_entropy",
     "poly1_focal_loss",
     "quality_focal_loss",

@@ -1,0 +1,146 @@
+"""LDAM, the label-distribution-aware margin loss (Cao et al. 2019).
+
+The target class's logit less its class margin, all logits times ``scale``, then
+cross-entropy: the softmax focal loss at gamma 0 on those logits. The margin is a constant
+and the scale a linear map, so autograd takes the gradient through them to whichever
+backend computes the cross-entropy's.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor
+
+from .._engine import checks as v
+from .._engine import targets
+from .softmax_focal import softmax_focal_loss
+
+#: Class counts: a tensor or a sequence of numbers.
+ClassCounts = Tensor | Sequence[float]
+
+
+def class_margins(class_counts: Tensor, max_margin: float) -> Tensor:
+    """m_c = max_margin (min_j n_j / n_c)^(1/4) of positive counts, in their floating dtype.
+
+    In logs: the ratio of a tiny count to a huge one would underflow or overflow; the rarest
+    class gets exactly ``max_margin``.
+    """
+    log_counts = torch.log(class_counts)
+    return max_margin * torch.exp(0.25 * (log_counts.min() - log_counts))
+
+
+def ldam_loss(
+    input: Tensor,
+    target: Tensor,
+    *,
+    class_counts: ClassCounts,
+    max_margin: float = 0.5,
+    scale: float = 30.0,
+    weight: Tensor | None = None,
+    ignore_index: int = -100,
+    class_dim: int = 1,
+    reduction: str = "mean",
+    backend: str = "auto",
+) -> Tensor:
+    r"""Label-distribution-aware margin loss (Cao et al., NeurIPS 2019).
+
+    Each class gets a margin :math:`m_c \propto n_c^{-1/4}` from its training count
+    :math:`n_c`, scaled so that the largest (the rarest class's) is ``max_margin``. Per
+    location with logits :math:`x` over ``class_dim``, index target :math:`y` and scale
+    :math:`s`:
+
+    .. math::
+
+        m_c = m_{\max} \Big(\frac{\min_j n_j}{n_c}\Big)^{1/4}, \qquad
+        z_c = s \, (x_c - m_y [c = y]), \qquad
+        \ell = -w_y \log \mathrm{softmax}(z)_y,
+
+    .. math::
+
+        \frac{\partial \ell}{\partial x_j} = s \, w_y \big(\mathrm{softmax}(z)_j - [j = y]\big).
+
+    The target class must beat every other class by :math:`m_y` before its loss fades, and
+    rare classes, whose few samples generalise worst, get the widest margin (the paper's
+    :math:`n^{-1/4}` trade-off between the classes' generalisation bounds). The logits are
+    meant to be cosine-like (normalised features and weights), hence ``scale``;
+    ``max_margin=0, scale=1`` is :func:`torch.nn.functional.cross_entropy`. With
+    :func:`torchfocal.deferred_reweighting` as ``weight`` this is LDAM-DRW.
+    "Learning Imbalanced Datasets with Label-Distribution-Aware Margin Loss",
+    https://arxiv.org/abs/1906.07413; the defaults are the authors' (0.5 and 30).
+
+    ``weight``, ``ignore_index`` and ``reduction`` follow
+    :func:`torch.nn.functional.cross_entropy` (``"mean"`` divides by the summed weights of
+    the counted targets; when every target is ignored it returns 0 where torch returns
+    NaN). Ignored locations have no loss and no gradient.
+
+    Args:
+        input: logits ``(N, C)``, ``(N, C, d1, ...)`` or ``(C,)``, float16 / bfloat16 /
+            float32 / float64 (half types are computed in float32).
+        target: integer class indices of the input's shape without ``class_dim``, in
+            ``[0, C)`` or ``ignore_index``.
+        class_counts: C positive training counts per class (a tensor on the input's device,
+            or a sequence); only their ratios matter.
+        max_margin: the rarest class's margin, >= 0.
+        scale: the factor :math:`s` of every logit, > 0.
+        weight: C class weights (as ``F.cross_entropy``'s ``weight``).
+        ignore_index: index targets equal to it are left out of the loss and of the mean.
+        class_dim: the class dimension.
+        reduction: ``"none"`` (one value per location), ``"mean"`` or ``"sum"``.
+        backend: ``"auto"``, ``"triton"``, ``"fused"``, ``"naive"`` or ``"compiled"``, as
+            in :func:`softmax_focal_loss`.
+
+    Example:
+        >>> import torch, torchfocal
+        >>> logits = torch.tensor([[0.5, 0.2, -0.3], [0.1, 0.3, 0.2]])
+        >>> target = torch.tensor([0, 1])
+        >>> counts = [1000, 100, 10]
+        >>> torchfocal.ldam_loss(logits, target, class_counts=counts, reduction="none")
+        tensor([0.0141, 5.4879])
+    """
+    input, target = v.check_pair(input, target)
+    ignore_index = v.check_ignore_index(ignore_index)
+    max_margin = v.check_scalar_in("max_margin", max_margin, 0.0, math.inf)
+    scale = v.check_positive_scalar("scale", scale)
+    dim, num_classes = targets.per_location_classes(input, class_dim)
+    index_shape = input.shape[:dim] + input.shape[dim + 1 :]
+    if target.shape != index_shape:
+        hint = ""
+        if target.shape == input.shape:
+            hint = f" (for a one-hot target pass {targets.argmax_spelling(target, dim)})"
+        raise ValueError(
+            f"target must be integer class indices of shape {v.shape_str(index_shape)}; "
+            f"got {target.dtype} of shape {v.shape_str(target.shape)}{hint}"
+        )
+    if not v.is_integer_dtype(target.dtype):
+        raise TypeError(
+            f"target must be an integer tensor of class indices (for labels held as floats "
+            f"pass target.long()); got {target.dtype}"
+        )
+    dtype = v.compute_dtype(input)
+    counts = v.positive_class_values(
+        "class_counts", class_counts, num_classes=num_classes, class_dim=dim, input=input
+    )
+    margins = class_margins(counts.to(torch.promote_types(counts.dtype, dtype)), max_margin)
+    margins = margins.to(device=input.device, dtype=dtype)
+    index = target.unsqueeze(dim).long()
+    ignored = targets.ignored_indices(index, largest=num_classes - 1, ignore_index=ignore_index)
+    if ignored is not None:
+        # Class 0 stands in at ignored locations: the loss gives them weight 0, so the margin
+        # it gets there changes neither the loss nor any derivative.
+        index = index.masked_fill(ignored, 0)
+    # z = s (x - m_y e_y): the margin added to the target class alone, no one-hot built.
+    adjusted = input.to(dtype).scatter_add(dim, index, -margins[index]) * scale
+    loss = softmax_focal_loss(
+        adjusted,
+        target,
+        gamma=0.0,
+        weight=weight,
+        ignore_index=ignore_index,
+        class_dim=dim,
+        reduction=reduction,
+        backend=backend,
+    )
+    return loss.to(input.dtype)
