@@ -30,8 +30,8 @@ from torch import Tensor, nn
 
 from .. import __version__
 from ..functional import poly1_cross_entropy, sigmoid_focal_loss, softmax_focal_loss
-from ..nn import ClassBalancedLoss
-from ..weighting import balanced_alpha, prior_bias_
+from ..nn import ClassBalancedLoss, LDAMLoss, LogitAdjustedCrossEntropyLoss
+from ..weighting import balanced_alpha, deferred_reweighting, prior_bias_
 from ._common import CLIError, plain_table, require, writable_dir
 
 LONGTAIL_LOSSES: dict[str, str] = {
@@ -43,6 +43,8 @@ LONGTAIL_LOSSES: dict[str, str] = {
     "sigmoid_focal": "sigmoid focal (gamma 2, alpha 0.25)",
     "cb_softmax": "class-balanced softmax CE",
     "cb_focal": "class-balanced focal (gamma 2)",
+    "logit_adjusted": "logit-adjusted CE (tau 1, balanced softmax)",
+    "ldam_drw": "LDAM-DRW",
 }
 DENSE_LOSSES: dict[str, str] = {
     "bce": "BCE",
@@ -200,8 +202,31 @@ def longtail_data(seed: int, imbalance: float) -> dict[str, Any]:
     }
 
 
+class _LDAMWithDeferredReweighting:
+    """LDAM whose class weights follow Cao et al.'s deferred re-weighting: 1 for the first
+    80% of the epochs (as their 160 of 200), then class-balanced weights.
+
+    The demo's head is an ordinary linear layer, not the paper's normalised (cosine) one
+    whose logits lie in [-1, 1] and are scaled by 30, so the logits are taken at scale 1.
+    """
+
+    def __init__(self, counts: list[int], epochs: int, beta: float) -> None:
+        self.counts, self.beta = counts, beta
+        self.start_epoch = int(0.8 * epochs)
+        self.loss = LDAMLoss(counts, max_margin=0.5, scale=1.0)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.loss.weight = deferred_reweighting(
+            self.counts, epoch, start_epoch=self.start_epoch, beta=self.beta
+        )
+
+    def __call__(self, logits: Tensor, y: Tensor) -> Tensor:
+        result: Tensor = self.loss(logits, y)
+        return result
+
+
 def _longtail_criterion(
-    name: str, counts: list[int], beta: float
+    name: str, counts: list[int], beta: float, epochs: int
 ) -> tuple[Callable[[Tensor, Tensor], Tensor], bool]:
     """The loss function and whether the model is read through sigmoids."""
     total = sum(counts)
@@ -226,6 +251,10 @@ def _longtail_criterion(
         return ClassBalancedLoss(counts, beta, loss="softmax"), False
     if name == "cb_focal":
         return ClassBalancedLoss(counts, beta, loss="focal", gamma=2.0), True
+    if name == "logit_adjusted":
+        return LogitAdjustedCrossEntropyLoss(counts, tau=1.0), False
+    if name == "ldam_drw":
+        return _LDAMWithDeferredReweighting(counts, epochs, beta), False
     raise CLIError(f"unknown loss {name!r}")  # pragma: no cover - names come from the table
 
 
@@ -266,7 +295,8 @@ def train_longtail(
     num_classes = data["num_classes"]
     head = nn.Linear(128, num_classes)
     model = nn.Sequential(nn.Linear(64, 128), nn.ReLU(), head)
-    criterion, sigmoid = _longtail_criterion(name, data["counts"], beta)
+    criterion, sigmoid = _longtail_criterion(name, data["counts"], beta, epochs)
+    set_epoch = getattr(criterion, "set_epoch", None)
     if sigmoid:
         # Cui et al. initialise sigmoid-based classifiers at the prior pi = 1 / C.
         prior_bias_(head, pi=1.0 / num_classes)
@@ -274,7 +304,9 @@ def train_longtail(
     generator = torch.Generator().manual_seed(seed)
     x, y = data["x_train"], data["y_train"]
     curve = []
-    for _ in range(epochs):
+    for epoch in range(epochs):
+        if set_epoch is not None:
+            set_epoch(epoch)
         model.train()
         for batch in torch.randperm(len(y), generator=generator).split(64):
             optimizer.zero_grad()
