@@ -147,6 +147,8 @@ def test_demo_quick_longtail_writes_report_and_is_deterministic(tmp_path: Path) 
         "sigmoid_focal",
         "cb_softmax",
         "cb_focal",
+        "logit_adjusted",
+        "ldam_drw",
     }
     for values in payload["summary"].values():
         assert set(values) == {"accuracy", "balanced_accuracy", "macro_f1", "rare_recall", "ece"}
