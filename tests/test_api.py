@@ -47,6 +47,10 @@ class Loss:
     positives: bool = False
     class_dim: bool = True
     avg_factor: bool = True
+    weight: bool = True
+    #: The function's options that the module keeps as state in buffers of the same names
+    #: (counted or collected in training mode) instead of taking them.
+    state: tuple[str, ...] = ()
 
     @property
     def id(self) -> str:
@@ -106,6 +110,29 @@ LOSSES = [
         options={"class_counts": COUNTS},
         module_options={"class_counts": COUNTS},
         avg_factor=False,
+    ),
+    Loss(
+        "seesaw_loss",
+        "SeesawLoss",
+        "index",
+        # A fresh module's first training batch counts itself first: [0, 2, 1, 2].
+        options={"class_counts": torch.tensor([1, 1, 2])},
+        module_options={"num_classes": 3},
+        avg_factor=False,
+        weight=False,
+        state=("class_counts",),
+    ),
+    Loss(
+        "equalization_loss_v2",
+        "EqualizationLossV2",
+        "index",
+        # A fresh module has no statistics: every weight 1, as with statistics all 0.
+        options={"pos_grad": torch.zeros(3), "neg_grad": torch.zeros(3)},
+        module_options={"num_classes": 3},
+        class_dim=False,
+        avg_factor=False,
+        weight=False,
+        state=("pos_grad", "neg_grad"),
     ),
 ]
 POSITIVES = [loss for loss in LOSSES if loss.positives]
@@ -371,7 +398,8 @@ def test_function_signature_uses_the_shared_names(loss: Loss) -> None:
     assert names[:2] == ["input", "target"]
     assert all(parameters[name].kind is inspect.Parameter.KEYWORD_ONLY for name in names[2:])
     assert not RETIRED & set(names)
-    assert {"weight", "reduction", "backend"} <= set(names)
+    assert {"reduction", "backend"} <= set(names)
+    assert ("weight" in names) == loss.weight
     assert parameters["backend"].default == "auto"
     assert parameters["reduction"].default == "mean"
     assert ("class_dim" in names) == loss.class_dim
@@ -386,7 +414,8 @@ def test_function_signature_uses_the_shared_names(loss: Loss) -> None:
 @pytest.mark.parametrize("loss", LOSSES, ids=_ids(LOSSES))
 def test_module_takes_its_function_options_with_the_same_defaults(loss: Loss) -> None:
     """Every keyword option of the function is one of the module's, defaulting alike (the
-    class-balanced module builds its ``weight`` from class counts)."""
+    class-balanced module builds its ``weight`` from class counts; the stateful modules keep
+    their statistics in buffers)."""
     function = inspect.signature(getattr(torchfocal, loss.function)).parameters
     module_class = getattr(torchfocal, loss.module)
     init = inspect.signature(module_class.__init__).parameters
@@ -395,6 +424,9 @@ def test_module_takes_its_function_options_with_the_same_defaults(loss: Loss) ->
         if parameter.kind is not inspect.Parameter.KEYWORD_ONLY:
             continue
         if loss.module == "ClassBalancedLoss" and name == "weight":
+            continue
+        if name in loss.state:
+            assert name in dict(_module(loss).named_buffers()), f"{loss.module} lacks {name}"
             continue
         assert name in init, f"{loss.module} lacks {name}"
         assert init[name].default == parameter.default, name

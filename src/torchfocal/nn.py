@@ -4,7 +4,7 @@ one call of the loss's function."""
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 import torch
@@ -12,18 +12,23 @@ from torch import Tensor, nn
 
 from . import functional as F
 from ._engine import checks as v
+from ._engine import reduction as reducing
 from ._engine.deprecation import renamed
+from .losses.equalization import check_equalization_options, equalization_statistics
+from .losses.seesaw import batch_class_counts, check_seesaw_options
 from .weighting import Counts, class_balanced_weights
 
 __all__ = [
     "AsymmetricLoss",
     "ClassBalancedLoss",
     "DistributionFocalLoss",
+    "EqualizationLossV2",
     "LDAMLoss",
     "LogitAdjustedCrossEntropyLoss",
     "Poly1CrossEntropyLoss",
     "Poly1FocalLoss",
     "QualityFocalLoss",
+    "SeesawLoss",
     "SigmoidFocalLoss",
     "SigmoidFocalLossStar",
     "SoftmaxFocalLoss",
@@ -816,3 +821,215 @@ class LDAMLoss(_Loss):
 
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, classes={len(self.class_counts)}"
+
+
+class _StatefulLoss(_Loss):
+    """What the losses with training state share (Seesaw's class counts, EQLv2's gradient
+    statistics): ``num_classes`` buffers named in :attr:`_statistics`, added to by
+    :meth:`_accumulate` in training mode only.
+
+    ``_Loss`` alone does not fit: its ``distributed`` averages the ``"positives"`` normaliser
+    over the process group and is refused with every other reduction, while here it sums
+    each training batch's statistics over the group, with every reduction. So
+    ``distributed`` is checked and kept here, and ``_Loss`` gets False.
+
+    The statistics keep their dtype under ``.to(dtype)``, ``.half()`` and the like, which
+    cast every floating buffer: they are sums over a whole training run, which float16
+    would round (from 2048 on, adding 1 changes nothing). Only their device follows (so
+    EQLv2's float64 sums cannot move to a device without float64, such as MPS).
+    """
+
+    #: The buffers that hold the state, in the order :meth:`_accumulate` takes them.
+    _statistics: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(
+        self, num_classes: int, *, reduction: str, distributed: bool, backend: str
+    ) -> None:
+        super().__init__(reduction=reduction, reductions=v.REDUCTIONS, backend=backend)
+        if isinstance(num_classes, bool) or not isinstance(num_classes, int):
+            raise TypeError(f"num_classes must be an int; got {type(num_classes).__name__}")
+        if num_classes < 1:
+            raise ValueError(f"num_classes must be >= 1; got {num_classes}")
+        self.num_classes = num_classes
+        self.distributed = v.check_bool("distributed", distributed)
+
+    def _check_classes(self, input: Tensor, class_dim: int) -> None:
+        """The input has ``num_classes`` classes along ``class_dim`` (a batch of another
+        width would be added to the wrong classes, or broadcast onto all of them for width
+        1). An input without that dimension is left to the loss's own checks, which name
+        the shape it needs."""
+        input = v.check_float_input("input", input)
+        if isinstance(class_dim, bool) or not isinstance(class_dim, int):
+            return
+        if -input.dim() <= class_dim < input.dim() and input.shape[class_dim] != self.num_classes:
+            raise ValueError(
+                f"input must have num_classes={self.num_classes} classes along dimension "
+                f"{class_dim}; got {input.shape[class_dim]} (shape {v.shape_str(input.shape)})"
+            )
+
+    def _accumulate(self, *batch: Tensor) -> None:
+        """Add one training batch's statistics (one tensor per buffer of
+        :attr:`_statistics`), summed over the process group first with ``distributed``."""
+        if self.distributed:
+            # One all-reduce for every statistic (they share a dtype).
+            batch = tuple(reducing.sum_over_process_group(torch.stack(batch)).unbind())
+        for name, value in zip(self._statistics, batch, strict=True):
+            buffer: Tensor = getattr(self, name)
+            buffer.add_(value.to(buffer.dtype))
+
+    def _apply(self, fn: Callable[[Tensor], Tensor], recurse: bool = True) -> _StatefulLoss:
+        originals = {name: self._buffers[name] for name in self._statistics}
+        super()._apply(fn, recurse)
+        for name, original in originals.items():
+            moved = self._buffers[name]
+            if original is not None and moved is not None and moved.dtype != original.dtype:
+                # A cast: the original values in their own dtype, on the new device.
+                self._buffers[name] = original.to(device=moved.device)
+        return self
+
+    def _repr_value(self, name: str) -> str:
+        return repr(getattr(self, name))
+
+
+class SeesawLoss(_StatefulLoss):
+    """Seesaw loss with the class counts of the batches trained on; the module form of
+    :func:`torchfocal.seesaw_loss` (see it for the loss and the options).
+
+    The cumulative class counts are the int64 buffer ``class_counts`` (integers: exact to
+    2**63, and never cast by ``.to(dtype)``; saved in the state_dict). In training mode each
+    batch's targets (``ignore_index`` left out) are added to it before the batch's loss is
+    computed, as in the authors' code, so a class's first samples already count; with
+    ``distributed=True`` the batch counts are summed over the default process group first,
+    so every rank holds the counts of the whole global batch. Eval mode counts nothing.
+
+    Example:
+        >>> import torch, torchfocal
+        >>> criterion = torchfocal.SeesawLoss(3)
+        >>> logits = torch.tensor([[2.0, 1.0, 0.5], [0.0, 1.5, 0.2], [0.3, 0.1, 2.0]])
+        >>> criterion(logits, torch.tensor([0, 0, 2]))
+        tensor(1.5211)
+        >>> criterion.class_counts
+        tensor([2, 0, 1])
+    """
+
+    _repr_names = ("num_classes", "p", "q", "eps")
+    _statistics = ("class_counts",)
+    class_counts: Tensor
+
+    def __init__(
+        self,
+        num_classes: int,
+        *,
+        p: float = 0.8,
+        q: float = 2.0,
+        eps: float = 1e-2,
+        ignore_index: int = -100,
+        class_dim: int = 1,
+        reduction: str = "mean",
+        backend: str = "auto",
+        distributed: bool = False,
+    ) -> None:
+        super().__init__(num_classes, reduction=reduction, distributed=distributed, backend=backend)
+        self.p, self.q, self.eps = check_seesaw_options(p, q, eps)
+        self.ignore_index = v.check_ignore_index(ignore_index)
+        self.class_dim = class_dim
+        self.register_buffer("class_counts", torch.zeros(num_classes, dtype=torch.int64))
+
+    def forward(self, input: Tensor, target: Tensor) -> Tensor:
+        self._check_classes(input, self.class_dim)
+        if self.training:
+            self._accumulate(
+                batch_class_counts(
+                    input, target, ignore_index=self.ignore_index, class_dim=self.class_dim
+                )
+            )
+        return F.seesaw_loss(
+            input,
+            target,
+            class_counts=self.class_counts,
+            p=self.p,
+            q=self.q,
+            eps=self.eps,
+            ignore_index=self.ignore_index,
+            class_dim=self.class_dim,
+            reduction=self.reduction,
+            backend=self.backend,
+        )
+
+
+class EqualizationLossV2(_StatefulLoss):
+    """Equalization loss v2 with the gradient statistics of the batches trained on; the
+    module form of :func:`torchfocal.equalization_loss_v2` (see it for the loss and the
+    options). Its input is ``(N, num_classes)`` logits, its target ``(N,)`` class indices
+    with ``num_classes`` for background.
+
+    The statistics are the float64 buffers ``pos_grad`` and ``neg_grad`` (C values each,
+    saved in the state_dict; they stay float64 under ``.to(dtype)``). Every weight is 1
+    until a class has statistics. In training mode, after the batch's loss is computed with
+    the statistics so far, the batch's own are added
+    (:func:`~torchfocal.losses.equalization.equalization_statistics`: the BCE gradient
+    magnitudes of the positives and of the negatives, times the weights the loss used,
+    summed over the rows); with ``distributed=True`` they are summed over the default process
+    group first, so every rank holds the statistics of the whole global batch. Eval mode
+    collects nothing.
+
+    Example:
+        >>> import torch, torchfocal
+        >>> criterion = torchfocal.EqualizationLossV2(2)
+        >>> logits, target = torch.tensor([[0.0, 2.0], [1.0, -1.0]]), torch.tensor([0, 2])
+        >>> criterion(logits, target)             # no statistics yet: BCE summed / rows
+        tensor(2.2233)
+        >>> criterion.pos_grad
+        tensor([0.5000, 0.0000], dtype=torch.float64)
+        >>> criterion.neg_grad
+        tensor([0.7311, 1.1497], dtype=torch.float64)
+        >>> criterion(logits, target)             # class 1, no positive so far: weights 5, 7e-5
+        tensor(1.5878)
+    """
+
+    _repr_names = ("num_classes", "gamma", "mu", "alpha")
+    _statistics = ("pos_grad", "neg_grad")
+    pos_grad: Tensor
+    neg_grad: Tensor
+
+    def __init__(
+        self,
+        num_classes: int,
+        *,
+        gamma: float = 12.0,
+        mu: float = 0.8,
+        alpha: float = 4.0,
+        reduction: str = "mean",
+        backend: str = "auto",
+        distributed: bool = False,
+    ) -> None:
+        super().__init__(num_classes, reduction=reduction, distributed=distributed, backend=backend)
+        self.gamma, self.mu, self.alpha = check_equalization_options(gamma, mu, alpha)
+        self.register_buffer("pos_grad", torch.zeros(num_classes, dtype=torch.float64))
+        self.register_buffer("neg_grad", torch.zeros(num_classes, dtype=torch.float64))
+
+    def forward(self, input: Tensor, target: Tensor) -> Tensor:
+        self._check_classes(input, 1)
+        loss = F.equalization_loss_v2(
+            input,
+            target,
+            pos_grad=self.pos_grad,
+            neg_grad=self.neg_grad,
+            gamma=self.gamma,
+            mu=self.mu,
+            alpha=self.alpha,
+            reduction=self.reduction,
+            backend=self.backend,
+        )
+        if self.training:
+            batch = equalization_statistics(
+                input,
+                target,
+                pos_grad=self.pos_grad,
+                neg_grad=self.neg_grad,
+                gamma=self.gamma,
+                mu=self.mu,
+                alpha=self.alpha,
+            )
+            self._accumulate(*batch)
+        return loss

@@ -32,11 +32,13 @@ Gamma = float | str | Callable[[Array], ArrayLike]
 __all__ = [
     "asymmetric_loss",
     "distribution_focal_loss",
+    "equalization_loss_v2",
     "ldam_loss",
     "logit_adjusted_cross_entropy",
     "poly1_cross_entropy",
     "poly1_focal_loss",
     "quality_focal_loss",
+    "seesaw_loss",
     "sigmoid_focal_loss",
     "sigmoid_focal_loss_star",
     "softmax_focal_loss",
@@ -943,3 +945,104 @@ def ldam_loss(
         grad_output=grad_output,
     )
     return loss, scale * grad
+
+
+def seesaw_loss(
+    input: ArrayLike,
+    target: ArrayLike,
+    *,
+    class_counts: ArrayLike,
+    p: float = 0.8,
+    q: float = 2.0,
+    eps: float = 1e-2,
+    ignore_index: int = -100,
+    class_dim: int = 1,
+    reduction: str = "mean",
+    grad_output: ArrayLike | None = None,
+) -> tuple[Array, Array]:
+    """Seesaw loss (Wang et al. 2021) and its gradient, given the class counts.
+
+    For a location of class i: N = max(counts, 1), log s = log_softmax(x) (a constant),
+    log M_ij = p min(log N_j - log N_i, 0), log C_ij = q max(log s_j - max(log s_i, log eps), 0),
+    z = x + log M_i. + log C_i. (z_i = x_i: both terms are 0 at j = i);
+    loss = -log softmax(z)_i, d loss/dx = softmax(z) - onehot(i) (S is a constant of the
+    gradient). Ignored locations give 0 and are not counted by "mean".
+    """
+    if not (p >= 0 and q >= 0 and 0 < eps <= 1):
+        raise ValueError(f"seesaw needs p, q >= 0 and eps in (0, 1]; got {p!r}, {q!r}, {eps!r}")
+    x = np.moveaxis(np.asarray(input, dtype=np.float64), class_dim, -1)
+    num_classes = x.shape[-1]
+    labels = np.asarray(target)
+    valid = (labels != ignore_index).astype(np.float64)
+    safe = np.where(labels == ignore_index, 0, labels).astype(np.int64)
+    log_n = np.log(np.maximum(np.asarray(class_counts, dtype=np.float64), 1.0))
+    if log_n.shape != (num_classes,):
+        raise ValueError(f"class_counts must hold {num_classes} values; got {log_n.shape}")
+
+    log_mitigation = p * np.minimum(log_n - log_n[safe][..., None], 0.0)
+    log_s = _log_softmax(x)
+    log_s_i = np.take_along_axis(log_s, safe[..., None], axis=-1)
+    with np.errstate(invalid="ignore"):  # -inf log s_j: (-inf) - finite, then max with 0
+        log_compensation = q * np.maximum(log_s - np.maximum(log_s_i, np.log(eps)), 0.0)
+    z = x + log_mitigation + log_compensation
+    log_pz = _log_softmax(z)
+    one_hot = np.eye(num_classes)[safe]
+    loss = np.where(valid > 0, -np.take_along_axis(log_pz, safe[..., None], axis=-1)[..., 0], 0.0)
+    grad = (np.exp(log_pz) - one_hot) * valid[..., None]
+    return _reduce_locations(
+        loss,
+        grad,
+        class_dim=class_dim,
+        reduction=reduction,
+        count=float(valid.sum()),
+        avg_factor=None,
+        grad_output=grad_output,
+    )
+
+
+def equalization_loss_v2(
+    input: ArrayLike,
+    target: ArrayLike,
+    *,
+    pos_grad: ArrayLike,
+    neg_grad: ArrayLike,
+    gamma: float = 12.0,
+    mu: float = 0.8,
+    alpha: float = 4.0,
+    reduction: str = "mean",
+    grad_output: ArrayLike | None = None,
+) -> tuple[Array, Array]:
+    """Equalization loss v2 (Tan et al. 2021) and its gradient, given the statistics.
+
+    x (N, C), target (N,) in [0, C] (C = background: no positive), y its one-hot.
+    Per class, r = pos_grad / (neg_grad + 1e-10), f = 1 / (1 + exp(-gamma (r - mu)));
+    w- = f and w+ = 1 + alpha (1 - f), both 1 for a class whose statistics are both 0.
+    loss = w bce(x, y) with w = y w+ + (1 - y) w-, grad = w (sigmoid(x) - y);
+    "mean" = sum / N (per row), "sum", "none" ((N, C)).
+    """
+    _check_reduction(reduction, ("none", "mean", "sum"))
+    x = np.asarray(input, dtype=np.float64)
+    num_rows, num_classes = x.shape
+    y = (np.asarray(target)[:, None] == np.arange(num_classes)[None, :]).astype(np.float64)
+    pos = np.asarray(pos_grad, dtype=np.float64)
+    neg = np.asarray(neg_grad, dtype=np.float64)
+    ratio = pos / (neg + 1e-10)
+    # 1 / (1 + exp(-z)) as exp(-log(1 + exp(-z))): no overflow for very negative z.
+    f = np.exp(-np.logaddexp(0.0, -gamma * (ratio - mu)))
+    one_minus_f = np.exp(-np.logaddexp(0.0, gamma * (ratio - mu)))
+    seen = (pos != 0) | (neg != 0)
+    w_neg = np.where(seen, f, 1.0)
+    w_pos = 1.0 + alpha * np.where(seen, one_minus_f, 0.0)
+    w = y * w_pos + (1.0 - y) * w_neg
+    bce = y * np.logaddexp(0.0, -x) + (1.0 - y) * np.logaddexp(0.0, x)
+    loss = w * bce
+    grad = w * (np.exp(_log_sigmoid(x)) - y)
+    return _reduce(
+        loss,
+        grad,
+        reduction=reduction,
+        count=float(num_rows),
+        positive_mass=0.0,
+        avg_factor=None,
+        grad_output=grad_output,
+    )

@@ -124,7 +124,7 @@ def scaled_result(
     return scaled_sum(loss, inverse), None if grad is None else grad.mul_(inverse)
 
 
-def _average_over_process_group(value: Tensor) -> Tensor:
+def _require_process_group() -> None:
     distributed = torch.distributed
     if not (distributed.is_available() and distributed.is_initialized()):
         raise ValueError(
@@ -132,6 +132,20 @@ def _average_over_process_group(value: Tensor) -> Tensor:
             "(call torch.distributed.init_process_group first); got distributed=True "
             "with no default process group"
         )
+
+
+def _average_over_process_group(value: Tensor) -> Tensor:
+    _require_process_group()
+    distributed = torch.distributed
     total = value.to(torch.float64 if value.device.type == "cpu" else torch.float32).clone()
     distributed.all_reduce(total, op=distributed.ReduceOp.SUM)
     return (total / distributed.get_world_size()).to(value.dtype)
+
+
+def sum_over_process_group(value: Tensor) -> Tensor:
+    """``value`` summed over the default process group, as a new tensor of its dtype (the
+    statistics of the stateful losses: int64 counts and float64 sums stay exact)."""
+    _require_process_group()
+    total = value.clone()
+    torch.distributed.all_reduce(total, op=torch.distributed.ReduceOp.SUM)
+    return total

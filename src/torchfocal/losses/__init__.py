@@ -8,11 +8,13 @@ are re-exported by :mod:`torchfocal.functional`.
 from .asymmetric import asymmetric_loss
 from .class_balanced import class_balanced_loss
 from .distribution_focal import distribution_focal_loss
+from .equalization import equalization_loss_v2
 from .focal_star import sigmoid_focal_loss_star
 from .ldam import ldam_loss
 from .logit_adjustment import logit_adjust, logit_adjusted_cross_entropy
 from .poly1 import poly1_cross_entropy, poly1_focal_loss
 from .quality_focal import quality_focal_loss
+from .seesaw import seesaw_loss
 from .sigmoid_focal import sigmoid_focal_loss
 from .softmax_focal import softmax_focal_loss
 from .varifocal import varifocal_loss
@@ -21,12 +23,14 @@ __all__ = [
     "asymmetric_loss",
     "class_balanced_loss",
     "distribution_focal_loss",
+    "equalization_loss_v2",
     "ldam_loss",
     "logit_adjust",
     "logit_adjusted_cross_entropy",
     "poly1_cross_entropy",
     "poly1_focal_loss",
     "quality_focal_loss",
+    "seesaw_loss",
     "sigmoid_focal_loss",
     "sigmoid_focal_loss_star",
     "softmax_focal_loss",
