@@ -149,6 +149,7 @@ def test_demo_quick_longtail_writes_report_and_is_deterministic(tmp_path: Path) 
         "cb_focal",
         "logit_adjusted",
         "ldam_drw",
+        "seesaw",
     }
     for values in payload["summary"].values():
         assert set(values) == {"accuracy", "balanced_accuracy", "macro_f1", "rare_recall", "ece"}

@@ -30,7 +30,7 @@ from torch import Tensor, nn
 
 from .. import __version__
 from ..functional import poly1_cross_entropy, sigmoid_focal_loss, softmax_focal_loss
-from ..nn import ClassBalancedLoss, LDAMLoss, LogitAdjustedCrossEntropyLoss
+from ..nn import ClassBalancedLoss, LDAMLoss, LogitAdjustedCrossEntropyLoss, SeesawLoss
 from ..weighting import balanced_alpha, deferred_reweighting, prior_bias_
 from ._common import CLIError, plain_table, require, writable_dir
 
@@ -45,6 +45,7 @@ LONGTAIL_LOSSES: dict[str, str] = {
     "cb_focal": "class-balanced focal (gamma 2)",
     "logit_adjusted": "logit-adjusted CE (tau 1, balanced softmax)",
     "ldam_drw": "LDAM-DRW",
+    "seesaw": "Seesaw (p 0.8, q 2)",
 }
 DENSE_LOSSES: dict[str, str] = {
     "bce": "BCE",
@@ -255,6 +256,9 @@ def _longtail_criterion(
         return LogitAdjustedCrossEntropyLoss(counts, tau=1.0), False
     if name == "ldam_drw":
         return _LDAMWithDeferredReweighting(counts, epochs, beta), False
+    if name == "seesaw":
+        # Counts the classes of the batches it trains on (a module in training mode).
+        return SeesawLoss(len(counts), p=0.8, q=2.0), False
     raise CLIError(f"unknown loss {name!r}")  # pragma: no cover - names come from the table
 
 
