@@ -691,8 +691,13 @@ def _report(task: str, payload: dict[str, Any], labels: dict[str, str]) -> str:
             "sample-dependent gamma (FLSD-53: 5 where p_y < 0.2, else 3); Poly-1 "
             "cross-entropy (Leng et al., epsilon 1); sigmoid focal (gamma 2, alpha 0.25, "
             "normalised by positives); class-balanced softmax CE and class-balanced focal "
-            f"(gamma 2), Cui et al.'s weights with beta = {config['beta']}. The sigmoid-based "
-            "models start from the prior bias pi = 1/C and predict by the largest logit.",
+            f"(gamma 2), Cui et al.'s weights with beta = {config['beta']}; logit-adjusted CE "
+            "(Menon et al., tau 1: the balanced softmax of Ren et al.) with the training "
+            "counts as the prior; LDAM (Cao et al., margins up to 0.5, scale 1 as the head is "
+            "an ordinary linear layer) with deferred re-weighting (class-balanced weights, "
+            "same beta, from 80% of the epochs on); Seesaw (Wang et al., p 0.8, q 2, the "
+            "counts of the batches trained on). The sigmoid-based models start from the "
+            "prior bias pi = 1/C and predict by the largest logit.",
             "- Metrics on the balanced test split: accuracy, balanced accuracy (mean per-class "
             "recall), macro-F1, recall on the rarest third of the classes, expected calibration "
             f"error ({ECE_BINS} bins; confidence = softmax max, or the sigmoid of the largest "
