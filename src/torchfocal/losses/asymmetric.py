@@ -154,10 +154,15 @@ def asymmetric_loss(
         target: every target form of :func:`sigmoid_focal_loss`; a soft target mixes the
             two sides linearly, :math:`y L_+ + (1 - y) L_-`. With one class, only the
             input's shape (binary labels as ``target.unsqueeze(class_dim)``, as there).
-        gamma_pos, gamma_neg: focusing parameters of positives and negatives, >= 0.
+        gamma_pos: focusing parameter of positives, >= 0.
+        gamma_neg: focusing parameter of negatives, >= 0.
         clip: the probability margin m of negatives, in [0, 1).
-        weight, ignore_index, class_dim, reduction, avg_factor, distributed: as in
-            :func:`sigmoid_focal_loss` (reductions ``"none" | "mean" | "sum" | "positives"``).
+        weight: as in :func:`sigmoid_focal_loss`.
+        ignore_index: as in :func:`sigmoid_focal_loss`.
+        class_dim: as in :func:`sigmoid_focal_loss`.
+        reduction: ``"none" | "mean" | "sum" | "positives"``, as in :func:`sigmoid_focal_loss`.
+        avg_factor: as in :func:`sigmoid_focal_loss`.
+        distributed: as in :func:`sigmoid_focal_loss`.
         backend: ``"auto"``, ``"fused"``, ``"naive"``, ``"compiled"`` or ``"triton"`` (the
             Triton kernel: loss and gradient in one launch; CUDA tensors, or CPU tensors
             under ``TRITON_INTERPRET=1``), as in :func:`sigmoid_focal_loss`. ``"auto"`` is

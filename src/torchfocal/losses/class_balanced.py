@@ -52,7 +52,8 @@ def class_balanced_loss(
             release, with a DeprecationWarning.)
         loss: ``"focal"``, ``"sigmoid"`` or ``"softmax"``.
         gamma: focusing parameter; ``None`` for the form's default.
-        ignore_index, class_dim: as in :func:`softmax_focal_loss`.
+        ignore_index: as in :func:`softmax_focal_loss`.
+        class_dim: as in :func:`softmax_focal_loss`.
         reduction: ``"none"`` (the sigmoid forms: the input's shape; softmax: one value per
             sample), ``"mean"`` or ``"sum"``.
         backend: ``"auto"`` (fused), ``"fused"``, ``"naive"`` or ``"compiled"``, passed to

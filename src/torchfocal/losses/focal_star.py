@@ -93,11 +93,16 @@ def sigmoid_focal_loss_star(
         input: logits of any shape.
         target: every target form of :func:`sigmoid_focal_loss` (soft targets enter
             through :math:`2y - 1`); with one class, only the input's shape (as there).
-        gamma: sharpening, > 0. beta: shift, any finite float.
+        gamma: sharpening, > 0.
+        beta: shift, any finite float.
         alpha: ``None``, a float in [0, 1] or C per-class values (as in
             :func:`sigmoid_focal_loss`).
-        weight, ignore_index, class_dim, reduction, avg_factor, distributed: as in
-            :func:`sigmoid_focal_loss` (reductions ``"none" | "mean" | "sum" | "positives"``).
+        weight: as in :func:`sigmoid_focal_loss`.
+        ignore_index: as in :func:`sigmoid_focal_loss`.
+        class_dim: as in :func:`sigmoid_focal_loss`.
+        reduction: ``"none" | "mean" | "sum" | "positives"``, as in :func:`sigmoid_focal_loss`.
+        avg_factor: as in :func:`sigmoid_focal_loss`.
+        distributed: as in :func:`sigmoid_focal_loss`.
         backend: ``"auto"``, ``"fused"``, ``"naive"``, ``"compiled"`` or ``"triton"`` (the
             Triton kernel: loss and gradient in one launch; CUDA tensors, or CPU tensors
             under ``TRITON_INTERPRET=1``), as in :func:`sigmoid_focal_loss`. ``"auto"`` is

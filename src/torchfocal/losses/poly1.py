@@ -230,7 +230,9 @@ def poly1_focal_loss(
         weight: sigmoid: elementwise rescaling (as :func:`sigmoid_focal_loss`); softmax:
             C class weights (as ``F.cross_entropy``'s ``weight`` and
             :func:`softmax_focal_loss`'s).
-        ignore_index, label_smoothing, class_dim: as in the focal loss of the activation.
+        ignore_index: as in the focal loss of the activation.
+        label_smoothing: as in the focal loss of the activation.
+        class_dim: as in the focal loss of the activation.
         reduction: sigmoid: ``"none" | "mean" | "sum" | "positives"``; softmax: ``"none"``
             (one value per location), ``"mean"`` (over counted locations, or their summed
             class weights for index targets with ``weight``) or ``"sum"``.

@@ -106,9 +106,12 @@ def quality_focal_loss(
             ``target_score`` before; that name still works for one release, with a
             DeprecationWarning.)
         beta: 0 or >= 1.
-        weight, reduction, avg_factor, distributed, backend: as :func:`varifocal_loss`
-            (``"triton"`` included); ``"positives"`` divides by max(number of target
-            scores > 0, 1), the ``num_total_pos`` of mmdet's GFL head.
+        weight: as in :func:`varifocal_loss`.
+        reduction: as in :func:`varifocal_loss`; ``"positives"`` divides by max(number of
+            target scores > 0, 1), the ``num_total_pos`` of mmdet's GFL head.
+        avg_factor: as in :func:`varifocal_loss`.
+        distributed: as in :func:`varifocal_loss`.
+        backend: as in :func:`varifocal_loss` (``"triton"`` included).
 
     Example:
         >>> import torch, torchfocal

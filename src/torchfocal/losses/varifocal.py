@@ -101,7 +101,8 @@ def varifocal_loss(
             negatives, the score at the positive class of a positive location. (Called
             ``target_score`` before; that name still works for one release, with a
             DeprecationWarning.)
-        alpha: weight of negatives, in [0, 1]. gamma: focusing of negatives, >= 0.
+        alpha: weight of negatives, in [0, 1].
+        gamma: focusing of negatives, >= 0.
         iou_weighted: weight positives by their target score.
         weight: elementwise rescaling that broadcasts to the input's shape.
         reduction: ``"none"``, ``"mean"`` (over elements, or / ``avg_factor``), ``"sum"``
