@@ -1,23 +1,101 @@
-"""The README's Python example runs, and the docstring examples print what they say."""
+"""The Python examples of the README and of the documentation site run, the site's API
+reference names every public object, and the docstring examples print what they say."""
 
 from __future__ import annotations
 
 import doctest
 import importlib
+import inspect
 import re
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
+import torchfocal
+import torchfocal.compat
+
 ROOT = Path(__file__).resolve().parents[1]
+PYTHON_BLOCK = re.compile(r"```python\n(.*?)```", flags=re.S)
+DIRECTIVE = re.compile(r"^::: (?P<identifier>[\w.]+)$", flags=re.M)
 
 
-def test_readme_python_blocks_run() -> None:
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
-    blocks = re.findall(r"```python\n(.*?)```", text, flags=re.S)
-    assert blocks, "README.md must hold a Python example"
-    for block in blocks:
-        exec(compile(block, "README.md", "exec"), {"__name__": "readme"})
+def python_blocks(page: str) -> list[str]:
+    return PYTHON_BLOCK.findall((ROOT / page).read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize(
+    "page", ["README.md", "docs/index.md", "docs/getting-started.md", "docs/choosing.md"]
+)
+def test_python_blocks_run(page: str) -> None:
+    """Each block runs on its own, as a reader copies it."""
+    blocks = python_blocks(page)
+    assert blocks, f"{page} must hold a Python example"
+    for number, block in enumerate(blocks, start=1):
+        exec(compile(block, f"{page}, block {number}", "exec"), {"__name__": "docs"})
+
+
+def test_choosing_table_calls_are_the_tested_ones() -> None:
+    """Every call in the decision table appears verbatim in a block of the page."""
+    text = (ROOT / "docs/choosing.md").read_text(encoding="utf-8")
+    rows = [line for line in text.splitlines() if line.startswith("| ")][2:]
+    calls = [re.findall(r"`(torchfocal\.[^`]+)`", row)[-1] for row in rows]
+    assert len(calls) == len(rows) >= 6
+    code = "\n".join(python_blocks("docs/choosing.md"))
+    assert [call for call in calls if call not in code] == []
+
+
+def _resolve(identifier: str) -> object:
+    parts = identifier.split(".")
+    for split in range(len(parts), 0, -1):
+        try:
+            obj: object = importlib.import_module(".".join(parts[:split]))
+        except ModuleNotFoundError:
+            continue
+        for name in parts[split:]:
+            obj = getattr(obj, name)
+        return obj
+    raise ValueError(f"{identifier} names no module")
+
+
+def _public(module: ModuleType) -> dict[str, object]:
+    """``__all__``, or else the public functions and classes the module defines."""
+    names = getattr(module, "__all__", None) or [
+        name
+        for name, obj in vars(module).items()
+        if not name.startswith("_")
+        and (inspect.isfunction(obj) or inspect.isclass(obj))
+        and obj.__module__ == module.__name__
+    ]
+    return {f"{module.__name__}.{name}": getattr(module, name) for name in names}
+
+
+def test_api_reference_documents_every_public_name() -> None:
+    """The API pages in the site's nav hold a ``::: identifier`` for every public object:
+    torchfocal's ``__all__``, the public names of functional, nn, weighting and reference,
+    and of each compat module."""
+    nav_pages = re.findall(
+        r"^\s+- (?:[^:\n]+: )?(api/\S+\.md)$", (ROOT / "mkdocs.yml").read_text(), re.M
+    )
+    assert "api/functional.md" in nav_pages
+    documented = [
+        _resolve(match["identifier"])
+        for page in nav_pages
+        for match in DIRECTIVE.finditer((ROOT / "docs" / page).read_text(encoding="utf-8"))
+    ]
+    public = {f"torchfocal.{name}": getattr(torchfocal, name) for name in torchfocal.__all__}
+    del public["torchfocal.__version__"]  # a string, named in the reference's text
+    for module in (
+        torchfocal.functional,
+        torchfocal.nn,
+        torchfocal.weighting,
+        torchfocal.reference,
+    ):
+        public |= _public(module)
+    for name in torchfocal.compat.__all__:
+        public |= _public(importlib.import_module(f"torchfocal.compat.{name}"))
+    missing = [name for name, obj in public.items() if not any(obj is doc for doc in documented)]
+    assert missing == []
 
 
 @pytest.mark.parametrize(
