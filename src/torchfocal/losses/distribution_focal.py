@@ -51,6 +51,8 @@ def distribution_focal_loss(
             that name still works for one release, with a DeprecationWarning.)
         reduction: ``"none"`` (one value per location), ``"mean"`` (over locations, or /
             ``avg_factor``) or ``"sum"``.
+        avg_factor: with ``reduction="mean"``, the divisor to use instead of the number of
+            locations.
         backend: ``"auto"``, ``"triton"`` (the softmax focal kernel against the two-bin
             target), ``"fused"``, ``"naive"`` or ``"compiled"``, as in
             :func:`softmax_focal_loss`.

@@ -403,6 +403,26 @@ def poly1_cross_entropy(
     ``reduction="positives"`` with ``distributed``.
     https://arxiv.org/abs/2204.12511
 
+    Args:
+        input: logits, ``(N, C)`` or ``(N, C, d1, ...)`` (the classes along ``class_dim``).
+        target: class indices or class probabilities (softmax); every target form of
+            :func:`sigmoid_focal_loss` (sigmoid).
+        epsilon: the weight of the :math:`1 - P_t` term; 0 gives plain cross-entropy.
+        activation: ``"softmax"`` (default) or ``"sigmoid"``.
+        weight: C class weights (softmax, as ``F.cross_entropy``'s) or an elementwise
+            weight (sigmoid).
+        ignore_index: the class index of targets left out of the loss and of the count.
+        label_smoothing: eps in [0, 1), as ``F.cross_entropy`` (softmax) or
+            :func:`sigmoid_focal_loss` (sigmoid).
+        class_dim: the dimension of the classes.
+        reduction: ``"none"``, ``"mean"`` or ``"sum"``; also ``"positives"`` for the sigmoid.
+        avg_factor: with ``reduction="mean"``, the divisor to use instead of the count.
+        distributed: with ``reduction="positives"`` (sigmoid), average the positive mass
+            over the default process group first.
+        backend: ``"auto"``, ``"fused"``, ``"naive"`` or ``"compiled"``; ``"triton"`` for the
+            sigmoid form (the softmax form has no Triton kernel), as in
+            :func:`sigmoid_focal_loss`.
+
     Example:
         >>> import torch, torchfocal
         >>> logits = torch.tensor([[2.0, 0.5, -1.0], [0.0, 0.0, 3.0]])
