@@ -517,6 +517,12 @@ def _pyplot() -> Any:
     return require("matplotlib.pyplot")
 
 
+def _loss_color(index: int) -> Any:
+    """A colour per loss, the same in every plot: tab20's ten dark colours, then its light
+    ones (matplotlib's default cycle has ten, and the long-tail demo has eleven losses)."""
+    return _pyplot().get_cmap("tab20")((2 * index) % 20 + (2 * index) // 20)
+
+
 def _save(figure: Figure, path: Path) -> None:
     figure.savefig(path)
     _pyplot().close(figure)
@@ -540,6 +546,7 @@ def per_class_recall_figure(results: dict[str, list[RunResult]], counts: list[in
             width,
             yerr=recall.std(axis=0, ddof=1) if seeds > 1 else None,
             error_kw={"elinewidth": 0.6, "capsize": 1.0, "ecolor": "0.25"},
+            color=_loss_color(i),
             label=LONGTAIL_LOSSES[name],
         )
     ax.set_xticks(classes, [f"{c}\n(n={n})" for c, n in enumerate(counts)])
@@ -559,10 +566,11 @@ def _plot_longtail(out: Path, results: dict[str, list[RunResult]], counts: list[
 
     _save(per_class_recall_figure(results, counts), out / "per_class_recall.png")
     fig, ax = _pyplot().subplots(figsize=(7, 4), dpi=110)
-    for name, runs in results.items():
+    for i, (name, runs) in enumerate(results.items()):
         ax.plot(
             np.arange(1, len(runs[0].curve) + 1),
             np.mean([r.curve for r in runs], axis=0),
+            color=_loss_color(i),
             label=LONGTAIL_LOSSES[name],
         )
     ax.set_xlabel("epoch")
