@@ -520,7 +520,7 @@ def _pyplot() -> Any:
 def _loss_color(index: int) -> Any:
     """A colour per loss, the same in every plot: tab20's ten dark colours, then its light
     ones (matplotlib's default cycle has ten, and the long-tail demo has eleven losses)."""
-    return _pyplot().get_cmap("tab20")((2 * index) % 20 + (2 * index) // 20)
+    return require("matplotlib").colormaps["tab20"]((2 * index) % 20 + (2 * index) // 20)
 
 
 def _save(figure: Figure, path: Path) -> None:
