@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import argparse
 import json
+import os
+import pty
+import re
+import select
 import subprocess
 import sys
+import textwrap
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from torchfocal.cli import main
+from torchfocal.cli import SUBCOMMANDS, bench, build_parser, demo, main
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -156,17 +163,47 @@ def test_demo_quick_longtail_writes_report_and_is_deterministic(tmp_path: Path) 
         assert all(0 <= mean <= 1 for mean, _ in values.values())
     counts = payload["data"]["train_counts"]
     assert counts == sorted(counts, reverse=True) and counts[0] / counts[-1] > 10
+    # every key comes with the label the table shows
+    assert set(payload["labels"]) == set(payload["summary"])
+    assert payload["labels"]["ce"] == "cross-entropy"
+    assert payload["labels"]["ldam_drw"] == "LDAM-DRW"
+    for label in payload["labels"].values():
+        assert label in first.stdout
     report = (tmp_path / "a" / "report.md").read_text()
-    assert "## What happened on this run" in report and "cross-entropy" in report
+    assert "## What happened on this run" in report
+    # one verdict per loss against cross-entropy, for each of the three judged metrics
+    sections = re.split(r"^### ", report, flags=re.M)[1:]
+    headings = [section.splitlines()[0] for section in sections]
+    assert headings == [
+        "Balanced accuracy",
+        "Rare-third recall",
+        "Calibration (ECE, lower is better)",
+    ]
+    names = ["balanced accuracy", "rare-third recall", "calibration (ECE)"]
+    for section, metric in zip(sections, names, strict=True):
+        verdicts = [line for line in section.splitlines() if line.startswith("- ")]
+        assert len(verdicts) == len(payload["summary"]) - 1
+        assert all(metric in line and "for cross-entropy" in line for line in verdicts)
     for plot in payload["plots"]:
         assert (tmp_path / "a" / plot).read_bytes().startswith(b"\x89PNG")
     assert "balanced acc %" in first.stdout
+    # not a terminal: one progress line per finished run, on stderr
+    runs = len(payload["summary"]) * payload["config"]["seeds"]
+    progress = [line for line in first.stderr.splitlines() if "runs done" in line]
+    assert len(progress) == runs and f"{runs}/{runs} runs done" in progress[-1]
 
 
-def test_demo_quick_dense(tmp_path: Path) -> None:
+def test_demo_quick_dense(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["demo", "--task", "dense", "--quick", "--seeds", "1", "--out", str(tmp_path)]) == 0
+    assert "4/4 runs done" in capsys.readouterr().err
     payload = json.loads((tmp_path / "results.json").read_text())
     assert set(payload["summary"]) == {"bce", "bce_prior", "focal", "focal_prior"}
+    assert payload["labels"] == {
+        "bce": "BCE",
+        "bce_prior": "BCE + prior init",
+        "focal": "focal (gamma 2, alpha 0.25)",
+        "focal_prior": "focal + prior init",
+    }
     for values in payload["summary"].values():
         assert 0 < values["average_precision"][0] <= 1
     # The prior initialisation starts the positives-normalised loss far lower (Lin et al.).
@@ -189,6 +226,7 @@ def test_demo_quick_dense(tmp_path: Path) -> None:
         (["demo", "--task", "segmentation"], "--task must be 'longtail' or 'dense'"),
         (["demo", "--seeds", "0"], "--seeds must be >= 1"),
         (["frobnicate"], "invalid choice"),
+        (["demo", "--bogus"], "torchfocal demo: error: unrecognized arguments: --bogus"),
         (["weights"], "one of the arguments --counts --labels is required"),
     ],
 )
@@ -322,3 +360,265 @@ def test_bad_label_files_exit_2_with_one_line(
     path = tmp_path / name
     _write(path, content)
     _assert_one_line_exit_2(run_cli("weights", "--labels", str(path)), message)
+
+
+def _run_in_terminal(args: list[str], timeout: float = 240) -> tuple[int, str]:
+    """Run the command line with stdin, stdout and stderr on a pseudo-terminal; its exit
+    code and everything it wrote, terminal control sequences removed."""
+    controller, terminal = pty.openpty()
+    env = dict(os.environ, TERM="xterm", COLUMNS="120")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "torchfocal", *args],
+        stdin=terminal,
+        stdout=terminal,
+        stderr=terminal,
+        env=env,
+    )
+    os.close(terminal)
+    output = b""
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([controller], [], [], 1.0)
+            if not ready:
+                if process.poll() is not None:
+                    break
+                continue
+            try:
+                chunk = os.read(controller, 65536)
+            except OSError:  # the terminal closed: the process has ended
+                break
+            if not chunk:
+                break
+            output += chunk
+        code = process.wait(timeout=max(1.0, deadline - time.monotonic()))
+    finally:
+        if process.poll() is None:
+            process.kill()
+        os.close(controller)
+    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", output.decode("utf-8", errors="replace"))
+    return code, text
+
+
+def test_demo_shows_progress_on_a_terminal(tmp_path: Path) -> None:
+    """On a terminal the dense demo draws its bars (all runs, and the run in progress) and
+    still finishes with the table."""
+    code, text = _run_in_terminal(
+        ["demo", "--task", "dense", "--quick", "--seeds", "1", "--out", str(tmp_path)]
+    )
+    assert code == 0, text
+    assert "Traceback" not in text
+    assert "all runs" in text
+    for label in demo.DENSE_LOSSES.values():
+        assert f"{label}, seed 0" in text  # each run's own bar
+    assert "4/4" in text  # the overall bar complete
+    assert "runs done" not in text  # the plain lines are for pipes and logs
+    assert "focal + prior init" in text and (tmp_path / "report.md").exists()
+
+
+def test_verdicts_judge_against_the_combined_spread() -> None:
+    summary = {
+        "ce": {"balanced_accuracy": [0.80, 0.03], "ece": [0.07, 0.004]},
+        "better": {"balanced_accuracy": [0.90, 0.04], "ece": [0.04, 0.003]},
+        "tie": {"balanced_accuracy": [0.84, 0.04], "ece": [0.074, 0.003]},
+        "worse": {"balanced_accuracy": [0.70, 0.0], "ece": [0.10, 0.0]},
+    }
+    labels = {name: name for name in summary} | {"ce": "cross-entropy"}
+    accuracy = demo._verdicts(summary, "ce", "balanced_accuracy", labels)
+    assert accuracy == [
+        "- better helped balanced accuracy: 90.0 vs 80.0 for cross-entropy "
+        "(+10.0 points; seed spread 5.0).",
+        "- tie made no clear difference to balanced accuracy: 84.0 vs 80.0 for cross-entropy "
+        "(+4.0 points; seed spread 5.0).",
+        "- worse hurt balanced accuracy: 70.0 vs 80.0 for cross-entropy "
+        "(-10.0 points; seed spread 3.0).",
+    ]
+    # lower is better: a smaller ECE helps
+    calibration = demo._verdicts(summary, "ce", "ece", labels)
+    assert [line.split(" calibration")[0] for line in calibration] == [
+        "- better helped",
+        "- tie made no clear difference to",
+        "- worse hurt",
+    ]
+    assert "4.0 vs 7.0 for cross-entropy (-3.0 points; seed spread 0.5)" in calibration[0]
+
+
+def test_per_class_recall_plot_has_error_bars_over_seeds() -> None:
+    pytest.importorskip("matplotlib")
+    import matplotlib.pyplot as plt
+    from matplotlib.container import BarContainer
+
+    recall = {
+        "ce": [[1.0, 0.2, 0.0], [0.9, 0.4, 0.1], [0.8, 0.3, 0.5]],
+        "ldam_drw": [[1.0, 0.6, 0.5], [1.0, 0.7, 0.4], [0.9, 0.8, 0.9]],
+    }
+    results = {
+        name: [demo.RunResult(metrics={}, per_class_recall=seed) for seed in seeds]
+        for name, seeds in recall.items()
+    }
+    figure = demo.per_class_recall_figure(results, [50, 10, 1])
+    try:
+        (axes,) = figure.axes
+        bars = [c for c in axes.containers if isinstance(c, BarContainer)]
+        for container, seeds in zip(bars, recall.values(), strict=True):
+            mean = np.mean(seeds, axis=0)
+            std = np.std(seeds, axis=0, ddof=1)  # the table's spread
+            np.testing.assert_allclose([bar.get_height() for bar in container], mean)
+            (error_lines,) = container.errorbar.lines[2]
+            low, high = np.array(error_lines.get_segments()).transpose(1, 0, 2)[..., 1]
+            np.testing.assert_allclose(low, mean - std)
+            np.testing.assert_allclose(high, mean + std)
+        assert "mean ± std over 3 seeds" in axes.get_ylabel()
+    finally:
+        plt.close(figure)
+    single = demo.per_class_recall_figure({"ce": results["ce"][:1]}, [50, 10, 1])
+    try:
+        assert single.axes[0].containers[0].errorbar is None  # one seed: no spread to show
+    finally:
+        plt.close(single)
+
+
+#: What each subcommand requires, so that the unknown flag is the only thing wrong.
+REQUIRED = {"plot": ["--out", "figure.png"], "weights": ["--counts", "5", "3"]}
+
+
+@pytest.mark.parametrize("command", sorted(SUBCOMMANDS))
+def test_unknown_flag_names_the_subcommand(
+    command: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main([command, *REQUIRED.get(command, []), "--bogus"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err == f"torchfocal {command}: error: unrecognized arguments: --bogus\n"
+
+
+def test_unknown_flag_before_the_subcommand_names_torchfocal(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--bogus", "table"])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err == "torchfocal: error: unrecognized arguments: --bogus\n"
+
+
+def _subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    (action,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    return dict(action.choices)
+
+
+def test_every_option_of_every_subcommand_has_help() -> None:
+    parser = build_parser()
+    commands = _subparsers(parser)
+    assert set(commands) == set(SUBCOMMANDS)
+    missing = [
+        f"{name} {' / '.join(action.option_strings) or action.dest}"
+        for name, command in commands.items()
+        for action in command._actions
+        if not action.help or action.help == argparse.SUPPRESS
+    ]
+    assert not missing, f"options without help: {missing}"
+
+
+def test_bench_dtypes_help_lists_what_it_accepts(capsys: pytest.CaptureFixture[str]) -> None:
+    (dtypes,) = [a for a in _subparsers(build_parser())["bench"]._actions if a.dest == "dtypes"]
+    assert dtypes.help is not None
+    for dtype in ("float32", "bfloat16", "float64"):
+        assert dtype in dtypes.help
+    # ...and what the check accepts and names when it refuses one
+    assert main(["bench", "--sweep", "--dtypes", "float16"]) == 2
+    assert "--dtypes must be float32, bfloat16 or float64" in capsys.readouterr().err
+
+
+def test_bench_quick_caps_long_rows_and_judges_only_full_shapes(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--quick times every row, the long ones on QUICK_MAX_ROWS rows, not judged."""
+    long_rows = bench.QUICK_MAX_ROWS + 1
+    goals = (
+        bench.Goal("sigmoid", "fused", (long_rows, 4), "float", 1e9, "BCE"),
+        bench.Goal("sigmoid", "fused", (64, 4), "bool", 1e9, "BCE"),
+    )
+    monkeypatch.setattr(bench, "GOALS", goals)
+    assert main(["bench", "--quick", "--no-memory", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["max_rows"] == bench.QUICK_MAX_ROWS and result["pairs"] == bench.QUICK_PAIRS
+    capped, full = result["rows"]
+    assert capped["shape"] == [bench.QUICK_MAX_ROWS, 4] and full["shape"] == [64, 4]
+    assert capped["status"] == full["status"] == "measured"
+    assert capped["met"] is None and full["met"] is True
+    assert main(["bench", "--quick", "--no-memory"]) == 0
+    assert f"N capped at {bench.QUICK_MAX_ROWS} rows (--quick)" in capsys.readouterr().out
+    assert main(["bench", "--no-memory", "--pairs", "1"]) == 0  # a full run caps nothing
+    assert "N capped" not in capsys.readouterr().out
+
+
+# A finder that refuses NumPy (so also matplotlib and scikit-learn, which import it), as on a
+# machine with torchfocal but without its cli extra; torch itself runs without NumPy.
+_WITHOUT_NUMPY = textwrap.dedent(
+    """
+    import importlib.abc
+    import sys
+
+    class Block(importlib.abc.MetaPathFinder):
+        def find_spec(self, name, path=None, target=None):
+            if name.partition(".")[0] == "numpy":
+                raise ModuleNotFoundError(f"No module named {name!r} (blocked)", name=name)
+            return None
+
+    sys.meta_path.insert(0, Block())
+    from torchfocal.cli import main
+    code = main(sys.argv[1:])
+    assert "numpy" not in sys.modules
+    raise SystemExit(code)
+    """
+)
+
+
+def _run_without_numpy(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", _WITHOUT_NUMPY, *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def test_help_and_table_work_without_numpy() -> None:
+    top = _run_without_numpy("--help")
+    assert top.returncode == 0, top.stderr
+    for command in SUBCOMMANDS:
+        assert command in top.stdout
+        assert _run_without_numpy(command, "--help").returncode == 0, command
+    table = _run_without_numpy("table", "--probs", "0.8", "0.4", "--json")
+    assert table.returncode == 0, table.stderr
+    assert [round(r["focal_loss"], 4) for r in json.loads(table.stdout)["rows"]] == [
+        0.0089,
+        0.3299,
+    ]
+    assert _run_without_numpy("bench", "--list").returncode == 0
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["demo", "--quick", "--out", "{out}"],
+        ["demo", "--task", "dense", "--out", "{out}"],
+        ["weights", "--counts", "500", "50", "5"],
+        ["plot", "--out", "{out}.png"],
+        ["bench", "--quick"],
+        ["bench", "--sweep", "--quick"],
+    ],
+)
+def test_a_command_that_needs_numpy_names_the_extra(args: list[str], tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    result = _run_without_numpy(*(arg.format(out=out) for arg in args))
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    # The last line: before it, torch may warn that it found no NumPy (its own warning).
+    assert result.stderr.splitlines()[-1] == (
+        f"torchfocal {args[0]}: error: this command needs numpy, part of the cli extra: "
+        "pip install 'torchfocal[cli]'"
+    )
+    assert list(tmp_path.iterdir()) == []  # refused before writing anything

@@ -1,8 +1,10 @@
-"""The ``torchfocal`` command line: table, plot, weights, demo.
+"""The ``torchfocal`` command line: table, plot, weights, demo, bench.
 
 Each subcommand lives in its own module with ``add_arguments(parser)`` and ``run(args)``;
 ``SUBCOMMANDS`` maps names to modules, so adding one is one line. Bad input anywhere ends
-with one line on stderr and exit code 2, never a traceback.
+with one line on stderr and exit code 2, never a traceback. The modules import only torch
+when loaded, so ``torchfocal --help`` works without the ``cli`` extra; a command that needs
+NumPy, matplotlib or scikit-learn says so when it runs.
 """
 
 from __future__ import annotations
@@ -35,15 +37,35 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(2)
 
 
+class _SubcommandParser(_Parser):
+    """A subcommand's parser: it refuses the arguments it does not know itself.
+
+    argparse hands a subcommand's unknown arguments back to the top-level parser, whose
+    error then names ``torchfocal`` alone; refusing them here names the subcommand, whose
+    ``--help`` lists what it takes.
+    """
+
+    def parse_known_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        parsed, unknown = super().parse_known_args(args, namespace)
+        if unknown:
+            self.error(f"unrecognized arguments: {' '.join(unknown)}")
+        return parsed, unknown
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .. import __version__
 
     parser = _Parser(
         prog="torchfocal",
-        description="Focal loss and class-imbalance losses for PyTorch: explain, plot, demo.",
+        description="Focal loss and class-imbalance losses for PyTorch: explain, plot, "
+        "weigh classes, demonstrate, benchmark.",
     )
     parser.add_argument("--version", action="version", version=f"torchfocal {__version__}")
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    commands = parser.add_subparsers(
+        dest="command", metavar="COMMAND", parser_class=_SubcommandParser
+    )
     commands.required = True
     for name, (module_name, help_text) in SUBCOMMANDS.items():
         module = importlib.import_module(f"{__name__}.{module_name}")

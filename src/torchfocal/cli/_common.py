@@ -21,7 +21,19 @@ def require(module: str) -> ModuleType:
         return importlib.import_module(module)
     except ImportError:
         package = {"sklearn": "scikit-learn"}.get(module.split(".")[0], module.split(".")[0])
-        raise CLIError(f"this command needs {package}: pip install 'torchfocal[cli]'") from None
+        raise CLIError(
+            f"this command needs {package}, part of the cli extra: pip install 'torchfocal[cli]'"
+        ) from None
+
+
+def require_all(*modules: str) -> None:
+    """Check a command's optional dependencies before it starts any work.
+
+    The command then imports them where it uses them; checking first means a missing one
+    is reported at once, not after a minute of training.
+    """
+    for module in modules:
+        require(module)
 
 
 def print_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[str]]) -> None:

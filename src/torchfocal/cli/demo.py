@@ -17,13 +17,14 @@ import contextlib
 import itertools
 import json
 import math
+import statistics
+import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -32,7 +33,11 @@ from .. import __version__
 from ..functional import poly1_cross_entropy, sigmoid_focal_loss, softmax_focal_loss
 from ..nn import ClassBalancedLoss, LDAMLoss, LogitAdjustedCrossEntropyLoss, SeesawLoss
 from ..weighting import balanced_alpha, deferred_reweighting, prior_bias_
-from ._common import CLIError, plain_table, require, writable_dir
+from ._common import CLIError, plain_table, require, require_all, writable_dir
+
+if TYPE_CHECKING:  # the cli extra's packages are imported where used (see run)
+    import numpy as np
+    from matplotlib.figure import Figure
 
 LONGTAIL_LOSSES: dict[str, str] = {
     "ce": "cross-entropy",
@@ -108,25 +113,30 @@ def _deterministic(threads: int) -> Iterator[None]:
 
 
 class _Progress:
-    """rich progress bars on a terminal; silent otherwise."""
+    """The demo's progress on stderr, where it does not mix with the results on stdout.
 
-    def __init__(self, total_runs: int, steps_per_run: int) -> None:
-        import sys
+    On a terminal: rich bars for all runs and for the run in progress, cleared at the end.
+    Otherwise (a pipe, a CI log): one line per finished run, so that a run of a minute or
+    more shows it is alive there too.
+    """
 
+    def __init__(self, total_runs: int) -> None:
+        self._total = total_runs
+        self._finished = 0
+        self._started = time.perf_counter()
         self._bar: Any = None
+        self._overall: Any = None
         if sys.stderr.isatty():
             progress = require("rich.progress")
             console = require("rich.console")
             self._bar = progress.Progress(
-                progress.TextColumn("{task.description:<40}"),
+                progress.TextColumn("{task.description:<44}"),
                 progress.BarColumn(),
                 progress.MofNCompleteColumn(),
                 progress.TimeElapsedColumn(),
                 console=console.Console(stderr=True),
                 transient=True,
             )
-        self._overall: Any = None
-        self._total = total_runs
 
     def __enter__(self) -> _Progress:
         if self._bar is not None:
@@ -139,26 +149,42 @@ class _Progress:
             self._bar.__exit__(*exc)
 
     def run(self, description: str, steps: int) -> Callable[[], None]:
-        if self._bar is None:
-            return lambda: None
-        task = self._bar.add_task(description, total=steps)
-        bar = self._bar
+        """The callback one run calls after each of its ``steps`` epochs or steps."""
+        task = None if self._bar is None else self._bar.add_task(description, total=steps)
+        done = 0
 
         def advance() -> None:
-            bar.advance(task)
-            if bar.tasks[task].finished:
-                bar.remove_task(task)
-                bar.advance(self._overall)
+            nonlocal done
+            done += 1
+            if task is not None:
+                self._bar.advance(task)
+            if done == steps:
+                self._run_finished(description, task)
 
         return advance
 
+    def _run_finished(self, description: str, task: Any) -> None:
+        self._finished += 1
+        if self._bar is not None:
+            self._bar.remove_task(task)
+            self._bar.advance(self._overall)
+            return
+        elapsed = time.perf_counter() - self._started
+        sys.stderr.write(
+            f"torchfocal demo: {self._finished}/{self._total} runs done after {elapsed:.0f} s; "
+            f"last: {description}\n"
+        )
+        sys.stderr.flush()
+
 
 def _mean_std(values: list[float]) -> tuple[float, float]:
-    array = np.asarray(values, dtype=np.float64)
-    return float(array.mean()), float(array.std(ddof=1)) if array.size > 1 else 0.0
+    """Mean and sample standard deviation (0 for a single value)."""
+    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
 
 
 def _expected_calibration_error(confidence: np.ndarray, correct: np.ndarray) -> float:
+    import numpy as np
+
     edges = np.linspace(0.0, 1.0, ECE_BINS + 1)
     total = 0.0
     for low, high in itertools.pairwise(edges):
@@ -173,6 +199,8 @@ def _expected_calibration_error(confidence: np.ndarray, correct: np.ndarray) -> 
 
 
 def longtail_data(seed: int, imbalance: float) -> dict[str, Any]:
+    import numpy as np
+
     datasets = require("sklearn.datasets")
     digits = datasets.load_digits()
     features = digits.data.astype(np.float32) / 16.0
@@ -265,6 +293,8 @@ def _longtail_criterion(
 def _classification_metrics(
     logits: Tensor, y: Tensor, sigmoid: bool, counts: list[int]
 ) -> RunResult:
+    import numpy as np
+
     metrics_module = require("sklearn.metrics")
     prediction = logits.argmax(dim=1)
     if sigmoid:
@@ -401,27 +431,39 @@ def _summarise(results: dict[str, list[RunResult]]) -> dict[str, dict[str, list[
     return summary
 
 
+#: The metrics the verdicts judge: (heading, name in a sentence, lower is better).
+VERDICT_METRICS: dict[str, tuple[str, str, bool]] = {
+    "balanced_accuracy": ("Balanced accuracy", "balanced accuracy", False),
+    "rare_recall": ("Rare-third recall", "rare-third recall", False),
+    "ece": ("Calibration (ECE, lower is better)", "calibration (ECE)", True),
+    "average_precision": ("Average precision", "average precision", False),
+}
+
+
 def _verdicts(
     summary: dict[str, dict[str, list[float]]], baseline: str, metric: str, labels: dict[str, str]
 ) -> list[str]:
-    """Plain sentences comparing each loss with the baseline, from this run's numbers."""
+    """Plain sentences comparing each loss with the baseline on one metric, from this run's
+    numbers: a difference counts only where it exceeds the combined seed spread."""
+    _, name, lower_is_better = VERDICT_METRICS[metric]
     base_mean, base_std = summary[baseline][metric]
     sentences = []
-    for name, values in summary.items():
-        if name == baseline:
+    for loss, values in summary.items():
+        if loss == baseline:
             continue
         mean, std = values[metric]
         diff = mean - base_mean
         # At least a tenth of a point, so that one seed (no spread) never calls a tie.
         noise = max(math.hypot(std, base_std), 1e-3)
-        if diff > noise:
+        improvement = -diff if lower_is_better else diff
+        if improvement > noise:
             word = "helped"
-        elif diff < -noise:
+        elif improvement < -noise:
             word = "hurt"
         else:
             word = "made no clear difference to"
         sentences.append(
-            f"- {labels[name]} {word} {metric.replace('_', ' ')}: {100 * mean:.1f} vs "
+            f"- {labels[loss]} {word} {name}: {100 * mean:.1f} vs "
             f"{100 * base_mean:.1f} for {labels[baseline]} ({100 * diff:+.1f} points; "
             f"seed spread {100 * noise:.1f})."
         )
@@ -430,13 +472,21 @@ def _verdicts(
 
 def _all_verdicts(
     task: str, summary: dict[str, dict[str, list[float]]], labels: dict[str, str]
-) -> list[str]:
+) -> list[tuple[str, list[str]]]:
+    """(heading, sentences) for each comparison the report makes."""
     if task == "longtail":
-        return _verdicts(summary, "ce", "balanced_accuracy", labels)
+        return [
+            (VERDICT_METRICS[metric][0], _verdicts(summary, "ce", metric, labels))
+            for metric in ("balanced_accuracy", "rare_recall", "ece")
+        ]
     with_prior = {name: summary[name] for name in ("bce_prior", "focal_prior")}
-    return _verdicts(summary, "bce", "average_precision", labels) + _verdicts(
-        with_prior, "bce_prior", "average_precision", labels
-    )
+    return [
+        ("Average precision", _verdicts(summary, "bce", "average_precision", labels)),
+        (
+            "Average precision, both with the prior initialisation",
+            _verdicts(with_prior, "bce_prior", "average_precision", labels),
+        ),
+    ]
 
 
 def _table_rows(
@@ -457,33 +507,70 @@ def _table_rows(
     return rows
 
 
-def _plot_longtail(out: Path, results: dict[str, list[RunResult]], counts: list[int]) -> list[str]:
+def _over_seeds(seeds: int) -> str:
+    return f"mean ± std over {seeds} seeds" if seeds > 1 else "one seed, no spread"
+
+
+def _pyplot() -> Any:
     matplotlib = require("matplotlib")
-    matplotlib.use("Agg")
-    plt = require("matplotlib.pyplot")
-    written = []
-    fig, ax = plt.subplots(figsize=(9, 4), dpi=110)
+    matplotlib.use("Agg")  # files only: no display needed
+    return require("matplotlib.pyplot")
+
+
+def _loss_color(index: int) -> Any:
+    """A colour per loss, the same in every plot: tab20's ten dark colours, then its light
+    ones (matplotlib's default cycle has ten, and the long-tail demo has eleven losses)."""
+    return require("matplotlib").colormaps["tab20"]((2 * index) % 20 + (2 * index) // 20)
+
+
+def _save(figure: Figure, path: Path) -> None:
+    figure.savefig(path)
+    _pyplot().close(figure)
+
+
+def per_class_recall_figure(results: dict[str, list[RunResult]], counts: list[int]) -> Figure:
+    """Bars of each loss's per-class test recall, the mean over seeds, with error bars of
+    one standard deviation over seeds (as in the table) where there is more than one."""
+    import numpy as np
+
+    fig: Figure
+    fig, ax = _pyplot().subplots(figsize=(9, 4), dpi=110)
     width = 0.8 / len(results)
     classes = np.arange(len(counts))
+    seeds = len(next(iter(results.values())))
     for i, (name, runs) in enumerate(results.items()):
-        recall = np.mean([r.per_class_recall for r in runs], axis=0)
-        ax.bar(classes + i * width - 0.4 + width / 2, recall, width, label=LONGTAIL_LOSSES[name])
+        recall = np.array([r.per_class_recall for r in runs])
+        ax.bar(
+            classes + i * width - 0.4 + width / 2,
+            recall.mean(axis=0),
+            width,
+            yerr=recall.std(axis=0, ddof=1) if seeds > 1 else None,
+            error_kw={"elinewidth": 0.6, "capsize": 1.0, "ecolor": "0.25"},
+            color=_loss_color(i),
+            label=LONGTAIL_LOSSES[name],
+        )
     ax.set_xticks(classes, [f"{c}\n(n={n})" for c, n in enumerate(counts)])
     ax.set_xlabel("digit class (training examples)")
-    ax.set_ylabel("test recall (mean over seeds)")
+    spread = _over_seeds(seeds)
+    ax.set_ylabel(f"test recall ({spread})")
     ax.set_ylim(0, 1.3)
     ax.set_yticks(np.linspace(0, 1, 6))
     ax.legend(fontsize=7, ncol=3, loc="upper center")
     ax.set_title("Per-class recall on the balanced test split")
     fig.tight_layout()
-    fig.savefig(out / "per_class_recall.png")
-    plt.close(fig)
-    written.append("per_class_recall.png")
-    fig, ax = plt.subplots(figsize=(7, 4), dpi=110)
-    for name, runs in results.items():
+    return fig
+
+
+def _plot_longtail(out: Path, results: dict[str, list[RunResult]], counts: list[int]) -> list[str]:
+    import numpy as np
+
+    _save(per_class_recall_figure(results, counts), out / "per_class_recall.png")
+    fig, ax = _pyplot().subplots(figsize=(7, 4), dpi=110)
+    for i, (name, runs) in enumerate(results.items()):
         ax.plot(
             np.arange(1, len(runs[0].curve) + 1),
             np.mean([r.curve for r in runs], axis=0),
+            color=_loss_color(i),
             label=LONGTAIL_LOSSES[name],
         )
     ax.set_xlabel("epoch")
@@ -491,17 +578,14 @@ def _plot_longtail(out: Path, results: dict[str, list[RunResult]], counts: list[
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(out / "training_curves.png")
-    plt.close(fig)
-    written.append("training_curves.png")
-    return written
+    _save(fig, out / "training_curves.png")
+    return ["per_class_recall.png", "training_curves.png"]
 
 
 def _plot_dense(out: Path, results: dict[str, list[RunResult]], steps: int) -> list[str]:
-    matplotlib = require("matplotlib")
-    matplotlib.use("Agg")
-    plt = require("matplotlib.pyplot")
-    fig, ax = plt.subplots(figsize=(7, 4), dpi=110)
+    import numpy as np
+
+    fig, ax = _pyplot().subplots(figsize=(7, 4), dpi=110)
     for name, runs in results.items():
         curve = np.mean([r.curve for r in runs], axis=0)
         at = [min(10 * (i + 1), steps) for i in range(len(curve))]
@@ -512,8 +596,7 @@ def _plot_dense(out: Path, results: dict[str, list[RunResult]], steps: int) -> l
     ax.legend(fontsize=8)
     ax.set_title("Dense task, 1 positive per 1000 locations")
     fig.tight_layout()
-    fig.savefig(out / "training_curves.png")
-    plt.close(fig)
+    _save(fig, out / "training_curves.png")
     return ["training_curves.png"]
 
 
@@ -536,6 +619,8 @@ def run(args: argparse.Namespace) -> int:
     epochs = args.epochs if args.epochs is not None else default_epochs
     if epochs < 1:
         raise CLIError(f"--epochs must be >= 1; got {epochs}")
+    # rich draws the progress bars and the table on a terminal.
+    require_all("numpy", "sklearn", "matplotlib", "rich")
     out = writable_dir(args.out)
     started = time.perf_counter()
     if args.task == "longtail":
@@ -563,10 +648,10 @@ def run(args: argparse.Namespace) -> int:
 def _run_longtail(args: argparse.Namespace, seeds: int, epochs: int) -> dict[str, Any]:
     results: dict[str, list[RunResult]] = {name: [] for name in LONGTAIL_LOSSES}
     data_by_seed = [longtail_data(seed, args.imbalance) for seed in range(seeds)]
-    with _deterministic(threads=1), _Progress(len(results) * seeds, epochs) as progress:
+    with _deterministic(threads=1), _Progress(len(results) * seeds) as progress:
         for seed, data in enumerate(data_by_seed):
             for name in LONGTAIL_LOSSES:
-                advance = progress.run(f"{LONGTAIL_LOSSES[name]} (seed {seed})", epochs)
+                advance = progress.run(f"{LONGTAIL_LOSSES[name]}, seed {seed}", epochs)
                 results[name].append(train_longtail(name, data, seed, epochs, args.beta, advance))
     first = data_by_seed[0]
     return {
@@ -587,6 +672,8 @@ def _run_longtail(args: argparse.Namespace, seeds: int, epochs: int) -> dict[str
             "test_size": len(first["y_test"]),
             "test_per_class": TEST_PER_CLASS,
         },
+        # What each key below stands for, as the report's table names it.
+        "labels": dict(LONGTAIL_LOSSES),
         "summary": _summarise(results),
         "runs": {
             name: [
@@ -608,11 +695,11 @@ def _run_dense(args: argparse.Namespace, seeds: int, steps: int) -> dict[str, An
     images = 40 if args.quick else 120
     results: dict[str, list[RunResult]] = {name: [] for name in DENSE_LOSSES}
     # Two threads for the larger dense batches; a fixed count keeps runs reproducible.
-    with _deterministic(threads=2), _Progress(len(results) * seeds, steps) as progress:
+    with _deterministic(threads=2), _Progress(len(results) * seeds) as progress:
         for seed in range(seeds):
             data = dense_data(seed, images)
             for name in DENSE_LOSSES:
-                advance = progress.run(f"{DENSE_LOSSES[name]} (seed {seed})", steps)
+                advance = progress.run(f"{DENSE_LOSSES[name]}, seed {seed}", steps)
                 results[name].append(train_dense(name, data, seed, steps, advance))
     return {
         "task": "dense",
@@ -624,6 +711,7 @@ def _run_dense(args: argparse.Namespace, seeds: int, steps: int) -> dict[str, An
             "positive_rate": 1e-3,
             "features": 8,
         },
+        "labels": dict(DENSE_LOSSES),
         "summary": _summarise(results),
         "runs": {
             name: [
@@ -666,8 +754,9 @@ def _print_summary(task: str, payload: dict[str, Any], labels: dict[str, str]) -
 
     headers, rows = _table(task, payload, labels)
     seeds = payload["config"]["seeds"]
-    print_table(f"torchfocal demo: {task} (mean ± std over {seeds} seeds)", headers, rows)
-    print("\n".join(_all_verdicts(task, payload["summary"], labels)))
+    print_table(f"torchfocal demo: {task} ({_over_seeds(seeds)})", headers, rows)
+    for heading, sentences in _all_verdicts(task, payload["summary"], labels):
+        print(f"\n{heading}:", *sentences, sep="\n")
 
 
 def _report(task: str, payload: dict[str, Any], labels: dict[str, str]) -> str:
@@ -703,7 +792,7 @@ def _report(task: str, payload: dict[str, Any], labels: dict[str, str]) -> str:
             f"error ({ECE_BINS} bins; confidence = softmax max, or the sigmoid of the largest "
             "logit for the sigmoid-based models).",
         ]
-        metric = "balanced_accuracy"
+        baseline = "cross-entropy"
     else:
         lines += [
             "## Setup",
@@ -720,10 +809,10 @@ def _report(task: str, payload: dict[str, Any], labels: dict[str, str]) -> str:
             "-log((1 - 0.01) / 0.01), otherwise 0.",
             "- Metric: average precision over all held-out locations.",
         ]
-        metric = "average_precision"
+        baseline = "BCE (and, for the prior initialisation, BCE with it)"
     lines += [
         "",
-        f"## Results (mean ± std over {config['seeds']} seeds, {payload['seconds']:.1f} s)",
+        f"## Results ({_over_seeds(config['seeds'])}, {payload['seconds']:.1f} s)",
         "",
         "| " + " | ".join(headers) + " |",
         "|" + "---|" * len(headers),
@@ -733,11 +822,12 @@ def _report(task: str, payload: dict[str, Any], labels: dict[str, str]) -> str:
         "",
         "## What happened on this run",
         "",
-        "Compared with the baseline on "
-        f"{metric.replace('_', ' ')}, counting a difference only when it exceeds the seeds' "
-        "spread (the two standard deviations combined):",
-        "",
-        *_all_verdicts(task, payload["summary"], labels),
+        f"Each loss against {baseline}, counting a difference only when it exceeds the seeds' "
+        "spread (the two standard deviations combined, the root of the sum of the variances).",
+    ]
+    for heading, sentences in _all_verdicts(task, payload["summary"], labels):
+        lines += ["", f"### {heading}", "", *sentences]
+    lines += [
         "",
         "These are a few seeds of a small problem: read them as what this run showed, not as "
         "a general ranking of the losses.",

@@ -7,14 +7,23 @@ import argparse
 import torch
 
 from ..functional import sigmoid_focal_loss
-from ._common import CLIError, require, writable_file
+from ._common import CLIError, require, require_all, writable_file
 
 SUFFIXES = (".png", ".svg", ".pdf")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--kind", default="loss", help="loss (vs p_t) or grad (vs x_t)")
-    parser.add_argument("--gammas", type=float, nargs="+", default=[0.0, 0.5, 1.0, 2.0, 5.0])
+    parser.add_argument(
+        "--kind", default="loss", help="loss (vs p_t, Lin et al.'s figure 1) or grad (vs x_t)"
+    )
+    parser.add_argument(
+        "--gammas",
+        type=float,
+        nargs="+",
+        default=[0.0, 0.5, 1.0, 2.0, 5.0],
+        help="focusing parameters, each >= 0, one curve each (default 0 0.5 1 2 5; 0 is "
+        "cross-entropy)",
+    )
     parser.add_argument("--out", required=True, help="output file: .png, .svg or .pdf")
 
 
@@ -42,6 +51,7 @@ def curves(kind: str, gammas: list[float]) -> tuple[torch.Tensor, dict[float, to
 
 
 def run(args: argparse.Namespace) -> int:
+    require_all("numpy", "matplotlib")
     for g in args.gammas:
         if not g >= 0:
             raise CLIError(f"--gammas must be >= 0; got {g}")

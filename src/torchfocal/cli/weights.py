@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from ..weighting import balanced_alpha, class_balanced_weights, ldam_margins
-from ._common import CLIError, print_json, print_table
+from ._common import CLIError, print_json, print_table, require_all
+
+if TYPE_CHECKING:  # NumPy comes with the cli extra, imported where used
+    import numpy as np
 
 #: The most samples the command takes, over all classes: every count and their total are
 #: then exact in float64, the precision the weighting helpers compute in.
@@ -35,6 +37,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _load(file: Path, path: str) -> np.ndarray:
     """The label array of a .npy, .csv or .txt file, read no further than the file goes."""
+    import numpy as np
+
     suffix = file.suffix.lower()
     if suffix == ".npy":
         # Memory-mapped first: a header that promises more data than the file holds is a
@@ -67,6 +71,8 @@ def read_labels(path: str) -> tuple[np.ndarray, int]:
     front keeps the count vector no longer than n (a label of 1e18 must not ask for 1e18
     counters).
     """
+    import numpy as np
+
     file = Path(path)
     if not file.is_file():
         raise CLIError(f"--labels: no such file {path!r}")
@@ -106,6 +112,9 @@ def read_labels(path: str) -> tuple[np.ndarray, int]:
 
 
 def run(args: argparse.Namespace) -> int:
+    require_all("numpy")
+    import numpy as np
+
     if args.counts is not None:
         # Python ints, checked before NumPy sees them (int64 would overflow or wrap)
         for index, given in enumerate(args.counts):
