@@ -31,8 +31,8 @@ def main() -> int:
     result = json.loads(completed.stdout)
     goals = result["mode"] == "goals"
     print(format_goals(result) if goals else format_table(result))
-    if goals and result["scale"] != 1:
-        return 0
+    if goals and (result["scale"] != 1 or result["max_rows"] is not None):
+        return 0  # a scaled or --quick run (rows capped) is not the goal table
     out = Path(__file__).with_name(RESULTS[result["mode"]])
     out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     print(f"\nwrote {out}")
