@@ -61,6 +61,25 @@ def _load(ptr, o, c, i, s_outer, s_class, s_inner, mask, COMPUTE: tl.constexpr):
 
 
 @triton.jit
+def _sigmoid_parts(x):
+    """(softplus(-x), softplus(x), p, 1 - p) of p = sigmoid(x): -log p, -log(1 - p) and
+    the two probabilities, from one e = exp(-|x|) and t = log1p(e):
+    softplus(+-x) = t + relu(+-x), and p, 1 - p = 1 / (1 + e),
+    e / (1 + e) (which is which by the sign of x). All four are finite for every finite x,
+    +-inf included where the limit is finite (softplus(-inf) = 0, sigmoid(+-inf) = 1 or 0),
+    and NaN for a NaN x."""
+    positive = x >= 0
+    e = tl.exp(-tl.abs(x))
+    t = log1p(e)
+    r = 1.0 / (1.0 + e)
+    softplus_neg = tl.where(positive, t, t - x)
+    softplus_pos = tl.where(positive, t + x, t)
+    p = tl.where(positive, r, e * r)
+    one_minus_p = tl.where(positive, e * r, r)
+    return softplus_neg, softplus_pos, p, one_minus_p
+
+
+@triton.jit
 def _sigmoid_focal(
     x, y, scale, pos_weight, gamma, HARD: tl.constexpr, HAS_POS_WEIGHT: tl.constexpr
 ):
@@ -81,14 +100,8 @@ def _sigmoid_focal(
     """
     anchor = y > 0.5
     x_t = tl.where(anchor, x, -x)
-    positive = x_t >= 0
-    e = tl.exp(-tl.abs(x_t))
-    t = log1p(e)
-    softplus_neg = tl.where(positive, t, t - x_t)  # -log p_t0
-    softplus_pos = tl.where(positive, t + x_t, t)  # -log q0
-    r = 1.0 / (1.0 + e)
-    p_t0 = tl.where(positive, r, e * r)
-    q0 = tl.where(positive, e * r, r)
+    # -log p_t0, -log q0, p_t0, q0
+    softplus_neg, softplus_pos, p_t0, q0 = _sigmoid_parts(x_t)
     if HARD:
         c_t = 1.0
         if HAS_POS_WEIGHT:
@@ -113,25 +126,6 @@ def _sigmoid_focal(
         grad_t = gamma * (1.0 - 2.0 * d) * rho * p_t0 * loss
         grad_t += (1.0 - d) * q0 * c_a - d * p_t0 * c_o
     return loss, tl.where(anchor, -grad_t, grad_t)
-
-
-@triton.jit
-def _sigmoid_parts(x):
-    """(softplus(-x), softplus(x), p, 1 - p) of p = sigmoid(x): -log p, -log(1 - p) and
-    the two probabilities, from one e = exp(-|x|) and t = log1p(e), as in
-    :func:`_sigmoid_focal`: softplus(+-x) = t + relu(+-x), and p, 1 - p = 1 / (1 + e),
-    e / (1 + e) (which is which by the sign of x). All four are finite for every finite x,
-    +-inf included where the limit is finite (softplus(-inf) = 0, sigmoid(+-inf) = 1 or 0),
-    and NaN for a NaN x."""
-    positive = x >= 0
-    e = tl.exp(-tl.abs(x))
-    t = log1p(e)
-    r = 1.0 / (1.0 + e)
-    softplus_neg = tl.where(positive, t, t - x)
-    softplus_pos = tl.where(positive, t + x, t)
-    p = tl.where(positive, r, e * r)
-    one_minus_p = tl.where(positive, e * r, r)
-    return softplus_neg, softplus_pos, p, one_minus_p
 
 
 @triton.jit
