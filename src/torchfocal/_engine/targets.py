@@ -384,6 +384,30 @@ def argmax_spelling(target: Tensor, dim: int) -> str:
     return f"target{'.long()' if target.dtype == torch.bool else ''}.argmax(dim={dim})"
 
 
+def index_target_classes(
+    input: Tensor, target: Tensor, class_dim: int, *, dense_form: str = "a one-hot target"
+) -> tuple[int, int]:
+    """(dim, C) of a loss that takes class indices only: ``target`` must have the input's
+    shape without the class dimension and an integer dtype. A target of the input's shape
+    gets the spelling that turns ``dense_form`` into indices."""
+    dim, num_classes = per_location_classes(input, class_dim)
+    index_shape = input.shape[:dim] + input.shape[dim + 1 :]
+    if target.shape != index_shape:
+        hint = ""
+        if target.shape == input.shape:
+            hint = f" (for {dense_form} pass {argmax_spelling(target, dim)})"
+        raise ValueError(
+            f"target must be integer class indices of shape {v.shape_str(index_shape)}; "
+            f"got {target.dtype} of shape {v.shape_str(target.shape)}{hint}"
+        )
+    if not v.is_integer_dtype(target.dtype):
+        raise TypeError(
+            f"target must be an integer tensor of class indices (for labels held as floats "
+            f"pass target.long()); got {target.dtype}"
+        )
+    return dim, num_classes
+
+
 def per_location_classes(input: Tensor, class_dim: int) -> tuple[int, int]:
     """The normalised class dimension of a softmax-form input and its number of classes.
 

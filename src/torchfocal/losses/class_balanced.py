@@ -80,22 +80,9 @@ def class_balanced_loss(
     input, target = v.check_pair(input, target)
     ignore_index = v.check_ignore_index(ignore_index)
     weight = v.check_tensor("weight", weight)
-    dim, num_classes = targets.per_location_classes(input, class_dim)
-    index_shape = input.shape[:dim] + input.shape[dim + 1 :]
-    if target.shape != index_shape:
-        hint = ""
-        if target.shape == input.shape:
-            spelling = targets.argmax_spelling(target, dim)
-            hint = f" (for a one-hot or probability target pass {spelling})"
-        raise ValueError(
-            f"target must be integer class indices of shape {v.shape_str(index_shape)}; "
-            f"got {target.dtype} of shape {v.shape_str(target.shape)}{hint}"
-        )
-    if not v.is_integer_dtype(target.dtype):
-        raise TypeError(
-            f"target must be an integer tensor of class indices (for labels held as floats "
-            f"pass target.long()); got {target.dtype}"
-        )
+    dim, num_classes = targets.index_target_classes(
+        input, target, class_dim, dense_form="a one-hot or probability target"
+    )
     ignored = target == ignore_index
     v.check_class_indices(target, ignored, largest=num_classes - 1, ignore_index=ignore_index)
     class_weight = v.class_values(

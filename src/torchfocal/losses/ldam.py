@@ -104,21 +104,7 @@ def ldam_loss(
     ignore_index = v.check_ignore_index(ignore_index)
     max_margin = v.check_scalar_in("max_margin", max_margin, 0.0, math.inf)
     scale = v.check_positive_scalar("scale", scale)
-    dim, num_classes = targets.per_location_classes(input, class_dim)
-    index_shape = input.shape[:dim] + input.shape[dim + 1 :]
-    if target.shape != index_shape:
-        hint = ""
-        if target.shape == input.shape:
-            hint = f" (for a one-hot target pass {targets.argmax_spelling(target, dim)})"
-        raise ValueError(
-            f"target must be integer class indices of shape {v.shape_str(index_shape)}; "
-            f"got {target.dtype} of shape {v.shape_str(target.shape)}{hint}"
-        )
-    if not v.is_integer_dtype(target.dtype):
-        raise TypeError(
-            f"target must be an integer tensor of class indices (for labels held as floats "
-            f"pass target.long()); got {target.dtype}"
-        )
+    dim, num_classes = targets.index_target_classes(input, target, class_dim)
     dtype = v.compute_dtype(input)
     counts = v.positive_class_values(
         "class_counts", class_counts, num_classes=num_classes, class_dim=dim, input=input

@@ -34,21 +34,7 @@ def _index_target(
 ) -> tuple[int, Tensor, Tensor | None]:
     """(dim, index, valid) of a class-index target: ``index`` with the class dimension of
     size 1 and ignored entries set to 0, ``valid`` the mask of counted ones (None: all)."""
-    dim, num_classes = targets.per_location_classes(input, class_dim)
-    index_shape = input.shape[:dim] + input.shape[dim + 1 :]
-    if target.shape != index_shape:
-        hint = ""
-        if target.shape == input.shape:
-            hint = f" (for a one-hot target pass {targets.argmax_spelling(target, dim)})"
-        raise ValueError(
-            f"target must be integer class indices of shape {v.shape_str(index_shape)}; "
-            f"got {target.dtype} of shape {v.shape_str(target.shape)}{hint}"
-        )
-    if not v.is_integer_dtype(target.dtype):
-        raise TypeError(
-            f"target must be an integer tensor of class indices (for labels held as floats "
-            f"pass target.long()); got {target.dtype}"
-        )
+    dim, num_classes = targets.index_target_classes(input, target, class_dim)
     index = target.unsqueeze(dim).long()
     ignored = targets.ignored_indices(index, largest=num_classes - 1, ignore_index=ignore_index)
     if ignored is None:
