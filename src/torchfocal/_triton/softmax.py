@@ -56,12 +56,11 @@ Passes over a location's classes (reads of the row; the gradient is written once
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import torch
-import triton  # type: ignore[import-untyped]
-import triton.language as tl  # type: ignore[import-untyped]
+import triton
+import triton.language as tl
 from torch import Tensor
 
 from .._engine.numerics import SATURATED_LOGIT
@@ -84,12 +83,7 @@ _MAP_MIN_LOCATIONS = 32
 _INT32_LIMIT = 2**31
 
 
-def _jit(function: Callable[..., Any]) -> Any:
-    """triton.jit, typed: Triton has no type information (its kernels are Any to mypy)."""
-    return triton.jit(function)
-
-
-@_jit
+@triton.jit
 def _log1p_ratio(z: Any) -> Any:
     """log1p(z) / z for z > -1 (1 at z = 0): Goldberg's log(u) / (u - 1), u = 1 + z rounded."""
     u = 1.0 + z
@@ -98,7 +92,7 @@ def _log1p_ratio(z: Any) -> Any:
     return tl.where(exact_one, 1.0, ratio)
 
 
-@_jit
+@triton.jit
 def _class_block(
     class_start: Any,
     num_classes: Any,
@@ -119,7 +113,7 @@ def _class_block(
     return classes, classes < num_classes, offsets
 
 
-@_jit
+@triton.jit
 def _load_logits(
     x_ptr: Any, offsets: Any, mask: Any, class_valid: Any, COMPUTE_DTYPE: tl.constexpr
 ) -> Any:
@@ -129,7 +123,7 @@ def _load_logits(
     return tl.where(class_valid, x, float("-inf"))
 
 
-@_jit
+@triton.jit
 def _block_stats(x: Any, class_valid: Any) -> tuple[Any, Any]:
     """A block's maximum per location and its s_rest:
     sum_{x < max} exp(x - max) + (count(x == max) - 1), the ties at the maximum counted as
@@ -141,7 +135,7 @@ def _block_stats(x: Any, class_valid: Any) -> tuple[Any, Any]:
     return block_max, tl.sum(tl.exp(shifted), axis=1) + (ties - 1.0)
 
 
-@_jit
+@triton.jit
 def _merge_stats(top: Any, rest: Any, block_max: Any, block_rest: Any) -> tuple[Any, Any]:
     """The running (maximum, s_rest) merged with a block's. The side with the larger maximum
     keeps its s_rest and adds the other side's whole sum 1 + s_rest rescaled to it (on a tie
@@ -158,7 +152,7 @@ def _merge_stats(top: Any, rest: Any, block_max: Any, block_rest: Any) -> tuple[
     return new_top, new_rest
 
 
-@_jit
+@triton.jit
 def _class_terms(
     x: Any, top: Any, rest: Any, log_total: Any, gamma: Any
 ) -> tuple[Any, Any, Any, Any, Any]:
@@ -181,7 +175,7 @@ def _class_terms(
     return p, one_minus_p, shifted, modulator, modulator * (1.0 + gamma * p_rho)
 
 
-@_jit
+@triton.jit
 def _weighted_log_p(weight: Any, x: Any, top: Any, shifted: Any, log_total: Any) -> Any:
     """weight log p = weight (x - M - log s) for weight >= 0, never 0 * -inf: where x - M is
     -inf (beyond the float range) it is weight x - weight M - weight log s, with weight x
@@ -193,7 +187,7 @@ def _weighted_log_p(weight: Any, x: Any, top: Any, shifted: Any, log_total: Any)
     return tl.where(far, far_term, near_term)
 
 
-@_jit
+@triton.jit
 def _dense_weight(
     classes: Any,
     class_valid: Any,
@@ -228,7 +222,7 @@ def _dense_weight(
     return class_factor * t
 
 
-@_jit
+@triton.jit
 def _gamma_tile(
     gamma_ptr: Any,
     offsets: Any,
@@ -246,7 +240,7 @@ def _gamma_tile(
     return gamma_location
 
 
-@_jit
+@triton.jit
 def _dense_sums(
     x: Any,
     weight: Any,
@@ -263,7 +257,7 @@ def _dense_sums(
     return tl.sum(loss, axis=1), tl.sum(weight * g, axis=1)
 
 
-@_jit
+@triton.jit
 def _dense_grad(
     x: Any,
     weight: Any,
@@ -282,7 +276,7 @@ def _dense_grad(
     return p * (weight_sum[:, None] - w) - w * one_minus_p
 
 
-@_jit
+@triton.jit
 def _softmax_focal_kernel(
     x_ptr: Any,
     index_ptr: Any,
