@@ -347,11 +347,21 @@ def median_ratio(numerators: Sequence[float], denominators: Sequence[float]) -> 
     return statistics.median(a / b for a, b in zip(numerators, denominators, strict=True))
 
 
+#: Errors of a kernel that did not compile (torchfocal wraps Triton's in the first).
+COMPILE_ERRORS = ("KernelCompileError", "CompilationError", "PTXASError", "OutOfResources")
+
+
+def is_compile_error(error: BaseException) -> bool:
+    return type(error).__name__ in COMPILE_ERRORS
+
+
 def failure(error: BaseException) -> str:
+    """A failure's status with the whole message: "oom", "compile error: ..." (a kernel that
+    did not compile on this device) or "error: ..."."""
     if isinstance(error, torch.cuda.OutOfMemoryError):
         return "oom"
-    first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
-    return f"error: {type(error).__name__}: {first_line}"
+    kind = "compile error" if is_compile_error(error) else "error"
+    return f"{kind}: {type(error).__name__}: {str(error).strip()}"
 
 
 # One case ---------------------------------------------------------------------------------
@@ -601,7 +611,8 @@ def sync_losses(device: torch.device) -> dict[str, tuple[Callable[..., Tensor], 
 
 def training_step_syncs(loss: LossFunction, target: Tensor) -> dict[str, Any]:
     """SYNC_STEPS training steps (linear layer, loss, backward, SGD step) under
-    set_sync_debug_mode("error"): status "pass", "sync" (the mode raised) or "error"."""
+    set_sync_debug_mode("error"): status "pass", "sync" (the mode raised), "compile error"
+    (a kernel did not compile: not a sync) or "error"."""
     device = target.device
     layer = torch.nn.Linear(SYNC_FEATURES, SIGMOID_CLASSES, device=device)
     optimizer = torch.optim.SGD(layer.parameters(), lr=0.01, momentum=0.9)
@@ -624,7 +635,10 @@ def training_step_syncs(loss: LossFunction, target: Tensor) -> dict[str, Any]:
             torch.cuda.set_sync_debug_mode(previous)
         torch.cuda.synchronize()
     except Exception as error:  # recorded: the check's result is the error's text
-        status = "sync" if "synchroniz" in str(error).lower() else "error"
+        if is_compile_error(error):
+            status = "compile error"
+        else:
+            status = "sync" if "synchroniz" in str(error).lower() else "error"
         return {"status": status, "error": failure(error)}
     return {"status": "pass", "error": None}
 
@@ -759,7 +773,31 @@ def judge_goals(results: dict[str, Any]) -> list[dict[str, Any]]:
     rows.append(_torchvision_goal(results, SIGMOID_GOAL_CASE))
     rows += [_memory_goal(results, loss) for loss in ("sigmoid", "softmax")]
     rows.append(_sync_goal(results))
+    rows.append(_compile_goal(results))
     return rows
+
+
+def compile_errors(results: dict[str, Any]) -> list[str]:
+    """Every place a kernel did not compile: a case's implementation (warm-up, timing or
+    check) or a training step of the sync check. Counted apart from syncs and other errors."""
+    found = []
+    for case in results["cases"]:
+        for name, entry in case.get("implementations", {}).items():
+            for key, value in entry.items():
+                if isinstance(value, str) and value.startswith("compile error"):
+                    found.append(f"{case['name']} {name} {key}")
+    found += [
+        f"sync {run['loss']} {run['backend']}"
+        for run in results["sync"].get("runs", [])
+        if run["status"] == "compile error"
+    ]
+    return found
+
+
+def _compile_goal(results: dict[str, Any]) -> dict[str, Any]:
+    goal = "kernels that did not compile on this device"
+    where = "every case and training step"
+    return judge(goal, where, len(compile_errors(results)), "<=", 0, "", results["smoke"])
 
 
 def _torchvision_goal(results: dict[str, Any], name: str) -> dict[str, Any]:
@@ -799,7 +837,7 @@ def _memory_goal(results: dict[str, Any], loss: str) -> dict[str, Any]:
 def _sync_goal(results: dict[str, Any]) -> dict[str, Any]:
     """Runs that raised a sync (or failed otherwise) under set_sync_debug_mode("error"),
     every backend of the check counted (DESIGN.md: no sync on a GPU with default options)."""
-    goal = "training steps that synchronised with the host (or failed)"
+    goal = "training steps that synchronised with the host (or failed, compile errors apart)"
     where = "sigmoid family and softmax_focal_loss, triton and fused"
     sync, smoke = results["sync"], results["smoke"]
     if sync["status"] != "measured":
@@ -811,7 +849,7 @@ def _sync_goal(results: dict[str, Any]) -> dict[str, Any]:
     elif not sync["runs"]:
         why = "no triton or fused backend chosen"
     else:
-        failed = sum(run["status"] != "pass" for run in sync["runs"])
+        failed = sum(run["status"] not in ("pass", "compile error") for run in sync["runs"])
         return judge(goal, where, failed, "<=", 0, "", smoke)
     return judge(goal, where, None, "<=", 0, why, smoke)
 

@@ -22,6 +22,8 @@ from typing import Any
 import pytest
 import torch
 
+from torchfocal._engine.triton_fallback import KernelCompileError
+
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "gpu.py"
 
 
@@ -117,7 +119,7 @@ def test_smoke_sections_without_cuda_and_goals(smoke_run: tuple[dict[str, Any], 
     assert results["memory"] == gpu.NO_CUDA
     assert results["sync"]["status"] == gpu.NO_CUDA and results["sync"]["runs"] == []
     goals = results["goals"]
-    assert len(goals) == 8
+    assert len(goals) == 9
     for goal in goals:
         assert set(goal) >= {"goal", "case", "measured", "comparison", "threshold", "met"}
         assert goal["met"] == "skipped" and "smoke" in goal["reason"]
@@ -245,7 +247,7 @@ def test_a_failing_implementation_is_recorded_and_the_others_are_timed() -> None
     entries = record["implementations"]
     assert record["status"] == "measured"
     assert entries["out of memory"]["status"] == "oom"
-    assert entries["missing backend"]["status"] == "error: ValueError: backend must be one of"
+    assert entries["missing backend"]["status"] == "error: ValueError: backend must be one of\nx"
     assert "ms" not in entries["out of memory"] and "ms" not in entries["missing backend"]
     for impl in working:
         assert entries[impl.name]["status"] == "measured" and entries[impl.name]["ms"] > 0
@@ -348,7 +350,8 @@ def _results(
 
 def test_goals_are_judged_against_their_thresholds() -> None:
     met = gpu.judge_goals(_results(1.0, 0.7, 0.99, failed_runs=0))
-    assert [goal["met"] for goal in met] == [True, True, True, "skipped", True, True, True, True]
+    expected = [True, True, True, "skipped", True, True, True, True, True]
+    assert [goal["met"] for goal in met] == expected
     assert met[3]["reason"] == "case oom"
     assert met[4]["measured"] == 4.5  # torchvision / triton: median of per-round ratios
     assert met[6]["measured"] == 1.05 and met[6]["case"] == "softmax (65536, 1000) float32 index"
@@ -404,3 +407,31 @@ def test_a_sync_in_a_training_step_is_reported(cuda_calls_as_no_ops: list[object
     assert cuda_calls_as_no_ops == ["error", 0]
     other = gpu.training_step_syncs(_raises(TypeError("bad target")), target)
     assert other == {"status": "error", "error": "error: TypeError: bad target"}
+    compile_error = KernelCompileError("_kernel", "cuda:0", "line 1\nsynchronize\nline 3")
+    not_compiled = gpu.training_step_syncs(_raises(compile_error), target)
+    assert not_compiled["status"] == "compile error"  # not a sync, whatever the text says
+    assert not_compiled["error"].endswith("line 1\nsynchronize\nline 3")
+
+
+def test_failure_keeps_the_whole_message_and_tells_compile_errors_apart() -> None:
+    long = RuntimeError("first line\nsecond line\nthe reason")
+    assert gpu.failure(long) == "error: RuntimeError: first line\nsecond line\nthe reason"
+    compile_error = KernelCompileError("_softmax_focal_kernel", "cuda:0", "at 2:11:\nNameError")
+    assert gpu.failure(compile_error).startswith("compile error: KernelCompileError: ")
+    assert gpu.failure(compile_error).endswith("at 2:11:\nNameError")
+
+
+def test_compile_errors_are_counted_apart_from_syncs() -> None:
+    results = _results(1.0, 0.9, 1.0, failed_runs=0)
+    results["cases"][0]["implementations"]["torchfocal triton"]["status"] = "compile error: X: y"
+    results["sync"]["runs"][0].update(loss="softmax_focal_loss", backend="triton")
+    results["sync"]["runs"][0]["status"] = "compile error"
+    assert gpu.compile_errors(results) == [
+        f"{results['cases'][0]['name']} torchfocal triton status",
+        "sync softmax_focal_loss triton",
+    ]
+    goals = {goal["goal"]: goal for goal in gpu.judge_goals(results)}
+    assert goals["kernels that did not compile on this device"]["measured"] == 2
+    assert goals["kernels that did not compile on this device"]["met"] is False
+    sync_goal = next(goal for name, goal in goals.items() if name.startswith("training steps"))
+    assert sync_goal["measured"] == 0

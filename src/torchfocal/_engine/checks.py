@@ -385,13 +385,17 @@ def resolve_backend(backend: object, input: Tensor, *, has_triton: bool = True) 
     compiles (no compile latency). "triton" is checked by :func:`check_triton`."""
     checked = check_backend(backend)
     if checked == "auto":
-        use_triton = (
-            has_triton and input.device.type == "cuda" and triton_installed() and not is_compiling()
-        )
-        return "triton" if use_triton else "fused"
+        return "triton" if has_triton and auto_picks_triton(input) else "fused"
     if checked == "triton":
         check_triton(input, has_triton)
     return checked
+
+
+def auto_picks_triton(input: Tensor) -> bool:
+    """Whether backend="auto" runs ``input`` on the Triton kernels: a CUDA tensor, Triton
+    installed, not while torch.compile traces. (A kernel that then fails to compile falls
+    back to "fused": :mod:`torchfocal._engine.triton_fallback`.)"""
+    return input.device.type == "cuda" and triton_installed() and not is_compiling()
 
 
 def triton_installed() -> bool:

@@ -36,7 +36,7 @@ import triton
 import triton.language as tl
 from torch import Tensor
 
-from .common import float_parts, log1p, scalar
+from .common import float_parts, launch, log1p, scalar
 
 #: The kernel of each loss, by the name the loss modules pass.
 LOSSES = {
@@ -487,7 +487,10 @@ def elementwise_loss(
     alpha_tensor = alpha if isinstance(alpha, Tensor) else None
     gamma_tensor = gamma if isinstance(gamma, Tensor) else None
     if n_elements:
-        _elementwise_kernel[(programs,)](
+        launch(
+            _elementwise_kernel,
+            programs,
+            x.device,
             x,
             target,
             grad,

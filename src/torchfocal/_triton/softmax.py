@@ -56,17 +56,15 @@ Passes over a location's classes (reads of the row; the gradient is written once
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 import triton
 import triton.language as tl
 from torch import Tensor
 
 from .._engine.numerics import SATURATED_LOGIT
-from .common import float_parts, scalar
+from .common import float_parts, launch, scalar
 
-_CLAMPED_NEG_LOG_P: Any = tl.constexpr(SATURATED_LOGIT)
+_CLAMPED_NEG_LOG_P = tl.constexpr(SATURATED_LOGIT)
 
 # Elements of one program's tile (BLOCK_L locations x BLOCK_C classes): 16 KiB of float32
 # reads in flight per program. The kernel keeps about ten tiles of temporaries live at once
@@ -84,7 +82,7 @@ _INT32_LIMIT = 2**31
 
 
 @triton.jit
-def _log1p_ratio(z: Any) -> Any:
+def _log1p_ratio(z):
     """log1p(z) / z for z > -1 (1 at z = 0): Goldberg's log(u) / (u - 1), u = 1 + z rounded."""
     u = 1.0 + z
     exact_one = u == 1.0
@@ -94,14 +92,14 @@ def _log1p_ratio(z: Any) -> Any:
 
 @triton.jit
 def _class_block(
-    class_start: Any,
-    num_classes: Any,
-    row_start: Any,
-    inner: Any,
+    class_start,
+    num_classes,
+    row_start,
+    inner,
     ROWS: tl.constexpr,
     WIDE: tl.constexpr,
     BLOCK_C: tl.constexpr,
-) -> tuple[Any, Any, Any]:
+):
     """Classes [class_start, class_start + BLOCK_C) as a (1, BLOCK_C) row, which of them
     exist, and their (BLOCK_L, BLOCK_C) element offsets (class stride ``inner``)."""
     classes = class_start + tl.arange(0, BLOCK_C)
@@ -114,9 +112,7 @@ def _class_block(
 
 
 @triton.jit
-def _load_logits(
-    x_ptr: Any, offsets: Any, mask: Any, class_valid: Any, COMPUTE_DTYPE: tl.constexpr
-) -> Any:
+def _load_logits(x_ptr, offsets, mask, class_valid, COMPUTE_DTYPE: tl.constexpr):
     """A tile of logits in the compute dtype: padding classes are -inf (never the maximum,
     exp = 0), padding locations read 0 (finite, never stored)."""
     x = tl.load(x_ptr + offsets, mask=mask, other=0.0).to(COMPUTE_DTYPE)
@@ -124,7 +120,7 @@ def _load_logits(
 
 
 @triton.jit
-def _block_stats(x: Any, class_valid: Any) -> tuple[Any, Any]:
+def _block_stats(x, class_valid):
     """A block's maximum per location and its s_rest:
     sum_{x < max} exp(x - max) + (count(x == max) - 1), the ties at the maximum counted as
     exactly 1 each and one of them left out."""
@@ -136,7 +132,7 @@ def _block_stats(x: Any, class_valid: Any) -> tuple[Any, Any]:
 
 
 @triton.jit
-def _merge_stats(top: Any, rest: Any, block_max: Any, block_rest: Any) -> tuple[Any, Any]:
+def _merge_stats(top, rest, block_max, block_rest):
     """The running (maximum, s_rest) merged with a block's. The side with the larger maximum
     keeps its s_rest and adds the other side's whole sum 1 + s_rest rescaled to it (on a tie
     the block's maximum is one more term exp(0) = 1). The empty state is (-inf, -1): sum 0."""
@@ -153,9 +149,7 @@ def _merge_stats(top: Any, rest: Any, block_max: Any, block_rest: Any) -> tuple[
 
 
 @triton.jit
-def _class_terms(
-    x: Any, top: Any, rest: Any, log_total: Any, gamma: Any
-) -> tuple[Any, Any, Any, Any, Any]:
+def _class_terms(x, top, rest, log_total, gamma):
     """p_c, 1 - p_c, x_c - M, the modulator m_c and G_c = m_c (1 + gamma p_c rho_c), from
     the location's maximum M (``top``), s_rest (``rest``) and log s (``log_total``)."""
     shifted = x - top  # <= 0; -inf only beyond the float range below the maximum
@@ -176,7 +170,7 @@ def _class_terms(
 
 
 @triton.jit
-def _weighted_log_p(weight: Any, x: Any, top: Any, shifted: Any, log_total: Any) -> Any:
+def _weighted_log_p(weight, x, top, shifted, log_total):
     """weight log p = weight (x - M - log s) for weight >= 0, never 0 * -inf: where x - M is
     -inf (beyond the float range) it is weight x - weight M - weight log s, with weight x
     taken as 0 for weight 0 (padding classes are x = -inf)."""
@@ -189,22 +183,22 @@ def _weighted_log_p(weight: Any, x: Any, top: Any, shifted: Any, log_total: Any)
 
 @triton.jit
 def _dense_weight(
-    classes: Any,
-    class_valid: Any,
-    offsets: Any,
-    mask: Any,
-    target_class: Any,
-    counted: Any,
-    target_ptr: Any,
-    class_factor_ptr: Any,
-    class_factor: Any,
-    smoothing: Any,
-    num_classes: Any,
+    classes,
+    class_valid,
+    offsets,
+    mask,
+    target_class,
+    counted,
+    target_ptr,
+    class_factor_ptr,
+    class_factor,
+    smoothing,
+    num_classes,
     INDEX_TARGET: tl.constexpr,
     SMOOTHED: tl.constexpr,
     CLASS_FACTOR_PER_CLASS: tl.constexpr,
     COMPUTE_DTYPE: tl.constexpr,
-) -> Any:
+):
     """a_c t_c over a tile: t the smoothed one-hot of the index (0 at an ignored location)
     or the (smoothed) probabilities; 0 on padding."""
     if INDEX_TARGET:
@@ -224,31 +218,36 @@ def _dense_weight(
 
 @triton.jit
 def _gamma_tile(
-    gamma_ptr: Any,
-    offsets: Any,
-    mask: Any,
-    gamma_location: Any,
+    gamma_ptr,
+    offsets,
+    mask,
+    gamma_location,
     GAMMA_PER_LOCATION: tl.constexpr,
     GAMMA_PER_ELEMENT: tl.constexpr,
     COMPUTE_DTYPE: tl.constexpr,
-) -> Any:
-    """gamma over a tile: per element, per location (a column) or one number."""
+):
+    """gamma over a tile: per element, per location (a column) or one number.
+
+    One return: a return inside a constexpr ``if`` does not end code generation, so every
+    return of a jit function must have the same type (the interpreter never checks)."""
     if GAMMA_PER_ELEMENT:
-        return tl.load(gamma_ptr + offsets, mask=mask, other=0.0).to(COMPUTE_DTYPE)
-    if GAMMA_PER_LOCATION:
-        return gamma_location[:, None]
-    return gamma_location
+        gamma = tl.load(gamma_ptr + offsets, mask=mask, other=0.0).to(COMPUTE_DTYPE)
+    elif GAMMA_PER_LOCATION:
+        gamma = gamma_location[:, None]
+    else:
+        gamma = gamma_location
+    return gamma
 
 
 @triton.jit
 def _dense_sums(
-    x: Any,
-    weight: Any,
-    gamma: Any,
-    top: Any,
-    rest: Any,
-    log_total: Any,
-) -> tuple[Any, Any]:
+    x,
+    weight,
+    gamma,
+    top,
+    rest,
+    log_total,
+):
     """A tile's share of the loss, -sum_c a_c t_c m_c l_c, and of S = sum_c a_c t_c G_c."""
     _, _, shifted, modulator, g = _class_terms(
         x, top[:, None], rest[:, None], log_total[:, None], gamma
@@ -259,14 +258,14 @@ def _dense_sums(
 
 @triton.jit
 def _dense_grad(
-    x: Any,
-    weight: Any,
-    gamma: Any,
-    top: Any,
-    rest: Any,
-    log_total: Any,
-    weight_sum: Any,
-) -> Any:
+    x,
+    weight,
+    gamma,
+    top,
+    rest,
+    log_total,
+    weight_sum,
+):
     """dloss/dx_j = p_j (S - w_j) - w_j (1 - p_j) over a tile, w = a t G (S: ``weight_sum``,
     with the row's NaN poison)."""
     p, one_minus_p, _, _, g = _class_terms(
@@ -278,23 +277,23 @@ def _dense_grad(
 
 @triton.jit
 def _softmax_focal_kernel(
-    x_ptr: Any,
-    index_ptr: Any,
-    target_ptr: Any,
-    gamma_ptr: Any,
-    class_factor_ptr: Any,
-    loss_ptr: Any,
-    grad_ptr: Any,
-    outer: Any,
-    num_classes: Any,
-    inner: Any,
-    ignore_index: Any,
-    gamma_high: Any,
-    gamma_low: Any,
-    class_factor_high: Any,
-    class_factor_low: Any,
-    smoothing_high: Any,
-    smoothing_low: Any,
+    x_ptr,
+    index_ptr,
+    target_ptr,
+    gamma_ptr,
+    class_factor_ptr,
+    loss_ptr,
+    grad_ptr,
+    outer,
+    num_classes,
+    inner,
+    ignore_index,
+    gamma_high,
+    gamma_low,
+    class_factor_high,
+    class_factor_low,
+    smoothing_high,
+    smoothing_low,
     INDEX_TARGET: tl.constexpr,
     SMOOTHED: tl.constexpr,
     GAMMA_PER_LOCATION: tl.constexpr,
@@ -307,7 +306,7 @@ def _softmax_focal_kernel(
     COMPUTE_DTYPE: tl.constexpr,
     BLOCK_L: tl.constexpr,
     BLOCK_C: tl.constexpr,
-) -> None:
+):
     """One program: BLOCK_L locations, their classes in blocks of BLOCK_C (the passes are in
     the module docstring). ROWS (inner == 1): the locations are rows of contiguous classes;
     otherwise a run of BLOCK_L contiguous inner positions of one outer position."""
@@ -588,7 +587,10 @@ def softmax_focal(
     programs = triton.cdiv(outer, block_l) if rows else outer * triton.cdiv(inner, block_l)
     # The placeholder for an absent tensor operand: never read (its constexpr is off).
     unused = loss
-    _softmax_focal_kernel[(programs,)](
+    launch(
+        _softmax_focal_kernel,
+        programs,
+        x.device,
         x,
         index if index is not None else unused,
         probabilities if probabilities is not None else unused,

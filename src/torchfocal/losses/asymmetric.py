@@ -11,6 +11,7 @@ from torch import Tensor
 from .._engine import checks as v
 from .._engine import runners, targets
 from .._engine.numerics import power, saturated_logsigmoid, scaled
+from .._engine.triton_fallback import falls_back_to_fused
 
 # Asymmetric loss (Ridnik et al. 2021). Positives: L+ = (1-p)^g+ softplus(-x). Negatives
 # see the shifted probability p_m = max(p - clip, 0), with u = 1 - p_m = min(1 - p + clip, 1):
@@ -111,6 +112,7 @@ def asymmetric_fused(
     return scaled(loss, grad, weight)
 
 
+@falls_back_to_fused
 def asymmetric_loss(
     input: Tensor,
     target: Tensor,

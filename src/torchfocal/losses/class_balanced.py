@@ -9,6 +9,7 @@ from torch import Tensor
 from .._engine import checks as v
 from .._engine import targets
 from .._engine.deprecation import renamed
+from .._engine.triton_fallback import falls_back_to_fused
 from .sigmoid_focal import sigmoid_focal_loss
 from .softmax_focal import softmax_focal_loss
 
@@ -16,6 +17,7 @@ _CLASS_BALANCED_FORMS = ("focal", "sigmoid", "softmax")
 
 
 @renamed(weights="weight")
+@falls_back_to_fused
 def class_balanced_loss(
     input: Tensor,
     target: Tensor,

@@ -12,10 +12,12 @@ from .._engine import checks as v
 from .._engine import reduction as reducing
 from .._engine import triton_runner
 from .._engine.deprecation import renamed
+from .._engine.triton_fallback import falls_back_to_fused
 from .softmax_focal import naive_per_location, per_location_loss
 
 
 @renamed(bin_dim="class_dim")
+@falls_back_to_fused
 def distribution_focal_loss(
     input: Tensor,
     target: Tensor,

@@ -25,6 +25,7 @@ from torch import Tensor
 
 from .._engine import checks as v
 from .._engine import reduction as reducing
+from .._engine.triton_fallback import falls_back_to_fused
 from .sigmoid_focal import sigmoid_focal_loss
 
 #: The guard of the ratio's denominator, as in the authors' code: a class whose negatives
@@ -167,6 +168,7 @@ def equalization_statistics(
     return pos, neg
 
 
+@falls_back_to_fused
 def equalization_loss_v2(
     input: Tensor,
     target: Tensor,

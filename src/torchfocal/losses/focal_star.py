@@ -11,6 +11,7 @@ from torch import Tensor
 from .._engine import checks as v
 from .._engine import runners, targets
 from .._engine.numerics import AlphaArg, alpha_t, has_neg_inf, scaled, sign, times
+from .._engine.triton_fallback import falls_back_to_fused
 
 # FL* (Lin et al. 2017, appendix A). With s = 2y - 1 and z = gamma s x + beta:
 #   loss = -log sigmoid(z) / gamma = softplus(-z) / gamma,
@@ -58,6 +59,7 @@ def star_fused(
     return scaled(loss, grad, times(alpha_t(alpha, y, x), weight))
 
 
+@falls_back_to_fused
 def sigmoid_focal_loss_star(
     input: Tensor,
     target: Tensor,

@@ -16,6 +16,7 @@ from torch import Tensor
 
 from .._engine import checks as v
 from .._engine import targets
+from .._engine.triton_fallback import falls_back_to_fused
 from .softmax_focal import softmax_focal_loss
 
 #: Class counts: a tensor or a sequence of numbers.
@@ -32,6 +33,7 @@ def class_margins(class_counts: Tensor, max_margin: float) -> Tensor:
     return max_margin * torch.exp(0.25 * (log_counts.min() - log_counts))
 
 
+@falls_back_to_fused
 def ldam_loss(
     input: Tensor,
     target: Tensor,

@@ -17,6 +17,7 @@ from torch import Tensor
 
 from .._engine import checks as v
 from .._engine import targets
+from .._engine.triton_fallback import falls_back_to_fused
 from .softmax_focal import softmax_focal_loss
 
 #: Class counts or frequencies: a tensor or a sequence of numbers.
@@ -82,6 +83,7 @@ def logit_adjust(input: Tensor, prior: Prior, *, tau: float = 1.0, class_dim: in
     return (input.to(dtype) - tau * _log_prior(prior, input, dim, dtype)).to(input.dtype)
 
 
+@falls_back_to_fused
 def logit_adjusted_cross_entropy(
     input: Tensor,
     target: Tensor,

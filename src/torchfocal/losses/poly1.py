@@ -22,6 +22,7 @@ from .._engine.numerics import (
     scaled,
     sign,
 )
+from .._engine.triton_fallback import falls_back_to_fused
 from .sigmoid_focal import fused_elementwise, naive_elementwise
 from .softmax_focal import fused, naive_per_location
 
@@ -169,6 +170,7 @@ def poly1_softmax_fused(
     return loss, grad if grad_scale is None else grad.mul_(grad_scale)
 
 
+@falls_back_to_fused
 def poly1_focal_loss(
     input: Tensor,
     target: Tensor,
@@ -372,6 +374,7 @@ def _poly1_softmax(
     )
 
 
+@falls_back_to_fused
 def poly1_cross_entropy(
     input: Tensor,
     target: Tensor,

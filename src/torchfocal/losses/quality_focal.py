@@ -11,6 +11,7 @@ from .._engine import checks as v
 from .._engine import runners, targets
 from .._engine.deprecation import renamed
 from .._engine.numerics import SATURATED_LOGIT, scaled, soft_bce
+from .._engine.triton_fallback import falls_back_to_fused
 
 # Quality focal loss (Li et al. 2020). With d = p - q:
 #   loss = |d|^beta bce(x, q)
@@ -72,6 +73,7 @@ def quality_fused(
 
 
 @renamed(target_score="target")
+@falls_back_to_fused
 def quality_focal_loss(
     input: Tensor,
     target: Tensor,

@@ -26,6 +26,7 @@ from torch import Tensor
 from .._engine import checks as v
 from .._engine import reduction as reducing
 from .._engine import targets
+from .._engine.triton_fallback import falls_back_to_fused
 from .softmax_focal import softmax_focal_loss
 
 
@@ -107,6 +108,7 @@ def seesaw_log_factors(
     return shift
 
 
+@falls_back_to_fused
 def seesaw_loss(
     input: Tensor,
     target: Tensor,

@@ -54,6 +54,7 @@ from .._engine import checks as v
 from .._engine import runners, targets, triton_runner
 from .._engine.numerics import AlphaArg, Gamma, equals, log_one_minus_pt, scalar
 from .._engine.reduction import reduce
+from .._engine.triton_fallback import falls_back_to_fused
 
 
 def naive_elementwise(
@@ -312,6 +313,7 @@ def _sigmoid_gamma(
         return v.gamma_schedule(gamma, p_t)
 
 
+@falls_back_to_fused
 def sigmoid_focal_loss(
     input: Tensor,
     target: Tensor,

@@ -48,6 +48,7 @@ from .._engine.numerics import (
     weighted_log_p,
     weighted_log_p_value,
 )
+from .._engine.triton_fallback import falls_back_to_fused
 
 
 def naive_per_location(
@@ -216,6 +217,7 @@ def _softmax_gamma(
         return v.gamma_schedule(gamma, p)
 
 
+@falls_back_to_fused
 def softmax_focal_loss(
     input: Tensor,
     target: Tensor,

@@ -10,6 +10,7 @@ from .._engine import checks as v
 from .._engine import runners, targets
 from .._engine.deprecation import renamed
 from .._engine.numerics import power, saturated_logsigmoid, scaled, soft_bce
+from .._engine.triton_fallback import falls_back_to_fused
 
 # Varifocal loss (Zhang et al. 2021). With q the IoU-aware target score:
 #   q > 0:  loss = s bce(x, q),        s = q (iou_weighted) or 1,  dloss/dx = s (p - q)
@@ -64,6 +65,7 @@ def varifocal_fused(
 
 
 @renamed(target_score="target")
+@falls_back_to_fused
 def varifocal_loss(
     input: Tensor,
     target: Tensor,
