@@ -1,12 +1,22 @@
 """Shared fixtures: every test starts from fixed RNG states; Triton kernels run through
-Triton's interpreter (on CPU tensors), set before anything imports triton."""
+Triton's interpreter (on CPU tensors), set before anything imports triton.
+
+``TORCHFOCAL_TRITON_TESTS=cuda`` runs the Triton tests (tests/test_triton_*.py) on a GPU
+with the compiled kernels instead (docs/contributing.md): the interpreter is left off, the
+tests build their inputs on the CPU as always, and every call into torchfocal from those
+modules (the public functions and the kernels' host functions) takes its tensor arguments
+to the GPU and brings its results back (differentiably, so gradients still reach the CPU
+leaves). Their tolerances are widened by ``GPU_TOLERANCE_FACTOR`` there: the compiled
+float32 code uses the GPU's approximate exp2 / log2 (ex2.approx, lg2.approx: about 2 ulp),
+its approximate division (div.full.f32: 2 ulp) and flushes float32 denormals to zero, where
+the interpreter computes with NumPy's correctly rounded functions; float64 code calls
+libdevice's exp / log and divides exactly, so the factor only pays for the order of sums.
+"""
 
 from __future__ import annotations
 
+import functools
 import os
-
-os.environ.setdefault("TRITON_INTERPRET", "1")
-
 import random
 from typing import Any
 
@@ -16,6 +26,19 @@ import torch
 
 import torchfocal
 from torchfocal import reference
+
+#: Where the Triton tests run their kernels: "interpreter" (CPU tensors, the default and
+#: CI's) or "cuda" (a GPU, the compiled kernels).
+TRITON_TESTS = os.environ.get("TORCHFOCAL_TRITON_TESTS", "interpreter")
+if TRITON_TESTS not in ("interpreter", "cuda"):
+    raise ValueError(
+        f"TORCHFOCAL_TRITON_TESTS must be 'interpreter' or 'cuda'; got {TRITON_TESTS!r}"
+    )
+# before anything imports triton (torchfocal imports it on the first launch only)
+if TRITON_TESTS == "interpreter":
+    os.environ.setdefault("TRITON_INTERPRET", "1")
+#: How much wider every tolerance of the Triton tests is on a GPU (see the docstring).
+GPU_TOLERANCE_FACTOR = 16.0
 
 
 @pytest.fixture(autouse=True)
@@ -78,6 +101,57 @@ def check_against_reference(
     tol = tolerance(x.dtype)
     torch.testing.assert_close(value, torch.as_tensor(ref_value, dtype=x.dtype), **tol)
     torch.testing.assert_close(grad, torch.as_tensor(ref_grad, dtype=x.dtype), **tol)
+
+
+def _on_device(function: Any, device: str) -> Any:
+    """``function`` with its CPU tensor arguments moved to ``device`` and its tensor results
+    brought back to the CPU (both moves are differentiable)."""
+    from torch.utils import _pytree as pytree
+
+    def to(tensor: Any, where: str) -> Any:
+        return tensor.to(where) if isinstance(tensor, torch.Tensor) else tensor
+
+    @functools.wraps(function)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        args, kwargs = pytree.tree_map(lambda t: to(t, device), (args, kwargs))
+        return pytree.tree_map(lambda t: to(t, "cpu"), function(*args, **kwargs))
+
+    return call
+
+
+def _widened(check: Any) -> Any:
+    @functools.wraps(check)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        for name in ("rtol", "atol"):
+            if kwargs.get(name) is not None:
+                kwargs[name] = kwargs[name] * GPU_TOLERANCE_FACTOR
+        return check(*args, **kwargs)
+
+    return call
+
+
+@pytest.fixture(autouse=True)
+def _triton_tests_on_gpu(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Under TORCHFOCAL_TRITON_TESTS=cuda, the Triton test modules run on the GPU (see the
+    module docstring); nothing changes for any other test or mode."""
+    if TRITON_TESTS != "cuda" or not request.module.__name__.startswith("test_triton_"):
+        return
+    if not torch.cuda.is_available():
+        pytest.skip("TORCHFOCAL_TRITON_TESTS=cuda needs a CUDA device")
+    from torchfocal import functional
+    from torchfocal._triton import elementwise, softmax
+
+    for namespace in (torchfocal, functional):
+        for name in functional.__all__:
+            value = getattr(namespace, name)
+            if callable(value) and name.endswith(("_loss", "_entropy")):
+                monkeypatch.setattr(namespace, name, _on_device(value, "cuda"))
+    monkeypatch.setattr(softmax, "softmax_focal", _on_device(softmax.softmax_focal, "cuda"))
+    monkeypatch.setattr(
+        elementwise, "elementwise_loss", _on_device(elementwise.elementwise_loss, "cuda")
+    )
+    monkeypatch.setattr(np.testing, "assert_allclose", _widened(np.testing.assert_allclose))
+    monkeypatch.setattr(torch.testing, "assert_close", _widened(torch.testing.assert_close))
 
 
 @pytest.fixture

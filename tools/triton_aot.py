@@ -1,0 +1,626 @@
+"""Compile every Triton kernel specialisation that torchfocal's public API launches, ahead of
+time, for real GPUs, on a machine without one.
+
+Triton's interpreter (TRITON_INTERPRET=1, how the test suite runs the kernels on the CPU)
+runs a kernel's math but never its compiler: annotations on jitted functions, returns of
+different types, register spills are only seen by compiling. This script does, in two steps:
+
+1. ``record``: under the interpreter, a grid of real public calls (every loss with a kernel,
+   target form and dtype, alpha / gamma / weight / pos_weight mode, label smoothing,
+   reduction, with and without the gradient, float16 / bfloat16 / float32 / float64, shapes
+   that reach every block configuration, aligned and offset pointers), plus the kernels'
+   host functions on meta tensors of more than 2**31 elements (64-bit indexing), with every
+   kernel replaced by a recorder that keeps what the launch would specialise on and runs
+   nothing. The launches are reduced to their distinct specialisations.
+2. ``compile`` (a separate process, without the interpreter, run by any Python that has
+   torch and the Triton to test): builds each specialisation's signature, constants and
+   attributes with Triton's own launcher code (the binder and ``_pack_args`` that
+   ``JITFunction.run`` uses), and compiles it with ``triton.compile(ASTSource(...),
+   target=GPUTarget(...))``: to TTIR (the front end) or through PTX to a cubin (ptxas of
+   the Triton wheel), with the registers and spills from the ptxas log.
+
+Usage::
+
+    python tools/triton_aot.py                      # CI: TTIR of every specialisation for
+                                                    # sm_90 and sm_80, cubins of a covering set
+    python tools/triton_aot.py --full               # before a release: every specialisation
+                                                    # through cubin, AMD targets too
+    python tools/triton_aot.py --python /venv/bin/python   # with another Triton
+
+It writes a JSON report (``--out``) and exits 1 on any compile error or any spill in a
+specialisation whose compute dtype is float32.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import itertools
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+#: GPU targets: (backend, arch, warp size). The default run and the full run.
+CUDA_TARGETS = [("cuda", 90, 32), ("cuda", 80, 32)]
+HIP_TARGETS = [("hip", "gfx942", 64), ("hip", "gfx90a", 64)]
+KERNEL_MODULES = ("torchfocal._triton.elementwise", "torchfocal._triton.softmax")
+CONSTEXPR_PREFIX = "tl."
+
+
+# --------------------------------------------------------------------------------------
+# Step 1: record the launches of a grid of public calls (under the interpreter)
+# --------------------------------------------------------------------------------------
+
+
+@dataclass
+class Launch:
+    """One launch as its specialisation: the kernel, each argument as what the launcher
+    specialises on, the constexprs and the launch options."""
+
+    module: str
+    kernel: str
+    args: list[Any]
+    constexprs: dict[str, Any]
+    options: dict[str, Any]
+
+    def key(self) -> str:
+        return json.dumps([self.module, self.kernel, self.args, self.constexprs, self.options])
+
+
+def _describe(value: Any) -> Any:
+    """What Triton's launcher specialises on: a tensor's dtype and 16-byte alignment, an
+    integer's value class (1, a multiple of 16, 32 or 64 bits), a float's type."""
+    import torch
+
+    if isinstance(value, torch.Tensor):
+        aligned = value.device.type == "meta" or value.data_ptr() % 16 == 0
+        return {"tensor": str(value.dtype).removeprefix("torch."), "aligned": aligned}
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, int):  # a representative of the value's class
+        if value == 1:
+            return {"int": 1}
+        base = 16 if -(2**31) <= value < 2**31 else 2**32
+        return {"int": base if value % 16 == 0 else base + 1}
+    if isinstance(value, float):
+        return {"float": 0.5}
+    return {"constexpr": _constexpr(value)}
+
+
+def _constexpr(value: Any) -> Any:
+    import triton.language as tl
+
+    if isinstance(value, tl.dtype):
+        return CONSTEXPR_PREFIX + str(value)
+    return value
+
+
+class _Recorder:
+    """Stands in for a jitted kernel: ``kernel[grid](...)`` records, runs nothing."""
+
+    def __init__(self, module: str, kernel: Any, launches: list[Launch]) -> None:
+        self.fn = kernel.fn
+        self._module = module
+        self._launches = launches
+        self._params = list(kernel.fn.__code__.co_varnames[: kernel.fn.__code__.co_argcount])
+
+    def __getitem__(self, grid: Any) -> Callable[..., None]:
+        def record(*args: Any, **kwargs: Any) -> None:
+            constexpr_names = self._params[len(args) :]
+            self._launches.append(
+                Launch(
+                    module=self._module,
+                    kernel=self.fn.__name__,
+                    args=[_describe(arg) for arg in args],
+                    constexprs={k: _constexpr(kwargs[k]) for k in constexpr_names if k in kwargs},
+                    options={k: v for k, v in kwargs.items() if k not in constexpr_names},
+                )
+            )
+
+        return record
+
+
+@contextlib.contextmanager
+def recording() -> Iterator[list[Launch]]:
+    """Every kernel of :data:`KERNEL_MODULES` replaced by a :class:`_Recorder`."""
+    import importlib
+
+    launches: list[Launch] = []
+    saved: list[tuple[Any, str, Any]] = []
+    for name in KERNEL_MODULES:
+        module = importlib.import_module(name)
+        for attribute, value in vars(module).items():
+            if attribute.endswith("_kernel") and hasattr(value, "fn"):
+                saved.append((module, attribute, value))
+                setattr(module, attribute, _Recorder(name, value, launches))
+    try:
+        yield launches
+    finally:
+        for module, attribute, value in saved:
+            setattr(module, attribute, value)
+
+
+def _public_calls() -> Iterator[Callable[[], Any]]:
+    """The grid of public calls: one factor varied at a time around a base call of each loss,
+    for every input dtype and with and without the gradient, so that every constexpr value
+    and argument type the API can launch is reached (see the module docstring)."""
+    import torch
+
+    import torchfocal
+
+    dtypes = [torch.float16, torch.bfloat16, torch.float32, torch.float64]
+
+    def call(name: str, x: torch.Tensor, target: Any, grad: bool, **options: Any) -> Callable:
+        def run() -> Any:
+            x_in = x.detach().requires_grad_(grad)  # (a clone would be aligned)
+            return getattr(torchfocal, name)(x_in, target, backend="triton", **options)
+
+        return run
+
+    def offset(x: torch.Tensor) -> torch.Tensor:
+        """x at a pointer 4 bytes past 16-byte alignment (a view into a larger buffer)."""
+        flat = torch.empty(x.numel() + 8, dtype=x.dtype)[1 : 1 + x.numel()]
+        return flat.view(x.shape).copy_(x)
+
+    n, c = 6, 5
+    for dtype, grad in itertools.product(dtypes, (True, False)):
+        x = torch.randn(n, c, dtype=torch.float64).to(dtype)
+        mask = torch.rand(n, c) < 0.3
+        index = torch.randint(0, c + 1, (n,))
+        soft = torch.rand(n, c, dtype=torch.float64).to(dtype)
+        per_class = [0.1, 0.2, 0.3, 0.4, 0.5]
+        # sigmoid focal: every target form and option, each alone
+        sigmoid_variants: list[tuple[Any, dict[str, Any]]] = [
+            (mask, {}),
+            (mask.to(torch.uint8), {}),
+            (mask.to(dtype), {}),
+            (mask.to(torch.float32), {}),
+            (soft, {}),
+            (index, {}),
+            (index.to(torch.int32), {}),
+            (mask, {"alpha": None}),
+            (mask, {"alpha": per_class}),
+            (mask, {"gamma": 0.5}),
+            (mask, {"gamma": 0.0}),
+            (mask, {"gamma": "flsd53"}),
+            (mask, {"gamma": lambda p_t: 2.0 + p_t}),
+            (mask, {"weight": torch.rand(c, dtype=torch.float64).to(dtype)}),
+            (mask, {"weight": torch.rand(n, c, dtype=torch.float64).to(dtype)}),
+            (mask, {"pos_weight": torch.rand(c, dtype=torch.float64).to(dtype) + 0.5}),
+            (mask, {"label_smoothing": 0.1}),
+            (index, {"label_smoothing": 0.1, "alpha": per_class}),
+            (index, {"ignore_index": 2}),
+        ]
+        for reduction in ("none", "mean", "sum", "positives"):
+            sigmoid_variants.append((mask, {"reduction": reduction}))
+            sigmoid_variants.append((index, {"reduction": reduction}))
+        for target, options in sigmoid_variants:
+            yield call("sigmoid_focal_loss", x, target, grad, **options)
+        yield call("sigmoid_focal_loss", offset(x), mask, grad)
+        yield call("sigmoid_focal_loss", x[:1], mask[:1], grad)  # n_elements not % 16
+        yield call(
+            "sigmoid_focal_loss",
+            x.reshape(2, 3, c).transpose(1, 2),
+            mask.reshape(2, 3, c).transpose(1, 2),
+            grad,
+        )  # class_dim=1 of a (2, 5, 3) map
+        big = torch.randn(2, c, 300, dtype=torch.float64).to(dtype)  # several programs
+        yield call("sigmoid_focal_loss", big, torch.rand(2, c, 300) < 0.2, grad)
+        # the rest of the sigmoid family: each loss's own options, a hard and a soft target
+        family = [
+            ("sigmoid_focal_loss_star", {"gamma": 2.0, "beta": 1.0}),
+            ("sigmoid_focal_loss_star", {"gamma": 0.5, "beta": -0.5, "alpha": per_class}),
+            ("asymmetric_loss", {}),
+            ("asymmetric_loss", {"clip": 0.0}),
+            ("poly1_focal_loss", {"epsilon": 1.0}),
+            ("poly1_focal_loss", {"alpha": per_class, "label_smoothing": 0.1}),
+            ("poly1_cross_entropy", {"activation": "sigmoid"}),
+        ]
+        for (name, options), target in itertools.product(family, (mask, soft, index)):
+            yield call(name, x, target, grad, **options)
+        for name, reduction in itertools.product(
+            ("sigmoid_focal_loss_star", "asymmetric_loss", "poly1_focal_loss"),
+            ("none", "positives"),
+        ):
+            yield call(name, x, mask, grad, reduction=reduction)
+        score = soft * mask.to(dtype)
+        for name, options in [
+            ("varifocal_loss", {}),
+            ("varifocal_loss", {"iou_weighted": False, "gamma": 0.5}),
+            ("quality_focal_loss", {"beta": 2.0}),
+            ("quality_focal_loss", {"beta": 0.0}),
+        ]:
+            for reduction in ("none", "mean", "sum", "positives"):
+                yield call(name, x, score, grad, reduction=reduction, **options)
+            yield call(name, x, score, grad, weight=torch.rand(n, c).to(dtype), **options)
+        eqlv2 = {"pos_grad": torch.rand(c).double(), "neg_grad": torch.rand(c).double() + 1}
+        yield call("equalization_loss_v2", x, index, grad, **eqlv2)
+        # the softmax form: rows and maps, one block and several, every target form
+        labels = torch.randint(0, c, (n,))
+        probabilities = torch.softmax(torch.randn(n, c, dtype=torch.float64), 1).to(dtype)
+        softmax_variants: list[tuple[Any, Any, dict[str, Any]]] = [
+            (x, labels, {}),
+            (x, labels.to(torch.int32), {}),
+            (x, labels, {"alpha": per_class}),
+            (x, labels, {"weight": torch.rand(c, dtype=torch.float64).to(dtype)}),
+            (x, labels, {"gamma": 0.0}),
+            (x, labels, {"gamma": 0.5}),
+            (x, labels, {"gamma": "flsd53"}),
+            (x, labels, {"gamma": lambda p_t: 2.0 + p_t}),
+            (x, labels, {"label_smoothing": 0.1}),
+            (x, labels, {"label_smoothing": 0.1, "gamma": "flsd53", "alpha": per_class}),
+            (x, probabilities, {}),
+            (x, probabilities, {"gamma": lambda p_t: 2.0 + p_t}),
+            (x, probabilities, {"label_smoothing": 0.1, "alpha": per_class}),
+            (offset(x), labels, {}),
+            (x[:1], labels[:1], {}),
+            (x, labels, {"reduction": "none"}),
+            (x, labels, {"reduction": "sum"}),
+        ]
+        for classes in (3000, 9000):  # several class blocks: rows, and maps of 5 positions
+            wide = torch.randn(2, classes, dtype=torch.float64).to(dtype)
+            wide_labels = torch.randint(0, classes, (2,))
+            softmax_variants += [
+                (wide, wide_labels, {}),
+                (wide, wide_labels, {"label_smoothing": 0.1}),
+                (wide, wide_labels, {"gamma": lambda p_t: 2.0 + p_t}),
+                (wide, torch.softmax(wide.double(), 1).to(dtype), {"alpha": [0.5] * classes}),
+            ]
+        for classes, inner in ((5, 7), (5, 100), (300, 40), (2000, 3)):
+            grid_x = torch.randn(2, classes, inner, dtype=torch.float64).to(dtype)
+            grid_labels = torch.randint(0, classes, (2, inner))
+            softmax_variants += [
+                (grid_x, grid_labels, {}),
+                (grid_x, grid_labels, {"label_smoothing": 0.1, "gamma": "flsd53"}),
+                (grid_x, torch.softmax(grid_x.double(), 1).to(dtype), {}),
+            ]
+        for x_s, target, options in softmax_variants:
+            yield call("softmax_focal_loss", x_s, target, grad, **options)
+        counts = [50, 20, 10, 5, 1]
+        for name, options in [
+            ("logit_adjusted_cross_entropy", {"prior": counts}),
+            ("ldam_loss", {"class_counts": counts}),
+            ("seesaw_loss", {"class_counts": torch.tensor(counts)}),
+            ("class_balanced_loss", {"weight": torch.rand(c).to(dtype), "loss": "softmax"}),
+            ("class_balanced_loss", {"weight": torch.rand(c).to(dtype), "loss": "focal"}),
+        ]:
+            yield call(name, x, labels, grad, **options)
+        bins = torch.randn(n, 4, 8, dtype=torch.float64).to(dtype)
+        yield call("distribution_focal_loss", bins, torch.rand(n, 4) * 6.5, grad)
+
+
+def _wide_calls() -> Iterator[Callable[[], Any]]:
+    """The kernels' host functions on meta tensors of more than 2**31 elements: the 64-bit
+    index specialisations (no public call on such a tensor fits a test machine)."""
+    import torch
+
+    from torchfocal._triton import elementwise, softmax
+
+    meta = {"device": "meta"}
+    for dtype, need_grad, classes in itertools.product(
+        (torch.bfloat16, torch.float32, torch.float64), (True, False), (79, 80)
+    ):
+        # n_elements above 2**31, a multiple of 16 and not
+        x = torch.empty(2**31 // classes + 1, classes, 1, dtype=dtype, **meta)
+        mask = torch.empty(x.shape, dtype=torch.uint8, **meta)
+        index = torch.empty(x.shape[0], 1, dtype=torch.int64, **meta)
+        for target, form, reduce in ((mask, "mask", True), (index, "index", False)):
+            yield lambda x=x, t=target, f=form, r=reduce, g=need_grad: elementwise.elementwise_loss(
+                "sigmoid_focal", x, t, form=f, ignore_index=-100, label_smoothing=0.0,
+                alpha=0.25, weight=None, pos_weight=None, gamma=2.0, params=(), reduce=r,
+                count_positives=False, need_grad=g,
+            )  # fmt: skip
+        for shape in ((2**31 // 1000 + 1, 1000, 1), (2, 1000, 2**30 // 1000 + 1)):
+            xs = torch.empty(shape, dtype=dtype, **meta)
+            labels = torch.empty(shape[0], shape[2], dtype=torch.int64, **meta)
+            yield lambda xs=xs, labels=labels, g=need_grad: softmax.softmax_focal(
+                xs, index=labels, probabilities=None, ignore_index=-100, label_smoothing=0.0,
+                gamma=2.0, class_factor=None, need_grad=g,
+            )  # fmt: skip
+
+
+def record() -> list[Launch]:
+    """The distinct specialisations the grid launches (TRITON_INTERPRET=1 must be set before
+    triton is imported)."""
+    import warnings
+
+    with recording() as launches, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for run in itertools.chain(_public_calls(), _wide_calls()):
+            run()
+    distinct = {launch.key(): launch for launch in launches}
+    return list(distinct.values())
+
+
+# --------------------------------------------------------------------------------------
+# Step 2: compile (a process without the interpreter)
+# --------------------------------------------------------------------------------------
+
+
+def _argument(description: Any) -> Any:
+    """A value that the launcher specialises as ``description`` says."""
+    import torch
+
+    if isinstance(description, dict):
+        if "tensor" in description:
+            dtype = getattr(torch, description["tensor"])
+            buffer = torch.empty(64, dtype=dtype)
+            return buffer if description["aligned"] else buffer[1:]
+        if "int" in description:
+            return description["int"]
+        if "float" in description:
+            return description["float"]
+    return description
+
+
+def _constexpr_value(value: Any) -> Any:
+    import triton.language as tl
+
+    if isinstance(value, str) and value.startswith(CONSTEXPR_PREFIX):
+        return tl.dtype(value.removeprefix(CONSTEXPR_PREFIX))
+    return value
+
+
+def _kernel(module: str, name: str) -> Any:
+    import importlib
+
+    return getattr(importlib.import_module(module), name)
+
+
+_PTXAS_REGISTERS = re.compile(r"Used (\d+) registers")
+_PTXAS_SPILLS = re.compile(r"(\d+) bytes spill stores, (\d+) bytes spill loads")
+
+
+def compile_one(launch: dict[str, Any], target_spec: list[Any], stage: str) -> dict[str, Any]:
+    """Compile one specialisation for one target to ``stage`` ("ttir" or "binary")."""
+    import triton
+    from triton.backends.compiler import GPUTarget
+    from triton.compiler import ASTSource, make_backend
+    from triton.runtime.jit import create_function_from_signature
+
+    kernel = _kernel(launch["module"], launch["kernel"])
+    target = GPUTarget(*target_spec)
+    result: dict[str, Any] = {
+        "kernel": launch["kernel"],
+        "target": f"{target.backend}:{target.arch}",
+        "stage": stage,
+        "constexprs": launch["constexprs"],
+        "triton": triton.__version__,
+    }
+    started = time.perf_counter()
+    try:
+        backend = make_backend(target)
+        binder = create_function_from_signature(kernel.signature, kernel.params, backend)
+        args = [_argument(a) for a in launch["args"]]
+        kwargs = {k: _constexpr_value(v) for k, v in launch["constexprs"].items()}
+        kwargs.update(launch["options"])
+        bound, specialization, options = binder(*args, **kwargs)
+        options, signature, constexprs, attrs = kernel._pack_args(
+            backend, kwargs, bound, specialization, options
+        )
+        source = ASTSource(kernel, signature, constexprs, attrs)
+        if stage == "ttir":
+            _front_end(source, target, backend, options)
+        else:
+            triton.knobs.nvidia.dump_ptxas_log = True  # ptxas -v: registers and spills
+            log = io.StringIO()
+            with contextlib.redirect_stdout(log):
+                compiled = triton.compile(source, target=target, options=options.__dict__)
+            result.update(_resources(compiled, log.getvalue(), target.backend))
+    except Exception as error:  # every compile error is a result, reported whole
+        result["error"] = f"{type(error).__name__}: {error}"
+    result["seconds"] = round(time.perf_counter() - started, 3)
+    return result
+
+
+def _front_end(source: Any, target: Any, backend: Any, options: Any) -> None:
+    """The front end alone: Python AST to TTIR and its passes (what triton.compile runs
+    before the target's lowering)."""
+    from triton._C.libtriton import ir
+
+    context = ir.context()
+    ir.load_dialects(context)
+    backend.load_dialects(context)
+    codegen = backend.get_codegen_implementation(options)
+    module = source.make_ir(target, options, codegen, backend.get_module_map(), context)
+    stages: dict[str, Any] = {}
+    backend.add_stages(stages, options, source.language)
+    metadata: dict[str, Any] = {"target": target, **options.__dict__}
+    stages["ttir"](module, metadata)
+
+
+def _resources(compiled: Any, ptxas_log: str, backend: str) -> dict[str, Any]:
+    """Registers and spill bytes of a compiled kernel: ptxas's own log on CUDA, the
+    metadata of the AMD backend."""
+    if backend == "cuda":
+        registers = _PTXAS_REGISTERS.findall(ptxas_log)
+        spills = _PTXAS_SPILLS.findall(ptxas_log)
+        return {
+            "registers": int(registers[-1]) if registers else None,
+            "spill_bytes": sum(int(st) + int(ld) for st, ld in spills) if spills else None,
+            "sass_instructions": _sass_instruction_count(compiled.asm["cubin"]),
+        }
+    # AMD: the code object's metadata in the assembly (vector registers and their spills)
+    assembly = compiled.asm.get("amdgcn", "")
+    registers = re.findall(r"\.vgpr_count:\s+(\d+)", assembly)
+    spills = re.findall(r"\.[sv]gpr_spill_count:\s+(\d+)", assembly)
+    return {
+        "registers": int(registers[0]) if registers else None,
+        "spill_bytes": 4 * sum(int(count) for count in spills) if spills else None,
+    }
+
+
+def _sass_instruction_count(cubin: bytes) -> int | None:
+    """The number of SASS instructions in a cubin (cuobjdump of the Triton wheel)."""
+    import triton
+
+    tool = Path(triton.__file__).parent / "backends" / "nvidia" / "bin" / "cuobjdump"
+    if not tool.exists():
+        return None
+    with tempfile.NamedTemporaryFile(suffix=".cubin") as file:
+        file.write(cubin)
+        file.flush()
+        out = subprocess.run([str(tool), "-sass", file.name], capture_output=True, text=True)
+    return len(re.findall(r"^\s+/\*[0-9a-f]{4}\*/", out.stdout, flags=re.MULTILINE))
+
+
+def covering_set(launches: list[dict[str, Any]]) -> list[int]:
+    """Indices of a small set of specialisations in which each kernel's every constexpr
+    value, argument type and launch option appears at least once (greedy set cover)."""
+
+    def features(launch: dict[str, Any]) -> set[str]:
+        items = [("arg", i, json.dumps(a)) for i, a in enumerate(launch["args"])]
+        items += [("constexpr", k, json.dumps(v)) for k, v in launch["constexprs"].items()]
+        items += [("option", k, json.dumps(v)) for k, v in launch["options"].items()]
+        return {f"{launch['kernel']}|{item}" for item in items}
+
+    remaining = set().union(*(features(launch) for launch in launches)) if launches else set()
+    chosen: list[int] = []
+    while remaining:
+        best = max(range(len(launches)), key=lambda i: len(features(launches[i]) & remaining))
+        chosen.append(best)
+        remaining -= features(launches[best])
+    return chosen
+
+
+def _compile_all(
+    launches: list[dict[str, Any]], jobs: list[tuple[int, list[Any], str]], workers: int
+) -> list[dict[str, Any]]:
+    if workers <= 1:
+        return [compile_one(launches[i], target, stage) for i, target, stage in jobs]
+    with ProcessPoolExecutor(workers) as pool:
+        futures = [pool.submit(compile_one, launches[i], t, s) for i, t, s in jobs]
+        return [future.result() for future in futures]
+
+
+def compile_command(args: argparse.Namespace) -> None:
+    os.environ.pop("TRITON_INTERPRET", None)
+    launches = json.loads(Path(args.launches).read_text())
+    targets = [list(t) for t in CUDA_TARGETS + (HIP_TARGETS if args.full else [])]
+    if args.targets:
+        targets = [t for t in targets if f"{t[0]}:{t[1]}" in args.targets.split(",")]
+    binaries = range(len(launches)) if args.full else covering_set(launches)
+    jobs = [(i, t, "ttir") for i in range(len(launches)) for t in targets if not args.full]
+    jobs += [(i, t, "binary") for i in binaries for t in targets]
+    results = _compile_all(launches, jobs, args.workers)
+    Path(args.out).write_text(json.dumps(results, indent=1))
+
+
+# --------------------------------------------------------------------------------------
+# The whole run
+# --------------------------------------------------------------------------------------
+
+
+def summarise(results: list[dict[str, Any]]) -> tuple[list[str], list[str]]:
+    """(report lines, failures): compile errors, and spills where the compute is float32."""
+    failures: list[str] = []
+    lines: list[str] = []
+    for result in results:
+        if "error" in result:
+            failures.append(
+                f"{result['kernel']} {result['target']} {result['stage']} "
+                f"{result['constexprs']}:\n{result['error']}"
+            )
+        compute = str(
+            result["constexprs"].get("COMPUTE", result["constexprs"].get("COMPUTE_DTYPE", ""))
+        )
+        if (result.get("spill_bytes") or 0) > 0 and "fp64" not in compute:
+            failures.append(
+                f"{result['kernel']} {result['target']} spills {result['spill_bytes']} bytes "
+                f"in float32: {result['constexprs']}"
+            )
+    groups: dict[tuple[str, str, str, str], list[dict[str, Any]]] = {}
+    for result in results:
+        key = (result["triton"], result["kernel"], result["target"], result["stage"])
+        groups.setdefault(key, []).append(result)
+    for (version, kernel, target, stage), group in sorted(groups.items()):
+        registers = [r["registers"] for r in group if r.get("registers") is not None]
+        spills = [r["spill_bytes"] for r in group if r.get("spill_bytes")]
+        errors = sum("error" in r for r in group)
+        line = f"triton {version} {kernel} {target} {stage}: {len(group)} compiled, {errors} errors"
+        if registers:
+            line += f", registers {min(registers)}-{max(registers)}"
+        if stage == "binary":
+            line += f", spilling {len(spills)}"
+            line += f" (up to {max(spills)} bytes)" if spills else ""
+        lines.append(line)
+    return lines, failures
+
+
+def run(full: bool, pythons: list[str], workers: int, out: Path, targets: str = "") -> int:
+    os.environ.setdefault("TRITON_INTERPRET", "1")
+    started = time.perf_counter()
+    launches = record()
+    recorded = time.perf_counter() - started
+    results: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory() as scratch:
+        launches_file = Path(scratch) / "launches.json"
+        launches_file.write_text(json.dumps([vars(launch) for launch in launches]))
+        for python in pythons:
+            results_file = Path(scratch) / "results.json"
+            env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
+            env["TRITON_CACHE_DIR"] = str(Path(scratch) / "cache")  # ptxas runs: its log
+            env["PYTHONPATH"] = os.pathsep.join(
+                [str(Path(__file__).resolve().parents[1] / "src"), env.get("PYTHONPATH", "")]
+            )
+            command = [python, __file__, "compile", str(launches_file), "--out"]
+            command += [str(results_file), "--workers", str(workers), "--targets", targets]
+            command += ["--full"] * full
+            subprocess.run(command, check=True, env=env)
+            results += json.loads(results_file.read_text())
+    lines, failures = summarise(results)
+    report = {
+        "specialisations": len(launches),
+        "record_seconds": round(recorded, 1),
+        "total_seconds": round(time.perf_counter() - started, 1),
+        "summary": lines,
+        "failures": failures,
+        "results": results,
+    }
+    out.write_text(json.dumps(report, indent=1))
+    print(f"{len(launches)} distinct specialisations recorded in {recorded:.1f} s")
+    print("\n".join(lines))
+    for failure in failures:
+        print("FAILED:", failure)
+    return 1 if failures else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command")
+    compile_parser = sub.add_parser("compile", help="step 2 (internal): compile recorded launches")
+    compile_parser.add_argument("launches")
+    compile_parser.add_argument("--out", required=True)
+    compile_parser.add_argument("--full", action="store_true")
+    compile_parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    compile_parser.add_argument("--targets", default="")
+    parser.add_argument("--full", action="store_true", help="every specialisation to a binary")
+    parser.add_argument(
+        "--python",
+        action="append",
+        help="a Python whose Triton compiles (repeatable; default: this one)",
+    )
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--out", type=Path, default=Path("triton-aot.json"))
+    parser.add_argument(
+        "--targets", default="", help="only these targets, e.g. cuda:90,hip:gfx942 (default: all)"
+    )
+    args = parser.parse_args(argv)
+    if args.command == "compile":
+        compile_command(args)
+        return 0
+    return run(args.full, args.python or [sys.executable], args.workers, args.out, args.targets)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
