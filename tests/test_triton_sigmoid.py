@@ -414,3 +414,27 @@ def test_no_host_synchronisation(form: str, reduction: str, no_host_reads: None)
 def test_no_host_reads_fixture_catches_a_read(no_host_reads: None) -> None:
     with pytest.raises(AssertionError, match="read on the host"):
         torch.ones(1).item()
+
+
+@pytest.mark.parametrize(
+    ("name", "options", "soft"),
+    [
+        ("sigmoid_focal_loss", {"reduction": "mean"}, False),
+        ("sigmoid_focal_loss", {"reduction": "positives"}, False),
+        ("sigmoid_focal_loss", {"reduction": "mean", "gamma": 0.5}, True),
+        ("asymmetric_loss", {}, False),
+        ("varifocal_loss", {}, True),
+    ],
+)
+def test_sums_of_losses_near_the_float32_maximum_stay_finite(
+    name: str, options: dict[str, Any], soft: bool
+) -> None:
+    """A block of 1024 float32 losses of 2.5e37 sums past the float32 maximum: the kernel's
+    partial sums are float64, as the other backends' sums are."""
+    x = torch.full((3, 700), -1.0e38)
+    target = torch.full((3, 700), 0.9) if soft else torch.ones(3, 700, dtype=torch.bool)
+    loss = getattr(torchfocal, name)
+    triton = loss(x, target, backend="triton", **options)
+    fused = loss(x, target, backend="fused", **options)
+    assert torch.isfinite(fused)
+    torch.testing.assert_close(triton, fused, rtol=1e-6, atol=0)

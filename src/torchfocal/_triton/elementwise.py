@@ -50,7 +50,7 @@ LOSSES = {
 #: Target forms: a mask (read as bytes), a float target, class indices.
 FORMS = {"mask": 0, "float": 1, "index": 2}
 #: Elements per program. A program's partial sums are taken over this many values (a tree
-#: sum in float32, then a float64 sum over the programs).
+#: sum in float64, then a float64 sum over the programs).
 BLOCK = 1024
 
 
@@ -425,9 +425,13 @@ def _elementwise_kernel(
         if COUNT_POSITIVES:
             positives = (y_raw > 0).to(COMPUTE)
         positives = tl.where(counted, positives, 0.0)
-        tl.store(out_ptr + pid, tl.sum(loss, axis=0))
-        tl.store(out_ptr + num_programs + pid, tl.sum(positives, axis=0))
-        tl.store(out_ptr + 2 * num_programs + pid, tl.sum(counted.to(COMPUTE), axis=0))
+        # The loss partial in float64: a block of float32 losses near the float32 maximum
+        # sums past it (the counts and the target mass of a block are small).
+        tl.store(out_ptr + pid, tl.sum(loss.to(tl.float64), axis=0))
+        tl.store(out_ptr + num_programs + pid, tl.sum(positives, axis=0).to(tl.float64))
+        tl.store(
+            out_ptr + 2 * num_programs + pid, tl.sum(counted.to(COMPUTE), axis=0).to(tl.float64)
+        )
     else:
         tl.store(out_ptr + offsets, loss.to(out_ptr.dtype.element_ty), mask=in_range)
 
@@ -443,7 +447,7 @@ def _operand(value: Tensor | None) -> tuple[Tensor | None, int, int, int]:
 
 class ElementwiseResult(NamedTuple):
     #: The loss of every element (x's shape and dtype) or, reduced, the partial sums: a
-    #: (3, programs) tensor of loss, positive target mass and counted elements.
+    #: (3, programs) float64 tensor of loss, positive target mass and counted elements.
     loss: Tensor
     #: dloss/dx in x's dtype, not divided by the reduction's divisor; None if not wanted.
     grad: Tensor | None
@@ -480,8 +484,11 @@ def elementwise_loss(
     programs = max(triton.cdiv(n_elements, BLOCK), 1)
     grad = torch.empty_like(x) if need_grad else None
     if reduce:
-        partial_dtype = torch.float64 if x.dtype == torch.float64 else torch.float32
-        out = torch.zeros((3, programs), dtype=partial_dtype, device=x.device)
+        # float64 partials (every device Triton runs on has it); every program writes its
+        # column, so nothing needs zeroing (an empty input launches no program: zeros then)
+        out = torch.empty((3, programs), dtype=torch.float64, device=x.device)
+        if not n_elements:
+            out.zero_()
     else:
         out = torch.empty_like(x)
     alpha_tensor = alpha if isinstance(alpha, Tensor) else None
