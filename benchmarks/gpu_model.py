@@ -1,0 +1,236 @@
+"""The GPU cost model of benchmarks/gpu.py's rows, computed on a machine without a GPU.
+
+Bytes. Every row's forward+backward (``torch.autograd.grad`` of the "mean" loss, as gpu.py
+times it) runs on ``meta`` tensors: they take the code's non-CPU branches (no value is ever
+read on the host) and have no data, so the run is instant at any size. Each aten op is
+counted through a ``TorchDispatchMode`` and each Triton launch through a recorder that
+stands in for the kernel: every distinct tensor an op or a launch touches counts once, at
+its extent in memory (a broadcast view at its storage's size), and an in-place op's output
+twice (read and written); views and allocations count nothing. The sum over the whole call
+divided by the logits' element count is the row's bytes per element. The sync-free minimum
+of a case is the logits and the target read once by forward and once by backward, and the
+gradient written once (what a kernel that recomputes in backward moves; softmax targets are
+one index per row).
+
+H100 time. Bytes per element at the H100 SXM's 3.35 TB/s (``H100_BYTES_PER_S``): the memory
+time of the row, which the instruction time (from tools/triton_aot.py's SASS counts, where
+a cubin is compiled) must stay under.
+
+Usage::
+
+    python benchmarks/gpu_model.py            # the table (markdown) and gpu-model.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
+
+import gpu
+import triton_aot
+
+import torchfocal
+
+H100_BYTES_PER_S = 3.35e12
+#: Allocations: no traffic.
+_ALLOCATIONS = {"empty", "empty_like", "empty_strided", "new_empty", "new_empty_strided"}
+
+
+def _extent(tensor: torch.Tensor) -> int:
+    """The bytes of memory a tensor covers: its elements, but never more than its storage
+    (a view broadcast with zero strides covers only what it views)."""
+    own = tensor.numel() * tensor.element_size()
+    return min(own, tensor.untyped_storage().nbytes())
+
+
+class ByteCounter(TorchDispatchMode):
+    """Bytes that aten ops read and write (see the module docstring)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.bytes = 0
+        self.ops: list[tuple[str, int]] = []
+
+    def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+        kwargs = kwargs or {}
+        out = func(*args, **kwargs)
+        name = func._schema.name.split("::")[-1]
+        returns = func._schema.returns
+        aliases = [r.alias_info for r in returns if r.alias_info is not None]
+        if name in _ALLOCATIONS or (aliases and not any(a.is_write for a in aliases)):
+            return out  # an allocation or a view: no traffic
+        seen: dict[int, int] = {}
+        tensors = [t for t in torch.utils._pytree.tree_leaves((args, kwargs, out))]
+        for tensor in tensors:
+            if isinstance(tensor, torch.Tensor) and tensor.numel():
+                seen[tensor.untyped_storage()._cdata] = _extent(tensor)
+        moved = sum(seen.values())
+        if aliases:  # in place: the written operand is read and written
+            written = [
+                t for t in torch.utils._pytree.tree_leaves(out) if isinstance(t, torch.Tensor)
+            ]
+            moved += sum(_extent(t) for t in written)
+        self.bytes += moved
+        self.ops.append((name, moved))
+        return out
+
+
+class _CountingKernel:
+    """A Triton kernel that counts the bytes of its tensor arguments and runs nothing."""
+
+    def __init__(self, kernel: Any, counter: ByteCounter) -> None:
+        self.fn = kernel.fn
+        self._counter = counter
+
+    def __getitem__(self, grid: Any) -> Callable[..., None]:
+        def launch(*args: Any, **kwargs: Any) -> None:
+            seen = {
+                arg.untyped_storage()._cdata: _extent(arg)
+                for arg in args
+                if isinstance(arg, torch.Tensor) and arg.numel()
+            }
+            self._counter.bytes += sum(seen.values())
+            self._counter.ops.append((self.fn.__name__, sum(seen.values())))
+
+        return launch
+
+
+@contextlib.contextmanager
+def counting() -> Iterator[ByteCounter]:
+    """Every aten op and Triton launch counted; backend="triton" accepted on meta tensors
+    (the kernels do not run), which otherwise take CUDA's branches."""
+    import importlib
+
+    from torchfocal._engine import checks
+
+    counter = ByteCounter()
+    saved: list[tuple[Any, str, Any]] = [(checks, "check_triton", checks.check_triton)]
+    checks.check_triton = lambda input, has_triton=True: None
+    for name in triton_aot.KERNEL_MODULES:
+        module = importlib.import_module(name)
+        for attribute, value in list(vars(module).items()):
+            if attribute.endswith("_kernel") and hasattr(value, "fn"):
+                saved.append((module, attribute, value))
+                setattr(module, attribute, _CountingKernel(value, counter))
+    try:
+        with counter:
+            yield counter
+    finally:
+        for module, attribute, value in saved:
+            setattr(module, attribute, value)
+
+
+def measure(case: gpu.Case, implementation: str) -> dict[str, Any]:
+    """Bytes per logit element of one row's forward+backward."""
+    shape = case.full_shape
+    x = torch.empty(shape, dtype=case.dtype, device="meta", requires_grad=True)
+    if case.loss == "softmax":
+        target = torch.empty(shape[0], dtype=torch.int64, device="meta")
+    elif case.target == "bool":
+        target = torch.empty(shape, dtype=torch.bool, device="meta")
+    else:
+        target = torch.empty(shape, dtype=case.dtype, device="meta")
+    if implementation == "baseline":
+        if case.loss == "sigmoid":
+            float_target = torch.empty(shape, dtype=case.dtype, device="meta")
+            loss_function: Any = lambda: torch.nn.functional.binary_cross_entropy_with_logits(  # noqa: E731
+                x, float_target
+            )
+        else:
+            loss_function = lambda: torch.nn.functional.cross_entropy(x, target)  # noqa: E731
+    else:
+        focal = (
+            torchfocal.sigmoid_focal_loss
+            if case.loss == "sigmoid"
+            else torchfocal.softmax_focal_loss
+        )
+        loss_function = lambda: focal(x, target, reduction="mean", backend="triton")  # noqa: E731
+    with counting() as counter:
+        loss = loss_function()
+        (_grad,) = torch.autograd.grad(loss, x)
+    elements = x.numel()
+    return {"bytes_per_element": counter.bytes / elements, "ops": counter.ops}
+
+
+def minimum_bytes(case: gpu.Case) -> float:
+    """The sync-free minimum per logit element (see the module docstring)."""
+    classes = case.full_shape[1]
+    logit = torch.empty((), dtype=case.dtype).element_size()
+    if case.loss == "softmax" or case.target == "index":
+        target = 8 / classes  # one int64 index per row
+    elif case.target == "bool":
+        target = 1
+    else:
+        target = logit
+    return 3 * logit + 2 * target
+
+
+def table() -> list[dict[str, Any]]:
+    rows = []
+    for case in gpu.all_cases():
+        ours = measure(case, "triton")
+        baseline = measure(case, "baseline")
+        minimum = minimum_bytes(case)
+        rows.append(
+            {
+                "case": case.name,
+                "shape": list(case.full_shape),
+                "bytes_per_element": round(ours["bytes_per_element"], 3),
+                "minimum_bytes_per_element": round(minimum, 3),
+                "baseline": case.baseline,
+                "baseline_bytes_per_element": round(baseline["bytes_per_element"], 3),
+                "h100_memory_ms": round(
+                    ours["bytes_per_element"]
+                    * case.full_shape[0]
+                    * case.full_shape[1]
+                    / H100_BYTES_PER_S
+                    * 1e3,
+                    4,
+                ),
+                "ratio_to_baseline": round(
+                    ours["bytes_per_element"] / baseline["bytes_per_element"], 3
+                ),
+                "ops": ours["ops"],
+            }
+        )
+    return rows
+
+
+def markdown(rows: list[dict[str, Any]]) -> str:
+    lines = [
+        "| case | bytes / element | sync-free minimum | baseline bytes / element | "
+        "modelled H100 memory time (ms) | modelled ratio to baseline |",
+        "|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        lines.append(
+            f"| {row['case']} {tuple(row['shape'])} | {row['bytes_per_element']:.2f} | "
+            f"{row['minimum_bytes_per_element']:.2f} | {row['baseline_bytes_per_element']:.2f} "
+            f"({row['baseline']}) | {row['h100_memory_ms']:.3f} | {row['ratio_to_baseline']:.2f} |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "gpu-model.json")
+    args = parser.parse_args(argv)
+    rows = table()
+    args.out.write_text(json.dumps(rows, indent=1))
+    print(markdown(rows))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
