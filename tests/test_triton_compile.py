@@ -37,7 +37,8 @@ def _values(launches: list[dict[str, Any]], kernel: str, name: str) -> set[Any]:
 
 
 ELEMENTWISE_FLAGS = ("HARD", "ALPHA_PER_CLASS", "HAS_ALPHA", "HAS_WEIGHT", "HAS_POS_WEIGHT")
-ELEMENTWISE_FLAGS += ("REDUCE", "COUNT_POSITIVES", "NEED_GRAD", "COORDINATES", "WIDE_INDEX")
+ELEMENTWISE_FLAGS += ("NEED_MASS", "NEED_COUNT", "COUNT_POSITIVES", "NEED_GRAD", "COORDINATES")
+ELEMENTWISE_FLAGS += ("WIDE_INDEX", "CHECK_RANGE")
 SOFTMAX_FLAGS = ("INDEX_TARGET", "SMOOTHED", "GAMMA_PER_LOCATION", "GAMMA_PER_ELEMENT")
 SOFTMAX_FLAGS += ("CLASS_FACTOR_PER_CLASS", "NEED_GRAD", "ROWS", "WIDE", "SINGLE_BLOCK")
 # Each kernel's constexprs, with every value the host code can pass.
@@ -46,6 +47,8 @@ EXPECTED_VALUES = {
         "LOSS": range(6),
         "FORM": range(3),
         "GAMMA_FORM": range(3),
+        "OUTPUT": range(3),
+        "UPSTREAM": range(3),
         "COMPUTE": ["tl.fp32", "tl.fp64"],
         **{flag: (False, True) for flag in ELEMENTWISE_FLAGS},
     },

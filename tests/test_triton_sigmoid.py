@@ -438,3 +438,21 @@ def test_sums_of_losses_near_the_float32_maximum_stay_finite(
     fused = loss(x, target, backend="fused", **options)
     assert torch.isfinite(fused)
     torch.testing.assert_close(triton, fused, rtol=1e-6, atol=0)
+
+
+@pytest.mark.parametrize("name", ["sigmoid_focal_loss", "varifocal_loss", "quality_focal_loss"])
+@pytest.mark.parametrize("bad", [1.5, -0.25, float("nan")])
+def test_float_target_range_is_checked_in_the_kernel_on_a_gpu(
+    no_host_reads: None, name: str, bad: float
+) -> None:
+    """Where value checks do not read (a GPU), a float target's [0, 1] check is a flag of
+    the kernel's own pass, read by a device-side assert (on a CPU tensor it raises at once):
+    no pass of torch ops over the target before the kernel."""
+    x = torch.randn(4, 3)
+    target = torch.rand(4, 3)
+    loss = getattr(torchfocal, name)
+    triton, fused = loss(x, target, backend="triton"), loss(x, target, backend="fused")
+    np.testing.assert_allclose(triton.numpy(), fused.numpy(), rtol=1e-6)  # (no host read)
+    target[2, 1] = bad
+    with pytest.raises(RuntimeError, match=r"target must hold values in \[0, 1\]"):
+        loss(x, target, backend="triton")

@@ -132,11 +132,25 @@ class _Recorder:
 
 @contextlib.contextmanager
 def recording() -> Iterator[list[Launch]]:
-    """Every kernel of :data:`KERNEL_MODULES` replaced by a :class:`_Recorder`."""
+    """Every kernel of :data:`KERNEL_MODULES` replaced by a :class:`_Recorder`, and the
+    engine on the branches it takes on a GPU (value checks as device-side asserts, which
+    read the unwritten outputs of kernels that did not run: they assert nothing here)."""
     import importlib
 
+    import torch
+
+    from torchfocal._engine import autograd, checks, numerics
+
     launches: list[Launch] = []
-    saved: list[tuple[Any, str, Any]] = []
+    saved: list[tuple[Any, str, Any]] = [
+        (checks, "_reads_eagerly", checks._reads_eagerly),
+        (torch, "_assert_async", torch._assert_async),
+        *((module, "reads_values", module.reads_values) for module in (checks, numerics, autograd)),
+    ]
+    checks._reads_eagerly = lambda device: False
+    torch._assert_async = lambda *args, **kwargs: None
+    for module in (checks, numerics, autograd):
+        module.reads_values = lambda tensor: False
     for name in KERNEL_MODULES:
         module = importlib.import_module(name)
         for attribute, value in vars(module).items():
@@ -163,7 +177,10 @@ def _public_calls() -> Iterator[Callable[[], Any]]:
     def call(name: str, x: torch.Tensor, target: Any, grad: bool, **options: Any) -> Callable:
         def run() -> Any:
             x_in = x.detach().requires_grad_(grad)  # (a clone would be aligned)
-            return getattr(torchfocal, name)(x_in, target, backend="triton", **options)
+            value = getattr(torchfocal, name)(x_in, target, backend="triton", **options)
+            if grad:  # the backward launches
+                torch.autograd.grad(value, x_in, torch.ones_like(value))
+            return value
 
         return run
 
@@ -314,12 +331,22 @@ def _wide_calls() -> Iterator[Callable[[], Any]]:
         x = torch.empty(2**31 // classes + 1, classes, 1, dtype=dtype, **meta)
         mask = torch.empty(x.shape, dtype=torch.uint8, **meta)
         index = torch.empty(x.shape[0], 1, dtype=torch.int64, **meta)
-        for target, form, reduce in ((mask, "mask", True), (index, "index", False)):
-            yield lambda x=x, t=target, f=form, r=reduce, g=need_grad: elementwise.elementwise_loss(
-                "sigmoid_focal", x, t, form=f, ignore_index=-100, label_smoothing=0.0,
-                alpha=0.25, weight=None, pos_weight=None, gamma=2.0, params=(), reduce=r,
-                count_positives=False, need_grad=g,
-            )  # fmt: skip
+        upstream = torch.empty((), dtype=torch.float32, **meta)
+        for target, form in ((mask, "mask"), (index, "index")):
+            common = {
+                "form": form, "ignore_index": -100, "label_smoothing": 0.0, "alpha": 0.25,
+                "weight": None, "pos_weight": None, "gamma": 2.0, "params": (),
+            }  # fmt: skip
+            for options in (
+                {"output": "partials", "need_count": form == "index"},
+                {"output": "elements"},
+                {"output": "none", "need_grad": True, "upstream": upstream},
+            ):
+                if options.get("need_grad", False) != need_grad:
+                    continue
+                yield lambda x=x, t=target, c=common, o=options: elementwise.elementwise_loss(
+                    "sigmoid_focal", x, t, **c, **o
+                )
         for shape in ((2**31 // 1000 + 1, 1000, 1), (2, 1000, 2**30 // 1000 + 1)):
             xs = torch.empty(shape, dtype=dtype, **meta)
             labels = torch.empty(shape[0], shape[2], dtype=torch.int64, **meta)

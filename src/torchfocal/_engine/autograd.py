@@ -130,6 +130,65 @@ class ScaledGradientLoss(torch.autograd.Function):
         return grad.mul_(upstream), None, None, None
 
 
+#: The Triton form of one call, in two launches: ``forward(input)`` is (the reduced loss,
+#: what backward needs of it: 1 / divisor, per-location statistics, ...), and
+#: ``backward(input, grad_output, state)`` is dloss/dinput times grad_output.
+RecomputeForward = Callable[[Tensor], tuple[Tensor, Any]]
+RecomputeBackward = Callable[[Tensor, Tensor, Any], Tensor]
+
+
+class RecomputedLoss(torch.autograd.Function):
+    """The Triton runner's Function: forward launches the kernel for the loss alone, and
+    backward launches it again for the gradient, which the kernel multiplies by
+    grad_output / divisor as it writes it.
+
+    A kernel that wrote the gradient in forward would write it once there and then read and
+    write it again in backward to scale it by grad_output (unknown in forward): reading the
+    operands a second time costs less (a bool target is 1 byte, the logits' gradient 4 in
+    float32), and nothing of the input's size is held between forward and backward. A
+    second backward through a retained graph launches it again; a differentiated backward
+    (``create_graph=True``) differentiates the naive form, as :class:`FusedLoss` does.
+    """
+
+    @staticmethod
+    def forward(
+        ctx: Any,
+        input: Tensor,
+        forward: RecomputeForward,
+        backward: RecomputeBackward,
+        naive: NaiveLoss,
+    ) -> Tensor:
+        loss, state = forward(input)
+        if ctx.needs_input_grad[0]:
+            ctx.save_for_backward(input)
+            ctx.state, ctx.backward, ctx.naive = state, backward, naive
+        return loss
+
+    @staticmethod
+    def backward(ctx: Any, grad_output: Tensor) -> tuple[Tensor | None, ...]:
+        (input,) = ctx.saved_tensors
+        if torch.is_grad_enabled():  # create_graph=True: see FusedLoss.backward
+            loss = ctx.naive(input)
+            (input_grad,) = torch.autograd.grad(loss, input, grad_output, create_graph=True)
+            return input_grad, None, None, None
+        return ctx.backward(input, grad_output, ctx.state), None, None, None
+
+
+def apply_recomputed(
+    input: Tensor,
+    *,
+    naive: NaiveLoss,
+    forward: RecomputeForward,
+    backward: RecomputeBackward,
+    constants: Iterable[object],
+) -> Tensor:
+    """:func:`apply` for the Triton runner's :class:`RecomputedLoss`."""
+    if torch.is_grad_enabled() and _any_requires_grad(constants):
+        return naive(input)
+    result: Tensor = RecomputedLoss.apply(input, forward, backward, naive)
+    return result
+
+
 def apply_scaled(
     input: Tensor,
     *,

@@ -61,6 +61,13 @@ def require(ok: Tensor, message: str, bad: Callable[[], str] | None = None) -> N
     torch._assert_async(ok.all(), message.format(bad="a value out of range"))
 
 
+def checks_in_kernel(device: torch.device) -> bool:
+    """Whether a Triton kernel on ``device`` checks its own operands' values (as a flag that
+    a device-side assert reads) instead of a pass of torch ops before it: wherever value
+    checks do not read eagerly."""
+    return not _reads_eagerly(device)
+
+
 def _reads_eagerly(device: torch.device) -> bool:
     """Value checks read values on CPU tensors, and everywhere with eager checks on."""
     return device.type == "cpu" or _eager_checks

@@ -60,8 +60,18 @@ class TargetForm(NamedTuple):
     dim: int
 
 
-def target_form(input: Tensor, target: Tensor, class_dim: int, ignore_index: int) -> TargetForm:
+def target_form(
+    input: Tensor,
+    target: Tensor,
+    class_dim: int,
+    ignore_index: int,
+    *,
+    range_in_kernel: bool = False,
+) -> TargetForm:
     """Check any accepted target form of a sigmoid-form loss and say which it is.
+
+    ``range_in_kernel``: a float target's [0, 1] check is left to the Triton kernel that
+    reads it anyway (:func:`~torchfocal._engine.checks.checks_in_kernel`).
 
     Whether a float target is hard is asked once per call, and only where reading the
     answer is free (a CPU tensor, :func:`~torchfocal._engine.checks.reads_flags`): elsewhere
@@ -82,7 +92,9 @@ def target_form(input: Tensor, target: Tensor, class_dim: int, ignore_index: int
             return TargetForm("mask", target, None, True, class_dim)
         if not target.is_floating_point():
             raise TypeError(f"target must be a float, bool or integer tensor; got {target.dtype}")
-        spread = check_unit_interval("target must hold values in [0, 1]", target)
+        if range_in_kernel:
+            return TargetForm("float", target, None, False, class_dim)
+        spread = check_unit_interval(UNIT_INTERVAL_MESSAGE.format(name="target"), target)
         hard = (
             spread is not None
             and not target.requires_grad
@@ -182,6 +194,9 @@ class ElementwiseRequest(NamedTuple):
     distributed: bool
     #: The eager preparation of the same arguments (for the naive form).
     prepare: Callable[[], ElementwiseBatch]
+    #: The argument whose [0, 1] range the kernel checks (a float target not checked
+    #: before it), or None.
+    range_checked_in_kernel: str | None = None
 
 
 class ElementwiseBatch(NamedTuple):
@@ -247,7 +262,8 @@ def prepare_elementwise(
         v.check_same_device("weight", weight, input)
         v.broadcast_to_input("weight", weight, input.shape)
     if deferred:
-        form = target_form(input, target, class_dim, ignore_index)
+        in_kernel = v.checks_in_kernel(input.device) and not target.requires_grad
+        form = target_form(input, target, class_dim, ignore_index, range_in_kernel=in_kernel)
 
         def prepare() -> ElementwiseBatch:
             return prepare_elementwise(
@@ -272,6 +288,7 @@ def prepare_elementwise(
             label_smoothing,
             distributed,
             prepare,
+            "target" if in_kernel and form.form == "float" else None,
         )
         hard = form.hard and label_smoothing == 0
         return ElementwiseBatch(
@@ -535,14 +552,22 @@ def prepare_per_location(
     return PerLocationBatch(t, valid, class_factor, count, dim, compute_dtype, input.shape)
 
 
-def check_scores(input: Tensor, target: object, name: str) -> Tensor:
-    """A float target score of the input's shape, in [0, 1]."""
+#: The message of a float target outside [0, 1] ({name}: the argument).
+UNIT_INTERVAL_MESSAGE = "{name} must hold values in [0, 1]"
+
+
+def check_scores(
+    input: Tensor, target: object, name: str, *, range_in_kernel: bool = False
+) -> Tensor:
+    """A float target score of the input's shape, in [0, 1] (``range_in_kernel``: see
+    :func:`target_form`)."""
     score = v.check_tensor(name, target)
     v.check_same_device(name, score, input)
     v.check_same_shape(name, score, input)
     if not score.is_floating_point():
         raise TypeError(f"{name} must be a float tensor of scores in [0, 1]; got {score.dtype}")
-    check_unit_interval(f"{name} must hold values in [0, 1]", score)
+    if not range_in_kernel:
+        check_unit_interval(UNIT_INTERVAL_MESSAGE.format(name=name), score)
     return score
 
 
@@ -586,7 +611,12 @@ def prepare_score_batch(
     counts the positives in its own pass).
     """
     input = v.check_float_input("input", input)
-    score = check_scores(input, target, "target")
+    in_kernel = (
+        deferred
+        and v.checks_in_kernel(input.device)
+        and not (isinstance(target, Tensor) and target.requires_grad)
+    )
+    score = check_scores(input, target, "target", range_in_kernel=in_kernel)
     reduction = v.check_reduction(reduction, v.SIGMOID_REDUCTIONS)
     avg_factor = v.check_avg_factor(avg_factor, reduction)
     v.check_distributed(distributed, reduction)
@@ -619,6 +649,7 @@ def prepare_score_batch(
             label_smoothing=0.0,
             distributed=distributed,
             prepare=prepare,
+            range_checked_in_kernel="target" if in_kernel else None,
         )
         return ElementwiseBatch(input, score, weight, None, compute_dtype, 1, False, request)
     if weight is not None:

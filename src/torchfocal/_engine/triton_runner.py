@@ -24,13 +24,15 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable
 from types import ModuleType
+from typing import Any
 
 import torch
 from torch import Tensor
 
 from . import autograd
+from . import checks as v
 from . import reduction as _reduction
-from .targets import ElementwiseBatch
+from .targets import UNIT_INTERVAL_MESSAGE, ElementwiseBatch
 
 
 def _kernels(name: str) -> ModuleType:
@@ -104,19 +106,21 @@ def elementwise(
     def naive_loss(x: Tensor) -> Tensor:
         return naive(batch.prepared(), x)
 
-    def fused(x: Tensor, need_grad: bool) -> tuple[Tensor, Tensor | None, Tensor | float | None]:
-        kernels = _kernels("elementwise")
-        target = form.target
-        if form.form == "mask":
-            if target.dtype not in (torch.bool, torch.uint8):
-                target = target != 0
-            target = target.view(torch.uint8).reshape(split).contiguous()
-        elif form.form == "float":
-            target = target.detach().reshape(split).contiguous()
-        else:
-            target = target.reshape(split[0], split[2]).contiguous()
-        reduce = request.reduction != "none"
-        result = kernels.elementwise_loss(
+    reduction = request.reduction
+    reduce = reduction != "none"
+    need_count = reduction == "mean" and form.form == "index" and request.avg_factor is None
+    target = form.target
+    if form.form == "mask":
+        if target.dtype not in (torch.bool, torch.uint8):
+            target = target != 0
+        target = target.view(torch.uint8).reshape(split).contiguous()
+    elif form.form == "float":
+        target = target.detach().reshape(split).contiguous()
+    else:
+        target = target.reshape(split[0], split[2]).contiguous()
+
+    def launch(x: Tensor, **options: Any) -> Any:
+        return _kernels("elementwise").elementwise_loss(
             loss,
             x.detach().reshape(split).contiguous(),
             target,
@@ -132,31 +136,52 @@ def elementwise(
             if isinstance(gamma, Tensor)
             else gamma,
             params=params,
-            reduce=reduce,
             count_positives=count_positives,
-            need_grad=need_grad,
+            **options,
         )
-        grad = None if result.grad is None else result.grad.view(input.shape)
+
+    checked = request.range_checked_in_kernel
+
+    def forward(x: Tensor) -> tuple[Tensor, Tensor | float | None]:
+        result = launch(
+            x,
+            output="partials" if reduce else "elements",
+            need_mass=reduction == "positives",
+            need_count=need_count,
+            check_range=checked is not None,
+        )
+        if checked is not None:
+            message = UNIT_INTERVAL_MESSAGE.format(name=checked) + "; got {bad}"
+            v.require(result.flags == 0, message)
         if not reduce:
-            return result.loss.view(input.shape), grad, None
+            return result.loss.view(input.shape), None
+        partials = result.loss
         wide = _reduction.accumulation_dtype(input.device)
-        sums = result.loss.sum(dim=1, dtype=wide)
-        count: int | Tensor = input.numel() if form.form != "index" else sums[2]
+        total = partials[0].sum(dtype=wide)
         divisor = _reduction.divisor(
-            request.reduction,
-            count=count,
-            positive_mass=sums[1],
+            reduction,
+            count=partials[2].sum(dtype=wide) if need_count else input.numel(),
+            positive_mass=partials[1].sum(dtype=wide) if reduction == "positives" else None,
             avg_factor=request.avg_factor,
             distributed=request.distributed,
         )
         inverse = _reduction.reciprocal(divisor, input.device)
-        total = sums[0] if inverse is None else sums[0] * inverse
-        return total.to(input.dtype), grad, inverse
+        return (total if inverse is None else total * inverse).to(input.dtype), inverse
 
-    return autograd.apply_scaled(
+    def backward(x: Tensor, grad_output: Tensor, inverse: Tensor | float | None) -> Tensor:
+        upstream = grad_output.to(dtype)
+        if reduce:
+            upstream = upstream.reshape(()) if inverse is None else upstream * inverse
+        else:
+            upstream = upstream.expand(input.shape).reshape(split).contiguous()
+        grad: Tensor = launch(x, output="none", need_grad=True, upstream=upstream).grad
+        return grad.view(input.shape)
+
+    return autograd.apply_recomputed(
         input,
         naive=naive_loss,
-        fused=fused,
+        forward=forward,
+        backward=backward,
         constants=(
             request.target,
             request.weight,

@@ -296,6 +296,8 @@ def _elementwise_kernel(
     target_ptr,
     grad_ptr,
     out_ptr,
+    upstream_ptr,
+    flags_ptr,
     alpha_ptr,
     alpha_s0,
     alpha_s1,
@@ -337,9 +339,13 @@ def _elementwise_kernel(
     HAS_WEIGHT: tl.constexpr,
     HAS_POS_WEIGHT: tl.constexpr,
     GAMMA_FORM: tl.constexpr,
-    REDUCE: tl.constexpr,
+    OUTPUT: tl.constexpr,
+    NEED_MASS: tl.constexpr,
+    NEED_COUNT: tl.constexpr,
     COUNT_POSITIVES: tl.constexpr,
     NEED_GRAD: tl.constexpr,
+    UPSTREAM: tl.constexpr,
+    CHECK_RANGE: tl.constexpr,
     COORDINATES: tl.constexpr,
     WIDE_INDEX: tl.constexpr,
     COMPUTE: tl.constexpr,
@@ -373,6 +379,11 @@ def _elementwise_kernel(
         y_raw = (index == c).to(COMPUTE)
     else:
         y_raw = tl.load(target_ptr + offsets, mask=in_range, other=0).to(COMPUTE)
+    if CHECK_RANGE:
+        # The [0, 1] check of a float target, in the pass that reads it: one flag per
+        # program (NaN fails), read by a device-side assert after the launch.
+        outside = in_range & ~((y_raw >= 0) & (y_raw <= 1))
+        tl.store(flags_ptr + pid, tl.max(outside.to(tl.int32), axis=0))
     y = y_raw
     if label_smoothing > 0:
         y = y_raw * (1.0 - label_smoothing) + 0.5 * label_smoothing
@@ -418,21 +429,26 @@ def _elementwise_kernel(
     grad = tl.where(counted, grad, 0.0)
 
     if NEED_GRAD:
+        if UPSTREAM == 1:  # backward of a reduced loss: grad_output / divisor, one value
+            grad = grad * tl.load(upstream_ptr).to(COMPUTE)
+        elif UPSTREAM == 2:  # backward of reduction "none": grad_output per element
+            grad = grad * tl.load(upstream_ptr + offsets, mask=in_range, other=0).to(COMPUTE)
         tl.store(grad_ptr + offsets, grad.to(grad_ptr.dtype.element_ty), mask=in_range)
-    if REDUCE:
-        # Partial sums, one column per program: loss, positive target mass, counted.
-        positives = y_raw
-        if COUNT_POSITIVES:
-            positives = (y_raw > 0).to(COMPUTE)
-        positives = tl.where(counted, positives, 0.0)
-        # The loss partial in float64: a block of float32 losses near the float32 maximum
-        # sums past it (the counts and the target mass of a block are small).
+    if OUTPUT == 2:
+        # Partial sums, one column per program: loss, and where the divisor needs them the
+        # positive target mass and the counted elements. The loss partial in float64: a
+        # block of float32 losses near the float32 maximum sums past it.
         tl.store(out_ptr + pid, tl.sum(loss.to(tl.float64), axis=0))
-        tl.store(out_ptr + num_programs + pid, tl.sum(positives, axis=0).to(tl.float64))
-        tl.store(
-            out_ptr + 2 * num_programs + pid, tl.sum(counted.to(COMPUTE), axis=0).to(tl.float64)
-        )
-    else:
+        if NEED_MASS:
+            positives = y_raw
+            if COUNT_POSITIVES:
+                positives = (y_raw > 0).to(COMPUTE)
+            positives = tl.where(counted, positives, 0.0)
+            tl.store(out_ptr + num_programs + pid, tl.sum(positives, axis=0).to(tl.float64))
+        if NEED_COUNT:
+            count = tl.sum(counted.to(COMPUTE), axis=0).to(tl.float64)
+            tl.store(out_ptr + 2 * num_programs + pid, count)
+    elif OUTPUT == 1:
         tl.store(out_ptr + offsets, loss.to(out_ptr.dtype.element_ty), mask=in_range)
 
 
@@ -445,12 +461,19 @@ def _operand(value: Tensor | None) -> tuple[Tensor | None, int, int, int]:
     return value, s_outer, s_class, s_inner
 
 
+#: What a launch writes besides the gradient: nothing (a backward launch), the loss of every
+#: element, or one column of partial sums per program.
+OUTPUTS = {"none": 0, "elements": 1, "partials": 2}
+
+
 class ElementwiseResult(NamedTuple):
-    #: The loss of every element (x's shape and dtype) or, reduced, the partial sums: a
-    #: (3, programs) float64 tensor of loss, positive target mass and counted elements.
-    loss: Tensor
-    #: dloss/dx in x's dtype, not divided by the reduction's divisor; None if not wanted.
+    #: The loss of every element (x's shape and dtype), the partial sums (a (3, programs)
+    #: float64 tensor of loss, positive target mass and counted elements), or None.
+    loss: Tensor | None
+    #: dloss/dx in x's dtype, times ``upstream``; None if not wanted.
     grad: Tensor | None
+    #: Per program, 1 where a float target value lies outside [0, 1]; None unless checked.
+    flags: Tensor | None = None
 
 
 def elementwise_loss(
@@ -466,9 +489,13 @@ def elementwise_loss(
     pos_weight: Tensor | None,
     gamma: float | str | Tensor,
     params: tuple[float, ...],
-    reduce: bool,
-    count_positives: bool,
-    need_grad: bool,
+    output: str,
+    need_mass: bool = False,
+    need_count: bool = False,
+    count_positives: bool = False,
+    need_grad: bool = False,
+    upstream: Tensor | None = None,
+    check_range: bool = False,
 ) -> ElementwiseResult:
     """Launch the kernel of ``loss`` over ``x`` (outer, C, inner), contiguous.
 
@@ -476,21 +503,32 @@ def elementwise_loss(
     shape in any float dtype; "index", (outer, inner) integers (checked by the caller).
     alpha, weight, pos_weight and a gamma tensor are views of x's shape in the compute
     dtype, with zero strides where they broadcast; gamma may also be a number or "flsd53".
-    ``params``: the loss's own numbers (up to three). ``count_positives``: the positive
-    mass is the count of target values > 0 instead of their sum.
+    ``params``: the loss's own numbers (up to three). ``output``: see :data:`OUTPUTS`;
+    ``need_mass`` / ``need_count``: the partials' positive mass / counted elements (rows
+    1 and 2, left unwritten otherwise); ``count_positives``: the positive mass is the count
+    of target values > 0 instead of their sum. ``upstream``: what the gradient is
+    multiplied by, one value (a 0-d tensor) or one per element (x's shape, contiguous).
+    ``check_range``: the result's ``flags`` say, per program, whether a float target value
+    lies outside [0, 1] (or is NaN).
     """
     _, num_classes, inner = x.shape
     n_elements = x.numel()
     programs = max(triton.cdiv(n_elements, BLOCK), 1)
     grad = torch.empty_like(x) if need_grad else None
-    if reduce:
+    out: Tensor | None = None
+    if output == "partials":
         # float64 partials (every device Triton runs on has it); every program writes its
         # column, so nothing needs zeroing (an empty input launches no program: zeros then)
         out = torch.empty((3, programs), dtype=torch.float64, device=x.device)
         if not n_elements:
             out.zero_()
-    else:
+    elif output == "elements":
         out = torch.empty_like(x)
+    flags = None
+    if check_range:  # every program writes its flag (none runs on an empty input)
+        flags = torch.empty(programs, dtype=torch.int32, device=x.device)
+        if not n_elements:
+            flags.zero_()
     alpha_tensor = alpha if isinstance(alpha, Tensor) else None
     gamma_tensor = gamma if isinstance(gamma, Tensor) else None
     if n_elements:
@@ -502,6 +540,8 @@ def elementwise_loss(
             target,
             grad,
             out,
+            upstream,
+            flags,
             *_operand(alpha_tensor),
             *_operand(weight),
             *_operand(pos_weight),
@@ -523,13 +563,17 @@ def elementwise_loss(
             HAS_WEIGHT=weight is not None,
             HAS_POS_WEIGHT=pos_weight is not None,
             GAMMA_FORM=2 if gamma_tensor is not None else int(gamma == "flsd53"),
-            REDUCE=reduce,
+            OUTPUT=OUTPUTS[output],
+            NEED_MASS=need_mass,
+            NEED_COUNT=need_count,
             COUNT_POSITIVES=count_positives,
             NEED_GRAD=need_grad,
+            UPSTREAM=0 if upstream is None else (1 if upstream.dim() == 0 else 2),
+            CHECK_RANGE=check_range,
             COORDINATES=form == "index"
             or any(value is not None for value in (alpha_tensor, weight, pos_weight, gamma_tensor)),
             WIDE_INDEX=n_elements + BLOCK >= 2**31,
             COMPUTE=tl.float64 if x.dtype == torch.float64 else tl.float32,
             BLOCK=BLOCK,
         )
-    return ElementwiseResult(out, grad)
+    return ElementwiseResult(out, grad, flags)
