@@ -40,7 +40,7 @@ ELEMENTWISE_FLAGS = ("HARD", "ALPHA_PER_CLASS", "HAS_ALPHA", "HAS_WEIGHT", "HAS_
 ELEMENTWISE_FLAGS += ("NEED_MASS", "NEED_COUNT", "COUNT_POSITIVES", "NEED_GRAD", "COORDINATES")
 ELEMENTWISE_FLAGS += ("WIDE_INDEX", "CHECK_RANGE")
 SOFTMAX_FLAGS = ("INDEX_TARGET", "SMOOTHED", "GAMMA_PER_LOCATION", "GAMMA_PER_ELEMENT")
-SOFTMAX_FLAGS += ("CLASS_FACTOR_PER_CLASS", "NEED_GRAD", "ROWS", "WIDE", "SINGLE_BLOCK")
+SOFTMAX_FLAGS += ("CLASS_FACTOR_PER_CLASS", "BACKWARD", "ROWS", "WIDE", "SINGLE_BLOCK")
 # Each kernel's constexprs, with every value the host code can pass.
 EXPECTED_VALUES = {
     "_elementwise_kernel": {
@@ -54,6 +54,7 @@ EXPECTED_VALUES = {
     },
     "_softmax_focal_kernel": {
         "COMPUTE_DTYPE": ["tl.fp32", "tl.fp64"],
+        "UPSTREAM": range(3),
         **{flag: (False, True) for flag in SOFTMAX_FLAGS},
     },
 }

@@ -75,61 +75,6 @@ class FusedLoss(torch.autograd.Function):
         return input_grad, None, None, None
 
 
-#: The Triton form of one call: (reduced loss, dloss/dinput not yet divided by the
-#: reduction's divisor or None, the factor backward multiplies it by: 1 / divisor, or None)
-#: of an input; the bool says whether the gradient is wanted.
-ScaledLossKernel = Callable[[Tensor, bool], tuple[Tensor, Tensor | None, Tensor | float | None]]
-
-
-class ScaledGradientLoss(torch.autograd.Function):
-    """The Triton runner's Function: forward saves dloss/dinput undivided, backward scales
-    it in place by grad_output / divisor and returns it.
-
-    The divisor may be known only after the kernel's pass (the positive mass, the count of
-    counted elements), and backward multiplies by grad_output anyway: folding 1 / divisor
-    into that one multiplication costs no pass of its own. In place, so that the gradient
-    costs one buffer of the input's size (written by forward), not two. That consumes the
-    saved gradient: a second backward through the same graph (``retain_graph=True``) and a
-    differentiated backward (``create_graph=True``) differentiate the naive form of the
-    same call instead, as :class:`FusedLoss` does, which is exact.
-    """
-
-    @staticmethod
-    def forward(
-        ctx: Any,
-        input: Tensor,
-        fused: ScaledLossKernel,
-        naive: NaiveLoss,
-        location_dim: int | None,
-    ) -> Tensor:
-        need_grad = bool(ctx.needs_input_grad[0])
-        loss, grad, factor = fused(input, need_grad)
-        if need_grad:
-            ctx.save_for_backward(input)
-            ctx.grad, ctx.factor = grad, factor
-            ctx.naive = naive
-            ctx.location_dim = location_dim
-        return loss
-
-    @staticmethod
-    def backward(ctx: Any, grad_output: Tensor) -> tuple[Tensor | None, ...]:
-        (input,) = ctx.saved_tensors
-        grad, ctx.grad = ctx.grad, None
-        if torch.is_grad_enabled():  # create_graph=True: see FusedLoss.backward
-            loss = ctx.naive(input)
-            (input_grad,) = torch.autograd.grad(loss, input, grad_output, create_graph=True)
-            return input_grad, None, None, None
-        if grad is None:  # consumed by an earlier backward through a retained graph
-            with torch.enable_grad():
-                leaf = input.detach().requires_grad_()
-                (input_grad,) = torch.autograd.grad(ctx.naive(leaf), leaf, grad_output)
-            return input_grad, None, None, None
-        upstream = grad_output if ctx.factor is None else grad_output * ctx.factor
-        if ctx.location_dim is not None:
-            upstream = upstream.unsqueeze(ctx.location_dim)
-        return grad.mul_(upstream), None, None, None
-
-
 #: The Triton form of one call, in two launches: ``forward(input)`` is (the reduced loss,
 #: what backward needs of it: 1 / divisor, per-location statistics, ...), and
 #: ``backward(input, grad_output, state)`` is dloss/dinput times grad_output.
@@ -186,21 +131,6 @@ def apply_recomputed(
     if torch.is_grad_enabled() and _any_requires_grad(constants):
         return naive(input)
     result: Tensor = RecomputedLoss.apply(input, forward, backward, naive)
-    return result
-
-
-def apply_scaled(
-    input: Tensor,
-    *,
-    naive: NaiveLoss,
-    fused: ScaledLossKernel,
-    constants: Iterable[object],
-    location_dim: int | None = None,
-) -> Tensor:
-    """:func:`apply` for the Triton runner's :class:`ScaledGradientLoss`."""
-    if torch.is_grad_enabled() and _any_requires_grad(constants):
-        return naive(input)
-    result: Tensor = ScaledGradientLoss.apply(input, fused, naive, location_dim)
     return result
 
 

@@ -1,4 +1,4 @@
-"""The Triton runner: a loss's Triton kernel, launched once per call.
+"""The Triton runner: a loss's Triton kernel, launched once in forward and once in backward.
 
 backend="triton" (DESIGN.md section 4; "auto" picks it for CUDA tensors where Triton is
 installed). The kernels live in :mod:`torchfocal._triton`, imported here on the first
@@ -9,12 +9,13 @@ passes its operands; this runner knows no loss by name. What it does:
   operand as a strided view of that shape (zero strides where it broadcasts: nothing is
   expanded), the target in the form it was given (masks as bytes, class indices as they
   are: no one-hot);
-- launches the kernel, which writes dloss/dx in the input's dtype and the loss (or one
-  partial sum per program, with the positive mass and the count of counted elements that
-  the divisor needs) in the same pass;
-- sums the partials (float64 where the device has it), forms the divisor from the counts
-  the kernel made, and hands backward 1 / divisor as a factor: backward scales the saved
-  gradient by grad_output / divisor in place (:class:`~._engine.autograd.ScaledGradientLoss`).
+- launches the kernel in forward for the loss alone (or one partial sum per program, with
+  the positive mass and the count of counted elements that the divisor needs, made in the
+  same pass), sums the partials (float64) and forms the divisor on the device;
+- launches it again in backward for the gradient, which the kernel multiplies by
+  grad_output / divisor as it writes it (:class:`~._engine.autograd.RecomputedLoss`):
+  reading the operands again costs fewer bytes than writing the gradient in forward and
+  scaling it in backward, and nothing of the input's size is held in between.
 
 No value is read on the host anywhere: no synchronisation with the device.
 """
@@ -196,7 +197,6 @@ def elementwise(
 def per_location(
     input: Tensor,
     *,
-    kernel_name: str,
     dim: int,
     index: Tensor | None,
     probabilities: Tensor | None,
@@ -207,8 +207,10 @@ def per_location(
     divisor: _reduction.Divisor,
     naive: Callable[[Tensor], Tensor],
 ) -> Tensor:
-    """The reduced loss of a per-location (softmax-form) loss through its Triton kernel
-    ``kernel_name`` ("module.function" in :mod:`torchfocal._triton`).
+    """The reduced loss of a per-location (softmax-form) loss through the softmax kernel
+    (:mod:`torchfocal._triton.softmax`): forward launches it for the loss and each row's
+    statistics, backward once more for the gradient (one pass over each row, scaled by
+    grad_output / divisor in the kernel).
 
     ``index``: class indices of the input's shape without ``dim`` (``ignore_index`` marks
     locations left out), or ``probabilities`` of the input's shape; ``label_smoothing`` is
@@ -219,42 +221,51 @@ def per_location(
     split = split_shape(input.shape, dim)
     outer, num_classes, inner = split
     location_shape = input.shape[:dim] + input.shape[dim + 1 :]
+    compute = torch.float64 if input.dtype == torch.float64 else torch.float32
+    factor = class_factor
+    if isinstance(factor, Tensor):
+        factor = factor.detach().to(compute).reshape(num_classes).contiguous()
+    kernel_gamma: float | Tensor = gamma
+    if isinstance(gamma, Tensor):
+        per_element = gamma.shape == input.shape
+        gamma_split = split if per_element else (outer, inner)
+        kernel_gamma = gamma.to(compute).reshape(gamma_split).contiguous()
 
-    def fused(x: Tensor, need_grad: bool) -> tuple[Tensor, Tensor | None, Tensor | float | None]:
-        module, _, function = kernel_name.rpartition(".")
-        kernel = getattr(_kernels(module), function)
-        compute = torch.float64 if input.dtype == torch.float64 else torch.float32
-        factor = class_factor
-        if isinstance(factor, Tensor):
-            factor = factor.detach().to(compute).reshape(num_classes).contiguous()
-        kernel_gamma: float | Tensor = gamma
-        if isinstance(gamma, Tensor):
-            per_element = gamma.shape == input.shape
-            gamma_split = split if per_element else (outer, inner)
-            kernel_gamma = gamma.to(compute).reshape(gamma_split).contiguous()
-        location_loss, grad = kernel(
-            x.detach().reshape(split).contiguous(),
-            index=None if index is None else index.reshape(outer, inner).contiguous(),
-            probabilities=None
-            if probabilities is None
-            else probabilities.detach().reshape(split).contiguous(),
+    def call(x: Tensor) -> Any:
+        return _kernels("softmax").prepare(
+            x.detach().reshape(split),
+            index=None if index is None else index.reshape(outer, inner),
+            probabilities=None if probabilities is None else probabilities.detach().reshape(split),
             ignore_index=ignore_index,
             label_smoothing=label_smoothing,
             gamma=kernel_gamma,
             class_factor=factor,
-            need_grad=need_grad,
         )
-        grad = None if grad is None else grad.view(input.shape)
+
+    def forward(x: Tensor) -> tuple[Tensor, tuple[Tensor, Tensor | float | None]]:
+        location_loss, stats = _kernels("softmax").forward(call(x))
         location_loss = location_loss.view(location_shape)
         if divisor is None:
-            return location_loss.to(input.dtype), grad, None
+            return location_loss.to(input.dtype), (stats, None)
         inverse = _reduction.reciprocal(divisor, input.device)
-        return _reduction.scaled_sum(location_loss, inverse).to(input.dtype), grad, inverse
+        return _reduction.scaled_sum(location_loss, inverse).to(input.dtype), (stats, inverse)
 
-    return autograd.apply_scaled(
+    def backward(
+        x: Tensor, grad_output: Tensor, state: tuple[Tensor, Tensor | float | None]
+    ) -> Tensor:
+        stats, inverse = state
+        upstream = grad_output.to(compute)
+        if divisor is None:  # reduction "none": one upstream value per location
+            upstream = upstream.reshape(outer, inner)
+        elif inverse is not None:
+            upstream = upstream * inverse
+        grad: Tensor = _kernels("softmax").backward(call(x), stats, upstream)
+        return grad.view(input.shape)
+
+    return autograd.apply_recomputed(
         input,
         naive=naive,
-        fused=fused,
+        forward=forward,
+        backward=backward,
         constants=(probabilities, class_factor, gamma, divisor),
-        location_dim=dim if divisor is None else None,
     )

@@ -56,6 +56,8 @@ Passes over a location's classes (reads of the row; the gradient is written once
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import torch
 import triton
 import triton.language as tl
@@ -283,6 +285,8 @@ def _softmax_focal_kernel(
     gamma_ptr,
     class_factor_ptr,
     loss_ptr,
+    stats_ptr,
+    upstream_ptr,
     grad_ptr,
     outer,
     num_classes,
@@ -294,12 +298,13 @@ def _softmax_focal_kernel(
     class_factor_low,
     smoothing_high,
     smoothing_low,
+    BACKWARD: tl.constexpr,
     INDEX_TARGET: tl.constexpr,
     SMOOTHED: tl.constexpr,
     GAMMA_PER_LOCATION: tl.constexpr,
     GAMMA_PER_ELEMENT: tl.constexpr,
     CLASS_FACTOR_PER_CLASS: tl.constexpr,
-    NEED_GRAD: tl.constexpr,
+    UPSTREAM: tl.constexpr,
     ROWS: tl.constexpr,
     WIDE: tl.constexpr,
     SINGLE_BLOCK: tl.constexpr,
@@ -309,7 +314,12 @@ def _softmax_focal_kernel(
 ):
     """One program: BLOCK_L locations, their classes in blocks of BLOCK_C (the passes are in
     the module docstring). ROWS (inner == 1): the locations are rows of contiguous classes;
-    otherwise a run of BLOCK_L contiguous inner positions of one outer position."""
+    otherwise a run of BLOCK_L contiguous inner positions of one outer position.
+
+    Forward (BACKWARD off) writes each location's loss and its statistics: the maximum M,
+    s_rest (NaN where the row has a NaN: the poison) and, for dense targets, S. Backward
+    reads them back, so that the gradient is one pass over the row, times the upstream
+    gradient (UPSTREAM: 1 one value, 2 one per location)."""
     pid = tl.program_id(0)
     if WIDE:
         pid = pid.to(tl.int64)
@@ -325,6 +335,7 @@ def _softmax_focal_kernel(
         location = outer_position * inner + inner_position
         location_valid = inner_position < inner
         row_start = outer_position * num_classes * inner + inner_position
+    locations = outer * inner
     smoothing = scalar(smoothing_high, smoothing_low, COMPUTE_DTYPE)
     class_factor = scalar(class_factor_high, class_factor_low, COMPUTE_DTYPE)
     if GAMMA_PER_LOCATION:
@@ -340,29 +351,41 @@ def _softmax_focal_kernel(
         target_class = lanes  # unused: probability targets have no class index
         counted = location_valid
 
-    # Pass 1, or the only load: the maximum, s_rest, and the NaN poison (0, or NaN where
-    # the row has a NaN: added to the loss and to the gradient's weights).
-    if SINGLE_BLOCK:
-        classes, class_valid, offsets = _class_block(
-            0, num_classes, row_start, inner, ROWS, WIDE, BLOCK_C
-        )
-        mask = location_valid[:, None] & class_valid
-        x_row = _load_logits(x_ptr, offsets, mask, class_valid, COMPUTE_DTYPE)
-        top, rest = _block_stats(x_row, class_valid)
-        poison = tl.sum(tl.where(x_row != x_row, x_row, 0.0), axis=1)
+    if BACKWARD:
+        top = tl.load(stats_ptr + location, mask=location_valid, other=0.0)
+        rest = tl.load(stats_ptr + locations + location, mask=location_valid, other=0.0)
+        if UPSTREAM == 1:  # one value, as a column of the tile
+            upstream = tl.zeros((BLOCK_L,), COMPUTE_DTYPE) + tl.load(upstream_ptr).to(COMPUTE_DTYPE)
+        else:
+            upstream = tl.load(upstream_ptr + location, mask=location_valid, other=0.0)
+            upstream = upstream.to(COMPUTE_DTYPE)
     else:
-        top = tl.full((BLOCK_L,), float("-inf"), COMPUTE_DTYPE)
-        rest = tl.full((BLOCK_L,), -1.0, COMPUTE_DTYPE)
-        poison = tl.zeros((BLOCK_L,), COMPUTE_DTYPE)
-        for class_start in range(0, num_classes, BLOCK_C):
+        # The only load of the row, or pass 1: the maximum, s_rest and the NaN poison
+        # (0, or NaN where the row has a NaN: added to the loss and kept in s_rest).
+        if SINGLE_BLOCK:
             classes, class_valid, offsets = _class_block(
-                class_start, num_classes, row_start, inner, ROWS, WIDE, BLOCK_C
+                0, num_classes, row_start, inner, ROWS, WIDE, BLOCK_C
             )
             mask = location_valid[:, None] & class_valid
-            x = _load_logits(x_ptr, offsets, mask, class_valid, COMPUTE_DTYPE)
-            block_max, block_rest = _block_stats(x, class_valid)
-            top, rest = _merge_stats(top, rest, block_max, block_rest)
-            poison += tl.sum(tl.where(x != x, x, 0.0), axis=1)
+            x_row = _load_logits(x_ptr, offsets, mask, class_valid, COMPUTE_DTYPE)
+            top, rest = _block_stats(x_row, class_valid)
+            poison = tl.sum(tl.where(x_row != x_row, x_row, 0.0), axis=1)
+        else:
+            top = tl.full((BLOCK_L,), float("-inf"), COMPUTE_DTYPE)
+            rest = tl.full((BLOCK_L,), -1.0, COMPUTE_DTYPE)
+            poison = tl.zeros((BLOCK_L,), COMPUTE_DTYPE)
+            for class_start in range(0, num_classes, BLOCK_C):
+                classes, class_valid, offsets = _class_block(
+                    class_start, num_classes, row_start, inner, ROWS, WIDE, BLOCK_C
+                )
+                mask = location_valid[:, None] & class_valid
+                x = _load_logits(x_ptr, offsets, mask, class_valid, COMPUTE_DTYPE)
+                block_max, block_rest = _block_stats(x, class_valid)
+                top, rest = _merge_stats(top, rest, block_max, block_rest)
+                poison += tl.sum(tl.where(x != x, x, 0.0), axis=1)
+        rest = rest + poison
+        tl.store(stats_ptr + location, top, mask=location_valid)
+        tl.store(stats_ptr + locations + location, rest, mask=location_valid)
     log_total = rest * _log1p_ratio(rest)  # log s = log1p(s_rest)
 
     if INDEX_TARGET and not SMOOTHED:
@@ -383,46 +406,31 @@ def _softmax_focal_kernel(
         _, one_minus_p_target, shifted_target, modulator_target, g_target = _class_terms(
             x_target, top, rest, log_total, gamma_target
         )
-        loss = -_weighted_log_p(factor * modulator_target, x_target, top, shifted_target, log_total)
-        tl.store(loss_ptr + location, tl.where(counted, loss + poison, 0.0), mask=location_valid)
-        if NEED_GRAD:
-            weight_target = tl.where(counted, factor * g_target + poison, 0.0)[:, None]
+        if BACKWARD:
+            weight_target = tl.where(counted, factor * g_target * upstream, 0.0)[:, None]
             target_grad = -weight_target * one_minus_p_target[:, None]
             total = 1.0 + rest[:, None]
-            if SINGLE_BLOCK:
-                p = tl.exp(x_row - top[:, None]) / total
+            for class_start in range(0, num_classes, BLOCK_C):  # the gradient: one pass
+                classes, class_valid, offsets = _class_block(
+                    class_start, num_classes, row_start, inner, ROWS, WIDE, BLOCK_C
+                )
+                mask = location_valid[:, None] & class_valid
+                x = _load_logits(x_ptr, offsets, mask, class_valid, COMPUTE_DTYPE)
+                p = tl.exp(x - top[:, None]) / total
                 hit = classes == target_class[:, None]
                 grad = tl.where(hit, target_grad, p * weight_target)
                 tl.store(grad_ptr + offsets, grad.to(grad_ptr.dtype.element_ty), mask=mask)
-            else:
-                for class_start in range(0, num_classes, BLOCK_C):  # pass 2: the gradient
-                    classes, class_valid, offsets = _class_block(
-                        class_start, num_classes, row_start, inner, ROWS, WIDE, BLOCK_C
-                    )
-                    mask = location_valid[:, None] & class_valid
-                    x = _load_logits(x_ptr, offsets, mask, class_valid, COMPUTE_DTYPE)
-                    p = tl.exp(x - top[:, None]) / total
-                    hit = classes == target_class[:, None]
-                    grad = tl.where(hit, target_grad, p * weight_target)
-                    tl.store(grad_ptr + offsets, grad.to(grad_ptr.dtype.element_ty), mask=mask)
-    else:
-        # Dense targets: every class carries a_c t_c. The loss and S = sum_c w_c from the
-        # registers or in pass 2, then the gradient (pass 3).
-        if SINGLE_BLOCK:
-            weight = _dense_weight(
-                classes, class_valid, offsets, mask, target_class, counted, target_ptr,
-                class_factor_ptr, class_factor, smoothing, num_classes,
-                INDEX_TARGET, SMOOTHED, CLASS_FACTOR_PER_CLASS, COMPUTE_DTYPE,
-            )  # fmt: skip
-            gamma = _gamma_tile(
-                gamma_ptr, offsets, mask, gamma_location,
-                GAMMA_PER_LOCATION, GAMMA_PER_ELEMENT, COMPUTE_DTYPE,
-            )  # fmt: skip
-            loss, weight_sum = _dense_sums(x_row, weight, gamma, top, rest, log_total)
         else:
-            loss = tl.zeros((BLOCK_L,), COMPUTE_DTYPE)
-            weight_sum = tl.zeros((BLOCK_L,), COMPUTE_DTYPE)
-            for class_start in range(0, num_classes, BLOCK_C):  # pass 2: loss and S
+            loss = -_weighted_log_p(
+                factor * modulator_target, x_target, top, shifted_target, log_total
+            )
+            tl.store(loss_ptr + location, tl.where(counted, loss, 0.0), mask=location_valid)
+    else:
+        # Dense targets: every class carries a_c t_c. Forward: the loss and
+        # S = sum_c w_c, from the registers or in pass 2; backward: the gradient.
+        if BACKWARD:
+            weight_sum = tl.load(stats_ptr + 2 * locations + location, mask=location_valid)
+            for class_start in range(0, num_classes, BLOCK_C):  # the gradient: one pass
                 classes, class_valid, offsets = _class_block(
                     class_start, num_classes, row_start, inner, ROWS, WIDE, BLOCK_C
                 )
@@ -437,35 +445,47 @@ def _softmax_focal_kernel(
                     gamma_ptr, offsets, mask, gamma_location,
                     GAMMA_PER_LOCATION, GAMMA_PER_ELEMENT, COMPUTE_DTYPE,
                 )  # fmt: skip
-                block_loss, block_weight_sum = _dense_sums(x, weight, gamma, top, rest, log_total)
-                loss += block_loss
-                weight_sum += block_weight_sum
-        tl.store(loss_ptr + location, tl.where(counted, loss + poison, 0.0), mask=location_valid)
-        if NEED_GRAD:
-            weight_sum = tl.where(counted, weight_sum + poison, 0.0)
-            if SINGLE_BLOCK:
-                grad = _dense_grad(x_row, weight, gamma, top, rest, log_total, weight_sum)
-                grad = tl.where(counted[:, None], grad, 0.0)
+                grad = _dense_grad(x, weight, gamma, top, rest, log_total, weight_sum)
+                grad = tl.where(counted[:, None], grad * upstream[:, None], 0.0)
                 tl.store(grad_ptr + offsets, grad.to(grad_ptr.dtype.element_ty), mask=mask)
+        else:
+            if SINGLE_BLOCK:
+                weight = _dense_weight(
+                    classes, class_valid, offsets, mask, target_class, counted, target_ptr,
+                    class_factor_ptr, class_factor, smoothing, num_classes,
+                    INDEX_TARGET, SMOOTHED, CLASS_FACTOR_PER_CLASS, COMPUTE_DTYPE,
+                )  # fmt: skip
+                gamma = _gamma_tile(
+                    gamma_ptr, offsets, mask, gamma_location,
+                    GAMMA_PER_LOCATION, GAMMA_PER_ELEMENT, COMPUTE_DTYPE,
+                )  # fmt: skip
+                loss, weight_sum = _dense_sums(x_row, weight, gamma, top, rest, log_total)
             else:
-                for class_start in range(0, num_classes, BLOCK_C):  # pass 3: the gradient
+                loss = tl.zeros((BLOCK_L,), COMPUTE_DTYPE)
+                weight_sum = tl.zeros((BLOCK_L,), COMPUTE_DTYPE)
+                for class_start in range(0, num_classes, BLOCK_C):  # pass 2: loss and S
                     classes, class_valid, offsets = _class_block(
                         class_start, num_classes, row_start, inner, ROWS, WIDE, BLOCK_C
                     )
                     mask = location_valid[:, None] & class_valid
                     x = _load_logits(x_ptr, offsets, mask, class_valid, COMPUTE_DTYPE)
                     weight = _dense_weight(
-                        classes, class_valid, offsets, mask, target_class, counted, target_ptr,
-                        class_factor_ptr, class_factor, smoothing, num_classes,
+                        classes, class_valid, offsets, mask, target_class, counted,
+                        target_ptr, class_factor_ptr, class_factor, smoothing, num_classes,
                         INDEX_TARGET, SMOOTHED, CLASS_FACTOR_PER_CLASS, COMPUTE_DTYPE,
                     )  # fmt: skip
                     gamma = _gamma_tile(
                         gamma_ptr, offsets, mask, gamma_location,
                         GAMMA_PER_LOCATION, GAMMA_PER_ELEMENT, COMPUTE_DTYPE,
                     )  # fmt: skip
-                    grad = _dense_grad(x, weight, gamma, top, rest, log_total, weight_sum)
-                    grad = tl.where(counted[:, None], grad, 0.0)
-                    tl.store(grad_ptr + offsets, grad.to(grad_ptr.dtype.element_ty), mask=mask)
+                    block_loss, block_weight_sum = _dense_sums(
+                        x, weight, gamma, top, rest, log_total
+                    )
+                    loss += block_loss
+                    weight_sum += block_weight_sum
+            tl.store(loss_ptr + location, tl.where(counted, loss, 0.0), mask=location_valid)
+            weight_sum = tl.where(counted, weight_sum, 0.0)
+            tl.store(stats_ptr + 2 * locations + location, weight_sum, mask=location_valid)
 
 
 def _next_power_of_2(n: int) -> int:
@@ -512,7 +532,22 @@ def _as_class_factor(
     return 1.0, values.contiguous()
 
 
-def softmax_focal(
+class SoftmaxLaunch(NamedTuple):
+    """A call's operands as the kernel takes them (see :func:`prepare`)."""
+
+    x: Tensor
+    target_index: Tensor | None
+    probabilities: Tensor | None
+    gamma: Tensor | None
+    gamma_value: float
+    gamma_per_location: bool
+    class_factor: Tensor | None
+    class_factor_value: float
+    ignore_index: int
+    label_smoothing: float
+
+
+def prepare(
     x: Tensor,
     *,
     index: Tensor | None,
@@ -521,9 +556,8 @@ def softmax_focal(
     label_smoothing: float,
     gamma: float | Tensor,
     class_factor: float | Tensor | None,
-    need_grad: bool,
-) -> tuple[Tensor, Tensor | None]:
-    """Softmax focal loss per location and its gradient, in one kernel launch.
+) -> SoftmaxLaunch:
+    """Check and lay out one call's operands.
 
     Args:
         x: logits (outer, C, inner), float16 / bfloat16 / float32 / float64 (computed in
@@ -536,27 +570,12 @@ def softmax_focal(
         gamma: a number, or a tensor of per-location (outer, inner) or per-element
             (outer, C, inner) values.
         class_factor: None, a number, or C per-class values (alpha times weight).
-        need_grad: whether to compute dloss/dx.
-
-    Returns:
-        The loss per location (outer, inner) in the compute dtype (float32, or float64 for
-        float64 logits), and dloss/dx unscaled, in x's dtype and shape (or None).
-
-    No host synchronisation: shapes and numbers decide the kernel's specialisation, never
-    tensor values.
     """
     if (index is None) == (probabilities is None):
         raise ValueError("softmax_focal takes exactly one of index and probabilities")
     if x.dim() != 3:
         raise ValueError(f"x must be (outer, C, inner); got shape {tuple(x.shape)}")
     outer, num_classes, inner = x.shape
-    compute_dtype = torch.float64 if x.dtype == torch.float64 else torch.float32
-    x = x.contiguous()
-    loss = torch.empty((outer, inner), dtype=compute_dtype, device=x.device)
-    grad = torch.empty_like(x) if need_grad else None
-    if loss.numel() == 0 or num_classes == 0:
-        return loss.zero_(), None if grad is None else grad.zero_()
-
     if index is not None:
         if index.shape != (outer, inner):
             raise ValueError(f"index must have shape {(outer, inner)}; got {tuple(index.shape)}")
@@ -578,45 +597,126 @@ def softmax_focal(
         gamma_tensor = gamma.contiguous()
     else:
         gamma_value = float(gamma)
-    # per location where the two readings agree (C = 1): both are the same memory
-    per_location = gamma_tensor is not None and gamma_tensor.numel() == outer * inner
     class_factor_value, class_factor_tensor = _as_class_factor(class_factor, num_classes)
+    return SoftmaxLaunch(
+        x.contiguous(),
+        index,
+        probabilities,
+        gamma_tensor,
+        gamma_value,
+        # per location where the two readings agree (C = 1): both are the same memory
+        gamma_tensor is not None and gamma_tensor.numel() == outer * inner,
+        class_factor_tensor,
+        class_factor_value,
+        ignore_index,
+        label_smoothing,
+    )
 
+
+def _launch(
+    call: SoftmaxLaunch,
+    *,
+    loss: Tensor | None,
+    stats: Tensor,
+    upstream: Tensor | None,
+    grad: Tensor | None,
+) -> None:
+    x = call.x
+    outer, num_classes, inner = x.shape
     block_l, block_c = _blocks(outer, num_classes, inner)
     rows = inner == 1
     programs = triton.cdiv(outer, block_l) if rows else outer * triton.cdiv(inner, block_l)
     # The placeholder for an absent tensor operand: never read (its constexpr is off).
-    unused = loss
+    unused = stats
     launch(
         _softmax_focal_kernel,
         programs,
         x.device,
         x,
-        index if index is not None else unused,
-        probabilities if probabilities is not None else unused,
-        gamma_tensor if gamma_tensor is not None else unused,
-        class_factor_tensor if class_factor_tensor is not None else unused,
-        loss,
+        call.target_index if call.target_index is not None else unused,
+        call.probabilities if call.probabilities is not None else unused,
+        call.gamma if call.gamma is not None else unused,
+        call.class_factor if call.class_factor is not None else unused,
+        loss if loss is not None else unused,
+        stats,
+        upstream if upstream is not None else unused,
         grad if grad is not None else x,
         outer,
         num_classes,
         inner,
-        ignore_index,
-        *float_parts(gamma_value),
-        *float_parts(class_factor_value),
-        *float_parts(label_smoothing),
-        INDEX_TARGET=index is not None,
-        SMOOTHED=label_smoothing != 0.0,
-        GAMMA_PER_LOCATION=per_location,
-        GAMMA_PER_ELEMENT=gamma_tensor is not None and not per_location,
-        CLASS_FACTOR_PER_CLASS=class_factor_tensor is not None,
-        NEED_GRAD=need_grad,
+        call.ignore_index,
+        *float_parts(call.gamma_value),
+        *float_parts(call.class_factor_value),
+        *float_parts(call.label_smoothing),
+        BACKWARD=grad is not None,
+        INDEX_TARGET=call.target_index is not None,
+        SMOOTHED=call.label_smoothing != 0.0,
+        GAMMA_PER_LOCATION=call.gamma_per_location,
+        GAMMA_PER_ELEMENT=call.gamma is not None and not call.gamma_per_location,
+        CLASS_FACTOR_PER_CLASS=call.class_factor is not None,
+        UPSTREAM=0 if upstream is None else (1 if upstream.dim() == 0 else 2),
         ROWS=rows,
         WIDE=x.numel() >= _INT32_LIMIT,
         SINGLE_BLOCK=block_c >= num_classes,
-        COMPUTE_DTYPE=tl.float64 if compute_dtype == torch.float64 else tl.float32,
+        COMPUTE_DTYPE=tl.float64 if stats.dtype == torch.float64 else tl.float32,
         BLOCK_L=block_l,
         BLOCK_C=block_c,
         num_warps=_num_warps(block_l * block_c),
     )
-    return loss, grad
+
+
+def forward(call: SoftmaxLaunch) -> tuple[Tensor, Tensor]:
+    """The loss per location (outer, inner) and the statistics backward reads (3, outer,
+    inner: the row's maximum, s_rest, S), both in the compute dtype (float32, or float64
+    for float64 logits); one launch, no gradient.
+
+    No host synchronisation: shapes and numbers decide the kernel's specialisation, never
+    tensor values."""
+    x = call.x
+    outer, num_classes, inner = x.shape
+    compute_dtype = torch.float64 if x.dtype == torch.float64 else torch.float32
+    loss = torch.empty((outer, inner), dtype=compute_dtype, device=x.device)
+    stats = torch.empty((3, outer, inner), dtype=compute_dtype, device=x.device)
+    if loss.numel() == 0 or num_classes == 0:
+        return loss.zero_(), stats.zero_()
+    _launch(call, loss=loss, stats=stats, upstream=None, grad=None)
+    return loss, stats
+
+
+def backward(call: SoftmaxLaunch, stats: Tensor, upstream: Tensor) -> Tensor:
+    """dloss/dx times ``upstream`` (a 0-d tensor, or one value per location (outer, inner)),
+    in x's dtype and shape: one launch, one pass over each row, from forward's ``stats``."""
+    x = call.x
+    grad = torch.empty_like(x)
+    if x.numel() == 0:
+        return grad
+    _launch(call, loss=None, stats=stats, upstream=upstream.contiguous(), grad=grad)
+    return grad
+
+
+def softmax_focal(
+    x: Tensor,
+    *,
+    index: Tensor | None,
+    probabilities: Tensor | None,
+    ignore_index: int,
+    label_smoothing: float,
+    gamma: float | Tensor,
+    class_factor: float | Tensor | None,
+    need_grad: bool,
+) -> tuple[Tensor, Tensor | None]:
+    """The loss per location and (``need_grad``) dloss/dx of one call: :func:`forward`, then
+    :func:`backward` with an upstream gradient of 1 (the arguments: :func:`prepare`)."""
+    call = prepare(
+        x,
+        index=index,
+        probabilities=probabilities,
+        ignore_index=ignore_index,
+        label_smoothing=label_smoothing,
+        gamma=gamma,
+        class_factor=class_factor,
+    )
+    loss, stats = forward(call)
+    if not need_grad:
+        return loss, None
+    return loss, backward(call, stats, torch.ones((), dtype=stats.dtype, device=x.device))

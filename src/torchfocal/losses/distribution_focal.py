@@ -111,7 +111,6 @@ def distribution_focal_loss(
         # (the loss and its gradient are linear in the target).
         return triton_runner.per_location(
             input,
-            kernel_name="softmax.softmax_focal",
             dim=dim,
             index=None,
             probabilities=two_bin if location_weight is None else two_bin * location_weight,

@@ -343,7 +343,6 @@ def softmax_focal_loss(
     )
     return triton_runner.per_location(
         input,
-        kernel_name="softmax.softmax_focal",
         dim=batch.dim,
         index=None if dense else target,
         probabilities=target if dense else None,
