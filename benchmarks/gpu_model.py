@@ -18,7 +18,8 @@ a cubin is compiled) must stay under.
 
 Usage::
 
-    python benchmarks/gpu_model.py            # the table (markdown) and gpu-model.json
+    python benchmarks/gpu_model.py               # the table (markdown) and gpu-model.json
+    python benchmarks/gpu_model.py --bytes-only  # without the compile (seconds)
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -61,6 +63,7 @@ class ByteCounter(TorchDispatchMode):
         super().__init__()
         self.bytes = 0
         self.ops: list[tuple[str, int]] = []
+        self.launches: list[triton_aot.Launch] = []
 
     def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
         kwargs = kwargs or {}
@@ -87,14 +90,17 @@ class ByteCounter(TorchDispatchMode):
 
 
 class _CountingKernel:
-    """A Triton kernel that counts the bytes of its tensor arguments and runs nothing."""
+    """A Triton kernel that counts the bytes of its tensor arguments, records its launch
+    (for the instruction counts) and runs nothing."""
 
-    def __init__(self, kernel: Any, counter: ByteCounter) -> None:
+    def __init__(self, module: str, kernel: Any, counter: ByteCounter) -> None:
         self.fn = kernel.fn
         self._counter = counter
+        self._recorder = triton_aot._Recorder(module, kernel, counter.launches)
 
     def __getitem__(self, grid: Any) -> Callable[..., None]:
         def launch(*args: Any, **kwargs: Any) -> None:
+            self._recorder[grid](*args, **kwargs)
             seen = {
                 arg.untyped_storage()._cdata: _extent(arg)
                 for arg in args
@@ -122,7 +128,7 @@ def counting() -> Iterator[ByteCounter]:
         for attribute, value in list(vars(module).items()):
             if attribute.endswith("_kernel") and hasattr(value, "fn"):
                 saved.append((module, attribute, value))
-                setattr(module, attribute, _CountingKernel(value, counter))
+                setattr(module, attribute, _CountingKernel(name, value, counter))
     try:
         with counter:
             yield counter
@@ -160,7 +166,51 @@ def measure(case: gpu.Case, implementation: str) -> dict[str, Any]:
         loss = loss_function()
         (_grad,) = torch.autograd.grad(loss, x)
     elements = x.numel()
-    return {"bytes_per_element": counter.bytes / elements, "ops": counter.ops}
+    return {
+        "bytes_per_element": counter.bytes / elements,
+        "ops": counter.ops,
+        "launches": [vars(launch) for launch in counter.launches],
+    }
+
+
+#: The H100 SXM's issue rate: 132 SMs x 4 warp instructions per clock x 32 threads x 1.98 GHz,
+#: in thread instructions (one element's instruction in one thread) per second.
+H100_THREAD_INSTRUCTIONS_PER_S = 132 * 4 * 32 * 1.98e9
+
+
+def elements_per_thread(launch: dict[str, Any]) -> float:
+    """Elements one thread handles per pass of the kernel's body (a loop iteration of the
+    softmax kernel, the whole program of the elementwise one)."""
+    constexprs, warps = launch["constexprs"], launch["options"].get("num_warps", 4)
+    tile = constexprs.get("BLOCK") or constexprs["BLOCK_L"] * constexprs["BLOCK_C"]
+    return float(tile) / (32 * warps)
+
+
+def instructions(launches: list[dict[str, Any]]) -> dict[str, Any]:
+    """SASS instructions per logit element of a row's launches (sm_90 cubins compiled here):
+    each launch's static instruction count over the elements per thread, summed over the
+    launches (forward and backward). For a kernel with a loop over class blocks the static
+    count holds the code outside the loop too: an upper bound per element."""
+    if os.environ.get("TRITON_INTERPRET", "0") not in ("", "0"):
+        raise RuntimeError("instruction counts compile the kernels: run without TRITON_INTERPRET")
+    per_launch = []
+    for launch in launches:
+        result = triton_aot.compile_one(launch, ["cuda", 90, 32], "binary")
+        if "error" in result:
+            raise RuntimeError(result["error"])
+        per_launch.append(
+            {
+                "kernel": launch["kernel"],
+                "sass_instructions": result["sass_instructions"],
+                "registers": result["registers"],
+                "spill_bytes": result["spill_bytes"],
+                "per_element": result["sass_instructions"] / elements_per_thread(launch),
+            }
+        )
+    return {
+        "per_element": sum(item["per_element"] for item in per_launch),
+        "launches": per_launch,
+    }
 
 
 def minimum_bytes(case: gpu.Case) -> float:
@@ -176,7 +226,9 @@ def minimum_bytes(case: gpu.Case) -> float:
     return 3 * logit + 2 * target
 
 
-def table() -> list[dict[str, Any]]:
+def table(with_instructions: bool = False) -> list[dict[str, Any]]:
+    """Every gpu.py row by the model; ``with_instructions`` also compiles each row's launches
+    for sm_90 (so not under TRITON_INTERPRET)."""
     rows = []
     for case in gpu.all_cases():
         ours = measure(case, "triton")
@@ -202,22 +254,37 @@ def table() -> list[dict[str, Any]]:
                     ours["bytes_per_element"] / baseline["bytes_per_element"], 3
                 ),
                 "ops": ours["ops"],
+                "launches": ours["launches"],
             }
         )
+    if with_instructions:
+        for row in rows:
+            counted = instructions(row["launches"])
+            memory_s = row["bytes_per_element"] / H100_BYTES_PER_S
+            instruction_s = counted["per_element"] / H100_THREAD_INSTRUCTIONS_PER_S
+            row.update(
+                instructions_per_element=round(counted["per_element"], 1),
+                registers=max(item["registers"] for item in counted["launches"]),
+                spill_bytes=max(item["spill_bytes"] for item in counted["launches"]),
+                instruction_time_over_memory_time=round(instruction_s / memory_s, 2),
+            )
     return rows
 
 
 def markdown(rows: list[dict[str, Any]]) -> str:
     lines = [
         "| case | bytes / element | sync-free minimum | baseline bytes / element | "
-        "modelled H100 memory time (ms) | modelled ratio to baseline |",
-        "|---|---|---|---|---|---|",
+        "modelled H100 memory time (ms) | modelled ratio to baseline | SASS instructions / "
+        "element (fwd + bwd) | registers (most) | spill bytes | instruction / memory time |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
         lines.append(
             f"| {row['case']} {tuple(row['shape'])} | {row['bytes_per_element']:.2f} | "
             f"{row['minimum_bytes_per_element']:.2f} | {row['baseline_bytes_per_element']:.2f} "
-            f"({row['baseline']}) | {row['h100_memory_ms']:.3f} | {row['ratio_to_baseline']:.2f} |"
+            f"({row['baseline']}) | {row['h100_memory_ms']:.3f} | {row['ratio_to_baseline']:.2f} "
+            f"| {row.get('instructions_per_element', '-')} | {row.get('registers', '-')} | "
+            f"{row.get('spill_bytes', '-')} | {row.get('instruction_time_over_memory_time', '-')} |"
         )
     return "\n".join(lines)
 
@@ -225,8 +292,13 @@ def markdown(rows: list[dict[str, Any]]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "gpu-model.json")
+    parser.add_argument(
+        "--bytes-only", action="store_true", help="no compile: bytes per element alone"
+    )
     args = parser.parse_args(argv)
-    rows = table()
+    rows = table(with_instructions=not args.bytes_only)
+    for row in rows:
+        del row["launches"]
     args.out.write_text(json.dumps(rows, indent=1))
     print(markdown(rows))
     return 0

@@ -439,7 +439,8 @@ def compile_one(launch: dict[str, Any], target_spec: list[Any], stage: str) -> d
         if stage == "ttir":
             _front_end(source, target, backend, options)
         else:
-            triton.knobs.nvidia.dump_ptxas_log = True  # ptxas -v: registers and spills
+            triton.knobs.nvidia.dump_ptxas_log = True  # ptxas -v: registers and spills,
+            triton.knobs.compilation.always_compile = True  # so never from the cache
             log = io.StringIO()
             with contextlib.redirect_stdout(log):
                 compiled = triton.compile(source, target=target, options=options.__dict__)

@@ -44,14 +44,18 @@ log1p has no Triton form that the interpreter runs (libdevice is GPU-only), so l
 Goldberg's z log(u) / (u - 1) with u = 1 + z rounded: the rounding of u cancels between the
 logarithm and the denominator, which leaves a few ulps.
 
-Passes over a location's classes (reads of the row; the gradient is written once):
-- C <= BLOCK_C: the row is loaded once and everything is computed from registers: 1 pass.
-- C > BLOCK_C, an online softmax over blocks of BLOCK_C classes:
+Passes over a location's classes (reads of the row; the gradient is written once). Forward
+and backward are two launches: forward writes the loss and, per location, the statistics
+backward needs (M, s_rest with the NaN poison in it, and S for dense targets); backward reads
+them back and makes one pass that writes the gradient times the upstream gradient.
+- C <= BLOCK_C: the row is loaded once per launch and everything is computed from
+  registers.
+- C > BLOCK_C, an online softmax over blocks of BLOCK_C classes in forward:
   - hard index target (no label smoothing): pass 1 finds M and s_rest, the loss needs only
-    x_k (one load per location), pass 2 writes the gradient: 2 passes (1 without it).
+    x_k (one load per location): 1 pass;
   - label smoothing or probability targets: every class carries weight, so S needs every
-    G_c, which needs the final M and s: pass 1 (M, s_rest), pass 2 (the loss and S),
-    pass 3 (the gradient): 3 passes (2 without the gradient).
+    G_c, which needs the final M and s: pass 1 (M, s_rest), pass 2 (the loss and S).
+- Backward: 1 pass, for every target form.
 """
 
 from __future__ import annotations
