@@ -11,9 +11,10 @@ from typing import Any
 
 import numpy as np
 
+from . import _checks as check
 from . import _math
 from ._math import Array
-from ._objective import FocalObjective, _labels, _raw, _weights
+from ._objective import FocalObjective
 
 
 class _Metric:
@@ -68,8 +69,8 @@ class _Metric:
     @property
     def xgboost_sklearn(self) -> Callable[..., float]:
         """``XGBClassifier(eval_metric=metric.xgboost_sklearn)``: a scikit-learn style metric
-        named after the metric. XGBClassifier hands it probabilities when it knows the
-        objective and margins with a custom objective; both are accepted (see ``margins``)."""
+        named after the metric. With a custom objective (``focal.xgboost_sklearn``)
+        XGBClassifier hands it margins (raw scores), which is what it expects."""
 
         def feval(y_true: Array, y_pred: Array, sample_weight: Array | None = None) -> float:
             return self.value(y_pred, y_true, sample_weight)
@@ -89,16 +90,14 @@ class FocalLossMetric(_Metric):
 
     def __init__(self, objective: FocalObjective) -> None:
         if not isinstance(objective, FocalObjective):
-            raise TypeError(
-                f"objective must be a FocalObjective; got {type(objective).__name__}"
-            )
+            raise TypeError(f"objective must be a FocalObjective; got {type(objective).__name__}")
         self.objective = objective
         self.num_class = objective.num_class
 
     def value(self, raw: object, labels: object, weight: object = None) -> float:
         losses = self.objective.loss(raw, labels, weight)
         n = losses.shape[0]
-        w = _weights(weight, n)
+        w = check.weights(weight, n)
         total = float(n) if w is None else float(w.sum())
         return float(losses.sum() / total) if total > 0 else float("nan")
 
@@ -125,9 +124,9 @@ class BalancedLogLoss(_Metric):
 
     def value(self, raw: object, labels: object, weight: object = None) -> float:
         k = 2 if self.num_class is None else self.num_class
-        y = _labels(labels, k)
-        x = _raw(raw, y.shape[0], self.num_class)
-        w = _weights(weight, y.shape[0])
+        y = check.labels(labels, k)
+        x = check.raw(raw, y.shape[0], self.num_class)
+        w = check.weights(weight, y.shape[0])
         if self.num_class is None:
             # -log p_y = softplus(-x) for y = 1, softplus(x) for y = 0
             nll = np.logaddexp(0.0, np.where(y == 1, -x, x))

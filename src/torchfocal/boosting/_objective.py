@@ -14,97 +14,11 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from . import _checks as check
 from . import _math
 from ._math import HESSIAN_MODES, Array, HessianMode
 
 GradHess = tuple[Array, Array]
-
-
-# --------------------------------------------------------------------------------------
-# Argument checks: ValueError / TypeError naming the argument, one line.
-
-
-def _number(name: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{name} must be a number; got {type(value).__name__}")
-    number = float(value)
-    if not math.isfinite(number):
-        raise ValueError(f"{name} must be finite; got {number!r}")
-    return number
-
-
-def _per_class(name: str, value: object, k: int, low: float, high: float | None) -> Array:
-    if isinstance(value, (str, bytes)) or not isinstance(value, (Sequence, np.ndarray)):
-        raise TypeError(f"{name} must be a sequence of {k} numbers; got {type(value).__name__}")
-    try:
-        array = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise TypeError(f"{name} must be a sequence of {k} numbers; got {value!r}") from None
-    if array.shape != (k,):
-        raise ValueError(f"{name} must have {k} values (one per class); got shape {array.shape}")
-    bad = ~np.isfinite(array) | (array < low) | (array > (np.inf if high is None else high))
-    if bad.any():
-        where = int(np.flatnonzero(bad)[0])
-        bounds = f"[{low:g}, {high:g}]" if high is not None else f">= {low:g}"
-        raise ValueError(f"{name} must be finite and {bounds}; got {array[where]!r} at {where}")
-    return array
-
-
-def _labels(labels: object, k: int) -> npt.NDArray[np.int64]:
-    """Class indices 0..k-1 (k = 2 for binary); libraries hand them over as floats."""
-    array = np.asarray(labels)
-    if array.ndim != 1:
-        raise ValueError(f"labels must be 1-D class indices; got shape {array.shape}")
-    if array.dtype.kind not in "biuf":
-        raise TypeError(f"labels must be numeric class indices; got dtype {array.dtype}")
-    as_float = array.astype(np.float64)
-    bad = ~np.isfinite(as_float) | (as_float != np.round(as_float))
-    bad |= (as_float < 0) | (as_float > k - 1)
-    if bad.any():
-        where = int(np.flatnonzero(bad)[0])
-        raise ValueError(
-            f"labels must be integers in [0, {k - 1}]; got {array[where]!r} at index {where}"
-        )
-    return as_float.astype(np.int64)
-
-
-def _weights(weight: object, n: int) -> Array | None:
-    if weight is None:
-        return None
-    array = np.asarray(weight, dtype=np.float64)
-    if array.size == 0:  # XGBoost's and LightGBM's "no weights"
-        return None
-    if array.shape != (n,):
-        raise ValueError(f"weight must have shape ({n},), one per sample; got {array.shape}")
-    bad = ~np.isfinite(array) | (array < 0)
-    if bad.any():
-        where = int(np.flatnonzero(bad)[0])
-        raise ValueError(f"weight must be finite and >= 0; got {array[where]!r} at {where}")
-    return array
-
-
-def _raw(raw: object, n: int, k: int | None) -> Array:
-    array = np.asarray(raw, dtype=np.float64)
-    shape = (n,) if k is None else (n, k)
-    if array.shape != shape:
-        raise ValueError(f"raw scores must have shape {shape}; got {array.shape}")
-    if not np.isfinite(array).all():
-        where = np.argwhere(~np.isfinite(array))[0]
-        raise ValueError(
-            f"raw scores must be finite; got {array[tuple(where)]!r} at index {tuple(where)}"
-        )
-    return array
-
-
-def _counts(name: str, counts: object) -> Array:
-    array = np.asarray(counts, dtype=np.float64)
-    if array.ndim != 1 or array.size == 0:
-        raise ValueError(f"{name} must be a 1-D sequence of class counts; got {array.shape}")
-    bad = ~np.isfinite(array) | (array <= 0)
-    if bad.any():
-        where = int(np.flatnonzero(bad)[0])
-        raise ValueError(f"{name} must be finite and > 0; got {array[where]!r} at {where}")
-    return array
 
 
 def class_balanced_weights(counts: Sequence[float] | Array, beta: float = 0.9999) -> Array:
@@ -120,8 +34,8 @@ def class_balanced_weights(counts: Sequence[float] | Array, beta: float = 0.9999
     Returns:
         C float64 weights summing to C.
     """
-    array = _counts("counts", counts)
-    b = _number("beta", beta)
+    array = check.counts("counts", counts)
+    b = check.number("beta", beta)
     if not 0.0 <= b < 1.0:
         raise ValueError(f"beta must be in [0, 1); got {beta!r}")
     if b == 0.0:
@@ -187,7 +101,7 @@ class FocalObjective:
         hessian: HessianMode = "fisher",
         hessian_floor: float = 1e-6,
     ) -> None:
-        self.gamma = _number("gamma", gamma)
+        self.gamma = check.number("gamma", gamma)
         if self.gamma < 0:
             raise ValueError(f"gamma must be >= 0; got {gamma!r}")
         if num_class is not None:
@@ -205,7 +119,7 @@ class FocalObjective:
                     raise TypeError(
                         f"alpha must be a float in [0, 1] for binary; got {type(alpha).__name__}"
                     )
-                self.alpha = _number("alpha", alpha)
+                self.alpha = check.number("alpha", alpha)
                 if not 0.0 <= self.alpha <= 1.0:
                     raise ValueError(f"alpha must be in [0, 1]; got {alpha!r}")
             else:
@@ -214,17 +128,17 @@ class FocalObjective:
                         f"alpha must be {k} per-class values for num_class={k}; got {alpha!r} "
                         "(a float is the binary convention)"
                     )
-                self.alpha_per_class = _per_class("alpha", alpha, k, 0.0, None)
-        self.label_smoothing = _number("label_smoothing", label_smoothing)
+                self.alpha_per_class = check.per_class("alpha", alpha, k, 0.0, None)
+        self.label_smoothing = check.number("label_smoothing", label_smoothing)
         if not 0.0 <= self.label_smoothing < 1.0:
             raise ValueError(f"label_smoothing must be in [0, 1); got {label_smoothing!r}")
-        self.class_weight = (
-            None if class_weight is None else _per_class("class_weight", class_weight, k, 0, None)
-        )
+        self.class_weight = None
+        if class_weight is not None:
+            self.class_weight = check.per_class("class_weight", class_weight, k, 0.0, None)
         if hessian not in HESSIAN_MODES:
             raise ValueError(f"hessian must be one of {', '.join(HESSIAN_MODES)}; got {hessian!r}")
         self.hessian: HessianMode = hessian
-        self.hessian_floor = _number("hessian_floor", hessian_floor)
+        self.hessian_floor = check.number("hessian_floor", hessian_floor)
         if self.hessian_floor <= 0:
             raise ValueError(f"hessian_floor must be > 0; got {hessian_floor!r}")
 
@@ -244,9 +158,9 @@ class FocalObjective:
     def _prepare(
         self, raw: object, labels: object, weight: object
     ) -> tuple[Array, npt.NDArray[np.int64], Array | None]:
-        y = _labels(labels, self._k)
-        x = _raw(raw, y.shape[0], self.num_class)
-        w = _weights(weight, y.shape[0])
+        y = check.labels(labels, self._k)
+        x = check.raw(raw, y.shape[0], self.num_class)
+        w = check.weights(weight, y.shape[0])
         if self.class_weight is not None and self.num_class is None:
             # binary: the weight of each sample's class
             cw = self.class_weight[y]
@@ -346,10 +260,10 @@ class FocalObjective:
         bracket holds a sign change from - to +, a minimum). Multi-class: K scores (mean 0),
         by gradient descent with backtracking from the log class priors.
         """
-        y = _labels(labels, self._k)
+        y = check.labels(labels, self._k)
         if y.size == 0:
             raise ValueError("labels must hold at least one sample; got 0")
-        w = _weights(weight, y.shape[0])
+        w = check.weights(weight, y.shape[0])
         # The loss of a constant score depends on the labels only through each class's total
         # weight: one representative per class, weighted.
         totals = np.bincount(y, weights=w, minlength=self._k).astype(np.float64)
@@ -487,9 +401,7 @@ class FocalObjective:
     def xgboost_sklearn(self) -> Callable[..., GradHess]:
         """``XGBClassifier(objective=focal.xgboost_sklearn)``: (y_true, y_pred, sample_weight)."""
 
-        def objective(
-            y_true: Array, y_pred: Array, sample_weight: Array | None = None
-        ) -> GradHess:
+        def objective(y_true: Array, y_pred: Array, sample_weight: Array | None = None) -> GradHess:
             return self._xgboost(y_pred, y_true, sample_weight)
 
         return objective
