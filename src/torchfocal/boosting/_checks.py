@@ -33,7 +33,9 @@ def per_class(name: str, value: object, k: int, low: float, high: float | None) 
     if bad.any():
         where = int(np.flatnonzero(bad)[0])
         bounds = f"[{low:g}, {high:g}]" if high is not None else f">= {low:g}"
-        raise ValueError(f"{name} must be finite and {bounds}; got {array[where]!r} at {where}")
+        raise ValueError(
+            f"{name} must be finite and {bounds}; got {array[where].item()!r} at {where}"
+        )
     return array
 
 
@@ -50,7 +52,7 @@ def labels(labels: object, k: int) -> npt.NDArray[np.int64]:
     if bad.any():
         where = int(np.flatnonzero(bad)[0])
         raise ValueError(
-            f"labels must be integers in [0, {k - 1}]; got {array[where]!r} at index {where}"
+            f"labels must be integers in [0, {k - 1}]; got {array[where].item()!r} at index {where}"
         )
     return as_float.astype(np.int64)
 
@@ -66,7 +68,7 @@ def weights(weight: object, n: int) -> Array | None:
     bad = ~np.isfinite(array) | (array < 0)
     if bad.any():
         where = int(np.flatnonzero(bad)[0])
-        raise ValueError(f"weight must be finite and >= 0; got {array[where]!r} at {where}")
+        raise ValueError(f"weight must be finite and >= 0; got {array[where].item()!r} at {where}")
     return array
 
 
@@ -78,7 +80,7 @@ def raw(raw: object, n: int, k: int | None) -> Array:
     if not np.isfinite(array).all():
         where = np.argwhere(~np.isfinite(array))[0]
         raise ValueError(
-            f"raw scores must be finite; got {array[tuple(where)]!r} at index {tuple(where)}"
+            f"raw scores must be finite; got {array[tuple(where)].item()!r} at index {tuple(where)}"
         )
     return array
 
@@ -90,5 +92,5 @@ def counts(name: str, counts: object) -> Array:
     bad = ~np.isfinite(array) | (array <= 0)
     if bad.any():
         where = int(np.flatnonzero(bad)[0])
-        raise ValueError(f"{name} must be finite and > 0; got {array[where]!r} at {where}")
+        raise ValueError(f"{name} must be finite and > 0; got {array[where].item()!r} at {where}")
     return array

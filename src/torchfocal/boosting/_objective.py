@@ -257,8 +257,10 @@ class FocalObjective:
         ``base_score``): pass this as ``init_score`` / ``base_margin`` / ``baseline``
         (see :meth:`init_scores`). Binary: a float, the root of the summed gradient found by
         bisection (it is -sum_pos a < 0 far left and sum_neg (1 - a) > 0 far right, so the
-        bracket holds a sign change from - to +, a minimum). Multi-class: K scores (mean 0),
-        by gradient descent with backtracking from the log class priors.
+        bracket holds a sign change from - to +, a minimum). Multi-class: K scores (mean 0
+        over the classes present), by Newton steps on the exact Hessian with backtracking
+        from the log class priors; a class absent from the labels (and no label smoothing)
+        gets the lowest score less 30, as its best score is -inf.
         """
         y = check.labels(labels, self._k)
         if y.size == 0:
@@ -316,31 +318,69 @@ class FocalObjective:
                 f"labels must hold at least two classes for an init score; got only {classes[0]}"
             )
 
-        def value_grad(b: Array) -> tuple[float, Array]:
-            z = np.tile(b, (classes.shape[0], 1))
-            g, _ = self.gradient_hessian(z, classes, mass)
-            return float(self.loss(z, classes, mass).sum()), g.sum(axis=0)
+        # Without label smoothing a class absent from the labels only lowers the others'
+        # probabilities: its best score is -inf. It is left out of the search and placed 30
+        # below the lowest present score (its probability < 1e-13 of theirs).
+        free = np.arange(k) if self.label_smoothing > 0 else classes
+        exact = FocalObjective(
+            self.gamma,
+            None if self.alpha_per_class is None else self.alpha_per_class,
+            num_class=k,
+            label_smoothing=self.label_smoothing,
+            class_weight=self.class_weight,
+            hessian="exact",
+        )
 
-        prior = np.full(k, 1e-3)
-        prior[classes] += mass / mass.sum()
-        b = np.log(prior)
-        b -= b.mean()
-        value, grad = value_grad(b)
-        step = 1.0 / max(float(mass.sum()), 1e-300)
-        for _ in range(2000):
-            if float(np.abs(grad).max()) <= 1e-12 * float(mass.sum()):
+        def scores(b_free: Array) -> Array:
+            b = np.full(k, float(b_free.min()) - 30.0)
+            b[free] = b_free
+            return b
+
+        def value_grad_hessian(b_free: Array) -> tuple[float, Array, Array]:
+            z = np.tile(scores(b_free), (classes.shape[0], 1))
+            g, h = exact.gradient_hessian(z, classes, mass, full=True)
+            value = float(self.loss(z, classes, mass).sum())
+            return value, g.sum(axis=0)[free], h.sum(axis=0)[np.ix_(free, free)]
+
+        # start from the log class priors (absent classes, smoothing only: a small prior)
+        prior = np.bincount(classes, weights=mass / mass.sum(), minlength=k)
+        b_free = np.log(np.maximum(prior, 1e-3 / k))[free]
+        value, grad, hess = value_grad_hessian(b_free)
+        total = float(mass.sum())
+        ones = np.ones((free.size, free.size)) / free.size
+        for _ in range(100):
+            if float(np.abs(grad).max()) <= 1e-12 * total:
                 break
-            # Backtracking (Armijo): the focal loss of a constant is smooth but not convex
-            # in the scores, so no Newton step without a safeguard.
+            # Newton on the exact Hessian where it is positive definite (the shift of all
+            # scores, which changes nothing, is given curvature by the ones term); else a
+            # gradient step scaled by the diagonal. Backtracking (Armijo) either way: the
+            # focal loss of a constant need not be convex in the scores.
+            scale = float(np.abs(np.diag(hess)).max()) + 1e-300
+            try:
+                factor = np.linalg.cholesky(hess + scale * ones)
+                direction = -np.linalg.solve(factor.T, np.linalg.solve(factor, grad))
+            except np.linalg.LinAlgError:
+                direction = -grad / scale
+            slope = float(grad @ direction)
+            step = 1.0
             while True:
-                trial = b - step * grad
-                trial_value, trial_grad = value_grad(trial)
-                if trial_value <= value - 0.5 * step * float(grad @ grad) or step < 1e-300:
+                trial = b_free + step * direction
+                t_value, t_grad, t_hess = value_grad_hessian(trial)
+                # near the minimum the loss stops changing in float64: a smaller gradient
+                # then counts as progress
+                if t_value <= value + 1e-4 * step * slope or (
+                    t_value <= value + 1e-13 * abs(value)
+                    and np.abs(t_grad).max() < np.abs(grad).max()
+                ):
                     break
                 step *= 0.5
-            b, value, grad = trial, trial_value, trial_grad
-            step *= 2.0
-        return np.asarray(b - b.mean())
+                if step < 1e-12:
+                    break
+            if step < 1e-12:
+                break
+            b_free, value, grad, hess = trial, t_value, t_grad, t_hess
+        b = scores(b_free)
+        return np.asarray(b - b[free].mean())
 
     # ---- library adapters ----------------------------------------------------------------
 
