@@ -461,7 +461,7 @@ def test_training_converges(data: dict[str, np.ndarray], mode: str) -> None:
         evals_result=log,
         verbose_eval=False,
     )
-    assert log["train"]["focal_loss"][-1] < 0.5 * start
+    assert log["train"]["focal_loss"][-1] < 0.7 * start  # XGBoost: lambda = 1 by default
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         # CatBoost's default L2 leaf penalty (3) shrinks the small focal steps: 30 rounds
