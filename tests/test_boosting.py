@@ -390,6 +390,47 @@ def test_gamma0_is_catboosts_own_objective(data: dict[str, np.ndarray], k: int |
     )
 
 
+def test_catboost_focal_is_the_exact_mode(data: dict[str, np.ndarray]) -> None:
+    """docs/migration.md: CatBoost's own Focal loss is FocalObjective(g, a, hessian="exact"),
+    the same metric value and, with Newton leaves, the same trees."""
+    from catboost.utils import eval_metric
+
+    rng = np.random.default_rng(3)
+    x, y = rng.normal(0, 3, 200), rng.integers(0, 2, 200)
+    for a, g in ((0.25, 2.0), (0.5, 0.5)):
+        theirs = eval_metric(y.astype(float), x, f"Focal:focal_alpha={a};focal_gamma={g}")[0]
+        assert FocalLossMetric(FocalObjective(g, a)).value(x, y) == pytest.approx(theirs)
+    x, y = data["X"], data["yb"]
+    builtin = cb.CatBoostClassifier(
+        loss_function="Focal:focal_alpha=0.25;focal_gamma=2", **CB_PARAMS
+    )
+    focal = FocalObjective(2.0, 0.25, hessian="exact")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ours = cb.CatBoostClassifier(
+            loss_function=focal.catboost(), eval_metric="Logloss", **CB_PARAMS
+        )
+        ours.fit(x, y)
+    builtin.fit(x, y)
+    np.testing.assert_allclose(
+        builtin.predict(x, prediction_type="RawFormulaVal"),
+        ours.predict(x, prediction_type="RawFormulaVal"),
+        atol=1e-6,
+    )
+
+
+def test_docs_page_examples_run() -> None:
+    """docs/boosting.md's Python blocks run as a reader copies them (one per library)."""
+    import re
+    from pathlib import Path
+
+    page = Path(__file__).resolve().parents[1] / "docs" / "boosting.md"
+    blocks = re.findall(r"```python\n(.*?)```", page.read_text(encoding="utf-8"), flags=re.S)
+    assert len(blocks) == 3
+    for number, block in enumerate(blocks, start=1):
+        exec(compile(block, f"docs/boosting.md, block {number}", "exec"), {"__name__": "docs"})
+
+
 # --------------------------------------------------------------------------------------
 # Initial score and training
 

@@ -328,6 +328,35 @@ def _table(payload: dict[str, Any], library: str) -> tuple[list[str], list[list[
     return headers, rows
 
 
+def _focal_summary(payload: dict[str, Any]) -> list[str]:
+    """The focal objectives' verdicts gathered per library: what this run says about focal
+    loss on tabular data, in the same honesty rule as the verdicts above."""
+    lines = []
+    for library in payload["libraries"]:
+        helped, hurt = [], []
+        for metric in METRICS:
+            for sentence in _verdicts(payload["summary"][library], metric):
+                if not sentence.startswith("- focal"):
+                    continue
+                label = sentence[2:].split(" helped ")[0].split(" hurt ")[0]
+                if " helped " in sentence:
+                    helped.append(f"{METRICS[metric]} ({label})")
+                elif " hurt " in sentence:
+                    hurt.append(f"{METRICS[metric]} ({label})")
+        if not helped and not hurt:
+            lines.append(f"- {library}: no focal mode changed any metric beyond the seed spread.")
+            continue
+        parts = []
+        if helped:
+            parts.append("helped " + "; ".join(helped))
+        if hurt:
+            parts.append("hurt " + "; ".join(hurt))
+        lines.append(
+            f"- {library}: focal " + ", and ".join(parts) + "; nothing else beyond the spread."
+        )
+    return lines
+
+
 def _convergence_rows(payload: dict[str, Any], library: str) -> list[str]:
     lines = ["| objective | " + " | ".join(f"round {c}" for c in payload["checkpoints"]) + " |"]
     lines.append("|---|" + "---|" * len(payload["checkpoints"]))
@@ -387,6 +416,7 @@ def _report(payload: dict[str, Any]) -> str:
                 "",
                 *_verdicts(payload["summary"][library], metric),
             ]
+    lines += ["", "## Where focal loss helped and where it did not", "", *_focal_summary(payload)]
     lines += [
         "",
         "## The Hessian modes: training focal loss (gamma 2) by round",
