@@ -21,7 +21,7 @@ from ._math import HESSIAN_MODES, Array, HessianMode
 GradHess = tuple[Array, Array]
 
 
-def class_balanced_weights(counts: Sequence[float] | Array, beta: float = 0.9999) -> Array:
+def class_balanced_weights(counts: npt.ArrayLike, beta: float = 0.9999) -> Array:
     """Cui et al.'s class-balanced weights, as :func:`torchfocal.class_balanced_weights`.
 
     w_c proportional to (1 - beta) / (1 - beta^n_c), normalised to sum to C, in float64
@@ -95,7 +95,7 @@ class FocalObjective:
     def __init__(
         self,
         gamma: float = 2.0,
-        alpha: float | Sequence[float] | None = None,
+        alpha: float | Sequence[float] | Array | None = None,
         *,
         num_class: int | None = None,
         label_smoothing: float = 0.0,
