@@ -71,7 +71,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--imbalance",
         type=float,
-        default=50.0,
+        default=None,
         help="longtail: ratio of the largest to the smallest class (50); tabular: benign "
         "to malignant cases in training (default 20)",
     )
@@ -79,7 +79,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--epochs",
         type=int,
         default=None,
-        help="training epochs (longtail 60, dense 120 steps; --quick: fewer)",
+        help="training epochs (longtail 60, dense 120 steps, tabular 200 boosting rounds; "
+        "--quick: fewer)",
     )
     parser.add_argument("--seeds", type=int, default=None, help="number of seeds (3)")
     parser.add_argument(
@@ -606,12 +607,14 @@ def _plot_dense(out: Path, results: dict[str, list[RunResult]], steps: int) -> l
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.task == "tabular":  # gradient boosting, in its own module (no torch there)
+    if args.task == "tabular":  # gradient boosting, in its own module (no torch used there)
         from . import demo_tabular
 
-        if args.imbalance == 50.0:  # the parser's default is the long-tail demo's
+        if args.imbalance is None:
             args.imbalance = 20.0
         return demo_tabular.run(args)
+    if args.imbalance is None:
+        args.imbalance = 50.0
     if args.task not in ("longtail", "dense"):
         raise CLIError(f"--task must be 'longtail', 'dense' or 'tabular'; got {args.task!r}")
     if not args.imbalance >= 1:
