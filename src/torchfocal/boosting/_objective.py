@@ -219,7 +219,7 @@ class FocalObjective:
             return np.maximum(exact, self.hessian_floor)
         if self.hessian == "fisher":
             return fisher
-        # "upper": (1 + gamma)^2 Fisher >= exact is proven for hard labels (docs/boosting.md);
+        # "upper": (1 + gamma)^2 Fisher >= exact is proven for hard labels (docs/math.md);
         # the max makes it an upper bound by construction for smoothed labels too.
         return np.maximum((1.0 + self.gamma) ** 2 * fisher, exact)
 
