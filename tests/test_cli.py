@@ -223,7 +223,7 @@ def test_demo_quick_dense(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
         (["plot", "--kind", "area", "--out", "x.png"], "--kind must be 'loss' or 'grad'"),
         (["plot", "--out", "figure.bmp"], "--out must end in one of .png, .svg, .pdf"),
         (["plot", "--out", "/nonexistent/dir/figure.png"], "does not exist"),
-        (["demo", "--task", "segmentation"], "--task must be 'longtail' or 'dense'"),
+        (["demo", "--task", "segmentation"], "--task must be 'longtail', 'dense' or 'tabular'"),
         (["demo", "--seeds", "0"], "--seeds must be >= 1"),
         (["frobnicate"], "invalid choice"),
         (["demo", "--bogus"], "torchfocal demo: error: unrecognized arguments: --bogus"),

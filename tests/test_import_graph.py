@@ -128,10 +128,14 @@ def _find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
 def test_the_graph_is_read() -> None:
     """The parser sees the imports the package is built from (else the checks below are empty)."""
     edges = {(item.importer, item.module) for item in IMPORTS if item.eager}
-    assert ("torchfocal", "torchfocal.functional") in edges
+    assert ("torchfocal.nn", "torchfocal.functional") in edges
     assert ("torchfocal.functional", "torchfocal.losses") in edges
     assert ("torchfocal.losses.sigmoid_focal", "torchfocal._engine.checks") in edges
+    assert ("torchfocal.boosting", "torchfocal.boosting._objective") in edges
     lazy = {(item.importer, item.module) for item in IMPORTS if not item.eager}
+    # the top level is lazy (PEP 562): its imports are type-only
+    assert ("torchfocal", "torchfocal.functional") in lazy
+    assert not [item for item in IMPORTS if item.importer == "torchfocal" and item.eager]
     assert ("torchfocal.cli", "torchfocal") in lazy  # build_parser's `from .. import __version__`
 
 
@@ -161,6 +165,10 @@ FORBIDDEN = {
     "torchfocal._triton": ("torchfocal.losses", "torchfocal.functional", "torchfocal.nn",
                            "torchfocal.cli", "torchfocal.compat", "torchfocal._engine.checks",
                            "torchfocal._engine.targets", "torchfocal._engine.runners"),
+    # NumPy only: nothing of the package that loads torch, lazily or not.
+    "torchfocal.boosting": ("torchfocal._engine", "torchfocal._triton", "torchfocal.losses",
+                            "torchfocal.functional", "torchfocal.nn", "torchfocal.cli",
+                            "torchfocal.compat", "torchfocal.weighting", "torchfocal.reference"),
 }  # fmt: skip
 
 
@@ -322,6 +330,69 @@ def test_import_loads_neither_numpy_nor_triton_nor_the_oracle() -> None:
             assert "no_such_name" in str(error)
         else:
             raise AssertionError("torchfocal.no_such_name did not raise")
+        print("ok")
+        """
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().endswith("ok"), result.stdout
+
+
+def test_boosting_imports_no_torch() -> None:
+    """``import torchfocal.boosting`` loads no torch, and the objectives run where torch
+    cannot be imported at all (torch blocked like NumPy is in _BLOCK)."""
+    result = _run(
+        """
+        import importlib.abc
+        import sys
+
+        class NoTorch(importlib.abc.MetaPathFinder):
+            def find_spec(self, name, path=None, target=None):
+                if name.partition(".")[0] == "torch":
+                    raise ModuleNotFoundError(f"No module named {name!r} (blocked)", name=name)
+                return None
+
+        sys.meta_path.insert(0, NoTorch())
+        import numpy as np
+        import torchfocal
+        import torchfocal.boosting
+        from torchfocal.boosting import FocalObjective
+        assert "torch" not in sys.modules, sorted(m for m in sys.modules if "torch" in m)
+        grad, hess = FocalObjective(gamma=2.0, alpha=0.25).gradient_hessian(
+            np.array([0.0, 1.0]), np.array([1, 0])
+        )
+        assert np.isfinite(grad).all() and (hess > 0).all()
+        assert "torch" not in sys.modules
+        try:
+            torchfocal.sigmoid_focal_loss
+        except ModuleNotFoundError as error:  # the torch losses need torch, and say so
+            assert error.name == "torch", error
+        else:
+            raise AssertionError("torchfocal.sigmoid_focal_loss loaded without torch")
+        print("ok")
+        """
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().endswith("ok"), result.stdout
+
+
+def test_lazy_top_level_keeps_every_name() -> None:
+    """Every name of __all__ resolves through PEP 562 to the object its module defines, dir()
+    lists it, and ``from torchfocal import *`` gives them all."""
+    result = _run(
+        """
+        import sys
+        import torchfocal
+        assert "torch" not in sys.modules  # import torchfocal alone loads nothing
+        for name in torchfocal.__all__:
+            assert name in dir(torchfocal), name
+        assert torchfocal.SigmoidFocalLoss is sys.modules["torchfocal.nn"].SigmoidFocalLoss
+        from torchfocal import softmax_focal_loss
+        assert softmax_focal_loss is sys.modules["torchfocal.functional"].softmax_focal_loss
+        namespace = {}
+        exec("from torchfocal import *", namespace)
+        missing = [n for n in torchfocal.__all__ if n not in namespace]
+        assert not missing, missing
+        assert torchfocal.boosting.FocalObjective is not None
         print("ok")
         """
     )

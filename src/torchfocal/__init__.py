@@ -1,64 +1,111 @@
 """torchfocal: focal loss and the class-imbalance losses around it, for PyTorch.
 
-``import torchfocal`` needs torch alone: :mod:`torchfocal.reference` (the NumPy oracle) is
-loaded on first use.
+The top level is lazy (PEP 562): ``import torchfocal`` imports nothing, and each public name
+loads its module (and torch) on first use, so ``import torchfocal.boosting`` (NumPy only)
+never loads torch. ``from torchfocal import X`` and ``torchfocal.X`` work as before;
+:mod:`torchfocal.reference` (the NumPy oracle) is loaded on first use as well.
 """
 
-from typing import Any
+from __future__ import annotations
 
-from . import functional
-from .functional import (
-    asymmetric_loss,
-    class_balanced_loss,
-    distribution_focal_loss,
-    equalization_loss_v2,
-    ldam_loss,
-    logit_adjust,
-    logit_adjusted_cross_entropy,
-    poly1_cross_entropy,
-    poly1_focal_loss,
-    quality_focal_loss,
-    seesaw_loss,
-    sigmoid_focal_loss,
-    sigmoid_focal_loss_star,
-    softmax_focal_loss,
-    varifocal_loss,
-)
-from .nn import (
-    AsymmetricLoss,
-    ClassBalancedLoss,
-    DistributionFocalLoss,
-    EqualizationLossV2,
-    LDAMLoss,
-    LogitAdjustedCrossEntropyLoss,
-    Poly1CrossEntropyLoss,
-    Poly1FocalLoss,
-    QualityFocalLoss,
-    SeesawLoss,
-    SigmoidFocalLoss,
-    SigmoidFocalLossStar,
-    SoftmaxFocalLoss,
-    VarifocalLoss,
-)
-from .weighting import (
-    balanced_alpha,
-    class_balanced_weights,
-    deferred_reweighting,
-    ldam_margins,
-    prior_bias,
-    prior_bias_,
-)
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # what type checkers and documentation tools see; at run time, __getattr__
+    from . import functional, reference
+    from .functional import (
+        asymmetric_loss,
+        class_balanced_loss,
+        distribution_focal_loss,
+        equalization_loss_v2,
+        ldam_loss,
+        logit_adjust,
+        logit_adjusted_cross_entropy,
+        poly1_cross_entropy,
+        poly1_focal_loss,
+        quality_focal_loss,
+        seesaw_loss,
+        sigmoid_focal_loss,
+        sigmoid_focal_loss_star,
+        softmax_focal_loss,
+        varifocal_loss,
+    )
+    from .nn import (
+        AsymmetricLoss,
+        ClassBalancedLoss,
+        DistributionFocalLoss,
+        EqualizationLossV2,
+        LDAMLoss,
+        LogitAdjustedCrossEntropyLoss,
+        Poly1CrossEntropyLoss,
+        Poly1FocalLoss,
+        QualityFocalLoss,
+        SeesawLoss,
+        SigmoidFocalLoss,
+        SigmoidFocalLossStar,
+        SoftmaxFocalLoss,
+        VarifocalLoss,
+    )
+    from .weighting import (
+        balanced_alpha,
+        class_balanced_weights,
+        deferred_reweighting,
+        ldam_margins,
+        prior_bias,
+        prior_bias_,
+    )
 
 __version__ = "0.1.0"
 
+# public name -> the submodule that defines it
+_FROM: dict[str, str] = {
+    **{
+        name: "functional"
+        for name in (
+            "asymmetric_loss", "class_balanced_loss", "distribution_focal_loss",
+            "equalization_loss_v2", "ldam_loss", "logit_adjust", "logit_adjusted_cross_entropy",
+            "poly1_cross_entropy", "poly1_focal_loss", "quality_focal_loss", "seesaw_loss",
+            "sigmoid_focal_loss", "sigmoid_focal_loss_star", "softmax_focal_loss",
+            "varifocal_loss",
+        )
+    },
+    **{
+        name: "nn"
+        for name in (
+            "AsymmetricLoss", "ClassBalancedLoss", "DistributionFocalLoss", "EqualizationLossV2",
+            "LDAMLoss", "LogitAdjustedCrossEntropyLoss", "Poly1CrossEntropyLoss",
+            "Poly1FocalLoss", "QualityFocalLoss", "SeesawLoss", "SigmoidFocalLoss",
+            "SigmoidFocalLossStar", "SoftmaxFocalLoss", "VarifocalLoss",
+        )
+    },
+    **{
+        name: "weighting"
+        for name in (
+            "balanced_alpha", "class_balanced_weights", "deferred_reweighting", "ldam_margins",
+            "prior_bias", "prior_bias_",
+        )
+    },
+}  # fmt: skip
+# Submodules reachable as attributes (an eager top level made them so as a side effect).
+_SUBMODULES = frozenset(
+    {"functional", "nn", "weighting", "reference", "boosting", "compat", "losses", "cli"}
+)
+
 
 def __getattr__(name: str) -> Any:
-    """``torchfocal.reference`` (NumPy) is imported on first use."""
-    if name == "reference":
-        import importlib
+    """Load a public name's module on first use (PEP 562) and keep the name here."""
+    if name in _FROM:
+        value = getattr(importlib.import_module(f".{_FROM[name]}", __name__), name)
+    elif name in _SUBMODULES:
+        value = importlib.import_module(f".{name}", __name__)
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value
+    return value
 
-        return importlib.import_module(".reference", __name__)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
 
 
 __all__ = [

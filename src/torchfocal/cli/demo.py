@@ -63,18 +63,24 @@ ECE_BINS = 15
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--task", default="longtail", help="longtail (default) or dense")
+    parser.add_argument(
+        "--task",
+        default="longtail",
+        help="longtail (default), dense, or tabular (gradient boosting: the boosting extra)",
+    )
     parser.add_argument(
         "--imbalance",
         type=float,
-        default=50.0,
-        help="longtail: ratio of the largest to the smallest class (50)",
+        default=None,
+        help="longtail: ratio of the largest to the smallest class (50); tabular: benign "
+        "to malignant cases in training (default 20)",
     )
     parser.add_argument(
         "--epochs",
         type=int,
         default=None,
-        help="training epochs (longtail 60, dense 120 steps; --quick: fewer)",
+        help="training epochs (longtail 60, dense 120 steps, tabular 200 boosting rounds; "
+        "--quick: fewer)",
     )
     parser.add_argument("--seeds", type=int, default=None, help="number of seeds (3)")
     parser.add_argument(
@@ -601,8 +607,16 @@ def _plot_dense(out: Path, results: dict[str, list[RunResult]], steps: int) -> l
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.task == "tabular":  # gradient boosting, in its own module (no torch used there)
+        from . import demo_tabular
+
+        if args.imbalance is None:
+            args.imbalance = 20.0
+        return demo_tabular.run(args)
+    if args.imbalance is None:
+        args.imbalance = 50.0
     if args.task not in ("longtail", "dense"):
-        raise CLIError(f"--task must be 'longtail' or 'dense'; got {args.task!r}")
+        raise CLIError(f"--task must be 'longtail', 'dense' or 'tabular'; got {args.task!r}")
     if not args.imbalance >= 1:
         raise CLIError(f"--imbalance must be >= 1; got {args.imbalance}")
     if not 0 <= args.beta < 1:
