@@ -496,10 +496,12 @@ def _next_power_of_2(n: int) -> int:
     return 1 << max(n - 1, 0).bit_length()
 
 
-def _blocks(outer: int, num_classes: int, inner: int) -> tuple[int, int]:
+def _blocks(
+    outer: int, num_classes: int, inner: int, tile_elements: int = _TILE_ELEMENTS
+) -> tuple[int, int]:
     """(BLOCK_L, BLOCK_C) for a (outer, C, inner) input.
 
-    The tile holds _TILE_ELEMENTS. The classes take as much of it as the row needs (one load
+    The tile holds ``tile_elements``. The classes take as much of it as the row needs (one load
     of the whole row where it fits), leaving at least one location for rows (classes are
     contiguous there) and _MAP_MIN_LOCATIONS contiguous inner positions for maps (coalesced
     reads); the rest of the tile goes to more locations, up to as many as there are.
@@ -507,14 +509,15 @@ def _blocks(outer: int, num_classes: int, inner: int) -> tuple[int, int]:
     rows = inner == 1
     locations = outer if rows else inner
     min_locations = 1 if rows else min(_next_power_of_2(inner), _MAP_MIN_LOCATIONS)
-    block_c = min(_next_power_of_2(num_classes), _TILE_ELEMENTS // min_locations)
-    block_l = min(max(_TILE_ELEMENTS // block_c, min_locations), _next_power_of_2(locations))
+    block_c = min(_next_power_of_2(num_classes), tile_elements // min_locations)
+    block_l = min(max(tile_elements // block_c, min_locations), _next_power_of_2(locations))
     return block_l, block_c
 
 
-def _num_warps(tile_elements: int) -> int:
-    """Warps of 32 threads for _ELEMENTS_PER_THREAD each (a power of 2, 1 to _MAX_WARPS)."""
-    return max(1, min(_MAX_WARPS, tile_elements // (32 * _ELEMENTS_PER_THREAD)))
+def _num_warps(tile_elements: int, elements_per_thread: int = _ELEMENTS_PER_THREAD) -> int:
+    """Warps of 32 threads for ``elements_per_thread`` each (a power of 2, 1 to
+    _MAX_WARPS)."""
+    return max(1, min(_MAX_WARPS, tile_elements // (32 * elements_per_thread)))
 
 
 def _as_class_factor(
@@ -627,7 +630,11 @@ def _launch(
 ) -> None:
     x = call.x
     outer, num_classes, inner = x.shape
-    block_l, block_c = _blocks(outer, num_classes, inner)
+    # 64-bit offsets take two registers each: a quarter of the tile and of the elements per
+    # thread (16 and 8 per thread spilled in float32 with triton 3.8 on sm_90, 4 does not).
+    wide = x.numel() >= _INT32_LIMIT
+    shrink = 4 if wide else 1
+    block_l, block_c = _blocks(outer, num_classes, inner, _TILE_ELEMENTS // shrink)
     rows = inner == 1
     programs = triton.cdiv(outer, block_l) if rows else outer * triton.cdiv(inner, block_l)
     # The placeholder for an absent tensor operand: never read (its constexpr is off).
@@ -660,12 +667,12 @@ def _launch(
         CLASS_FACTOR_PER_CLASS=call.class_factor is not None,
         UPSTREAM=0 if upstream is None else (1 if upstream.dim() == 0 else 2),
         ROWS=rows,
-        WIDE=x.numel() >= _INT32_LIMIT,
+        WIDE=wide,
         SINGLE_BLOCK=block_c >= num_classes,
         COMPUTE_DTYPE=tl.float64 if stats.dtype == torch.float64 else tl.float32,
         BLOCK_L=block_l,
         BLOCK_C=block_c,
-        num_warps=_num_warps(block_l * block_c),
+        num_warps=_num_warps(block_l * block_c, _ELEMENTS_PER_THREAD // shrink),
     )
 
 
