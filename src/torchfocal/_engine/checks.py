@@ -257,7 +257,10 @@ def check_avg_factor(avg_factor: object, reduction: str) -> float | Tensor | Non
         return avg_factor.reshape(())
     if isinstance(avg_factor, bool) or not isinstance(avg_factor, (int, float)):
         raise TypeError(f"avg_factor must be a positive number; got {type(avg_factor).__name__}")
-    if not (math.isfinite(avg_factor) and avg_factor > 0):
+    # Two comparisons, not math.isfinite: under torch.compile with a dynamic batch size a
+    # count such as float(N) is symbolic, and a comparison of it is a guard where
+    # math.isfinite breaks the graph. NaN, -inf, 0 and inf all fail one of them.
+    if not (0 < avg_factor < math.inf):
         raise ValueError(f"avg_factor must be a finite number > 0; got {avg_factor!r}")
     return float(avg_factor)
 
