@@ -752,9 +752,7 @@ def test_ldam_logits_whose_scaled_value_overflows(backend: str, dtype: torch.dty
     expected, expected_grad = run_loss(
         "ldam_loss", "naive", x.double(), target, class_counts=COUNTS, reduction="none"
     )
-    value, grad = run_loss(
-        "ldam_loss", backend, x, target, class_counts=COUNTS, reduction="none"
-    )
+    value, grad = run_loss("ldam_loss", backend, x, target, class_counts=COUNTS, reduction="none")
     assert bool(torch.isfinite(value).all() and torch.isfinite(grad).all())
     torch.testing.assert_close(value, expected.to(dtype), **tolerance(dtype))
     torch.testing.assert_close(grad, expected_grad.to(dtype), **tolerance(dtype))
