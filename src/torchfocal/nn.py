@@ -14,6 +14,7 @@ from . import functional as F
 from ._engine import checks as v
 from ._engine import reduction as reducing
 from ._engine.deprecation import renamed
+from ._engine.numerics import is_transformed
 from .losses.equalization import check_equalization_options, equalization_statistics
 from .losses.seesaw import batch_class_counts, check_seesaw_options
 from .weighting import Counts, class_balanced_weights
@@ -906,6 +907,18 @@ class _StatefulLoss(_Loss):
         self.num_classes = num_classes
         self.distributed = v.check_bool("distributed", distributed)
 
+    def _check_step(self, input: Tensor, target: Tensor) -> None:
+        """A training step outside torch.func transforms: under one, the batch's statistics
+        are the transform's tensors, which cannot be added to a buffer in place (vmap
+        refuses it, and the buffer would keep a value of the transform). Eval mode, which
+        adds nothing, works under every transform."""
+        if self.training and (is_transformed(input) or is_transformed(target)):
+            raise ValueError(
+                f"{type(self).__name__} must be in eval mode under torch.func transforms "
+                "(vmap, grad, jacrev: a training step adds to its state in place); got "
+                "training mode"
+            )
+
     def _check_classes(self, input: Tensor, class_dim: int) -> None:
         """The input has ``num_classes`` classes along ``class_dim`` (a batch of another
         width would be added to the wrong classes, or broadcast onto all of them for width
@@ -979,6 +992,7 @@ class SeesawLoss(_StatefulLoss):
         self.register_buffer("class_counts", torch.zeros(num_classes, dtype=torch.int64))
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
+        self._check_step(input, target)
         self._check_classes(input, self.class_dim)
         if self.training:
             self._accumulate(
@@ -1052,6 +1066,7 @@ class EqualizationLossV2(_StatefulLoss):
         self.register_buffer("neg_grad", torch.zeros(num_classes, dtype=torch.float64))
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
+        self._check_step(input, target)
         self._check_classes(input, 1)
         loss = F.equalization_loss_v2(
             input,

@@ -11,7 +11,9 @@ are device-side asserts (``torch._assert_async``: the error surfaces at the next
 synchronisation, without the value) unless eager checks are switched on
 (:func:`set_eager_checks`, or the environment variable ``TORCHFOCAL_EAGER_CHECKS=1``) for
 debugging. Meta tensors have no values and are not checked; under torch.compile value checks
-are left out (a data-dependent branch would break the graph).
+are left out (a data-dependent branch would break the graph), and so are checks of a tensor
+that a torch.func transform wraps (vmap refuses every read of a value, and
+``torch._assert_async`` has no batching rule): check the values outside the transform.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import Tensor
 
-from .numerics import is_compiling, reads_values
+from .numerics import is_compiling, is_transformed, reads_values
 
 _eager_checks = os.environ.get("TORCHFOCAL_EAGER_CHECKS", "0") not in ("", "0")
 
@@ -50,9 +52,10 @@ def require(ok: Tensor, message: str, bad: Callable[[], str] | None = None) -> N
 
     ``message`` may hold ``{bad}``, filled by ``bad()`` (the first offending value, read only
     once the check has failed). Where values cannot be read for free (see the module
-    docstring) the check is a device-side assert, or nothing for meta tensors and tracing.
+    docstring) the check is a device-side assert, or nothing for meta tensors, tracing and
+    transformed tensors.
     """
-    if is_compiling() or ok.device.type == "meta":
+    if is_compiling() or ok.device.type == "meta" or is_transformed(ok):
         return
     if _reads_eagerly(ok.device):
         if not (ok.item() if ok.dim() == 0 else bool(ok.all())):
@@ -385,11 +388,16 @@ def compute_dtype(input: Tensor) -> torch.dtype:
 def resolve_backend(backend: object, input: Tensor, *, has_triton: bool = True) -> str:
     """A checked backend for ``input``: "auto" is triton for CUDA tensors where Triton is
     installed (and the loss has a Triton kernel), else the eager fused backend; it never
-    compiles (no compile latency). "triton" is checked by :func:`check_triton`."""
+    compiles (no compile latency), and under torch.func transforms it is the fused backend.
+    "triton" is checked by :func:`check_triton`."""
     checked = check_backend(backend)
     if checked == "auto":
         use_triton = (
-            has_triton and input.device.type == "cuda" and triton_installed() and not is_compiling()
+            has_triton
+            and input.device.type == "cuda"
+            and triton_installed()
+            and not is_compiling()
+            and not is_transformed(input)
         )
         return "triton" if use_triton else "fused"
     if checked == "triton":
@@ -420,6 +428,12 @@ def check_triton(input: Tensor, has_triton: bool = True) -> None:
         raise ValueError(
             "backend='triton' needs the triton package (pip install 'torchfocal[triton]'); "
             "got backend='triton' without triton installed"
+        )
+    if is_transformed(input):
+        raise ValueError(
+            "backend must be 'auto', 'naive', 'fused' or 'compiled' under torch.func transforms "
+            "(vmap, grad, jacrev: Triton kernels have no batching rule and no forward-mode "
+            "form); got 'triton'"
         )
     device = input.device.type
     if device == "cuda" or (device == "cpu" and triton_interpreted()):
