@@ -128,6 +128,18 @@ def test_fullgraph_step_traces_a_changing_batch_size(step: Any) -> None:
         torch.testing.assert_close(grad, torch.autograd.grad(eager, x)[0])
 
 
+def test_fullgraph_equalization_module_steps_a_changing_batch_size() -> None:
+    """EqualizationLossV2 in training mode: loss and statistics as eager, step by step."""
+    torch._dynamo.reset()
+    traced, eager = torchfocal.EqualizationLossV2(3), torchfocal.EqualizationLossV2(3)
+    compiled_step = torch.compile(lambda x, labels: traced(x, labels), fullgraph=True)
+    for rows in (6, 5, 4):
+        x, labels = torch.randn(rows, 3), torch.randint(0, 4, (rows,))
+        torch.testing.assert_close(compiled_step(x, labels), eager(x, labels))
+        torch.testing.assert_close(traced.pos_grad, eager.pos_grad)
+        torch.testing.assert_close(traced.neg_grad, eager.neg_grad)
+
+
 @pytest.mark.parametrize("loss_name", ["sigmoid", "softmax"])
 def test_losses_under_cpu_autocast(loss_name: str) -> None:
     model = torch.nn.Linear(8, 5)

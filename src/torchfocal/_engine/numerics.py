@@ -45,8 +45,11 @@ def is_compiling() -> bool:
 def is_transformed(tensor: Tensor) -> bool:
     """True for a tensor that a torch.func transform wraps (vmap's batched tensors, grad's
     and jacrev's tracked ones): the host cannot read its values (vmap refuses ``.item()``
-    and data-dependent branches), and Triton kernels and compiled programs cannot take it."""
-    return torch._C._functorch.is_functorch_wrapped_tensor(tensor)
+    and data-dependent branches), and Triton kernels and compiled programs cannot take it.
+
+    False while torch.compile traces: dynamo cannot trace the question (a graph break), and
+    what it traces, transforms included, is never read on the host anyway."""
+    return not is_compiling() and torch._C._functorch.is_functorch_wrapped_tensor(tensor)
 
 
 def reads_values(tensor: Tensor) -> bool:
