@@ -96,6 +96,22 @@ def test_weight_is_applied_and_extreme_logits_are_finite() -> None:
     torch.testing.assert_close(loss.detach(), unweighted * weight)
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_soft_targets_at_the_largest_logits_have_a_finite_gradient(dtype: torch.dtype) -> None:
+    """gamma * BCE passes the largest value at |x| ~ finfo.max / gamma, where the modulator's
+    derivative is 0: the gradient is that of float64 at float32's largest logits."""
+    big = 0.9 * torch.finfo(dtype).max
+    x = torch.tensor([[-big, big, 2.0], [big, -big, -1.0]], dtype=dtype, requires_grad=True)
+    y = torch.tensor([[1.0, 0.0, 0.3], [1.0, 0.0, 0.7]], dtype=dtype)
+    criterion = FocalBCEWithLogitLoss(gamma=10, alpha=0.25, reduction="none")
+    (grad,) = torch.autograd.grad(criterion(x, y).sum(), x)
+    assert bool(torch.isfinite(grad).all())
+    wide = x.detach().double().requires_grad_(True)
+    (expected,) = torch.autograd.grad(criterion(wide, y.double()).sum(), wide)
+    if dtype == torch.float32:  # float64's range holds every intermediate here
+        torch.testing.assert_close(grad, expected.to(dtype))
+
+
 @pytest.mark.parametrize(
     ("kwargs", "error", "match"),
     [

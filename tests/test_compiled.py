@@ -101,6 +101,45 @@ def test_losses_inside_fullgraph_compile(loss_name: str, backend: str) -> None:
         torch.testing.assert_close(compiled_grad, p.grad)
 
 
+def _equalization_step(x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    return torchfocal.equalization_loss_v2(
+        x, labels, pos_grad=[1.0, 2.0, 3.0], neg_grad=[3.0, 3.0, 3.0]
+    )
+
+
+def _avg_factor_step(x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    target = torch.nn.functional.one_hot(labels, 4)[:, :3].float()
+    return torchfocal.sigmoid_focal_loss(x, target, avg_factor=float(x.shape[0]))
+
+
+@pytest.mark.parametrize("step", [_equalization_step, _avg_factor_step])
+def test_fullgraph_step_traces_a_changing_batch_size(step: Any) -> None:
+    """A detector's N changes every step: from the second size on dynamo traces N as a
+    symbol, and avg_factor=float(N) (EQLv2 passes one itself) must not break the graph."""
+    torch._dynamo.reset()
+    compiled_step = torch.compile(step, fullgraph=True)
+    for rows in (6, 5, 4):
+        x = torch.randn(rows, 3, requires_grad=True)
+        labels = torch.randint(0, 4, (rows,))
+        loss = compiled_step(x, labels)
+        (grad,) = torch.autograd.grad(loss, x)
+        eager = step(x, labels)
+        torch.testing.assert_close(loss, eager)
+        torch.testing.assert_close(grad, torch.autograd.grad(eager, x)[0])
+
+
+def test_fullgraph_equalization_module_steps_a_changing_batch_size() -> None:
+    """EqualizationLossV2 in training mode: loss and statistics as eager, step by step."""
+    torch._dynamo.reset()
+    traced, eager = torchfocal.EqualizationLossV2(3), torchfocal.EqualizationLossV2(3)
+    compiled_step = torch.compile(lambda x, labels: traced(x, labels), fullgraph=True)
+    for rows in (6, 5, 4):
+        x, labels = torch.randn(rows, 3), torch.randint(0, 4, (rows,))
+        torch.testing.assert_close(compiled_step(x, labels), eager(x, labels))
+        torch.testing.assert_close(traced.pos_grad, eager.pos_grad)
+        torch.testing.assert_close(traced.neg_grad, eager.neg_grad)
+
+
 @pytest.mark.parametrize("loss_name", ["sigmoid", "softmax"])
 def test_losses_under_cpu_autocast(loss_name: str) -> None:
     model = torch.nn.Linear(8, 5)

@@ -738,3 +738,21 @@ def test_reference_mean_divides_by_the_counted_weight() -> None:
     )
     counted = weight[target[target != -100]].sum().item()
     assert mean == pytest.approx(total / counted, rel=1e-14)
+
+
+@pytest.mark.parametrize("backend", ["naive", "fused", "compiled", "triton"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_ldam_logits_whose_scaled_value_overflows(backend: str, dtype: torch.dtype) -> None:
+    """scale * x passes the dtype's largest value from |x| ~ 1e37 (scale 30), where the
+    loss and its gradient are those of float64, which has the range."""
+    big = torch.finfo(dtype).max
+    x = torch.tensor([[1e37, -1e37, 0.0, 1.0], [big, -big, 1e38, 0.0], [2e37, 1e37, 0.0, -3e37]])
+    x = x.to(dtype)
+    target = torch.tensor([0, 0, 1])
+    expected, expected_grad = run_loss(
+        "ldam_loss", "naive", x.double(), target, class_counts=COUNTS, reduction="none"
+    )
+    value, grad = run_loss("ldam_loss", backend, x, target, class_counts=COUNTS, reduction="none")
+    assert bool(torch.isfinite(value).all() and torch.isfinite(grad).all())
+    torch.testing.assert_close(value, expected.to(dtype), **tolerance(dtype))
+    torch.testing.assert_close(grad, expected_grad.to(dtype), **tolerance(dtype))

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import inspect
+from typing import Any
+
 import pytest
 import torch
 
@@ -157,3 +160,88 @@ def test_focal_modules_take_a_sample_dependent_gamma(loss: str) -> None:
     function = getattr(torchfocal, f"{loss.lower()}_focal_loss")
     torch.testing.assert_close(module(x, target), function(x, target, gamma=schedule))
     assert "gamma=schedule" in repr(module)
+
+
+# -- optional buffers in checkpoints, class counts under casts ---------------------------------
+
+_C = 3
+
+
+def _module(name: str, **options: Any) -> torch.nn.Module:
+    """The module ``name`` of torchfocal.nn, its required arguments filled from their
+    annotations: a class count for an int, else C positive per-class counts."""
+    cls = getattr(torchfocal.nn, name)
+    required = {
+        key: _C if parameter.annotation == "int" else [500.0, 50.0, 5.0]
+        for key, parameter in inspect.signature(cls).parameters.items()
+        if parameter.default is inspect.Parameter.empty
+    }
+    return cls(**required, **options)
+
+
+def _optional_buffers(name: str) -> list[str]:
+    return [key for key, buffer in _module(name)._buffers.items() if buffer is None]
+
+
+def _accepted_target(module: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """The first target form the module takes: class indices, scores of the input's shape,
+    or continuous bin labels (DFL)."""
+    forms = [
+        torch.randint(0, _C, x.shape[:1]),
+        torch.rand(x.shape) * (torch.rand(x.shape) < 0.5),
+        torch.rand(x.shape[:1]) * (_C - 1),
+    ]
+    for target in forms:
+        try:
+            module(x, target)
+        except (TypeError, ValueError):
+            continue
+        return target
+    raise AssertionError(f"no target form fits {type(module).__name__}")
+
+
+@pytest.mark.parametrize("strict", [True, False])
+@pytest.mark.parametrize(
+    "name", [name for name in torchfocal.nn.__all__ if _optional_buffers(name)]
+)
+def test_a_buffer_assigned_after_construction_loads_into_a_fresh_module(
+    name: str, strict: bool
+) -> None:
+    """LDAM-DRW assigns ``criterion.weight`` after construction: the state_dict then holds a
+    key that a fresh module's buffer is None for, and must load strict and non-strict."""
+    trained = _module(name)
+    names = _optional_buffers(name)
+    for key in names:
+        setattr(trained, key, torch.rand(_C, dtype=torch.float64) * 0.5 + 0.25)
+    state = trained.state_dict()
+    assert set(names) <= set(state)
+    fresh = _module(name)
+    x = torch.randn(_C, _C, dtype=torch.float64)
+    target = _accepted_target(fresh, x)
+    untrained = fresh(x, target)
+    result = fresh.load_state_dict(state, strict=strict)
+    assert not result.missing_keys and not result.unexpected_keys
+    for key, value in state.items():
+        assert torch.equal(fresh.state_dict()[key], value)
+    torch.testing.assert_close(fresh(x, target), trained(x, target))
+    assert not torch.equal(fresh(x, target), untrained)
+
+
+@pytest.mark.parametrize(
+    ("name", "buffer", "function", "keyword"),
+    [
+        ("LDAMLoss", "class_counts", "ldam_loss", "class_counts"),
+        ("LogitAdjustedCrossEntropyLoss", "prior", "logit_adjusted_cross_entropy", "prior"),
+    ],
+)
+def test_class_counts_keep_their_dtype_under_half(
+    name: str, buffer: str, function: str, keyword: str
+) -> None:
+    """Counts above float16's largest value (65504) would be inf after ``.half()``."""
+    counts = [1e6, 7e4, 10.0]
+    module = getattr(torchfocal, name)(counts).half()
+    assert getattr(module, buffer).dtype == torch.get_default_dtype()
+    x = torch.randn(4, 3).half()
+    target = torch.randint(0, 3, (4,))
+    expected = getattr(torchfocal, function)(x, target, **{keyword: counts})
+    torch.testing.assert_close(module(x, target), expected)

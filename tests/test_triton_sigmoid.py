@@ -350,18 +350,28 @@ def test_no_grad_call_and_module() -> None:
 # --- choosing and refusing the backend ---------------------------------------------------------
 
 
-class _OnDevice:
-    """Stands in for a tensor on a device this machine lacks: resolve_backend reads only the
-    device."""
+class _OnDevice(torch.Tensor):
+    """Stands in for a tensor on a device this machine lacks: a CPU tensor whose ``device``
+    says otherwise (resolve_backend reads the device, and asks torch.func whether the tensor
+    is a transform's, which needs a real tensor)."""
 
-    def __init__(self, device: str) -> None:
-        self.device = torch.device(device)
+    reported: torch.device
+
+    @property  # type: ignore[override]
+    def device(self) -> torch.device:
+        return self.reported
+
+
+def _on_device(device: str) -> _OnDevice:
+    tensor = torch.zeros(1).as_subclass(_OnDevice)
+    tensor.reported = torch.device(device)
+    return tensor
 
 
 def test_auto_picks_triton_for_cuda_tensors_only() -> None:
-    cuda, cpu = _OnDevice("cuda"), torch.zeros(1)
-    assert checks.resolve_backend("auto", cuda) == "triton"  # type: ignore[arg-type]
-    assert checks.resolve_backend("auto", cuda, has_triton=False) == "fused"  # type: ignore[arg-type]
+    cuda, cpu = _on_device("cuda"), torch.zeros(1)
+    assert checks.resolve_backend("auto", cuda) == "triton"
+    assert checks.resolve_backend("auto", cuda, has_triton=False) == "fused"
     assert checks.resolve_backend("auto", cpu) == "fused"
 
 
@@ -387,7 +397,7 @@ def test_missing_triton_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> Non
         ValueError, match=r"needs the triton package \(pip install 'torchfocal\[triton\]'\)"
     ):
         torchfocal.sigmoid_focal_loss(torch.zeros(2, 3), torch.zeros(2, 3), backend="triton")
-    assert checks.resolve_backend("auto", _OnDevice("cuda")) == "fused"  # type: ignore[arg-type]
+    assert checks.resolve_backend("auto", _on_device("cuda")) == "fused"
 
 
 def test_value_checks_still_run() -> None:

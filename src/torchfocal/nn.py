@@ -14,6 +14,7 @@ from . import functional as F
 from ._engine import checks as v
 from ._engine import reduction as reducing
 from ._engine.deprecation import renamed
+from ._engine.numerics import is_transformed
 from .losses.equalization import check_equalization_options, equalization_statistics
 from .losses.seesaw import batch_class_counts, check_seesaw_options
 from .weighting import Counts, class_balanced_weights
@@ -59,10 +60,18 @@ class _Loss(nn.Module):
     buffer ``alpha``; ``extra_repr`` shows :attr:`_repr_names`, the reduction and the shared
     options that differ from their defaults. A subclass checks its own options and makes
     ``forward`` one call of its function.
+
+    An optional buffer left ``None`` at construction loads from a state_dict that holds it
+    (:meth:`_load_from_state_dict`), and the buffers named in :attr:`_uncast` keep their
+    dtype under ``.to(dtype)``, ``.half()`` and the like (:meth:`_apply`).
     """
 
     #: The attributes ``extra_repr`` shows first, in this order.
     _repr_names: ClassVar[tuple[str, ...]] = ()
+    #: Buffers that no cast changes the dtype of, only the device: class counts, priors and
+    #: running statistics, which float16 would round (from 2048 on) or make inf (above
+    #: 65504), where the loss reads only ratios and logs of them.
+    _uncast: ClassVar[tuple[str, ...]] = ()
 
     def __init__(
         self,
@@ -99,6 +108,44 @@ class _Loss(nn.Module):
         if values is not None and not bool(((values >= 0) & (values <= high)).all()):
             raise ValueError(f"alpha must hold values in [0, {high:g}]; got {values.tolist()}")
         self.register_buffer("alpha", values)
+
+    def _apply(self, fn: Callable[[Tensor], Tensor], recurse: bool = True) -> _Loss:
+        originals = {name: self._buffers[name] for name in self._uncast}
+        super()._apply(fn, recurse)
+        for name, original in originals.items():
+            moved = self._buffers[name]
+            if original is not None and moved is not None and moved.dtype != original.dtype:
+                # A cast: the original values in their own dtype, on the new device.
+                self._buffers[name] = original.to(device=moved.device)
+        return self
+
+    def _load_from_state_dict(
+        self,
+        state_dict: dict[str, Any],
+        prefix: str,
+        local_metadata: dict[str, Any],
+        strict: bool,
+        missing_keys: list[str],
+        unexpected_keys: list[str],
+        error_msgs: list[str],
+    ) -> None:
+        # A state_dict leaves out a None buffer, so a module built without a class weight
+        # (or alpha, pos_weight) that was given one later (LDAM-DRW's weight, assigned every
+        # epoch) saves a key that a fresh module has no tensor for: torch's load would reject
+        # it (strict) or drop it (non-strict). Such a buffer takes the saved tensor's shape
+        # and dtype here, on the module's device where it has one, and the load below copies
+        # the values into it.
+        devices = [buffer.device for buffer in self._buffers.values() if buffer is not None]
+        for name, buffer in self._buffers.items():
+            key = prefix + name
+            if buffer is None and key in state_dict:
+                saved = state_dict[key]
+                self._buffers[name] = torch.empty_like(
+                    saved, device=devices[0] if devices else saved.device
+                )
+        super()._load_from_state_dict(
+            state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
+        )
 
     def _alpha_argument(self) -> float | Tensor | None:
         """The alpha to pass to the function: the buffer, else the number."""
@@ -707,7 +754,9 @@ class LogitAdjustedCrossEntropyLoss(_Loss):
 
     ``__init__`` checks the class counts or frequencies and registers them as the buffer
     ``prior``, as given (a sequence in the default dtype; the loss normalises them), so
-    they follow ``.to()`` and the state_dict; ``weight`` is a buffer too.
+    they follow ``.to(device)`` and the state_dict but keep their dtype under ``.half()``
+    and other casts (counts above 65504 would be inf in float16); ``weight`` is a buffer
+    too.
 
     Example:
         >>> import torch, torchfocal
@@ -717,6 +766,7 @@ class LogitAdjustedCrossEntropyLoss(_Loss):
     """
 
     _repr_names = ("tau",)
+    _uncast = ("prior",)
     prior: Tensor
     weight: Tensor | None
 
@@ -764,9 +814,11 @@ class LDAMLoss(_Loss):
     it for every argument.
 
     ``__init__`` checks the class counts and registers them as the buffer ``class_counts``
-    (as given; a sequence in the default dtype); ``weight`` is a buffer that may be
-    reassigned, e.g. every epoch on the deferred re-weighting schedule of
-    :func:`torchfocal.deferred_reweighting` (LDAM-DRW).
+    (as given; a sequence in the default dtype; it keeps that dtype under ``.half()`` and
+    other casts, which would make counts above 65504 inf); ``weight`` is a buffer that may
+    be reassigned, e.g. every epoch on the deferred re-weighting schedule of
+    :func:`torchfocal.deferred_reweighting` (LDAM-DRW), and a fresh module loads the
+    state_dict saved after that.
 
     Example:
         >>> import torch, torchfocal
@@ -781,6 +833,7 @@ class LDAMLoss(_Loss):
     """
 
     _repr_names = ("max_margin", "scale")
+    _uncast = ("class_counts",)
     class_counts: Tensor
     weight: Tensor | None
 
@@ -833,10 +886,11 @@ class _StatefulLoss(_Loss):
     each training batch's statistics over the group, with every reduction. So
     ``distributed`` is checked and kept here, and ``_Loss`` gets False.
 
-    The statistics keep their dtype under ``.to(dtype)``, ``.half()`` and the like, which
-    cast every floating buffer: they are sums over a whole training run, which float16
-    would round (from 2048 on, adding 1 changes nothing). Only their device follows (so
-    EQLv2's float64 sums cannot move to a device without float64, such as MPS).
+    The statistics are :attr:`_uncast`: they keep their dtype under ``.to(dtype)``,
+    ``.half()`` and the like, which cast every floating buffer, since they are sums over a
+    whole training run, which float16 would round (from 2048 on, adding 1 changes nothing).
+    Only their device follows (so EQLv2's float64 sums cannot move to a device without
+    float64, such as MPS).
     """
 
     #: The buffers that hold the state, in the order :meth:`_accumulate` takes them.
@@ -852,6 +906,18 @@ class _StatefulLoss(_Loss):
             raise ValueError(f"num_classes must be >= 1; got {num_classes}")
         self.num_classes = num_classes
         self.distributed = v.check_bool("distributed", distributed)
+
+    def _check_step(self, input: Tensor, target: Tensor) -> None:
+        """A training step outside torch.func transforms: under one, the batch's statistics
+        are the transform's tensors, which cannot be added to a buffer in place (vmap
+        refuses it, and the buffer would keep a value of the transform). Eval mode, which
+        adds nothing, works under every transform."""
+        if self.training and (is_transformed(input) or is_transformed(target)):
+            raise ValueError(
+                f"{type(self).__name__} must be in eval mode under torch.func transforms "
+                "(vmap, grad, jacrev: a training step adds to its state in place); got "
+                "training mode"
+            )
 
     def _check_classes(self, input: Tensor, class_dim: int) -> None:
         """The input has ``num_classes`` classes along ``class_dim`` (a batch of another
@@ -876,16 +942,6 @@ class _StatefulLoss(_Loss):
         for name, value in zip(self._statistics, batch, strict=True):
             buffer: Tensor = getattr(self, name)
             buffer.add_(value.to(buffer.dtype))
-
-    def _apply(self, fn: Callable[[Tensor], Tensor], recurse: bool = True) -> _StatefulLoss:
-        originals = {name: self._buffers[name] for name in self._statistics}
-        super()._apply(fn, recurse)
-        for name, original in originals.items():
-            moved = self._buffers[name]
-            if original is not None and moved is not None and moved.dtype != original.dtype:
-                # A cast: the original values in their own dtype, on the new device.
-                self._buffers[name] = original.to(device=moved.device)
-        return self
 
     def _repr_value(self, name: str) -> str:
         return repr(getattr(self, name))
@@ -913,7 +969,7 @@ class SeesawLoss(_StatefulLoss):
     """
 
     _repr_names = ("num_classes", "p", "q", "eps")
-    _statistics = ("class_counts",)
+    _statistics = _uncast = ("class_counts",)
     class_counts: Tensor
 
     def __init__(
@@ -936,6 +992,7 @@ class SeesawLoss(_StatefulLoss):
         self.register_buffer("class_counts", torch.zeros(num_classes, dtype=torch.int64))
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
+        self._check_step(input, target)
         self._check_classes(input, self.class_dim)
         if self.training:
             self._accumulate(
@@ -988,7 +1045,7 @@ class EqualizationLossV2(_StatefulLoss):
     """
 
     _repr_names = ("num_classes", "gamma", "mu", "alpha")
-    _statistics = ("pos_grad", "neg_grad")
+    _statistics = _uncast = ("pos_grad", "neg_grad")
     pos_grad: Tensor
     neg_grad: Tensor
 
@@ -1009,6 +1066,7 @@ class EqualizationLossV2(_StatefulLoss):
         self.register_buffer("neg_grad", torch.zeros(num_classes, dtype=torch.float64))
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
+        self._check_step(input, target)
         self._check_classes(input, 1)
         loss = F.equalization_loss_v2(
             input,

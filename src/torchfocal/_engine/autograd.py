@@ -19,6 +19,12 @@ single saved gradient is all that backward needs. Three cases are not that:
 The fast path (only the input requires grad, a plain backward) keeps its cost: forward
 saves the gradient and a reference to the input, and backward multiplies one by
 grad_output.
+
+torch.func (grad, vmap, jacrev): :class:`FusedLoss` has a separate ``setup_context`` and a
+generated vmap rule, so the transforms take it; its operands are closed over, so where one
+of them is itself a transform's tensor (a vmap over the targets too) the naive form runs
+(:func:`apply`). The Triton runner's Function is refused under transforms
+(:func:`~torchfocal._engine.checks.check_triton`).
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .numerics import reads_values
+from .numerics import is_transformed, reads_values
 
 #: The naive form of one call: the reduced loss of an input, differentiable by autograd.
 NaiveLoss = Callable[[Tensor], Tensor]
@@ -40,30 +46,36 @@ FusedLossKernel = Callable[[Tensor, bool], tuple[Tensor, Tensor | None]]
 
 
 class FusedLoss(torch.autograd.Function):
-    """Forward runs the fused kernel and saves dloss/dinput; backward scales it.
+    """Forward runs the fused kernel and returns dloss/dinput beside the loss (not
+    differentiable; :func:`apply` hands on the loss alone) for backward, which scales it.
 
     ``location_dim`` is given for a loss with one value per location under
     ``reduction="none"``: grad_output then has no class dimension, and is broadcast over it.
+
+    Forward and ``setup_context`` are separate, and the vmap rule is generated (forward and
+    backward run on vmap's batched tensors: neither reads a value on the host there), so
+    torch.func's grad, vmap, jacrev and their compositions take this Function.
     """
+
+    generate_vmap_rule = True
 
     @staticmethod
     def forward(
-        ctx: Any,
-        input: Tensor,
-        fused: FusedLossKernel,
-        naive: NaiveLoss,
-        location_dim: int | None,
-    ) -> Tensor:
-        need_grad = bool(ctx.needs_input_grad[0])
-        loss, grad = fused(input, need_grad)
-        if need_grad:
-            ctx.save_for_backward(input, grad)
-            ctx.naive = naive
-            ctx.location_dim = location_dim
-        return loss
+        input: Tensor, fused: FusedLossKernel, naive: NaiveLoss, location_dim: int | None
+    ) -> tuple[Tensor, Tensor | None]:
+        return fused(input, True)
 
     @staticmethod
-    def backward(ctx: Any, grad_output: Tensor) -> tuple[Tensor | None, ...]:
+    def setup_context(ctx: Any, inputs: tuple[Any, ...], output: tuple[Tensor, Tensor]) -> None:
+        input, _, naive, location_dim = inputs
+        grad = output[1]
+        ctx.mark_non_differentiable(grad)
+        ctx.save_for_backward(input, grad)
+        ctx.naive = naive
+        ctx.location_dim = location_dim
+
+    @staticmethod
+    def backward(ctx: Any, grad_output: Tensor, _: Tensor | None) -> tuple[Tensor | None, ...]:
         input, grad = ctx.saved_tensors
         if torch.is_grad_enabled():
             # create_graph=True: the saved gradient is a constant, so rebuild it as a function
@@ -147,12 +159,22 @@ def apply(
 
     ``constants`` are the prepared operands the fused kernel treats as constants (targets,
     weights, alpha, pos_weight, the divisor): if any of them requires grad, the naive form
-    runs, so that its gradient reaches them.
+    runs, so that its gradient reaches them. So it does where one of them is a torch.func
+    transform's tensor (a vmap over the targets too): the kernel closes over its operands,
+    and torch.func runs an autograd Function's forward at a level below the transform,
+    where a tensor of the transform's level cannot be used.
     """
-    if backend == "naive" or (torch.is_grad_enabled() and _any_requires_grad(constants)):
+    if (
+        backend == "naive"
+        or (torch.is_grad_enabled() and _any_requires_grad(constants))
+        or _any_transformed(constants)
+    ):
         return naive(input)
-    result: Tensor = FusedLoss.apply(input, fused, naive, location_dim)
-    return result
+    if not (torch.is_grad_enabled() and input.requires_grad):
+        loss, _ = fused(input, False)
+        return loss
+    result: tuple[Tensor, Tensor] = FusedLoss.apply(input, fused, naive, location_dim)
+    return result[0]
 
 
 def upstream_gradient(grad: Tensor, grad_output: Tensor, class_dim: int | None) -> Tensor:
@@ -173,3 +195,7 @@ def upstream_gradient(grad: Tensor, grad_output: Tensor, class_dim: int | None) 
 
 def _any_requires_grad(values: Iterable[object]) -> bool:
     return any(isinstance(value, Tensor) and value.requires_grad for value in values)
+
+
+def _any_transformed(values: Iterable[object]) -> bool:
+    return any(isinstance(value, Tensor) and is_transformed(value) for value in values)

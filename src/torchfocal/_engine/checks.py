@@ -11,7 +11,9 @@ are device-side asserts (``torch._assert_async``: the error surfaces at the next
 synchronisation, without the value) unless eager checks are switched on
 (:func:`set_eager_checks`, or the environment variable ``TORCHFOCAL_EAGER_CHECKS=1``) for
 debugging. Meta tensors have no values and are not checked; under torch.compile value checks
-are left out (a data-dependent branch would break the graph).
+are left out (a data-dependent branch would break the graph), and so are checks of a tensor
+that a torch.func transform wraps (vmap refuses every read of a value, and
+``torch._assert_async`` has no batching rule): check the values outside the transform.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import Tensor
 
-from .numerics import is_compiling, reads_values
+from .numerics import is_compiling, is_transformed, reads_values
 
 _eager_checks = os.environ.get("TORCHFOCAL_EAGER_CHECKS", "0") not in ("", "0")
 
@@ -50,9 +52,10 @@ def require(ok: Tensor, message: str, bad: Callable[[], str] | None = None) -> N
 
     ``message`` may hold ``{bad}``, filled by ``bad()`` (the first offending value, read only
     once the check has failed). Where values cannot be read for free (see the module
-    docstring) the check is a device-side assert, or nothing for meta tensors and tracing.
+    docstring) the check is a device-side assert, or nothing for meta tensors, tracing and
+    transformed tensors.
     """
-    if is_compiling() or ok.device.type == "meta":
+    if is_compiling() or ok.device.type == "meta" or is_transformed(ok):
         return
     if _reads_eagerly(ok.device):
         if not (ok.item() if ok.dim() == 0 else bool(ok.all())):
@@ -264,7 +267,10 @@ def check_avg_factor(avg_factor: object, reduction: str) -> float | Tensor | Non
         return avg_factor.reshape(())
     if isinstance(avg_factor, bool) or not isinstance(avg_factor, (int, float)):
         raise TypeError(f"avg_factor must be a positive number; got {type(avg_factor).__name__}")
-    if not (math.isfinite(avg_factor) and avg_factor > 0):
+    # Two comparisons, not math.isfinite: under torch.compile with a dynamic batch size a
+    # count such as float(N) is symbolic, and a comparison of it is a guard where
+    # math.isfinite breaks the graph. NaN, -inf, 0 and inf all fail one of them.
+    if not (0 < avg_factor < math.inf):
         raise ValueError(f"avg_factor must be a finite number > 0; got {avg_factor!r}")
     return float(avg_factor)
 
@@ -389,7 +395,8 @@ def compute_dtype(input: Tensor) -> torch.dtype:
 def resolve_backend(backend: object, input: Tensor, *, has_triton: bool = True) -> str:
     """A checked backend for ``input``: "auto" is triton for CUDA tensors where Triton is
     installed (and the loss has a Triton kernel), else the eager fused backend; it never
-    compiles (no compile latency). "triton" is checked by :func:`check_triton`."""
+    compiles (no compile latency), and under torch.func transforms it is the fused backend.
+    "triton" is checked by :func:`check_triton`."""
     checked = check_backend(backend)
     if checked == "auto":
         return "triton" if has_triton and auto_picks_triton(input) else "fused"
@@ -400,9 +407,14 @@ def resolve_backend(backend: object, input: Tensor, *, has_triton: bool = True) 
 
 def auto_picks_triton(input: Tensor) -> bool:
     """Whether backend="auto" runs ``input`` on the Triton kernels: a CUDA tensor, Triton
-    installed, not while torch.compile traces. (A kernel that then fails to compile falls
-    back to "fused": :mod:`torchfocal._engine.triton_fallback`.)"""
-    return input.device.type == "cuda" and triton_installed() and not is_compiling()
+    installed, not while torch.compile traces nor under a torch.func transform. (A kernel
+    that then fails to compile falls back to "fused": :mod:`torchfocal._engine.triton_fallback`.)"""
+    return (
+        input.device.type == "cuda"
+        and triton_installed()
+        and not is_compiling()
+        and not is_transformed(input)
+    )
 
 
 def triton_installed() -> bool:
@@ -428,6 +440,12 @@ def check_triton(input: Tensor, has_triton: bool = True) -> None:
         raise ValueError(
             "backend='triton' needs the triton package (pip install 'torchfocal[triton]'); "
             "got backend='triton' without triton installed"
+        )
+    if is_transformed(input):
+        raise ValueError(
+            "backend must be 'auto', 'naive', 'fused' or 'compiled' under torch.func transforms "
+            "(vmap, grad, jacrev: Triton kernels have no batching rule and no forward-mode "
+            "form); got 'triton'"
         )
     device = input.device.type
     if device == "cuda" or (device == "cpu" and triton_interpreted()):

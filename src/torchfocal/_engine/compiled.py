@@ -67,7 +67,7 @@ from typing import Any, NamedTuple
 import torch
 from torch import Tensor
 
-from .numerics import Kernel, is_compiling
+from .numerics import Kernel, is_compiling, is_transformed
 from .reduction import Divisor, accumulation_dtype, reciprocal, scaled_result, scaled_sum
 
 Result = tuple[Tensor, Tensor | None]
@@ -324,14 +324,17 @@ def run(
 ) -> Result | None:
     """``kernel(x, **operands, [dim,] need_grad)`` reduced by ``divisor``, compiled for its
     case; None where the eager runners must run instead (an empty input, inside the user's
-    own torch.compile, where compiling is unavailable, or a case past the recompile limit).
+    own torch.compile, under a torch.func transform, where compiling is unavailable, or a
+    case past the recompile limit).
 
     Tensor operands and the numbers named in ``traced`` (:func:`_traced`) are inputs of the
     program; every other operand (None, a flag, a number) is a constant of its case.
     ``like_input`` names the operands of x's own shape and ``full_first`` those read as full
     where a size-1 dimension is ambiguous (see :func:`_resolve`).
     """
-    if is_compiling() or _unavailable or x.numel() == 0:
+    # A torch.func transform's wrapped tensor cannot enter a compiled program; the eager
+    # runner computes the same fused form.
+    if is_compiling() or is_transformed(x) or _unavailable or x.numel() == 0:
         return None
     inputs: dict[str, Any] = {}
     statics: list[tuple[str, Any]] = []

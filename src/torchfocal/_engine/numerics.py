@@ -42,12 +42,22 @@ def is_compiling() -> bool:
     return bool(check()) if check is not None else False
 
 
+def is_transformed(tensor: Tensor) -> bool:
+    """True for a tensor that a torch.func transform wraps (vmap's batched tensors, grad's
+    and jacrev's tracked ones): the host cannot read its values (vmap refuses ``.item()``
+    and data-dependent branches), and Triton kernels and compiled programs cannot take it.
+
+    False while torch.compile traces: dynamo cannot trace the question (a graph break), and
+    what it traces, transforms included, is never read on the host anyway."""
+    return not is_compiling() and torch._C._functorch.is_functorch_wrapped_tensor(tensor)
+
+
 def reads_values(tensor: Tensor) -> bool:
     """Whether a data-dependent Python branch on ``tensor`` is free: a CPU tensor outside
-    torch.compile. Elsewhere (CUDA and other devices, where the read is a host-device
-    synchronisation; meta tensors, which have no values; tracing) the kernels take the
-    branch-free form."""
-    return tensor.device.type == "cpu" and not is_compiling()
+    torch.compile and torch.func transforms. Elsewhere (CUDA and other devices, where the
+    read is a host-device synchronisation; meta tensors, which have no values; tracing;
+    a transformed tensor, :func:`is_transformed`) the kernels take the branch-free form."""
+    return tensor.device.type == "cpu" and not is_compiling() and not is_transformed(tensor)
 
 
 def has_neg_inf(values: Tensor) -> bool:

@@ -32,7 +32,7 @@ import torch
 from torch import Tensor
 
 from . import autograd, compiled, triton_runner
-from .numerics import Kernel, is_compiling
+from .numerics import Kernel, reads_values
 from .reduction import Divisor, reciprocal, reduce, scaled_result, scaled_sum
 from .targets import ElementwiseBatch
 
@@ -92,9 +92,10 @@ def take(operand: Any, index: tuple[Any, ...], ndim: int) -> Any:
 
 
 def uses_blocks(x: Tensor, per_location: bool = False) -> bool:
-    """Blocks only for large CPU tensors (module docstring), never while tracing."""
+    """Blocks only for large CPU tensors (module docstring), never while tracing or under a
+    torch.func transform (vmap's tensors hide the batch from numel)."""
     threshold = PER_LOCATION_THRESHOLD if per_location else BLOCK_THRESHOLD
-    return x.device.type == "cpu" and x.numel() > threshold and not is_compiling()
+    return x.device.type == "cpu" and x.numel() > threshold and reads_values(x)
 
 
 def block_elements(x: Tensor) -> int:

@@ -153,7 +153,9 @@ def elementwise_target(
     dtype = v.compute_dtype(input)
     y = torch.zeros(input.shape, dtype=dtype, device=input.device)
     if num_classes:  # no class, nothing to scatter (every index is background)
-        y.scatter_(dim, index.clamp(0, num_classes - 1).long(), positive.to(dtype))
+        # Out of place: under vmap the target is batched where the zeros are not, and
+        # vmap has a batching rule for scatter, none for scatter_.
+        y = y.scatter(dim, index.clamp(0, num_classes - 1).long(), positive.to(dtype))
     return y, valid, True
 
 
@@ -390,9 +392,10 @@ class PerLocationBatch(NamedTuple):
         """The target as a dense distribution of the input's shape (for the naive path)."""
         if self.target.is_floating_point():
             return self.target
+        # Out of place: under vmap the target may be batched where the zeros are not.
         one_hot = torch.zeros(
             self.input_shape, dtype=self.compute_dtype, device=self.target.device
-        ).scatter_(self.dim, self.target, 1.0)
+        ).scatter(self.dim, self.target, 1.0)
         return one_hot if self.valid is None else one_hot * self.valid
 
 

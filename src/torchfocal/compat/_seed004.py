@@ -35,4 +35,11 @@ def soft_focal_bce(logits: Tensor, labels: Tensor, gamma: float) -> Tensor:
     ce = F.binary_cross_entropy_with_logits(logits, labels, reduction="none")
     if gamma == 0.0:
         return ce
-    return torch.exp(gamma * (F.logsigmoid(logits) - labels * logits)) * ce
+    # The exponent's derivative is sigmoid(x) - (1 - y). Where that rounds to 0 (a label of 0
+    # or 1 on the saturated side) the modulator is constant in x to the dtype's precision,
+    # and autograd's route to that 0 would pass through gamma * ce, inf for |x| near the
+    # dtype's largest value: inf - inf = NaN. There x enters the modulator as a constant.
+    detached = logits.detach()
+    flat = torch.sigmoid(detached) == 1.0 - labels.detach()
+    x = torch.where(flat, detached, logits)
+    return torch.exp(gamma * (F.logsigmoid(x) - labels * x)) * ce

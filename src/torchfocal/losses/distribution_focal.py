@@ -96,9 +96,13 @@ def distribution_focal_loss(
     compute_dtype = v.compute_dtype(input)
     label = target.to(compute_dtype).unsqueeze(dim)
     left = label.floor().clamp(max=largest - 1)
-    two_bin = torch.zeros(input.shape, dtype=compute_dtype, device=input.device)
-    two_bin.scatter_(dim, left.long(), left + 1.0 - label)
-    two_bin.scatter_(dim, left.long() + 1, label - left)
+    # Out of place: under vmap the label is batched where the zeros are not, and vmap has a
+    # batching rule for scatter, none for scatter_.
+    two_bin = (
+        torch.zeros(input.shape, dtype=compute_dtype, device=input.device)
+        .scatter(dim, left.long(), left + 1.0 - label)
+        .scatter(dim, left.long() + 1, label - left)
+    )
     location_weight = None
     if weight is not None:
         weight = v.check_tensor("weight", weight)

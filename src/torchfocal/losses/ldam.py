@@ -1,7 +1,8 @@
 """LDAM, the label-distribution-aware margin loss (Cao et al. 2019).
 
 The target class's logit less its class margin, all logits times ``scale``, then
-cross-entropy: the softmax focal loss at gamma 0 on those logits. The margin is a constant
+cross-entropy: the softmax focal loss at gamma 0 on those logits (shifted by the row's
+largest first, so that the scale cannot overflow). The margin is a constant
 and the scale a linear map, so autograd takes the gradient through them to whichever
 backend computes the cross-entropy's.
 """
@@ -119,10 +120,21 @@ def ldam_loss(
         # Class 0 stands in at ignored locations: the loss gives them weight 0, so the margin
         # it gets there changes neither the loss nor any derivative.
         index = index.masked_fill(ignored, 0)
-    # z = s (x - m_y e_y): the margin added to the target class alone, no one-hot built.
-    adjusted = input.to(dtype).scatter_add(dim, index, -margins[index]) * scale
+    # x - m_y e_y: the margin added to the target class alone.
+    adjusted = input.to(dtype).scatter_add(dim, index, -margins[index])
+    # The cross-entropy of a row is the same after any shift of it, so the row's largest
+    # entry (detached: a constant of every derivative) is taken off before the scale:
+    # s x itself overflows from |x| ~ finfo.max / s (1e37 in float32), and inf - inf in the
+    # softmax is NaN where the true loss is 0.
+    shifted = (adjusted - adjusted.detach().amax(dim=dim, keepdim=True)) * scale
+    # A non-target entry further below the top than the float range has probability 0 and
+    # gradient 0 either way; held at -finfo.max instead of -inf, no inf - inf forms in the
+    # softmax's derivatives. The target's entry stays as it is: its loss and gradient
+    # depend on it.
+    is_target = torch.zeros_like(shifted, dtype=torch.bool).scatter(dim, index, True)
+    lowest = torch.finfo(dtype).min
     loss = softmax_focal_loss(
-        adjusted,
+        torch.where(is_target, shifted, shifted.clamp(min=lowest)),
         target,
         gamma=0.0,
         weight=weight,

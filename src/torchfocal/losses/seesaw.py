@@ -104,7 +104,8 @@ def seesaw_log_factors(
         # max(s_i, eps) in logs; -inf log-probabilities (far logits) give a compensation of 0.
         log_s_target = log_s.gather(dim, index).clamp_(min=math.log(eps))
         compensation = (log_s - log_s_target).clamp_(min=0.0).mul_(q)
-        shift = compensation if shift is None else shift.add_(compensation)
+        # Out of place: under vmap one of the two may be batched where the other is not.
+        shift = compensation if shift is None else shift + compensation
     return shift
 
 
