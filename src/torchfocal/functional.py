@@ -8,8 +8,11 @@ from ._engine.targets import PROBABILITY_SUM_TOLERANCE, probability_sum_toleranc
 from .losses import (
     asymmetric_loss,
     class_balanced_loss,
+    dice_loss,
     distribution_focal_loss,
     equalization_loss_v2,
+    focal_tversky_loss,
+    generalized_dice_loss,
     ldam_loss,
     logit_adjust,
     logit_adjusted_cross_entropy,
@@ -20,6 +23,7 @@ from .losses import (
     sigmoid_focal_loss,
     sigmoid_focal_loss_star,
     softmax_focal_loss,
+    tversky_loss,
     varifocal_loss,
 )
 
@@ -27,9 +31,12 @@ __all__ = [
     "PROBABILITY_SUM_TOLERANCE",
     "asymmetric_loss",
     "class_balanced_loss",
+    "dice_loss",
     "distribution_focal_loss",
     "eager_checks",
     "equalization_loss_v2",
+    "focal_tversky_loss",
+    "generalized_dice_loss",
     "ldam_loss",
     "logit_adjust",
     "logit_adjusted_cross_entropy",
@@ -42,5 +49,6 @@ __all__ = [
     "sigmoid_focal_loss",
     "sigmoid_focal_loss_star",
     "softmax_focal_loss",
+    "tversky_loss",
     "varifocal_loss",
 ]

@@ -3,6 +3,7 @@ one call of the loss's function."""
 
 from __future__ import annotations
 
+import inspect
 import warnings
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
@@ -14,6 +15,7 @@ from . import functional as F
 from ._engine import checks as v
 from ._engine import reduction as reducing
 from ._engine.deprecation import renamed
+from .losses.dice import check_tversky
 from .losses.equalization import check_equalization_options, equalization_statistics
 from .losses.seesaw import batch_class_counts, check_seesaw_options
 from .weighting import Counts, class_balanced_weights
@@ -21,8 +23,11 @@ from .weighting import Counts, class_balanced_weights
 __all__ = [
     "AsymmetricLoss",
     "ClassBalancedLoss",
+    "DiceLoss",
     "DistributionFocalLoss",
     "EqualizationLossV2",
+    "FocalTverskyLoss",
+    "GeneralizedDiceLoss",
     "LDAMLoss",
     "LogitAdjustedCrossEntropyLoss",
     "Poly1CrossEntropyLoss",
@@ -32,6 +37,7 @@ __all__ = [
     "SigmoidFocalLoss",
     "SigmoidFocalLossStar",
     "SoftmaxFocalLoss",
+    "TverskyLoss",
     "VarifocalLoss",
 ]
 
@@ -1033,3 +1039,211 @@ class EqualizationLossV2(_StatefulLoss):
             )
             self._accumulate(*batch)
         return loss
+
+
+class _RegionLoss(_Loss):
+    """What the region (Dice-like) modules share: ``distributed`` means the batch sums are
+    all-reduced (with ``batch=True``), not the positives normaliser of the sigmoid forms;
+    a ``weight`` is a buffer; ``forward`` is one call of :attr:`_function` with the stored
+    options."""
+
+    _function: ClassVar[Callable[..., Tensor]]
+    weight: Tensor | None
+
+    def __init__(
+        self,
+        *,
+        reduction: str,
+        distributed: bool,
+        backend: str,
+        weight: Tensor | Sequence[float] | None = None,
+        **options: Any,
+    ) -> None:
+        super().__init__(reduction=reduction, reductions=v.REDUCTIONS, backend=backend)
+        self.distributed = v.check_bool("distributed", distributed)
+        if self.distributed and not options.get("batch", False):
+            raise ValueError(
+                "distributed must be False unless batch=True (only the batch's per-class sums "
+                "are global); got distributed=True with batch=False"
+            )
+        self._register_optional("weight", weight)
+        self._options = options
+        for name, value in options.items():
+            setattr(self, name, value)
+
+    def forward(self, input: Tensor, target: Tensor) -> Tensor:
+        options = {name: getattr(self, name) for name in self._options}
+        if "weight" in inspect.signature(type(self)._function).parameters:
+            options["weight"] = self.weight
+        return type(self)._function(
+            input,
+            target,
+            **options,
+            reduction=self.reduction,
+            distributed=self.distributed,
+            backend=self.backend,
+        )
+
+
+class DiceLoss(_RegionLoss):
+    """Module form of :func:`torchfocal.dice_loss`; see it for every argument.
+
+    Example:
+        >>> import torch, torchfocal
+        >>> criterion = torchfocal.DiceLoss(include_background=False)
+        >>> criterion(torch.tensor([[[2.0, -1.0]], [[-1.0, 2.0]]]).transpose(0, 1),
+        ...           torch.tensor([[0, 1]])).round(decimals=4)
+        tensor(0.1192)
+    """
+
+    _function = staticmethod(F.dice_loss)
+    _repr_names = ("activation", "include_background")
+
+    def __init__(
+        self,
+        *,
+        activation: str = "softmax",
+        weight: Tensor | Sequence[float] | None = None,
+        include_background: bool = True,
+        ignore_index: int = -100,
+        class_dim: int = 1,
+        smooth_nr: float = 1e-5,
+        smooth_dr: float = 1e-5,
+        squared: bool = False,
+        log: bool = False,
+        batch: bool = False,
+        reduction: str = "mean",
+        distributed: bool = False,
+        backend: str = "auto",
+    ) -> None:
+        super().__init__(
+            reduction=reduction, distributed=distributed, backend=backend, weight=weight,
+            activation=activation, include_background=include_background,
+            ignore_index=ignore_index, class_dim=class_dim, smooth_nr=smooth_nr,
+            smooth_dr=smooth_dr, squared=squared, log=log, batch=batch,
+        )  # fmt: skip
+
+
+class TverskyLoss(_RegionLoss):
+    """Module form of :func:`torchfocal.tversky_loss`; see it for every argument.
+
+    Example:
+        >>> import torch, torchfocal
+        >>> criterion = torchfocal.TverskyLoss(alpha=0.3, beta=0.7, include_background=False)
+        >>> criterion(torch.tensor([[[2.0, -1.0]], [[-1.0, 2.0]]]).transpose(0, 1),
+        ...           torch.tensor([[0, 1]])).round(decimals=4)
+        tensor(0.1192)
+    """
+
+    _function = staticmethod(F.tversky_loss)
+    _repr_names = ("alpha", "beta", "activation")
+
+    def __init__(
+        self,
+        *,
+        alpha: float = 0.5,
+        beta: float = 0.5,
+        activation: str = "softmax",
+        weight: Tensor | Sequence[float] | None = None,
+        include_background: bool = True,
+        ignore_index: int = -100,
+        class_dim: int = 1,
+        smooth_nr: float = 1e-5,
+        smooth_dr: float = 1e-5,
+        log: bool = False,
+        batch: bool = False,
+        reduction: str = "mean",
+        distributed: bool = False,
+        backend: str = "auto",
+    ) -> None:
+        check_tversky(alpha, beta)
+        super().__init__(
+            reduction=reduction, distributed=distributed, backend=backend, weight=weight,
+            alpha=alpha, beta=beta, activation=activation,
+            include_background=include_background, ignore_index=ignore_index,
+            class_dim=class_dim, smooth_nr=smooth_nr, smooth_dr=smooth_dr, log=log, batch=batch,
+        )  # fmt: skip
+
+    def _repr_value(self, name: str) -> str:
+        return repr(getattr(self, name))
+
+
+class FocalTverskyLoss(_RegionLoss):
+    """Module form of :func:`torchfocal.focal_tversky_loss`; see it for every argument.
+
+    Example:
+        >>> import torch, torchfocal
+        >>> criterion = torchfocal.FocalTverskyLoss(include_background=False)
+        >>> criterion(torch.tensor([[[2.0, -1.0]], [[-1.0, 2.0]]]).transpose(0, 1),
+        ...           torch.tensor([[0, 1]])).round(decimals=4)
+        tensor(0.1192)
+    """
+
+    _function = staticmethod(F.focal_tversky_loss)
+    _repr_names = ("alpha", "beta", "gamma", "activation")
+
+    def __init__(
+        self,
+        *,
+        alpha: float = 0.3,
+        beta: float = 0.7,
+        gamma: float = 0.75,
+        activation: str = "softmax",
+        weight: Tensor | Sequence[float] | None = None,
+        include_background: bool = True,
+        ignore_index: int = -100,
+        class_dim: int = 1,
+        smooth_nr: float = 1e-5,
+        smooth_dr: float = 1e-5,
+        batch: bool = False,
+        reduction: str = "mean",
+        distributed: bool = False,
+        backend: str = "auto",
+    ) -> None:
+        check_tversky(alpha, beta)
+        super().__init__(
+            reduction=reduction, distributed=distributed, backend=backend, weight=weight,
+            alpha=alpha, beta=beta, gamma=v.check_gamma(gamma), activation=activation,
+            include_background=include_background, ignore_index=ignore_index,
+            class_dim=class_dim, smooth_nr=smooth_nr, smooth_dr=smooth_dr, batch=batch,
+        )  # fmt: skip
+
+    def _repr_value(self, name: str) -> str:
+        return repr(getattr(self, name))
+
+
+class GeneralizedDiceLoss(_RegionLoss):
+    """Module form of :func:`torchfocal.generalized_dice_loss`; see it for every argument.
+
+    Example:
+        >>> import torch, torchfocal
+        >>> criterion = torchfocal.GeneralizedDiceLoss(weight_type="simple")
+        >>> criterion(torch.tensor([[[2.0, -1.0]], [[-1.0, 2.0]]]).transpose(0, 1),
+        ...           torch.tensor([[0, 1]])).round(decimals=4)
+        tensor(0.1192)
+    """
+
+    _function = staticmethod(F.generalized_dice_loss)
+    _repr_names = ("weight_type", "activation")
+
+    def __init__(
+        self,
+        *,
+        weight_type: str = "square",
+        activation: str = "softmax",
+        include_background: bool = True,
+        ignore_index: int = -100,
+        class_dim: int = 1,
+        smooth_nr: float = 1e-5,
+        smooth_dr: float = 1e-5,
+        batch: bool = False,
+        reduction: str = "mean",
+        distributed: bool = False,
+        backend: str = "auto",
+    ) -> None:
+        super().__init__(
+            reduction=reduction, distributed=distributed, backend=backend,
+            weight_type=weight_type, activation=activation,
+            include_background=include_background, ignore_index=ignore_index,
+            class_dim=class_dim, smooth_nr=smooth_nr, smooth_dr=smooth_dr, batch=batch,
+        )  # fmt: skip

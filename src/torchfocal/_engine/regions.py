@@ -327,11 +327,12 @@ def _global(value: Tensor, distributed: bool) -> Tensor:
 
 
 def _entry_weight(
-    math: RegionMath, counted: Tensor, class_weight: Tensor | None, first: int
+    math: RegionMath, counted: Tensor, class_weight: Tensor | None, first: int, classes: int
 ) -> Tensor:
+    """e per entry: counted per sample, times the class weight for a per-class loss."""
     if not math.per_class:
         return counted
-    weight = counted.unsqueeze(1)
+    weight = counted.unsqueeze(1).expand(-1, classes - first)
     if class_weight is not None:
         weight = weight * class_weight.reshape(-1)[first:]
     return weight
@@ -384,7 +385,9 @@ def run(
         i, pp, t, counts = _batch_sums(batch, sums(p), counts_local)
         counted = (counts > 0).to(dtype)
         i, pp, t = i[:, first:], pp[:, first:], t[:, first:]
-        return p, i, pp, t, math.value(i, pp, t), _entry_weight(math, counted, class_weight, first)
+        return p, i, pp, t, math.value(i, pp, t), _entry_weight(
+            math, counted, class_weight, first, batch.num_classes
+        )
 
     def naive(x_in: Tensor) -> Tensor:
         _, _, _, _, values, weight = values_of(

@@ -7,6 +7,7 @@ are re-exported by :mod:`torchfocal.functional`.
 
 from .asymmetric import asymmetric_loss
 from .class_balanced import class_balanced_loss
+from .dice import dice_loss, focal_tversky_loss, generalized_dice_loss, tversky_loss
 from .distribution_focal import distribution_focal_loss
 from .equalization import equalization_loss_v2
 from .focal_star import sigmoid_focal_loss_star
@@ -22,8 +23,11 @@ from .varifocal import varifocal_loss
 __all__ = [
     "asymmetric_loss",
     "class_balanced_loss",
+    "dice_loss",
     "distribution_focal_loss",
     "equalization_loss_v2",
+    "focal_tversky_loss",
+    "generalized_dice_loss",
     "ldam_loss",
     "logit_adjust",
     "logit_adjusted_cross_entropy",
@@ -34,5 +38,6 @@ __all__ = [
     "sigmoid_focal_loss",
     "sigmoid_focal_loss_star",
     "softmax_focal_loss",
+    "tversky_loss",
     "varifocal_loss",
 ]
