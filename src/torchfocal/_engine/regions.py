@@ -278,10 +278,11 @@ def fused_sums(batch: RegionBatch, p: Tensor, squared: bool) -> tuple[Tensor, Te
     if batch.valid is not None:
         p_y = p_y * batch.valid
         ones = batch.valid.to(p.dtype)
-    flat_index = index.reshape(n, -1)
+    locations = index[0].numel() if n else 0
+    flat_index = index.reshape(n, locations)
     width = classes + (1 if batch.background is not None else 0)
-    intersection = p.new_zeros((n, width)).scatter_add_(1, flat_index, p_y.reshape(n, -1))
-    counts = p.new_zeros((n, width)).scatter_add_(1, flat_index, ones.reshape(n, -1))
+    intersection = p.new_zeros((n, width)).scatter_add_(1, flat_index, p_y.reshape(n, locations))
+    counts = p.new_zeros((n, width)).scatter_add_(1, flat_index, ones.reshape(n, locations))
     return intersection[:, :classes], predicted, counts[:, :classes]
 
 
