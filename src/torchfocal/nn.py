@@ -1093,7 +1093,7 @@ class DiceLoss(_RegionLoss):
         >>> criterion = torchfocal.DiceLoss(include_background=False)
         >>> criterion(torch.tensor([[[2.0, -1.0]], [[-1.0, 2.0]]]).transpose(0, 1),
         ...           torch.tensor([[0, 1]])).round(decimals=4)
-        tensor(0.1192)
+        tensor(0.0474)
     """
 
     _function = staticmethod(F.dice_loss)
@@ -1132,7 +1132,7 @@ class TverskyLoss(_RegionLoss):
         >>> criterion = torchfocal.TverskyLoss(alpha=0.3, beta=0.7, include_background=False)
         >>> criterion(torch.tensor([[[2.0, -1.0]], [[-1.0, 2.0]]]).transpose(0, 1),
         ...           torch.tensor([[0, 1]])).round(decimals=4)
-        tensor(0.1192)
+        tensor(0.0474)
     """
 
     _function = staticmethod(F.tversky_loss)
@@ -1176,7 +1176,7 @@ class FocalTverskyLoss(_RegionLoss):
         >>> criterion = torchfocal.FocalTverskyLoss(include_background=False)
         >>> criterion(torch.tensor([[[2.0, -1.0]], [[-1.0, 2.0]]]).transpose(0, 1),
         ...           torch.tensor([[0, 1]])).round(decimals=4)
-        tensor(0.1192)
+        tensor(0.1016)
     """
 
     _function = staticmethod(F.focal_tversky_loss)
@@ -1220,7 +1220,7 @@ class GeneralizedDiceLoss(_RegionLoss):
         >>> criterion = torchfocal.GeneralizedDiceLoss(weight_type="simple")
         >>> criterion(torch.tensor([[[2.0, -1.0]], [[-1.0, 2.0]]]).transpose(0, 1),
         ...           torch.tensor([[0, 1]])).round(decimals=4)
-        tensor(0.1192)
+        tensor(0.0474)
     """
 
     _function = staticmethod(F.generalized_dice_loss)
