@@ -147,6 +147,9 @@ LOSSES = [
         weight=False,
         region=True,
     ),
+    Loss("dice_focal_loss", "DiceFocalLoss", "index", avg_factor=False),
+    Loss("dice_ce_loss", "DiceCELoss", "index", avg_factor=False),
+    Loss("unified_focal_loss", "UnifiedFocalLoss", "index", avg_factor=False),
 ]
 POSITIVES = [loss for loss in LOSSES if loss.positives]
 
@@ -229,6 +232,9 @@ NO_TRITON_KERNEL = [
     "poly1_focal_loss-softmax",
     "poly1_cross_entropy",
     *(loss.id for loss in LOSSES if loss.region),
+    "dice_focal_loss",
+    "dice_ce_loss",
+    "unified_focal_loss",
 ]
 TRITON = [loss for loss in LOSSES if loss.id not in NO_TRITON_KERNEL]
 NOT_TRITON = [loss for loss in LOSSES if loss.id in NO_TRITON_KERNEL]

@@ -104,6 +104,8 @@ def test_api_reference_documents_every_public_name() -> None:
         "torchfocal.losses.asymmetric",
         "torchfocal.losses.class_balanced",
         "torchfocal.losses.dice",
+        "torchfocal.losses.dice_focal",
+        "torchfocal.losses.unified_focal",
         "torchfocal.losses.distribution_focal",
         "torchfocal.losses.equalization",
         "torchfocal.losses.focal_star",

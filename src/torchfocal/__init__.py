@@ -10,6 +10,8 @@ from . import functional
 from .functional import (
     asymmetric_loss,
     class_balanced_loss,
+    dice_ce_loss,
+    dice_focal_loss,
     dice_loss,
     distribution_focal_loss,
     equalization_loss_v2,
@@ -26,11 +28,14 @@ from .functional import (
     sigmoid_focal_loss_star,
     softmax_focal_loss,
     tversky_loss,
+    unified_focal_loss,
     varifocal_loss,
 )
 from .nn import (
     AsymmetricLoss,
     ClassBalancedLoss,
+    DiceCELoss,
+    DiceFocalLoss,
     DiceLoss,
     DistributionFocalLoss,
     EqualizationLossV2,
@@ -46,6 +51,7 @@ from .nn import (
     SigmoidFocalLossStar,
     SoftmaxFocalLoss,
     TverskyLoss,
+    UnifiedFocalLoss,
     VarifocalLoss,
 )
 from .weighting import (
@@ -72,6 +78,8 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "AsymmetricLoss",
     "ClassBalancedLoss",
+    "DiceCELoss",
+    "DiceFocalLoss",
     "DiceLoss",
     "DistributionFocalLoss",
     "EqualizationLossV2",
@@ -87,6 +95,7 @@ __all__ = [
     "SigmoidFocalLossStar",
     "SoftmaxFocalLoss",
     "TverskyLoss",
+    "UnifiedFocalLoss",
     "VarifocalLoss",
     "__version__",
     "asymmetric_loss",
@@ -94,6 +103,8 @@ __all__ = [
     "class_balanced_loss",
     "class_balanced_weights",
     "deferred_reweighting",
+    "dice_ce_loss",
+    "dice_focal_loss",
     "dice_loss",
     "distribution_focal_loss",
     "equalization_loss_v2",
@@ -115,5 +126,6 @@ __all__ = [
     "sigmoid_focal_loss_star",
     "softmax_focal_loss",
     "tversky_loss",
+    "unified_focal_loss",
     "varifocal_loss",
 ]

@@ -8,6 +8,8 @@ from ._engine.targets import PROBABILITY_SUM_TOLERANCE, probability_sum_toleranc
 from .losses import (
     asymmetric_loss,
     class_balanced_loss,
+    dice_ce_loss,
+    dice_focal_loss,
     dice_loss,
     distribution_focal_loss,
     equalization_loss_v2,
@@ -24,6 +26,7 @@ from .losses import (
     sigmoid_focal_loss_star,
     softmax_focal_loss,
     tversky_loss,
+    unified_focal_loss,
     varifocal_loss,
 )
 
@@ -31,6 +34,8 @@ __all__ = [
     "PROBABILITY_SUM_TOLERANCE",
     "asymmetric_loss",
     "class_balanced_loss",
+    "dice_ce_loss",
+    "dice_focal_loss",
     "dice_loss",
     "distribution_focal_loss",
     "eager_checks",
@@ -50,5 +55,6 @@ __all__ = [
     "sigmoid_focal_loss_star",
     "softmax_focal_loss",
     "tversky_loss",
+    "unified_focal_loss",
     "varifocal_loss",
 ]

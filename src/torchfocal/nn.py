@@ -23,6 +23,8 @@ from .weighting import Counts, class_balanced_weights
 __all__ = [
     "AsymmetricLoss",
     "ClassBalancedLoss",
+    "DiceCELoss",
+    "DiceFocalLoss",
     "DiceLoss",
     "DistributionFocalLoss",
     "EqualizationLossV2",
@@ -38,6 +40,7 @@ __all__ = [
     "SigmoidFocalLossStar",
     "SoftmaxFocalLoss",
     "TverskyLoss",
+    "UnifiedFocalLoss",
     "VarifocalLoss",
 ]
 
@@ -1247,3 +1250,150 @@ class GeneralizedDiceLoss(_RegionLoss):
             include_background=include_background, ignore_index=ignore_index,
             class_dim=class_dim, smooth_nr=smooth_nr, smooth_dr=smooth_dr, batch=batch,
         )  # fmt: skip
+
+
+class DiceFocalLoss(_RegionLoss):
+    """Module form of :func:`torchfocal.dice_focal_loss`; see it for every argument.
+
+    Example:
+        >>> import torch, torchfocal
+        >>> criterion = torchfocal.DiceFocalLoss(lambda_focal=2.0)
+        >>> criterion(torch.tensor([[[2.0, -1.0]], [[-1.0, 2.0]]]).transpose(0, 1),
+        ...           torch.tensor([[0, 1]])).round(decimals=4)
+        tensor(0.0476)
+    """
+
+    _function = staticmethod(F.dice_focal_loss)
+    _repr_names = ("lambda_dice", "lambda_focal", "gamma", "activation")
+
+    def __init__(
+        self,
+        *,
+        lambda_dice: float = 1.0,
+        lambda_focal: float = 1.0,
+        gamma: float = 2.0,
+        alpha: float | Sequence[float] | Tensor | None = None,
+        activation: str = "softmax",
+        weight: Tensor | Sequence[float] | None = None,
+        include_background: bool = True,
+        ignore_index: int = -100,
+        class_dim: int = 1,
+        smooth_nr: float = 1e-5,
+        smooth_dr: float = 1e-5,
+        squared: bool = False,
+        log: bool = False,
+        batch: bool = False,
+        reduction: str = "mean",
+        backend: str = "auto",
+    ) -> None:
+        v.check_reduction(reduction, ("mean", "sum"))
+        super().__init__(
+            reduction=reduction, distributed=False, backend=backend, weight=weight,
+            lambda_dice=lambda_dice, lambda_focal=lambda_focal, gamma=v.check_gamma(gamma),
+            alpha=alpha, activation=activation, include_background=include_background,
+            ignore_index=ignore_index, class_dim=class_dim, smooth_nr=smooth_nr,
+            smooth_dr=smooth_dr, squared=squared, log=log, batch=batch,
+        )  # fmt: skip
+
+    def _repr_value(self, name: str) -> str:
+        return repr(getattr(self, name))
+
+    def forward(self, input: Tensor, target: Tensor) -> Tensor:
+        options = {name: getattr(self, name) for name in self._options}
+        return type(self)._function(
+            input, target, **options, weight=self.weight, reduction=self.reduction,
+            backend=self.backend,
+        )  # fmt: skip
+
+
+class DiceCELoss(DiceFocalLoss):
+    """Module form of :func:`torchfocal.dice_ce_loss`; see it for every argument.
+
+    Example:
+        >>> import torch, torchfocal
+        >>> criterion = torchfocal.DiceCELoss()
+        >>> criterion(torch.tensor([[[2.0, -1.0]], [[-1.0, 2.0]]]).transpose(0, 1),
+        ...           torch.tensor([[0, 1]])).round(decimals=4)
+        tensor(0.0960)
+    """
+
+    _function = staticmethod(F.dice_ce_loss)
+    _repr_names = ("lambda_dice", "lambda_ce", "activation")
+
+    def __init__(  # noqa: D107 - the parent's options less gamma and alpha
+        self,
+        *,
+        lambda_dice: float = 1.0,
+        lambda_ce: float = 1.0,
+        activation: str = "softmax",
+        weight: Tensor | Sequence[float] | None = None,
+        include_background: bool = True,
+        ignore_index: int = -100,
+        class_dim: int = 1,
+        smooth_nr: float = 1e-5,
+        smooth_dr: float = 1e-5,
+        squared: bool = False,
+        log: bool = False,
+        batch: bool = False,
+        reduction: str = "mean",
+        backend: str = "auto",
+    ) -> None:
+        v.check_reduction(reduction, ("mean", "sum"))
+        _RegionLoss.__init__(
+            self, reduction=reduction, distributed=False, backend=backend, weight=weight,
+            lambda_dice=lambda_dice, lambda_ce=lambda_ce, activation=activation,
+            include_background=include_background, ignore_index=ignore_index,
+            class_dim=class_dim, smooth_nr=smooth_nr, smooth_dr=smooth_dr, squared=squared,
+            log=log, batch=batch,
+        )  # fmt: skip
+
+
+class UnifiedFocalLoss(_RegionLoss):
+    """Module form of :func:`torchfocal.unified_focal_loss`; see it for every argument.
+
+    Example:
+        >>> import torch, torchfocal
+        >>> criterion = torchfocal.UnifiedFocalLoss(asymmetric=False)
+        >>> criterion(torch.tensor([[[2.0, -1.0]], [[-1.0, 2.0]]]).transpose(0, 1),
+        ...           torch.tensor([[0, 1]])).round(decimals=4)
+        tensor(0.2204)
+    """
+
+    _function = staticmethod(F.unified_focal_loss)
+    _repr_names = ("weight", "delta", "gamma", "asymmetric")
+
+    def __init__(
+        self,
+        *,
+        weight: float = 0.5,
+        delta: float = 0.6,
+        gamma: float = 0.5,
+        asymmetric: bool = True,
+        activation: str = "softmax",
+        ignore_index: int = -100,
+        class_dim: int = 1,
+        smooth_nr: float = 1e-5,
+        smooth_dr: float = 1e-5,
+        reduction: str = "mean",
+        backend: str = "auto",
+    ) -> None:
+        v.check_reduction(reduction, ("mean", "sum"))
+        _Loss.__init__(self, reduction=reduction, reductions=v.REDUCTIONS, backend=backend)
+        # ``weight`` is the paper's lambda (a number), not class weights: no buffer.
+        self._options = {
+            "weight": v.check_scalar_in("weight", weight, 0.0, 1.0), "delta": delta,
+            "gamma": gamma, "asymmetric": asymmetric, "activation": activation,
+            "ignore_index": ignore_index, "class_dim": class_dim, "smooth_nr": smooth_nr,
+            "smooth_dr": smooth_dr,
+        }  # fmt: skip
+        for name, value in self._options.items():
+            setattr(self, name, value)
+
+    def _repr_value(self, name: str) -> str:
+        return repr(getattr(self, name))
+
+    def forward(self, input: Tensor, target: Tensor) -> Tensor:
+        options = {name: getattr(self, name) for name in self._options}
+        return F.unified_focal_loss(
+            input, target, **options, reduction=self.reduction, backend=self.backend
+        )

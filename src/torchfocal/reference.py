@@ -31,6 +31,8 @@ Gamma = float | str | Callable[[Array], ArrayLike]
 
 __all__ = [
     "asymmetric_loss",
+    "dice_ce_loss",
+    "dice_focal_loss",
     "dice_loss",
     "distribution_focal_loss",
     "equalization_loss_v2",
@@ -46,6 +48,7 @@ __all__ = [
     "sigmoid_focal_loss_star",
     "softmax_focal_loss",
     "tversky_loss",
+    "unified_focal_loss",
     "varifocal_loss",
 ]
 
@@ -1329,3 +1332,145 @@ def generalized_dice_loss(
         class_dim=class_dim, squared=False, batch=batch, reduction=reduction,
         grad_output=grad_output,
     )  # fmt: skip
+
+
+def dice_focal_loss(
+    input: ArrayLike,
+    target: ArrayLike,
+    *,
+    lambda_dice: float = 1.0,
+    lambda_focal: float = 1.0,
+    gamma: float = 2.0,
+    alpha: float | ArrayLike | None = None,
+    activation: str = "softmax",
+    weight: ArrayLike | None = None,
+    include_background: bool = True,
+    ignore_index: int = -100,
+    class_dim: int = 1,
+    smooth_nr: float = 1e-5,
+    smooth_dr: float = 1e-5,
+    squared: bool = False,
+    log: bool = False,
+    batch: bool = False,
+    reduction: str = "mean",
+    grad_output: ArrayLike | None = None,
+) -> tuple[Array, Array]:
+    """lambda_dice * dice_loss + lambda_focal * (softmax or sigmoid) focal loss; the
+    sigmoid term's class weights are lined up with class_dim."""
+    dice, dice_grad = dice_loss(
+        input, target, activation=activation, weight=weight,
+        include_background=include_background, ignore_index=ignore_index, class_dim=class_dim,
+        smooth_nr=smooth_nr, smooth_dr=smooth_dr, squared=squared, log=log, batch=batch,
+        reduction=reduction, grad_output=grad_output,
+    )  # fmt: skip
+    x = np.asarray(input, dtype=np.float64)
+    raw = np.asarray(target)
+    if activation == "softmax":
+        if raw.shape == x.shape:
+            raw = raw.astype(np.float64)
+        focal, focal_grad = softmax_focal_loss(
+            x, raw, alpha=alpha, gamma=gamma, weight=weight, ignore_index=ignore_index,
+            class_dim=class_dim, reduction=reduction, grad_output=grad_output,
+        )  # fmt: skip
+    else:
+        element_weight = None
+        if weight is not None:
+            shape = [1] * x.ndim
+            shape[class_dim] = -1
+            element_weight = np.asarray(weight, np.float64).reshape(shape)
+        focal, focal_grad = sigmoid_focal_loss(
+            x, raw, alpha=alpha, gamma=gamma, weight=element_weight, ignore_index=ignore_index,
+            class_dim=class_dim, reduction=reduction, grad_output=grad_output,
+        )  # fmt: skip
+    return (
+        lambda_dice * dice + lambda_focal * focal,
+        lambda_dice * dice_grad + lambda_focal * focal_grad,
+    )
+
+
+def dice_ce_loss(
+    input: ArrayLike,
+    target: ArrayLike,
+    *,
+    lambda_dice: float = 1.0,
+    lambda_ce: float = 1.0,
+    **options: Any,
+) -> tuple[Array, Array]:
+    """dice_focal_loss at gamma 0 without alpha."""
+    return dice_focal_loss(
+        input, target, lambda_dice=lambda_dice, lambda_focal=lambda_ce, gamma=0.0, alpha=None,
+        **options,
+    )  # fmt: skip
+
+
+def unified_focal_loss(
+    input: ArrayLike,
+    target: ArrayLike,
+    *,
+    weight: float = 0.5,
+    delta: float = 0.6,
+    gamma: float = 0.5,
+    asymmetric: bool = True,
+    activation: str = "softmax",
+    ignore_index: int = -100,
+    class_dim: int = 1,
+    smooth_nr: float = 1e-5,
+    smooth_dr: float = 1e-5,
+    reduction: str = "mean",
+    grad_output: ArrayLike | None = None,
+) -> tuple[Array, Array]:
+    """Unified focal loss (Yeung et al. 2022, equations 17-22): weight * focal term +
+    (1 - weight) * focal Tversky term summed over classes (softmax logits only here).
+
+    Focal (per location): -(1 - delta)(1 - p_0)^gamma t_0 log p_0 - delta sum_{c>=1}
+    (1 - p_c)^g_c t_c log p_c, g_c = 0 (asymmetric) or gamma; Tversky (per sample):
+    sum_c (1 - mTI_c)^e_c, mTI with alpha = 1 - delta on FP and beta = delta on FN,
+    e_0 = 1 (asymmetric) or 1 - gamma, e_c = 1 - gamma.
+    """
+    if activation != "softmax":
+        raise ValueError(f"activation must be 'softmax' for the reference; got {activation!r}")
+    x = np.asarray(input, dtype=np.float64)
+    classes = x.shape[class_dim]
+    raw = np.asarray(target)
+    focal_target = raw.astype(np.float64) if raw.shape == x.shape else raw
+    upstream = 1.0 if grad_output is None else float(np.asarray(grad_output))
+    background = np.zeros(classes)
+    background[0] = 1.0 - delta
+    foreground = np.full(classes, delta)
+    foreground[0] = 0.0
+    pieces = (
+        [(background, gamma), (foreground, 0.0)]
+        if asymmetric
+        else [(background + foreground, gamma)]
+    )
+    focal, focal_grad = np.zeros(()), np.zeros_like(x)
+    for alpha, g in pieces:
+        value, grad = softmax_focal_loss(
+            x, focal_target, alpha=alpha, gamma=g, ignore_index=ignore_index,
+            class_dim=class_dim, reduction=reduction,
+        )  # fmt: skip
+        focal, focal_grad = focal + value, focal_grad + grad
+    exponents = np.full(classes, 1.0 - gamma)
+    if asymmetric:
+        exponents[0] = 1.0
+    base = _tversky_entry(1.0 - delta, delta, smooth_nr, smooth_dr, 1.0, False)
+
+    def entry(i: Array, p: Array, t: Array) -> tuple[Array, Array, Array]:
+        rest, d_i, d_p = base(i, p, t)  # exponent 1: the slopes of 1 - mTI itself
+        positive = rest > 0
+        safe = np.where(positive, rest, 1.0)
+        slope = np.where(positive, exponents * safe ** (exponents - 1.0),
+                         np.where(exponents == 1.0, 1.0, 0.0))  # fmt: skip
+        return np.where(positive, safe**exponents, 0.0), slope * d_i, slope * d_p
+
+    tversky, tversky_grad = _region_loss(
+        x, raw, entry, per_class=True, activation="softmax", weight=None,
+        include_background=True, ignore_index=ignore_index, class_dim=class_dim,
+        squared=False, batch=False, reduction=reduction, grad_output=None,
+    )  # fmt: skip
+    if reduction == "mean":
+        tversky, tversky_grad = tversky * classes, tversky_grad * classes
+    return (
+        weight * focal + (1.0 - weight) * tversky,
+        upstream * (weight * focal_grad + (1.0 - weight) * tversky_grad),
+    )

@@ -7,6 +7,7 @@ are re-exported by :mod:`torchfocal.functional`.
 
 from .asymmetric import asymmetric_loss
 from .class_balanced import class_balanced_loss
+from .dice_focal import dice_ce_loss, dice_focal_loss
 from .dice import dice_loss, focal_tversky_loss, generalized_dice_loss, tversky_loss
 from .distribution_focal import distribution_focal_loss
 from .equalization import equalization_loss_v2
@@ -18,11 +19,14 @@ from .quality_focal import quality_focal_loss
 from .seesaw import seesaw_loss
 from .sigmoid_focal import sigmoid_focal_loss
 from .softmax_focal import softmax_focal_loss
+from .unified_focal import unified_focal_loss
 from .varifocal import varifocal_loss
 
 __all__ = [
     "asymmetric_loss",
     "class_balanced_loss",
+    "dice_ce_loss",
+    "dice_focal_loss",
     "dice_loss",
     "distribution_focal_loss",
     "equalization_loss_v2",
@@ -39,5 +43,6 @@ __all__ = [
     "sigmoid_focal_loss_star",
     "softmax_focal_loss",
     "tversky_loss",
+    "unified_focal_loss",
     "varifocal_loss",
 ]

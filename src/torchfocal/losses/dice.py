@@ -66,10 +66,11 @@ def tversky_math(
     *,
     alpha: float,
     beta: float,
-    gamma: float | None,
+    gamma: float | Tensor | None,
     log: bool,
 ) -> regions.RegionMath:
-    """Tversky per (sample, class): 1 - TI, -log TI, or (1 - TI)^gamma (focal Tversky)."""
+    """Tversky per (sample, class): 1 - TI, -log TI, or (1 - TI)^gamma (focal Tversky;
+    gamma one number, or one per counted class)."""
     shared = 1.0 - alpha - beta
 
     def parts(i: Tensor, p: Tensor, t: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
@@ -88,11 +89,12 @@ def tversky_math(
             return -torch.log(ti)
         if gamma is None:
             return rest
-        # rest^gamma as exp(gamma log rest) where rest > 0: its derivative stays finite
-        # (0^gamma is the constant 0, or 1 at gamma = 0).
+        # rest^gamma where rest > 0, so that its derivative stays finite (0^gamma is the
+        # constant 0, or 1 at gamma = 0).
+        g = torch.as_tensor(gamma, dtype=rest.dtype, device=rest.device)
         positive = rest > 0
         safe_rest = torch.where(positive, rest, torch.ones_like(rest))
-        return torch.where(positive, safe_rest**gamma, torch.full_like(rest, 0.0**gamma))
+        return torch.where(positive, safe_rest**g, (g == 0).to(rest.dtype).expand_as(rest))
 
     def vjp(i: Tensor, p: Tensor, t: Tensor, u: Tensor) -> tuple[Tensor, Tensor]:
         ti, rest, denominator, defined = parts(i, p, t)
@@ -104,12 +106,11 @@ def tversky_math(
             # d rest^gamma = gamma rest^(gamma - 1) d rest; at rest = 0 that factor is taken
             # as its limit for gamma >= 1 (1 at gamma = 1, else 0) and as 0 for gamma < 1,
             # where the one-sided derivative is infinite (the loss's minimum).
+            g = torch.as_tensor(gamma, dtype=rest.dtype, device=rest.device)
             positive = rest > 0
             safe_rest = torch.where(positive, rest, torch.ones_like(rest))
-            at_zero = 1.0 if gamma == 1.0 else 0.0
-            slope = torch.where(
-                positive, gamma * safe_rest ** (gamma - 1.0), torch.full_like(rest, at_zero)
-            )
+            at_zero = (g == 1).to(rest.dtype).expand_as(rest)
+            slope = torch.where(positive, g * safe_rest ** (g - 1.0), at_zero)
             scale = scale * slope
         # d(1 - TI)/dI = -(1 - TI shared)/d, d(1 - TI)/dP = TI alpha / d.
         return -scale * (1.0 - ti * shared), scale * ti * alpha
