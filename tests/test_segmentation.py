@@ -418,3 +418,151 @@ def test_reference_is_independent_of_torch() -> None:
     """The oracle runs on plain NumPy arrays and lists."""
     value, grad = reference.dice_loss([[[0.0, 1.0], [1.0, 0.0]]], np.array([[1, 0]]))
     assert np.isfinite(value) and grad.shape == (1, 2, 2)
+
+
+# -- Dice + focal / CE, unified focal ------------------------------------------------------------
+
+COMBINED = ("dice_focal_loss", "dice_ce_loss", "unified_focal_loss")
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("form", ["index", "dense"])
+def test_dice_focal_and_ce_match_reference(form: str, backend: str) -> None:
+    weight = torch.tensor([0.5, 2.0, 1.0, 1.5], dtype=torch.float64)
+    for activation in ("softmax", "sigmoid"):
+        x, target = _inputs(activation, form, (2, 4, 3, 5))
+        if form == "dense" and activation == "softmax":
+            target = torch.softmax(torch.randn_like(x), dim=1)  # focal: rows summing to 1
+        for options in (
+            {},
+            {"weight": weight, "gamma": 1.5, "lambda_dice": 0.3, "batch": True},
+            {"reduction": "sum", "include_background": False, "lambda_focal": 2.0},
+        ):
+            _check("dice_focal_loss", backend, x, target, activation=activation, **options)
+        _check("dice_ce_loss", backend, x, target, activation=activation, weight=weight,
+               lambda_ce=0.7)  # fmt: skip
+
+
+def test_dice_ce_is_dice_plus_cross_entropy() -> None:
+    x, target = _inputs("softmax", "index")
+    weight = torch.tensor([0.5, 2.0, 1.0, 1.5], dtype=torch.float64)
+    for options in ({}, {"weight": weight}, {"reduction": "sum"}):
+        expected = torchfocal.dice_loss(x, target, **options) + torch.nn.functional.cross_entropy(
+            x, target, **options
+        )
+        torch.testing.assert_close(torchfocal.dice_ce_loss(x, target, **options), expected,
+                                   **TIGHT)  # fmt: skip
+    mask = torch.rand(x.shape) > 0.5
+    expected = torchfocal.dice_loss(x, mask, activation="sigmoid") + (
+        torch.nn.functional.binary_cross_entropy_with_logits(x, mask.double())
+    )
+    torch.testing.assert_close(
+        torchfocal.dice_ce_loss(x, mask, activation="sigmoid"), expected, **TIGHT
+    )
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("form", ["index", "dense", "mask"])
+def test_unified_focal_matches_reference(form: str, backend: str) -> None:
+    x, target = _inputs("softmax", form, (2, 3, 4, 5))
+    if form == "dense":
+        target = torch.softmax(torch.randn_like(x) * 3, dim=1)
+    if form == "mask":
+        target = torch.nn.functional.one_hot(torch.randint(0, 3, (2, 4, 5)), 3).movedim(-1, 1)
+        target = target.bool()
+    for options in (
+        {},
+        {"asymmetric": False, "delta": 0.7, "gamma": 0.2},
+        {"weight": 0.0, "reduction": "sum"},
+        {"weight": 1.0, "gamma": 0.0},
+    ):
+        _check("unified_focal_loss", backend, x, target, **options)
+
+
+def test_unified_focal_on_probabilities_equals_softmax_form() -> None:
+    """activation='none' on softmax probabilities is the logits' loss (away from the clamp)."""
+    x, target = _inputs("softmax", "index", (2, 3, 4, 5))
+    torch.testing.assert_close(
+        torchfocal.unified_focal_loss(torch.softmax(x, 1), target, activation="none"),
+        torchfocal.unified_focal_loss(x, target),
+        **TIGHT,
+    )
+
+
+def test_unified_focal_binary_is_monai_up_to_the_class_average() -> None:
+    """Equations 19-22 for two classes, by hand on probabilities: lambda * focal + (1 -
+    lambda) * (Tversky summed over the two classes); MONAI averages the latter."""
+    p1 = torch.rand(2, 1, 6, dtype=torch.float64) * 0.8 + 0.1
+    p = torch.cat([1 - p1, p1], dim=1)
+    y = torch.randint(0, 2, (2, 6))
+    t = torch.nn.functional.one_hot(y, 2).movedim(-1, 1).double()
+    delta, gamma, eps = 0.6, 0.5, 1e-7
+    focal = -(1 - delta) * (1 - p[:, 0]) ** gamma * t[:, 0] * p[:, 0].log()
+    focal = (focal - delta * t[:, 1] * p[:, 1].log()).mean()
+    tp, fn, fp = (p * t).sum(-1), ((1 - p) * t).sum(-1), (p * (1 - t)).sum(-1)
+    mti = (tp + eps) / (tp + delta * fn + (1 - delta) * fp + eps)
+    tversky = ((1 - mti[:, 0]) + (1 - mti[:, 1]) ** (1 - gamma)).mean()
+    value = torchfocal.unified_focal_loss(
+        p, y, activation="none", smooth_nr=eps, smooth_dr=eps, delta=delta, gamma=gamma
+    )
+    torch.testing.assert_close(value, 0.5 * focal + 0.5 * tversky, **TIGHT)
+
+
+@pytest.mark.parametrize("name", COMBINED)
+def test_combined_gradcheck_gradgradcheck_and_meta(name: str) -> None:
+    x, target = _inputs("softmax", "index", (2, 3, 4))
+    for backend in BACKENDS:
+        leaf = x.clone().requires_grad_(True)
+
+        def f(z: torch.Tensor, b: str = backend) -> torch.Tensor:
+            return getattr(torchfocal, name)(z, target, backend=b)
+
+        assert torch.autograd.gradcheck(f, (leaf,))
+        assert torch.autograd.gradgradcheck(f, (leaf,))
+        meta = torch.empty(2, 3, 4, 5, device="meta", requires_grad=True)
+        index = torch.empty(2, 4, 5, dtype=torch.long, device="meta")
+        (grad,) = torch.autograd.grad(getattr(torchfocal, name)(meta, index, backend=backend),
+                                      meta)  # fmt: skip
+        assert grad.shape == meta.shape
+
+
+@pytest.mark.parametrize("name", COMBINED)
+def test_combined_all_ignored_and_dtypes(name: str) -> None:
+    x = torch.randn(2, 3, 4, dtype=torch.float64, requires_grad=True)
+    value = getattr(torchfocal, name)(x, torch.full((2, 4), -100))
+    (grad,) = torch.autograd.grad(value, x)
+    assert value.item() == 0.0 and torch.equal(grad, torch.zeros_like(grad))
+    for dtype in (torch.float16, torch.bfloat16, torch.float32):
+        x, target = _inputs("softmax", "index", (2, 3, 4, 5), dtype=dtype)
+        leaf = x.clone().requires_grad_(True)
+        value = getattr(torchfocal, name)(leaf, target)
+        value.backward()
+        assert value.dtype == dtype and leaf.grad is not None and leaf.grad.dtype == dtype
+        expected = getattr(torchfocal, name)(x.double(), target)
+        torch.testing.assert_close(value.double(), expected, **tolerance(dtype))
+
+
+def test_combined_errors() -> None:
+    x, target = _inputs("softmax", "index")
+    with pytest.raises(ValueError, match=r"reduction must be one of 'mean' \| 'sum'; got 'none'"):
+        torchfocal.dice_focal_loss(x, target, reduction="none")
+    with pytest.raises(ValueError, match=r"activation must be 'softmax' or 'sigmoid' for a loss"):
+        torchfocal.dice_ce_loss(x, target, activation="none")
+    with pytest.raises(ValueError, match=r"lambda_dice must be in \[0, inf\]"):
+        torchfocal.dice_focal_loss(x, target, lambda_dice=-1.0)
+    with pytest.raises(ValueError, match=r"lambda_ce must be in \[0, inf\]"):
+        torchfocal.dice_ce_loss(x, target, lambda_ce=-1.0)
+    with pytest.raises(ValueError, match=r"gamma must be a finite non-negative float"):
+        torchfocal.dice_focal_loss(x, target, gamma=-1.0)
+    with pytest.raises(ValueError, match=r"gamma must be in \[0, 1\); got 1.0"):
+        torchfocal.unified_focal_loss(x, target, gamma=1.0)
+    with pytest.raises(ValueError, match=r"delta must be in \[0, 1\]"):
+        torchfocal.unified_focal_loss(x, target, delta=1.5)
+    with pytest.raises(ValueError, match=r"weight must be in \[0, 1\]"):
+        torchfocal.unified_focal_loss(x, target, weight=2.0)
+    with pytest.raises(ValueError, match=r"activation must be 'softmax' \| 'none'"):
+        torchfocal.unified_focal_loss(x, target, activation="sigmoid")
+    with pytest.raises(ValueError, match=r"has no Triton kernel"):
+        torchfocal.unified_focal_loss(x, target, backend="triton")
+    with pytest.raises(ValueError, match=r"has no Triton kernel"):
+        torchfocal.dice_focal_loss(x, target, backend="triton")
