@@ -150,6 +150,15 @@ LOSSES = [
     Loss("dice_focal_loss", "DiceFocalLoss", "index", avg_factor=False),
     Loss("dice_ce_loss", "DiceCELoss", "index", avg_factor=False),
     Loss("unified_focal_loss", "UnifiedFocalLoss", "index", avg_factor=False),
+    Loss("lovasz_softmax_loss", "LovaszSoftmaxLoss", "index", avg_factor=False, weight=False),
+    Loss(
+        "lovasz_hinge_loss",
+        "LovaszHingeLoss",
+        "mask",
+        avg_factor=False,
+        weight=False,
+        class_dim=False,
+    ),
 ]
 POSITIVES = [loss for loss in LOSSES if loss.positives]
 
@@ -235,6 +244,8 @@ NO_TRITON_KERNEL = [
     "dice_focal_loss",
     "dice_ce_loss",
     "unified_focal_loss",
+    "lovasz_softmax_loss",
+    "lovasz_hinge_loss",
 ]
 TRITON = [loss for loss in LOSSES if loss.id not in NO_TRITON_KERNEL]
 NOT_TRITON = [loss for loss in LOSSES if loss.id in NO_TRITON_KERNEL]

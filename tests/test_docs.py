@@ -111,6 +111,7 @@ def test_api_reference_documents_every_public_name() -> None:
         "torchfocal.losses.focal_star",
         "torchfocal.losses.ldam",
         "torchfocal.losses.logit_adjustment",
+        "torchfocal.losses.lovasz",
         "torchfocal.losses.poly1",
         "torchfocal.losses.quality_focal",
         "torchfocal.losses.seesaw",

@@ -32,6 +32,8 @@ __all__ = [
     "GeneralizedDiceLoss",
     "LDAMLoss",
     "LogitAdjustedCrossEntropyLoss",
+    "LovaszHingeLoss",
+    "LovaszSoftmaxLoss",
     "Poly1CrossEntropyLoss",
     "Poly1FocalLoss",
     "QualityFocalLoss",
@@ -1396,4 +1398,81 @@ class UnifiedFocalLoss(_RegionLoss):
         options = {name: getattr(self, name) for name in self._options}
         return F.unified_focal_loss(
             input, target, **options, reduction=self.reduction, backend=self.backend
+        )
+
+
+class LovaszSoftmaxLoss(_Loss):
+    """Module form of :func:`torchfocal.lovasz_softmax_loss`; see it for every argument.
+
+    Example:
+        >>> import torch, torchfocal
+        >>> criterion = torchfocal.LovaszSoftmaxLoss(classes="all")
+        >>> criterion(torch.tensor([[[2.0, -1.0]], [[-1.0, 2.0]]]).transpose(0, 1),
+        ...           torch.tensor([[0, 1]])).round(decimals=4)
+        tensor(0.0474)
+    """
+
+    _repr_names = ("classes", "per_image")
+
+    def __init__(
+        self,
+        *,
+        classes: str | Sequence[int] = "present",
+        per_image: bool = False,
+        ignore_index: int = -100,
+        class_dim: int = 1,
+        reduction: str = "mean",
+        backend: str = "auto",
+    ) -> None:
+        super().__init__(reduction=reduction, reductions=v.REDUCTIONS, backend=backend)
+        self.classes = classes
+        self.per_image = v.check_bool("per_image", per_image)
+        self.ignore_index = ignore_index
+        self.class_dim = class_dim
+
+    def forward(self, input: Tensor, target: Tensor) -> Tensor:
+        return F.lovasz_softmax_loss(
+            input,
+            target,
+            classes=self.classes,
+            per_image=self.per_image,
+            ignore_index=self.ignore_index,
+            class_dim=self.class_dim,
+            reduction=self.reduction,
+            backend=self.backend,
+        )
+
+
+class LovaszHingeLoss(_Loss):
+    """Module form of :func:`torchfocal.lovasz_hinge_loss`; see it for every argument.
+
+    Example:
+        >>> import torch, torchfocal
+        >>> criterion = torchfocal.LovaszHingeLoss(per_image=True)
+        >>> criterion(torch.tensor([[2.0, -1.0, 0.5]]), torch.tensor([[1, 0, 0]]))
+        tensor(0.7500)
+    """
+
+    _repr_names = ("per_image",)
+
+    def __init__(
+        self,
+        *,
+        per_image: bool = False,
+        ignore_index: int = -100,
+        reduction: str = "mean",
+        backend: str = "auto",
+    ) -> None:
+        super().__init__(reduction=reduction, reductions=v.REDUCTIONS, backend=backend)
+        self.per_image = v.check_bool("per_image", per_image)
+        self.ignore_index = ignore_index
+
+    def forward(self, input: Tensor, target: Tensor) -> Tensor:
+        return F.lovasz_hinge_loss(
+            input,
+            target,
+            per_image=self.per_image,
+            ignore_index=self.ignore_index,
+            reduction=self.reduction,
+            backend=self.backend,
         )

@@ -40,6 +40,8 @@ __all__ = [
     "generalized_dice_loss",
     "ldam_loss",
     "logit_adjusted_cross_entropy",
+    "lovasz_hinge_loss",
+    "lovasz_softmax_loss",
     "poly1_cross_entropy",
     "poly1_focal_loss",
     "quality_focal_loss",
@@ -1474,3 +1476,114 @@ def unified_focal_loss(
         weight * focal + (1.0 - weight) * tversky,
         upstream * (weight * focal_grad + (1.0 - weight) * tversky_grad),
     )
+
+
+def _lovasz_flat(errors: Array, foreground: Array) -> tuple[float, Array]:
+    """(Lovasz extension of the Jaccard loss at ``errors``, its gradient): the authors'
+    algorithm on the counted locations of one class (1-D arrays)."""
+    if errors.size == 0:
+        return 0.0, np.zeros(0)
+    order = np.argsort(-errors, kind="stable")
+    gt = foreground[order]
+    total = gt.sum()
+    jaccard = 1.0 - (total - np.cumsum(gt)) / (total + np.cumsum(1.0 - gt))
+    g = np.concatenate([jaccard[:1], np.diff(jaccard)])
+    grad = np.zeros_like(errors)
+    grad[order] = g
+    return float(errors[order] @ g), grad
+
+
+def lovasz_softmax_loss(
+    input: ArrayLike,
+    target: ArrayLike,
+    *,
+    classes: str | list[int] = "present",
+    per_image: bool = False,
+    ignore_index: int = -100,
+    class_dim: int = 1,
+    reduction: str = "mean",
+    grad_output: ArrayLike | None = None,
+) -> tuple[Array, Array]:
+    """Lovasz-softmax (Berman et al. 2018): ignored locations removed, per class the errors
+    |[y = c] - p_c| through :func:`_lovasz_flat`, averaged over the chosen classes (present
+    ones: 0 if none), per image or over all; d/dp_c = -/+ g on the foreground / background,
+    then through the softmax."""
+    _check_reduction(reduction, ("none", "mean", "sum"))
+    x = np.moveaxis(np.asarray(input, dtype=np.float64), class_dim, -1)
+    p = np.exp(_log_softmax(x))
+    labels = np.asarray(target)
+    num_classes = x.shape[-1]
+    groups = [np.arange(x.shape[0])] if not per_image else [[n] for n in range(x.shape[0])]
+    upstream = np.ones(len(groups)) if grad_output is None else np.broadcast_to(
+        np.asarray(grad_output, np.float64), (len(groups),)
+    )
+    values, grad_p = [], np.zeros_like(p)
+    for number, group in enumerate(groups):
+        probs, lab = p[group].reshape(-1, num_classes), labels[group].reshape(-1)
+        keep = lab != ignore_index
+        chosen = range(num_classes) if classes in ("present", "all") else classes
+        losses, grads = [], []
+        for c in chosen:
+            fg = (lab[keep] == c).astype(np.float64)
+            if classes == "present" and fg.sum() == 0:
+                continue
+            value, grad = _lovasz_flat(np.abs(fg - probs[keep, c]), fg)
+            losses.append(value)
+            grads.append((c, fg, grad))
+        value = float(np.mean(losses)) if losses else 0.0
+        values.append(value)
+        local = np.zeros_like(probs)
+        for c, fg, grad in grads:
+            local[np.flatnonzero(keep), c] = grad * (1.0 - 2.0 * fg) / len(losses)
+        scale = upstream[number] * (1.0 if reduction in ("sum", "none") or per_image is False
+                                    else 1.0 / len(groups))  # fmt: skip
+        grad_p[group] += (local * scale).reshape(grad_p[group].shape)
+    out = np.asarray(values)
+    if reduction == "mean":
+        out = np.asarray(out.mean() if out.size else 0.0)
+    elif reduction == "sum":
+        out = np.asarray(out.sum())
+    elif not per_image:
+        out = np.asarray(out[0])
+    grad_x = p * (grad_p - (p * grad_p).sum(axis=-1, keepdims=True))
+    return out, np.moveaxis(grad_x, -1, class_dim)
+
+
+def lovasz_hinge_loss(
+    input: ArrayLike,
+    target: ArrayLike,
+    *,
+    per_image: bool = False,
+    ignore_index: int = -100,
+    reduction: str = "mean",
+    grad_output: ArrayLike | None = None,
+) -> tuple[Array, Array]:
+    """Lovasz hinge (Berman et al. 2018): errors max(1 - x s, 0), s = 2y - 1, on the counted
+    locations, per image or over all; d/dx = -g s where 1 - x s > 0."""
+    _check_reduction(reduction, ("none", "mean", "sum"))
+    x = np.asarray(input, dtype=np.float64)
+    labels = np.asarray(target)
+    groups = [np.arange(x.shape[0])] if not per_image else [[n] for n in range(x.shape[0])]
+    upstream = np.ones(len(groups)) if grad_output is None else np.broadcast_to(
+        np.asarray(grad_output, np.float64), (len(groups),)
+    )
+    values, grad_x = [], np.zeros_like(x)
+    for number, group in enumerate(groups):
+        logits, lab = x[group].reshape(-1), labels[group].reshape(-1)
+        keep = lab != ignore_index
+        signs = 2.0 * lab[keep] - 1.0
+        margin = 1.0 - logits[keep] * signs
+        value, grad = _lovasz_flat(np.maximum(margin, 0.0), lab[keep].astype(np.float64))
+        values.append(value)
+        local = np.zeros_like(logits)
+        local[keep] = -grad * (margin > 0) * signs
+        scale = upstream[number] * (1.0 / len(groups) if reduction == "mean" else 1.0)
+        grad_x[group] += (local * scale).reshape(grad_x[group].shape)
+    out = np.asarray(values)
+    if reduction == "mean":
+        out = np.asarray(out.mean())
+    elif reduction == "sum":
+        out = np.asarray(out.sum())
+    elif not per_image:
+        out = np.asarray(out[0])
+    return out, grad_x

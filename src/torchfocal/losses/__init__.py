@@ -13,6 +13,7 @@ from .distribution_focal import distribution_focal_loss
 from .equalization import equalization_loss_v2
 from .focal_star import sigmoid_focal_loss_star
 from .ldam import ldam_loss
+from .lovasz import lovasz_hinge_loss, lovasz_softmax_loss
 from .logit_adjustment import logit_adjust, logit_adjusted_cross_entropy
 from .poly1 import poly1_cross_entropy, poly1_focal_loss
 from .quality_focal import quality_focal_loss
@@ -35,6 +36,8 @@ __all__ = [
     "ldam_loss",
     "logit_adjust",
     "logit_adjusted_cross_entropy",
+    "lovasz_hinge_loss",
+    "lovasz_softmax_loss",
     "poly1_cross_entropy",
     "poly1_focal_loss",
     "quality_focal_loss",
