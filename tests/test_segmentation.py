@@ -221,8 +221,9 @@ def test_dice_is_one_minus_the_textbook_ratio() -> None:
     """A hand-computed case: two classes, hard probabilities (activation='none')."""
     p = torch.tensor([[[1.0, 0.0, 1.0, 0.5], [0.0, 1.0, 0.0, 0.5]]], dtype=torch.float64)
     target = torch.tensor([[0, 1, 1, 0]])
-    value = torchfocal.dice_loss(p, target, activation="none", smooth_nr=0.0, smooth_dr=0.0,
-                                 reduction="none")  # fmt: skip
+    value = torchfocal.dice_loss(
+        p, target, activation="none", smooth_nr=0.0, smooth_dr=0.0, reduction="none"
+    )
     # class 0: I = 1 + 0.5, P = 2.5, T = 2 -> 1 - 3 / 4.5; class 1: I = 1, P = 1.5, T = 2.
     expected = torch.tensor([[1 - 3 / 4.5, 1 - 2 / 3.5]], dtype=torch.float64)
     torch.testing.assert_close(value, expected, **TIGHT)
@@ -261,8 +262,9 @@ def test_generalized_dice_absent_class_takes_the_largest_weight() -> None:
     so the loss equals the explicit sums with that weight."""
     p = torch.softmax(torch.randn(1, 3, 6, dtype=torch.float64), dim=1)
     target = torch.tensor([[0, 0, 0, 0, 1, 1]])
-    value = torchfocal.generalized_dice_loss(p, target, activation="none", smooth_nr=0.0,
-                                             smooth_dr=0.0)  # fmt: skip
+    value = torchfocal.generalized_dice_loss(
+        p, target, activation="none", smooth_nr=0.0, smooth_dr=0.0
+    )
     t = torch.nn.functional.one_hot(target, 3).transpose(1, 2).double()
     w = torch.tensor([1 / 16, 1 / 4, 1 / 4], dtype=torch.float64)
     i, s = (p * t).sum(-1)[0], (p + t).sum(-1)[0]
@@ -275,8 +277,7 @@ def test_generalized_dice_with_every_class_absent_is_zero() -> None:
     mask = torch.zeros(2, 3, 4)
     for backend in BACKENDS:
         leaf = x.clone().requires_grad_(True)
-        value = torchfocal.generalized_dice_loss(leaf, mask, activation="sigmoid",
-                                                 backend=backend)  # fmt: skip
+        value = torchfocal.generalized_dice_loss(leaf, mask, activation="sigmoid", backend=backend)
         (grad,) = torch.autograd.grad(value, leaf)
         assert value.item() == 0.0
         assert torch.equal(grad, torch.zeros_like(grad))
@@ -359,8 +360,11 @@ def test_errors(name: str, options: dict[str, Any], error: type, message: str) -
 def test_input_and_target_errors() -> None:
     x, target = _inputs("softmax", "index")
     f = torchfocal.dice_loss
-    with pytest.raises(ValueError, match=r"target must have the shape of input \(3, 4, 5, 6\) "
-                       r"or \(3, 5, 6\) for class indices; got \(3, 5\)"):  # fmt: skip
+    with pytest.raises(
+        ValueError,
+        match=r"target must have the shape of input \(3, 4, 5, 6\) "
+        r"or \(3, 5, 6\) for class indices; got \(3, 5\)",
+    ):
         f(x, target[..., 0])
     with pytest.raises(TypeError, match=r"target must be an integer tensor of class indices"):
         f(x, target.double())
@@ -439,8 +443,9 @@ def test_dice_focal_and_ce_match_reference(form: str, backend: str) -> None:
             {"reduction": "sum", "include_background": False, "lambda_focal": 2.0},
         ):
             _check("dice_focal_loss", backend, x, target, activation=activation, **options)
-        _check("dice_ce_loss", backend, x, target, activation=activation, weight=weight,
-               lambda_ce=0.7)  # fmt: skip
+        _check(
+            "dice_ce_loss", backend, x, target, activation=activation, weight=weight, lambda_ce=0.7
+        )
 
 
 def test_dice_ce_is_dice_plus_cross_entropy() -> None:
@@ -450,8 +455,7 @@ def test_dice_ce_is_dice_plus_cross_entropy() -> None:
         expected = torchfocal.dice_loss(x, target, **options) + torch.nn.functional.cross_entropy(
             x, target, **options
         )
-        torch.testing.assert_close(torchfocal.dice_ce_loss(x, target, **options), expected,
-                                   **TIGHT)  # fmt: skip
+        torch.testing.assert_close(torchfocal.dice_ce_loss(x, target, **options), expected, **TIGHT)
     mask = torch.rand(x.shape) > 0.5
     expected = torchfocal.dice_loss(x, mask, activation="sigmoid") + (
         torch.nn.functional.binary_cross_entropy_with_logits(x, mask.double())
@@ -521,8 +525,7 @@ def test_combined_gradcheck_gradgradcheck_and_meta(name: str) -> None:
         assert torch.autograd.gradgradcheck(f, (leaf,))
         meta = torch.empty(2, 3, 4, 5, device="meta", requires_grad=True)
         index = torch.empty(2, 4, 5, dtype=torch.long, device="meta")
-        (grad,) = torch.autograd.grad(getattr(torchfocal, name)(meta, index, backend=backend),
-                                      meta)  # fmt: skip
+        (grad,) = torch.autograd.grad(getattr(torchfocal, name)(meta, index, backend=backend), meta)
         assert grad.shape == meta.shape
 
 
@@ -593,8 +596,12 @@ def test_lovasz_hinge_matches_reference(backend: str) -> None:
     x = torch.randn(3, 5, 6, dtype=torch.float64)
     labels = torch.randint(0, 2, (3, 5, 6))
     labels[0, 0] = -100
-    for options in ({}, {"per_image": True}, {"reduction": "sum", "per_image": True},
-                    {"reduction": "none", "per_image": True}):  # fmt: skip
+    for options in (
+        {},
+        {"per_image": True},
+        {"reduction": "sum", "per_image": True},
+        {"reduction": "none", "per_image": True},
+    ):
         _check("lovasz_hinge_loss", backend, x, labels, **options)
     _check("lovasz_hinge_loss", backend, x, labels.clamp(min=0).bool())
 
@@ -602,8 +609,9 @@ def test_lovasz_hinge_matches_reference(backend: str) -> None:
 def test_lovasz_hinge_by_hand() -> None:
     """Errors [-1, 0, 1.5] sorted [1.5, 0, -1] with labels [0, 0, 1]: J = [1/2, 2/3, 1],
     g = [1/2, 1/6, 1/3], loss = 1.5 / 2."""
-    value = torchfocal.lovasz_hinge_loss(torch.tensor([[2.0, -1.0, 0.5]]),
-                                         torch.tensor([[1, 0, 0]]))  # fmt: skip
+    value = torchfocal.lovasz_hinge_loss(
+        torch.tensor([[2.0, -1.0, 0.5]]), torch.tensor([[1, 0, 0]])
+    )
     assert value.item() == pytest.approx(0.75)
 
 
@@ -623,8 +631,9 @@ def test_lovasz_gradcheck_meta_dtypes_and_all_ignored(name: str) -> None:
     function = getattr(torchfocal, name)
     for backend in BACKENDS:
         leaf = x.clone().requires_grad_(True)
-        assert torch.autograd.gradcheck(lambda z, b=backend: function(z, target, backend=b),
-                                        (leaf,))  # fmt: skip
+        assert torch.autograd.gradcheck(
+            lambda z, b=backend: function(z, target, backend=b), (leaf,)
+        )
         meta = torch.empty(shape, device="meta", requires_grad=True)
         index = torch.empty(2, 4, 5, dtype=torch.long, device="meta")
         (grad,) = torch.autograd.grad(function(meta, index, backend=backend), meta)

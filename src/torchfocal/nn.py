@@ -1122,11 +1122,20 @@ class DiceLoss(_RegionLoss):
         backend: str = "auto",
     ) -> None:
         super().__init__(
-            reduction=reduction, distributed=distributed, backend=backend, weight=weight,
-            activation=activation, include_background=include_background,
-            ignore_index=ignore_index, class_dim=class_dim, smooth_nr=smooth_nr,
-            smooth_dr=smooth_dr, squared=squared, log=log, batch=batch,
-        )  # fmt: skip
+            reduction=reduction,
+            distributed=distributed,
+            backend=backend,
+            weight=weight,
+            activation=activation,
+            include_background=include_background,
+            ignore_index=ignore_index,
+            class_dim=class_dim,
+            smooth_nr=smooth_nr,
+            smooth_dr=smooth_dr,
+            squared=squared,
+            log=log,
+            batch=batch,
+        )
 
 
 class TverskyLoss(_RegionLoss):
@@ -1163,11 +1172,21 @@ class TverskyLoss(_RegionLoss):
     ) -> None:
         check_tversky(alpha, beta)
         super().__init__(
-            reduction=reduction, distributed=distributed, backend=backend, weight=weight,
-            alpha=alpha, beta=beta, activation=activation,
-            include_background=include_background, ignore_index=ignore_index,
-            class_dim=class_dim, smooth_nr=smooth_nr, smooth_dr=smooth_dr, log=log, batch=batch,
-        )  # fmt: skip
+            reduction=reduction,
+            distributed=distributed,
+            backend=backend,
+            weight=weight,
+            alpha=alpha,
+            beta=beta,
+            activation=activation,
+            include_background=include_background,
+            ignore_index=ignore_index,
+            class_dim=class_dim,
+            smooth_nr=smooth_nr,
+            smooth_dr=smooth_dr,
+            log=log,
+            batch=batch,
+        )
 
     def _repr_value(self, name: str) -> str:
         return repr(getattr(self, name))
@@ -1207,11 +1226,21 @@ class FocalTverskyLoss(_RegionLoss):
     ) -> None:
         check_tversky(alpha, beta)
         super().__init__(
-            reduction=reduction, distributed=distributed, backend=backend, weight=weight,
-            alpha=alpha, beta=beta, gamma=v.check_gamma(gamma), activation=activation,
-            include_background=include_background, ignore_index=ignore_index,
-            class_dim=class_dim, smooth_nr=smooth_nr, smooth_dr=smooth_dr, batch=batch,
-        )  # fmt: skip
+            reduction=reduction,
+            distributed=distributed,
+            backend=backend,
+            weight=weight,
+            alpha=alpha,
+            beta=beta,
+            gamma=v.check_gamma(gamma),
+            activation=activation,
+            include_background=include_background,
+            ignore_index=ignore_index,
+            class_dim=class_dim,
+            smooth_nr=smooth_nr,
+            smooth_dr=smooth_dr,
+            batch=batch,
+        )
 
     def _repr_value(self, name: str) -> str:
         return repr(getattr(self, name))
@@ -1247,11 +1276,18 @@ class GeneralizedDiceLoss(_RegionLoss):
         backend: str = "auto",
     ) -> None:
         super().__init__(
-            reduction=reduction, distributed=distributed, backend=backend,
-            weight_type=weight_type, activation=activation,
-            include_background=include_background, ignore_index=ignore_index,
-            class_dim=class_dim, smooth_nr=smooth_nr, smooth_dr=smooth_dr, batch=batch,
-        )  # fmt: skip
+            reduction=reduction,
+            distributed=distributed,
+            backend=backend,
+            weight_type=weight_type,
+            activation=activation,
+            include_background=include_background,
+            ignore_index=ignore_index,
+            class_dim=class_dim,
+            smooth_nr=smooth_nr,
+            smooth_dr=smooth_dr,
+            batch=batch,
+        )
 
 
 class DiceFocalLoss(_RegionLoss):
@@ -1290,12 +1326,24 @@ class DiceFocalLoss(_RegionLoss):
     ) -> None:
         v.check_reduction(reduction, ("mean", "sum"))
         super().__init__(
-            reduction=reduction, distributed=False, backend=backend, weight=weight,
-            lambda_dice=lambda_dice, lambda_focal=lambda_focal, gamma=v.check_gamma(gamma),
-            alpha=alpha, activation=activation, include_background=include_background,
-            ignore_index=ignore_index, class_dim=class_dim, smooth_nr=smooth_nr,
-            smooth_dr=smooth_dr, squared=squared, log=log, batch=batch,
-        )  # fmt: skip
+            reduction=reduction,
+            distributed=False,
+            backend=backend,
+            weight=weight,
+            lambda_dice=lambda_dice,
+            lambda_focal=lambda_focal,
+            gamma=v.check_gamma(gamma),
+            alpha=alpha,
+            activation=activation,
+            include_background=include_background,
+            ignore_index=ignore_index,
+            class_dim=class_dim,
+            smooth_nr=smooth_nr,
+            smooth_dr=smooth_dr,
+            squared=squared,
+            log=log,
+            batch=batch,
+        )
 
     def _repr_value(self, name: str) -> str:
         return repr(getattr(self, name))
@@ -1303,12 +1351,16 @@ class DiceFocalLoss(_RegionLoss):
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
         options = {name: getattr(self, name) for name in self._options}
         return type(self)._function(
-            input, target, **options, weight=self.weight, reduction=self.reduction,
+            input,
+            target,
+            **options,
+            weight=self.weight,
+            reduction=self.reduction,
             backend=self.backend,
-        )  # fmt: skip
+        )
 
 
-class DiceCELoss(DiceFocalLoss):
+class DiceCELoss(_RegionLoss):
     """Module form of :func:`torchfocal.dice_ce_loss`; see it for every argument.
 
     Example:
@@ -1322,7 +1374,7 @@ class DiceCELoss(DiceFocalLoss):
     _function = staticmethod(F.dice_ce_loss)
     _repr_names = ("lambda_dice", "lambda_ce", "activation")
 
-    def __init__(  # noqa: D107 - the parent's options less gamma and alpha
+    def __init__(
         self,
         *,
         lambda_dice: float = 1.0,
@@ -1341,13 +1393,37 @@ class DiceCELoss(DiceFocalLoss):
         backend: str = "auto",
     ) -> None:
         v.check_reduction(reduction, ("mean", "sum"))
-        _RegionLoss.__init__(
-            self, reduction=reduction, distributed=False, backend=backend, weight=weight,
-            lambda_dice=lambda_dice, lambda_ce=lambda_ce, activation=activation,
-            include_background=include_background, ignore_index=ignore_index,
-            class_dim=class_dim, smooth_nr=smooth_nr, smooth_dr=smooth_dr, squared=squared,
-            log=log, batch=batch,
-        )  # fmt: skip
+        super().__init__(
+            reduction=reduction,
+            distributed=False,
+            backend=backend,
+            weight=weight,
+            lambda_dice=lambda_dice,
+            lambda_ce=lambda_ce,
+            activation=activation,
+            include_background=include_background,
+            ignore_index=ignore_index,
+            class_dim=class_dim,
+            smooth_nr=smooth_nr,
+            smooth_dr=smooth_dr,
+            squared=squared,
+            log=log,
+            batch=batch,
+        )
+
+    def _repr_value(self, name: str) -> str:
+        return repr(getattr(self, name))
+
+    def forward(self, input: Tensor, target: Tensor) -> Tensor:
+        options = {name: getattr(self, name) for name in self._options}
+        return F.dice_ce_loss(
+            input,
+            target,
+            **options,
+            weight=self.weight,
+            reduction=self.reduction,
+            backend=self.backend,
+        )
 
 
 class UnifiedFocalLoss(_RegionLoss):
@@ -1383,11 +1459,16 @@ class UnifiedFocalLoss(_RegionLoss):
         _Loss.__init__(self, reduction=reduction, reductions=v.REDUCTIONS, backend=backend)
         # ``weight`` is the paper's lambda (a number), not class weights: no buffer.
         self._options = {
-            "weight": v.check_scalar_in("weight", weight, 0.0, 1.0), "delta": delta,
-            "gamma": gamma, "asymmetric": asymmetric, "activation": activation,
-            "ignore_index": ignore_index, "class_dim": class_dim, "smooth_nr": smooth_nr,
+            "weight": v.check_scalar_in("weight", weight, 0.0, 1.0),
+            "delta": delta,
+            "gamma": gamma,
+            "asymmetric": asymmetric,
+            "activation": activation,
+            "ignore_index": ignore_index,
+            "class_dim": class_dim,
+            "smooth_nr": smooth_nr,
             "smooth_dr": smooth_dr,
-        }  # fmt: skip
+        }
         for name, value in self._options.items():
             setattr(self, name, value)
 

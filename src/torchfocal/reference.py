@@ -1081,7 +1081,7 @@ def _region_operands(
     raw = np.asarray(target)
     if raw.shape == np.asarray(input).shape:
         t = np.moveaxis(raw.astype(np.float64), class_dim, -1)
-        valid = np.ones(t.shape[:-1] + (1,))
+        valid = np.ones((*t.shape[:-1], 1))
     else:
         valid = (raw != ignore_index)[..., None].astype(np.float64)
         # Sigmoid index C (no class) matches no column.
@@ -1126,8 +1126,9 @@ def _region_loss(
     truth = (t * t if squared else t).sum(axis=1)
     counts = valid.sum(axis=(1, 2))
     if batch:
-        intersection, predicted, truth = (a.sum(axis=0, keepdims=True) for a in
-                                          (intersection, predicted, truth))  # fmt: skip
+        intersection, predicted, truth = (
+            a.sum(axis=0, keepdims=True) for a in (intersection, predicted, truth)
+        )
         counts = counts.sum(keepdims=True)
     counted = (counts > 0).astype(np.float64)
     value, d_value_d_i, d_value_d_p = entry(
@@ -1164,7 +1165,7 @@ def _region_loss(
         grad = g * p * (1.0 - p)
     else:
         grad = g
-    moved = list(np.moveaxis(np.zeros(shape), class_dim, -1).shape)
+    moved: list[int] = list(np.moveaxis(np.zeros(shape), class_dim, -1).shape)
     return out, np.moveaxis(grad.reshape(moved), -1, class_dim)
 
 
@@ -1199,11 +1200,20 @@ def dice_loss(
         return 1.0 - dice, np.where(zero, 0.0, -2.0 / d), np.where(zero, 0.0, dice / d)
 
     return _region_loss(
-        input, target, entry, per_class=True, activation=activation, weight=weight,
-        include_background=include_background, ignore_index=ignore_index,
-        class_dim=class_dim, squared=squared, batch=batch, reduction=reduction,
+        input,
+        target,
+        entry,
+        per_class=True,
+        activation=activation,
+        weight=weight,
+        include_background=include_background,
+        ignore_index=ignore_index,
+        class_dim=class_dim,
+        squared=squared,
+        batch=batch,
+        reduction=reduction,
         grad_output=grad_output,
-    )  # fmt: skip
+    )
 
 
 def _tversky_entry(
@@ -1221,10 +1231,14 @@ def _tversky_entry(
         d_ti_d_i = np.where(zero, 0.0, (1.0 - ti * (1.0 - alpha - beta)) / d)
         d_ti_d_p = np.where(zero, 0.0, -ti * alpha / d)
         if log:
-            return -np.log(ti), -d_ti_d_i / np.where(zero, 1.0, ti), -d_ti_d_p / np.where(
-                zero, 1.0, ti
+            return (
+                -np.log(ti),
+                -d_ti_d_i / np.where(zero, 1.0, ti),
+                -d_ti_d_p / np.where(zero, 1.0, ti),
             )
-        rest = np.where(zero, 0.0, np.maximum((alpha * fp + beta * fn + smooth_dr - smooth_nr) / d, 0))
+        rest = np.where(
+            zero, 0.0, np.maximum((alpha * fp + beta * fn + smooth_dr - smooth_nr) / d, 0)
+        )
         if gamma is None:
             return rest, -d_ti_d_i, -d_ti_d_p
         positive = rest > 0
@@ -1256,12 +1270,20 @@ def tversky_loss(
 ) -> tuple[Array, Array]:
     """Tversky loss (Salehi et al. 2017): 1 - TI or -log TI per (sample, class)."""
     return _region_loss(
-        input, target, _tversky_entry(alpha, beta, smooth_nr, smooth_dr, None, log),
-        per_class=True, activation=activation, weight=weight,
-        include_background=include_background, ignore_index=ignore_index,
-        class_dim=class_dim, squared=False, batch=batch, reduction=reduction,
+        input,
+        target,
+        _tversky_entry(alpha, beta, smooth_nr, smooth_dr, None, log),
+        per_class=True,
+        activation=activation,
+        weight=weight,
+        include_background=include_background,
+        ignore_index=ignore_index,
+        class_dim=class_dim,
+        squared=False,
+        batch=batch,
+        reduction=reduction,
         grad_output=grad_output,
-    )  # fmt: skip
+    )
 
 
 def focal_tversky_loss(
@@ -1285,12 +1307,20 @@ def focal_tversky_loss(
     """Focal Tversky loss (Abraham and Khan 2019): (1 - TI)^gamma per (sample, class);
     its slope gamma (1 - TI)^(gamma - 1) is taken as 0 at 1 - TI = 0 for gamma < 1."""
     return _region_loss(
-        input, target, _tversky_entry(alpha, beta, smooth_nr, smooth_dr, gamma, False),
-        per_class=True, activation=activation, weight=weight,
-        include_background=include_background, ignore_index=ignore_index,
-        class_dim=class_dim, squared=False, batch=batch, reduction=reduction,
+        input,
+        target,
+        _tversky_entry(alpha, beta, smooth_nr, smooth_dr, gamma, False),
+        per_class=True,
+        activation=activation,
+        weight=weight,
+        include_background=include_background,
+        ignore_index=ignore_index,
+        class_dim=class_dim,
+        squared=False,
+        batch=batch,
+        reduction=reduction,
         grad_output=grad_output,
-    )  # fmt: skip
+    )
 
 
 def generalized_dice_loss(
@@ -1329,11 +1359,20 @@ def generalized_dice_loss(
         return 1.0 - ratio, -2.0 * w * scale, w * ratio[:, None] * scale
 
     return _region_loss(
-        input, target, entry, per_class=False, activation=activation, weight=None,
-        include_background=include_background, ignore_index=ignore_index,
-        class_dim=class_dim, squared=False, batch=batch, reduction=reduction,
+        input,
+        target,
+        entry,
+        per_class=False,
+        activation=activation,
+        weight=None,
+        include_background=include_background,
+        ignore_index=ignore_index,
+        class_dim=class_dim,
+        squared=False,
+        batch=batch,
+        reduction=reduction,
         grad_output=grad_output,
-    )  # fmt: skip
+    )
 
 
 def dice_focal_loss(
@@ -1360,20 +1399,37 @@ def dice_focal_loss(
     """lambda_dice * dice_loss + lambda_focal * (softmax or sigmoid) focal loss; the
     sigmoid term's class weights are lined up with class_dim."""
     dice, dice_grad = dice_loss(
-        input, target, activation=activation, weight=weight,
-        include_background=include_background, ignore_index=ignore_index, class_dim=class_dim,
-        smooth_nr=smooth_nr, smooth_dr=smooth_dr, squared=squared, log=log, batch=batch,
-        reduction=reduction, grad_output=grad_output,
-    )  # fmt: skip
+        input,
+        target,
+        activation=activation,
+        weight=weight,
+        include_background=include_background,
+        ignore_index=ignore_index,
+        class_dim=class_dim,
+        smooth_nr=smooth_nr,
+        smooth_dr=smooth_dr,
+        squared=squared,
+        log=log,
+        batch=batch,
+        reduction=reduction,
+        grad_output=grad_output,
+    )
     x = np.asarray(input, dtype=np.float64)
     raw = np.asarray(target)
     if activation == "softmax":
         if raw.shape == x.shape:
             raw = raw.astype(np.float64)
         focal, focal_grad = softmax_focal_loss(
-            x, raw, alpha=alpha, gamma=gamma, weight=weight, ignore_index=ignore_index,
-            class_dim=class_dim, reduction=reduction, grad_output=grad_output,
-        )  # fmt: skip
+            x,
+            raw,
+            alpha=alpha,
+            gamma=gamma,
+            weight=weight,
+            ignore_index=ignore_index,
+            class_dim=class_dim,
+            reduction=reduction,
+            grad_output=grad_output,
+        )
     else:
         element_weight = None
         if weight is not None:
@@ -1381,9 +1437,16 @@ def dice_focal_loss(
             shape[class_dim] = -1
             element_weight = np.asarray(weight, np.float64).reshape(shape)
         focal, focal_grad = sigmoid_focal_loss(
-            x, raw, alpha=alpha, gamma=gamma, weight=element_weight, ignore_index=ignore_index,
-            class_dim=class_dim, reduction=reduction, grad_output=grad_output,
-        )  # fmt: skip
+            x,
+            raw,
+            alpha=alpha,
+            gamma=gamma,
+            weight=element_weight,
+            ignore_index=ignore_index,
+            class_dim=class_dim,
+            reduction=reduction,
+            grad_output=grad_output,
+        )
     return (
         lambda_dice * dice + lambda_focal * focal,
         lambda_dice * dice_grad + lambda_focal * focal_grad,
@@ -1400,9 +1463,14 @@ def dice_ce_loss(
 ) -> tuple[Array, Array]:
     """dice_focal_loss at gamma 0 without alpha."""
     return dice_focal_loss(
-        input, target, lambda_dice=lambda_dice, lambda_focal=lambda_ce, gamma=0.0, alpha=None,
+        input,
+        target,
+        lambda_dice=lambda_dice,
+        lambda_focal=lambda_ce,
+        gamma=0.0,
+        alpha=None,
         **options,
-    )  # fmt: skip
+    )
 
 
 def unified_focal_loss(
@@ -1448,9 +1516,14 @@ def unified_focal_loss(
     focal, focal_grad = np.zeros(()), np.zeros_like(x)
     for alpha, g in pieces:
         value, grad = softmax_focal_loss(
-            x, focal_target, alpha=alpha, gamma=g, ignore_index=ignore_index,
-            class_dim=class_dim, reduction=reduction,
-        )  # fmt: skip
+            x,
+            focal_target,
+            alpha=alpha,
+            gamma=g,
+            ignore_index=ignore_index,
+            class_dim=class_dim,
+            reduction=reduction,
+        )
         focal, focal_grad = focal + value, focal_grad + grad
     exponents = np.full(classes, 1.0 - gamma)
     if asymmetric:
@@ -1461,15 +1534,26 @@ def unified_focal_loss(
         rest, d_i, d_p = base(i, p, t)  # exponent 1: the slopes of 1 - mTI itself
         positive = rest > 0
         safe = np.where(positive, rest, 1.0)
-        slope = np.where(positive, exponents * safe ** (exponents - 1.0),
-                         np.where(exponents == 1.0, 1.0, 0.0))  # fmt: skip
+        slope = np.where(
+            positive, exponents * safe ** (exponents - 1.0), np.where(exponents == 1.0, 1.0, 0.0)
+        )
         return np.where(positive, safe**exponents, 0.0), slope * d_i, slope * d_p
 
     tversky, tversky_grad = _region_loss(
-        x, raw, entry, per_class=True, activation="softmax", weight=None,
-        include_background=True, ignore_index=ignore_index, class_dim=class_dim,
-        squared=False, batch=False, reduction=reduction, grad_output=None,
-    )  # fmt: skip
+        x,
+        raw,
+        entry,
+        per_class=True,
+        activation="softmax",
+        weight=None,
+        include_background=True,
+        ignore_index=ignore_index,
+        class_dim=class_dim,
+        squared=False,
+        batch=False,
+        reduction=reduction,
+        grad_output=None,
+    )
     if reduction == "mean":
         tversky, tversky_grad = tversky * classes, tversky_grad * classes
     return (
@@ -1513,15 +1597,21 @@ def lovasz_softmax_loss(
     p = np.exp(_log_softmax(x))
     labels = np.asarray(target)
     num_classes = x.shape[-1]
-    groups = [np.arange(x.shape[0])] if not per_image else [[n] for n in range(x.shape[0])]
-    upstream = np.ones(len(groups)) if grad_output is None else np.broadcast_to(
-        np.asarray(grad_output, np.float64), (len(groups),)
+    groups: list[list[int]] = (
+        [list(range(x.shape[0]))] if not per_image else [[n] for n in range(x.shape[0])]
+    )
+    upstream = (
+        np.ones(len(groups))
+        if grad_output is None
+        else np.broadcast_to(np.asarray(grad_output, np.float64), (len(groups),))
     )
     values, grad_p = [], np.zeros_like(p)
     for number, group in enumerate(groups):
         probs, lab = p[group].reshape(-1, num_classes), labels[group].reshape(-1)
         keep = lab != ignore_index
-        chosen = range(num_classes) if classes in ("present", "all") else classes
+        chosen: list[int] = (
+            list(range(num_classes)) if isinstance(classes, str) else [int(c) for c in classes]
+        )
         losses, grads = [], []
         for c in chosen:
             fg = (lab[keep] == c).astype(np.float64)
@@ -1535,8 +1625,9 @@ def lovasz_softmax_loss(
         local = np.zeros_like(probs)
         for c, fg, grad in grads:
             local[np.flatnonzero(keep), c] = grad * (1.0 - 2.0 * fg) / len(losses)
-        scale = upstream[number] * (1.0 if reduction in ("sum", "none") or per_image is False
-                                    else 1.0 / len(groups))  # fmt: skip
+        scale = upstream[number] * (
+            1.0 if reduction in ("sum", "none") or per_image is False else 1.0 / len(groups)
+        )
         grad_p[group] += (local * scale).reshape(grad_p[group].shape)
     out = np.asarray(values)
     if reduction == "mean":
@@ -1563,9 +1654,13 @@ def lovasz_hinge_loss(
     _check_reduction(reduction, ("none", "mean", "sum"))
     x = np.asarray(input, dtype=np.float64)
     labels = np.asarray(target)
-    groups = [np.arange(x.shape[0])] if not per_image else [[n] for n in range(x.shape[0])]
-    upstream = np.ones(len(groups)) if grad_output is None else np.broadcast_to(
-        np.asarray(grad_output, np.float64), (len(groups),)
+    groups: list[list[int]] = (
+        [list(range(x.shape[0]))] if not per_image else [[n] for n in range(x.shape[0])]
+    )
+    upstream = (
+        np.ones(len(groups))
+        if grad_output is None
+        else np.broadcast_to(np.asarray(grad_output, np.float64), (len(groups),))
     )
     values, grad_x = [], np.zeros_like(x)
     for number, group in enumerate(groups):

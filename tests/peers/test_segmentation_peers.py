@@ -62,9 +62,11 @@ MONAI = [
         # softmax=True (the Dice term's activation): two torchfocal calls.
         "DiceFocalLoss",
         {"gamma": 2.0},
-        lambda x, t: tf.dice_loss(x, t)
-        + tf.sigmoid_focal_loss(
-            x, torch.nn.functional.one_hot(t, 3).movedim(-1, 1).double(), alpha=None
+        lambda x, t: (
+            tf.dice_loss(x, t)
+            + tf.sigmoid_focal_loss(
+                x, torch.nn.functional.one_hot(t, 3).movedim(-1, 1).double(), alpha=None
+            )
         ),
     ),
 ]
@@ -96,8 +98,11 @@ KORNIA = [
             x, t, weight_type="uniform", smooth_nr=0.0, smooth_dr=1e-8
         ),
     ),
-    ("dice_loss", {"average": "macro"}, lambda x, t: tf.dice_loss(x, t, smooth_nr=0.0,
-                                                                  smooth_dr=1e-8)),  # fmt: skip
+    (
+        "dice_loss",
+        {"average": "macro"},
+        lambda x, t: tf.dice_loss(x, t, smooth_nr=0.0, smooth_dr=1e-8),
+    ),
     (
         "tversky_loss",
         {"alpha": 0.3, "beta": 0.7},

@@ -144,9 +144,7 @@ def prepare(
         )
     compute_dtype = v.compute_dtype(input)
     if activation == "none":
-        check_unit_interval(
-            "input must hold probabilities in [0, 1] when activation='none'", input
-        )
+        check_unit_interval("input must hold probabilities in [0, 1] when activation='none'", input)
     index_shape = input.shape[:dim] + input.shape[dim + 1 :]
     valid: Tensor | None = None
     background: int | None = None
@@ -168,9 +166,17 @@ def prepare(
         else:
             raise TypeError(f"target must be a float, bool or integer tensor; got {target.dtype}")
         return RegionBatch(
-            input, dense, None, dim, num_classes, activation, compute_dtype, batch,
-            distributed, None,
-        )  # fmt: skip
+            input,
+            dense,
+            None,
+            dim,
+            num_classes,
+            activation,
+            compute_dtype,
+            batch,
+            distributed,
+            None,
+        )
     if target.shape != index_shape:
         raise ValueError(
             f"target must have the shape of input {v.shape_str(input.shape)} or "
@@ -196,9 +202,17 @@ def prepare(
         valid = ~ignored
         index = index.masked_fill(ignored, 0)
     return RegionBatch(
-        input, index, valid, dim, num_classes, activation, compute_dtype, batch, distributed,
+        input,
+        index,
+        valid,
+        dim,
+        num_classes,
+        activation,
+        compute_dtype,
+        batch,
+        distributed,
         background,
-    )  # fmt: skip
+    )
 
 
 def activate(x: Tensor, activation: str, dim: int) -> Tensor:
@@ -222,8 +236,9 @@ def location_count(batch: RegionBatch) -> Tensor:
     x = batch.input
     if batch.valid is None:
         per_sample = x.numel() // max(x.shape[0] * x.shape[batch.dim], 1)
-        return torch.full((x.shape[0],), float(per_sample), dtype=batch.compute_dtype,
-                          device=x.device)  # fmt: skip
+        return torch.full(
+            (x.shape[0],), float(per_sample), dtype=batch.compute_dtype, device=x.device
+        )
     return _per_sample(batch.valid.to(batch.compute_dtype), batch).reshape(-1)
 
 
@@ -379,15 +394,20 @@ def run(
     dtype = batch.compute_dtype
     counts_local = location_count(batch)
 
-    def values_of(x: Tensor, sums: Callable[[Tensor], tuple[Tensor, Tensor, Tensor]]) -> tuple[
-        Tensor, Tensor, Tensor, Tensor, Tensor, Tensor
-    ]:
+    def values_of(
+        x: Tensor, sums: Callable[[Tensor], tuple[Tensor, Tensor, Tensor]]
+    ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
         p = activate(x, batch.activation, batch.dim)
         i, pp, t, counts = _batch_sums(batch, sums(p), counts_local)
         counted = (counts > 0).to(dtype)
         i, pp, t = i[:, first:], pp[:, first:], t[:, first:]
-        return p, i, pp, t, math.value(i, pp, t), _entry_weight(
-            math, counted, class_weight, first, batch.num_classes
+        return (
+            p,
+            i,
+            pp,
+            t,
+            math.value(i, pp, t),
+            _entry_weight(math, counted, class_weight, first, batch.num_classes),
         )
 
     def naive(x_in: Tensor) -> Tensor:

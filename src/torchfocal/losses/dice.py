@@ -41,7 +41,9 @@ def _ratio(numerator: Tensor, denominator: Tensor) -> tuple[Tensor, Tensor, Tens
     return torch.where(defined, numerator / safe, torch.ones_like(numerator)), safe, defined
 
 
-def dice_math(smooth_nr: float, smooth_dr: float, *, squared: bool, log: bool) -> regions.RegionMath:
+def dice_math(
+    smooth_nr: float, smooth_dr: float, *, squared: bool, log: bool
+) -> regions.RegionMath:
     """Dice per (sample, class): 1 - (2I + s_nr) / (P + T + s_dr), or -log of the ratio."""
 
     def value(i: Tensor, p: Tensor, t: Tensor) -> Tensor:
@@ -159,7 +161,9 @@ def generalized_dice_math(
     return regions.RegionMath(value, vjp, per_class=False)
 
 
-def _class_weight(weight: Tensor | None, input: Tensor, batch: regions.RegionBatch) -> Tensor | None:
+def _class_weight(
+    weight: Tensor | None, input: Tensor, batch: regions.RegionBatch
+) -> Tensor | None:
     if weight is None:
         return None
     v.check_tensor("weight", weight)

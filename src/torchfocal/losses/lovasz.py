@@ -68,8 +68,7 @@ def _check_classes(classes: object, num_classes: int) -> str | list[int]:
     if isinstance(classes, Sequence) and not isinstance(classes, str):
         chosen = list(classes)
         if chosen and all(
-            isinstance(c, int) and not isinstance(c, bool) and 0 <= c < num_classes
-            for c in chosen
+            isinstance(c, int) and not isinstance(c, bool) and 0 <= c < num_classes for c in chosen
         ):
             return chosen
     raise ValueError(
@@ -127,8 +126,7 @@ def lovasz_softmax_loss(
     backend = v.resolve_backend(backend, input, has_triton=False)
     if input.dim() < 2:
         raise ValueError(
-            f"input must have a batch and a class dimension; got shape "
-            f"{v.shape_str(input.shape)}"
+            f"input must have a batch and a class dimension; got shape {v.shape_str(input.shape)}"
         )
     dim, num_classes = per_location_classes(input, class_dim)
     if dim == 0:
@@ -164,7 +162,8 @@ def lovasz_softmax_loss(
         selected = (foreground.sum(dim=1) > 0).to(dtype)
     else:
         selected = torch.zeros(num_classes, dtype=dtype, device=input.device)
-        selected[list(range(num_classes)) if chosen == "all" else chosen] = 1.0
+        indices = chosen if isinstance(chosen, list) else list(range(num_classes))
+        selected[indices] = 1.0
         selected = selected.expand(images, num_classes)
     count = selected.sum(dim=1)
     class_share = selected / torch.where(count > 0, count, torch.ones_like(count)).unsqueeze(1)
