@@ -63,7 +63,9 @@ ECE_BINS = 15
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--task", default="longtail", help="longtail (default) or dense")
+    parser.add_argument(
+        "--task", default="longtail", help="longtail (default), dense or segmentation"
+    )
     parser.add_argument(
         "--imbalance",
         type=float,
@@ -601,6 +603,10 @@ def _plot_dense(out: Path, results: dict[str, list[RunResult]], steps: int) -> l
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.task == "segmentation":  # its own module (cli/demo_segmentation.py)
+        from .demo_segmentation import run_segmentation
+
+        return run_segmentation(args)
     if args.task not in ("longtail", "dense"):
         raise CLIError(f"--task must be 'longtail' or 'dense'; got {args.task!r}")
     if not args.imbalance >= 1:
