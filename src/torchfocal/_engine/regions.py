@@ -308,6 +308,8 @@ def assemble_gradient(
     shape = [1] * p.dim()
     shape[0], shape[batch.dim] = d_i.shape[0], d_i.shape[1]
     a, b = d_i.reshape(shape), d_p.reshape(shape)
+    if batch.activation == "softmax" and batch.is_index and not squared:
+        return _softmax_index_gradient(batch, p, a, b)
     g = p * (2.0 * b) if squared else b.expand_as(p).clone()
     if batch.is_index:
         if batch.valid is not None:
@@ -331,6 +333,39 @@ def assemble_gradient(
     if batch.activation == "sigmoid":
         return g.mul_(p * (1.0 - p))
     return g
+
+
+def _softmax_index_gradient(batch: RegionBatch, p: Tensor, a: Tensor, b: Tensor) -> Tensor:
+    """The softmax and index-target case of :func:`assemble_gradient` with one temporary of
+    the input's size (the result) instead of four.
+
+    g_c = b_c + a_c [y = c] at a counted location, so sum_c p_c g_c = sum_c p_c b_c + p_y a_y
+    (the first a contraction over the classes, the second one value per location) and
+    dx_c = p_c (b_c - s) + [y = c] p_y a_y with s = sum_c p_c g_c: one broadcast
+    subtraction, an in-place product, and a scatter of the target class's term.
+    """
+    dim, index = batch.dim, batch.target
+    n, classes = p.shape[0], p.shape[dim]
+    locations = index[0].numel() if n else 0
+    p_y = p.gather(dim, index)
+    # a_y from the (N, C) table itself: a gather of an expanded input-sized view is slower.
+    a_y = a.reshape(a.shape[0], classes).expand(n, -1).gather(1, index.reshape(n, locations))
+    weighted = p_y * a_y.reshape(index.shape)
+    # sum_c p_c b_c as a contraction over the classes (a batched matrix-vector product, no
+    # product tensor of the input's size); with the classes in dim 1 of a contiguous p it
+    # reads p in place.
+    per_sample = b.reshape(b.shape[0], classes).expand(n, -1)
+    if dim == 1 and p.is_contiguous():
+        total = torch.bmm(per_sample.unsqueeze(1), p.reshape(n, classes, locations))
+        total = total.reshape(index.shape)
+    else:
+        total = torch.einsum("n...c,nc->n...", p.movedim(dim, -1), per_sample).unsqueeze(dim)
+    total = total + weighted
+    grad = (b - total).mul_(p)
+    grad.scatter_add_(dim, index, weighted)
+    if batch.valid is not None:
+        grad.mul_(batch.valid)  # an ignored location has g = 0, so no gradient
+    return grad
 
 
 def _global(value: Tensor, distributed: bool) -> Tensor:
