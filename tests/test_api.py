@@ -51,6 +51,8 @@ class Loss:
     #: The function's options that the module keeps as state in buffers of the same names
     #: (counted or collected in training mode) instead of taking them.
     state: tuple[str, ...] = ()
+    #: A region (Dice-like) loss: distributed=True all-reduces its batch sums.
+    region: bool = False
 
     @property
     def id(self) -> str:
@@ -134,6 +136,29 @@ LOSSES = [
         weight=False,
         state=("pos_grad", "neg_grad"),
     ),
+    Loss("dice_loss", "DiceLoss", "index", avg_factor=False, region=True),
+    Loss("tversky_loss", "TverskyLoss", "index", avg_factor=False, region=True),
+    Loss("focal_tversky_loss", "FocalTverskyLoss", "index", avg_factor=False, region=True),
+    Loss(
+        "generalized_dice_loss",
+        "GeneralizedDiceLoss",
+        "index",
+        avg_factor=False,
+        weight=False,
+        region=True,
+    ),
+    Loss("dice_focal_loss", "DiceFocalLoss", "index", avg_factor=False),
+    Loss("dice_ce_loss", "DiceCELoss", "index", avg_factor=False),
+    Loss("unified_focal_loss", "UnifiedFocalLoss", "index", avg_factor=False),
+    Loss("lovasz_softmax_loss", "LovaszSoftmaxLoss", "index", avg_factor=False, weight=False),
+    Loss(
+        "lovasz_hinge_loss",
+        "LovaszHingeLoss",
+        "mask",
+        avg_factor=False,
+        weight=False,
+        class_dim=False,
+    ),
 ]
 POSITIVES = [loss for loss in LOSSES if loss.positives]
 
@@ -212,7 +237,16 @@ def test_every_backend_equals_naive(loss: Loss, backend: str) -> None:
 
 
 #: The loss forms with no Triton kernel (Poly-1's softmax forms): backend="triton" is refused.
-NO_TRITON_KERNEL = ["poly1_focal_loss-softmax", "poly1_cross_entropy"]
+NO_TRITON_KERNEL = [
+    "poly1_focal_loss-softmax",
+    "poly1_cross_entropy",
+    *(loss.id for loss in LOSSES if loss.region),
+    "dice_focal_loss",
+    "dice_ce_loss",
+    "unified_focal_loss",
+    "lovasz_softmax_loss",
+    "lovasz_hinge_loss",
+]
 TRITON = [loss for loss in LOSSES if loss.id not in NO_TRITON_KERNEL]
 NOT_TRITON = [loss for loss in LOSSES if loss.id in NO_TRITON_KERNEL]
 
@@ -406,7 +440,7 @@ def test_function_signature_uses_the_shared_names(loss: Loss) -> None:
     assert ("avg_factor" in names) == loss.avg_factor
     # A function of two forms (poly1) takes distributed if one of them has positives.
     has_positives = any(other.positives for other in LOSSES if other.function == loss.function)
-    assert ("distributed" in names) == has_positives
+    assert ("distributed" in names) == (has_positives or loss.region)
     if "distributed" in names:
         assert parameters["distributed"].default is False
 

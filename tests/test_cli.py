@@ -16,8 +16,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
-from torchfocal.cli import SUBCOMMANDS, bench, build_parser, demo, main
+from torchfocal.cli import SUBCOMMANDS, bench, build_parser, demo, demo_segmentation, main
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -211,6 +212,32 @@ def test_demo_quick_dense(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     assert summary["bce_prior"]["initial_loss"][0] < summary["bce"]["initial_loss"][0] / 10
 
 
+def test_demo_quick_segmentation(tmp_path: Path) -> None:
+    """--task segmentation: every loss trains, the metrics are fractions, the report judges
+    each loss against cross-entropy."""
+    args = ["demo", "--task", "segmentation", "--quick", "--seeds", "1", "--epochs", "3"]
+    assert main([*args, "--out", str(tmp_path)]) == 0
+    payload = json.loads((tmp_path / "results.json").read_text())
+    assert set(payload["summary"]) == set(demo_segmentation.SEGMENTATION_LOSSES)
+    for values in payload["summary"].values():
+        assert all(0 <= values[m][0] <= 1 for m in ("dice", "iou", "boundary_error"))
+    assert 0.002 < payload["data"]["foreground_fraction"] < 0.05
+    report = (tmp_path / "report.md").read_text()
+    assert "for cross-entropy" in report and "boundary error" in report
+
+
+def test_segmentation_metrics_by_hand() -> None:
+    mask = torch.zeros(1, 5, 5, dtype=torch.long)
+    mask[0, 1:3, 1:3] = 1  # 4 pixels
+    prediction = torch.zeros_like(mask)
+    prediction[0, 1:3, 1] = 1  # 2 of them
+    values = demo_segmentation.metrics(prediction, mask)
+    assert values["dice"] == pytest.approx(2 * 2 / 6)
+    assert values["iou"] == pytest.approx(2 / 4)
+    # The band: the 3x3 dilation minus the erosion (empty for a 2x2 square) = 16 pixels.
+    assert values["boundary_error"] == pytest.approx(2 / 16)
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -223,7 +250,11 @@ def test_demo_quick_dense(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
         (["plot", "--kind", "area", "--out", "x.png"], "--kind must be 'loss' or 'grad'"),
         (["plot", "--out", "figure.bmp"], "--out must end in one of .png, .svg, .pdf"),
         (["plot", "--out", "/nonexistent/dir/figure.png"], "does not exist"),
-        (["demo", "--task", "segmentation"], "--task must be 'longtail', 'dense' or 'tabular'"),
+        (
+            ["demo", "--task", "bogus"],
+            "--task must be 'longtail', 'dense', 'segmentation' or 'tabular'",
+        ),
+        (["demo", "--task", "segmentation", "--seeds", "0"], "--seeds must be >= 1"),
         (["demo", "--seeds", "0"], "--seeds must be >= 1"),
         (["frobnicate"], "invalid choice"),
         (["demo", "--bogus"], "torchfocal demo: error: unrecognized arguments: --bogus"),

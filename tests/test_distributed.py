@@ -99,3 +99,68 @@ def test_distributed_needs_a_process_group() -> None:
         torchfocal.sigmoid_focal_loss(
             torch.randn(2, 3), torch.rand(2, 3), reduction="positives", distributed=True
         )
+
+
+def _dice_worker(rank: int, port: int, results: Any) -> None:
+    os.environ["MASTER_ADDR"] = "127.0.0.1"
+    os.environ["MASTER_PORT"] = str(port)
+    dist.init_process_group("gloo", rank=rank, world_size=WORLD_SIZE)
+    try:
+        logits, target = _segmentation_batch()
+        shard = slice(rank * 2, (rank + 1) * 2)
+        out = []
+        for backend in ("fused", "naive"):
+            x = logits[shard].clone().requires_grad_(True)
+            loss = torchfocal.dice_loss(
+                x, target[shard], batch=True, distributed=True, backend=backend
+            )
+            loss.backward()
+            assert x.grad is not None
+            out.append((loss.item(), x.grad.numpy().copy()))
+        results.put((rank, out))
+    finally:
+        dist.destroy_process_group()
+
+
+def _segmentation_batch() -> tuple[torch.Tensor, torch.Tensor]:
+    generator = torch.Generator().manual_seed(11)
+    logits = torch.randn(4, 3, 5, 5, generator=generator, dtype=torch.float64)
+    target = torch.randint(0, 3, (4, 5, 5), generator=generator)
+    target[:2][target[:2] == 2] = 0  # class 2 only on rank 1: local Dice would differ
+    return logits, target
+
+
+@pytest.mark.skipif(not dist.is_available(), reason="torch.distributed is not built in")
+def test_two_ranks_get_the_global_dice() -> None:
+    """batch=True, distributed=True: each rank's loss is the whole batch's Dice, and its
+    gradient that of its shard (fused and naive backends)."""
+    context = mp.get_context("spawn")
+    results = context.Queue()
+    port = _free_port()
+    workers = [context.Process(target=_dice_worker, args=(r, port, results)) for r in range(2)]
+    for worker in workers:
+        worker.start()
+    collected = {}
+    try:
+        for _ in range(WORLD_SIZE):
+            rank, out = results.get(timeout=TIMEOUT_SECONDS)
+            collected[rank] = out
+    except queue.Empty:
+        pytest.fail(f"distributed workers gave no result within {TIMEOUT_SECONDS} s")
+    finally:
+        for worker in workers:
+            worker.join(timeout=10)
+            if worker.is_alive():
+                worker.terminate()
+    assert all(worker.exitcode == 0 for worker in workers)
+    logits, target = _segmentation_batch()
+    x = logits.clone().requires_grad_(True)
+    whole = torchfocal.dice_loss(x, target, batch=True)
+    whole.backward()
+    assert x.grad is not None
+    for rank, out in collected.items():
+        for loss, grad in out:
+            assert loss == pytest.approx(whole.item(), rel=1e-12)
+            torch.testing.assert_close(torch.from_numpy(grad), x.grad[rank * 2 : (rank + 1) * 2])
+    local = torchfocal.dice_loss(logits[:2], target[:2], batch=True)
+    assert local.item() != pytest.approx(whole.item(), rel=1e-6)

@@ -3,6 +3,7 @@ one call of the loss's function."""
 
 from __future__ import annotations
 
+import inspect
 import warnings
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
@@ -15,6 +16,7 @@ from ._engine import checks as v
 from ._engine import reduction as reducing
 from ._engine.deprecation import renamed
 from ._engine.numerics import is_transformed
+from .losses.dice import check_tversky
 from .losses.equalization import check_equalization_options, equalization_statistics
 from .losses.seesaw import batch_class_counts, check_seesaw_options
 from .weighting import Counts, class_balanced_weights
@@ -22,10 +24,17 @@ from .weighting import Counts, class_balanced_weights
 __all__ = [
     "AsymmetricLoss",
     "ClassBalancedLoss",
+    "DiceCELoss",
+    "DiceFocalLoss",
+    "DiceLoss",
     "DistributionFocalLoss",
     "EqualizationLossV2",
+    "FocalTverskyLoss",
+    "GeneralizedDiceLoss",
     "LDAMLoss",
     "LogitAdjustedCrossEntropyLoss",
+    "LovaszHingeLoss",
+    "LovaszSoftmaxLoss",
     "Poly1CrossEntropyLoss",
     "Poly1FocalLoss",
     "QualityFocalLoss",
@@ -33,6 +42,8 @@ __all__ = [
     "SigmoidFocalLoss",
     "SigmoidFocalLossStar",
     "SoftmaxFocalLoss",
+    "TverskyLoss",
+    "UnifiedFocalLoss",
     "VarifocalLoss",
 ]
 
@@ -1091,3 +1102,516 @@ class EqualizationLossV2(_StatefulLoss):
             )
             self._accumulate(*batch)
         return loss
+
+
+class _RegionLoss(_Loss):
+    """What the region (Dice-like) modules share: ``distributed`` means the batch sums are
+    all-reduced (with ``batch=True``), not the positives normaliser of the sigmoid forms;
+    a ``weight`` is a buffer; ``forward`` is one call of :attr:`_function` with the stored
+    options."""
+
+    _function: ClassVar[Callable[..., Tensor]]
+    weight: Tensor | None
+
+    def __init__(
+        self,
+        *,
+        reduction: str,
+        distributed: bool,
+        backend: str,
+        weight: Tensor | Sequence[float] | None = None,
+        **options: Any,
+    ) -> None:
+        super().__init__(reduction=reduction, reductions=v.REDUCTIONS, backend=backend)
+        self.distributed = v.check_bool("distributed", distributed)
+        if self.distributed and not options.get("batch", False):
+            raise ValueError(
+                "distributed must be False unless batch=True (only the batch's per-class sums "
+                "are global); got distributed=True with batch=False"
+            )
+        self._register_optional("weight", weight)
+        self._options = options
+        for name, value in options.items():
+            setattr(self, name, value)
+
+    def forward(self, input: Tensor, target: Tensor) -> Tensor:
+        options = {name: getattr(self, name) for name in self._options}
+        if "weight" in inspect.signature(type(self)._function).parameters:
+            options["weight"] = self.weight
+        return type(self)._function(
+            input,
+            target,
+            **options,
+            reduction=self.reduction,
+            distributed=self.distributed,
+            backend=self.backend,
+        )
+
+
+class DiceLoss(_RegionLoss):
+    """Module form of :func:`torchfocal.dice_loss`; see it for every argument.
+
+    Example:
+        >>> import torch, torchfocal
+        >>> criterion = torchfocal.DiceLoss(include_background=False)
+        >>> criterion(torch.tensor([[[2.0, -1.0]], [[-1.0, 2.0]]]).transpose(0, 1),
+        ...           torch.tensor([[0, 1]])).round(decimals=4)
+        tensor(0.0474)
+    """
+
+    _function = staticmethod(F.dice_loss)
+    _repr_names = ("activation", "include_background")
+
+    def __init__(
+        self,
+        *,
+        activation: str = "softmax",
+        weight: Tensor | Sequence[float] | None = None,
+        include_background: bool = True,
+        ignore_index: int = -100,
+        class_dim: int = 1,
+        smooth_nr: float = 1e-5,
+        smooth_dr: float = 1e-5,
+        squared: bool = False,
+        log: bool = False,
+        batch: bool = False,
+        reduction: str = "mean",
+        distributed: bool = False,
+        backend: str = "auto",
+    ) -> None:
+        super().__init__(
+            reduction=reduction,
+            distributed=distributed,
+            backend=backend,
+            weight=weight,
+            activation=activation,
+            include_background=include_background,
+            ignore_index=ignore_index,
+            class_dim=class_dim,
+            smooth_nr=smooth_nr,
+            smooth_dr=smooth_dr,
+            squared=squared,
+            log=log,
+            batch=batch,
+        )
+
+
+class TverskyLoss(_RegionLoss):
+    """Module form of :func:`torchfocal.tversky_loss`; see it for every argument.
+
+    Example:
+        >>> import torch, torchfocal
+        >>> criterion = torchfocal.TverskyLoss(alpha=0.3, beta=0.7, include_background=False)
+        >>> criterion(torch.tensor([[[2.0, -1.0]], [[-1.0, 2.0]]]).transpose(0, 1),
+        ...           torch.tensor([[0, 1]])).round(decimals=4)
+        tensor(0.0474)
+    """
+
+    _function = staticmethod(F.tversky_loss)
+    _repr_names = ("alpha", "beta", "activation")
+
+    def __init__(
+        self,
+        *,
+        alpha: float = 0.5,
+        beta: float = 0.5,
+        activation: str = "softmax",
+        weight: Tensor | Sequence[float] | None = None,
+        include_background: bool = True,
+        ignore_index: int = -100,
+        class_dim: int = 1,
+        smooth_nr: float = 1e-5,
+        smooth_dr: float = 1e-5,
+        log: bool = False,
+        batch: bool = False,
+        reduction: str = "mean",
+        distributed: bool = False,
+        backend: str = "auto",
+    ) -> None:
+        check_tversky(alpha, beta)
+        super().__init__(
+            reduction=reduction,
+            distributed=distributed,
+            backend=backend,
+            weight=weight,
+            alpha=alpha,
+            beta=beta,
+            activation=activation,
+            include_background=include_background,
+            ignore_index=ignore_index,
+            class_dim=class_dim,
+            smooth_nr=smooth_nr,
+            smooth_dr=smooth_dr,
+            log=log,
+            batch=batch,
+        )
+
+    def _repr_value(self, name: str) -> str:
+        return repr(getattr(self, name))
+
+
+class FocalTverskyLoss(_RegionLoss):
+    """Module form of :func:`torchfocal.focal_tversky_loss`; see it for every argument.
+
+    Example:
+        >>> import torch, torchfocal
+        >>> criterion = torchfocal.FocalTverskyLoss(include_background=False)
+        >>> criterion(torch.tensor([[[2.0, -1.0]], [[-1.0, 2.0]]]).transpose(0, 1),
+        ...           torch.tensor([[0, 1]])).round(decimals=4)
+        tensor(0.1016)
+    """
+
+    _function = staticmethod(F.focal_tversky_loss)
+    _repr_names = ("alpha", "beta", "gamma", "activation")
+
+    def __init__(
+        self,
+        *,
+        alpha: float = 0.3,
+        beta: float = 0.7,
+        gamma: float = 0.75,
+        activation: str = "softmax",
+        weight: Tensor | Sequence[float] | None = None,
+        include_background: bool = True,
+        ignore_index: int = -100,
+        class_dim: int = 1,
+        smooth_nr: float = 1e-5,
+        smooth_dr: float = 1e-5,
+        batch: bool = False,
+        reduction: str = "mean",
+        distributed: bool = False,
+        backend: str = "auto",
+    ) -> None:
+        check_tversky(alpha, beta)
+        super().__init__(
+            reduction=reduction,
+            distributed=distributed,
+            backend=backend,
+            weight=weight,
+            alpha=alpha,
+            beta=beta,
+            gamma=v.check_gamma(gamma),
+            activation=activation,
+            include_background=include_background,
+            ignore_index=ignore_index,
+            class_dim=class_dim,
+            smooth_nr=smooth_nr,
+            smooth_dr=smooth_dr,
+            batch=batch,
+        )
+
+    def _repr_value(self, name: str) -> str:
+        return repr(getattr(self, name))
+
+
+class GeneralizedDiceLoss(_RegionLoss):
+    """Module form of :func:`torchfocal.generalized_dice_loss`; see it for every argument.
+
+    Example:
+        >>> import torch, torchfocal
+        >>> criterion = torchfocal.GeneralizedDiceLoss(weight_type="simple")
+        >>> criterion(torch.tensor([[[2.0, -1.0]], [[-1.0, 2.0]]]).transpose(0, 1),
+        ...           torch.tensor([[0, 1]])).round(decimals=4)
+        tensor(0.0474)
+    """
+
+    _function = staticmethod(F.generalized_dice_loss)
+    _repr_names = ("weight_type", "activation")
+
+    def __init__(
+        self,
+        *,
+        weight_type: str = "square",
+        activation: str = "softmax",
+        include_background: bool = True,
+        ignore_index: int = -100,
+        class_dim: int = 1,
+        smooth_nr: float = 1e-5,
+        smooth_dr: float = 1e-5,
+        batch: bool = False,
+        reduction: str = "mean",
+        distributed: bool = False,
+        backend: str = "auto",
+    ) -> None:
+        super().__init__(
+            reduction=reduction,
+            distributed=distributed,
+            backend=backend,
+            weight_type=weight_type,
+            activation=activation,
+            include_background=include_background,
+            ignore_index=ignore_index,
+            class_dim=class_dim,
+            smooth_nr=smooth_nr,
+            smooth_dr=smooth_dr,
+            batch=batch,
+        )
+
+
+class DiceFocalLoss(_RegionLoss):
+    """Module form of :func:`torchfocal.dice_focal_loss`; see it for every argument.
+
+    Example:
+        >>> import torch, torchfocal
+        >>> criterion = torchfocal.DiceFocalLoss(lambda_focal=2.0)
+        >>> criterion(torch.tensor([[[2.0, -1.0]], [[-1.0, 2.0]]]).transpose(0, 1),
+        ...           torch.tensor([[0, 1]])).round(decimals=4)
+        tensor(0.0476)
+    """
+
+    _function = staticmethod(F.dice_focal_loss)
+    _repr_names = ("lambda_dice", "lambda_focal", "gamma", "activation")
+
+    def __init__(
+        self,
+        *,
+        lambda_dice: float = 1.0,
+        lambda_focal: float = 1.0,
+        gamma: float = 2.0,
+        alpha: float | Sequence[float] | Tensor | None = None,
+        activation: str = "softmax",
+        weight: Tensor | Sequence[float] | None = None,
+        include_background: bool = True,
+        ignore_index: int = -100,
+        class_dim: int = 1,
+        smooth_nr: float = 1e-5,
+        smooth_dr: float = 1e-5,
+        squared: bool = False,
+        log: bool = False,
+        batch: bool = False,
+        reduction: str = "mean",
+        backend: str = "auto",
+    ) -> None:
+        v.check_reduction(reduction, ("mean", "sum"))
+        super().__init__(
+            reduction=reduction,
+            distributed=False,
+            backend=backend,
+            weight=weight,
+            lambda_dice=lambda_dice,
+            lambda_focal=lambda_focal,
+            gamma=v.check_gamma(gamma),
+            alpha=alpha,
+            activation=activation,
+            include_background=include_background,
+            ignore_index=ignore_index,
+            class_dim=class_dim,
+            smooth_nr=smooth_nr,
+            smooth_dr=smooth_dr,
+            squared=squared,
+            log=log,
+            batch=batch,
+        )
+
+    def _repr_value(self, name: str) -> str:
+        return repr(getattr(self, name))
+
+    def forward(self, input: Tensor, target: Tensor) -> Tensor:
+        options = {name: getattr(self, name) for name in self._options}
+        return type(self)._function(
+            input,
+            target,
+            **options,
+            weight=self.weight,
+            reduction=self.reduction,
+            backend=self.backend,
+        )
+
+
+class DiceCELoss(_RegionLoss):
+    """Module form of :func:`torchfocal.dice_ce_loss`; see it for every argument.
+
+    Example:
+        >>> import torch, torchfocal
+        >>> criterion = torchfocal.DiceCELoss()
+        >>> criterion(torch.tensor([[[2.0, -1.0]], [[-1.0, 2.0]]]).transpose(0, 1),
+        ...           torch.tensor([[0, 1]])).round(decimals=4)
+        tensor(0.0960)
+    """
+
+    _function = staticmethod(F.dice_ce_loss)
+    _repr_names = ("lambda_dice", "lambda_ce", "activation")
+
+    def __init__(
+        self,
+        *,
+        lambda_dice: float = 1.0,
+        lambda_ce: float = 1.0,
+        activation: str = "softmax",
+        weight: Tensor | Sequence[float] | None = None,
+        include_background: bool = True,
+        ignore_index: int = -100,
+        class_dim: int = 1,
+        smooth_nr: float = 1e-5,
+        smooth_dr: float = 1e-5,
+        squared: bool = False,
+        log: bool = False,
+        batch: bool = False,
+        reduction: str = "mean",
+        backend: str = "auto",
+    ) -> None:
+        v.check_reduction(reduction, ("mean", "sum"))
+        super().__init__(
+            reduction=reduction,
+            distributed=False,
+            backend=backend,
+            weight=weight,
+            lambda_dice=lambda_dice,
+            lambda_ce=lambda_ce,
+            activation=activation,
+            include_background=include_background,
+            ignore_index=ignore_index,
+            class_dim=class_dim,
+            smooth_nr=smooth_nr,
+            smooth_dr=smooth_dr,
+            squared=squared,
+            log=log,
+            batch=batch,
+        )
+
+    def _repr_value(self, name: str) -> str:
+        return repr(getattr(self, name))
+
+    def forward(self, input: Tensor, target: Tensor) -> Tensor:
+        options = {name: getattr(self, name) for name in self._options}
+        return F.dice_ce_loss(
+            input,
+            target,
+            **options,
+            weight=self.weight,
+            reduction=self.reduction,
+            backend=self.backend,
+        )
+
+
+class UnifiedFocalLoss(_RegionLoss):
+    """Module form of :func:`torchfocal.unified_focal_loss`; see it for every argument.
+
+    Example:
+        >>> import torch, torchfocal
+        >>> criterion = torchfocal.UnifiedFocalLoss(asymmetric=False)
+        >>> criterion(torch.tensor([[[2.0, -1.0]], [[-1.0, 2.0]]]).transpose(0, 1),
+        ...           torch.tensor([[0, 1]])).round(decimals=4)
+        tensor(0.2204)
+    """
+
+    _function = staticmethod(F.unified_focal_loss)
+    _repr_names = ("weight", "delta", "gamma", "asymmetric")
+
+    def __init__(
+        self,
+        *,
+        weight: float = 0.5,
+        delta: float = 0.6,
+        gamma: float = 0.5,
+        asymmetric: bool = True,
+        activation: str = "softmax",
+        ignore_index: int = -100,
+        class_dim: int = 1,
+        smooth_nr: float = 1e-5,
+        smooth_dr: float = 1e-5,
+        reduction: str = "mean",
+        backend: str = "auto",
+    ) -> None:
+        v.check_reduction(reduction, ("mean", "sum"))
+        _Loss.__init__(self, reduction=reduction, reductions=v.REDUCTIONS, backend=backend)
+        # ``weight`` is the paper's lambda (a number), not class weights: no buffer.
+        self._options = {
+            "weight": v.check_scalar_in("weight", weight, 0.0, 1.0),
+            "delta": delta,
+            "gamma": gamma,
+            "asymmetric": asymmetric,
+            "activation": activation,
+            "ignore_index": ignore_index,
+            "class_dim": class_dim,
+            "smooth_nr": smooth_nr,
+            "smooth_dr": smooth_dr,
+        }
+        for name, value in self._options.items():
+            setattr(self, name, value)
+
+    def _repr_value(self, name: str) -> str:
+        return repr(getattr(self, name))
+
+    def forward(self, input: Tensor, target: Tensor) -> Tensor:
+        options = {name: getattr(self, name) for name in self._options}
+        return F.unified_focal_loss(
+            input, target, **options, reduction=self.reduction, backend=self.backend
+        )
+
+
+class LovaszSoftmaxLoss(_Loss):
+    """Module form of :func:`torchfocal.lovasz_softmax_loss`; see it for every argument.
+
+    Example:
+        >>> import torch, torchfocal
+        >>> criterion = torchfocal.LovaszSoftmaxLoss(classes="all")
+        >>> criterion(torch.tensor([[[2.0, -1.0]], [[-1.0, 2.0]]]).transpose(0, 1),
+        ...           torch.tensor([[0, 1]])).round(decimals=4)
+        tensor(0.0474)
+    """
+
+    _repr_names = ("classes", "per_image")
+
+    def __init__(
+        self,
+        *,
+        classes: str | Sequence[int] = "present",
+        per_image: bool = False,
+        ignore_index: int = -100,
+        class_dim: int = 1,
+        reduction: str = "mean",
+        backend: str = "auto",
+    ) -> None:
+        super().__init__(reduction=reduction, reductions=v.REDUCTIONS, backend=backend)
+        self.classes = classes
+        self.per_image = v.check_bool("per_image", per_image)
+        self.ignore_index = ignore_index
+        self.class_dim = class_dim
+
+    def forward(self, input: Tensor, target: Tensor) -> Tensor:
+        return F.lovasz_softmax_loss(
+            input,
+            target,
+            classes=self.classes,
+            per_image=self.per_image,
+            ignore_index=self.ignore_index,
+            class_dim=self.class_dim,
+            reduction=self.reduction,
+            backend=self.backend,
+        )
+
+
+class LovaszHingeLoss(_Loss):
+    """Module form of :func:`torchfocal.lovasz_hinge_loss`; see it for every argument.
+
+    Example:
+        >>> import torch, torchfocal
+        >>> criterion = torchfocal.LovaszHingeLoss(per_image=True)
+        >>> criterion(torch.tensor([[2.0, -1.0, 0.5]]), torch.tensor([[1, 0, 0]]))
+        tensor(0.7500)
+    """
+
+    _repr_names = ("per_image",)
+
+    def __init__(
+        self,
+        *,
+        per_image: bool = False,
+        ignore_index: int = -100,
+        reduction: str = "mean",
+        backend: str = "auto",
+    ) -> None:
+        super().__init__(reduction=reduction, reductions=v.REDUCTIONS, backend=backend)
+        self.per_image = v.check_bool("per_image", per_image)
+        self.ignore_index = ignore_index
+
+    def forward(self, input: Tensor, target: Tensor) -> Tensor:
+        return F.lovasz_hinge_loss(
+            input,
+            target,
+            per_image=self.per_image,
+            ignore_index=self.ignore_index,
+            reduction=self.reduction,
+            backend=self.backend,
+        )

@@ -31,10 +31,17 @@ Gamma = float | str | Callable[[Array], ArrayLike]
 
 __all__ = [
     "asymmetric_loss",
+    "dice_ce_loss",
+    "dice_focal_loss",
+    "dice_loss",
     "distribution_focal_loss",
     "equalization_loss_v2",
+    "focal_tversky_loss",
+    "generalized_dice_loss",
     "ldam_loss",
     "logit_adjusted_cross_entropy",
+    "lovasz_hinge_loss",
+    "lovasz_softmax_loss",
     "poly1_cross_entropy",
     "poly1_focal_loss",
     "quality_focal_loss",
@@ -42,6 +49,8 @@ __all__ = [
     "sigmoid_focal_loss",
     "sigmoid_focal_loss_star",
     "softmax_focal_loss",
+    "tversky_loss",
+    "unified_focal_loss",
     "varifocal_loss",
 ]
 
@@ -1046,3 +1055,630 @@ def equalization_loss_v2(
         avg_factor=None,
         grad_output=grad_output,
     )
+
+
+# -- region (Dice-like) losses ------------------------------------------------------------------
+
+
+def _region_operands(
+    input: ArrayLike,
+    target: ArrayLike,
+    *,
+    activation: str,
+    ignore_index: int,
+    class_dim: int,
+) -> tuple[Array, Array, Array, int]:
+    """(p, t, valid, class_dim) with the class axis last and the locations flattened:
+    p and t (N, L, C), valid (N, L, 1); t is zero at ignored locations."""
+    x = np.moveaxis(np.asarray(input, dtype=np.float64), class_dim, -1)
+    num, classes = x.shape[0], x.shape[-1]
+    if activation == "softmax":
+        p = np.exp(_log_softmax(x))
+    elif activation == "sigmoid":
+        p = np.exp(_log_sigmoid(x))
+    else:
+        p = x.copy()
+    raw = np.asarray(target)
+    if raw.shape == np.asarray(input).shape:
+        t = np.moveaxis(raw.astype(np.float64), class_dim, -1)
+        valid = np.ones((*t.shape[:-1], 1))
+    else:
+        valid = (raw != ignore_index)[..., None].astype(np.float64)
+        # Sigmoid index C (no class) matches no column.
+        t = (raw[..., None] == np.arange(classes)).astype(np.float64) * valid
+    locations = int(np.prod(x.shape[1:-1]))
+    return (
+        p.reshape(num, locations, classes),
+        t.reshape(num, locations, classes),
+        valid.reshape(num, locations, 1),
+        class_dim,
+    )
+
+
+def _region_loss(
+    input: ArrayLike,
+    target: ArrayLike,
+    entry: Callable[[Array, Array, Array], tuple[Array, Array, Array]],
+    *,
+    per_class: bool,
+    activation: str,
+    weight: ArrayLike | None,
+    include_background: bool,
+    ignore_index: int,
+    class_dim: int,
+    squared: bool,
+    batch: bool,
+    reduction: str,
+    grad_output: ArrayLike | None,
+) -> tuple[Array, Array]:
+    """A region loss from ``entry(I, P, T) -> (value, dvalue/dI, dvalue/dP)``: per entry
+    (per_class, arrays (Nb, K)) or per sample (value (Nb,), derivatives (Nb, K), the
+    derivative of the sample's value by each class's sum)."""
+    _check_reduction(reduction, ("none", "mean", "sum"))
+    shape = np.asarray(input).shape
+    p, t, valid, class_dim = _region_operands(
+        input, target, activation=activation, ignore_index=ignore_index, class_dim=class_dim
+    )
+    first = 0 if include_background else 1
+    p_power = p * p if squared else p
+    intersection = (p * t).sum(axis=1)
+    predicted = (p_power * valid).sum(axis=1)
+    truth = (t * t if squared else t).sum(axis=1)
+    counts = valid.sum(axis=(1, 2))
+    if batch:
+        intersection, predicted, truth = (
+            a.sum(axis=0, keepdims=True) for a in (intersection, predicted, truth)
+        )
+        counts = counts.sum(keepdims=True)
+    counted = (counts > 0).astype(np.float64)
+    value, d_value_d_i, d_value_d_p = entry(
+        intersection[:, first:], predicted[:, first:], truth[:, first:]
+    )
+    if per_class:
+        w = np.ones(value.shape[1]) if weight is None else np.asarray(weight, np.float64)[first:]
+        e = counted[:, None] * w[None, :]
+    else:
+        e = counted
+    upstream = np.ones(()) if grad_output is None else np.asarray(grad_output, np.float64)
+    if reduction == "none":
+        out = value * e
+        if batch:
+            out = out[0]
+            upstream = np.expand_dims(upstream, 0)
+        u = e * upstream
+    else:
+        total_e = e.sum()
+        divisor = 1.0 if reduction == "sum" or total_e == 0 else total_e
+        out = np.asarray((value * e).sum() / divisor)
+        u = e * upstream / divisor
+    if per_class:
+        d_i, d_p = u * d_value_d_i, u * d_value_d_p
+    else:
+        d_i, d_p = u[:, None] * d_value_d_i, u[:, None] * d_value_d_p
+    d_i = np.concatenate([np.zeros((d_i.shape[0], first)), d_i], axis=1)[:, None, :]
+    d_p = np.concatenate([np.zeros((d_p.shape[0], first)), d_p], axis=1)[:, None, :]
+    # dloss/dp = valid (dI t + dP dP/dp), dP/dp = 1 or 2p; then through the activation.
+    g = d_i * t + d_p * (2.0 * p if squared else 1.0) * valid
+    if activation == "softmax":
+        grad = p * (g - (p * g).sum(axis=-1, keepdims=True))
+    elif activation == "sigmoid":
+        grad = g * p * (1.0 - p)
+    else:
+        grad = g
+    moved: list[int] = list(np.moveaxis(np.zeros(shape), class_dim, -1).shape)
+    return out, np.moveaxis(grad.reshape(moved), -1, class_dim)
+
+
+def dice_loss(
+    input: ArrayLike,
+    target: ArrayLike,
+    *,
+    activation: str = "softmax",
+    weight: ArrayLike | None = None,
+    include_background: bool = True,
+    ignore_index: int = -100,
+    class_dim: int = 1,
+    smooth_nr: float = 1e-5,
+    smooth_dr: float = 1e-5,
+    squared: bool = False,
+    log: bool = False,
+    batch: bool = False,
+    reduction: str = "mean",
+    grad_output: ArrayLike | None = None,
+) -> tuple[Array, Array]:
+    """Dice loss: per (sample, class) dice = (2 I + s_nr) / (S + s_dr), S = P + T;
+    loss 1 - dice (dloss/dI = -2 / (S + s_dr), dloss/dP = dice / (S + s_dr)) or -log dice
+    (-2 / (2 I + s_nr), 1 / (S + s_dr)); a zero denominator gives dice 1, derivatives 0."""
+
+    def entry(i: Array, p: Array, t: Array) -> tuple[Array, Array, Array]:
+        numerator, denominator = 2.0 * i + smooth_nr, p + t + smooth_dr
+        zero = denominator == 0
+        d = np.where(zero, 1.0, denominator)
+        dice = np.where(zero, 1.0, numerator / d)
+        if log:
+            return -np.log(dice), np.where(zero, 0.0, -2.0 / numerator), np.where(zero, 0.0, 1 / d)
+        return 1.0 - dice, np.where(zero, 0.0, -2.0 / d), np.where(zero, 0.0, dice / d)
+
+    return _region_loss(
+        input,
+        target,
+        entry,
+        per_class=True,
+        activation=activation,
+        weight=weight,
+        include_background=include_background,
+        ignore_index=ignore_index,
+        class_dim=class_dim,
+        squared=squared,
+        batch=batch,
+        reduction=reduction,
+        grad_output=grad_output,
+    )
+
+
+def _tversky_entry(
+    alpha: float, beta: float, smooth_nr: float, smooth_dr: float, gamma: float | None, log: bool
+) -> Callable[[Array, Array, Array], tuple[Array, Array, Array]]:
+    """TI = (I + s_nr) / (I + alpha FP + beta FN + s_dr), FP = P - I, FN = T - I."""
+
+    def entry(i: Array, p: Array, t: Array) -> tuple[Array, Array, Array]:
+        fp, fn = p - i, t - i
+        denominator = i + alpha * fp + beta * fn + smooth_dr
+        zero = denominator == 0
+        d = np.where(zero, 1.0, denominator)
+        ti = np.where(zero, 1.0, (i + smooth_nr) / d)
+        # dD/dI = 1 - alpha - beta, dD/dP = alpha.
+        d_ti_d_i = np.where(zero, 0.0, (1.0 - ti * (1.0 - alpha - beta)) / d)
+        d_ti_d_p = np.where(zero, 0.0, -ti * alpha / d)
+        if log:
+            return (
+                -np.log(ti),
+                -d_ti_d_i / np.where(zero, 1.0, ti),
+                -d_ti_d_p / np.where(zero, 1.0, ti),
+            )
+        rest = np.where(
+            zero, 0.0, np.maximum((alpha * fp + beta * fn + smooth_dr - smooth_nr) / d, 0)
+        )
+        if gamma is None:
+            return rest, -d_ti_d_i, -d_ti_d_p
+        positive = rest > 0
+        safe = np.where(positive, rest, 1.0)
+        slope = np.where(positive, gamma * safe ** (gamma - 1.0), 1.0 if gamma == 1.0 else 0.0)
+        value = np.where(positive, safe**gamma, 0.0**gamma)
+        return value, -slope * d_ti_d_i, -slope * d_ti_d_p
+
+    return entry
+
+
+def tversky_loss(
+    input: ArrayLike,
+    target: ArrayLike,
+    *,
+    alpha: float = 0.5,
+    beta: float = 0.5,
+    activation: str = "softmax",
+    weight: ArrayLike | None = None,
+    include_background: bool = True,
+    ignore_index: int = -100,
+    class_dim: int = 1,
+    smooth_nr: float = 1e-5,
+    smooth_dr: float = 1e-5,
+    log: bool = False,
+    batch: bool = False,
+    reduction: str = "mean",
+    grad_output: ArrayLike | None = None,
+) -> tuple[Array, Array]:
+    """Tversky loss (Salehi et al. 2017): 1 - TI or -log TI per (sample, class)."""
+    return _region_loss(
+        input,
+        target,
+        _tversky_entry(alpha, beta, smooth_nr, smooth_dr, None, log),
+        per_class=True,
+        activation=activation,
+        weight=weight,
+        include_background=include_background,
+        ignore_index=ignore_index,
+        class_dim=class_dim,
+        squared=False,
+        batch=batch,
+        reduction=reduction,
+        grad_output=grad_output,
+    )
+
+
+def focal_tversky_loss(
+    input: ArrayLike,
+    target: ArrayLike,
+    *,
+    alpha: float = 0.3,
+    beta: float = 0.7,
+    gamma: float = 0.75,
+    activation: str = "softmax",
+    weight: ArrayLike | None = None,
+    include_background: bool = True,
+    ignore_index: int = -100,
+    class_dim: int = 1,
+    smooth_nr: float = 1e-5,
+    smooth_dr: float = 1e-5,
+    batch: bool = False,
+    reduction: str = "mean",
+    grad_output: ArrayLike | None = None,
+) -> tuple[Array, Array]:
+    """Focal Tversky loss (Abraham and Khan 2019): (1 - TI)^gamma per (sample, class);
+    its slope gamma (1 - TI)^(gamma - 1) is taken as 0 at 1 - TI = 0 for gamma < 1."""
+    return _region_loss(
+        input,
+        target,
+        _tversky_entry(alpha, beta, smooth_nr, smooth_dr, gamma, False),
+        per_class=True,
+        activation=activation,
+        weight=weight,
+        include_background=include_background,
+        ignore_index=ignore_index,
+        class_dim=class_dim,
+        squared=False,
+        batch=batch,
+        reduction=reduction,
+        grad_output=grad_output,
+    )
+
+
+def generalized_dice_loss(
+    input: ArrayLike,
+    target: ArrayLike,
+    *,
+    weight_type: str = "square",
+    activation: str = "softmax",
+    include_background: bool = True,
+    ignore_index: int = -100,
+    class_dim: int = 1,
+    smooth_nr: float = 1e-5,
+    smooth_dr: float = 1e-5,
+    batch: bool = False,
+    reduction: str = "mean",
+    grad_output: ArrayLike | None = None,
+) -> tuple[Array, Array]:
+    """Generalized Dice (Sudre et al. 2017) per sample: 1 - (2 sum w I + s_nr) /
+    (sum w (P + T) + s_dr), w = 1/T^2, 1/T or 1 (constants); an absent class takes the
+    largest weight of the present ones of its row (0 if none is present)."""
+
+    def entry(i: Array, p: Array, t: Array) -> tuple[Array, Array, Array]:
+        w = np.ones_like(t)
+        if weight_type != "uniform":
+            with np.errstate(divide="ignore"):
+                w = 1.0 / (t**2 if weight_type == "square" else t)
+            for row in range(w.shape[0]):
+                finite = np.isfinite(w[row])
+                w[row, ~finite] = w[row, finite].max() if finite.any() else 0.0
+        numerator = 2.0 * (w * i).sum(axis=1) + smooth_nr
+        denominator = (w * (p + t)).sum(axis=1) + smooth_dr
+        zero = denominator == 0
+        d = np.where(zero, 1.0, denominator)
+        ratio = np.where(zero, 1.0, numerator / d)
+        scale = np.where(zero, 0.0, 1.0 / d)[:, None]
+        return 1.0 - ratio, -2.0 * w * scale, w * ratio[:, None] * scale
+
+    return _region_loss(
+        input,
+        target,
+        entry,
+        per_class=False,
+        activation=activation,
+        weight=None,
+        include_background=include_background,
+        ignore_index=ignore_index,
+        class_dim=class_dim,
+        squared=False,
+        batch=batch,
+        reduction=reduction,
+        grad_output=grad_output,
+    )
+
+
+def dice_focal_loss(
+    input: ArrayLike,
+    target: ArrayLike,
+    *,
+    lambda_dice: float = 1.0,
+    lambda_focal: float = 1.0,
+    gamma: float = 2.0,
+    alpha: float | ArrayLike | None = None,
+    activation: str = "softmax",
+    weight: ArrayLike | None = None,
+    include_background: bool = True,
+    ignore_index: int = -100,
+    class_dim: int = 1,
+    smooth_nr: float = 1e-5,
+    smooth_dr: float = 1e-5,
+    squared: bool = False,
+    log: bool = False,
+    batch: bool = False,
+    reduction: str = "mean",
+    grad_output: ArrayLike | None = None,
+) -> tuple[Array, Array]:
+    """lambda_dice * dice_loss + lambda_focal * (softmax or sigmoid) focal loss; the
+    sigmoid term's class weights are lined up with class_dim."""
+    dice, dice_grad = dice_loss(
+        input,
+        target,
+        activation=activation,
+        weight=weight,
+        include_background=include_background,
+        ignore_index=ignore_index,
+        class_dim=class_dim,
+        smooth_nr=smooth_nr,
+        smooth_dr=smooth_dr,
+        squared=squared,
+        log=log,
+        batch=batch,
+        reduction=reduction,
+        grad_output=grad_output,
+    )
+    x = np.asarray(input, dtype=np.float64)
+    raw = np.asarray(target)
+    if activation == "softmax":
+        if raw.shape == x.shape:
+            raw = raw.astype(np.float64)
+        focal, focal_grad = softmax_focal_loss(
+            x,
+            raw,
+            alpha=alpha,
+            gamma=gamma,
+            weight=weight,
+            ignore_index=ignore_index,
+            class_dim=class_dim,
+            reduction=reduction,
+            grad_output=grad_output,
+        )
+    else:
+        element_weight = None
+        if weight is not None:
+            shape = [1] * x.ndim
+            shape[class_dim] = -1
+            element_weight = np.asarray(weight, np.float64).reshape(shape)
+        focal, focal_grad = sigmoid_focal_loss(
+            x,
+            raw,
+            alpha=alpha,
+            gamma=gamma,
+            weight=element_weight,
+            ignore_index=ignore_index,
+            class_dim=class_dim,
+            reduction=reduction,
+            grad_output=grad_output,
+        )
+    return (
+        lambda_dice * dice + lambda_focal * focal,
+        lambda_dice * dice_grad + lambda_focal * focal_grad,
+    )
+
+
+def dice_ce_loss(
+    input: ArrayLike,
+    target: ArrayLike,
+    *,
+    lambda_dice: float = 1.0,
+    lambda_ce: float = 1.0,
+    **options: Any,
+) -> tuple[Array, Array]:
+    """dice_focal_loss at gamma 0 without alpha."""
+    return dice_focal_loss(
+        input,
+        target,
+        lambda_dice=lambda_dice,
+        lambda_focal=lambda_ce,
+        gamma=0.0,
+        alpha=None,
+        **options,
+    )
+
+
+def unified_focal_loss(
+    input: ArrayLike,
+    target: ArrayLike,
+    *,
+    weight: float = 0.5,
+    delta: float = 0.6,
+    gamma: float = 0.5,
+    asymmetric: bool = True,
+    activation: str = "softmax",
+    ignore_index: int = -100,
+    class_dim: int = 1,
+    smooth_nr: float = 1e-5,
+    smooth_dr: float = 1e-5,
+    reduction: str = "mean",
+    grad_output: ArrayLike | None = None,
+) -> tuple[Array, Array]:
+    """Unified focal loss (Yeung et al. 2022, equations 17-22): weight * focal term +
+    (1 - weight) * focal Tversky term summed over classes (softmax logits only here).
+
+    Focal (per location): -(1 - delta)(1 - p_0)^gamma t_0 log p_0 - delta sum_{c>=1}
+    (1 - p_c)^g_c t_c log p_c, g_c = 0 (asymmetric) or gamma; Tversky (per sample):
+    sum_c (1 - mTI_c)^e_c, mTI with alpha = 1 - delta on FP and beta = delta on FN,
+    e_0 = 1 (asymmetric) or 1 - gamma, e_c = 1 - gamma.
+    """
+    if activation != "softmax":
+        raise ValueError(f"activation must be 'softmax' for the reference; got {activation!r}")
+    x = np.asarray(input, dtype=np.float64)
+    classes = x.shape[class_dim]
+    raw = np.asarray(target)
+    focal_target = raw.astype(np.float64) if raw.shape == x.shape else raw
+    upstream = 1.0 if grad_output is None else float(np.asarray(grad_output))
+    background = np.zeros(classes)
+    background[0] = 1.0 - delta
+    foreground = np.full(classes, delta)
+    foreground[0] = 0.0
+    pieces = (
+        [(background, gamma), (foreground, 0.0)]
+        if asymmetric
+        else [(background + foreground, gamma)]
+    )
+    focal, focal_grad = np.zeros(()), np.zeros_like(x)
+    for alpha, g in pieces:
+        value, grad = softmax_focal_loss(
+            x,
+            focal_target,
+            alpha=alpha,
+            gamma=g,
+            ignore_index=ignore_index,
+            class_dim=class_dim,
+            reduction=reduction,
+        )
+        focal, focal_grad = focal + value, focal_grad + grad
+    exponents = np.full(classes, 1.0 - gamma)
+    if asymmetric:
+        exponents[0] = 1.0
+    base = _tversky_entry(1.0 - delta, delta, smooth_nr, smooth_dr, 1.0, False)
+
+    def entry(i: Array, p: Array, t: Array) -> tuple[Array, Array, Array]:
+        rest, d_i, d_p = base(i, p, t)  # exponent 1: the slopes of 1 - mTI itself
+        positive = rest > 0
+        safe = np.where(positive, rest, 1.0)
+        slope = np.where(
+            positive, exponents * safe ** (exponents - 1.0), np.where(exponents == 1.0, 1.0, 0.0)
+        )
+        return np.where(positive, safe**exponents, 0.0), slope * d_i, slope * d_p
+
+    tversky, tversky_grad = _region_loss(
+        x,
+        raw,
+        entry,
+        per_class=True,
+        activation="softmax",
+        weight=None,
+        include_background=True,
+        ignore_index=ignore_index,
+        class_dim=class_dim,
+        squared=False,
+        batch=False,
+        reduction=reduction,
+        grad_output=None,
+    )
+    if reduction == "mean":
+        tversky, tversky_grad = tversky * classes, tversky_grad * classes
+    return (
+        weight * focal + (1.0 - weight) * tversky,
+        upstream * (weight * focal_grad + (1.0 - weight) * tversky_grad),
+    )
+
+
+def _lovasz_flat(errors: Array, foreground: Array) -> tuple[float, Array]:
+    """(Lovasz extension of the Jaccard loss at ``errors``, its gradient): the authors'
+    algorithm on the counted locations of one class (1-D arrays)."""
+    if errors.size == 0:
+        return 0.0, np.zeros(0)
+    order = np.argsort(-errors, kind="stable")
+    gt = foreground[order]
+    total = gt.sum()
+    jaccard = 1.0 - (total - np.cumsum(gt)) / (total + np.cumsum(1.0 - gt))
+    g = np.concatenate([jaccard[:1], np.diff(jaccard)])
+    grad = np.zeros_like(errors)
+    grad[order] = g
+    return float(errors[order] @ g), grad
+
+
+def lovasz_softmax_loss(
+    input: ArrayLike,
+    target: ArrayLike,
+    *,
+    classes: str | list[int] = "present",
+    per_image: bool = False,
+    ignore_index: int = -100,
+    class_dim: int = 1,
+    reduction: str = "mean",
+    grad_output: ArrayLike | None = None,
+) -> tuple[Array, Array]:
+    """Lovasz-softmax (Berman et al. 2018): ignored locations removed, per class the errors
+    |[y = c] - p_c| through :func:`_lovasz_flat`, averaged over the chosen classes (present
+    ones: 0 if none), per image or over all; d/dp_c = -/+ g on the foreground / background,
+    then through the softmax."""
+    _check_reduction(reduction, ("none", "mean", "sum"))
+    x = np.moveaxis(np.asarray(input, dtype=np.float64), class_dim, -1)
+    p = np.exp(_log_softmax(x))
+    labels = np.asarray(target)
+    num_classes = x.shape[-1]
+    groups: list[list[int]] = (
+        [list(range(x.shape[0]))] if not per_image else [[n] for n in range(x.shape[0])]
+    )
+    upstream = (
+        np.ones(len(groups))
+        if grad_output is None
+        else np.broadcast_to(np.asarray(grad_output, np.float64), (len(groups),))
+    )
+    values, grad_p = [], np.zeros_like(p)
+    for number, group in enumerate(groups):
+        probs, lab = p[group].reshape(-1, num_classes), labels[group].reshape(-1)
+        keep = lab != ignore_index
+        chosen: list[int] = (
+            list(range(num_classes)) if isinstance(classes, str) else [int(c) for c in classes]
+        )
+        losses, grads = [], []
+        for c in chosen:
+            fg = (lab[keep] == c).astype(np.float64)
+            if classes == "present" and fg.sum() == 0:
+                continue
+            value, grad = _lovasz_flat(np.abs(fg - probs[keep, c]), fg)
+            losses.append(value)
+            grads.append((c, fg, grad))
+        value = float(np.mean(losses)) if losses else 0.0
+        values.append(value)
+        local = np.zeros_like(probs)
+        for c, fg, grad in grads:
+            local[np.flatnonzero(keep), c] = grad * (1.0 - 2.0 * fg) / len(losses)
+        scale = upstream[number] * (
+            1.0 if reduction in ("sum", "none") or per_image is False else 1.0 / len(groups)
+        )
+        grad_p[group] += (local * scale).reshape(grad_p[group].shape)
+    out = np.asarray(values)
+    if reduction == "mean":
+        out = np.asarray(out.mean() if out.size else 0.0)
+    elif reduction == "sum":
+        out = np.asarray(out.sum())
+    elif not per_image:
+        out = np.asarray(out[0])
+    grad_x = p * (grad_p - (p * grad_p).sum(axis=-1, keepdims=True))
+    return out, np.moveaxis(grad_x, -1, class_dim)
+
+
+def lovasz_hinge_loss(
+    input: ArrayLike,
+    target: ArrayLike,
+    *,
+    per_image: bool = False,
+    ignore_index: int = -100,
+    reduction: str = "mean",
+    grad_output: ArrayLike | None = None,
+) -> tuple[Array, Array]:
+    """Lovasz hinge (Berman et al. 2018): errors max(1 - x s, 0), s = 2y - 1, on the counted
+    locations, per image or over all; d/dx = -g s where 1 - x s > 0."""
+    _check_reduction(reduction, ("none", "mean", "sum"))
+    x = np.asarray(input, dtype=np.float64)
+    labels = np.asarray(target)
+    groups: list[list[int]] = (
+        [list(range(x.shape[0]))] if not per_image else [[n] for n in range(x.shape[0])]
+    )
+    upstream = (
+        np.ones(len(groups))
+        if grad_output is None
+        else np.broadcast_to(np.asarray(grad_output, np.float64), (len(groups),))
+    )
+    values, grad_x = [], np.zeros_like(x)
+    for number, group in enumerate(groups):
+        logits, lab = x[group].reshape(-1), labels[group].reshape(-1)
+        keep = lab != ignore_index
+        signs = 2.0 * lab[keep] - 1.0
+        margin = 1.0 - logits[keep] * signs
+        value, grad = _lovasz_flat(np.maximum(margin, 0.0), lab[keep].astype(np.float64))
+        values.append(value)
+        local = np.zeros_like(logits)
+        local[keep] = -grad * (margin > 0) * signs
+        scale = upstream[number] * (1.0 / len(groups) if reduction == "mean" else 1.0)
+        grad_x[group] += (local * scale).reshape(grad_x[group].shape)
+    out = np.asarray(values)
+    if reduction == "mean":
+        out = np.asarray(out.mean())
+    elif reduction == "sum":
+        out = np.asarray(out.sum())
+    elif not per_image:
+        out = np.asarray(out[0])
+    return out, grad_x

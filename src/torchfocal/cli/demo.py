@@ -66,7 +66,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--task",
         default="longtail",
-        help="longtail (default), dense, or tabular (gradient boosting: the boosting extra)",
+        help="longtail (default), dense, segmentation, or tabular (gradient boosting: the "
+        "boosting extra)",
     )
     parser.add_argument(
         "--imbalance",
@@ -607,6 +608,10 @@ def _plot_dense(out: Path, results: dict[str, list[RunResult]], steps: int) -> l
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.task == "segmentation":  # its own module (cli/demo_segmentation.py)
+        from .demo_segmentation import run_segmentation
+
+        return run_segmentation(args)
     if args.task == "tabular":  # gradient boosting, in its own module (no torch used there)
         from . import demo_tabular
 
@@ -616,7 +621,9 @@ def run(args: argparse.Namespace) -> int:
     if args.imbalance is None:
         args.imbalance = 50.0
     if args.task not in ("longtail", "dense"):
-        raise CLIError(f"--task must be 'longtail', 'dense' or 'tabular'; got {args.task!r}")
+        raise CLIError(
+            f"--task must be 'longtail', 'dense', 'segmentation' or 'tabular'; got {args.task!r}"
+        )
     if not args.imbalance >= 1:
         raise CLIError(f"--imbalance must be >= 1; got {args.imbalance}")
     if not 0 <= args.beta < 1:

@@ -1,0 +1,482 @@
+"""Region losses (Dice-like): sums over the locations of each (sample, class), then a ratio.
+
+A region loss of logits ``x`` ``(N, C, d1, ...)`` (the class dimension anywhere but the
+batch dimension 0) reads three sums per sample and class (per class over the whole batch
+with ``batch=True``), taken over the counted locations (index targets equal to
+``ignore_index`` are left out):
+
+    I = sum p t,        P = sum p   (sum p^2 when squared),        T = sum t   (sum t^2)
+
+with p the activation of x (softmax over the classes, sigmoid per element, or x itself)
+and t the target (the indicator of an index target, never materialised here; or a dense
+mask). The loss's own math is a :class:`RegionMath`: its value per entry from (I, P, T),
+and the vector-Jacobian product (dI, dP) of the entries' values with an upstream weight
+per entry. The engine then
+
+- fused: computes the sums without a one-hot (``scatter_add`` of p_y per class), the
+  entries' values and their vjp, and assembles dloss/dx in the same pass,
+
+      dloss/dp_c = v (dI_c t_c + dP_c dP/dp_c),    dP/dp = 1 (2 p when squared),
+
+  through the activation (softmax: dx_j = p_j (g_j - sum_c p_c g_c); sigmoid:
+  dx = g p (1 - p)); derivation in docs/math.md, "Region losses";
+- naive: the same sums from a dense target under autograd (what ``create_graph=True``,
+  gradients to soft targets and class weights, and ``reduction="none"`` use).
+
+Reduction: each entry carries the weight e = w_c * counted (w the class weights, counted
+0 for a sample none of whose locations counts); ``"sum"`` is sum(e * value), ``"mean"``
+sum(e * value) / sum(e) (0 where sum(e) = 0: everything ignored), ``"none"`` e * value.
+``distributed=True`` (batch sums only) all-reduces the sums over the default process group
+before the ratio: every rank gets the global value and the exact gradient of its shard.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import NamedTuple
+
+import torch
+from torch import Tensor
+
+from . import autograd
+from . import checks as v
+from . import reduction as reducing
+from .targets import check_unit_interval, ignored_indices, reject_single_class_index_target
+
+ACTIVATIONS = ("softmax", "sigmoid", "none")
+
+#: (I, P, T) -> the entries' values: (Nb, K) for a loss per class, (Nb,) for one per sample.
+RegionValue = Callable[[Tensor, Tensor, Tensor], Tensor]
+#: (I, P, T, upstream of the values' shape) -> (dI, dP), both (Nb, K).
+RegionVjp = Callable[[Tensor, Tensor, Tensor, Tensor], tuple[Tensor, Tensor]]
+
+
+class RegionMath(NamedTuple):
+    """A region loss's own math on its (Nb, K) sums (K the counted classes)."""
+
+    value: RegionValue
+    vjp: RegionVjp
+    #: One value per (sample, class) (Dice, Tversky), or one per sample (generalized Dice).
+    per_class: bool = True
+    #: P and T are sums of squares.
+    squared: bool = False
+
+
+class RegionBatch(NamedTuple):
+    """A checked input and target of a region loss."""
+
+    input: Tensor
+    #: Class indices (long, the class dim of size 1, ignored entries set to 0), or the dense
+    #: target in the compute dtype.
+    target: Tensor
+    #: Bool mask of counted locations (class dim of size 1), or None when all count.
+    valid: Tensor | None
+    dim: int
+    num_classes: int
+    activation: str
+    compute_dtype: torch.dtype
+    batch: bool
+    distributed: bool
+    #: Index targets: the index that marks a background location (sigmoid: C), else None.
+    background: int | None
+
+    @property
+    def is_index(self) -> bool:
+        return not self.target.is_floating_point()
+
+    def sum_dims(self) -> list[int]:
+        """The dimensions summed for each (sample, class): every one but 0 and the class."""
+        return [d for d in range(self.input.dim()) if d not in (0, self.dim)]
+
+
+def check_activation(activation: object) -> str:
+    if not isinstance(activation, str) or activation not in ACTIVATIONS:
+        options = " | ".join(repr(a) for a in ACTIVATIONS)
+        raise ValueError(f"activation must be one of {options}; got {activation!r}")
+    return activation
+
+
+def check_smooth(name: str, value: object) -> float:
+    return v.check_scalar_in(name, value, 0.0, float("inf"))
+
+
+def prepare(
+    input: Tensor,
+    target: Tensor,
+    *,
+    activation: str,
+    ignore_index: int,
+    class_dim: int,
+    batch: bool,
+    distributed: bool,
+) -> RegionBatch:
+    """Check the input, the target in any accepted form, and the batch options."""
+    activation = check_activation(activation)
+    ignore_index = v.check_ignore_index(ignore_index)
+    batch = v.check_bool("batch", batch)
+    if v.check_bool("distributed", distributed) and not batch:
+        raise ValueError(
+            "distributed must be False unless batch=True (only the batch's per-class sums "
+            "are global); got distributed=True with batch=False"
+        )
+    if input.dim() < 2:
+        raise ValueError(
+            f"input must have a batch and a class dimension, (N, C, d1, ...); "
+            f"got shape {v.shape_str(input.shape)}"
+        )
+    dim = v.normalize_dim("class_dim", class_dim, input.dim())
+    if dim == 0:
+        raise ValueError(
+            f"class_dim must not be the batch dimension 0 (region losses sum each sample "
+            f"apart); got class_dim={class_dim}"
+        )
+    num_classes = input.shape[dim]
+    if num_classes == 0:
+        raise ValueError(
+            f"input must have at least one class along class_dim={class_dim}; "
+            f"got shape {v.shape_str(input.shape)}"
+        )
+    if activation == "softmax" and num_classes < 2:
+        raise ValueError(
+            f"input must have at least 2 classes along class_dim={class_dim} for "
+            f"activation='softmax' (a softmax over one class is the constant 1; use "
+            f"activation='sigmoid'); got shape {v.shape_str(input.shape)}"
+        )
+    compute_dtype = v.compute_dtype(input)
+    if activation == "none":
+        check_unit_interval("input must hold probabilities in [0, 1] when activation='none'", input)
+    index_shape = input.shape[:dim] + input.shape[dim + 1 :]
+    valid: Tensor | None = None
+    background: int | None = None
+    if target.shape == input.shape:
+        if target.dtype == torch.bool:
+            dense = target.to(compute_dtype)
+        elif v.is_integer_dtype(target.dtype):
+            ok = (target == 0) | (target == 1)
+            v.require(
+                ok,
+                "target must hold 0 or 1 when it is an integer mask of the input's shape; "
+                "got {bad}",
+                lambda: str(target[~ok][0].item()),
+            )
+            dense = target.to(compute_dtype)
+        elif target.is_floating_point():
+            check_unit_interval("target must hold values in [0, 1]", target)
+            dense = target.to(compute_dtype)
+        else:
+            raise TypeError(f"target must be a float, bool or integer tensor; got {target.dtype}")
+        return RegionBatch(
+            input,
+            dense,
+            None,
+            dim,
+            num_classes,
+            activation,
+            compute_dtype,
+            batch,
+            distributed,
+            None,
+        )
+    if target.shape != index_shape:
+        raise ValueError(
+            f"target must have the shape of input {v.shape_str(input.shape)} or "
+            f"{v.shape_str(index_shape)} for class indices; got {v.shape_str(target.shape)}"
+        )
+    if num_classes == 1:
+        reject_single_class_index_target(input, target, dim)
+    if not v.is_integer_dtype(target.dtype):
+        raise TypeError(
+            f"target must be an integer tensor of class indices when its shape is "
+            f"{v.shape_str(index_shape)}; got {target.dtype}"
+        )
+    # Sigmoid classes are independent: index C marks a location of no class (background),
+    # as in sigmoid_focal_loss. A softmax location always belongs to one of the C classes.
+    if activation == "sigmoid":
+        background = num_classes
+    largest = num_classes if background is not None else num_classes - 1
+    index = target.unsqueeze(dim).long()
+    ignored = ignored_indices(
+        index, largest=largest, ignore_index=ignore_index, background=background is not None
+    )
+    if ignored is not None:
+        valid = ~ignored
+        index = index.masked_fill(ignored, 0)
+    return RegionBatch(
+        input,
+        index,
+        valid,
+        dim,
+        num_classes,
+        activation,
+        compute_dtype,
+        batch,
+        distributed,
+        background,
+    )
+
+
+def activate(x: Tensor, activation: str, dim: int) -> Tensor:
+    if activation == "softmax":
+        return torch.softmax(x, dim=dim)
+    if activation == "sigmoid":
+        return torch.sigmoid(x)
+    return x
+
+
+def _per_sample(values: Tensor, batch: RegionBatch) -> Tensor:
+    """A tensor with the class dim of size 1 or C summed over the other non-batch dims:
+    (N, 1 or C)."""
+    dims = batch.sum_dims()
+    summed = values.sum(dim=dims) if dims else values
+    return summed.reshape(values.shape[0], values.shape[batch.dim])
+
+
+def location_count(batch: RegionBatch) -> Tensor:
+    """(N,) the number of counted locations of each sample."""
+    x = batch.input
+    if batch.valid is None:
+        per_sample = x.numel() // max(x.shape[0] * x.shape[batch.dim], 1)
+        return torch.full(
+            (x.shape[0],), float(per_sample), dtype=batch.compute_dtype, device=x.device
+        )
+    return _per_sample(batch.valid.to(batch.compute_dtype), batch).reshape(-1)
+
+
+def dense_target(batch: RegionBatch) -> Tensor:
+    """The target as a dense float tensor of the input's shape, zero at ignored locations
+    (the naive form's; the fused form never builds it for index targets)."""
+    if not batch.is_index:
+        return batch.target
+    classes = batch.num_classes + (1 if batch.background is not None else 0)
+    shape = list(batch.input.shape)
+    shape[batch.dim] = classes
+    one_hot = torch.zeros(shape, dtype=batch.compute_dtype, device=batch.input.device)
+    one_hot.scatter_(batch.dim, batch.target, 1.0)
+    if batch.background is not None:
+        one_hot = one_hot.narrow(batch.dim, 0, batch.num_classes)
+    return one_hot if batch.valid is None else one_hot * batch.valid
+
+
+def naive_sums(batch: RegionBatch, p: Tensor, squared: bool) -> tuple[Tensor, Tensor, Tensor]:
+    """(I, P, T), each (N, C), from the dense target under autograd."""
+    t = dense_target(batch)  # zero at ignored locations
+    power = p * p if squared else p
+    if batch.valid is not None:
+        power = power * batch.valid
+    return (
+        _per_sample(p * t, batch),
+        _per_sample(power, batch),
+        _per_sample(t * t if squared else t, batch),
+    )
+
+
+def fused_sums(batch: RegionBatch, p: Tensor, squared: bool) -> tuple[Tensor, Tensor, Tensor]:
+    """(I, P, T), each (N, C), without a one-hot of index targets."""
+    power = p * p if squared else p
+    if batch.valid is not None:
+        power = power * batch.valid
+    predicted = _per_sample(power, batch)
+    if not batch.is_index:
+        t = batch.target
+        return (
+            _per_sample(p * t, batch),
+            predicted,
+            _per_sample(t * t if squared else t, batch),
+        )
+    n, classes = p.shape[0], batch.num_classes
+    index = batch.target
+    # The background index C (sigmoid) has no entry of p: gather class 0's instead and send
+    # the sum to an extra column C, dropped below.
+    gathered = index.clamp(max=classes - 1) if batch.background is not None else index
+    p_y = p.gather(batch.dim, gathered)
+    ones = torch.ones((), dtype=p.dtype, device=p.device).expand_as(p_y)
+    if batch.valid is not None:
+        p_y = p_y * batch.valid
+        ones = batch.valid.to(p.dtype)
+    locations = index[0].numel() if n else 0
+    flat_index = index.reshape(n, locations)
+    width = classes + (1 if batch.background is not None else 0)
+    intersection = p.new_zeros((n, width)).scatter_add_(1, flat_index, p_y.reshape(n, locations))
+    counts = p.new_zeros((n, width)).scatter_add_(1, flat_index, ones.reshape(n, locations))
+    return intersection[:, :classes], predicted, counts[:, :classes]
+
+
+def assemble_gradient(
+    batch: RegionBatch, p: Tensor, d_i: Tensor, d_p: Tensor, squared: bool
+) -> Tensor:
+    """dloss/dx from the vjp (dI, dP), each (Nb, C) (Nb = 1 broadcasts over the batch)."""
+    shape = [1] * p.dim()
+    shape[0], shape[batch.dim] = d_i.shape[0], d_i.shape[1]
+    a, b = d_i.reshape(shape), d_p.reshape(shape)
+    if batch.activation == "softmax" and batch.is_index and not squared:
+        return _softmax_index_gradient(batch, p, a, b)
+    g = p * (2.0 * b) if squared else b.expand_as(p).clone()
+    if batch.is_index:
+        if batch.valid is not None:
+            g.mul_(batch.valid)
+        classes = batch.num_classes
+        index = batch.target
+        a_full = a.expand_as(p)
+        if batch.background is not None:
+            positive = index < classes
+            index = index.clamp(max=classes - 1)
+            a_y = a_full.gather(batch.dim, index) * positive
+        else:
+            a_y = a_full.gather(batch.dim, index)
+        if batch.valid is not None:
+            a_y = a_y * batch.valid
+        g.scatter_add_(batch.dim, index, a_y)
+    else:
+        g.addcmul_(a.expand_as(p), batch.target)
+    if batch.activation == "softmax":
+        return p * (g - (p * g).sum(dim=batch.dim, keepdim=True))
+    if batch.activation == "sigmoid":
+        return g.mul_(p * (1.0 - p))
+    return g
+
+
+def _softmax_index_gradient(batch: RegionBatch, p: Tensor, a: Tensor, b: Tensor) -> Tensor:
+    """The softmax and index-target case of :func:`assemble_gradient` with one temporary of
+    the input's size (the result) instead of four.
+
+    g_c = b_c + a_c [y = c] at a counted location, so sum_c p_c g_c = sum_c p_c b_c + p_y a_y
+    (the first a contraction over the classes, the second one value per location) and
+    dx_c = p_c (b_c - s) + [y = c] p_y a_y with s = sum_c p_c g_c: one broadcast
+    subtraction, an in-place product, and a scatter of the target class's term.
+    """
+    dim, index = batch.dim, batch.target
+    n, classes = p.shape[0], p.shape[dim]
+    locations = index[0].numel() if n else 0
+    p_y = p.gather(dim, index)
+    # a_y from the (N, C) table itself: a gather of an expanded input-sized view is slower.
+    a_y = a.reshape(a.shape[0], classes).expand(n, -1).gather(1, index.reshape(n, locations))
+    weighted = p_y * a_y.reshape(index.shape)
+    # sum_c p_c b_c as a contraction over the classes (a batched matrix-vector product, no
+    # product tensor of the input's size); with the classes in dim 1 of a contiguous p it
+    # reads p in place.
+    per_sample = b.reshape(b.shape[0], classes).expand(n, -1)
+    if dim == 1 and p.is_contiguous():
+        total = torch.bmm(per_sample.unsqueeze(1), p.reshape(n, classes, locations))
+        total = total.reshape(index.shape)
+    else:
+        total = torch.einsum("n...c,nc->n...", p.movedim(dim, -1), per_sample).unsqueeze(dim)
+    total = total + weighted
+    grad = (b - total).mul_(p)
+    grad.scatter_add_(dim, index, weighted)
+    if batch.valid is not None:
+        grad.mul_(batch.valid)  # an ignored location has g = 0, so no gradient
+    return grad
+
+
+def _global(value: Tensor, distributed: bool) -> Tensor:
+    """A batch sum made global over the process group; its gradient stays the local one
+    (each rank differentiates its own shard's contribution)."""
+    if not distributed:
+        return value
+    total = reducing.sum_over_process_group(value.detach())
+    return value + (total - value.detach())
+
+
+def _entry_weight(
+    math: RegionMath, counted: Tensor, class_weight: Tensor | None, first: int, classes: int
+) -> Tensor:
+    """e per entry: counted per sample, times the class weight for a per-class loss."""
+    if not math.per_class:
+        return counted
+    weight = counted.unsqueeze(1).expand(-1, classes - first)
+    if class_weight is not None:
+        weight = weight * class_weight.reshape(-1)[first:]
+    return weight
+
+
+def _batch_sums(
+    batch: RegionBatch, sums: tuple[Tensor, Tensor, Tensor], counts: Tensor
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """The (N, C) sums and (N,) counts, summed over the batch with ``batch=True`` (and over
+    the process group with ``distributed=True``)."""
+    intersection, predicted, target = sums
+    if batch.batch:
+        intersection, predicted, target = (s.sum(dim=0, keepdim=True) for s in sums)
+        counts = counts.sum(dim=0, keepdim=True)
+        intersection = _global(intersection, batch.distributed)
+        predicted = _global(predicted, batch.distributed)
+        target = _global(target, batch.distributed)
+        counts = _global(counts, batch.distributed)
+    return intersection, predicted, target, counts
+
+
+def _reduced(values: Tensor, weight: Tensor, reduction: str) -> tuple[Tensor, Tensor]:
+    """(reduced loss, d loss / d values)."""
+    if reduction == "sum":
+        return (values * weight).sum(), weight
+    total_weight = weight.sum()
+    divisor = torch.where(total_weight > 0, total_weight, torch.ones_like(total_weight))
+    return (values * weight).sum() / divisor, weight / divisor
+
+
+def run(
+    batch: RegionBatch,
+    math: RegionMath,
+    *,
+    class_weight: Tensor | None,
+    include_background: bool,
+    reduction: str,
+    backend: str,
+) -> Tensor:
+    """The loss of a prepared batch through the chosen backend (module docstring)."""
+    first = 0 if include_background else 1
+    input = batch.input
+    dtype = batch.compute_dtype
+    counts_local = location_count(batch)
+
+    def values_of(
+        x: Tensor, sums: Callable[[Tensor], tuple[Tensor, Tensor, Tensor]]
+    ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
+        p = activate(x, batch.activation, batch.dim)
+        i, pp, t, counts = _batch_sums(batch, sums(p), counts_local)
+        counted = (counts > 0).to(dtype)
+        i, pp, t = i[:, first:], pp[:, first:], t[:, first:]
+        return (
+            p,
+            i,
+            pp,
+            t,
+            math.value(i, pp, t),
+            _entry_weight(math, counted, class_weight, first, batch.num_classes),
+        )
+
+    def naive(x_in: Tensor) -> Tensor:
+        _, _, _, _, values, weight = values_of(
+            x_in.to(dtype), lambda p: naive_sums(batch, p, math.squared)
+        )
+        if reduction == "none":
+            out = values * weight
+            return (out.squeeze(0) if batch.batch else out).to(x_in.dtype)
+        loss, _ = _reduced(values, weight, reduction)
+        return loss.to(x_in.dtype)
+
+    def fused(x_in: Tensor, need_grad: bool) -> tuple[Tensor, Tensor | None]:
+        with torch.no_grad():
+            p, i, pp, t, values, weight = values_of(
+                x_in.to(dtype), lambda p: fused_sums(batch, p, math.squared)
+            )
+            loss, upstream = _reduced(values, weight, reduction)
+            if not need_grad:
+                return loss.to(x_in.dtype), None
+            d_i, d_p = math.vjp(i, pp, t, upstream)
+            if first:
+                d_i = torch.nn.functional.pad(d_i, (first, 0))
+                d_p = torch.nn.functional.pad(d_p, (first, 0))
+            grad = assemble_gradient(batch, p, d_i, d_p, math.squared)
+            return loss.to(x_in.dtype), grad.to(x_in.dtype)
+
+    # reduction="none" returns one value per entry, not a number: its upstream gradient is
+    # known only in backward, so it takes the naive form (see the function's docstring).
+    chosen = "naive" if reduction == "none" else backend
+    return autograd.apply(
+        input,
+        backend=chosen,
+        naive=naive,
+        fused=fused,
+        constants=(batch.target, class_weight),
+    )
