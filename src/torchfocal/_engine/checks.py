@@ -405,6 +405,15 @@ def resolve_backend(backend: object, input: Tensor, *, has_triton: bool = True) 
     return checked
 
 
+def refuse_transforms(loss: str, *tensors: object) -> None:
+    """A ValueError for a loss that has no torch.func support (yet), under a transform."""
+    if any(isinstance(t, Tensor) and is_transformed(t) for t in tensors):
+        raise ValueError(
+            f"{loss} does not support torch.func transforms (grad, vmap, jacrev) yet: call it "
+            "outside the transform; got a transformed input or target"
+        )
+
+
 def auto_picks_triton(input: Tensor) -> bool:
     """Whether backend="auto" runs ``input`` on the Triton kernels: a CUDA tensor, Triton
     installed, not while torch.compile traces nor under a torch.func transform. (A kernel

@@ -111,6 +111,9 @@ def prepare(
     distributed: bool,
 ) -> RegionBatch:
     """Check the input, the target in any accepted form, and the batch options."""
+    v.refuse_transforms(
+        "the region losses (Dice, Tversky, generalized Dice, unified focal)", input, target
+    )
     activation = check_activation(activation)
     ignore_index = v.check_ignore_index(ignore_index)
     batch = v.check_bool("batch", batch)

@@ -119,6 +119,7 @@ def lovasz_softmax_loss(
         >>> torchfocal.lovasz_softmax_loss(logits, target).round(decimals=4)
         tensor(0.3349)
     """
+    v.refuse_transforms("the Lovasz losses", input, target)
     input, target = v.check_pair(input, target)
     reduction = v.check_reduction(reduction, v.REDUCTIONS)
     per_image = v.check_bool("per_image", per_image)
@@ -229,6 +230,7 @@ def lovasz_hinge_loss(
         ...                              torch.tensor([[1, 0, 0]])).round(decimals=4)
         tensor(0.7500)
     """
+    v.refuse_transforms("the Lovasz losses", input, target)
     input, target = v.check_pair(input, target)
     reduction = v.check_reduction(reduction, v.REDUCTIONS)
     per_image = v.check_bool("per_image", per_image)
