@@ -154,3 +154,25 @@ def test_an_error_that_is_not_a_compile_error_is_not_hidden(
     monkeypatch.setattr(checks, "auto_picks_triton", lambda input: True)
     with pytest.raises(RuntimeError, match="illegal memory access"):
         torchfocal.sigmoid_focal_loss(torch.randn(4, 3), torch.rand(4, 3) < 0.3)
+
+
+@pytest.mark.parametrize(
+    ("filename", "is_compile_error"),
+    [
+        ("/site-packages/triton/compiler/compiler.py", True),  # an MLIR pass failure
+        ("/site-packages/triton/backends/nvidia/compiler.py", True),  # ptxas, LLVM
+        ("/site-packages/triton/backends/nvidia/driver.py", False),  # a launch error
+        ("/site-packages/triton/runtime/jit.py", False),
+    ],
+)
+def test_compile_errors_are_told_by_where_they_were_raised(
+    filename: str, is_compile_error: bool
+) -> None:
+    from torchfocal._triton.common import _is_compile_error
+
+    try:
+        exec(compile("raise RuntimeError('PassManager::run failed')", filename, "exec"))
+    except RuntimeError as error:
+        assert _is_compile_error(error) is is_compile_error
+    else:  # pragma: no cover
+        raise AssertionError("the code did not raise")

@@ -16,6 +16,7 @@ libdevice's log1p does not run in the interpreter, so the kernels write it from 
 
 from __future__ import annotations
 
+import re
 import struct
 import types
 from typing import Any
@@ -27,24 +28,24 @@ import triton.language as tl
 from .._engine.triton_fallback import KernelCompileError, failed_kernel, record_failure
 
 #: Files of Triton's compiler: an error raised from code in them is a compile error (MLIR
-#: pass failures come as plain RuntimeErrors; ptxas failures as PTXASError).
-_COMPILER_PATHS = ("/triton/compiler/", "/triton/backends/")
+#: pass failures come as plain RuntimeErrors; ptxas failures as PTXASError). Not the rest
+#: of a backend: its driver.py launches kernels, and a launch error is not a compile error.
+_COMPILER_FILES = re.compile(r"/triton/(compiler/[^/]+|backends/[^/]+/compiler)\.py$")
 
 
 def _is_compile_error(error: BaseException) -> bool:
     """Whether ``error`` came from compiling a kernel (front end, MLIR passes, ptxas, or a
     kernel too large for the device), not from running it."""
+    # by name: the classes' modules differ between Triton versions (subclasses of
+    # CompilationError, such as CompileTimeAssertionFailure, come from the compiler's frames)
     name = type(error).__name__
-    if name in ("CompilationError", "PTXASError", "OutOfResources") or isinstance(
-        error, getattr(triton.compiler.errors, "CompilationError", ())
-    ):
+    if name in ("CompilationError", "PTXASError", "OutOfResources"):
         return True
     if name == "InterpreterError":
         return False
     frame: types.TracebackType | None = error.__traceback__
     while frame is not None:
-        filename = frame.tb_frame.f_code.co_filename.replace("\\", "/")
-        if any(part in filename for part in _COMPILER_PATHS):
+        if _COMPILER_FILES.search(frame.tb_frame.f_code.co_filename.replace("\\", "/")):
             return True
         frame = frame.tb_next
     return False
