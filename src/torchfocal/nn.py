@@ -1129,14 +1129,18 @@ class _RegionLoss(_Loss):
                 "distributed must be False unless batch=True (only the batch's per-class sums "
                 "are global); got distributed=True with batch=False"
             )
-        self._register_optional("weight", weight)
+        # a weight buffer only where the loss takes one (generalized Dice weighs classes by
+        # their target mass itself): an assigned weight must never be silently unused
+        self._takes_weight = "weight" in inspect.signature(type(self)._function).parameters
+        if self._takes_weight:
+            self._register_optional("weight", weight)
         self._options = options
         for name, value in options.items():
             setattr(self, name, value)
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
         options = {name: getattr(self, name) for name in self._options}
-        if "weight" in inspect.signature(type(self)._function).parameters:
+        if self._takes_weight:
             options["weight"] = self.weight
         return type(self)._function(
             input,
