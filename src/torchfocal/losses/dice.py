@@ -281,9 +281,10 @@ def dice_loss(
             all ignored counts for nothing (neither in the sum nor in the divisor); an input
             where everything is ignored gives 0 with a zero gradient.
         class_dim: the class dimension (``-1`` for channels-last); not the batch dim 0.
-        smooth_nr, smooth_dr: >= 0, added to the numerator and the denominator. With
-            ``smooth_dr=0`` a class whose prediction and target are both empty has a Dice
-            of 1 (loss 0, gradient 0) rather than 0/0.
+        smooth_nr: >= 0, added to the numerator.
+        smooth_dr: >= 0, added to the denominator. With ``smooth_dr=0`` a class whose
+            prediction and target are both empty has a Dice of 1 (loss 0, gradient 0)
+            rather than 0/0.
         squared: sums of squares in the denominator (Milletari's V-Net form).
         log: -log of the ratio (needs ``smooth_nr > 0``).
         batch: one ratio per class over the whole batch (the sums taken over the batch).
@@ -368,7 +369,8 @@ def tversky_loss(
     :func:`dice_loss`'s (there is no ``squared`` form: FP and FN are sums of p itself).
 
     Args:
-        alpha, beta: >= 0, with alpha + beta > 0.
+        alpha: >= 0, the weight of the false positives (alpha + beta > 0).
+        beta: >= 0, the weight of the false negatives.
 
     Example:
         >>> import torch, torchfocal

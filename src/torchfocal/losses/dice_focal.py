@@ -103,7 +103,8 @@ def dice_focal_loss(
     as probabilities.
 
     Args:
-        lambda_dice, lambda_focal: >= 0, the terms' weights.
+        lambda_dice: >= 0, the Dice term's weight.
+        lambda_focal: >= 0, the focal term's weight.
         reduction: ``"mean"`` or ``"sum"`` (each term reduced so, then added).
 
     Example:
@@ -180,7 +181,8 @@ def dice_ce_loss(
     ``F.binary_cross_entropy_with_logits`` of the mask (class weights per channel).
 
     Args:
-        lambda_dice, lambda_ce: >= 0, the terms' weights.
+        lambda_dice: >= 0, the Dice term's weight.
+        lambda_ce: >= 0, the cross-entropy term's weight.
 
     Example:
         >>> import torch, torchfocal
