@@ -98,10 +98,15 @@ def _describe(value: Any) -> Any:
 
 
 def _constexpr(value: Any) -> Any:
+    """A constexpr as JSON: a dtype as "tl.<name>", a jit function (a loss's kernel math)
+    as {"function": "<module>:<name>"}."""
+    import triton
     import triton.language as tl
 
     if isinstance(value, tl.dtype):
         return CONSTEXPR_PREFIX + str(value)
+    if isinstance(value, triton.runtime.JITFunction):
+        return {"function": f"{value.fn.__module__}:{value.fn.__name__}"}
     return value
 
 
@@ -395,6 +400,8 @@ def _constexpr_value(value: Any) -> Any:
 
     if isinstance(value, str) and value.startswith(CONSTEXPR_PREFIX):
         return tl.dtype(value.removeprefix(CONSTEXPR_PREFIX))
+    if isinstance(value, dict) and "function" in value:
+        return _kernel(*value["function"].split(":"))
     return value
 
 

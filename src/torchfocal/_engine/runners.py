@@ -275,7 +275,8 @@ class TritonKernel(NamedTuple):
     :func:`torchfocal._engine.triton_runner.elementwise`)."""
 
     loss: str
-    params: tuple[float, ...] = ()
+    #: The loss's numbers, by the names its kernel math declares.
+    params: Mapping[str, float] = {}
     alpha: float | Tensor | None = None
     count_positives: bool = False
 

@@ -23,7 +23,7 @@ No value is read on the host anywhere: no synchronisation with the device.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from types import ModuleType
 from typing import Any
 
@@ -79,7 +79,7 @@ def elementwise(
     *,
     loss: str,
     naive: Callable[[ElementwiseBatch, Tensor], Tensor],
-    params: tuple[float, ...] = (),
+    params: Mapping[str, float] | None = None,
     alpha: float | Tensor | None = None,
     pos_weight: Tensor | None = None,
     gamma: float | str | Tensor = 0.0,
@@ -136,7 +136,7 @@ def elementwise(
             gamma=operand_view(gamma, input.shape, split, dtype)
             if isinstance(gamma, Tensor)
             else gamma,
-            params=params,
+            params=params or {},
             count_positives=count_positives,
             **options,
         )

@@ -151,7 +151,7 @@ def varifocal_loss(
         # alpha weighs the negatives (no alpha_t): one of the kernel's numbers.
         triton=runners.TritonKernel(
             loss="varifocal",
-            params=(alpha, gamma, float(iou_weighted)),
+            params={"alpha": alpha, "gamma": gamma, "iou_weighted": float(iou_weighted)},
             count_positives=True,
         ),
         target_name="q",
