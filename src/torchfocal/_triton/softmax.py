@@ -68,7 +68,7 @@ import triton.language as tl
 from torch import Tensor
 
 from .._engine.numerics import SATURATED_LOGIT
-from .common import float_parts, launch, scalar
+from .common import LOG2E, float_parts, launch, scalar
 
 _CLAMPED_NEG_LOG_P = tl.constexpr(SATURATED_LOGIT)
 
@@ -85,6 +85,8 @@ _MAX_WARPS = 8
 # stay coalesced however many classes share the tile.
 _MAP_MIN_LOCATIONS = 32
 _INT32_LIMIT = 2**31
+_ROW_PER_PROGRAM_CLASSES = 512
+_ROW_ELEMENTS_PER_THREAD = 32
 
 
 @triton.jit
@@ -118,23 +120,28 @@ def _class_block(
 
 
 @triton.jit
-def _load_logits(x_ptr, offsets, mask, class_valid, COMPUTE_DTYPE: tl.constexpr):
-    """A tile of logits in the compute dtype: padding classes are -inf (never the maximum,
-    exp = 0), padding locations read 0 (finite, never stored)."""
-    x = tl.load(x_ptr + offsets, mask=mask, other=0.0).to(COMPUTE_DTYPE)
-    return tl.where(class_valid, x, float("-inf"))
+def _load_logits(x_ptr, offsets, mask, COMPUTE_DTYPE: tl.constexpr):
+    """A tile of logits in the compute dtype: padding classes (and padding locations, whose
+    results are never stored) are -inf: never the maximum of a row with a finite logit,
+    exp = 0."""
+    return tl.load(x_ptr + offsets, mask=mask, other=float("-inf")).to(COMPUTE_DTYPE)
 
 
 @triton.jit
-def _block_stats(x, class_valid):
+def _block_stats(x, valid_classes):
     """A block's maximum per location and its s_rest:
-    sum_{x < max} exp(x - max) + (count(x == max) - 1), the ties at the maximum counted as
-    exactly 1 each and one of them left out."""
+    sum_{x != max} exp(x - max) + (count(x == max) - 1), the ties at the maximum counted as
+    exactly 1 each and one of them left out. A NaN logit is never equal to the maximum: its
+    term exp(NaN) = NaN makes s_rest NaN, the poison that makes the location's loss and
+    gradient NaN (padding classes are -inf: exp(-inf) = 0). A block whose every logit is
+    -inf ties at its maximum in each of its ``valid_classes`` (the padding, -inf too, is
+    counted out per location instead of per element)."""
     block_max = tl.max(x, axis=1)
-    below = x < block_max[:, None]
-    shifted = tl.where(below, x - block_max[:, None], float("-inf"))
-    ties = tl.sum(tl.where(class_valid & (x == block_max[:, None]), 1.0, 0.0), axis=1)
-    return block_max, tl.sum(tl.exp(shifted), axis=1) + (ties - 1.0)
+    at_max = x == block_max[:, None]
+    terms = tl.where(at_max, 0.0, tl.exp2((x - block_max[:, None]) * LOG2E))
+    ties = tl.sum(tl.where(at_max, 1.0, 0.0), axis=1)
+    ties = tl.where(block_max == float("-inf"), valid_classes, ties)
+    return block_max, tl.sum(terms, axis=1) + (ties - 1.0)
 
 
 @triton.jit
@@ -144,8 +151,8 @@ def _merge_stats(top, rest, block_max, block_rest):
     the block's maximum is one more term exp(0) = 1). The empty state is (-inf, -1): sum 0."""
     new_top = tl.maximum(top, block_max)
     # exp(old - new), taken as 1 where old == new (so -inf - -inf is never formed)
-    top_scale = tl.where(top == new_top, 1.0, tl.exp(top - new_top))
-    block_scale = tl.where(block_max == new_top, 1.0, tl.exp(block_max - new_top))
+    top_scale = tl.where(top == new_top, 1.0, tl.exp2((top - new_top) * LOG2E))
+    block_scale = tl.where(block_max == new_top, 1.0, tl.exp2((block_max - new_top) * LOG2E))
     new_rest = tl.where(
         top >= block_max,
         rest + (1.0 + block_rest) * block_scale,
@@ -293,7 +300,7 @@ def _softmax_focal_kernel(
     upstream_ptr,
     grad_ptr,
     outer,
-    num_classes,
+    class_groups,
     inner,
     ignore_index,
     gamma_high,
@@ -313,6 +320,7 @@ def _softmax_focal_kernel(
     WIDE: tl.constexpr,
     SINGLE_BLOCK: tl.constexpr,
     COMPUTE_DTYPE: tl.constexpr,
+    CLASS_ALIGN: tl.constexpr,
     BLOCK_L: tl.constexpr,
     BLOCK_C: tl.constexpr,
 ):
@@ -324,6 +332,9 @@ def _softmax_focal_kernel(
     s_rest (NaN where the row has a NaN: the poison) and, for dense targets, S. Backward
     reads them back, so that the gradient is one pass over the row, times the upstream
     gradient (UPSTREAM: 1 one value, 2 one per location)."""
+    # C as CLASS_ALIGN * groups: the compiler then knows that rows start on multiples of
+    # CLASS_ALIGN elements (16 bytes where C allows) and loads them in 16-byte vectors.
+    num_classes = class_groups * CLASS_ALIGN
     pid = tl.program_id(0)
     if WIDE:
         pid = pid.to(tl.int64)
@@ -351,6 +362,8 @@ def _softmax_focal_kernel(
         target_class = tl.load(index_ptr + location, mask=location_valid, other=0).to(tl.int64)
         counted = location_valid & (target_class != ignore_index)
         target_class = tl.where(counted, target_class, 0)
+        if not WIDE:  # in [0, C): compared with 32-bit class numbers
+            target_class = target_class.to(tl.int32)
     else:
         target_class = lanes  # unused: probability targets have no class index
         counted = location_valid
@@ -371,23 +384,21 @@ def _softmax_focal_kernel(
                 0, num_classes, row_start, inner, ROWS, WIDE, BLOCK_C
             )
             mask = location_valid[:, None] & class_valid
-            x_row = _load_logits(x_ptr, offsets, mask, class_valid, COMPUTE_DTYPE)
-            top, rest = _block_stats(x_row, class_valid)
-            poison = tl.sum(tl.where(x_row != x_row, x_row, 0.0), axis=1)
+            x_row = _load_logits(x_ptr, offsets, mask, COMPUTE_DTYPE)
+            top, rest = _block_stats(x_row, num_classes.to(COMPUTE_DTYPE))
         else:
             top = tl.full((BLOCK_L,), float("-inf"), COMPUTE_DTYPE)
             rest = tl.full((BLOCK_L,), -1.0, COMPUTE_DTYPE)
-            poison = tl.zeros((BLOCK_L,), COMPUTE_DTYPE)
             for class_start in range(0, num_classes, BLOCK_C):
                 classes, class_valid, offsets = _class_block(
                     class_start, num_classes, row_start, inner, ROWS, WIDE, BLOCK_C
                 )
                 mask = location_valid[:, None] & class_valid
-                x = _load_logits(x_ptr, offsets, mask, class_valid, COMPUTE_DTYPE)
-                block_max, block_rest = _block_stats(x, class_valid)
+                x = _load_logits(x_ptr, offsets, mask, COMPUTE_DTYPE)
+                block_max, block_rest = _block_stats(
+                    x, tl.minimum(num_classes - class_start, BLOCK_C).to(COMPUTE_DTYPE)
+                )
                 top, rest = _merge_stats(top, rest, block_max, block_rest)
-                poison += tl.sum(tl.where(x != x, x, 0.0), axis=1)
-        rest = rest + poison
         tl.store(stats_ptr + location, top, mask=location_valid)
         tl.store(stats_ptr + locations + location, rest, mask=location_valid)
     log_total = rest * _log1p_ratio(rest)  # log s = log1p(s_rest)
@@ -413,14 +424,15 @@ def _softmax_focal_kernel(
         if BACKWARD:
             weight_target = tl.where(counted, factor * g_target * upstream, 0.0)[:, None]
             target_grad = -weight_target * one_minus_p_target[:, None]
-            total = 1.0 + rest[:, None]
+            # p = exp(x - M) / s = exp2((x - M) log2(e) - log2(s)): no division per element
+            log2_total = (log_total * LOG2E)[:, None]
             for class_start in range(0, num_classes, BLOCK_C):  # the gradient: one pass
                 classes, class_valid, offsets = _class_block(
                     class_start, num_classes, row_start, inner, ROWS, WIDE, BLOCK_C
                 )
                 mask = location_valid[:, None] & class_valid
-                x = _load_logits(x_ptr, offsets, mask, class_valid, COMPUTE_DTYPE)
-                p = tl.exp(x - top[:, None]) / total
+                x = _load_logits(x_ptr, offsets, mask, COMPUTE_DTYPE)
+                p = tl.exp2((x - top[:, None]) * LOG2E - log2_total)
                 hit = classes == target_class[:, None]
                 grad = tl.where(hit, target_grad, p * weight_target)
                 tl.store(grad_ptr + offsets, grad.to(grad_ptr.dtype.element_ty), mask=mask)
@@ -439,7 +451,7 @@ def _softmax_focal_kernel(
                     class_start, num_classes, row_start, inner, ROWS, WIDE, BLOCK_C
                 )
                 mask = location_valid[:, None] & class_valid
-                x = _load_logits(x_ptr, offsets, mask, class_valid, COMPUTE_DTYPE)
+                x = _load_logits(x_ptr, offsets, mask, COMPUTE_DTYPE)
                 weight = _dense_weight(
                     classes, class_valid, offsets, mask, target_class, counted, target_ptr,
                     class_factor_ptr, class_factor, smoothing, num_classes,
@@ -472,7 +484,7 @@ def _softmax_focal_kernel(
                         class_start, num_classes, row_start, inner, ROWS, WIDE, BLOCK_C
                     )
                     mask = location_valid[:, None] & class_valid
-                    x = _load_logits(x_ptr, offsets, mask, class_valid, COMPUTE_DTYPE)
+                    x = _load_logits(x_ptr, offsets, mask, COMPUTE_DTYPE)
                     weight = _dense_weight(
                         classes, class_valid, offsets, mask, target_class, counted,
                         target_ptr, class_factor_ptr, class_factor, smoothing, num_classes,
@@ -508,6 +520,8 @@ def _blocks(
     """
     rows = inner == 1
     locations = outer if rows else inner
+    if rows and num_classes >= _ROW_PER_PROGRAM_CLASSES:
+        return 1, min(_next_power_of_2(num_classes), tile_elements)
     min_locations = 1 if rows else min(_next_power_of_2(inner), _MAP_MIN_LOCATIONS)
     block_c = min(_next_power_of_2(num_classes), tile_elements // min_locations)
     block_l = min(max(tile_elements // block_c, min_locations), _next_power_of_2(locations))
@@ -637,6 +651,8 @@ def _launch(
     block_l, block_c = _blocks(outer, num_classes, inner, _TILE_ELEMENTS // shrink)
     rows = inner == 1
     programs = triton.cdiv(outer, block_l) if rows else outer * triton.cdiv(inner, block_l)
+    # the largest power of 2 that divides C, up to a 16-byte vector of x's dtype
+    class_align = min(num_classes & -num_classes, 16 // x.element_size())
     # The placeholder for an absent tensor operand: never read (its constexpr is off).
     unused = stats
     launch(
@@ -653,7 +669,7 @@ def _launch(
         upstream if upstream is not None else unused,
         grad if grad is not None else x,
         outer,
-        num_classes,
+        num_classes // class_align,
         inner,
         call.ignore_index,
         *float_parts(call.gamma_value),
@@ -670,9 +686,13 @@ def _launch(
         WIDE=wide,
         SINGLE_BLOCK=block_c >= num_classes,
         COMPUTE_DTYPE=tl.float64 if stats.dtype == torch.float64 else tl.float32,
+        CLASS_ALIGN=class_align,
         BLOCK_L=block_l,
         BLOCK_C=block_c,
-        num_warps=_num_warps(block_l * block_c, _ELEMENTS_PER_THREAD // shrink),
+        num_warps=_num_warps(
+            block_l * block_c,
+            (_ROW_ELEMENTS_PER_THREAD if block_l == 1 and rows else _ELEMENTS_PER_THREAD) // shrink,
+        ),
     )
 
 
