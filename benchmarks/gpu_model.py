@@ -101,6 +101,7 @@ class _CountingKernel:
     def __getitem__(self, grid: Any) -> Callable[..., None]:
         def launch(*args: Any, **kwargs: Any) -> None:
             self._recorder[grid](*args, **kwargs)
+            self._counter.launches[-1].programs = grid[0]  # type: ignore[attr-defined]
             seen = {
                 arg.untyped_storage()._cdata: _extent(arg)
                 for arg in args
@@ -178,19 +179,33 @@ def measure(case: gpu.Case, implementation: str) -> dict[str, Any]:
 H100_THREAD_INSTRUCTIONS_PER_S = 132 * 4 * 32 * 1.98e9
 
 
-def elements_per_thread(launch: dict[str, Any]) -> float:
-    """Elements one thread handles per pass of the kernel's body (a loop iteration of the
-    softmax kernel, the whole program of the elementwise one)."""
-    constexprs, warps = launch["constexprs"], launch["options"].get("num_warps", 4)
-    tile = constexprs.get("BLOCK") or constexprs["BLOCK_L"] * constexprs["BLOCK_C"]
-    return float(tile) / (32 * warps)
+def _threads(launch: dict[str, Any]) -> int:
+    return 32 * int(launch["options"].get("num_warps", 4))
 
 
-def instructions(launches: list[dict[str, Any]]) -> dict[str, Any]:
-    """SASS instructions per logit element of a row's launches (sm_90 cubins compiled here):
-    each launch's static instruction count over the elements per thread, summed over the
-    launches (forward and backward). For a kernel with a loop over class blocks the static
-    count holds the code outside the loop too: an upper bound per element."""
+def _loop_trips_and_elements(launch: dict[str, Any], shape: tuple[int, int]) -> tuple[float, float]:
+    """(trips of the kernel's loop, elements of the row's input one program handles) for a
+    gpu.py row of ``shape``. Elementwise: a grid-stride loop over blocks of BLOCK elements,
+    blocks / programs trips (on average). Softmax: a loop over blocks of BLOCK_C classes of
+    BLOCK_L rows (the forward of a row that fits in one block has no loop)."""
+    constexprs = launch["constexprs"]
+    rows, classes = shape
+    if "BLOCK" in constexprs:
+        blocks = -(-rows * classes // constexprs["BLOCK"])
+        trips = blocks / launch["programs"]
+        return trips, trips * constexprs["BLOCK"]
+    trips = -(-classes // constexprs["BLOCK_C"])
+    return float(trips), float(constexprs["BLOCK_L"] * classes)
+
+
+def instructions(launches: list[dict[str, Any]], shape: tuple[int, int]) -> dict[str, Any]:
+    """SASS instructions per logit element of a row's launches (sm_90 cubins compiled here),
+    summed over the launches (forward and backward).
+
+    Per launch, what one thread executes: the code outside the kernel's loop once, the
+    loop's body once per trip (:func:`_loop_trips_and_elements`; the static count, branches
+    not taken included: an upper bound), over the elements that thread handles (the
+    program's elements / its threads)."""
     if os.environ.get("TRITON_INTERPRET", "0") not in ("", "0"):
         raise RuntimeError("instruction counts compile the kernels: run without TRITON_INTERPRET")
     per_launch = []
@@ -198,13 +213,21 @@ def instructions(launches: list[dict[str, Any]]) -> dict[str, Any]:
         result = triton_aot.compile_one(launch, ["cuda", 90, 32], "binary")
         if "error" in result:
             raise RuntimeError(result["error"])
+        trips, elements = _loop_trips_and_elements(launch, shape)
+        bodies = result["sass_loop_instructions"]
+        if len(bodies) > 1:
+            raise RuntimeError(f"{launch['kernel']}: {len(bodies)} loops; the model knows one")
+        body = bodies[0] if bodies else 0
+        executed = result["sass_instructions"] - body + body * trips
         per_launch.append(
             {
                 "kernel": launch["kernel"],
                 "sass_instructions": result["sass_instructions"],
+                "sass_loop_instructions": body,
+                "loop_trips": round(trips, 2),
                 "registers": result["registers"],
                 "spill_bytes": result["spill_bytes"],
-                "per_element": result["sass_instructions"] / elements_per_thread(launch),
+                "per_element": executed / (elements / _threads(launch)),
             }
         )
     return {
@@ -259,7 +282,7 @@ def table(with_instructions: bool = False) -> list[dict[str, Any]]:
         )
     if with_instructions:
         for row in rows:
-            counted = instructions(row["launches"])
+            counted = instructions(row["launches"], tuple(row["shape"]))
             memory_s = row["bytes_per_element"] / H100_BYTES_PER_S
             instruction_s = counted["per_element"] / H100_THREAD_INSTRUCTIONS_PER_S
             row.update(

@@ -483,7 +483,7 @@ def _resources(compiled: Any, ptxas_log: str, backend: str) -> dict[str, Any]:
         return {
             "registers": int(registers[-1]) if registers else None,
             "spill_bytes": sum(int(st) + int(ld) for st, ld in spills) if spills else None,
-            "sass_instructions": _sass_instruction_count(compiled.asm["cubin"]),
+            **_sass_counts(compiled.asm["cubin"]),
         }
     # AMD: the code object's metadata in the assembly (vector registers and their spills)
     assembly = compiled.asm.get("amdgcn", "")
@@ -495,8 +495,8 @@ def _resources(compiled: Any, ptxas_log: str, backend: str) -> dict[str, Any]:
     }
 
 
-def _sass_instruction_count(cubin: bytes) -> int | None:
-    """The number of SASS instructions in a cubin (cuobjdump of the Triton wheel)."""
+def _sass(cubin: bytes) -> list[tuple[int, str]] | None:
+    """A cubin's SASS instructions as (address, text) (cuobjdump of the Triton wheel)."""
     import triton
 
     tool = Path(triton.__file__).parent / "backends" / "nvidia" / "bin" / "cuobjdump"
@@ -506,7 +506,34 @@ def _sass_instruction_count(cubin: bytes) -> int | None:
         file.write(cubin)
         file.flush()
         out = subprocess.run([str(tool), "-sass", file.name], capture_output=True, text=True)
-    return len(re.findall(r"^\s+/\*[0-9a-f]{4}\*/", out.stdout, flags=re.MULTILINE))
+    return [
+        (int(address, 16), text.strip())
+        for address, text in re.findall(
+            r"^\s+/\*([0-9a-f]{4,})\*/\s+(.*?);", out.stdout, flags=re.MULTILINE
+        )
+    ]
+
+
+def loop_bodies(instructions: list[tuple[int, str]]) -> list[int]:
+    """The instruction count of each loop: the instructions from a backward branch's target
+    to the branch (the trap that ends a kernel, a branch to itself, is no loop)."""
+    bodies = []
+    for address, text in instructions:
+        branch = re.search(r"\bBRA\b.*?0x([0-9a-f]+)", text)
+        if branch and int(branch.group(1), 16) < address:
+            start = int(branch.group(1), 16)
+            bodies.append(sum(1 for a, _ in instructions if start <= a <= address))
+    return bodies
+
+
+def _sass_counts(cubin: bytes) -> dict[str, Any]:
+    instructions = _sass(cubin)
+    if instructions is None:
+        return {"sass_instructions": None, "sass_loop_instructions": None}
+    return {
+        "sass_instructions": len(instructions),
+        "sass_loop_instructions": loop_bodies(instructions),
+    }
 
 
 def covering_set(launches: list[dict[str, Any]]) -> list[int]:

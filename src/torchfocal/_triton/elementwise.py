@@ -117,10 +117,12 @@ def _elementwise_kernel(
     COUNT_POSITIVES: tl.constexpr,
     NEED_GRAD: tl.constexpr,
     UPSTREAM: tl.constexpr,
+    FOLD_UPSTREAM: tl.constexpr,
     CHECK_RANGE: tl.constexpr,
     COORDINATES: tl.constexpr,
     WIDE_INDEX: tl.constexpr,
     COMPUTE: tl.constexpr,
+    HALF: tl.constexpr,
     BLOCK: tl.constexpr,
 ):
     alpha = scalar(alpha_high, alpha_low, COMPUTE)
@@ -133,9 +135,17 @@ def _elementwise_kernel(
     num_programs = tl.num_programs(0)
     if WIDE_INDEX:
         pid = pid.to(tl.int64)
+    # alpha_t for a positive and a negative target, with a single upstream gradient folded
+    # in where the loss is linear in alpha_t (FOLD_UPSTREAM): scale is then a select of two
+    # numbers, and the gradient needs no multiply by the upstream gradient.
+    alpha_positive = alpha
+    alpha_negative = 1.0 - alpha
     upstream_value = 1.0
     if UPSTREAM == 1:  # backward of a reduced loss: grad_output / divisor, one value
         upstream_value = tl.load(upstream_ptr).to(COMPUTE)
+        if FOLD_UPSTREAM:
+            alpha_positive = alpha_positive * upstream_value
+            alpha_negative = alpha_negative * upstream_value
     loss_sum = tl.zeros((BLOCK,), tl.float64)
     mass_sum = tl.zeros((BLOCK,), COMPUTE)
     count_sum = tl.zeros((BLOCK,), COMPUTE)
@@ -177,10 +187,14 @@ def _elementwise_kernel(
                     alpha_ptr, o, c, i, alpha_s0, alpha_s1, alpha_s2, in_range, COMPUTE
                 )
                 scale = alpha_value * y + (1.0 - alpha_value) * (1.0 - y)
+                if FOLD_UPSTREAM and UPSTREAM == 1:
+                    scale = scale * upstream_value
             elif HARD:
-                scale = tl.where(y > 0.5, alpha, 1.0 - alpha)
+                scale = tl.where(y > 0.5, alpha_positive, alpha_negative)
             else:
-                scale = alpha * y + (1.0 - alpha) * (1.0 - y)
+                scale = alpha_positive * y + alpha_negative * (1.0 - y)
+        elif FOLD_UPSTREAM and UPSTREAM == 1:
+            scale = upstream_value
         pos_weight = 1.0
         if HAS_POS_WEIGHT:
             pos_weight = _load(
@@ -216,6 +230,7 @@ def _elementwise_kernel(
             HARD,
             HAS_POS_WEIGHT,
             GAMMA_INT,
+            HALF,
         )
 
         if HAS_WEIGHT:
@@ -226,7 +241,7 @@ def _elementwise_kernel(
             grad = grad * weight
 
         if NEED_GRAD:
-            if UPSTREAM == 1:
+            if UPSTREAM == 1 and not FOLD_UPSTREAM:
                 grad = grad * upstream_value
             elif UPSTREAM == 2:  # backward of reduction "none": grad_output per element
                 upstream = tl.load(upstream_ptr + offsets, mask=in_range, other=0)
@@ -406,11 +421,13 @@ def elementwise_loss(
             COUNT_POSITIVES=count_positives,
             NEED_GRAD=need_grad,
             UPSTREAM=0 if upstream is None else (1 if upstream.dim() == 0 else 2),
+            FOLD_UPSTREAM=math.scale_linear and upstream is not None and upstream.dim() == 0,
             CHECK_RANGE=check_range,
             COORDINATES=form == "index"
             or any(value is not None for value in (alpha_tensor, weight, pos_weight, gamma_tensor)),
             WIDE_INDEX=n_elements + BLOCK >= 2**31,
             COMPUTE=tl.float64 if x.dtype == torch.float64 else tl.float32,
+            HALF=x.dtype in (torch.float16, torch.bfloat16),
             BLOCK=BLOCK,
         )
     return ElementwiseResult(out, grad, flags)

@@ -4,13 +4,15 @@ One ``@triton.jit`` function per loss, all with one signature, so that the skele
 the loss as a ``tl.constexpr`` function argument (no switch on a loss number):
 
     math(x, y, scale, pos_weight, gamma, <three numbers named by the loss>,
-         HARD, HAS_POS_WEIGHT, GAMMA_INT) -> (loss, dloss/dx before the weight)
+         HARD, HAS_POS_WEIGHT, GAMMA_INT, HALF) -> (loss, dloss/dx before the weight)
 
 ``x`` is the logit and ``y`` the (smoothed) target of each element, both in the compute
 dtype; ``scale`` is alpha_t (1 where the loss has no alpha), ``pos_weight`` the element's
 positive weight (1.0 unless HAS_POS_WEIGHT), ``gamma`` the skeleton's focusing parameter
 (a number, flsd53's 5 or 3, or one per element); ``HARD``: every y is 0 or 1; ``GAMMA_INT``:
-gamma as a compile-time integer 0 to 3, or -1 for any other gamma. A loss names its own
+gamma as a compile-time integer 0 to 3, or -1 for any other gamma; ``HALF``: the input is
+float16 / bfloat16, whose results are rounded to 2^-11 / 2^-8 (the primitives may be
+shorter). A loss names its own
 numbers in its signature; :data:`KERNEL_MATH` says which names the host passes, in order,
 so a call names them too (``params={"beta": 1.0}``).
 
@@ -26,7 +28,7 @@ from typing import Any, NamedTuple
 import triton
 import triton.language as tl
 
-from .common import exp_neg, log1p, reciprocal, sigmoid_parts
+from .common import exp_neg_product, log1p, reciprocal, sigmoid_parts
 
 
 @triton.jit
@@ -55,6 +57,7 @@ def sigmoid_focal(
     HARD: tl.constexpr,
     HAS_POS_WEIGHT: tl.constexpr,
     GAMMA_INT: tl.constexpr,
+    HALF: tl.constexpr,
 ):
     """Sigmoid focal loss (losses/sigmoid_focal.py, whose notation this follows).
 
@@ -75,12 +78,12 @@ def sigmoid_focal(
     anchor = y > 0.5
     x_t = tl.where(anchor, x, -x)
     # -log p_t0, -log q0, p_t0, q0
-    softplus_neg, softplus_pos, p_t0, q0 = sigmoid_parts(x_t)
+    softplus_neg, softplus_pos, p_t0, q0 = sigmoid_parts(x_t, HALF)
     if HARD:
         # m = q0^gamma = exp(-gamma softplus(x_t)) in the loss, which needs no 1 / (1 + e)
         # then (forward computes only the loss: two instructions for any gamma); q0^gamma
         # by multiplication in the gradient, which needs q0 and p_t0 anyway.
-        modulator_loss = exp_neg(gamma * softplus_pos)
+        modulator_loss = exp_neg_product(softplus_pos, gamma)
         modulator_grad = modulator_loss
         if GAMMA_INT >= 0:
             modulator_grad = _power(q0, GAMMA_INT)
@@ -128,6 +131,7 @@ def focal_star(
     HARD: tl.constexpr,
     HAS_POS_WEIGHT: tl.constexpr,
     GAMMA_INT: tl.constexpr,
+    HALF: tl.constexpr,
 ):
     """FL* (losses/focal_star.py): with s = 2y - 1, x_t = s x and z = gamma x_t + beta,
 
@@ -143,7 +147,7 @@ def focal_star(
     s = 2.0 * y - 1.0
     x_t = s * x
     z = gamma * x_t + beta
-    softplus_neg_z, _, _, sigmoid_neg_z = sigmoid_parts(z)
+    softplus_neg_z, _, _, sigmoid_neg_z = sigmoid_parts(z, HALF)
     loss = tl.where(z == float("-inf"), -(x_t + beta / gamma), softplus_neg_z / gamma)
     return scale * loss, -scale * s * sigmoid_neg_z
 
@@ -161,6 +165,7 @@ def asymmetric(
     HARD: tl.constexpr,
     HAS_POS_WEIGHT: tl.constexpr,
     GAMMA_INT: tl.constexpr,
+    HALF: tl.constexpr,
 ):
     """Asymmetric loss (losses/asymmetric.py; no alpha): loss = y L+ + (1 - y) L-.
 
@@ -182,7 +187,7 @@ def asymmetric(
     of taking that side's constant 0. Without a clip, p^gamma_neg = exp(-gamma_neg
     softplus(-x)) and dL-/dx = p^gamma_neg (gamma_neg (1 - p) softplus(x) + p).
     """
-    softplus_neg, softplus_pos, p, one_minus_p = sigmoid_parts(x)
+    softplus_neg, softplus_pos, p, one_minus_p = sigmoid_parts(x, HALF)
     modulator_pos = tl.exp(-gamma_pos * softplus_pos)
     loss_pos = modulator_pos * softplus_neg
     grad_pos = -modulator_pos * (gamma_pos * p * softplus_neg + one_minus_p)
@@ -225,6 +230,7 @@ def poly1(
     HARD: tl.constexpr,
     HAS_POS_WEIGHT: tl.constexpr,
     GAMMA_INT: tl.constexpr,
+    HALF: tl.constexpr,
 ):
     """Poly-1 focal loss, sigmoid form (losses/poly1.py): the focal loss (alpha-weighted:
     s_a = scale) plus epsilon q^k, k = gamma + 1, q = 1 - p_t, not alpha-weighted.
@@ -240,10 +246,10 @@ def poly1(
     power of q is formed. log q is -softplus(x_t) for hard targets (d = 0; q0 underflows
     long before q0^k does), log(q) otherwise (q >= d > 0).
     """
-    focal, focal_grad = sigmoid_focal(x, y, scale, 1.0, gamma, 0.0, 0.0, 0.0, HARD, False, -1)
+    focal, focal_grad = sigmoid_focal(x, y, scale, 1.0, gamma, 0.0, 0.0, 0.0, HARD, False, -1, HALF)
     anchor = y > 0.5
     x_t = tl.where(anchor, x, -x)
-    softplus_neg, softplus_pos, p_t0, q0 = sigmoid_parts(x_t)
+    softplus_neg, softplus_pos, p_t0, q0 = sigmoid_parts(x_t, HALF)
     if HARD:
         log_q = -softplus_pos
         slope = 1.0  # 1 - 2d
@@ -271,6 +277,7 @@ def varifocal(
     HARD: tl.constexpr,
     HAS_POS_WEIGHT: tl.constexpr,
     GAMMA_INT: tl.constexpr,
+    HALF: tl.constexpr,
 ):
     """Varifocal loss (losses/varifocal.py), on the target score q; alpha weighs the
     negatives (it is no alpha_t), iou_weighted is 1.0 or 0.0:
@@ -283,7 +290,7 @@ def varifocal(
     d p^gamma/dx = gamma p^gamma (1 - p) forms no p^(gamma - 1). p^gamma is
     exp(-gamma softplus(-x)); (1 - p) softplus(x) is 0 where softplus(x) is huge.
     """
-    softplus_neg, softplus_pos, p, one_minus_p = sigmoid_parts(x)
+    softplus_neg, softplus_pos, p, one_minus_p = sigmoid_parts(x, HALF)
     positive = q > 0
     s = tl.where(iou_weighted != 0, q, 1.0)
     loss_pos = s * (q * softplus_neg + (1.0 - q) * softplus_pos)
@@ -307,6 +314,7 @@ def quality_focal(
     HARD: tl.constexpr,
     HAS_POS_WEIGHT: tl.constexpr,
     GAMMA_INT: tl.constexpr,
+    HALF: tl.constexpr,
 ):
     """Quality focal loss (losses/quality_focal.py), on the target score q, d = p - q:
 
@@ -320,7 +328,7 @@ def quality_focal(
     p (1 - p) bce is 0, not 0 * inf, where bce is huge (p (1 - p) is exactly 0 there).
     "d != 0" is True for NaN, so a NaN logit stays NaN.
     """
-    softplus_neg, softplus_pos, p, one_minus_p = sigmoid_parts(x)
+    softplus_neg, softplus_pos, p, one_minus_p = sigmoid_parts(x, HALF)
     bce = q * softplus_neg + (1.0 - q) * softplus_pos
     difference = (1.0 - q) * p - q * one_minus_p
     if beta == 0:
@@ -343,12 +351,15 @@ class KernelMath(NamedTuple):
 
     function: Any
     parameters: tuple[str, ...] = ()
+    #: Loss and gradient are ``scale`` times the rest: the skeleton may fold the upstream
+    #: gradient into ``scale`` (a select of two numbers per element instead of a multiply).
+    scale_linear: bool = False
 
 
 #: The kernel math of each elementwise loss, by the name its module passes.
 KERNEL_MATH: dict[str, KernelMath] = {
-    "sigmoid_focal": KernelMath(sigmoid_focal),
-    "focal_star": KernelMath(focal_star, ("gamma", "beta")),
+    "sigmoid_focal": KernelMath(sigmoid_focal, scale_linear=True),
+    "focal_star": KernelMath(focal_star, ("gamma", "beta"), scale_linear=True),
     "asymmetric": KernelMath(asymmetric, ("gamma_pos", "gamma_neg", "clip")),
     "poly1": KernelMath(poly1, ("epsilon", "gamma")),
     "varifocal": KernelMath(varifocal, ("alpha", "gamma", "iou_weighted")),
