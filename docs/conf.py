@@ -84,7 +84,12 @@ autodoc_type_aliases = {
         "HessianMode",
         "GradHess",
     )
-} | {"ArrayLike": "numpy.typing.ArrayLike", "npt.ArrayLike": "numpy.typing.ArrayLike"}
+} | {
+    "ArrayLike": "numpy.typing.ArrayLike",
+    "npt.ArrayLike": "numpy.typing.ArrayLike",
+    # CatBoostMetric wraps a metric of their private base class: one of the two public ones.
+    "_Metric": "FocalLossMetric | BalancedLogLoss",
+}
 python_use_unqualified_type_names = True
 
 

@@ -142,7 +142,7 @@ class BalancedLogLoss(_Metric):
 class CatBoostMetric:
     """CatBoost's custom metric protocol (``evaluate`` / ``get_final_error``), lower better."""
 
-    def __init__(self, metric: FocalLossMetric | BalancedLogLoss) -> None:
+    def __init__(self, metric: _Metric) -> None:
         self.metric = metric
 
     def is_max_optimal(self) -> bool:
