@@ -112,7 +112,7 @@ myst_heading_anchors = 4
 html_theme = "furo"
 html_title = f"torchfocal {release}"
 html_static_path = ["_static"]
-html_css_files = ["math.css"]
+html_css_files = ["custom.css"]
 html_show_sourcelink = False
 
 doctest_global_setup = "import torch\nimport torchfocal"

@@ -149,3 +149,14 @@ def test_docstring_examples(module: str) -> None:
     result = doctest.testmod(mod, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.failed == 0
     assert result.attempted > 0, f"{module} has no docstring example"
+
+
+def test_signature_type_aliases_are_documented_as_defined() -> None:
+    """docs/api/index.md spells out ClassValues and GammaSpec as the code defines them."""
+    from torchfocal._engine import checks
+
+    page = (ROOT / "docs/api/index.md").read_text(encoding="utf-8")
+    for name in ("ClassValues", "GammaSpec"):
+        entry = re.search(rf"^\.\. py:type:: {name}\n   :canonical: (?P<value>.+)$", page, re.M)
+        assert entry is not None, f"docs/api/index.md does not define {name}"
+        assert entry["value"] == str(getattr(checks, name))
