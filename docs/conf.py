@@ -4,7 +4,7 @@ Build: ``pip install -e ".[docs]"`` then ``python -m sphinx -W --keep-going -b h
 <out>`` (warnings are errors; .ci/run does this); the docstring examples run with ``-b
 doctest``. Nothing is fetched from the network, at build time or when a page is viewed:
 MathJax is served from the site itself (sphinx-mathjax-offline), the theme uses system fonts,
-and the PyTorch inventory is a local file (below).
+and the Python, NumPy and PyTorch inventories are local files (below).
 """
 
 from __future__ import annotations
@@ -62,7 +62,6 @@ intersphinx_mapping = {
 napoleon_google_docstring = True
 napoleon_numpy_docstring = False
 napoleon_use_rtype = False
-napoleon_use_ivar = True
 autodoc_member_order = "bysource"
 autodoc_typehints = "signature"
 autodoc_class_signature = "mixed"
@@ -91,6 +90,7 @@ autodoc_type_aliases = {
     "_Metric": "FocalLossMetric | BalancedLogLoss",
 }
 python_use_unqualified_type_names = True
+python_maximum_signature_line_length = 88
 
 
 def _alias_name(alias: TypeAliasForwardRef) -> str:
@@ -102,7 +102,6 @@ def _alias_name(alias: TypeAliasForwardRef) -> str:
 # ``TypeAliasForwardRef('ClassValues')``: it stringifies such objects by repr. Should that
 # change, the nitpicky build fails on the unresolved name.
 TypeAliasForwardRef.__repr__ = _alias_name  # type: ignore[method-assign]
-python_maximum_signature_line_length = 88
 
 # Markdown pages: $$...$$ display math (docs/math.md), heading anchors for links such as
 # boosting.md#does-focal-loss-help-tabular-data.

@@ -168,12 +168,13 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("site")
     # A separate process: the build imports the checkout's torchfocal and Sphinx's
     # extensions, and its warnings are CI's strict build's business, not this test's.
-    subprocess.run(
+    build = subprocess.run(
         [sys.executable, "-m", "sphinx", "-b", "html", "-q", str(ROOT / "docs"), str(out)],
-        check=True,
         capture_output=True,
+        text=True,
         timeout=600,
     )
+    assert build.returncode == 0, build.stderr[-4000:]
     return out
 
 
