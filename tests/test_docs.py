@@ -17,7 +17,23 @@ import torchfocal.compat
 
 ROOT = Path(__file__).resolve().parents[1]
 PYTHON_BLOCK = re.compile(r"```python\n(.*?)```", flags=re.S)
-DIRECTIVE = re.compile(r"^::: (?P<identifier>[\w.]+)$", flags=re.M)
+DIRECTIVE = re.compile(
+    r"^\.\. auto(?:function|class|module|data|exception):: (?P<identifier>[\w.]+)$", flags=re.M
+)
+TOCTREE = re.compile(r"^```\{toctree\}\n(?P<body>.*?)^```", flags=re.M | re.S)
+TOCTREE_ENTRY = re.compile(r"^(?:[^<\n]*<(?P<titled>[^>]+)>|(?P<bare>[\w/.-]+))$", flags=re.M)
+
+
+def toctree_pages(page: str) -> list[str]:
+    """The documents a Markdown page's toctrees list, relative to docs/ (``self`` left out)."""
+    folder = Path(page).parent
+    entries = [
+        entry["titled"] or entry["bare"]
+        for toctree in TOCTREE.finditer((ROOT / "docs" / page).read_text(encoding="utf-8"))
+        for entry in TOCTREE_ENTRY.finditer(toctree["body"])
+        if not entry.group(0).startswith(":")
+    ]
+    return [(folder / entry).as_posix() + ".md" for entry in entries if entry != "self"]
 
 
 def python_blocks(page: str) -> list[str]:
@@ -71,12 +87,11 @@ def _public(module: ModuleType) -> dict[str, object]:
 
 
 def test_api_reference_documents_every_public_name() -> None:
-    """The API pages in the site's nav hold a ``::: identifier`` for every public object:
-    torchfocal's ``__all__``, the public names of functional, nn, weighting and reference,
-    and of each compat module."""
-    nav_pages = re.findall(
-        r"^\s+- (?:[^:\n]+: )?(api/\S+\.md)$", (ROOT / "mkdocs.yml").read_text(), re.M
-    )
+    """The API pages in the site's table of contents hold an autodoc directive
+    (``.. autofunction:: identifier``, ...) for every public object: torchfocal's ``__all__``,
+    the public names of functional, nn, weighting and reference, and of each compat module."""
+    assert "api/index.md" in toctree_pages("index.md")
+    nav_pages = toctree_pages("api/index.md")
     assert "api/functional.md" in nav_pages
     documented = [
         _resolve(match["identifier"])
@@ -134,3 +149,14 @@ def test_docstring_examples(module: str) -> None:
     result = doctest.testmod(mod, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.failed == 0
     assert result.attempted > 0, f"{module} has no docstring example"
+
+
+def test_signature_type_aliases_are_documented_as_defined() -> None:
+    """docs/api/index.md spells out ClassValues and GammaSpec as the code defines them."""
+    from torchfocal._engine import checks
+
+    page = (ROOT / "docs/api/index.md").read_text(encoding="utf-8")
+    for name in ("ClassValues", "GammaSpec"):
+        entry = re.search(rf"^\.\. py:type:: {name}\n   :canonical: (?P<value>.+)$", page, re.M)
+        assert entry is not None, f"docs/api/index.md does not define {name}"
+        assert entry["value"] == str(getattr(checks, name))

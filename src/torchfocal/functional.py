@@ -1,6 +1,6 @@
 """The public loss functions, as one namespace (``torch.nn.functional`` style).
 
-Each loss lives in its own module of :mod:`torchfocal.losses`, with its docstring.
+Each loss lives in its own module of ``torchfocal.losses``, with its docstring.
 """
 
 from ._engine.checks import eager_checks, set_eager_checks

@@ -1035,7 +1035,7 @@ class EqualizationLossV2(_StatefulLoss):
     saved in the state_dict; they stay float64 under ``.to(dtype)``). Every weight is 1
     until a class has statistics. In training mode, after the batch's loss is computed with
     the statistics so far, the batch's own are added
-    (:func:`~torchfocal.losses.equalization.equalization_statistics`: the BCE gradient
+    (``torchfocal.losses.equalization.equalization_statistics``: the BCE gradient
     magnitudes of the positives and of the negatives, times the weights the loss used,
     summed over the rows); with ``distributed=True`` they are summed over the default process
     group first, so every rank holds the statistics of the whole global batch. Eval mode

@@ -3,7 +3,7 @@
 These are the test oracle, written from the formulas in docs/math.md (the focal losses and
 the focal family: FL*, asymmetric, Poly-1, varifocal, quality focal and distribution focal
 losses, each restated in its function's docstring). They share no code with
-:mod:`torchfocal.losses`, and favour plainness over speed or memory. Each function takes
+``torchfocal.losses``, and favour plainness over speed or memory. Each function takes
 array-likes, works in float64, and returns ``(loss, grad)`` where ``grad`` is
 d(loss)/d(input) contracted with ``grad_output`` (ones by default), in the input's shape.
 Every logarithm of a probability is a log-sigmoid or log-softmax of the logits and every
@@ -533,14 +533,19 @@ def poly1_focal_loss(
 ) -> tuple[Array, Array]:
     """Poly-1 focal loss (Leng et al. 2022) and its gradient.
 
-    Sigmoid, per element (targets and reductions as sigmoid_focal_loss, no pos_weight):
-    loss = w (alpha_t q**gamma bce + epsilon q**(gamma + 1)), q = 1 - p_t,
-    d/dx = w (alpha_t (gamma q**(gamma-1) bce dq/dx + q**gamma (p - y))
-              + epsilon (gamma + 1) q**gamma dq/dx),  dq/dx = (1 - 2y) p (1 - p).
-    Softmax, per location (weight and avg_factor are not accepted):
-    loss = -sum_c alpha_c t_c (1 - p_c)**gamma log p_c + epsilon (1 - P_t)**(gamma + 1),
-    P_t = sum_c t_c p_c, d(1 - P_t)/dx_j = -p_j (t_j - P_t). 1 - P_t is summed as
-    sum_c p_c (1 - t_c) and t_j - P_t as sum_c p_c (t_j - t_c), without cancellation.
+    Sigmoid, per element (targets and reductions as sigmoid_focal_loss, no pos_weight)::
+
+        loss = w (alpha_t q**gamma bce + epsilon q**(gamma + 1)), q = 1 - p_t,
+        d/dx = w (alpha_t (gamma q**(gamma-1) bce dq/dx + q**gamma (p - y))
+                  + epsilon (gamma + 1) q**gamma dq/dx),  dq/dx = (1 - 2y) p (1 - p).
+
+    Softmax, per location (weight and avg_factor are not accepted)::
+
+        loss = -sum_c alpha_c t_c (1 - p_c)**gamma log p_c + epsilon (1 - P_t)**(gamma + 1),
+        P_t = sum_c t_c p_c, d(1 - P_t)/dx_j = -p_j (t_j - P_t).
+
+    1 - P_t is summed as sum_c p_c (1 - t_c) and t_j - P_t as sum_c p_c (t_j - t_c), without
+    cancellation.
     """
     if activation == "sigmoid":
         return _poly1_sigmoid(
@@ -762,9 +767,12 @@ def quality_focal_loss(
 ) -> tuple[Array, Array]:
     """Quality focal loss (Li et al. 2020, GFL) and its gradient.
 
-    loss = w |q - p|**beta bce(x, q),
-    grad = w (beta |p - q|**(beta-1) sign(p - q) p (1 - p) bce + |p - q|**beta (p - q)),
-    the first term 0 where p == q and for beta = 0 (then |p - q|**0 = 1: BCE). p - q is
+    ::
+
+        loss = w |q - p|**beta bce(x, q),
+        grad = w (beta |p - q|**(beta-1) sign(p - q) p (1 - p) bce + |p - q|**beta (p - q)),
+
+    the first term 0 where p == q and for beta = 0 (then ``|p - q|**0 = 1``: BCE). p - q is
     taken as (1 - q) - (1 - p) for q >= 0.5, exact at q = 1.
     Reductions none / mean (over every element, or / avg_factor) / sum.
     """
@@ -1589,7 +1597,7 @@ def lovasz_softmax_loss(
     grad_output: ArrayLike | None = None,
 ) -> tuple[Array, Array]:
     """Lovasz-softmax (Berman et al. 2018): ignored locations removed, per class the errors
-    |[y = c] - p_c| through :func:`_lovasz_flat`, averaged over the chosen classes (present
+    ``|[y = c] - p_c|`` through ``_lovasz_flat``, averaged over the chosen classes (present
     ones: 0 if none), per image or over all; d/dp_c = -/+ g on the foreground / background,
     then through the softmax."""
     _check_reduction(reduction, ("none", "mean", "sum"))

@@ -1,14 +1,16 @@
 """Class weights and initialisation for imbalanced data.
 
-- :func:`class_balanced_weights`: Cui et al. 2019, weights from the effective number of
-  samples.
-- :func:`balanced_alpha`: the alpha of alpha-balanced cross-entropy that evens out the
-  positives and negatives of each class.
-- :func:`deferred_reweighting`: Cao et al. 2019's DRW schedule, no class weights until an
-  epoch and the class-balanced ones from it on.
-- :func:`ldam_margins`: Cao et al. 2019's class margins for :func:`torchfocal.ldam_loss`.
-- :func:`prior_bias` / :func:`prior_bias_`: Lin et al. 2017's initialisation of the last
-  classification layer, so that every logit starts at probability ``pi``.
+- :func:`~torchfocal.class_balanced_weights`: Cui et al. 2019, weights from the effective
+  number of samples.
+- :func:`~torchfocal.balanced_alpha`: the alpha of alpha-balanced cross-entropy that evens
+  out the positives and negatives of each class.
+- :func:`~torchfocal.deferred_reweighting`: Cao et al. 2019's DRW schedule, no class weights
+  until an epoch and the class-balanced ones from it on.
+- :func:`~torchfocal.ldam_margins`: Cao et al. 2019's class margins for
+  :func:`torchfocal.ldam_loss`.
+- :func:`~torchfocal.prior_bias` / :func:`~torchfocal.prior_bias_`: Lin et al. 2017's
+  initialisation of the last classification layer, so that every logit starts at
+  probability ``pi``.
 """
 
 from __future__ import annotations

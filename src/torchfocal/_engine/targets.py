@@ -352,13 +352,15 @@ PROBABILITY_SUM_TOLERANCE = 1e-3
 
 
 def probability_sum_tolerance(dtype: torch.dtype, num_classes: int) -> float:
-    """How far a row of probabilities of ``dtype`` may sum from 1 and still be accepted.
+    r"""How far a row of probabilities of ``dtype`` may sum from 1 and still be accepted.
 
     A row of probabilities stored in ``dtype`` carries the rounding of each value: a value
-    in the normal range is off by at most u |p_c| (u = eps / 2, the unit roundoff), one
+    in the normal range is off by at most :math:`u |p_c|` (u = eps / 2, the unit roundoff), one
     that underflowed by at most the smallest subnormal s. Summed over the row,
 
-        |sum_c p_c - 1| <= u sum_c p_c + C s = u + C s
+    .. math::
+
+        \Big|\sum_c p_c - 1\Big| \le u \sum_c p_c + C s = u + C s
 
     plus the same again for every rounding step that made the values (the softmax's own
     output rounding, a label-smoothing or mixup step, a renormalisation). The relative

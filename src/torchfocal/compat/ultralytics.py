@@ -26,7 +26,7 @@ class FocalLoss(nn.Module):
 
     Numerics differ from the original only where it fails: ultralytics forms
     ``(1 - p_t) ** gamma`` from ``sigmoid(pred)``, which rounds to 0 for confident
-    predictions (|logit| > ~17 in float32) and then gives a NaN gradient for gamma < 1;
+    predictions (``|logit|`` > ~17 in float32) and then gives a NaN gradient for gamma < 1;
     here the modulator is computed in log space and stays finite.
 
     Example:

@@ -204,7 +204,7 @@ def equalization_loss_v2(
     *Equalization Loss v2: A New Gradient Balance Approach for Long-tailed Object
     Detection*, https://arxiv.org/abs/2012.08548. :class:`torchfocal.EqualizationLossV2`
     collects the statistics over the training batches
-    (:func:`~torchfocal.losses.equalization.equalization_statistics`).
+    (``torchfocal.losses.equalization.equalization_statistics``).
 
     Args:
         input: logits ``(N, C)``, float16 / bfloat16 / float32 / float64.

@@ -351,6 +351,7 @@ def sigmoid_focal_loss(
         input: logits of any shape, e.g. ``(N, C)`` or ``(N, C, d1, ...)``; float16,
             bfloat16, float32 or float64 (half types are computed in float32).
         target: one of
+
             - the input's shape, float in [0, 1] (soft targets allowed), or bool / integer
               0-1 (a mask);
             - the input's shape without ``class_dim``, integer class indices: ``0..C-1``
