@@ -26,9 +26,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import os
 import sys
+import weakref
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -64,10 +66,39 @@ class ByteCounter(TorchDispatchMode):
         self.bytes = 0
         self.ops: list[tuple[str, int]] = []
         self.launches: list[triton_aot.Launch] = []
+        #: Bytes of the storages allocated under the counter that are alive, and their most.
+        self.live_bytes = 0
+        self.peak_bytes = 0
+        self._live: set[int] = set()
+
+    def inputs(self, *tensors: torch.Tensor) -> None:
+        """Storages that exist before the call (its inputs): views of them are no allocation."""
+        self._live.update(t.untyped_storage()._cdata for t in tensors)
+
+    def _track(self, tensor: torch.Tensor) -> None:
+        """Count a new storage as live until its last tensor dies (a weakref finalizer on
+        the storage: views keep it alive)."""
+        storage = tensor.untyped_storage()
+        key = storage._cdata
+        if key in self._live:
+            return
+        self._live.add(key)
+        size = storage.nbytes()
+        self.live_bytes += size
+        self.peak_bytes = max(self.peak_bytes, self.live_bytes)
+
+        def free() -> None:
+            self._live.discard(key)
+            self.live_bytes -= size
+
+        weakref.finalize(storage, free)
 
     def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
         kwargs = kwargs or {}
         out = func(*args, **kwargs)
+        for tensor in torch.utils._pytree.tree_leaves(out):
+            if isinstance(tensor, torch.Tensor):
+                self._track(tensor)
         name = func._schema.name.split("::")[-1]
         returns = func._schema.returns
         aliases = [r.alias_info for r in returns if r.alias_info is not None]
@@ -164,11 +195,17 @@ def measure(case: gpu.Case, implementation: str) -> dict[str, Any]:
         )
         loss_function = lambda: focal(x, target, reduction="mean", backend="triton")  # noqa: E731
     with counting() as counter:
+        counter.inputs(x, target)
+        if implementation == "baseline" and case.loss == "sigmoid":
+            counter.inputs(float_target)
         loss = loss_function()
-        (_grad,) = torch.autograd.grad(loss, x)
+        (grad,) = torch.autograd.grad(loss, x)
+        del loss, grad  # what the call leaves behind is freed before the counter closes
     elements = x.numel()
     return {
         "bytes_per_element": counter.bytes / elements,
+        # the most memory the call held at once beyond its inputs, gradient included
+        "peak_logit_buffers": counter.peak_bytes / (elements * x.element_size()),
         "ops": counter.ops,
         "launches": [vars(launch) for launch in counter.launches],
     }
@@ -198,6 +235,12 @@ def _loop_trips_and_elements(launch: dict[str, Any], shape: tuple[int, int]) -> 
     return float(trips), float(constexprs["BLOCK_L"] * classes)
 
 
+@functools.cache
+def _compiled(launch: str) -> dict[str, Any]:
+    """One specialisation compiled for sm_90 (rows share specialisations)."""
+    return triton_aot.compile_one(json.loads(launch), ["cuda", 90, 32], "binary")
+
+
 def instructions(launches: list[dict[str, Any]], shape: tuple[int, int]) -> dict[str, Any]:
     """SASS instructions per logit element of a row's launches (sm_90 cubins compiled here),
     summed over the launches (forward and backward).
@@ -210,7 +253,7 @@ def instructions(launches: list[dict[str, Any]], shape: tuple[int, int]) -> dict
         raise RuntimeError("instruction counts compile the kernels: run without TRITON_INTERPRET")
     per_launch = []
     for launch in launches:
-        result = triton_aot.compile_one(launch, ["cuda", 90, 32], "binary")
+        result = _compiled(json.dumps({k: v for k, v in launch.items() if k != "programs"}))
         if "error" in result:
             raise RuntimeError(result["error"])
         trips, elements = _loop_trips_and_elements(launch, shape)
@@ -276,6 +319,8 @@ def table(with_instructions: bool = False) -> list[dict[str, Any]]:
                 "ratio_to_baseline": round(
                     ours["bytes_per_element"] / baseline["bytes_per_element"], 3
                 ),
+                "peak_logit_buffers": round(ours["peak_logit_buffers"], 3),
+                "baseline_peak_logit_buffers": round(baseline["peak_logit_buffers"], 3),
                 "ops": ours["ops"],
                 "launches": ours["launches"],
             }
@@ -297,15 +342,17 @@ def table(with_instructions: bool = False) -> list[dict[str, Any]]:
 def markdown(rows: list[dict[str, Any]]) -> str:
     lines = [
         "| case | bytes / element | sync-free minimum | baseline bytes / element | "
-        "modelled H100 memory time (ms) | modelled ratio to baseline | SASS instructions / "
-        "element (fwd + bwd) | registers (most) | spill bytes | instruction / memory time |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "modelled H100 memory time (ms) | modelled ratio to baseline | peak memory, in "
+        "buffers of the logits' size (baseline) | SASS instructions / element (fwd + bwd) | "
+        "registers (most) | spill bytes | instruction / memory time |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
         lines.append(
             f"| {row['case']} {tuple(row['shape'])} | {row['bytes_per_element']:.2f} | "
             f"{row['minimum_bytes_per_element']:.2f} | {row['baseline_bytes_per_element']:.2f} "
             f"({row['baseline']}) | {row['h100_memory_ms']:.3f} | {row['ratio_to_baseline']:.2f} "
+            f"| {row['peak_logit_buffers']:.2f} ({row['baseline_peak_logit_buffers']:.2f}) "
             f"| {row.get('instructions_per_element', '-')} | {row.get('registers', '-')} | "
             f"{row.get('spill_bytes', '-')} | {row.get('instruction_time_over_memory_time', '-')} |"
         )

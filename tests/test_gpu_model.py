@@ -4,6 +4,9 @@ reads them again and writes the gradient once), by the model on meta tensors."""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -33,3 +36,31 @@ def test_the_model_counts_what_a_launch_and_an_op_touch() -> None:
     case = next(c for c in gpu_model.gpu.all_cases() if c.target == "bool")
     baseline = gpu_model.measure(case, "baseline")["bytes_per_element"]
     assert baseline > 2 * gpu_model.minimum_bytes(case)
+
+
+def test_every_row_holds_one_gradient_buffer_at_most() -> None:
+    """Issue point: forward+backward holds at most one buffer of the logits' size beyond
+    the logits (the gradient it returns), where the baselines hold two or three."""
+    for row in gpu_model.table():
+        assert row["peak_logit_buffers"] <= 1.0 + SLACK, row["case"]
+        assert row["baseline_peak_logit_buffers"] >= 2.0, row["case"]
+
+
+@pytest.mark.compile
+def test_instruction_time_against_memory_time(tmp_path: Path) -> None:
+    """The compiled code's executed instructions per element against the row's memory time
+    (sm_90 cubins, the H100 SXM's issue rate), from ``benchmarks/gpu_model.py`` in a process
+    of its own (the kernels compile only without TRITON_INTERPRET). Goal 0.8 for every row;
+    the bfloat16 sigmoid rows miss it (BENCHMARKS.md says by how much), and are held where
+    they are."""
+    out = tmp_path / "model.json"
+    environment = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
+    script = Path(__file__).parents[1] / "benchmarks" / "gpu_model.py"
+    subprocess.run([sys.executable, str(script), "--out", str(out)], check=True, env=environment)
+    rows = json.loads(out.read_text())
+    assert len(rows) == len(gpu_model.gpu.all_cases())
+    for row in rows:
+        ratio = row["instruction_time_over_memory_time"]
+        missed = row["case"].startswith("sigmoid") and "bfloat16" in row["case"]
+        assert ratio <= (1.1 if missed else 0.8), (row["case"], ratio)
+        assert row["spill_bytes"] == 0, row["case"]

@@ -22,6 +22,8 @@ sys.path.insert(0, str(Path(__file__).parents[1] / "tools"))
 
 import triton_aot
 
+from torchfocal._triton.elementwise_math import KERNEL_MATH
+
 
 @pytest.fixture(scope="module")
 def launches() -> list[dict[str, Any]]:
@@ -38,13 +40,17 @@ def _values(launches: list[dict[str, Any]], kernel: str, name: str) -> set[Any]:
 
 ELEMENTWISE_FLAGS = ("HARD", "ALPHA_PER_CLASS", "HAS_ALPHA", "HAS_WEIGHT", "HAS_POS_WEIGHT")
 ELEMENTWISE_FLAGS += ("NEED_MASS", "NEED_COUNT", "COUNT_POSITIVES", "NEED_GRAD", "COORDINATES")
-ELEMENTWISE_FLAGS += ("WIDE_INDEX", "CHECK_RANGE")
+ELEMENTWISE_FLAGS += ("WIDE_INDEX", "CHECK_RANGE", "SMOOTHED", "FOLD_UPSTREAM", "HALF")
 SOFTMAX_FLAGS = ("INDEX_TARGET", "SMOOTHED", "GAMMA_PER_LOCATION", "GAMMA_PER_ELEMENT")
 SOFTMAX_FLAGS += ("CLASS_FACTOR_PER_CLASS", "BACKWARD", "ROWS", "WIDE", "SINGLE_BLOCK")
 # Each kernel's constexprs, with every value the host code can pass.
 EXPECTED_VALUES = {
     "_elementwise_kernel": {
-        "LOSS": range(6),
+        "LOSS_MATH": [
+            {"function": f"{math.function.fn.__module__}:{math.function.fn.__name__}"}
+            for math in KERNEL_MATH.values()
+        ],
+        "GAMMA_INT": range(-1, 4),
         "FORM": range(3),
         "GAMMA_FORM": range(3),
         "OUTPUT": range(3),
@@ -55,6 +61,7 @@ EXPECTED_VALUES = {
     "_softmax_focal_kernel": {
         "COMPUTE_DTYPE": ["tl.fp32", "tl.fp64"],
         "UPSTREAM": range(3),
+        "CLASS_ALIGN": [1, 2, 4, 8],
         **{flag: (False, True) for flag in SOFTMAX_FLAGS},
     },
 }

@@ -105,7 +105,9 @@ def _constexpr(value: Any) -> Any:
 
     if isinstance(value, tl.dtype):
         return CONSTEXPR_PREFIX + str(value)
-    if isinstance(value, triton.runtime.JITFunction):
+    from triton.runtime.interpreter import InterpretedFunction
+
+    if isinstance(value, (triton.runtime.JITFunction, InterpretedFunction)):
         return {"function": f"{value.fn.__module__}:{value.fn.__name__}"}
     return value
 
@@ -214,6 +216,8 @@ def _public_calls() -> Iterator[Callable[[], Any]]:
             (mask, {"alpha": per_class}),
             (mask, {"gamma": 0.5}),
             (mask, {"gamma": 0.0}),
+            (mask, {"gamma": 1.0}),
+            (soft, {"gamma": 3.0}),
             (mask, {"gamma": "flsd53"}),
             (mask, {"gamma": lambda p_t: 2.0 + p_t}),
             (mask, {"weight": torch.rand(c, dtype=torch.float64).to(dtype)}),
@@ -298,7 +302,7 @@ def _public_calls() -> Iterator[Callable[[], Any]]:
                 (wide, wide_labels, {"gamma": lambda p_t: 2.0 + p_t}),
                 (wide, torch.softmax(wide.double(), 1).to(dtype), {"alpha": [0.5] * classes}),
             ]
-        for classes, inner in ((5, 7), (5, 100), (300, 40), (2000, 3)):
+        for classes, inner in ((5, 7), (5, 100), (300, 40), (2000, 3), (64, 16)):
             grid_x = torch.randn(2, classes, inner, dtype=torch.float64).to(dtype)
             grid_labels = torch.randint(0, classes, (2, inner))
             softmax_variants += [
@@ -340,7 +344,7 @@ def _wide_calls() -> Iterator[Callable[[], Any]]:
         for target, form in ((mask, "mask"), (index, "index")):
             common = {
                 "form": form, "ignore_index": -100, "label_smoothing": 0.0, "alpha": 0.25,
-                "weight": None, "pos_weight": None, "gamma": 2.0, "params": (),
+                "weight": None, "pos_weight": None, "gamma": 2.0, "params": {},
             }  # fmt: skip
             for options in (
                 {"output": "partials", "need_count": form == "index"},

@@ -1,10 +1,12 @@
 """One Triton kernel skeleton for the elementwise (sigmoid-form) losses.
 
-A launch reads each logit and its target once, and writes dloss/dx (in the input's dtype)
-and either the loss of every element or one partial sum per program (with, in the same
-pass, the positive target mass and the number of counted elements that the "positives"
-and "mean" normalisers need). The engine sums the partials (a tiny reduction) and scales
-the gradient in backward, so a call is one launch and no host synchronisation.
+A launch reads each logit and its target once, and writes the loss of every element, or
+one partial sum per program (with, in the same pass, the positive target mass and the
+number of counted elements that the "positives" and "mean" normalisers need), or dloss/dx
+(in the input's dtype) times the upstream gradient. Forward is one launch (the engine sums
+the partials: a tiny reduction); backward launches again and recomputes what it needs
+from the logits and the target (no input-sized buffer lives between the two), and no host
+synchronisation happens anywhere.
 
 The input is viewed as ``(outer, C, inner)`` with the classes in the middle, so that:
 
@@ -43,6 +45,7 @@ from torch import Tensor
 
 from .common import float_parts, launch, scalar
 from .elementwise_math import KERNEL_MATH
+
 #: Target forms: a mask (read as bytes), a float target, class indices.
 FORMS = {"mask": 0, "float": 1, "index": 2}
 #: Elements of one loop step of a program (8 per thread at 4 warps: two 16-byte loads of
@@ -214,9 +217,7 @@ def _elementwise_kernel(
             p_t = p * y + (1.0 - p) * (1.0 - y)
             gamma_value = tl.where(p_t < 0.2, 5.0, 3.0)
         elif GAMMA_FORM == 2:  # one value per element, evaluated by the caller
-            gamma_value = _load(
-                gamma_ptr, o, c, i, gamma_s0, gamma_s1, gamma_s2, in_range, COMPUTE
-            )
+            gamma_value = _load(gamma_ptr, o, c, i, gamma_s0, gamma_s1, gamma_s2, in_range, COMPUTE)
 
         loss, grad = LOSS_MATH(
             x,
@@ -234,9 +235,7 @@ def _elementwise_kernel(
         )
 
         if HAS_WEIGHT:
-            weight = _load(
-                weight_ptr, o, c, i, weight_s0, weight_s1, weight_s2, in_range, COMPUTE
-            )
+            weight = _load(weight_ptr, o, c, i, weight_s0, weight_s1, weight_s2, in_range, COMPUTE)
             loss = loss * weight
             grad = grad * weight
 

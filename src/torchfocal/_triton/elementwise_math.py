@@ -28,7 +28,7 @@ from typing import Any, NamedTuple
 import triton
 import triton.language as tl
 
-from .common import exp_neg_product, log1p, reciprocal, sigmoid_parts
+from .common import exp_neg_product, log1p, sigmoid_parts
 
 
 @triton.jit

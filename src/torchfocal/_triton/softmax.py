@@ -651,8 +651,9 @@ def _launch(
     block_l, block_c = _blocks(outer, num_classes, inner, _TILE_ELEMENTS // shrink)
     rows = inner == 1
     programs = triton.cdiv(outer, block_l) if rows else outer * triton.cdiv(inner, block_l)
-    # the largest power of 2 that divides C, up to a 16-byte vector of x's dtype
-    class_align = min(num_classes & -num_classes, 16 // x.element_size())
+    # Rows (classes contiguous): the largest power of 2 that divides C, up to a 16-byte
+    # vector of x's dtype. Maps read a class every ``inner`` elements: no vectors to gain.
+    class_align = min(num_classes & -num_classes, 16 // x.element_size()) if rows else 1
     # The placeholder for an absent tensor operand: never read (its constexpr is off).
     unused = stats
     launch(

@@ -199,7 +199,9 @@ def asymmetric_loss(
         backend=backend,
         naive=asymmetric_naive,
         kernel=asymmetric_fused,
-        triton=runners.TritonKernel(loss="asymmetric", params={"gamma_pos": gamma_pos, "gamma_neg": gamma_neg, "clip": clip}),
+        triton=runners.TritonKernel(
+            loss="asymmetric", params={"gamma_pos": gamma_pos, "gamma_neg": gamma_neg, "clip": clip}
+        ),
         gamma_pos=gamma_pos,
         gamma_neg=gamma_neg,
         clip=clip,

@@ -139,7 +139,9 @@ def sigmoid_focal_loss_star(
         backend=backend,
         naive=star_naive,
         kernel=star_fused,
-        triton=runners.TritonKernel(loss="focal_star", params={"gamma": gamma, "beta": beta}, alpha=alpha_arg),
+        triton=runners.TritonKernel(
+            loss="focal_star", params={"gamma": gamma, "beta": beta}, alpha=alpha_arg
+        ),
         gamma=gamma,
         beta=beta,
         alpha=alpha_arg,

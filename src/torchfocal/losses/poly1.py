@@ -308,7 +308,9 @@ def poly1_focal_loss(
         backend=backend,
         naive=poly1_sigmoid_naive,
         kernel=poly1_sigmoid_fused,
-        triton=runners.TritonKernel(loss="poly1", params={"epsilon": epsilon, "gamma": gamma}, alpha=alpha_arg),
+        triton=runners.TritonKernel(
+            loss="poly1", params={"epsilon": epsilon, "gamma": gamma}, alpha=alpha_arg
+        ),
         epsilon=epsilon,
         gamma=gamma,
         alpha=alpha_arg,

@@ -140,7 +140,9 @@ def quality_focal_loss(
         backend=backend,
         naive=quality_naive,
         kernel=quality_fused,
-        triton=runners.TritonKernel(loss="quality_focal", params={"beta": beta}, count_positives=True),
+        triton=runners.TritonKernel(
+            loss="quality_focal", params={"beta": beta}, count_positives=True
+        ),
         target_name="q",
         beta=beta,
     )
