@@ -10,8 +10,11 @@ from __future__ import annotations
 
 from .losses import (
     BACKENDS,
+    FORM_KINDS,
     LOSSES,
+    SIGMOID_FORMS,
     SIGMOID_REDUCTIONS,
+    SOFTMAX_FORMS,
     TARGET_KINDS,
     LossInfo,
     Option,
@@ -20,8 +23,11 @@ from .losses import (
 
 __all__ = [
     "BACKENDS",
+    "FORM_KINDS",
     "LOSSES",
+    "SIGMOID_FORMS",
     "SIGMOID_REDUCTIONS",
+    "SOFTMAX_FORMS",
     "TARGET_KINDS",
     "LossInfo",
     "Option",

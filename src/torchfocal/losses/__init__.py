@@ -15,7 +15,10 @@ from typing import Any
 
 # The registry's types, for torchfocal.registry (which re-exports them).
 from ._registry import BACKENDS as BACKENDS
+from ._registry import FORM_KINDS as FORM_KINDS
+from ._registry import SIGMOID_FORMS as SIGMOID_FORMS
 from ._registry import SIGMOID_REDUCTIONS as SIGMOID_REDUCTIONS
+from ._registry import SOFTMAX_FORMS as SOFTMAX_FORMS
 from ._registry import TARGET_KINDS as TARGET_KINDS
 from ._registry import LossInfo as LossInfo
 from ._registry import Option as Option

@@ -25,6 +25,14 @@ from typing import Any
 #: (0 on negatives), "label" (4,) continuous labels in [0, C - 1] (distribution focal loss).
 TARGET_KINDS = ("mask", "index", "score", "label")
 
+#: The target forms the tests make beyond the sample's own (``Sample.forms``): "int_mask"
+#: an integer 0/1 mask, "soft" float targets in [0, 1] of the input's shape,
+#: "probabilities" rows of class probabilities.
+FORM_KINDS = (*TARGET_KINDS, "int_mask", "soft", "probabilities")
+#: The target forms of the sigmoid (elementwise) losses and of the softmax ones.
+SIGMOID_FORMS = ("mask", "int_mask", "soft", "index")
+SOFTMAX_FORMS = ("index", "probabilities")
+
 #: The reductions of the sigmoid (elementwise) forms.
 SIGMOID_REDUCTIONS = ("none", "mean", "sum", "positives")
 
@@ -53,10 +61,15 @@ class Sample:
     triton: bool = True
     #: The reductions this form takes ("positives": Lin et al.'s normaliser, sigmoid forms).
     reductions: tuple[str, ...] = ("none", "mean", "sum")
+    #: Every target form this call takes (of :data:`FORM_KINDS`; empty: :attr:`target`).
+    forms: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.target not in TARGET_KINDS:
             raise ValueError(f"target must be one of {TARGET_KINDS}; got {self.target!r}")
+        if not set(self.forms) <= set(FORM_KINDS):
+            raise ValueError(f"forms must be of {FORM_KINDS}; got {self.forms!r}")
+        object.__setattr__(self, "forms", self.forms or (self.target,))
         object.__setattr__(self, "options", _frozen(self.options))
         object.__setattr__(self, "module_options", _frozen(self.module_options))
 

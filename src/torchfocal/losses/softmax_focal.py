@@ -49,7 +49,7 @@ from .._engine.numerics import (
     weighted_log_p_value,
 )
 from .._engine.triton_fallback import falls_back_to_fused
-from ._registry import LossInfo, Sample
+from ._registry import SOFTMAX_FORMS, LossInfo, Sample
 
 
 def naive_per_location(
@@ -402,7 +402,7 @@ LOSSES = (
         function=softmax_focal_loss,
         module="SoftmaxFocalLoss",
         form="per_location",
-        samples=(Sample("index"),),
+        samples=(Sample("index", forms=SOFTMAX_FORMS),),
         docs="math.md#softmax-focal-loss",
         kernel="softmax_focal",
         label="softmax",
