@@ -20,7 +20,7 @@ import torch
 import torch.distributed as dist
 
 import torchfocal
-from conftest import tolerance
+from conftest import check_against_reference, tolerance
 from torchfocal._engine import compiled
 from torchfocal._engine.deprecation import renamed
 from torchfocal.registry import LOSSES as REGISTERED
@@ -148,6 +148,17 @@ def test_every_backend_equals_naive(loss: Loss, backend: str) -> None:
     if backend == "compiled":
         # The compiled programs really ran (no fallback to the eager fused backend).
         assert compiled._unavailable == []
+
+
+ORACLE = [loss for loss in LOSSES if loss.info.reference is not None]
+
+
+@pytest.mark.parametrize("backend", ["naive", "fused"])
+@pytest.mark.parametrize("loss", ORACLE, ids=_ids(ORACLE))
+def test_every_loss_matches_its_oracle(loss: Loss, backend: str) -> None:
+    """Loss and input gradient of each registered sample against the NumPy reference."""
+    x, target = _inputs(loss.target)
+    check_against_reference(loss.function, backend, x, target, **loss.options)
 
 
 #: The loss forms with a Triton kernel, and those without (Poly-1's softmax forms, the
