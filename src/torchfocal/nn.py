@@ -818,8 +818,9 @@ class _StatefulLoss(_Loss):
 
     ``_Loss`` alone does not fit: its ``distributed`` averages the ``"positives"`` normaliser
     over the process group and is refused with every other reduction, while here it sums
-    each training batch's statistics over the group, with every reduction. So
-    ``distributed`` is checked and kept here, and ``_Loss`` gets False.
+    each training batch's statistics over the group, with every reduction: so
+    :meth:`_check_distributed` takes any bool here, and the function (which has no
+    ``distributed``) never sees it.
 
     The statistics are :attr:`_uncast`: they keep their dtype under ``.to(dtype)``,
     ``.half()`` and the like, which cast every floating buffer, since they are sums over a
@@ -1018,8 +1019,7 @@ class EqualizationLossV2(_StatefulLoss):
 class _RegionLoss(_Loss):
     """What the region (Dice-like) modules share: ``distributed`` means the batch sums are
     all-reduced (with ``batch=True``), not the positives normaliser of the sigmoid forms;
-    a ``weight`` is a buffer; ``forward`` is one call of :attr:`_function` with the stored
-    options."""
+    a ``weight`` (where the loss takes one) is a buffer."""
 
     _buffer_options: ClassVar[tuple[str, ...]] = ("weight",)
     weight: Tensor | None
