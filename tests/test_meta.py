@@ -84,7 +84,8 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
+# "auto" is "fused" on meta tensors (not CUDA): the option tests below keep it.
+@pytest.mark.parametrize("backend", ["naive", "fused"])
 @pytest.mark.parametrize(("info", "sample", "form"), CASES)
 def test_every_loss_runs_on_meta(info: LossInfo, sample: Sample, form: str, backend: str) -> None:
     x = _x(shape=(N, SAMPLE_CLASSES))
