@@ -17,7 +17,6 @@ from .losses import (
     SOFTMAX_FORMS,
     TARGET_KINDS,
     LossInfo,
-    Option,
     Sample,
 )
 
@@ -30,7 +29,6 @@ __all__ = [
     "SOFTMAX_FORMS",
     "TARGET_KINDS",
     "LossInfo",
-    "Option",
     "Sample",
     "by_name",
 ]

@@ -75,18 +75,6 @@ class Sample:
 
 
 @dataclass(frozen=True)
-class Option:
-    """A loss option the tests vary: values that must work and values that must raise.
-
-    ``invalid`` holds ``(value, exception type, regular expression of the message)``.
-    """
-
-    name: str
-    valid: tuple[Any, ...]
-    invalid: tuple[tuple[Any, type[Exception], str], ...] = ()
-
-
-@dataclass(frozen=True)
 class LossInfo:
     """One public loss: everything the tests, exports, CLI and docs need to know of it."""
 
@@ -110,8 +98,6 @@ class LossInfo:
     reference: str | None = ""
     #: A short name for command-line labels (``torchfocal bench --losses``).
     label: str = ""
-    #: Options the tests try beyond the samples' (valid values and errors).
-    options: tuple[Option, ...] = ()
     #: The function's options that the module keeps as training state in buffers of the
     #: same names (counted or collected in training mode) instead of taking them.
     state: tuple[str, ...] = ()
