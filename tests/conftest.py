@@ -127,6 +127,24 @@ def all_pairs(*factors: Sequence[Any]) -> list[tuple[Any, ...]]:
     return [tuple(factor[k] for factor, k in zip(factors, row, strict=True)) for row in rows]
 
 
+def covering(
+    full: dict[str, Sequence[Any]], pairwise: dict[str, Sequence[Any]]
+) -> tuple[list[str], list[Any]]:
+    """``parametrize`` arguments: every combination of the ``full`` factors, and each pair
+    of that combination with any value of a ``pairwise`` factor and of two pairwise factors
+    (:func:`all_pairs`). A key may name several arguments ("gamma,beta") whose values are
+    tuples."""
+    keys = [*full, *pairwise]
+    names = [name for key in keys for name in key.split(",")]
+    params = []
+    for core, *rest in all_pairs(list(itertools.product(*full.values())), *pairwise.values()):
+        values: list[Any] = []
+        for key, value in zip(keys, [*core, *rest], strict=True):
+            values += list(value) if "," in key else [value]
+        params.append(pytest.param(*values, id="-".join(map(str, values))))
+    return names, params
+
+
 def _on_device(function: Any, device: str) -> Any:
     """``function`` with its CPU tensor arguments moved to ``device`` and its tensor results
     brought back to the CPU (both moves are differentiable)."""
