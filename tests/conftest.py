@@ -16,8 +16,10 @@ libdevice's exp / log and divides exactly, so the factor only pays for the order
 from __future__ import annotations
 
 import functools
+import itertools
 import os
 import random
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -101,6 +103,46 @@ def check_against_reference(
     tol = tolerance(x.dtype)
     torch.testing.assert_close(value, torch.as_tensor(ref_value, dtype=x.dtype), **tol)
     torch.testing.assert_close(grad, torch.as_tensor(ref_grad, dtype=x.dtype), **tol)
+
+
+def all_pairs(*factors: Sequence[Any]) -> list[tuple[Any, ...]]:
+    """Rows (one value of each factor) in which every pair of values of any two factors
+    appears at least once: a pairwise covering design for the products whose factors act
+    on the result independently beyond pairs (the full product's other rows add nothing).
+
+    Greedy and deterministic: each row is the first of the full product that covers the
+    most pairs not yet covered.
+    """
+    sizes = [range(len(factor)) for factor in factors]
+    pairs = list(itertools.combinations(range(len(factors)), 2))
+    uncovered = {(i, a, j, b) for i, j in pairs for a in sizes[i] for b in sizes[j]}
+    rows: list[tuple[int, ...]] = []
+    while uncovered:
+        row = max(
+            itertools.product(*sizes),
+            key=lambda r: sum((i, r[i], j, r[j]) in uncovered for i, j in pairs),
+        )
+        uncovered -= {(i, row[i], j, row[j]) for i, j in pairs}
+        rows.append(row)
+    return [tuple(factor[k] for factor, k in zip(factors, row, strict=True)) for row in rows]
+
+
+def covering(
+    full: dict[str, Sequence[Any]], pairwise: dict[str, Sequence[Any]]
+) -> tuple[list[str], list[Any]]:
+    """``parametrize`` arguments: every combination of the ``full`` factors, and each pair
+    of that combination with any value of a ``pairwise`` factor and of two pairwise factors
+    (:func:`all_pairs`). A key may name several arguments ("gamma,beta") whose values are
+    tuples."""
+    keys = [*full, *pairwise]
+    names = [name for key in keys for name in key.split(",")]
+    params = []
+    for core, *rest in all_pairs(list(itertools.product(*full.values())), *pairwise.values()):
+        values: list[Any] = []
+        for key, value in zip(keys, [*core, *rest], strict=True):
+            values += list(value) if "," in key else [value]
+        params.append(pytest.param(*values, id="-".join(map(str, values))))
+    return names, params
 
 
 def _on_device(function: Any, device: str) -> Any:

@@ -2,9 +2,7 @@
 under the same names (DESIGN section 7), and the renamed keywords keep working, with a
 warning, for one release.
 
-The table below names every public loss once per form; a loss added to
-``torchfocal.functional`` or ``torchfocal.nn`` without an entry fails
-:func:`test_the_table_covers_every_public_loss`.
+The losses are the registry's (:mod:`torchfocal.registry`), once per sample form.
 """
 
 from __future__ import annotations
@@ -12,8 +10,8 @@ from __future__ import annotations
 import inspect
 import math
 import warnings
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,11 +20,11 @@ import torch
 import torch.distributed as dist
 
 import torchfocal
-from conftest import tolerance
-from torchfocal import functional
-from torchfocal import nn as tfnn
+from conftest import check_against_reference, tolerance
 from torchfocal._engine import compiled
 from torchfocal._engine.deprecation import renamed
+from torchfocal.registry import LOSSES as REGISTERED
+from torchfocal.registry import LossInfo, Sample
 
 BACKENDS = ("auto", "naive", "fused", "compiled")
 COUNTS = [40.0, 8.0, 2.0]
@@ -35,24 +33,50 @@ TIGHT = tolerance(torch.float64)
 
 @dataclass(frozen=True)
 class Loss:
-    """A public loss in one form, with the options its module needs for the same call."""
+    """A public loss in one form (a sample of its registry entry), with the options its
+    module needs for the same call."""
 
-    function: str
-    module: str
-    #: "mask" | "index" | "score" | "label": the target of the (4, 3) test input.
-    target: str
-    options: dict[str, Any] = field(default_factory=dict)
-    module_options: dict[str, Any] = field(default_factory=dict)
-    #: A sigmoid form: reduction="positives" and distributed exist.
-    positives: bool = False
-    class_dim: bool = True
-    avg_factor: bool = True
-    weight: bool = True
-    #: The function's options that the module keeps as state in buffers of the same names
-    #: (counted or collected in training mode) instead of taking them.
-    state: tuple[str, ...] = ()
-    #: A region (Dice-like) loss: distributed=True all-reduces its batch sums.
-    region: bool = False
+    info: LossInfo
+    sample: Sample
+
+    @property
+    def function(self) -> str:
+        return self.info.name
+
+    @property
+    def module(self) -> str:
+        return self.info.module
+
+    @property
+    def target(self) -> str:
+        """ "mask" | "index" | "score" | "label": the target of the (4, 3) test input."""
+        return self.sample.target
+
+    @property
+    def options(self) -> Mapping[str, Any]:
+        return self.sample.options
+
+    @property
+    def module_options(self) -> Mapping[str, Any]:
+        return self.sample.module_options
+
+    @property
+    def positives(self) -> bool:
+        """A sigmoid form: reduction="positives" and distributed exist."""
+        return "positives" in self.sample.reductions
+
+    @property
+    def state(self) -> tuple[str, ...]:
+        return self.info.state
+
+    @property
+    def region(self) -> bool:
+        """A region (Dice-like) loss: distributed=True all-reduces its batch sums."""
+        return self.info.takes("batch") and self.info.takes("distributed")
+
+    @property
+    def triton(self) -> bool:
+        return self.info.has_triton(self.sample)
 
     @property
     def id(self) -> str:
@@ -60,106 +84,7 @@ class Loss:
         return f"{self.function}-{form}" if form else self.function
 
 
-def _class_balanced_weight() -> torch.Tensor:
-    return torchfocal.class_balanced_weights(COUNTS, 0.99).double()
-
-
-LOSSES = [
-    Loss("sigmoid_focal_loss", "SigmoidFocalLoss", "mask", positives=True),
-    Loss("softmax_focal_loss", "SoftmaxFocalLoss", "index", avg_factor=False),
-    Loss("sigmoid_focal_loss_star", "SigmoidFocalLossStar", "mask", positives=True),
-    Loss("asymmetric_loss", "AsymmetricLoss", "mask", positives=True),
-    Loss("poly1_focal_loss", "Poly1FocalLoss", "mask", positives=True),
-    Loss(
-        "poly1_focal_loss",
-        "Poly1FocalLoss",
-        "index",
-        options={"activation": "softmax"},
-        module_options={"activation": "softmax"},
-    ),
-    Loss("poly1_cross_entropy", "Poly1CrossEntropyLoss", "index"),
-    Loss(
-        "poly1_cross_entropy",
-        "Poly1CrossEntropyLoss",
-        "mask",
-        options={"activation": "sigmoid"},
-        module_options={"activation": "sigmoid"},
-        positives=True,
-    ),
-    Loss("varifocal_loss", "VarifocalLoss", "score", positives=True, class_dim=False),
-    Loss("quality_focal_loss", "QualityFocalLoss", "score", positives=True, class_dim=False),
-    Loss("distribution_focal_loss", "DistributionFocalLoss", "label"),
-    Loss(
-        "class_balanced_loss",
-        "ClassBalancedLoss",
-        "index",
-        options={"weight": _class_balanced_weight()},
-        module_options={"counts": COUNTS, "beta": 0.99},
-        avg_factor=False,
-    ),
-    Loss(
-        "logit_adjusted_cross_entropy",
-        "LogitAdjustedCrossEntropyLoss",
-        "index",
-        options={"prior": COUNTS},
-        module_options={"prior": COUNTS},
-        avg_factor=False,
-    ),
-    Loss(
-        "ldam_loss",
-        "LDAMLoss",
-        "index",
-        options={"class_counts": COUNTS},
-        module_options={"class_counts": COUNTS},
-        avg_factor=False,
-    ),
-    Loss(
-        "seesaw_loss",
-        "SeesawLoss",
-        "index",
-        # A fresh module's first training batch counts itself first: [0, 2, 1, 2].
-        options={"class_counts": torch.tensor([1, 1, 2])},
-        module_options={"num_classes": 3},
-        avg_factor=False,
-        weight=False,
-        state=("class_counts",),
-    ),
-    Loss(
-        "equalization_loss_v2",
-        "EqualizationLossV2",
-        "index",
-        # A fresh module has no statistics: every weight 1, as with statistics all 0.
-        options={"pos_grad": torch.zeros(3), "neg_grad": torch.zeros(3)},
-        module_options={"num_classes": 3},
-        class_dim=False,
-        avg_factor=False,
-        weight=False,
-        state=("pos_grad", "neg_grad"),
-    ),
-    Loss("dice_loss", "DiceLoss", "index", avg_factor=False, region=True),
-    Loss("tversky_loss", "TverskyLoss", "index", avg_factor=False, region=True),
-    Loss("focal_tversky_loss", "FocalTverskyLoss", "index", avg_factor=False, region=True),
-    Loss(
-        "generalized_dice_loss",
-        "GeneralizedDiceLoss",
-        "index",
-        avg_factor=False,
-        weight=False,
-        region=True,
-    ),
-    Loss("dice_focal_loss", "DiceFocalLoss", "index", avg_factor=False),
-    Loss("dice_ce_loss", "DiceCELoss", "index", avg_factor=False),
-    Loss("unified_focal_loss", "UnifiedFocalLoss", "index", avg_factor=False),
-    Loss("lovasz_softmax_loss", "LovaszSoftmaxLoss", "index", avg_factor=False, weight=False),
-    Loss(
-        "lovasz_hinge_loss",
-        "LovaszHingeLoss",
-        "mask",
-        avg_factor=False,
-        weight=False,
-        class_dim=False,
-    ),
-]
+LOSSES = [Loss(info, sample) for info in REGISTERED for sample in info.samples]
 POSITIVES = [loss for loss in LOSSES if loss.positives]
 
 
@@ -200,17 +125,6 @@ def _value_and_grad(
     return value.detach(), grad
 
 
-def test_the_table_covers_every_public_loss() -> None:
-    not_losses = {"eager_checks", "set_eager_checks", "probability_sum_tolerance", "logit_adjust"}
-    functions = {
-        name
-        for name in functional.__all__
-        if callable(getattr(functional, name)) and name not in not_losses
-    }
-    assert {loss.function for loss in LOSSES} == functions
-    assert {loss.module for loss in LOSSES} == set(tfnn.__all__)
-
-
 # -- every backend, functions and modules ------------------------------------------------------
 
 
@@ -236,19 +150,21 @@ def test_every_backend_equals_naive(loss: Loss, backend: str) -> None:
         assert compiled._unavailable == []
 
 
-#: The loss forms with no Triton kernel (Poly-1's softmax forms): backend="triton" is refused.
-NO_TRITON_KERNEL = [
-    "poly1_focal_loss-softmax",
-    "poly1_cross_entropy",
-    *(loss.id for loss in LOSSES if loss.region),
-    "dice_focal_loss",
-    "dice_ce_loss",
-    "unified_focal_loss",
-    "lovasz_softmax_loss",
-    "lovasz_hinge_loss",
-]
-TRITON = [loss for loss in LOSSES if loss.id not in NO_TRITON_KERNEL]
-NOT_TRITON = [loss for loss in LOSSES if loss.id in NO_TRITON_KERNEL]
+ORACLE = [loss for loss in LOSSES if loss.info.reference is not None]
+
+
+@pytest.mark.parametrize("backend", ["naive", "fused"])
+@pytest.mark.parametrize("loss", ORACLE, ids=_ids(ORACLE))
+def test_every_loss_matches_its_oracle(loss: Loss, backend: str) -> None:
+    """Loss and input gradient of each registered sample against the NumPy reference."""
+    x, target = _inputs(loss.target)
+    check_against_reference(loss.function, backend, x, target, **loss.options)
+
+
+#: The loss forms with a Triton kernel, and those without (Poly-1's softmax forms, the
+#: region losses: backend="triton" is refused).
+TRITON = [loss for loss in LOSSES if loss.triton]
+NOT_TRITON = [loss for loss in LOSSES if not loss.triton]
 
 
 @pytest.mark.parametrize("loss", TRITON, ids=_ids(TRITON))
@@ -433,11 +349,8 @@ def test_function_signature_uses_the_shared_names(loss: Loss) -> None:
     assert all(parameters[name].kind is inspect.Parameter.KEYWORD_ONLY for name in names[2:])
     assert not RETIRED & set(names)
     assert {"reduction", "backend"} <= set(names)
-    assert ("weight" in names) == loss.weight
     assert parameters["backend"].default == "auto"
     assert parameters["reduction"].default == "mean"
-    assert ("class_dim" in names) == loss.class_dim
-    assert ("avg_factor" in names) == loss.avg_factor
     # A function of two forms (poly1) takes distributed if one of them has positives.
     has_positives = any(other.positives for other in LOSSES if other.function == loss.function)
     assert ("distributed" in names) == (has_positives or loss.region)
@@ -492,7 +405,7 @@ def _renamed_value(kind: str, new: str, target: torch.Tensor) -> Any:
         return target
     if new == "class_dim":
         return 1  # the bins of the (4, 3) input, as its default -1
-    return _class_balanced_weight()
+    return torchfocal.class_balanced_weights(COUNTS, 0.99).double()
 
 
 @pytest.mark.parametrize(("name", "kind", "old", "new"), DEPRECATED_CALLS)

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 
 import torchfocal
-from conftest import check_against_reference, function_name, run_loss, tolerance
+from conftest import check_against_reference, covering, function_name, run_loss, tolerance
 from torchfocal import reference
 
 BACKENDS = ["naive", "fused"]
@@ -52,13 +52,21 @@ def _score(shape: tuple[int, ...] = (6, C)) -> torch.Tensor:
 # -- against the reference -------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.parametrize("form", SIGMOID_FORMS)
+# Every (backend, options, target form) triple; the reduction in pairs with each.
 @pytest.mark.parametrize(
-    ("gamma", "beta", "alpha"),
-    [(2.0, 1.0, None), (1.0, 0.0, 0.25), (0.5, -0.5, [0.1, 0.5, 0.9, 0.3]), (4.0, 2.0, 0.75)],
+    *covering(
+        {
+            "backend": BACKENDS,
+            "gamma,beta,alpha": [
+                (2.0, 1.0, None),
+                (1.0, 0.0, 0.25),
+                (0.5, -0.5, [0.1, 0.5, 0.9, 0.3]),
+                (4.0, 2.0, 0.75),
+            ],
+        },
+        {"form": SIGMOID_FORMS, "reduction": ["none", "mean", "sum", "positives"]},
+    )
 )
-@pytest.mark.parametrize("reduction", ["none", "mean", "sum", "positives"])
 def test_star_matches_reference(
     backend: str, form: str, gamma: float, beta: float, alpha: Any, reduction: str
 ) -> None:
@@ -77,13 +85,21 @@ def test_star_matches_reference(
     )
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.parametrize("form", SIGMOID_FORMS)
 @pytest.mark.parametrize(
-    ("gamma_pos", "gamma_neg", "clip"),
-    [(0.0, 4.0, 0.05), (1.0, 0.5, 0.3), (0.0, 0.0, 0.0), (0.5, 2.0, 0.0), (2.0, 0.0, 0.2)],
+    *covering(
+        {
+            "backend": BACKENDS,
+            "gamma_pos,gamma_neg,clip": [
+                (0.0, 4.0, 0.05),
+                (1.0, 0.5, 0.3),
+                (0.0, 0.0, 0.0),
+                (0.5, 2.0, 0.0),
+                (2.0, 0.0, 0.2),
+            ],
+        },
+        {"form": SIGMOID_FORMS, "reduction": ["none", "mean", "sum", "positives"]},
+    )
 )
-@pytest.mark.parametrize("reduction", ["none", "mean", "sum", "positives"])
 def test_asymmetric_matches_reference(
     backend: str, form: str, gamma_pos: float, gamma_neg: float, clip: float, reduction: str
 ) -> None:
@@ -102,13 +118,19 @@ def test_asymmetric_matches_reference(
     )
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.parametrize("form", SIGMOID_FORMS)
 @pytest.mark.parametrize(
-    ("epsilon", "gamma", "alpha", "label_smoothing"),
-    [(1.0, 2.0, None, 0.0), (-1.0, 0.0, 0.25, 0.1), (2.5, 0.5, [0.2, 0.4, 0.6, 0.8], 0.0)],
+    *covering(
+        {
+            "backend": BACKENDS,
+            "epsilon,gamma,alpha,label_smoothing": [
+                (1.0, 2.0, None, 0.0),
+                (-1.0, 0.0, 0.25, 0.1),
+                (2.5, 0.5, [0.2, 0.4, 0.6, 0.8], 0.0),
+            ],
+        },
+        {"form": SIGMOID_FORMS, "reduction": ["none", "mean", "positives"]},
+    )
 )
-@pytest.mark.parametrize("reduction", ["none", "mean", "positives"])
 def test_poly1_sigmoid_matches_reference(
     backend: str,
     form: str,
@@ -146,14 +168,23 @@ def _softmax_target(form: str, shape: tuple[int, ...], class_dim: int) -> torch.
     return index
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.parametrize("form", ["index", "index+ignore", "probabilities"])
 @pytest.mark.parametrize(
-    ("epsilon", "gamma", "alpha", "label_smoothing"),
-    [(1.0, 2.0, None, 0.0), (-1.0, 0.0, 0.5, 0.2), (3.0, 0.5, [0.5, 1.0, 2.0, 1.5], 0.0)],
+    *covering(
+        {
+            "backend": BACKENDS,
+            "epsilon,gamma,alpha,label_smoothing": [
+                (1.0, 2.0, None, 0.0),
+                (-1.0, 0.0, 0.5, 0.2),
+                (3.0, 0.5, [0.5, 1.0, 2.0, 1.5], 0.0),
+            ],
+        },
+        {
+            "form": ["index", "index+ignore", "probabilities"],
+            "reduction": ["none", "mean", "sum"],
+            "shape,class_dim": [((6, C), 1), ((2, 3, C), -1)],
+        },
+    )
 )
-@pytest.mark.parametrize("reduction", ["none", "mean", "sum"])
-@pytest.mark.parametrize(("shape", "class_dim"), [((6, C), 1), ((2, 3, C), -1)])
 def test_poly1_softmax_matches_reference(
     backend: str,
     form: str,

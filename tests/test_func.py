@@ -20,17 +20,13 @@ from torch.func import grad, jacrev, vmap
 
 import torchfocal
 from conftest import tolerance
+from torchfocal.registry import LOSSES as REGISTERED
 
 N, C = 4, 3
 TIGHT = tolerance(torch.float64)
 BACKENDS = ["naive", "fused", "compiled"]
 
-LOSSES = [
-    name
-    for name in torchfocal.functional.__all__
-    if callable(getattr(torchfocal.functional, name))
-    and ("loss" in name or name.endswith("cross_entropy"))
-]
+LOSSES = [info.name for info in REGISTERED]
 
 
 def _per_class_arguments(name: str) -> dict[str, torch.Tensor]:
@@ -137,7 +133,7 @@ def test_the_losses_without_torch_func_say_so(name: str) -> None:
         jacrev(lambda inputs: loss(inputs, target, reduction="sum"))(x)
 
 
-@pytest.mark.parametrize("name", ["SeesawLoss", "EqualizationLossV2"])
+@pytest.mark.parametrize("name", [info.module for info in REGISTERED if info.state])
 def test_stateful_modules_refuse_a_training_step_under_vmap(name: str) -> None:
     """The state is added to in place, which vmap cannot do; eval mode works."""
     module = getattr(torchfocal, name)(C)

@@ -26,6 +26,7 @@ import torchfocal
 from conftest import check_against_reference, tolerance
 from torchfocal.losses.equalization import equalization_statistics
 from torchfocal.losses.seesaw import batch_class_counts
+from torchfocal.registry import LOSSES as REGISTERED
 
 BACKENDS = ["naive", "fused"]
 TIGHT = tolerance(torch.float64)
@@ -610,7 +611,8 @@ def _worker(rank: int, port: int, results: Any) -> None:
         dist.destroy_process_group()
 
 
-_NAMES = ("SeesawLoss", "EqualizationLossV2")
+#: The modules with training state.
+_NAMES = tuple(info.module for info in REGISTERED if info.state)
 
 
 def _free_port() -> int:

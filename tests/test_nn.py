@@ -9,6 +9,7 @@ import pytest
 import torch
 
 import torchfocal
+from torchfocal.registry import LOSSES
 
 
 @pytest.mark.parametrize("backend", ["naive", "fused"])
@@ -201,9 +202,7 @@ def _accepted_target(module: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
 
 
 @pytest.mark.parametrize("strict", [True, False])
-@pytest.mark.parametrize(
-    "name", [name for name in torchfocal.nn.__all__ if _optional_buffers(name)]
-)
+@pytest.mark.parametrize("name", [info.module for info in LOSSES if _optional_buffers(info.module)])
 def test_a_buffer_assigned_after_construction_loads_into_a_fresh_module(
     name: str, strict: bool
 ) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from typing import Any
 
@@ -11,8 +12,8 @@ import torch
 import torch.nn.functional as F
 
 import torchfocal
+from conftest import all_pairs, run_loss, tolerance
 from conftest import check_against_reference as check_reference
-from conftest import run_loss, tolerance
 from torchfocal import reference
 
 BACKENDS = ["naive", "fused"]
@@ -49,13 +50,29 @@ def check_against_reference(backend: str, *args: Any, **kwargs: Any) -> None:
 # Against the reference
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.parametrize(
-    "form", ["soft", "binary_float", "bool", "int_mask", "index", "index_ignore"]
-)
-@pytest.mark.parametrize("alpha", [None, 0.25, "per_class"])
-@pytest.mark.parametrize("gamma", [0.0, 0.5, 1.0, 2.0, 4.0])
-@pytest.mark.parametrize("reduction", ["none", "mean", "sum", "positives"])
+def _pairs() -> list[Any]:
+    """Every (backend, gamma, form) triple (the fused kernels branch on all three), each
+    pair of those with alpha and the reduction, and alpha with the reduction
+    (:func:`conftest.all_pairs`): the rest of the full product adds nothing."""
+    return [
+        pytest.param(
+            backend,
+            form,
+            alpha,
+            gamma,
+            reduction,
+            id=f"{backend}-{form}-{alpha}-{gamma}-{reduction}",
+        )
+        for (backend, gamma), form, alpha, reduction in all_pairs(
+            list(itertools.product(BACKENDS, [0.0, 0.5, 1.0, 2.0, 4.0])),
+            ["soft", "binary_float", "bool", "int_mask", "index", "index_ignore"],
+            [None, 0.25, "per_class"],
+            ["none", "mean", "sum", "positives"],
+        )
+    ]
+
+
+@pytest.mark.parametrize(("backend", "form", "alpha", "gamma", "reduction"), _pairs())
 def test_matches_reference(
     backend: str, form: str, alpha: Any, gamma: float, reduction: str
 ) -> None:

@@ -17,7 +17,7 @@ import pytest
 import torch
 
 import torchfocal
-from conftest import run_loss, tolerance
+from conftest import all_pairs, run_loss, tolerance
 from torchfocal import reference
 
 pytest.importorskip("triton")
@@ -188,10 +188,27 @@ def _case_target(name: str, shape: tuple[int, ...] = SHAPE, form: str = "float s
 # -- against the oracle and the naive backend, float64 ---------------------------------------
 
 
-@pytest.mark.parametrize(("name", "options"), SIGMOID_CASES, ids=_ids(SIGMOID_CASES))
-@pytest.mark.parametrize("form", FORMS)
-@pytest.mark.parametrize("weight", WEIGHTS)
-@pytest.mark.parametrize(("reduction", "avg_factor"), REDUCTIONS)
+def _pairwise(cases: list[tuple[str, dict[str, Any]]], *factors: list[Any]) -> list[Any]:
+    """Every pair of an option case, a target form, a weight and a reduction, once
+    (:func:`conftest.all_pairs`): the kernel skeleton reads the form, the weight and the
+    reduction the same way for every loss's math, so their full product adds nothing."""
+    ids = dict(zip(map(id, cases), _ids(cases), strict=True))
+    return [
+        pytest.param(
+            *case,
+            *rest[:-1],
+            *rest[-1],
+            id="-".join([ids[id(case)], *(str(value) for value in rest[:-1]), str(rest[-1][0])])
+            + ("" if rest[-1][1] is None else f"-{rest[-1][1]}"),
+        )
+        for case, *rest in all_pairs(cases, *factors)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("name", "options", "form", "weight", "reduction", "avg_factor"),
+    _pairwise(SIGMOID_CASES, FORMS, WEIGHTS, REDUCTIONS),
+)
 def test_sigmoid_forms_match_reference_and_naive(
     name: str,
     options: dict[str, Any],
@@ -213,9 +230,10 @@ def test_sigmoid_forms_match_reference_and_naive(
     )
 
 
-@pytest.mark.parametrize(("name", "options"), SCORE_CASES, ids=_ids(SCORE_CASES))
-@pytest.mark.parametrize("weight", [None, *WEIGHTS])
-@pytest.mark.parametrize(("reduction", "avg_factor"), REDUCTIONS)
+@pytest.mark.parametrize(
+    ("name", "options", "weight", "reduction", "avg_factor"),
+    _pairwise(SCORE_CASES, [None, *WEIGHTS], REDUCTIONS),
+)
 def test_score_losses_match_reference_and_naive(
     name: str, options: dict[str, Any], weight: str | None, reduction: str, avg_factor: float | None
 ) -> None:

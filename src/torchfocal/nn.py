@@ -3,9 +3,12 @@ one call of the loss's function."""
 
 from __future__ import annotations
 
+import functools
 import inspect
+import math
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from types import MappingProxyType
 from typing import Any, ClassVar
 
 import torch
@@ -16,6 +19,7 @@ from ._engine import checks as v
 from ._engine import reduction as reducing
 from ._engine.deprecation import renamed
 from ._engine.numerics import is_transformed
+from .losses.class_balanced import check_class_balanced_form
 from .losses.dice import check_tversky
 from .losses.equalization import check_equalization_options, equalization_statistics
 from .losses.seesaw import batch_class_counts, check_seesaw_options
@@ -61,23 +65,105 @@ def _optional_buffer(name: str, value: Tensor | Sequence[float] | None) -> Tenso
         ) from None
 
 
-class _Loss(nn.Module):
-    """What every loss module shares.
+def _checking(**checks: Callable[[Any], Any]) -> Mapping[str, Callable[[Any], Any]]:
+    """A module's checks, option name -> the engine's check of its value (read-only)."""
+    return MappingProxyType(checks)
 
-    ``__init__`` checks and stores the options every loss names alike (``reduction``,
-    ``avg_factor``, ``distributed``, ``backend``); :meth:`_register_optional` and
-    :meth:`_register_alpha` turn tensor options into buffers (they follow ``.to()`` and the
-    state_dict), a number alpha being kept as the float ``scalar_alpha`` beside a ``None``
-    buffer ``alpha``; ``extra_repr`` shows :attr:`_repr_names`, the reduction and the shared
-    options that differ from their defaults. A subclass checks its own options and makes
-    ``forward`` one call of its function.
+
+def _positive_class_values(name: str) -> Callable[[Any], Any]:
+    """The check of class counts or priors; the module keeps the values as given (a
+    sequence in the default dtype), the loss normalises them."""
+
+    def check(value: Any) -> Any:
+        v.check_positive_class_values(name, value)
+        return value
+
+    return check
+
+
+def _check_num_classes(num_classes: object) -> int:
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int):
+        raise TypeError(f"num_classes must be an int; got {type(num_classes).__name__}")
+    if num_classes < 1:
+        raise ValueError(f"num_classes must be >= 1; got {num_classes}")
+    return num_classes
+
+
+def _poly1_limits(activation: object) -> dict[str, Any]:
+    """Poly-1's activation decides its reductions and alpha's range: checked first."""
+    sigmoid = v.check_activation(activation) == "sigmoid"
+    return {
+        "reductions": v.SIGMOID_REDUCTIONS if sigmoid else v.REDUCTIONS,
+        "alpha_high": 1.0 if sigmoid else math.inf,
+    }
+
+
+#: What :meth:`_Loss._option_value` gives for an option the module does not keep as given.
+_NOT_KEPT = object()
+
+
+def _options(arguments: dict[str, Any]) -> dict[str, Any]:
+    """An ``__init__``'s arguments, from its ``locals()`` (``self`` and the ``__class__`` cell
+    of ``super()`` left out): a module names each option once, in its signature."""
+    return {name: value for name, value in arguments.items() if name not in ("self", "__class__")}
+
+
+@functools.cache
+def _keywords(function: Callable[..., Tensor]) -> tuple[str, ...]:
+    """The keyword-only parameters of a loss function: what a module's forward passes."""
+    parameters = inspect.signature(function).parameters.values()
+    return tuple(p.name for p in parameters if p.kind is inspect.Parameter.KEYWORD_ONLY)
+
+
+def _shown(value: Any) -> str:
+    """An option's value in a repr: a tensor by its shape, a schedule by its name."""
+    if isinstance(value, Tensor):
+        return f"<tensor {tuple(value.shape)}>"
+    if callable(value):
+        return str(getattr(value, "__name__", "callable"))
+    return repr(value)
+
+
+def _differs(value: Any, default: Any) -> bool:
+    if isinstance(value, Tensor) or isinstance(default, Tensor):
+        return value is not default
+    try:
+        return bool(value != default)
+    except (TypeError, ValueError, RuntimeError):  # values that cannot say (arrays and the like)
+        return True
+
+
+class _Loss(nn.Module):
+    """What every loss module shares: a module states its function (:attr:`_function`) and
+    its options (its ``__init__`` signature) once, and the base does the rest.
+
+    ``__init__`` checks the options every loss names alike (``reduction``, ``avg_factor``,
+    ``distributed``, ``backend``) and stores the others: each through its check in
+    :attr:`_checks` (the engine's own, the one the function runs on the same option), the
+    names in :attr:`_buffer_options` as buffers (they follow ``.to()`` and the state_dict),
+    a number alpha as the float ``scalar_alpha`` beside a ``None`` buffer ``alpha``, and
+    the rest as attributes. ``forward`` is one call of the function with every keyword it
+    takes, read from the attributes and buffers of the same names (:meth:`_arguments`).
+    ``extra_repr`` shows :attr:`_repr_names`, the reduction and every other option that
+    differs from its default (tensors as their shape).
 
     An optional buffer left ``None`` at construction loads from a state_dict that holds it
     (:meth:`_load_from_state_dict`), and the buffers named in :attr:`_uncast` keep their
     dtype under ``.to(dtype)``, ``.half()`` and the like (:meth:`_apply`).
     """
 
-    #: The attributes ``extra_repr`` shows first, in this order.
+    #: The loss function that ``forward`` calls.
+    _function: ClassVar[Callable[..., Tensor]]
+    #: The reductions the loss takes.
+    _reductions: ClassVar[Sequence[str]] = v.REDUCTIONS
+    #: Option name -> the check (and normalisation) of its value.
+    _checks: ClassVar[Mapping[str, Callable[[Any], Any]]] = {}
+    #: The options kept as (optional) buffers.
+    _buffer_options: ClassVar[tuple[str, ...]] = ("weight", "pos_weight")
+    #: The largest alpha value the loss takes, where alpha is the class weighting of the
+    #: focal forms (a number or per-class values); None: alpha, if any, is a plain option.
+    _alpha_high: ClassVar[float | None] = None
+    #: The attributes ``extra_repr`` shows first, in this order, whatever their values.
     _repr_names: ClassVar[tuple[str, ...]] = ()
     #: Buffers that no cast changes the dtype of, only the device: class counts, priors and
     #: running statistics, which float16 would round (from 2048 on) or make inf (above
@@ -88,17 +174,51 @@ class _Loss(nn.Module):
         self,
         *,
         reduction: str,
-        reductions: Sequence[str],
         avg_factor: float | None = None,
         distributed: bool = False,
         backend: str = "auto",
+        reductions: Sequence[str] | None = None,
+        alpha_high: float | None = None,
+        **options: Any,
     ) -> None:
+        """``reductions`` and ``alpha_high``: this instance's, where they depend on an option
+        (Poly-1's activation), instead of :attr:`_reductions` and :attr:`_alpha_high`."""
         super().__init__()
-        self.reduction = v.check_reduction(reduction, reductions)
+        alpha_high = self._alpha_high if alpha_high is None else alpha_high
+        self.reduction = v.check_reduction(reduction, reductions or self._reductions)
         v.check_avg_factor(avg_factor, self.reduction)
         self.avg_factor = avg_factor
-        self.distributed = v.check_distributed(distributed, self.reduction)
+        self.distributed = self._check_distributed(distributed)
         self.backend = v.check_backend(backend)
+        for name, value in options.items():
+            check = self._checks.get(name)
+            checked = value if check is None else check(value)
+            if name == "alpha" and alpha_high is not None:
+                self._register_alpha(checked, high=alpha_high)
+            elif name in self._buffer_options:
+                self._register_optional(name, checked)
+            else:
+                setattr(self, name, checked)
+
+    def _check_distributed(self, distributed: object) -> bool:
+        """The sigmoid forms' meaning: the ``"positives"`` normaliser is averaged over the
+        process group, so only that reduction takes it."""
+        return v.check_distributed(distributed, self.reduction)
+
+    def forward(self, input: Tensor, target: Tensor) -> Tensor:
+        return type(self)._function(input, target, **self._arguments())
+
+    def _arguments(self) -> dict[str, Any]:
+        """Every keyword of the function, from the attribute or buffer of the same name."""
+        arguments: dict[str, Any] = {}
+        for name in _keywords(type(self)._function):
+            if name == "alpha" and "alpha" in self._buffers:
+                arguments[name] = self._alpha_argument()
+            elif name in self._buffers:
+                arguments[name] = self._buffers[name]
+            else:
+                arguments[name] = getattr(self, name)
+        return arguments
 
     def _register_optional(self, name: str, value: Tensor | Sequence[float] | None) -> None:
         """``value`` (None, a tensor or a sequence of floats) as the buffer ``name``."""
@@ -163,24 +283,30 @@ class _Loss(nn.Module):
         alpha = self._buffers["alpha"]
         return alpha if alpha is not None else self.scalar_alpha
 
+    def _option_value(self, name: str) -> Any:
+        """The stored value of the option ``name`` (``_NOT_KEPT`` for an option that is
+        turned into something else, such as the class counts of the class-balanced loss)."""
+        if name == "alpha" and "alpha" in self._buffers:
+            return self._alpha_argument()
+        if name in self._buffers:
+            return self._buffers[name]
+        return getattr(self, name, _NOT_KEPT)
+
     def _repr_value(self, name: str) -> str:
-        if name == "alpha":
-            return "per-class" if self._buffers["alpha"] is not None else str(self.scalar_alpha)
-        value = getattr(self, name)
-        if name == "gamma":
-            # A schedule by its name: "flsd53" or the callable's.
-            return getattr(value, "__name__", "callable") if callable(value) else str(value)
-        return repr(value)
+        value = self._option_value(name)
+        if name == "gamma" and isinstance(value, str):
+            return value  # a schedule by its name, as a callable one is
+        return _shown(value)
 
     def extra_repr(self) -> str:
-        parts = [f"{name}={self._repr_value(name)}" for name in self._repr_names]
-        parts.append(f"reduction={self.reduction!r}")
-        if self.avg_factor is not None:
-            parts.append(f"avg_factor={self.avg_factor!r}")
-        if self.distributed:
-            parts.append("distributed=True")
-        if self.backend != "auto":
-            parts.append(f"backend={self.backend!r}")
+        first = (*self._repr_names, "reduction")
+        parts = [f"{name}={self._repr_value(name)}" for name in first]
+        for name, parameter in inspect.signature(type(self).__init__).parameters.items():
+            if name in first or parameter.default is inspect.Parameter.empty:
+                continue
+            value = self._option_value(name)
+            if value is not _NOT_KEPT and _differs(value, parameter.default):
+                parts.append(f"{name}={self._repr_value(name)}")
         return ", ".join(parts)
 
 
@@ -197,6 +323,10 @@ class SigmoidFocalLoss(_Loss):
         tensor(0.0174)
     """
 
+    _function = staticmethod(F.sigmoid_focal_loss)
+    _reductions = v.SIGMOID_REDUCTIONS
+    _checks = _checking(gamma=v.check_gamma_spec, label_smoothing=v.check_label_smoothing)
+    _alpha_high = 1.0
     _repr_names = ("alpha", "gamma")
     alpha: Tensor | None
     weight: Tensor | None
@@ -217,37 +347,7 @@ class SigmoidFocalLoss(_Loss):
         distributed: bool = False,
         backend: str = "auto",
     ) -> None:
-        super().__init__(
-            reduction=reduction,
-            reductions=v.SIGMOID_REDUCTIONS,
-            avg_factor=avg_factor,
-            distributed=distributed,
-            backend=backend,
-        )
-        self.gamma = v.check_gamma_spec(gamma)
-        self.label_smoothing = v.check_label_smoothing(label_smoothing)
-        self.ignore_index = ignore_index
-        self.class_dim = class_dim
-        self._register_alpha(alpha, high=1.0)
-        self._register_optional("weight", weight)
-        self._register_optional("pos_weight", pos_weight)
-
-    def forward(self, input: Tensor, target: Tensor) -> Tensor:
-        return F.sigmoid_focal_loss(
-            input,
-            target,
-            alpha=self._alpha_argument(),
-            gamma=self.gamma,
-            weight=self.weight,
-            pos_weight=self.pos_weight,
-            label_smoothing=self.label_smoothing,
-            ignore_index=self.ignore_index,
-            class_dim=self.class_dim,
-            reduction=self.reduction,
-            avg_factor=self.avg_factor,
-            distributed=self.distributed,
-            backend=self.backend,
-        )
+        super().__init__(**_options(locals()))
 
 
 class SoftmaxFocalLoss(_Loss):
@@ -262,6 +362,9 @@ class SoftmaxFocalLoss(_Loss):
         tensor(0.1161)
     """
 
+    _function = staticmethod(F.softmax_focal_loss)
+    _checks = _checking(gamma=v.check_gamma_spec, label_smoothing=v.check_label_smoothing)
+    _alpha_high = float("inf")
     _repr_names = ("alpha", "gamma")
     alpha: Tensor | None
     weight: Tensor | None
@@ -278,27 +381,7 @@ class SoftmaxFocalLoss(_Loss):
         reduction: str = "mean",
         backend: str = "auto",
     ) -> None:
-        super().__init__(reduction=reduction, reductions=v.REDUCTIONS, backend=backend)
-        self.gamma = v.check_gamma_spec(gamma)
-        self.label_smoothing = v.check_label_smoothing(label_smoothing)
-        self.ignore_index = ignore_index
-        self.class_dim = class_dim
-        self._register_alpha(alpha, high=float("inf"))
-        self._register_optional("weight", weight)
-
-    def forward(self, input: Tensor, target: Tensor) -> Tensor:
-        return F.softmax_focal_loss(
-            input,
-            target,
-            alpha=self._alpha_argument(),
-            gamma=self.gamma,
-            weight=self.weight,
-            ignore_index=self.ignore_index,
-            label_smoothing=self.label_smoothing,
-            class_dim=self.class_dim,
-            reduction=self.reduction,
-            backend=self.backend,
-        )
+        super().__init__(**_options(locals()))
 
 
 class ClassBalancedLoss(_Loss):
@@ -315,6 +398,11 @@ class ClassBalancedLoss(_Loss):
         tensor(0.3234)
     """
 
+    _function = staticmethod(F.class_balanced_loss)
+    _checks = _checking(
+        loss=check_class_balanced_form,
+        gamma=lambda gamma: None if gamma is None else v.check_gamma(gamma),
+    )
     _repr_names = ("loss", "beta", "gamma")
     weight: Tensor
 
@@ -330,28 +418,10 @@ class ClassBalancedLoss(_Loss):
         reduction: str = "mean",
         backend: str = "auto",
     ) -> None:
-        super().__init__(reduction=reduction, reductions=v.REDUCTIONS, backend=backend)
-        if loss not in ("focal", "sigmoid", "softmax"):
-            raise ValueError(f"loss must be one of 'focal' | 'sigmoid' | 'softmax'; got {loss!r}")
-        self.loss = loss
-        self.gamma = None if gamma is None else v.check_gamma(gamma)
-        self.ignore_index = ignore_index
-        self.class_dim = class_dim
-        self.beta = beta
+        options = _options(locals())
+        del options["counts"]  # kept as the weights they give
+        super().__init__(**options)
         self.register_buffer("weight", class_balanced_weights(counts, beta))
-
-    def forward(self, input: Tensor, target: Tensor) -> Tensor:
-        return F.class_balanced_loss(
-            input,
-            target,
-            weight=self.weight,
-            loss=self.loss,
-            gamma=self.gamma,
-            ignore_index=self.ignore_index,
-            class_dim=self.class_dim,
-            reduction=self.reduction,
-            backend=self.backend,
-        )
 
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, classes={len(self.weight)}"
@@ -391,6 +461,13 @@ class SigmoidFocalLossStar(_Loss):
         tensor(0.0138)
     """
 
+    _function = staticmethod(F.sigmoid_focal_loss_star)
+    _reductions = v.SIGMOID_REDUCTIONS
+    _checks = _checking(
+        gamma=v.check_star_gamma,
+        beta=functools.partial(v.check_scalar_in, "beta", low=-math.inf, high=math.inf),
+    )
+    _alpha_high = 1.0
     _repr_names = ("beta", "alpha", "gamma")
     alpha: Tensor | None
     weight: Tensor | None
@@ -409,35 +486,7 @@ class SigmoidFocalLossStar(_Loss):
         distributed: bool = False,
         backend: str = "auto",
     ) -> None:
-        super().__init__(
-            reduction=reduction,
-            reductions=v.SIGMOID_REDUCTIONS,
-            avg_factor=avg_factor,
-            distributed=distributed,
-            backend=backend,
-        )
-        self.gamma = v.check_star_gamma(gamma)
-        self.beta = v.check_scalar_in("beta", beta, float("-inf"), float("inf"))
-        self.ignore_index = ignore_index
-        self.class_dim = class_dim
-        self._register_alpha(alpha, high=1.0)
-        self._register_optional("weight", weight)
-
-    def forward(self, input: Tensor, target: Tensor) -> Tensor:
-        return F.sigmoid_focal_loss_star(
-            input,
-            target,
-            gamma=self.gamma,
-            beta=self.beta,
-            alpha=self._alpha_argument(),
-            weight=self.weight,
-            ignore_index=self.ignore_index,
-            class_dim=self.class_dim,
-            reduction=self.reduction,
-            avg_factor=self.avg_factor,
-            distributed=self.distributed,
-            backend=self.backend,
-        )
+        super().__init__(**_options(locals()))
 
 
 class AsymmetricLoss(_Loss):
@@ -450,6 +499,13 @@ class AsymmetricLoss(_Loss):
         tensor(0.1275)
     """
 
+    _function = staticmethod(F.asymmetric_loss)
+    _reductions = v.SIGMOID_REDUCTIONS
+    _checks = _checking(
+        gamma_pos=functools.partial(v.check_scalar_in, "gamma_pos", low=0.0, high=math.inf),
+        gamma_neg=functools.partial(v.check_scalar_in, "gamma_neg", low=0.0, high=math.inf),
+        clip=functools.partial(v.check_scalar_in, "clip", low=0.0, high=1.0, high_inclusive=False),
+    )
     _repr_names = ("gamma_pos", "gamma_neg", "clip")
     weight: Tensor | None
 
@@ -467,35 +523,7 @@ class AsymmetricLoss(_Loss):
         distributed: bool = False,
         backend: str = "auto",
     ) -> None:
-        super().__init__(
-            reduction=reduction,
-            reductions=v.SIGMOID_REDUCTIONS,
-            avg_factor=avg_factor,
-            distributed=distributed,
-            backend=backend,
-        )
-        self.gamma_pos = v.check_scalar_in("gamma_pos", gamma_pos, 0.0, float("inf"))
-        self.gamma_neg = v.check_scalar_in("gamma_neg", gamma_neg, 0.0, float("inf"))
-        self.clip = v.check_scalar_in("clip", clip, 0.0, 1.0, high_inclusive=False)
-        self.ignore_index = ignore_index
-        self.class_dim = class_dim
-        self._register_optional("weight", weight)
-
-    def forward(self, input: Tensor, target: Tensor) -> Tensor:
-        return F.asymmetric_loss(
-            input,
-            target,
-            gamma_pos=self.gamma_pos,
-            gamma_neg=self.gamma_neg,
-            clip=self.clip,
-            weight=self.weight,
-            ignore_index=self.ignore_index,
-            class_dim=self.class_dim,
-            reduction=self.reduction,
-            avg_factor=self.avg_factor,
-            distributed=self.distributed,
-            backend=self.backend,
-        )
+        super().__init__(**_options(locals()))
 
 
 class Poly1FocalLoss(_Loss):
@@ -508,6 +536,12 @@ class Poly1FocalLoss(_Loss):
         tensor(1.8561)
     """
 
+    _function: ClassVar[Callable[..., Tensor]] = staticmethod(F.poly1_focal_loss)
+    _checks = _checking(
+        epsilon=functools.partial(v.check_scalar_in, "epsilon", low=-1.0, high=math.inf),
+        gamma=v.check_gamma,
+        label_smoothing=v.check_label_smoothing,
+    )
     _repr_names: ClassVar[tuple[str, ...]] = ("epsilon", "activation", "alpha", "gamma")
     alpha: Tensor | None
     weight: Tensor | None
@@ -528,40 +562,7 @@ class Poly1FocalLoss(_Loss):
         distributed: bool = False,
         backend: str = "auto",
     ) -> None:
-        activation = v.check_activation(activation)
-        super().__init__(
-            reduction=reduction,
-            reductions=v.SIGMOID_REDUCTIONS if activation == "sigmoid" else v.REDUCTIONS,
-            avg_factor=avg_factor,
-            distributed=distributed,
-            backend=backend,
-        )
-        self.activation = activation
-        self.epsilon = v.check_scalar_in("epsilon", epsilon, -1.0, float("inf"))
-        self.gamma = v.check_gamma(gamma)
-        self.label_smoothing = v.check_label_smoothing(label_smoothing)
-        self.ignore_index = ignore_index
-        self.class_dim = class_dim
-        self._register_alpha(alpha, high=1.0 if activation == "sigmoid" else float("inf"))
-        self._register_optional("weight", weight)
-
-    def forward(self, input: Tensor, target: Tensor) -> Tensor:
-        return F.poly1_focal_loss(
-            input,
-            target,
-            epsilon=self.epsilon,
-            gamma=self.gamma,
-            alpha=self._alpha_argument(),
-            activation=self.activation,
-            weight=self.weight,
-            ignore_index=self.ignore_index,
-            label_smoothing=self.label_smoothing,
-            class_dim=self.class_dim,
-            reduction=self.reduction,
-            avg_factor=self.avg_factor,
-            distributed=self.distributed,
-            backend=self.backend,
-        )
+        super().__init__(**_options(locals()), **_poly1_limits(activation))
 
 
 class Poly1CrossEntropyLoss(Poly1FocalLoss):
@@ -574,6 +575,7 @@ class Poly1CrossEntropyLoss(Poly1FocalLoss):
         tensor(2.2527)
     """
 
+    _function = staticmethod(F.poly1_cross_entropy)
     _repr_names = ("epsilon", "activation")
 
     def __init__(
@@ -590,20 +592,7 @@ class Poly1CrossEntropyLoss(Poly1FocalLoss):
         distributed: bool = False,
         backend: str = "auto",
     ) -> None:
-        super().__init__(
-            epsilon=epsilon,
-            gamma=0.0,
-            alpha=None,
-            activation=activation,
-            weight=weight,
-            ignore_index=ignore_index,
-            label_smoothing=label_smoothing,
-            class_dim=class_dim,
-            reduction=reduction,
-            avg_factor=avg_factor,
-            distributed=distributed,
-            backend=backend,
-        )
+        _Loss.__init__(self, **_options(locals()), **_poly1_limits(activation))
 
 
 class VarifocalLoss(_Loss):
@@ -619,6 +608,15 @@ class VarifocalLoss(_Loss):
         tensor(0.4120)
     """
 
+    _function = staticmethod(F.varifocal_loss)
+    _reductions = v.SIGMOID_REDUCTIONS
+    # One alpha for every class (the function takes no per-class values).
+    _checks = _checking(
+        alpha=functools.partial(v.check_scalar_in, "alpha", low=0.0, high=1.0),
+        gamma=v.check_gamma,
+        iou_weighted=functools.partial(v.check_bool, "iou_weighted"),
+    )
+    _alpha_high = 1.0
     _repr_names = ("alpha", "gamma", "iou_weighted")
     alpha: Tensor | None
     scalar_alpha: float
@@ -636,33 +634,15 @@ class VarifocalLoss(_Loss):
         distributed: bool = False,
         backend: str = "auto",
     ) -> None:
-        super().__init__(
-            reduction=reduction,
-            reductions=v.SIGMOID_REDUCTIONS,
-            avg_factor=avg_factor,
-            distributed=distributed,
-            backend=backend,
-        )
-        # One alpha for every class (the function takes no per-class values).
-        self._register_alpha(v.check_scalar_in("alpha", alpha, 0.0, 1.0), high=1.0)
-        self.gamma = v.check_gamma(gamma)
-        self.iou_weighted = v.check_bool("iou_weighted", iou_weighted)
-        self._register_optional("weight", weight)
+        super().__init__(**_options(locals()))
 
     @renamed(target_score="target")
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
-        return F.varifocal_loss(
-            input,
-            target,
-            alpha=self.scalar_alpha,
-            gamma=self.gamma,
-            iou_weighted=self.iou_weighted,
-            weight=self.weight,
-            reduction=self.reduction,
-            avg_factor=self.avg_factor,
-            distributed=self.distributed,
-            backend=self.backend,
-        )
+        return super().forward(input, target)
+
+    def _arguments(self) -> dict[str, Any]:
+        # The function takes one number: a buffer ``alpha`` (None unless assigned) is not read.
+        return {**super()._arguments(), "alpha": self.scalar_alpha}
 
 
 class QualityFocalLoss(_Loss):
@@ -678,6 +658,9 @@ class QualityFocalLoss(_Loss):
         tensor(0.0042)
     """
 
+    _function = staticmethod(F.quality_focal_loss)
+    _reductions = v.SIGMOID_REDUCTIONS
+    _checks = _checking(beta=v.check_quality_beta)
     _repr_names = ("beta",)
     weight: Tensor | None
 
@@ -691,28 +674,11 @@ class QualityFocalLoss(_Loss):
         distributed: bool = False,
         backend: str = "auto",
     ) -> None:
-        super().__init__(
-            reduction=reduction,
-            reductions=v.SIGMOID_REDUCTIONS,
-            avg_factor=avg_factor,
-            distributed=distributed,
-            backend=backend,
-        )
-        self.beta = v.check_quality_beta(beta)
-        self._register_optional("weight", weight)
+        super().__init__(**_options(locals()))
 
     @renamed(target_score="target")
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
-        return F.quality_focal_loss(
-            input,
-            target,
-            beta=self.beta,
-            weight=self.weight,
-            reduction=self.reduction,
-            avg_factor=self.avg_factor,
-            distributed=self.distributed,
-            backend=self.backend,
-        )
+        return super().forward(input, target)
 
 
 class DistributionFocalLoss(_Loss):
@@ -728,6 +694,7 @@ class DistributionFocalLoss(_Loss):
         tensor(0.7402)
     """
 
+    _function = staticmethod(F.distribution_focal_loss)
     _repr_names = ("class_dim",)
     weight: Tensor | None
 
@@ -741,22 +708,7 @@ class DistributionFocalLoss(_Loss):
         avg_factor: float | None = None,
         backend: str = "auto",
     ) -> None:
-        super().__init__(
-            reduction=reduction, reductions=v.REDUCTIONS, avg_factor=avg_factor, backend=backend
-        )
-        self.class_dim = class_dim
-        self._register_optional("weight", weight)
-
-    def forward(self, input: Tensor, target: Tensor) -> Tensor:
-        return F.distribution_focal_loss(
-            input,
-            target,
-            weight=self.weight,
-            class_dim=self.class_dim,
-            reduction=self.reduction,
-            avg_factor=self.avg_factor,
-            backend=self.backend,
-        )
+        super().__init__(**_options(locals()))
 
 
 class LogitAdjustedCrossEntropyLoss(_Loss):
@@ -776,6 +728,13 @@ class LogitAdjustedCrossEntropyLoss(_Loss):
         tensor(2.7710)
     """
 
+    _function = staticmethod(F.logit_adjusted_cross_entropy)
+    _checks = _checking(
+        tau=functools.partial(v.check_scalar_in, "tau", low=0.0, high=math.inf),
+        label_smoothing=v.check_label_smoothing,
+        prior=_positive_class_values("prior"),
+    )
+    _buffer_options = ("prior", "weight")
     _repr_names = ("tau",)
     _uncast = ("prior",)
     prior: Tensor
@@ -793,28 +752,7 @@ class LogitAdjustedCrossEntropyLoss(_Loss):
         reduction: str = "mean",
         backend: str = "auto",
     ) -> None:
-        super().__init__(reduction=reduction, reductions=v.REDUCTIONS, backend=backend)
-        self.tau = v.check_scalar_in("tau", tau, 0.0, float("inf"))
-        self.label_smoothing = v.check_label_smoothing(label_smoothing)
-        self.ignore_index = ignore_index
-        self.class_dim = class_dim
-        v.check_positive_class_values("prior", prior)
-        self._register_optional("prior", prior)
-        self._register_optional("weight", weight)
-
-    def forward(self, input: Tensor, target: Tensor) -> Tensor:
-        return F.logit_adjusted_cross_entropy(
-            input,
-            target,
-            prior=self.prior,
-            tau=self.tau,
-            weight=self.weight,
-            ignore_index=self.ignore_index,
-            label_smoothing=self.label_smoothing,
-            class_dim=self.class_dim,
-            reduction=self.reduction,
-            backend=self.backend,
-        )
+        super().__init__(**_options(locals()))
 
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, classes={len(self.prior)}"
@@ -843,6 +781,13 @@ class LDAMLoss(_Loss):
         tensor(4.9697)
     """
 
+    _function = staticmethod(F.ldam_loss)
+    _checks = _checking(
+        max_margin=functools.partial(v.check_scalar_in, "max_margin", low=0.0, high=math.inf),
+        scale=functools.partial(v.check_positive_scalar, "scale"),
+        class_counts=_positive_class_values("class_counts"),
+    )
+    _buffer_options = ("class_counts", "weight")
     _repr_names = ("max_margin", "scale")
     _uncast = ("class_counts",)
     class_counts: Tensor
@@ -860,28 +805,7 @@ class LDAMLoss(_Loss):
         reduction: str = "mean",
         backend: str = "auto",
     ) -> None:
-        super().__init__(reduction=reduction, reductions=v.REDUCTIONS, backend=backend)
-        self.max_margin = v.check_scalar_in("max_margin", max_margin, 0.0, float("inf"))
-        self.scale = v.check_positive_scalar("scale", scale)
-        self.ignore_index = ignore_index
-        self.class_dim = class_dim
-        v.check_positive_class_values("class_counts", class_counts)
-        self._register_optional("class_counts", class_counts)
-        self._register_optional("weight", weight)
-
-    def forward(self, input: Tensor, target: Tensor) -> Tensor:
-        return F.ldam_loss(
-            input,
-            target,
-            class_counts=self.class_counts,
-            max_margin=self.max_margin,
-            scale=self.scale,
-            weight=self.weight,
-            ignore_index=self.ignore_index,
-            class_dim=self.class_dim,
-            reduction=self.reduction,
-            backend=self.backend,
-        )
+        super().__init__(**_options(locals()))
 
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, classes={len(self.class_counts)}"
@@ -894,8 +818,9 @@ class _StatefulLoss(_Loss):
 
     ``_Loss`` alone does not fit: its ``distributed`` averages the ``"positives"`` normaliser
     over the process group and is refused with every other reduction, while here it sums
-    each training batch's statistics over the group, with every reduction. So
-    ``distributed`` is checked and kept here, and ``_Loss`` gets False.
+    each training batch's statistics over the group, with every reduction: so
+    :meth:`_check_distributed` takes any bool here, and the function (which has no
+    ``distributed``) never sees it.
 
     The statistics are :attr:`_uncast`: they keep their dtype under ``.to(dtype)``,
     ``.half()`` and the like, which cast every floating buffer, since they are sums over a
@@ -906,17 +831,32 @@ class _StatefulLoss(_Loss):
 
     #: The buffers that hold the state, in the order :meth:`_accumulate` takes them.
     _statistics: ClassVar[tuple[str, ...]] = ()
+    num_classes: int
+    _checks = _checking(num_classes=_check_num_classes)
 
-    def __init__(
-        self, num_classes: int, *, reduction: str, distributed: bool, backend: str
-    ) -> None:
-        super().__init__(reduction=reduction, reductions=v.REDUCTIONS, backend=backend)
-        if isinstance(num_classes, bool) or not isinstance(num_classes, int):
-            raise TypeError(f"num_classes must be an int; got {type(num_classes).__name__}")
-        if num_classes < 1:
-            raise ValueError(f"num_classes must be >= 1; got {num_classes}")
-        self.num_classes = num_classes
-        self.distributed = v.check_bool("distributed", distributed)
+    def _check_distributed(self, distributed: object) -> bool:
+        """Here: each training batch's statistics are summed over the process group, with
+        every reduction."""
+        return v.check_bool("distributed", distributed)
+
+    def forward(self, input: Tensor, target: Tensor) -> Tensor:
+        """The loss with the state so far; in training mode the batch's statistics are
+        added (:meth:`_statistics_of`) before the loss (``_count_first``) or after it."""
+        self._check_step(input, target)
+        self._check_classes(input, getattr(self, "class_dim", 1))
+        if self.training and self._count_first:
+            self._accumulate(*self._statistics_of(input, target))
+        loss = super().forward(input, target)
+        if self.training and not self._count_first:
+            self._accumulate(*self._statistics_of(input, target))
+        return loss
+
+    #: Whether a training batch's statistics are added before its loss is computed.
+    _count_first: ClassVar[bool] = True
+
+    def _statistics_of(self, input: Tensor, target: Tensor) -> tuple[Tensor, ...]:
+        """One training batch's statistics, one tensor per buffer of :attr:`_statistics`."""
+        raise NotImplementedError
 
     def _check_step(self, input: Tensor, target: Tensor) -> None:
         """A training step outside torch.func transforms: under one, the batch's statistics
@@ -954,9 +894,6 @@ class _StatefulLoss(_Loss):
             buffer: Tensor = getattr(self, name)
             buffer.add_(value.to(buffer.dtype))
 
-    def _repr_value(self, name: str) -> str:
-        return repr(getattr(self, name))
-
 
 class SeesawLoss(_StatefulLoss):
     """Seesaw loss with the class counts of the batches trained on; the module form of
@@ -979,9 +916,13 @@ class SeesawLoss(_StatefulLoss):
         tensor([2, 0, 1])
     """
 
+    _function = staticmethod(F.seesaw_loss)
+    _checks = _checking(**_StatefulLoss._checks, ignore_index=v.check_ignore_index)
     _repr_names = ("num_classes", "p", "q", "eps")
     _statistics = _uncast = ("class_counts",)
     class_counts: Tensor
+    ignore_index: int
+    class_dim: int
 
     def __init__(
         self,
@@ -996,33 +937,15 @@ class SeesawLoss(_StatefulLoss):
         backend: str = "auto",
         distributed: bool = False,
     ) -> None:
-        super().__init__(num_classes, reduction=reduction, distributed=distributed, backend=backend)
-        self.p, self.q, self.eps = check_seesaw_options(p, q, eps)
-        self.ignore_index = v.check_ignore_index(ignore_index)
-        self.class_dim = class_dim
-        self.register_buffer("class_counts", torch.zeros(num_classes, dtype=torch.int64))
+        p, q, eps = check_seesaw_options(p, q, eps)
+        super().__init__(**_options(locals()))
+        self.register_buffer("class_counts", torch.zeros(self.num_classes, dtype=torch.int64))
 
-    def forward(self, input: Tensor, target: Tensor) -> Tensor:
-        self._check_step(input, target)
-        self._check_classes(input, self.class_dim)
-        if self.training:
-            self._accumulate(
-                batch_class_counts(
-                    input, target, ignore_index=self.ignore_index, class_dim=self.class_dim
-                )
-            )
-        return F.seesaw_loss(
-            input,
-            target,
-            class_counts=self.class_counts,
-            p=self.p,
-            q=self.q,
-            eps=self.eps,
-            ignore_index=self.ignore_index,
-            class_dim=self.class_dim,
-            reduction=self.reduction,
-            backend=self.backend,
+    def _statistics_of(self, input: Tensor, target: Tensor) -> tuple[Tensor, ...]:
+        counts = batch_class_counts(
+            input, target, ignore_index=self.ignore_index, class_dim=self.class_dim
         )
+        return (counts,)
 
 
 class EqualizationLossV2(_StatefulLoss):
@@ -1055,10 +978,15 @@ class EqualizationLossV2(_StatefulLoss):
         tensor(1.5878)
     """
 
+    _function = staticmethod(F.equalization_loss_v2)
     _repr_names = ("num_classes", "gamma", "mu", "alpha")
     _statistics = _uncast = ("pos_grad", "neg_grad")
+    _count_first = False
     pos_grad: Tensor
     neg_grad: Tensor
+    gamma: float
+    mu: float
+    alpha: float
 
     def __init__(
         self,
@@ -1071,15 +999,13 @@ class EqualizationLossV2(_StatefulLoss):
         backend: str = "auto",
         distributed: bool = False,
     ) -> None:
-        super().__init__(num_classes, reduction=reduction, distributed=distributed, backend=backend)
-        self.gamma, self.mu, self.alpha = check_equalization_options(gamma, mu, alpha)
-        self.register_buffer("pos_grad", torch.zeros(num_classes, dtype=torch.float64))
-        self.register_buffer("neg_grad", torch.zeros(num_classes, dtype=torch.float64))
+        gamma, mu, alpha = check_equalization_options(gamma, mu, alpha)
+        super().__init__(**_options(locals()))
+        self.register_buffer("pos_grad", torch.zeros(self.num_classes, dtype=torch.float64))
+        self.register_buffer("neg_grad", torch.zeros(self.num_classes, dtype=torch.float64))
 
-    def forward(self, input: Tensor, target: Tensor) -> Tensor:
-        self._check_step(input, target)
-        self._check_classes(input, 1)
-        loss = F.equalization_loss_v2(
+    def _statistics_of(self, input: Tensor, target: Tensor) -> tuple[Tensor, ...]:
+        return equalization_statistics(
             input,
             target,
             pos_grad=self.pos_grad,
@@ -1087,69 +1013,28 @@ class EqualizationLossV2(_StatefulLoss):
             gamma=self.gamma,
             mu=self.mu,
             alpha=self.alpha,
-            reduction=self.reduction,
-            backend=self.backend,
         )
-        if self.training:
-            batch = equalization_statistics(
-                input,
-                target,
-                pos_grad=self.pos_grad,
-                neg_grad=self.neg_grad,
-                gamma=self.gamma,
-                mu=self.mu,
-                alpha=self.alpha,
-            )
-            self._accumulate(*batch)
-        return loss
 
 
 class _RegionLoss(_Loss):
     """What the region (Dice-like) modules share: ``distributed`` means the batch sums are
     all-reduced (with ``batch=True``), not the positives normaliser of the sigmoid forms;
-    a ``weight`` is a buffer; ``forward`` is one call of :attr:`_function` with the stored
-    options."""
+    a ``weight`` (where the loss takes one) is a buffer."""
 
-    _function: ClassVar[Callable[..., Tensor]]
+    _buffer_options: ClassVar[tuple[str, ...]] = ("weight",)
     weight: Tensor | None
 
-    def __init__(
-        self,
-        *,
-        reduction: str,
-        distributed: bool,
-        backend: str,
-        weight: Tensor | Sequence[float] | None = None,
-        **options: Any,
-    ) -> None:
-        super().__init__(reduction=reduction, reductions=v.REDUCTIONS, backend=backend)
-        self.distributed = v.check_bool("distributed", distributed)
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
         if self.distributed and not options.get("batch", False):
             raise ValueError(
                 "distributed must be False unless batch=True (only the batch's per-class sums "
                 "are global); got distributed=True with batch=False"
             )
-        # a weight buffer only where the loss takes one (generalized Dice weighs classes by
-        # their target mass itself): an assigned weight must never be silently unused
-        self._takes_weight = "weight" in inspect.signature(type(self)._function).parameters
-        if self._takes_weight:
-            self._register_optional("weight", weight)
-        self._options = options
-        for name, value in options.items():
-            setattr(self, name, value)
 
-    def forward(self, input: Tensor, target: Tensor) -> Tensor:
-        options = {name: getattr(self, name) for name in self._options}
-        if self._takes_weight:
-            options["weight"] = self.weight
-        return type(self)._function(
-            input,
-            target,
-            **options,
-            reduction=self.reduction,
-            distributed=self.distributed,
-            backend=self.backend,
-        )
+    def _check_distributed(self, distributed: object) -> bool:
+        """Here: the batch's per-class sums are all-reduced (with ``batch=True``)."""
+        return v.check_bool("distributed", distributed)
 
 
 class DiceLoss(_RegionLoss):
@@ -1183,21 +1068,7 @@ class DiceLoss(_RegionLoss):
         distributed: bool = False,
         backend: str = "auto",
     ) -> None:
-        super().__init__(
-            reduction=reduction,
-            distributed=distributed,
-            backend=backend,
-            weight=weight,
-            activation=activation,
-            include_background=include_background,
-            ignore_index=ignore_index,
-            class_dim=class_dim,
-            smooth_nr=smooth_nr,
-            smooth_dr=smooth_dr,
-            squared=squared,
-            log=log,
-            batch=batch,
-        )
+        super().__init__(**_options(locals()))
 
 
 class TverskyLoss(_RegionLoss):
@@ -1233,25 +1104,7 @@ class TverskyLoss(_RegionLoss):
         backend: str = "auto",
     ) -> None:
         check_tversky(alpha, beta)
-        super().__init__(
-            reduction=reduction,
-            distributed=distributed,
-            backend=backend,
-            weight=weight,
-            alpha=alpha,
-            beta=beta,
-            activation=activation,
-            include_background=include_background,
-            ignore_index=ignore_index,
-            class_dim=class_dim,
-            smooth_nr=smooth_nr,
-            smooth_dr=smooth_dr,
-            log=log,
-            batch=batch,
-        )
-
-    def _repr_value(self, name: str) -> str:
-        return repr(getattr(self, name))
+        super().__init__(**_options(locals()))
 
 
 class FocalTverskyLoss(_RegionLoss):
@@ -1266,6 +1119,7 @@ class FocalTverskyLoss(_RegionLoss):
     """
 
     _function = staticmethod(F.focal_tversky_loss)
+    _checks = _checking(gamma=v.check_gamma)
     _repr_names = ("alpha", "beta", "gamma", "activation")
 
     def __init__(
@@ -1287,25 +1141,7 @@ class FocalTverskyLoss(_RegionLoss):
         backend: str = "auto",
     ) -> None:
         check_tversky(alpha, beta)
-        super().__init__(
-            reduction=reduction,
-            distributed=distributed,
-            backend=backend,
-            weight=weight,
-            alpha=alpha,
-            beta=beta,
-            gamma=v.check_gamma(gamma),
-            activation=activation,
-            include_background=include_background,
-            ignore_index=ignore_index,
-            class_dim=class_dim,
-            smooth_nr=smooth_nr,
-            smooth_dr=smooth_dr,
-            batch=batch,
-        )
-
-    def _repr_value(self, name: str) -> str:
-        return repr(getattr(self, name))
+        super().__init__(**_options(locals()))
 
 
 class GeneralizedDiceLoss(_RegionLoss):
@@ -1337,19 +1173,7 @@ class GeneralizedDiceLoss(_RegionLoss):
         distributed: bool = False,
         backend: str = "auto",
     ) -> None:
-        super().__init__(
-            reduction=reduction,
-            distributed=distributed,
-            backend=backend,
-            weight_type=weight_type,
-            activation=activation,
-            include_background=include_background,
-            ignore_index=ignore_index,
-            class_dim=class_dim,
-            smooth_nr=smooth_nr,
-            smooth_dr=smooth_dr,
-            batch=batch,
-        )
+        super().__init__(**_options(locals()))
 
 
 class DiceFocalLoss(_RegionLoss):
@@ -1364,6 +1188,8 @@ class DiceFocalLoss(_RegionLoss):
     """
 
     _function = staticmethod(F.dice_focal_loss)
+    _reductions = ("mean", "sum")
+    _checks = _checking(gamma=v.check_gamma)
     _repr_names = ("lambda_dice", "lambda_focal", "gamma", "activation")
 
     def __init__(
@@ -1386,40 +1212,7 @@ class DiceFocalLoss(_RegionLoss):
         reduction: str = "mean",
         backend: str = "auto",
     ) -> None:
-        v.check_reduction(reduction, ("mean", "sum"))
-        super().__init__(
-            reduction=reduction,
-            distributed=False,
-            backend=backend,
-            weight=weight,
-            lambda_dice=lambda_dice,
-            lambda_focal=lambda_focal,
-            gamma=v.check_gamma(gamma),
-            alpha=alpha,
-            activation=activation,
-            include_background=include_background,
-            ignore_index=ignore_index,
-            class_dim=class_dim,
-            smooth_nr=smooth_nr,
-            smooth_dr=smooth_dr,
-            squared=squared,
-            log=log,
-            batch=batch,
-        )
-
-    def _repr_value(self, name: str) -> str:
-        return repr(getattr(self, name))
-
-    def forward(self, input: Tensor, target: Tensor) -> Tensor:
-        options = {name: getattr(self, name) for name in self._options}
-        return type(self)._function(
-            input,
-            target,
-            **options,
-            weight=self.weight,
-            reduction=self.reduction,
-            backend=self.backend,
-        )
+        super().__init__(**_options(locals()))
 
 
 class DiceCELoss(_RegionLoss):
@@ -1434,6 +1227,7 @@ class DiceCELoss(_RegionLoss):
     """
 
     _function = staticmethod(F.dice_ce_loss)
+    _reductions = ("mean", "sum")
     _repr_names = ("lambda_dice", "lambda_ce", "activation")
 
     def __init__(
@@ -1454,38 +1248,7 @@ class DiceCELoss(_RegionLoss):
         reduction: str = "mean",
         backend: str = "auto",
     ) -> None:
-        v.check_reduction(reduction, ("mean", "sum"))
-        super().__init__(
-            reduction=reduction,
-            distributed=False,
-            backend=backend,
-            weight=weight,
-            lambda_dice=lambda_dice,
-            lambda_ce=lambda_ce,
-            activation=activation,
-            include_background=include_background,
-            ignore_index=ignore_index,
-            class_dim=class_dim,
-            smooth_nr=smooth_nr,
-            smooth_dr=smooth_dr,
-            squared=squared,
-            log=log,
-            batch=batch,
-        )
-
-    def _repr_value(self, name: str) -> str:
-        return repr(getattr(self, name))
-
-    def forward(self, input: Tensor, target: Tensor) -> Tensor:
-        options = {name: getattr(self, name) for name in self._options}
-        return F.dice_ce_loss(
-            input,
-            target,
-            **options,
-            weight=self.weight,
-            reduction=self.reduction,
-            backend=self.backend,
-        )
+        super().__init__(**_options(locals()))
 
 
 class UnifiedFocalLoss(_RegionLoss):
@@ -1500,6 +1263,10 @@ class UnifiedFocalLoss(_RegionLoss):
     """
 
     _function = staticmethod(F.unified_focal_loss)
+    _reductions = ("mean", "sum")
+    # ``weight`` is the paper's lambda (a number), not class weights: no buffer.
+    _buffer_options = ()
+    _checks = _checking(weight=functools.partial(v.check_scalar_in, "weight", low=0.0, high=1.0))
     _repr_names = ("weight", "delta", "gamma", "asymmetric")
 
     def __init__(
@@ -1517,31 +1284,7 @@ class UnifiedFocalLoss(_RegionLoss):
         reduction: str = "mean",
         backend: str = "auto",
     ) -> None:
-        v.check_reduction(reduction, ("mean", "sum"))
-        _Loss.__init__(self, reduction=reduction, reductions=v.REDUCTIONS, backend=backend)
-        # ``weight`` is the paper's lambda (a number), not class weights: no buffer.
-        self._options = {
-            "weight": v.check_scalar_in("weight", weight, 0.0, 1.0),
-            "delta": delta,
-            "gamma": gamma,
-            "asymmetric": asymmetric,
-            "activation": activation,
-            "ignore_index": ignore_index,
-            "class_dim": class_dim,
-            "smooth_nr": smooth_nr,
-            "smooth_dr": smooth_dr,
-        }
-        for name, value in self._options.items():
-            setattr(self, name, value)
-
-    def _repr_value(self, name: str) -> str:
-        return repr(getattr(self, name))
-
-    def forward(self, input: Tensor, target: Tensor) -> Tensor:
-        options = {name: getattr(self, name) for name in self._options}
-        return F.unified_focal_loss(
-            input, target, **options, reduction=self.reduction, backend=self.backend
-        )
+        super().__init__(**_options(locals()))
 
 
 class LovaszSoftmaxLoss(_Loss):
@@ -1555,6 +1298,8 @@ class LovaszSoftmaxLoss(_Loss):
         tensor(0.0474)
     """
 
+    _function = staticmethod(F.lovasz_softmax_loss)
+    _checks = _checking(per_image=functools.partial(v.check_bool, "per_image"))
     _repr_names = ("classes", "per_image")
 
     def __init__(
@@ -1567,23 +1312,7 @@ class LovaszSoftmaxLoss(_Loss):
         reduction: str = "mean",
         backend: str = "auto",
     ) -> None:
-        super().__init__(reduction=reduction, reductions=v.REDUCTIONS, backend=backend)
-        self.classes = classes
-        self.per_image = v.check_bool("per_image", per_image)
-        self.ignore_index = ignore_index
-        self.class_dim = class_dim
-
-    def forward(self, input: Tensor, target: Tensor) -> Tensor:
-        return F.lovasz_softmax_loss(
-            input,
-            target,
-            classes=self.classes,
-            per_image=self.per_image,
-            ignore_index=self.ignore_index,
-            class_dim=self.class_dim,
-            reduction=self.reduction,
-            backend=self.backend,
-        )
+        super().__init__(**_options(locals()))
 
 
 class LovaszHingeLoss(_Loss):
@@ -1596,6 +1325,8 @@ class LovaszHingeLoss(_Loss):
         tensor(0.7500)
     """
 
+    _function = staticmethod(F.lovasz_hinge_loss)
+    _checks = _checking(per_image=functools.partial(v.check_bool, "per_image"))
     _repr_names = ("per_image",)
 
     def __init__(
@@ -1606,16 +1337,4 @@ class LovaszHingeLoss(_Loss):
         reduction: str = "mean",
         backend: str = "auto",
     ) -> None:
-        super().__init__(reduction=reduction, reductions=v.REDUCTIONS, backend=backend)
-        self.per_image = v.check_bool("per_image", per_image)
-        self.ignore_index = ignore_index
-
-    def forward(self, input: Tensor, target: Tensor) -> Tensor:
-        return F.lovasz_hinge_loss(
-            input,
-            target,
-            per_image=self.per_image,
-            ignore_index=self.ignore_index,
-            reduction=self.reduction,
-            backend=self.backend,
-        )
+        super().__init__(**_options(locals()))

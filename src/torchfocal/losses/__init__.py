@@ -1,51 +1,45 @@
-"""One module per loss family: its public function, naive form and fused form.
+"""One module per loss family: its public function, naive form and fused form, and its
+registry entries (``LOSSES``, see :mod:`torchfocal.losses._registry`).
 
 Each module builds on :mod:`torchfocal._engine` (checks, target preparation, reductions,
 the autograd Function and the runners) and on the shared numerics there; the public names
-are re-exported by :mod:`torchfocal.functional`.
+are re-exported by :mod:`torchfocal.functional`. The modules are found, not listed: every
+module here whose name has no leading underscore is a loss module and declares ``LOSSES``.
 """
 
-from .asymmetric import asymmetric_loss
-from .class_balanced import class_balanced_loss
-from .dice import dice_loss, focal_tversky_loss, generalized_dice_loss, tversky_loss
-from .dice_focal import dice_ce_loss, dice_focal_loss
-from .distribution_focal import distribution_focal_loss
-from .equalization import equalization_loss_v2
-from .focal_star import sigmoid_focal_loss_star
-from .ldam import ldam_loss
-from .logit_adjustment import logit_adjust, logit_adjusted_cross_entropy
-from .lovasz import lovasz_hinge_loss, lovasz_softmax_loss
-from .poly1 import poly1_cross_entropy, poly1_focal_loss
-from .quality_focal import quality_focal_loss
-from .seesaw import seesaw_loss
-from .sigmoid_focal import sigmoid_focal_loss
-from .softmax_focal import softmax_focal_loss
-from .unified_focal import unified_focal_loss
-from .varifocal import varifocal_loss
+from __future__ import annotations
 
-__all__ = [
-    "asymmetric_loss",
-    "class_balanced_loss",
-    "dice_ce_loss",
-    "dice_focal_loss",
-    "dice_loss",
-    "distribution_focal_loss",
-    "equalization_loss_v2",
-    "focal_tversky_loss",
-    "generalized_dice_loss",
-    "ldam_loss",
-    "logit_adjust",
-    "logit_adjusted_cross_entropy",
-    "lovasz_hinge_loss",
-    "lovasz_softmax_loss",
-    "poly1_cross_entropy",
-    "poly1_focal_loss",
-    "quality_focal_loss",
-    "seesaw_loss",
-    "sigmoid_focal_loss",
-    "sigmoid_focal_loss_star",
-    "softmax_focal_loss",
-    "tversky_loss",
-    "unified_focal_loss",
-    "varifocal_loss",
-]
+import importlib
+import pkgutil
+from typing import Any
+
+# The registry's types, for torchfocal.registry (which re-exports them).
+from ._registry import BACKENDS as BACKENDS
+from ._registry import FORM_KINDS as FORM_KINDS
+from ._registry import SIGMOID_FORMS as SIGMOID_FORMS
+from ._registry import SIGMOID_REDUCTIONS as SIGMOID_REDUCTIONS
+from ._registry import SOFTMAX_FORMS as SOFTMAX_FORMS
+from ._registry import TARGET_KINDS as TARGET_KINDS
+from ._registry import LossInfo as LossInfo
+from ._registry import Sample as Sample
+from .logit_adjustment import logit_adjust as logit_adjust  # a public function, not a loss
+
+
+def _collect() -> tuple[LossInfo, ...]:
+    """Every module's ``LOSSES``, in the order of the modules' names."""
+    found: list[LossInfo] = []
+    for module in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+        if not module.name.startswith("_"):
+            found.extend(importlib.import_module(f"{__name__}.{module.name}").LOSSES)
+    return tuple(found)
+
+
+#: Every public loss (:class:`~torchfocal.losses._registry.LossInfo`), by module name.
+LOSSES: tuple[LossInfo, ...] = _collect()
+
+# The public functions as attributes of this package, as its explicit imports made them
+# before the registry.
+_functions: dict[str, Any] = {info.name: info.function for info in LOSSES}
+globals().update(_functions)
+
+__all__ = sorted([*_functions, "logit_adjust"])

@@ -12,6 +12,7 @@ from .._engine import checks as v
 from .._engine import runners, targets
 from .._engine.numerics import power, saturated_logsigmoid, scaled
 from .._engine.triton_fallback import falls_back_to_fused
+from ._registry import SIGMOID_FORMS, SIGMOID_REDUCTIONS, LossInfo, Sample
 
 # Asymmetric loss (Ridnik et al. 2021). Positives: L+ = (1-p)^g+ softplus(-x). Negatives
 # see the shifted probability p_m = max(p - clip, 0), with u = 1 - p_m = min(1 - p + clip, 1):
@@ -206,3 +207,15 @@ def asymmetric_loss(
         gamma_neg=gamma_neg,
         clip=clip,
     )
+
+
+LOSSES = (
+    LossInfo(
+        function=asymmetric_loss,
+        module="AsymmetricLoss",
+        form="elementwise",
+        samples=(Sample("mask", reductions=SIGMOID_REDUCTIONS, forms=SIGMOID_FORMS),),
+        docs="math.md#asymmetric-loss-ridnik-et-al-2021",
+        kernel="asymmetric",
+    ),
+)

@@ -10,10 +10,19 @@ from .._engine import checks as v
 from .._engine import targets
 from .._engine.deprecation import renamed
 from .._engine.triton_fallback import falls_back_to_fused
+from ._registry import LossInfo, Sample
 from .sigmoid_focal import sigmoid_focal_loss
 from .softmax_focal import softmax_focal_loss
 
 _CLASS_BALANCED_FORMS = ("focal", "sigmoid", "softmax")
+
+
+def check_class_balanced_form(loss: object) -> str:
+    """``loss``: one of the forms (the function and the module both check it here)."""
+    if not isinstance(loss, str) or loss not in _CLASS_BALANCED_FORMS:
+        options = " | ".join(repr(f) for f in _CLASS_BALANCED_FORMS)
+        raise ValueError(f"loss must be one of {options}; got {loss!r}")
+    return loss
 
 
 @renamed(weights="weight")
@@ -68,9 +77,7 @@ def class_balanced_loss(
         >>> torchfocal.class_balanced_loss(logits, torch.tensor([0, 2]), weight=weight)
         tensor(0.0919)
     """
-    if not isinstance(loss, str) or loss not in _CLASS_BALANCED_FORMS:
-        options = " | ".join(repr(f) for f in _CLASS_BALANCED_FORMS)
-        raise ValueError(f"loss must be one of {options}; got {loss!r}")
+    loss = check_class_balanced_form(loss)
     if gamma is None:
         gamma = 2.0 if loss == "focal" else 0.0
     gamma = v.check_gamma(gamma)
@@ -131,3 +138,29 @@ def class_balanced_loss(
         avg_factor=counted.clamp(min=1) if reduction == "mean" else None,
         backend=backend,
     )
+
+
+#: The sample's class counts; its function call takes the weights that
+#: ``class_balanced_weights(_SAMPLE_COUNTS, 0.99)`` gives (float32 values, written out: the
+#: weighting module imports the losses, so it cannot be imported here).
+_SAMPLE_COUNTS = [40.0, 8.0, 2.0]
+_SAMPLE_WEIGHT = [0.1368647664785385, 0.5864465236663818, 2.276688814163208]
+
+LOSSES = (
+    LossInfo(
+        function=class_balanced_loss,
+        module="ClassBalancedLoss",
+        form="per_location",
+        samples=(
+            Sample(
+                "index",
+                options={"weight": torch.tensor(_SAMPLE_WEIGHT, dtype=torch.float64)},
+                module_options={"counts": _SAMPLE_COUNTS, "beta": 0.99},
+            ),
+        ),
+        docs="math.md#class-balanced-weights-cui-et-al-cvpr-2019",
+        kernel="sigmoid_focal",
+        # the focal or cross-entropy loss with class weights: their oracles
+        reference=None,
+    ),
+)

@@ -31,6 +31,7 @@ from torch import Tensor
 
 from .._engine import checks as v
 from .._engine import regions
+from ._registry import LossInfo, Sample
 
 
 def _ratio(numerator: Tensor, denominator: Tensor) -> tuple[Tensor, Tensor, Tensor]:
@@ -517,3 +518,35 @@ def generalized_dice_loss(
         distributed=distributed,
         backend=backend,
     )
+
+
+LOSSES = (
+    LossInfo(
+        function=dice_loss,
+        module="DiceLoss",
+        form="region",
+        samples=(Sample("index"),),
+        docs="math.md#dice",
+    ),
+    LossInfo(
+        function=tversky_loss,
+        module="TverskyLoss",
+        form="region",
+        samples=(Sample("index"),),
+        docs="math.md#tversky-and-focal-tversky",
+    ),
+    LossInfo(
+        function=focal_tversky_loss,
+        module="FocalTverskyLoss",
+        form="region",
+        samples=(Sample("index"),),
+        docs="math.md#tversky-and-focal-tversky",
+    ),
+    LossInfo(
+        function=generalized_dice_loss,
+        module="GeneralizedDiceLoss",
+        form="region",
+        samples=(Sample("index"),),
+        docs="math.md#generalized-dice-sudre-et-al-2017",
+    ),
+)

@@ -11,6 +11,7 @@ from torch import Tensor
 
 from .._engine import checks as v
 from .._engine import regions
+from ._registry import LossInfo, Sample
 from .dice import dice_loss
 from .sigmoid_focal import sigmoid_focal_loss
 from .softmax_focal import softmax_focal_loss
@@ -211,3 +212,21 @@ def dice_ce_loss(
         reduction=reduction,
         backend=backend,
     )
+
+
+LOSSES = (
+    LossInfo(
+        function=dice_focal_loss,
+        module="DiceFocalLoss",
+        form="region",
+        samples=(Sample("index", reductions=("mean", "sum")),),
+        docs="math.md#dice-focal-ce",
+    ),
+    LossInfo(
+        function=dice_ce_loss,
+        module="DiceCELoss",
+        form="region",
+        samples=(Sample("index", reductions=("mean", "sum")),),
+        docs="math.md#dice-focal-ce",
+    ),
+)

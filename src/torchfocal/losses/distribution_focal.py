@@ -13,6 +13,7 @@ from .._engine import reduction as reducing
 from .._engine import triton_runner
 from .._engine.deprecation import renamed
 from .._engine.triton_fallback import falls_back_to_fused
+from ._registry import LossInfo, Sample
 from .softmax_focal import naive_per_location, per_location_loss
 
 
@@ -143,3 +144,17 @@ def distribution_focal_loss(
         divisor=divisor,
         compute_dtype=compute_dtype,
     )
+
+
+LOSSES = (
+    LossInfo(
+        function=distribution_focal_loss,
+        module="DistributionFocalLoss",
+        form="per_location",
+        samples=(Sample("label"),),
+        docs="math.md#distribution-focal-loss-li-et-al-2020",
+        # the softmax focal kernel against the two-bin target
+        kernel="softmax_focal",
+        label="distribution",
+    ),
+)

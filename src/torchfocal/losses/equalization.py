@@ -26,6 +26,7 @@ from torch import Tensor
 from .._engine import checks as v
 from .._engine import reduction as reducing
 from .._engine.triton_fallback import falls_back_to_fused
+from ._registry import LossInfo, Sample
 from .sigmoid_focal import sigmoid_focal_loss
 
 #: The guard of the ratio's denominator, as in the authors' code: a class whose negatives
@@ -247,3 +248,24 @@ def equalization_loss_v2(
         avg_factor=float(max(input.shape[0], 1)) if reduction == "mean" else None,
         backend=backend,
     )
+
+
+LOSSES = (
+    LossInfo(
+        function=equalization_loss_v2,
+        module="EqualizationLossV2",
+        form="elementwise",
+        samples=(
+            Sample(
+                "index",
+                # A fresh module has no statistics: every weight 1, as with statistics all 0.
+                options={"pos_grad": torch.zeros(3), "neg_grad": torch.zeros(3)},
+                module_options={"num_classes": 3},
+            ),
+        ),
+        docs="math.md#equalization-loss-v2-tan-et-al-2021",
+        kernel="sigmoid_focal",
+        label="eqlv2",
+        state=("pos_grad", "neg_grad"),
+    ),
+)

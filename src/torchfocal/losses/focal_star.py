@@ -12,6 +12,7 @@ from .._engine import checks as v
 from .._engine import runners, targets
 from .._engine.numerics import AlphaArg, alpha_t, has_neg_inf, scaled, sign, times
 from .._engine.triton_fallback import falls_back_to_fused
+from ._registry import SIGMOID_FORMS, SIGMOID_REDUCTIONS, LossInfo, Sample
 
 # FL* (Lin et al. 2017, appendix A). With s = 2y - 1 and z = gamma s x + beta:
 #   loss = -log sigmoid(z) / gamma = softplus(-z) / gamma,
@@ -146,3 +147,16 @@ def sigmoid_focal_loss_star(
         beta=beta,
         alpha=alpha_arg,
     )
+
+
+LOSSES = (
+    LossInfo(
+        function=sigmoid_focal_loss_star,
+        module="SigmoidFocalLossStar",
+        form="elementwise",
+        samples=(Sample("mask", reductions=SIGMOID_REDUCTIONS, forms=SIGMOID_FORMS),),
+        docs="math.md#fl-lin-et-al-2017-appendix-a",
+        kernel="focal_star",
+        label="star",
+    ),
+)

@@ -18,6 +18,7 @@ from torch import Tensor
 from .._engine import checks as v
 from .._engine import targets
 from .._engine.triton_fallback import falls_back_to_fused
+from ._registry import LossInfo, Sample
 from .softmax_focal import softmax_focal_loss
 
 #: Class counts: a tensor or a sequence of numbers.
@@ -144,3 +145,21 @@ def ldam_loss(
         backend=backend,
     )
     return loss.to(input.dtype)
+
+
+LOSSES = (
+    LossInfo(
+        function=ldam_loss,
+        module="LDAMLoss",
+        form="per_location",
+        samples=(
+            Sample(
+                "index",
+                options={"class_counts": [40.0, 8.0, 2.0]},
+                module_options={"class_counts": [40.0, 8.0, 2.0]},
+            ),
+        ),
+        docs="math.md#ldam-and-deferred-re-weighting-cao-et-al-2019",
+        kernel="softmax_focal",
+    ),
+)

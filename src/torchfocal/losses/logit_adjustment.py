@@ -18,6 +18,7 @@ from torch import Tensor
 from .._engine import checks as v
 from .._engine import targets
 from .._engine.triton_fallback import falls_back_to_fused
+from ._registry import SOFTMAX_FORMS, LossInfo, Sample
 from .softmax_focal import softmax_focal_loss
 
 #: Class counts or frequencies: a tensor or a sequence of numbers.
@@ -173,3 +174,23 @@ def logit_adjusted_cross_entropy(
         backend=backend,
     )
     return loss.to(input.dtype)
+
+
+LOSSES = (
+    LossInfo(
+        function=logit_adjusted_cross_entropy,
+        module="LogitAdjustedCrossEntropyLoss",
+        form="per_location",
+        samples=(
+            Sample(
+                "index",
+                options={"prior": [40.0, 8.0, 2.0]},
+                module_options={"prior": [40.0, 8.0, 2.0]},
+                forms=SOFTMAX_FORMS,
+            ),
+        ),
+        docs="math.md#logit-adjustment-and-the-balanced-softmax-menon-et-al-2021-ren-et-al-2020",
+        kernel="softmax_focal",
+        label="logit_adjusted",
+    ),
+)

@@ -25,6 +25,7 @@ from torch import Tensor
 from .._engine import autograd
 from .._engine import checks as v
 from .._engine.targets import ignored_indices, per_location_classes
+from ._registry import LossInfo, Sample
 
 
 def lovasz_grad(foreground: Tensor) -> Tensor:
@@ -280,3 +281,21 @@ def lovasz_hinge_loss(
     return autograd.apply(
         input, backend=chosen_backend, naive=naive, fused=fused, constants=(target,)
     )
+
+
+LOSSES = (
+    LossInfo(
+        function=lovasz_softmax_loss,
+        module="LovaszSoftmaxLoss",
+        form="region",
+        samples=(Sample("index"),),
+        docs="math.md#lovasz-softmax-and-lovasz-hinge-berman-et-al-2018",
+    ),
+    LossInfo(
+        function=lovasz_hinge_loss,
+        module="LovaszHingeLoss",
+        form="region",
+        samples=(Sample("mask"),),
+        docs="math.md#lovasz-softmax-and-lovasz-hinge-berman-et-al-2018",
+    ),
+)

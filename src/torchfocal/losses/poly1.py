@@ -23,6 +23,7 @@ from .._engine.numerics import (
     sign,
 )
 from .._engine.triton_fallback import falls_back_to_fused
+from ._registry import SIGMOID_FORMS, SIGMOID_REDUCTIONS, SOFTMAX_FORMS, LossInfo, Sample
 from .sigmoid_focal import fused_elementwise, naive_elementwise
 from .softmax_focal import fused, naive_per_location
 
@@ -451,3 +452,43 @@ def poly1_cross_entropy(
         distributed=distributed,
         backend=backend,
     )
+
+
+LOSSES = (
+    LossInfo(
+        function=poly1_focal_loss,
+        module="Poly1FocalLoss",
+        form="elementwise",
+        samples=(
+            Sample("mask", reductions=SIGMOID_REDUCTIONS, forms=SIGMOID_FORMS),
+            Sample(
+                "index",
+                options={"activation": "softmax"},
+                module_options={"activation": "softmax"},
+                triton=False,
+                forms=SOFTMAX_FORMS,
+            ),
+        ),
+        docs="math.md#poly-1-leng-et-al-2022",
+        kernel="poly1",
+        label="poly1",
+    ),
+    LossInfo(
+        function=poly1_cross_entropy,
+        module="Poly1CrossEntropyLoss",
+        form="per_location",
+        samples=(
+            Sample("index", triton=False, forms=SOFTMAX_FORMS),
+            Sample(
+                "mask",
+                options={"activation": "sigmoid"},
+                module_options={"activation": "sigmoid"},
+                reductions=SIGMOID_REDUCTIONS,
+                forms=SIGMOID_FORMS,
+            ),
+        ),
+        docs="math.md#poly-1-leng-et-al-2022",
+        kernel="poly1",
+        label="poly1_ce",
+    ),
+)

@@ -12,6 +12,7 @@ from .._engine import runners, targets
 from .._engine.deprecation import renamed
 from .._engine.numerics import SATURATED_LOGIT, scaled, soft_bce
 from .._engine.triton_fallback import falls_back_to_fused
+from ._registry import SIGMOID_REDUCTIONS, LossInfo, Sample
 
 # Quality focal loss (Li et al. 2020). With d = p - q:
 #   loss = |d|^beta bce(x, q)
@@ -146,3 +147,16 @@ def quality_focal_loss(
         target_name="q",
         beta=beta,
     )
+
+
+LOSSES = (
+    LossInfo(
+        function=quality_focal_loss,
+        module="QualityFocalLoss",
+        form="elementwise",
+        samples=(Sample("score", reductions=SIGMOID_REDUCTIONS),),
+        docs="math.md#quality-focal-loss-li-et-al-2020",
+        kernel="quality_focal",
+        label="quality",
+    ),
+)

@@ -27,6 +27,7 @@ from .._engine import checks as v
 from .._engine import reduction as reducing
 from .._engine import targets
 from .._engine.triton_fallback import falls_back_to_fused
+from ._registry import LossInfo, Sample
 from .softmax_focal import softmax_focal_loss
 
 
@@ -218,3 +219,23 @@ def seesaw_loss(
         reduction=reduction,
         backend=backend,
     ).to(input.dtype)
+
+
+LOSSES = (
+    LossInfo(
+        function=seesaw_loss,
+        module="SeesawLoss",
+        form="per_location",
+        samples=(
+            Sample(
+                "index",
+                # A fresh module's first training batch counts itself first: [0, 2, 1, 2].
+                options={"class_counts": torch.tensor([1, 1, 2])},
+                module_options={"num_classes": 3},
+            ),
+        ),
+        docs="math.md#seesaw-loss-wang-et-al-2021",
+        kernel="softmax_focal",
+        state=("class_counts",),
+    ),
+)

@@ -55,6 +55,7 @@ from .._engine import runners, targets, triton_runner
 from .._engine.numerics import AlphaArg, Gamma, equals, log_one_minus_pt, scalar
 from .._engine.reduction import reduce
 from .._engine.triton_fallback import falls_back_to_fused
+from ._registry import SIGMOID_FORMS, SIGMOID_REDUCTIONS, LossInfo, Sample
 
 
 def naive_elementwise(
@@ -498,3 +499,16 @@ def sigmoid_focal_loss(
         traced=("alpha", "gamma"),
         full_first=("weight",),
     )
+
+
+LOSSES = (
+    LossInfo(
+        function=sigmoid_focal_loss,
+        module="SigmoidFocalLoss",
+        form="elementwise",
+        samples=(Sample("mask", reductions=SIGMOID_REDUCTIONS, forms=SIGMOID_FORMS),),
+        docs="math.md#sigmoid-focal-loss",
+        kernel="sigmoid_focal",
+        label="sigmoid",
+    ),
+)

@@ -49,6 +49,7 @@ from .._engine.numerics import (
     weighted_log_p_value,
 )
 from .._engine.triton_fallback import falls_back_to_fused
+from ._registry import SOFTMAX_FORMS, LossInfo, Sample
 
 
 def naive_per_location(
@@ -394,3 +395,16 @@ def per_location_loss(
         like_input=("target", "valid", "gamma"),
         traced=("gamma",),
     )
+
+
+LOSSES = (
+    LossInfo(
+        function=softmax_focal_loss,
+        module="SoftmaxFocalLoss",
+        form="per_location",
+        samples=(Sample("index", forms=SOFTMAX_FORMS),),
+        docs="math.md#softmax-focal-loss",
+        kernel="softmax_focal",
+        label="softmax",
+    ),
+)

@@ -13,6 +13,7 @@ from torch import Tensor
 
 from .._engine import checks as v
 from .._engine import regions
+from ._registry import LossInfo, Sample
 from .dice import tversky_math
 from .softmax_focal import softmax_focal_loss
 
@@ -189,3 +190,14 @@ def unified_focal_loss(
             total = total / torch.where(count > 0, count, torch.ones_like(count))
         focal_value = total.to(input.dtype)
     return lam * focal_value + (1.0 - lam) * tversky
+
+
+LOSSES = (
+    LossInfo(
+        function=unified_focal_loss,
+        module="UnifiedFocalLoss",
+        form="region",
+        samples=(Sample("index", reductions=("mean", "sum")),),
+        docs="math.md#unified-focal-loss-yeung-et-al-2022",
+    ),
+)

@@ -11,6 +11,7 @@ from .._engine import runners, targets
 from .._engine.deprecation import renamed
 from .._engine.numerics import power, saturated_logsigmoid, scaled, soft_bce
 from .._engine.triton_fallback import falls_back_to_fused
+from ._registry import SIGMOID_REDUCTIONS, LossInfo, Sample
 
 # Varifocal loss (Zhang et al. 2021). With q the IoU-aware target score:
 #   q > 0:  loss = s bce(x, q),        s = q (iou_weighted) or 1,  dloss/dx = s (p - q)
@@ -159,3 +160,15 @@ def varifocal_loss(
         gamma=gamma,
         iou_weighted=iou_weighted,
     )
+
+
+LOSSES = (
+    LossInfo(
+        function=varifocal_loss,
+        module="VarifocalLoss",
+        form="elementwise",
+        samples=(Sample("score", reductions=SIGMOID_REDUCTIONS),),
+        docs="math.md#varifocal-loss-zhang-et-al-2021",
+        kernel="varifocal",
+    ),
+)

@@ -1,0 +1,154 @@
+"""What a loss module declares about each of its public losses (:class:`LossInfo`).
+
+Each module of :mod:`torchfocal.losses` ends with ``LOSSES``, a tuple of these entries;
+:mod:`torchfocal.registry` collects them. The cross-cutting tests (every backend against
+the naive one and the oracle, meta tensors, autograd, modules against functions, errors,
+state_dict), the exports and the API pages iterate over the collected tuple, in the spirit
+of PyTorch's OpInfo: a loss is described once, here, and never listed again.
+
+This module imports nothing heavier than the standard library, so that a loss module can
+declare its entry without an import cycle.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+#: The target forms a sample may name; the tests build a tensor of each for the (4, 3)
+#: float64 sample input:
+#: "mask" a bool (4, 3) mask, "index" (4,) class indices in 0..2, "score" IoU-like scores
+#: (0 on negatives), "label" (4,) continuous labels in [0, C - 1] (distribution focal loss).
+TARGET_KINDS = ("mask", "index", "score", "label")
+
+#: The target forms the tests make beyond the sample's own (``Sample.forms``): "int_mask"
+#: an integer 0/1 mask, "soft" float targets in [0, 1] of the input's shape,
+#: "probabilities" rows of class probabilities.
+FORM_KINDS = (*TARGET_KINDS, "int_mask", "soft", "probabilities")
+#: The target forms of the sigmoid (elementwise) losses and of the softmax ones.
+SIGMOID_FORMS = ("mask", "int_mask", "soft", "index")
+SOFTMAX_FORMS = ("index", "probabilities")
+
+#: The reductions of the sigmoid (elementwise) forms.
+SIGMOID_REDUCTIONS = ("none", "mean", "sum", "positives")
+
+#: Every backend a loss may support.
+BACKENDS = ("naive", "fused", "compiled", "triton")
+
+
+def _frozen(options: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    return MappingProxyType(dict(options or {}))
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One call of a loss as the registry-driven tests make it.
+
+    The call is ``function(x, target, **options)`` with ``x`` the (4, 3) float64 sample
+    input and ``target`` of the kind :attr:`target`; ``module(**module_options)`` builds
+    the module that makes the same call. The values are shared between tests: never
+    mutate them.
+    """
+
+    target: str
+    options: Mapping[str, Any] = field(default_factory=dict)
+    module_options: Mapping[str, Any] = field(default_factory=dict)
+    #: This form of the loss has a Triton kernel (Poly-1's softmax form, say, has none).
+    triton: bool = True
+    #: The reductions this form takes ("positives": Lin et al.'s normaliser, sigmoid forms).
+    reductions: tuple[str, ...] = ("none", "mean", "sum")
+    #: Every target form this call takes (of :data:`FORM_KINDS`; empty: :attr:`target`).
+    forms: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.target not in TARGET_KINDS:
+            raise ValueError(f"target must be one of {TARGET_KINDS}; got {self.target!r}")
+        if not set(self.forms) <= set(FORM_KINDS):
+            raise ValueError(f"forms must be of {FORM_KINDS}; got {self.forms!r}")
+        object.__setattr__(self, "forms", self.forms or (self.target,))
+        object.__setattr__(self, "options", _frozen(self.options))
+        object.__setattr__(self, "module_options", _frozen(self.module_options))
+
+
+@dataclass(frozen=True)
+class LossInfo:
+    """One public loss: everything the tests, exports, CLI and docs need to know of it."""
+
+    #: The public function (``torchfocal.<name>`` and ``torchfocal.functional.<name>``).
+    function: Callable[..., Any]
+    #: The module class's name in :mod:`torchfocal.nn` (a name: nn imports the losses).
+    module: str
+    #: How the loss computes: "elementwise" (one value per logit: the sigmoid forms),
+    #: "per_location" (one value per location over the classes: the softmax forms) or
+    #: "region" (sums over regions: the Dice-like losses).
+    form: str
+    #: The calls the cross-cutting tests make; the first is the loss's plain form.
+    samples: tuple[Sample, ...]
+    #: The anchor of the loss's section in docs/math.md (``math.md#...``).
+    docs: str
+    #: Its Triton math's name (None where no form of it has a Triton kernel).
+    kernel: str | None = None
+    #: The oracle's function of the same loss in :mod:`torchfocal.reference` ("": the
+    #: function's own name; None: no oracle of its own, the loss being another's with
+    #: options, as the class-balanced loss is the focal or cross-entropy loss weighted).
+    reference: str | None = ""
+    #: A short name for command-line labels (``torchfocal bench --losses``).
+    label: str = ""
+    #: The function's options that the module keeps as training state in buffers of the
+    #: same names (counted or collected in training mode) instead of taking them.
+    state: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.form not in ("elementwise", "per_location", "region"):
+            raise ValueError(
+                f"form must be 'elementwise', 'per_location' or 'region'; got {self.form!r}"
+            )
+        if not self.samples:
+            raise ValueError(f"samples must hold at least one call; got none for {self.name}")
+        if self.reference == "":
+            object.__setattr__(self, "reference", self.name)
+        if not self.label:
+            object.__setattr__(self, "label", self.name.removesuffix("_loss"))
+
+    @property
+    def name(self) -> str:
+        """The function's public name."""
+        return str(self.function.__name__)
+
+    @property
+    def parameters(self) -> Mapping[str, inspect.Parameter]:
+        """The function's parameters, by name."""
+        return inspect.signature(self.function).parameters
+
+    def takes(self, option: str) -> bool:
+        """Whether the function has the keyword ``option``."""
+        return option in self.parameters
+
+    @property
+    def backends(self) -> tuple[str, ...]:
+        """The backends some form of the loss runs on ("triton" only with a kernel)."""
+        return BACKENDS if self.kernel is not None else BACKENDS[:3]
+
+    def has_triton(self, sample: Sample) -> bool:
+        """Whether ``sample``'s form of the loss runs on the Triton backend."""
+        return self.kernel is not None and sample.triton
+
+    @property
+    def module_class(self) -> type[Any]:
+        """The module class, from :mod:`torchfocal.nn` (imported on first use)."""
+        module: type[Any] = getattr(importlib.import_module("torchfocal.nn"), self.module)
+        return module
+
+    @property
+    def reference_function(self) -> Callable[..., Any] | None:
+        """The oracle's function, from :mod:`torchfocal.reference` (NumPy, loaded on use)."""
+        if self.reference is None:
+            return None
+        oracle: Callable[..., Any] = getattr(
+            importlib.import_module("torchfocal.reference"), self.reference
+        )
+        return oracle

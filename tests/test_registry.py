@@ -1,0 +1,197 @@
+"""The registry (:mod:`torchfocal.registry`) against everything that names the losses: the
+export lists that type checkers need written out, the public namespace, the command line's
+labels, the API pages and docs/math.md. A loss added with its registry entry and nothing
+else fails here with the name of what is missing.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+import typing
+from pathlib import Path
+
+import pytest
+import torch
+
+import torchfocal
+from torchfocal import functional, reference
+from torchfocal import nn as tfnn
+from torchfocal.registry import LOSSES, by_name
+
+DOCS = Path(__file__).resolve().parents[1] / "docs"
+
+#: The public functions of torchfocal.functional that are not losses.
+FUNCTIONAL_NOT_LOSSES = {
+    "PROBABILITY_SUM_TOLERANCE",
+    "eager_checks",
+    "logit_adjust",
+    "probability_sum_tolerance",
+    "set_eager_checks",
+}
+#: The top level's public names besides the losses and their modules.
+TOP_LEVEL_NOT_LOSSES = {
+    "__version__",
+    "balanced_alpha",
+    "class_balanced_weights",
+    "deferred_reweighting",
+    "ldam_margins",
+    "logit_adjust",
+    "prior_bias",
+    "prior_bias_",
+    # submodules: the two of __all__ and those reachable as attributes
+    "boosting",
+    "cli",
+    "compat",
+    "functional",
+    "losses",
+    "nn",
+    "reference",
+    "registry",
+    "weighting",
+}
+
+NAMES = {info.name for info in LOSSES}
+MODULES = {info.module for info in LOSSES}
+
+
+def test_every_entry_names_one_loss_once() -> None:
+    assert len(NAMES) == len(LOSSES)
+    assert len(MODULES) == len(LOSSES)
+    assert by_name("sigmoid_focal_loss").module == "SigmoidFocalLoss"
+    with pytest.raises(ValueError, match=r"name must be the name of a registered loss"):
+        by_name("focal_loss")
+
+
+def _missing(names: set[str], listed: typing.Iterable[str], where: str) -> str:
+    return f"add to {where}: {sorted(names - set(listed))}; remove: {sorted(set(listed) - names)}"
+
+
+def test_the_export_lists_hold_every_loss() -> None:
+    """The lists that stay written out (for type checkers and ``import torchfocal``, which
+    imports nothing) name every registered loss, and nothing else besides their declared
+    extras; the packages' own lists are made from the registry."""
+    expected = NAMES | FUNCTIONAL_NOT_LOSSES
+    assert set(functional.__all__) == expected, _missing(expected, functional.__all__, "functional")
+    expected = NAMES | {"logit_adjust"}
+    assert set(torchfocal.losses.__all__) == expected
+    assert set(tfnn.__all__) == MODULES, _missing(MODULES, tfnn.__all__, "nn.__all__")
+    oracles = {info.reference for info in LOSSES if info.reference is not None}
+    assert set(reference.__all__) == oracles, _missing(oracles, reference.__all__, "reference")
+    expected = NAMES | MODULES | TOP_LEVEL_NOT_LOSSES - {"boosting", "cli", "compat", "losses"}
+    expected -= {"nn", "registry", "weighting"}
+    assert set(torchfocal.__all__) == expected, _missing(expected, torchfocal.__all__, "__init__")
+    from_module = torchfocal._FROM  # the lazy top level's map, name -> submodule
+    for info in LOSSES:
+        assert from_module.get(info.name) == "functional", f"__init__._FROM lacks {info.name}"
+        assert from_module.get(info.module) == "nn", f"__init__._FROM lacks {info.module}"
+
+
+def test_every_export_is_the_registered_object() -> None:
+    for info in LOSSES:
+        assert getattr(torchfocal, info.name) is info.function
+        assert getattr(functional, info.name) is info.function
+        assert getattr(torchfocal.losses, info.name) is info.function
+        assert getattr(torchfocal, info.module) is info.module_class
+        assert info.module_class._function is info.function, info.module
+        if info.reference is not None:
+            assert callable(info.reference_function)
+
+
+def test_the_public_namespace_is_the_registry_and_its_declared_extras() -> None:
+    """``dir(torchfocal)``: the losses, their modules and the declared non-loss names, with
+    every submodule loaded (a loaded submodule becomes an attribute); no typing helper
+    (``torchfocal.Any`` was ``typing.Any``) or other import leaks into it."""
+    import torchfocal.boosting
+    import torchfocal.cli
+    import torchfocal.compat
+    import torchfocal.registry
+
+    public = {name for name in dir(torchfocal) if not name.startswith("_")}
+    public |= {"__version__"}
+    assert public == NAMES | MODULES | TOP_LEVEL_NOT_LOSSES
+    for name in public - {"__version__"}:
+        value = getattr(torchfocal, name)
+        assert getattr(value, "__module__", getattr(value, "__name__", "")).startswith(
+            "torchfocal"
+        ), name
+        assert not any(value is getattr(typing, other) for other in typing.__all__), name
+
+
+def test_the_bench_labels_are_registry_labels() -> None:
+    """``torchfocal bench --losses`` names the focal family by the registry's labels."""
+    pytest.importorskip("rich")  # the cli extra: bench imports it
+    from torchfocal.cli import bench
+
+    labels = {info.label: info for info in LOSSES}
+    for label, (function, target) in bench.FAMILY.items():
+        assert label in labels, f"bench.FAMILY's {label!r} is no registry label"
+        assert labels[label].function is function
+        assert target == labels[label].samples[0].target
+
+
+def _documented() -> set[str]:
+    """The objects the API pages render: mkdocstrings' ``::: torchfocal.x`` and Sphinx's
+    ``.. autofunction:: torchfocal.x`` (reST) or ``{autofunction} torchfocal.x`` (MyST),
+    and the class forms of both."""
+    pattern = re.compile(
+        r"^(?::::|\.\. auto(?:function|class)::|```\{auto(?:function|class)\})\s*"
+        r"torchfocal\.([\w.]+)",
+        re.MULTILINE,
+    )
+    names: set[str] = set()
+    for page in (DOCS / "api").rglob("*"):
+        if page.suffix in (".md", ".rst"):
+            names |= {name.rsplit(".", 1)[-1] for name in pattern.findall(page.read_text())}
+    return names
+
+
+def test_the_api_pages_document_every_loss_and_module() -> None:
+    documented = _documented()
+    missing = sorted((NAMES | MODULES) - documented)
+    assert not missing, f"docs/api lacks {missing}"
+
+
+def _slug(heading: str) -> str:
+    """A heading's anchor, as Python-Markdown's toc (and MyST's) make it."""
+    text = re.sub(r"[^\w\s-]", "", heading).strip().lower()
+    return re.sub(r"[-\s]+", "-", text)
+
+
+def test_every_docs_anchor_is_a_heading_of_its_page() -> None:
+    anchors: dict[str, set[str]] = {}
+    for info in LOSSES:
+        page, _, anchor = info.docs.partition("#")
+        if page not in anchors:
+            text = (DOCS / page).read_text()
+            anchors[page] = {_slug(h) for h in re.findall(r"^#+ (.+)$", text, re.MULTILINE)}
+        assert anchor in anchors[page], f"{info.name}: no heading {anchor!r} in docs/{page}"
+
+
+@pytest.mark.parametrize("info", LOSSES, ids=[info.name for info in LOSSES])
+def test_the_entry_fits_its_function(info: typing.Any) -> None:
+    """What the entry says agrees with the function's signature."""
+    parameters = inspect.signature(info.function).parameters
+    for sample in info.samples:
+        assert set(sample.options) <= set(parameters), sample.options
+        assert set(sample.reductions) >= {"mean", "sum"}
+        if "positives" in sample.reductions:
+            assert info.form == "elementwise" or "activation" in sample.module_options
+    for name in info.state:
+        assert name in parameters
+    assert ("triton" in info.backends) == (info.kernel is not None)
+
+
+def test_module_repr_shows_every_option_that_differs_from_its_default() -> None:
+    module = torchfocal.SigmoidFocalLoss(ignore_index=-1, class_dim=-1)
+    assert repr(module) == (
+        "SigmoidFocalLoss(alpha=0.25, gamma=2.0, reduction='mean', ignore_index=-1, class_dim=-1)"
+    )
+    weighted = torchfocal.SoftmaxFocalLoss(alpha=[1.0, 2.0, 3.0], weight=torch.ones(3))
+    assert repr(weighted) == (
+        "SoftmaxFocalLoss(alpha=<tensor (3,)>, gamma=2.0, reduction='mean', weight=<tensor (3,)>)"
+    )
+    assert repr(torchfocal.DiceLoss(smooth_nr=0.1, batch=True)) == (
+        "DiceLoss(activation='softmax', include_background=True, reduction='mean', "
+        "smooth_nr=0.1, batch=True)"
+    )
