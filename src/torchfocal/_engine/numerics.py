@@ -9,6 +9,7 @@ probabilities along the class dimension. Derivations are in docs/math.md.
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Callable
 
 import torch
@@ -37,8 +38,9 @@ SATURATED_LOGIT = 1e4
 
 def is_compiling() -> bool:
     """True while torch.compile traces (data-dependent Python branches must be avoided)."""
-    compiler = getattr(torch, "compiler", None)
-    check = getattr(compiler, "is_compiling", None)
+    check = getattr(torch.compiler, "is_compiling", None)
+    if check is None:  # torch < 2.3; tracing has imported torch._dynamo, nothing else need
+        check = getattr(sys.modules.get("torch._dynamo"), "is_compiling", None)
     return bool(check()) if check is not None else False
 
 
