@@ -158,8 +158,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--backends",
         nargs="+",
         default=None,
-        help="goal table: fused and/or compiled (default both; the others' rows say skipped); "
-        "sweep: naive, fused and/or compiled (default all)",
+        help="goal table: fused and/or compiled (the others' rows say skipped); sweep: naive, "
+        "fused and/or compiled (default: fused compiled for the goal table, all three for the "
+        "sweep)",
     )
     parser.add_argument("--no-memory", action="store_true", help="skip the memory processes")
     parser.add_argument(
@@ -172,13 +173,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print JSON")
     goals = parser.add_argument_group("goal table")
     goals.add_argument(
-        "--pairs", type=int, default=None, help=f"interleaved pairs per row, >= 1 ({PAIRS})"
+        "--pairs",
+        type=int,
+        default=None,
+        help=f"interleaved pairs per row, >= 1 (default: {PAIRS}; --quick: {QUICK_PAIRS})",
     )
     goals.add_argument(
         "--scale",
         type=float,
         default=None,
-        help="multiply every N by this, in (0, 1], for a smoke run (rows are then not judged)",
+        help="multiply every N by this, in (0, 1], for a smoke run (rows are then not judged) "
+        "(default: 1)",
     )
     goals.add_argument("--list", action="store_true", help="print the goal table and exit")
     sweep = parser.add_argument_group("sweep")
@@ -187,21 +192,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=float,
         nargs="+",
         default=None,
-        help="numbers of logits, whole numbers >= 1 that fit in memory (default 1e5 1e6 1e7)",
+        help="numbers of logits, whole numbers >= 1 that fit in memory (default: 1e5 1e6 1e7; "
+        "--quick: 2e4)",
     )
     sweep.add_argument(
         "--losses",
         nargs="+",
         default=None,
-        help=f"any of {', '.join(CLASSES)} (default sigmoid softmax)",
+        help=f"any of {', '.join(CLASSES)} (default: sigmoid softmax)",
     )
     sweep.add_argument(
         "--dtypes",
         nargs="+",
         default=None,
-        help="any of float32, bfloat16, float64 (default float32)",
+        help="any of float32, bfloat16, float64 (default: float32)",
     )
-    sweep.add_argument("--repeats", type=int, default=None, help="timed runs per case, >= 1 (7)")
+    sweep.add_argument(
+        "--repeats",
+        type=int,
+        default=None,
+        help="timed runs per case, >= 1 (default: 7; --quick: 2)",
+    )
 
 
 def _inputs(loss: str, size: int, dtype: torch.dtype, seed: int = 0) -> tuple[Any, ...]:

@@ -20,13 +20,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import statistics
 import sys
 import time
 from typing import Any
 
-from ._common import CLIError, plain_table, print_table, require, writable_dir
+from ._common import CLIError, compare, plain_table, print_table, require, writable_dir
 
 LIBRARIES = ("lightgbm", "xgboost", "catboost")
 OBJECTIVES: dict[str, str] = {
@@ -216,14 +215,10 @@ def _verdicts(summary: dict[str, dict[str, list[float]]], metric: str) -> list[s
     for name, values in summary.items():
         if name == "logloss":
             continue
-        mean, std = values[metric]
-        diff, noise = mean - base_mean, max(math.hypot(std, base_std), 1e-3)
-        word = (
-            "helped" if diff > noise else "hurt" if diff < -noise else "made no clear difference to"
-        )
+        c = compare(*values[metric], base_mean, base_std)
         sentences.append(
-            f"- {OBJECTIVES[name]} {word} {METRICS[metric]}: {100 * mean:.1f} vs "
-            f"{100 * base_mean:.1f} ({100 * diff:+.1f} points; seed spread {100 * noise:.1f})."
+            f"- {OBJECTIVES[name]} {c.verdict} {METRICS[metric]}: {c.mean:.1f} vs "
+            f"{c.baseline:.1f} ({c.difference:+.1f} points; seed spread {c.spread:.1f})."
         )
     return sentences
 
