@@ -552,6 +552,27 @@ def paired_ratio(
     }
 
 
+def ratio_spread(ratios: list[float]) -> tuple[float, float]:
+    """The lower and upper quartiles of a row's per-pair ratios (inclusive method: within
+    the ratios' range; one pair gives its own ratio twice)."""
+    if len(ratios) == 1:
+        return ratios[0], ratios[0]
+    lower, _, upper = statistics.quantiles(ratios, n=4, method="inclusive")
+    return lower, upper
+
+
+def verdict(ratios: list[float], goal: float) -> str:
+    """ "yes" where the row's spread (:func:`ratio_spread`) lies at or below its goal, "no"
+    where it lies above, "noisy" where it crosses the goal: a run whose pairs disagree
+    about the goal says so rather than answer at random."""
+    lower, upper = ratio_spread(ratios)
+    if upper <= goal:
+        return "yes"
+    if lower > goal:
+        return "no"
+    return "noisy"
+
+
 def _forward_backward_step(
     fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], x: torch.Tensor, t: torch.Tensor
 ) -> Callable[[], None]:
@@ -579,6 +600,7 @@ def _time_goal(goal: Goal, rows: int, pairs: int, calls: int | None) -> dict[str
         "pairs": pairs,
         "calls_per_timing": calls,
         "ratios": timing["ratios"],
+        "spread": list(ratio_spread(timing["ratios"])),
         "reference_check_relative_error": error,
     }
 
@@ -647,7 +669,14 @@ def run_goals(
         else:
             row.update(_time_goal(goal, n, pairs, calls))
         judged = row["status"] == "measured" and scale == 1 and n == goal.shape[0]
-        row["met"] = bool(row["measured"] <= goal.goal) if judged else None
+        if not judged:
+            row["verdict"] = "-"
+        elif "ratios" in row:
+            row["verdict"] = verdict(row["ratios"], goal.goal)
+        else:  # the memory row: one measurement
+            row["verdict"] = "yes" if row["measured"] <= goal.goal else "no"
+        # True / False where the row is judged and its spread is on one side of the goal
+        row["met"] = {"yes": True, "no": False}.get(row["verdict"])
         rows.append(row)
     return {
         "mode": "goals",
@@ -662,19 +691,22 @@ def run_goals(
 
 
 def format_goals(result: dict[str, Any]) -> str:
-    """The report: case | goal | measured | met."""
+    """The report: case | goal | measured | spread | met."""
     rows = []
     for row in result["rows"]:
         measured = f"{row['measured']:.2f}x" if row["status"] == "measured" else row["status"]
-        met = "-" if row["met"] is None else ("yes" if row["met"] else "no")
-        rows.append([row["case"], _goal_text(row["goal"], row["baseline"]), measured, met])
+        spread = f"{row['spread'][0]:.2f}-{row['spread'][1]:.2f}x" if "spread" in row else "-"
+        goal = _goal_text(row["goal"], row["baseline"])
+        rows.append([row["case"], goal, measured, spread, row["verdict"]])
     baselines = "; ".join(f"{name} = {text}" for name, text in result["baselines"].items())
     header = (
         f"{_environment_line(result)}\n"
         f"forward+backward, {result['dtype']}: median over {result['pairs']} interleaved pairs "
         "(torchfocal, baseline, torchfocal, ...) of the per-pair time ratio, baseline timed in "
         "the same run\nmemory: peak extra resident bytes of one forward+backward in a fresh "
-        f"process\n{baselines}"
+        f"process\n{baselines}\nspread: the lower to the upper quartile of the per-pair "
+        "ratios; met: yes where the spread lies at or below the goal, no where above it, noisy "
+        "where it crosses the goal, - where the row is not judged"
     )
     if result["max_rows"] is not None:
         header += (
@@ -686,7 +718,7 @@ def format_goals(result: dict[str, Any]) -> str:
             f"\nN scaled by {result['scale']:g}: the goals are for the full shapes, "
             "so no row is judged."
         )
-    return plain_table(header, ["case", "goal", "measured", "met"], rows)
+    return plain_table(header, ["case", "goal", "measured", "spread", "met"], rows)
 
 
 def goals_markdown() -> str:
