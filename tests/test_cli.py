@@ -725,6 +725,6 @@ def test_a_command_that_needs_numpy_names_the_extra(args: list[str], tmp_path: P
     # The last line: before it, torch may warn that it found no NumPy (its own warning).
     assert result.stderr.splitlines()[-1] == (
         f"torchfocal {args[0]}: error: this command needs numpy, part of the cli extra: "
-        "pip install 'torchfocal[cli]'"
+        "pip install -e '.[cli]' in torchfocal's checkout"
     )
     assert list(tmp_path.iterdir()) == []  # refused before writing anything

@@ -447,7 +447,8 @@ def check_triton(input: Tensor, has_triton: bool = True) -> None:
         )
     if not triton_installed():
         raise ValueError(
-            "backend='triton' needs the triton package (pip install 'torchfocal[triton]'); "
+            "backend='triton' needs the triton package (pip install triton, or pip install -e "
+            "'.[triton]' in torchfocal's checkout); "
             "got backend='triton' without triton installed"
         )
     if is_transformed(input):

@@ -23,7 +23,8 @@ def require(module: str) -> ModuleType:
     except ImportError:
         package = {"sklearn": "scikit-learn"}.get(module.split(".")[0], module.split(".")[0])
         raise CLIError(
-            f"this command needs {package}, part of the cli extra: pip install 'torchfocal[cli]'"
+            f"this command needs {package}, part of the cli extra: pip install -e '.[cli]' in "
+            "torchfocal's checkout"
         ) from None
 
 

@@ -242,7 +242,8 @@ def run(args: argparse.Namespace) -> int:
         libraries.append(library)
     if not libraries:
         raise CLIError(
-            "--task tabular needs lightgbm, xgboost or catboost: pip install 'torchfocal[boosting]'"
+            "--task tabular needs lightgbm, xgboost or catboost: pip install -e '.[boosting]' "
+            "in torchfocal's checkout"
         )
     out = writable_dir(args.out)
     started = time.perf_counter()
