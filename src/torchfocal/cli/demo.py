@@ -461,7 +461,8 @@ def _verdicts(
     for loss, values in summary.items():
         if loss == baseline:
             continue
-        c = compare(*values[metric], base_mean, base_std, lower_is_better=lower_is_better)
+        mean, std = values[metric]
+        c = compare(mean, std, base_mean, base_std, lower_is_better=lower_is_better)
         sentences.append(
             f"- {labels[loss]} {c.verdict} {name}: {c.mean:.1f} vs {c.baseline:.1f} for "
             f"{labels[baseline]} ({c.difference:+.1f} points; seed spread {c.spread:.1f})."

@@ -156,7 +156,8 @@ def verdicts(summary: dict[str, dict[str, list[float]]], metric: str) -> list[st
     for loss, values in summary.items():
         if loss == "ce":
             continue
-        c = compare(*values[metric], base_mean, base_std, lower_is_better=metric in LOWER_IS_BETTER)
+        mean, std = values[metric]
+        c = compare(mean, std, base_mean, base_std, lower_is_better=metric in LOWER_IS_BETTER)
         sentences.append(
             f"- {SEGMENTATION_LOSSES[loss]} {c.verdict} {METRICS[metric]}: {c.mean:.1f} vs "
             f"{c.baseline:.1f} for cross-entropy ({c.difference:+.1f} points; seed spread "

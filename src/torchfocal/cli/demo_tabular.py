@@ -215,7 +215,8 @@ def _verdicts(summary: dict[str, dict[str, list[float]]], metric: str) -> list[s
     for name, values in summary.items():
         if name == "logloss":
             continue
-        c = compare(*values[metric], base_mean, base_std)
+        mean, std = values[metric]
+        c = compare(mean, std, base_mean, base_std)
         sentences.append(
             f"- {OBJECTIVES[name]} {c.verdict} {METRICS[metric]}: {c.mean:.1f} vs "
             f"{c.baseline:.1f} ({c.difference:+.1f} points; seed spread {c.spread:.1f})."
