@@ -395,8 +395,8 @@ def test_missing_triton_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.setattr(checks, "triton_installed", lambda: False)
     with pytest.raises(
         ValueError,
-        match=r"needs the triton package \(pip install triton, or pip install -e "
-        r"'\.\[triton\]' in torchfocal's checkout\)",
+        match=r"needs the triton package, 3.0 or later \(pip install triton, or pip install "
+        r"-e '\.\[triton\]' in torchfocal's checkout\)",
     ):
         torchfocal.sigmoid_focal_loss(torch.zeros(2, 3), torch.zeros(2, 3), backend="triton")
     assert checks.resolve_backend("auto", _on_device("cuda")) == "fused"
