@@ -553,12 +553,8 @@ def paired_ratio(
 
 
 def ratio_spread(ratios: list[float]) -> tuple[float, float]:
-    """The lower and upper quartiles of a row's per-pair ratios (inclusive method: within
-    the ratios' range; one pair gives its own ratio twice)."""
-    if len(ratios) == 1:
-        return ratios[0], ratios[0]
-    lower, _, upper = statistics.quantiles(ratios, n=4, method="inclusive")
-    return lower, upper
+    """The smallest and the largest of a row's per-pair ratios."""
+    return min(ratios), max(ratios)
 
 
 def verdict(ratios: list[float], goal: float) -> str:
@@ -704,8 +700,8 @@ def format_goals(result: dict[str, Any]) -> str:
         f"forward+backward, {result['dtype']}: median over {result['pairs']} interleaved pairs "
         "(torchfocal, baseline, torchfocal, ...) of the per-pair time ratio, baseline timed in "
         "the same run\nmemory: peak extra resident bytes of one forward+backward in a fresh "
-        f"process\n{baselines}\nspread: the lower to the upper quartile of the per-pair "
-        "ratios; met: yes where the spread lies at or below the goal, no where above it, noisy "
+        f"process\n{baselines}\nspread: the smallest to the largest per-pair ratio; met: "
+        "yes where the spread lies at or below the goal, no where above it, noisy "
         "where it crosses the goal, - where the row is not judged"
     )
     if result["max_rows"] is not None:
