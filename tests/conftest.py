@@ -43,6 +43,28 @@ if TRITON_TESTS == "interpreter":
 GPU_TOLERANCE_FACTOR = 16.0
 
 
+#: The first-check subset, ``pytest -m quick`` (README): every public loss against its naive
+#: form on the naive, fused and default backends (test_api.py without its compiled and Triton
+#: cases, whose compilation and interpreter take most of the full suite's time), the argument
+#: errors, the modules, the class weights and the command line's table, weights and plot.
+#: file name -> which of its tests are quick.
+QUICK: dict[str, Any] = {
+    "test_api.py": lambda name: "compiled" not in name and "triton" not in name,
+    "test_sigmoid_errors.py": lambda name: True,
+    "test_family_errors.py": lambda name: True,
+    "test_nn.py": lambda name: True,
+    "test_weighting.py": lambda name: True,
+    "test_cli.py": lambda name: name.startswith(("test_table", "test_weights", "test_plot")),
+}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        chosen = QUICK.get(item.path.name)
+        if chosen is not None and chosen(item.name):
+            item.add_marker(pytest.mark.quick)
+
+
 @pytest.fixture(autouse=True)
 def _seed_rngs() -> None:
     random.seed(0)

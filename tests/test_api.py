@@ -21,7 +21,7 @@ import torch.distributed as dist
 
 import torchfocal
 from conftest import check_against_reference, tolerance
-from torchfocal._engine import compiled
+from torchfocal._engine import checks, compiled
 from torchfocal._engine.deprecation import renamed
 from torchfocal.registry import LOSSES as REGISTERED
 from torchfocal.registry import LossInfo, Sample
@@ -170,7 +170,8 @@ NOT_TRITON = [loss for loss in LOSSES if not loss.triton]
 @pytest.mark.parametrize("loss", TRITON, ids=_ids(TRITON))
 def test_triton_backend_equals_naive(loss: Loss) -> None:
     """Every loss with a Triton kernel, function and module, through Triton's interpreter."""
-    pytest.importorskip("triton")
+    if not checks.triton_installed():  # absent, or torch 2.2's triton 2.2
+        pytest.skip("needs triton >= 3.0 (the triton extra)")
     x, target = _inputs(loss.target)
     expected = _value_and_grad(lambda x, t: _call(loss, x, t, backend="naive"), x, target)
     value, grad = _value_and_grad(lambda x, t: _call(loss, x, t, backend="triton"), x, target)

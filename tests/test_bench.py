@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import statistics
 from collections.abc import Callable
 from typing import Any
 
@@ -54,24 +55,26 @@ def test_goal_table_json_has_every_row(capsys: pytest.CaptureFixture[str]) -> No
 
 
 def test_goal_table_report(capsys: pytest.CaptureFixture[str]) -> None:
-    """The printed report: case | goal | measured | met, one line per goal row."""
+    """The printed report: case | goal | measured | spread | met, one line per goal row."""
     assert main([*SMOKE, "--backends", "fused", "--no-memory"]) == 0
     out = capsys.readouterr().out
     assert "interleaved pairs" in out and "torch threads" in out and "N scaled by 0.01" in out
     lines = out.splitlines()
     header = next(i for i, line in enumerate(lines) if line.startswith("case "))
-    assert lines[header].split() == ["case", "goal", "measured", "met"]
+    assert lines[header].split() == ["case", "goal", "measured", "spread", "met"]
     body = lines[header + 2 :]
     assert len(body) == len(bench.GOALS)
     for line, goal in zip(body, bench.GOALS, strict=True):
         assert line.startswith(goal.case + " ")
-        *_, less_equal, goal_value, baseline, measured, met = line.split()
+        *_, less_equal, goal_value, baseline, measured, spread, met = line.split()
         assert [less_equal, goal_value, baseline] == ["<=", f"{goal.goal:.1f}x", goal.baseline]
         assert met == "-"
         if goal.backend == "compiled" or goal.baseline == "input":
-            assert measured == "skipped"
+            assert measured == "skipped" and spread == "-"
         else:
             assert measured.endswith("x") and float(measured[:-1]) > 0
+            lower, upper = map(float, spread[:-1].split("-"))
+            assert 0 < lower <= float(measured[:-1]) <= upper
 
 
 def test_rows_are_judged_against_their_goal(
@@ -85,9 +88,46 @@ def test_rows_are_judged_against_their_goal(
     monkeypatch.setattr(bench, "GOALS", goals)
     result = _json(["bench", "--quick", "--no-memory"], capsys)
     assert [row["met"] for row in result["rows"]] == [True, False]
+    assert [row["verdict"] for row in result["rows"]] == ["yes", "no"]
     assert main(["bench", "--quick", "--no-memory"]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[-2].endswith(" yes") and out[-1].endswith(" no")
+
+
+@pytest.mark.parametrize(
+    ("ratios", "expected"),
+    [
+        ([0.5, 0.6, 0.7], "yes"),
+        ([1.0, 1.0, 1.0], "yes"),  # at the goal is within it
+        ([1.2, 1.5, 2.0], "no"),
+        ([0.64, 0.9, 27.11], "noisy"),  # the pairs disagree about the goal
+        ([0.64, 27.11, 30.0], "noisy"),
+        ([0.64, 0.9, 1.5], "noisy"),
+        ([0.9], "yes"),
+        ([1.1], "no"),
+        ([2.0, 1.2, 1.01], "no"),
+    ],
+)
+def test_verdict_only_where_the_spread_is_on_one_side(ratios: list[float], expected: str) -> None:
+    assert bench.verdict(ratios, 1.0) == expected
+    assert bench.ratio_spread(ratios) == (min(ratios), max(ratios))
+
+
+def test_a_noisy_row_is_reported_as_noisy(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Synthetic timings: pairs on both sides of the goal give "noisy", met None."""
+    goals = (bench.Goal("sigmoid", "fused", (64, 80), "index", 2.5, "BCE"),)
+    monkeypatch.setattr(bench, "GOALS", goals)
+    ratios = [0.64, 27.11, 1.3]
+    synthetic = {"ratio": statistics.median(ratios), "ratios": ratios, "ms": 1.0}
+    monkeypatch.setattr(bench, "paired_ratio", lambda *a, **k: {**synthetic, "baseline_ms": 1.0})
+    (row,) = _json(["bench", "--quick", "--no-memory"], capsys)["rows"]
+    assert row["verdict"] == "noisy" and row["met"] is None
+    assert row["spread"] == [0.64, 27.11]
+    assert main(["bench", "--quick", "--no-memory"]) == 0
+    last = capsys.readouterr().out.splitlines()[-1]
+    assert last.split()[-3:] == ["1.30x", "0.64-27.11x", "noisy"]
 
 
 def test_compiled_rows_call_the_compiled_backend(

@@ -302,6 +302,15 @@ CB_PARAMS = {
 }
 
 
+@pytest.fixture(autouse=True)
+def _no_files_written(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Every test runs in an empty folder and leaves it empty: CatBoost writes its
+    catboost_info/ logs into the working directory unless told not to."""
+    monkeypatch.chdir(tmp_path)
+    yield
+    assert list(tmp_path.iterdir()) == []
+
+
 @pytest.fixture(scope="module")
 def data() -> dict[str, np.ndarray]:
     from sklearn.datasets import make_classification

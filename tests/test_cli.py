@@ -19,6 +19,7 @@ import pytest
 import torch
 
 from torchfocal.cli import SUBCOMMANDS, bench, build_parser, demo, demo_segmentation, main
+from torchfocal.cli._common import compare
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -31,7 +32,7 @@ def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_table_reproduces_seed_000(capsys: pytest.CaptureFixture[str]) -> None:
+def test_table_reproduces_the_worked_example(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["table", "--probs", "0.8", "0.4", "--gamma", "2", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)["rows"]
     assert [round(r["cross_entropy"], 4) for r in rows] == [0.2231, 0.9163]
@@ -45,6 +46,10 @@ def test_table_plain_text_when_piped_and_alpha() -> None:
     assert result.returncode == 0, result.stderr
     assert "0.2231" in result.stdout and "36.96" in result.stdout and "4.11" in result.stdout
     assert "\x1b[" not in result.stdout  # no terminal styling in a pipe
+    header = result.stdout.splitlines()[1]  # columns named in words, the first p in them
+    for column in ("cross-entropy", "focal loss", "focal / cross-entropy"):
+        assert column in header
+    assert "cross-entropy / at p = 0.8" in header and "focal loss / at p = 0.8" in header
     with_alpha = run_cli("table", "--probs", "0.8", "--alpha", "0.25", "--json")
     row = json.loads(with_alpha.stdout)["rows"][0]
     assert row["focal_loss"] == pytest.approx(0.25 * 0.2**2 * -np.log(0.8))
@@ -138,9 +143,11 @@ def test_plot_png_decodes(tmp_path: Path) -> None:
 
 
 def test_demo_quick_longtail_writes_report_and_is_deterministic(tmp_path: Path) -> None:
-    first = run_cli("demo", "--quick", "--out", str(tmp_path / "a"))
+    # more imbalance than the data allow: capped, and said on screen
+    first = run_cli("demo", "--quick", "--imbalance", "500", "--out", str(tmp_path / "a"))
     assert first.returncode == 0, first.stderr
-    assert main(["demo", "--quick", "--out", str(tmp_path / "b")]) == 0
+    assert "note: --imbalance 500 is more than these data allow; using 134" in first.stdout
+    assert main(["demo", "--quick", "--imbalance", "500", "--out", str(tmp_path / "b")]) == 0
     payloads = [json.loads((tmp_path / d / "results.json").read_text()) for d in "ab"]
     for payload in payloads:
         payload.pop("seconds")
@@ -188,6 +195,10 @@ def test_demo_quick_longtail_writes_report_and_is_deterministic(tmp_path: Path) 
     for plot in payload["plots"]:
         assert (tmp_path / "a" / plot).read_bytes().startswith(b"\x89PNG")
     assert "balanced acc %" in first.stdout
+    # no plain accuracy column: on the balanced test split it repeats balanced accuracy
+    assert "accuracy %" not in first.stdout.replace("balanced acc %", "")
+    for runs in payload["runs"].values():
+        assert all(run["accuracy"] == pytest.approx(run["balanced_accuracy"]) for run in runs)
     # not a terminal: one progress line per finished run, on stderr
     runs = len(payload["summary"]) * payload["config"]["seeds"]
     progress = [line for line in first.stderr.splitlines() if "runs done" in line]
@@ -246,7 +257,15 @@ def test_segmentation_metrics_by_hand() -> None:
         (["table", "--probs", "abc"], "invalid float value"),
         (["weights", "--counts", "10", "0", "5"], "class 1 has 0 samples"),
         (["weights", "--labels", "/nonexistent/labels.txt"], "no such file"),
-        (["weights", "--counts", "10", "5", "--beta", "1.5"], "beta must be in [0, 1)"),
+        (["weights", "--counts", "10", "5", "--beta", "1.5"], "--beta must be in [0, 1)"),
+        (["table", "--gamma", "-1"], "--gamma must be a finite number >= 0; got -1.0"),
+        (["table", "--gamma", "nan"], "--gamma must be a finite number >= 0; got nan"),
+        (["table", "--alpha", "2"], "--alpha must be in [0, 1]; got 2.0"),
+        (["demo", "--imbalance", "inf"], "--imbalance must be a finite number >= 1; got inf"),
+        (
+            ["demo", "--task", "tabular", "--imbalance", "inf"],
+            "--imbalance must be a finite number >= 1; got inf",
+        ),
         (["plot", "--kind", "area", "--out", "x.png"], "--kind must be 'loss' or 'grad'"),
         (["plot", "--out", "figure.bmp"], "--out must end in one of .png, .svg, .pdf"),
         (["plot", "--out", "/nonexistent/dir/figure.png"], "does not exist"),
@@ -474,6 +493,22 @@ def test_verdicts_judge_against_the_combined_spread() -> None:
     assert "4.0 vs 7.0 for cross-entropy (-3.0 points; seed spread 0.5)" in calibration[0]
 
 
+def test_verdicts_use_the_numbers_they_show() -> None:
+    """The difference printed is that of the two rounded numbers beside it (6.04 - 6.96
+    is -0.92, but the reader sees 6.0 vs 7.0)."""
+    summary = {"ce": {"ece": [0.0696, 0.0]}, "focal": {"ece": [0.0604, 0.0]}}
+    (sentence,) = demo._verdicts(summary, "ce", "ece", {"ce": "cross-entropy", "focal": "focal"})
+    assert "6.0 vs 7.0 for cross-entropy (-1.0 points; seed spread 0.1)" in sentence
+    assert sentence.startswith("- focal helped")
+    # the verdict follows the shown numbers too: a shown difference equal to the shown
+    # spread is not beyond it
+    tie = compare(0.812, 0.01, 0.80, 0.0)  # 81.2 vs 80.0, spread 1.0 ... +1.2 > 1.0
+    assert (tie.mean, tie.baseline, tie.difference, tie.spread) == (81.2, 80.0, 1.2, 1.0)
+    assert tie.verdict == "helped"
+    edge = compare(0.8104, 0.01, 0.80, 0.0)  # shown +1.0 against a shown spread of 1.0
+    assert edge.difference == 1.0 and edge.verdict == "made no clear difference to"
+
+
 def test_per_class_recall_plot_has_error_bars_over_seeds() -> None:
     pytest.importorskip("matplotlib")
     import matplotlib.pyplot as plt
@@ -489,9 +524,10 @@ def test_per_class_recall_plot_has_error_bars_over_seeds() -> None:
     }
     figure = demo.per_class_recall_figure(results, [50, 10, 1])
     try:
-        (axes,) = figure.axes
-        bars = [c for c in axes.containers if isinstance(c, BarContainer)]
-        for container, seeds in zip(bars, recall.values(), strict=True):
+        assert len(figure.axes) == len(recall)  # one panel per loss
+        for axes, (name, seeds) in zip(figure.axes, recall.items(), strict=True):
+            assert axes.get_title() == demo.LONGTAIL_LOSSES[name]
+            (container,) = [c for c in axes.containers if isinstance(c, BarContainer)]
             mean = np.mean(seeds, axis=0)
             std = np.std(seeds, axis=0, ddof=1)  # the table's spread
             np.testing.assert_allclose([bar.get_height() for bar in container], mean)
@@ -499,7 +535,10 @@ def test_per_class_recall_plot_has_error_bars_over_seeds() -> None:
             low, high = np.array(error_lines.get_segments()).transpose(1, 0, 2)[..., 1]
             np.testing.assert_allclose(low, mean - std)
             np.testing.assert_allclose(high, mean + std)
-        assert "mean ± std over 3 seeds" in axes.get_ylabel()
+        # the baseline's mean recall is marked in the other panel
+        (marks,) = [line for line in figure.axes[1].get_lines() if line.get_gid() == "baseline"]
+        np.testing.assert_allclose(marks.get_ydata(), np.mean(recall["ce"], axis=0))
+        assert "mean ± std over 3 seeds" in figure.get_suptitle()
     finally:
         plt.close(figure)
     single = demo.per_class_recall_figure({"ce": results["ce"][:1]}, [50, 10, 1])
@@ -507,6 +546,30 @@ def test_per_class_recall_plot_has_error_bars_over_seeds() -> None:
         assert single.axes[0].containers[0].errorbar is None  # one seed: no spread to show
     finally:
         plt.close(single)
+
+
+def test_training_curves_tell_eleven_losses_apart() -> None:
+    pytest.importorskip("matplotlib")
+    import matplotlib.pyplot as plt
+
+    results = {
+        name: [demo.RunResult(metrics={}, per_class_recall=[], curve=[0.5, 0.6, 0.7])] * 2
+        for name in demo.LONGTAIL_LOSSES
+    }
+    figure = demo.training_curves_figure(results)
+    try:
+        (axes,) = figure.axes
+        lines = axes.get_lines()
+        assert len(lines) == len(demo.LONGTAIL_LOSSES) == 11
+        assert len({line.get_color() for line in lines}) == 11
+        assert len({(line.get_linestyle(), line.get_marker()) for line in lines}) == 11
+        assert "mean over 2 seeds" in axes.get_title()
+        # the legend lies right of the plotting area, not over the curves
+        figure.canvas.draw()
+        legend = axes.get_legend().get_window_extent()
+        assert legend.x0 >= axes.get_window_extent().x1
+    finally:
+        plt.close(figure)
 
 
 #: What each subcommand requires, so that the unknown flag is the only thing wrong.
@@ -536,6 +599,18 @@ def test_unknown_flag_before_the_subcommand_names_torchfocal(
 def _subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
     (action,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
     return dict(action.choices)
+
+
+def test_every_option_that_takes_a_value_says_its_default() -> None:
+    missing = [
+        f"{name} {'/'.join(action.option_strings)}"
+        for name, command in _subparsers(build_parser()).items()
+        for action in command._actions
+        if action.option_strings
+        and action.nargs != 0  # flags (--json, --quick, --help) take no value
+        and not ("(default: " in (action.help or "") or "required)" in (action.help or ""))
+    ]
+    assert not missing, f"options whose help does not give the default: {missing}"
 
 
 def test_every_option_of_every_subcommand_has_help() -> None:
@@ -650,6 +725,6 @@ def test_a_command_that_needs_numpy_names_the_extra(args: list[str], tmp_path: P
     # The last line: before it, torch may warn that it found no NumPy (its own warning).
     assert result.stderr.splitlines()[-1] == (
         f"torchfocal {args[0]}: error: this command needs numpy, part of the cli extra: "
-        "pip install 'torchfocal[cli]'"
+        "pip install -e '.[cli]' in torchfocal's checkout"
     )
     assert list(tmp_path.iterdir()) == []  # refused before writing anything

@@ -1,4 +1,4 @@
-"""compat.class_balanced.FocalBCEWithLogitLoss against a re-derivation of seed 004's class."""
+"""compat.class_balanced.FocalBCEWithLogitLoss against a re-derivation of Cui et al.'s class."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""compat.tensorflow.focal_loss against a re-derivation of seed 004's TensorFlow function."""
+"""compat.tensorflow.focal_loss against a re-derivation of Cui et al.'s TensorFlow function."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""compat.ultralytics.FocalLoss against a re-derivation of seed 000's code path."""
+"""compat.ultralytics.FocalLoss against a re-derivation of ultralytics' code path."""
 
 from __future__ import annotations
 

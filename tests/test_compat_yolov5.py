@@ -1,4 +1,4 @@
-"""compat.yolov5.FocalLoss against a re-derivation of seed 001's class."""
+"""compat.yolov5.FocalLoss against a re-derivation of YOLOv5's class."""
 
 from __future__ import annotations
 

@@ -55,7 +55,7 @@ def test_one_run_is_deterministic() -> None:
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        (["--imbalance", "0.5"], "--imbalance must be >= 1"),
+        (["--imbalance", "0.5"], "--imbalance must be a finite number >= 1; got 0.5"),
         (["--seeds", "0"], "--seeds must be >= 1"),
         (["--epochs", "0"], "--epochs (boosting rounds here) must be >= 1"),
     ],

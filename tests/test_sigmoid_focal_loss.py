@@ -203,8 +203,9 @@ def test_gamma_zero_is_bce_with_logits(backend: str, reduction: str, with_weight
     torch.testing.assert_close(ours[1], xt.grad, rtol=1e-12, atol=1e-12)
 
 
-def test_seed_table_values() -> None:
-    """Seed 000: p = 0.8 and 0.4 for y = 1; CE 0.2231 / 0.9163 (x4.11), FL 0.0089 / 0.3299."""
+def test_worked_example_values() -> None:
+    """docs/math.md's example: p = 0.8 and 0.4 for y = 1; CE 0.2231 / 0.9163 (x4.11), FL
+    0.0089 / 0.3299."""
     logits = torch.tensor([math.log(0.8 / 0.2), math.log(0.4 / 0.6)], dtype=torch.float64)
     target = torch.ones(2, dtype=torch.float64)
     kwargs: dict[str, Any] = {"alpha": None, "reduction": "none"}

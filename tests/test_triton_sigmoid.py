@@ -394,7 +394,9 @@ def test_meta_tensors_are_refused() -> None:
 def test_missing_triton_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(checks, "triton_installed", lambda: False)
     with pytest.raises(
-        ValueError, match=r"needs the triton package \(pip install 'torchfocal\[triton\]'\)"
+        ValueError,
+        match=r"needs the triton package, 3.0 or later \(pip install triton, or pip install "
+        r"-e '\.\[triton\]' in torchfocal's checkout\)",
     ):
         torchfocal.sigmoid_focal_loss(torch.zeros(2, 3), torch.zeros(2, 3), backend="triton")
     assert checks.resolve_backend("auto", _on_device("cuda")) == "fused"

@@ -395,3 +395,25 @@ def test_tf_addons() -> None:
     theirs = tfa.losses.SigmoidFocalCrossEntropy(from_logits=True)(y.numpy(), x.numpy())
     ours = tf.sigmoid_focal_loss(x, y, alpha=0.25, gamma=2.0, reduction="none").sum(-1)
     close(ours, torch.as_tensor(np.asarray(theirs)), rtol=1e-5, atol=1e-6)
+
+
+def test_drop_in_differences_numbers() -> None:
+    """The numbers of docs/migration.md's "Drop-in differences", recomputed on its input."""
+    monai_losses = pytest.importorskip("monai.losses")
+    kornia_losses = pytest.importorskip("kornia.losses")
+    torch.manual_seed(0)
+    x = torch.randn(4, 3, 8, 8, dtype=torch.float64)
+    multi_hot = (torch.rand(4, 3, 8, 8) < 0.3).double()
+    index = torch.randint(0, 3, (4, 8, 8))
+
+    def shown(value: torch.Tensor) -> float:
+        return round(float(value), 4)
+
+    assert shown(monai_losses.FocalLoss()(x, multi_hot)) == 0.3492
+    assert shown(tf.sigmoid_focal_loss(x, multi_hot)) == 0.2107
+    assert shown(tf.sigmoid_focal_loss(x, multi_hot, alpha=None)) == 0.3492
+    assert shown(kornia_losses.binary_focal_loss_with_logits(x, multi_hot).mean()) == 0.2107
+    kornia_map = kornia_losses.focal_loss(x, index, alpha=0.25)
+    assert shown(kornia_map.sum(1).mean()) == 0.4350
+    assert shown(tf.softmax_focal_loss(x, index, alpha=0.25)) == 0.2435
+    assert shown(tf.softmax_focal_loss(x, index)) == 0.9739

@@ -18,6 +18,8 @@ that a torch.func transform wraps (vmap refuses every read of a value, and
 
 from __future__ import annotations
 
+import functools
+import importlib.metadata
 import importlib.util
 import math
 import os
@@ -426,9 +428,18 @@ def auto_picks_triton(input: Tensor) -> bool:
     )
 
 
+@functools.cache
 def triton_installed() -> bool:
-    """Whether the triton package can be imported (it is not imported here)."""
-    return importlib.util.find_spec("triton") is not None
+    """Whether a Triton the kernels support, 3.0 or later (the triton extra's floor), can be
+    imported (it is not imported here). torch 2.2's CUDA wheels pin triton 2.2, whose
+    language the kernels do not use: there, "auto" keeps to the fused backend."""
+    if importlib.util.find_spec("triton") is None:
+        return False
+    try:
+        version = importlib.metadata.version("triton")
+    except importlib.metadata.PackageNotFoundError:  # a triton of another distribution
+        return True
+    return int(version.split(".")[0]) >= 3
 
 
 def triton_interpreted() -> bool:
@@ -447,7 +458,8 @@ def check_triton(input: Tensor, has_triton: bool = True) -> None:
         )
     if not triton_installed():
         raise ValueError(
-            "backend='triton' needs the triton package (pip install 'torchfocal[triton]'); "
+            "backend='triton' needs the triton package, 3.0 or later (pip install triton, or "
+            "pip install -e '.[triton]' in torchfocal's checkout); "
             "got backend='triton' without triton installed"
         )
     if is_transformed(input):

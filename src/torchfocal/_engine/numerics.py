@@ -9,6 +9,7 @@ probabilities along the class dimension. Derivations are in docs/math.md.
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Callable
 
 import torch
@@ -35,11 +36,19 @@ Kernel = Callable[..., tuple[Tensor, Tensor | None]]
 SATURATED_LOGIT = 1e4
 
 
+#: torch.compiler.is_compiling, where torch has it (2.3 and later); looked up once, as
+#: torch 2.2's dynamo cannot trace the lookup.
+_is_compiling: Callable[[], bool] | None = getattr(torch.compiler, "is_compiling", None)
+
+
 def is_compiling() -> bool:
     """True while torch.compile traces (data-dependent Python branches must be avoided)."""
-    compiler = getattr(torch, "compiler", None)
-    check = getattr(compiler, "is_compiling", None)
-    return bool(check()) if check is not None else False
+    if _is_compiling is not None:
+        return bool(_is_compiling())
+    # torch < 2.3: tracing has imported torch._dynamo, whose is_compiling it answers
+    if "torch._dynamo" not in sys.modules:
+        return False
+    return bool(sys.modules["torch._dynamo"].is_compiling())
 
 
 def is_transformed(tensor: Tensor) -> bool:

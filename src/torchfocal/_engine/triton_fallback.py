@@ -25,6 +25,8 @@ from typing import Any, TypeVar
 
 import torch
 
+from .numerics import is_compiling
+
 #: Lines of the compiler's message that the warning quotes (the first ones and the last).
 WARNING_LINES = 6
 
@@ -90,7 +92,7 @@ def falls_back_to_fused(function: F) -> F:
 
     @functools.wraps(function)
     def call(*args: Any, **kwargs: Any) -> Any:
-        if torch.compiler.is_compiling():  # "auto" never picks Triton while tracing
+        if is_compiling():  # "auto" never picks Triton while tracing
             return function(*args, **kwargs)
         try:
             return function(*args, **kwargs)

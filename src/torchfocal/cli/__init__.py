@@ -24,7 +24,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "table": ("table", "cross-entropy vs focal loss for given probabilities of the true class"),
     "plot": ("plot", "plot the focal loss or its gradient for several gammas"),
     "weights": ("weights", "class-balanced weights and balanced alpha from class counts"),
-    "demo": ("demo", "train on long-tailed real data with each loss and compare (main job)"),
+    "demo": ("demo", "train on long-tailed real data with each loss and compare"),
     "bench": ("bench", "speed and memory goals as ratios to torch's own loss (--sweep: all)"),
 }
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import importlib
 import json
+import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, NamedTuple
 
 
 class CLIError(Exception):
@@ -22,7 +23,8 @@ def require(module: str) -> ModuleType:
     except ImportError:
         package = {"sklearn": "scikit-learn"}.get(module.split(".")[0], module.split(".")[0])
         raise CLIError(
-            f"this command needs {package}, part of the cli extra: pip install 'torchfocal[cli]'"
+            f"this command needs {package}, part of the cli extra: pip install -e '.[cli]' in "
+            "torchfocal's checkout"
         ) from None
 
 
@@ -34,6 +36,40 @@ def require_all(*modules: str) -> None:
     """
     for module in modules:
         require(module)
+
+
+class Comparison(NamedTuple):
+    """One loss against the baseline on one metric, in percentage points as the reports show
+    them (one decimal): ``mean``, ``baseline``, ``difference`` (of the two shown numbers) and
+    ``spread`` (the combined seed spread); ``verdict`` is "helped", "hurt" or "made no clear
+    difference to"."""
+
+    verdict: str
+    mean: float
+    baseline: float
+    difference: float
+    spread: float
+
+
+def compare(
+    mean: float, std: float, base_mean: float, base_std: float, *, lower_is_better: bool = False
+) -> Comparison:
+    """Judge a loss's mean (fractions, with standard deviations over seeds) against the
+    baseline's from the numbers rounded as shown, so that the difference a report prints is
+    the difference of the two numbers beside it. A difference counts only where it exceeds
+    the combined spread, the root of the sum of the two variances, and at least 0.1 point
+    (one seed has no spread and must not call a tie)."""
+    shown, shown_base = round(100 * mean, 1), round(100 * base_mean, 1)
+    difference = round(shown - shown_base, 1)
+    spread = max(round(100 * math.hypot(std, base_std), 1), 0.1)
+    improvement = -difference if lower_is_better else difference
+    if improvement > spread:
+        verdict = "helped"
+    elif improvement < -spread:
+        verdict = "hurt"
+    else:
+        verdict = "made no clear difference to"
+    return Comparison(verdict, shown, shown_base, difference, spread)
 
 
 def print_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[str]]) -> None:

@@ -158,8 +158,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--backends",
         nargs="+",
         default=None,
-        help="goal table: fused and/or compiled (default both; the others' rows say skipped); "
-        "sweep: naive, fused and/or compiled (default all)",
+        help="goal table: fused and/or compiled (the others' rows say skipped); sweep: naive, "
+        "fused and/or compiled (default: fused compiled for the goal table, all three for the "
+        "sweep)",
     )
     parser.add_argument("--no-memory", action="store_true", help="skip the memory processes")
     parser.add_argument(
@@ -172,13 +173,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print JSON")
     goals = parser.add_argument_group("goal table")
     goals.add_argument(
-        "--pairs", type=int, default=None, help=f"interleaved pairs per row, >= 1 ({PAIRS})"
+        "--pairs",
+        type=int,
+        default=None,
+        help=f"interleaved pairs per row, >= 1 (default: {PAIRS}; --quick: {QUICK_PAIRS})",
     )
     goals.add_argument(
         "--scale",
         type=float,
         default=None,
-        help="multiply every N by this, in (0, 1], for a smoke run (rows are then not judged)",
+        help="multiply every N by this, in (0, 1], for a smoke run (rows are then not judged) "
+        "(default: 1)",
     )
     goals.add_argument("--list", action="store_true", help="print the goal table and exit")
     sweep = parser.add_argument_group("sweep")
@@ -187,21 +192,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=float,
         nargs="+",
         default=None,
-        help="numbers of logits, whole numbers >= 1 that fit in memory (default 1e5 1e6 1e7)",
+        help="numbers of logits, whole numbers >= 1 that fit in memory (default: 1e5 1e6 1e7; "
+        "--quick: 2e4)",
     )
     sweep.add_argument(
         "--losses",
         nargs="+",
         default=None,
-        help=f"any of {', '.join(CLASSES)} (default sigmoid softmax)",
+        help=f"any of {', '.join(CLASSES)} (default: sigmoid softmax)",
     )
     sweep.add_argument(
         "--dtypes",
         nargs="+",
         default=None,
-        help="any of float32, bfloat16, float64 (default float32)",
+        help="any of float32, bfloat16, float64 (default: float32)",
     )
-    sweep.add_argument("--repeats", type=int, default=None, help="timed runs per case, >= 1 (7)")
+    sweep.add_argument(
+        "--repeats",
+        type=int,
+        default=None,
+        help="timed runs per case, >= 1 (default: 7; --quick: 2)",
+    )
 
 
 def _inputs(loss: str, size: int, dtype: torch.dtype, seed: int = 0) -> tuple[Any, ...]:
@@ -541,6 +552,23 @@ def paired_ratio(
     }
 
 
+def ratio_spread(ratios: list[float]) -> tuple[float, float]:
+    """The smallest and the largest of a row's per-pair ratios."""
+    return min(ratios), max(ratios)
+
+
+def verdict(ratios: list[float], goal: float) -> str:
+    """ "yes" where the row's spread (:func:`ratio_spread`) lies at or below its goal, "no"
+    where it lies above, "noisy" where it crosses the goal: a run whose pairs disagree
+    about the goal says so rather than answer at random."""
+    lower, upper = ratio_spread(ratios)
+    if upper <= goal:
+        return "yes"
+    if lower > goal:
+        return "no"
+    return "noisy"
+
+
 def _forward_backward_step(
     fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], x: torch.Tensor, t: torch.Tensor
 ) -> Callable[[], None]:
@@ -568,6 +596,7 @@ def _time_goal(goal: Goal, rows: int, pairs: int, calls: int | None) -> dict[str
         "pairs": pairs,
         "calls_per_timing": calls,
         "ratios": timing["ratios"],
+        "spread": list(ratio_spread(timing["ratios"])),
         "reference_check_relative_error": error,
     }
 
@@ -636,7 +665,14 @@ def run_goals(
         else:
             row.update(_time_goal(goal, n, pairs, calls))
         judged = row["status"] == "measured" and scale == 1 and n == goal.shape[0]
-        row["met"] = bool(row["measured"] <= goal.goal) if judged else None
+        if not judged:
+            row["verdict"] = "-"
+        elif "ratios" in row:
+            row["verdict"] = verdict(row["ratios"], goal.goal)
+        else:  # the memory row: one measurement
+            row["verdict"] = "yes" if row["measured"] <= goal.goal else "no"
+        # True / False where the row is judged and its spread is on one side of the goal
+        row["met"] = {"yes": True, "no": False}.get(row["verdict"])
         rows.append(row)
     return {
         "mode": "goals",
@@ -651,19 +687,22 @@ def run_goals(
 
 
 def format_goals(result: dict[str, Any]) -> str:
-    """The report: case | goal | measured | met."""
+    """The report: case | goal | measured | spread | met."""
     rows = []
     for row in result["rows"]:
         measured = f"{row['measured']:.2f}x" if row["status"] == "measured" else row["status"]
-        met = "-" if row["met"] is None else ("yes" if row["met"] else "no")
-        rows.append([row["case"], _goal_text(row["goal"], row["baseline"]), measured, met])
+        spread = f"{row['spread'][0]:.2f}-{row['spread'][1]:.2f}x" if "spread" in row else "-"
+        goal = _goal_text(row["goal"], row["baseline"])
+        rows.append([row["case"], goal, measured, spread, row["verdict"]])
     baselines = "; ".join(f"{name} = {text}" for name, text in result["baselines"].items())
     header = (
         f"{_environment_line(result)}\n"
         f"forward+backward, {result['dtype']}: median over {result['pairs']} interleaved pairs "
         "(torchfocal, baseline, torchfocal, ...) of the per-pair time ratio, baseline timed in "
         "the same run\nmemory: peak extra resident bytes of one forward+backward in a fresh "
-        f"process\n{baselines}"
+        f"process\n{baselines}\nspread: the smallest to the largest per-pair ratio; met: "
+        "yes where the spread lies at or below the goal, no where above it, noisy "
+        "where it crosses the goal, - where the row is not judged"
     )
     if result["max_rows"] is not None:
         header += (
@@ -675,7 +714,7 @@ def format_goals(result: dict[str, Any]) -> str:
             f"\nN scaled by {result['scale']:g}: the goals are for the full shapes, "
             "so no row is judged."
         )
-    return plain_table(header, ["case", "goal", "measured", "met"], rows)
+    return plain_table(header, ["case", "goal", "measured", "spread", "met"], rows)
 
 
 def goals_markdown() -> str:

@@ -33,7 +33,7 @@ from .. import __version__
 from ..functional import poly1_cross_entropy, sigmoid_focal_loss, softmax_focal_loss
 from ..nn import ClassBalancedLoss, LDAMLoss, LogitAdjustedCrossEntropyLoss, SeesawLoss
 from ..weighting import balanced_alpha, deferred_reweighting, prior_bias_
-from ._common import CLIError, plain_table, require, require_all, writable_dir
+from ._common import CLIError, compare, plain_table, require, require_all, writable_dir
 
 if TYPE_CHECKING:  # the cli extra's packages are imported where used (see run)
     import numpy as np
@@ -66,32 +66,35 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--task",
         default="longtail",
-        help="longtail (default), dense, segmentation, or tabular (gradient boosting: the "
-        "boosting extra)",
+        help="longtail, dense, segmentation, or tabular (gradient boosting: the boosting "
+        "extra) (default: longtail)",
     )
     parser.add_argument(
         "--imbalance",
         type=float,
         default=None,
-        help="longtail: ratio of the largest to the smallest class (50); tabular: benign "
-        "to malignant cases in training (default 20)",
+        help="ratio of the largest to the smallest class, a finite number >= 1 (longtail, "
+        "segmentation), or of benign to malignant cases in training (tabular) (default: 50 "
+        "for longtail, 20 for tabular)",
     )
     parser.add_argument(
         "--epochs",
         type=int,
         default=None,
-        help="training epochs (longtail 60, dense 120 steps, tabular 200 boosting rounds; "
-        "--quick: fewer)",
+        help="training epochs (default: longtail 60, dense 120 steps, tabular 200 boosting "
+        "rounds; --quick: fewer)",
     )
-    parser.add_argument("--seeds", type=int, default=None, help="number of seeds (3)")
+    parser.add_argument("--seeds", type=int, default=None, help="number of seeds (default: 3)")
     parser.add_argument(
         "--beta",
         type=float,
         default=0.999,
-        help="Cui et al.'s beta for the class-balanced losses (0.999)",
+        help="Cui et al.'s beta for the class-balanced losses (default: 0.999)",
     )
     parser.add_argument("--quick", action="store_true", help="a short run (used by the tests)")
-    parser.add_argument("--out", default="torchfocal-demo", help="output folder")
+    parser.add_argument(
+        "--out", default="torchfocal-demo", help="output folder (default: torchfocal-demo)"
+    )
 
 
 @dataclass
@@ -459,20 +462,10 @@ def _verdicts(
         if loss == baseline:
             continue
         mean, std = values[metric]
-        diff = mean - base_mean
-        # At least a tenth of a point, so that one seed (no spread) never calls a tie.
-        noise = max(math.hypot(std, base_std), 1e-3)
-        improvement = -diff if lower_is_better else diff
-        if improvement > noise:
-            word = "helped"
-        elif improvement < -noise:
-            word = "hurt"
-        else:
-            word = "made no clear difference to"
+        c = compare(mean, std, base_mean, base_std, lower_is_better=lower_is_better)
         sentences.append(
-            f"- {labels[loss]} {word} {name}: {100 * mean:.1f} vs "
-            f"{100 * base_mean:.1f} for {labels[baseline]} ({100 * diff:+.1f} points; "
-            f"seed spread {100 * noise:.1f})."
+            f"- {labels[loss]} {c.verdict} {name}: {c.mean:.1f} vs {c.baseline:.1f} for "
+            f"{labels[baseline]} ({c.difference:+.1f} points; seed spread {c.spread:.1f})."
         )
     return sentences
 
@@ -524,68 +517,128 @@ def _pyplot() -> Any:
     return require("matplotlib.pyplot")
 
 
-def _loss_color(index: int) -> Any:
-    """A colour per loss, the same in every plot: tab20's ten dark colours, then its light
-    ones (matplotlib's default cycle has ten, and the long-tail demo has eleven losses)."""
-    return require("matplotlib").colormaps["tab20"]((2 * index) % 20 + (2 * index) // 20)
+#: Eleven colours that stay apart, printed or on screen: matplotlib's tab10 and black.
+_COLOURS = [
+    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b",
+    "#e377c2", "#7f7f7f", "#bcbd22", "#17becf", "#000000",
+]  # fmt: skip
+#: With a line style and a marker each, so that lines of similar colour still differ.
+_LINE_STYLES = ["-", "--", "-.", ":"]
+_MARKERS = ["o", "s", "^", "v", "D", "P", "X", "*", "<", ">", "h"]
+
+
+def loss_style(index: int) -> dict[str, Any]:
+    """The colour, line style and marker of the loss at ``index``, the same in every plot."""
+    return {
+        "color": _COLOURS[index % len(_COLOURS)],
+        "linestyle": _LINE_STYLES[index % len(_LINE_STYLES)],
+        "marker": _MARKERS[index % len(_MARKERS)],
+    }
 
 
 def _save(figure: Figure, path: Path) -> None:
-    figure.savefig(path)
+    figure.savefig(path, bbox_inches="tight")
     _pyplot().close(figure)
 
 
 def per_class_recall_figure(results: dict[str, list[RunResult]], counts: list[int]) -> Figure:
-    """Bars of each loss's per-class test recall, the mean over seeds, with error bars of
-    one standard deviation over seeds (as in the table) where there is more than one."""
+    """One small panel per loss: bars of its per-class test recall, the mean over seeds, with
+    error bars of one standard deviation over seeds (as in the table) where there is more
+    than one; the first loss's mean recall (the baseline, cross-entropy in the demo) is
+    marked in black in every other panel for comparison."""
+    import numpy as np
+
+    patheffects = require("matplotlib.patheffects")
+    names = list(results)
+    columns = min(4, len(names))
+    rows = math.ceil(len(names) / columns)
+    fig: Figure
+    fig, grid = _pyplot().subplots(
+        rows,
+        columns,
+        figsize=(3.2 * columns, 2.3 * rows + 0.8),
+        dpi=110,
+        sharex=True,
+        sharey=True,
+        squeeze=False,
+    )
+    classes = np.arange(len(counts))
+    seeds = len(next(iter(results.values())))
+    baseline = np.array([r.per_class_recall for r in results[names[0]]]).mean(axis=0)
+    for i, (name, ax) in enumerate(zip(names, grid.flat, strict=False)):
+        recall = np.array([r.per_class_recall for r in results[name]])
+        ax.bar(
+            classes,
+            recall.mean(axis=0),
+            0.7,
+            yerr=recall.std(axis=0, ddof=1) if seeds > 1 else None,
+            error_kw={"elinewidth": 0.8, "capsize": 1.5, "ecolor": "0.3"},
+            color=loss_style(i)["color"],
+        )
+        if i > 0:
+            ax.plot(
+                classes,
+                baseline,
+                "_",
+                color="black",
+                markersize=9,
+                markeredgewidth=1.5,
+                gid="baseline",
+                # a white rim: visible on any bar, the black one included
+                path_effects=[patheffects.withStroke(linewidth=3.5, foreground="white")],
+            )
+        ax.set_title(LONGTAIL_LOSSES.get(name, name), fontsize=8)
+        ax.set_ylim(0, 1.05)
+        ax.grid(axis="y", alpha=0.3)
+    for ax in grid.flat[len(names) :]:
+        fig.delaxes(ax)
+    for ax in grid.flat[len(names) - columns : len(names)]:  # the lowest panel of each column
+        ax.set_xticks(classes, [f"{c}\n{n}" for c, n in enumerate(counts)], fontsize=7)
+        ax.tick_params(axis="x", labelbottom=True)
+    first = LONGTAIL_LOSSES.get(names[0], names[0])
+    spread = _over_seeds(seeds)
+    fig.suptitle(
+        f"Per-class recall on the balanced test split ({spread})"
+        + (f"; black marks: {first}" if len(names) > 1 else "")
+    )
+    fig.supxlabel("digit class, and its number of training images", fontsize=9)
+    fig.supylabel("test recall", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def training_curves_figure(results: dict[str, list[RunResult]]) -> Figure:
+    """Each loss's test balanced accuracy by epoch, the mean over seeds: one colour, line
+    style and marker per loss, the legend outside the data."""
     import numpy as np
 
     fig: Figure
-    fig, ax = _pyplot().subplots(figsize=(9, 4), dpi=110)
-    width = 0.8 / len(results)
-    classes = np.arange(len(counts))
-    seeds = len(next(iter(results.values())))
+    fig, ax = _pyplot().subplots(figsize=(8.5, 4.2), dpi=110)
     for i, (name, runs) in enumerate(results.items()):
-        recall = np.array([r.per_class_recall for r in runs])
-        ax.bar(
-            classes + i * width - 0.4 + width / 2,
-            recall.mean(axis=0),
-            width,
-            yerr=recall.std(axis=0, ddof=1) if seeds > 1 else None,
-            error_kw={"elinewidth": 0.6, "capsize": 1.0, "ecolor": "0.25"},
-            color=_loss_color(i),
-            label=LONGTAIL_LOSSES[name],
+        epochs = len(runs[0].curve)
+        ax.plot(
+            np.arange(1, epochs + 1),
+            np.mean([r.curve for r in runs], axis=0),
+            label=LONGTAIL_LOSSES.get(name, name),
+            markevery=max(1, epochs // 8),
+            markersize=4,
+            linewidth=1.2,
+            **loss_style(i),
         )
-    ax.set_xticks(classes, [f"{c}\n(n={n})" for c, n in enumerate(counts)])
-    ax.set_xlabel("digit class (training examples)")
-    spread = _over_seeds(seeds)
-    ax.set_ylabel(f"test recall ({spread})")
-    ax.set_ylim(0, 1.3)
-    ax.set_yticks(np.linspace(0, 1, 6))
-    ax.legend(fontsize=7, ncol=3, loc="upper center")
-    ax.set_title("Per-class recall on the balanced test split")
+    seeds = len(next(iter(results.values())))
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("test balanced accuracy")
+    over = f"the mean over {seeds} seeds" if seeds > 1 else "one seed"
+    ax.set_title(f"Test balanced accuracy during training ({over})")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
     fig.tight_layout()
     return fig
 
 
 def _plot_longtail(out: Path, results: dict[str, list[RunResult]], counts: list[int]) -> list[str]:
-    import numpy as np
-
     _save(per_class_recall_figure(results, counts), out / "per_class_recall.png")
-    fig, ax = _pyplot().subplots(figsize=(7, 4), dpi=110)
-    for i, (name, runs) in enumerate(results.items()):
-        ax.plot(
-            np.arange(1, len(runs[0].curve) + 1),
-            np.mean([r.curve for r in runs], axis=0),
-            color=_loss_color(i),
-            label=LONGTAIL_LOSSES[name],
-        )
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("test balanced accuracy (mean over seeds)")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    _save(fig, out / "training_curves.png")
+    _save(training_curves_figure(results), out / "training_curves.png")
     return ["per_class_recall.png", "training_curves.png"]
 
 
@@ -593,10 +646,10 @@ def _plot_dense(out: Path, results: dict[str, list[RunResult]], steps: int) -> l
     import numpy as np
 
     fig, ax = _pyplot().subplots(figsize=(7, 4), dpi=110)
-    for name, runs in results.items():
+    for i, (name, runs) in enumerate(results.items()):
         curve = np.mean([r.curve for r in runs], axis=0)
-        at = [min(10 * (i + 1), steps) for i in range(len(curve))]
-        ax.plot(at, curve, label=DENSE_LOSSES[name])
+        at = [min(10 * (k + 1), steps) for k in range(len(curve))]
+        ax.plot(at, curve, label=DENSE_LOSSES[name], markersize=4, **loss_style(i))
     ax.set_xlabel("training step")
     ax.set_ylabel("test average precision (mean over seeds)")
     ax.grid(alpha=0.3)
@@ -608,6 +661,8 @@ def _plot_dense(out: Path, results: dict[str, list[RunResult]], steps: int) -> l
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.imbalance is not None and not (math.isfinite(args.imbalance) and args.imbalance >= 1):
+        raise CLIError(f"--imbalance must be a finite number >= 1; got {args.imbalance}")
     if args.task == "segmentation":  # its own module (cli/demo_segmentation.py)
         from .demo_segmentation import run_segmentation
 
@@ -624,8 +679,6 @@ def run(args: argparse.Namespace) -> int:
         raise CLIError(
             f"--task must be 'longtail', 'dense', 'segmentation' or 'tabular'; got {args.task!r}"
         )
-    if not args.imbalance >= 1:
-        raise CLIError(f"--imbalance must be >= 1; got {args.imbalance}")
     if not 0 <= args.beta < 1:
         raise CLIError(f"--beta must be in [0, 1); got {args.beta}")
     seeds = args.seeds if args.seeds is not None else (2 if args.quick else 3)
@@ -675,6 +728,11 @@ def _run_longtail(args: argparse.Namespace, seeds: int, epochs: int) -> dict[str
                 advance = progress.run(f"{LONGTAIL_LOSSES[name]}, seed {seed}", epochs)
                 results[name].append(train_longtail(name, data, seed, epochs, args.beta, advance))
     first = data_by_seed[0]
+    if first["imbalance"] < args.imbalance:
+        print(
+            f"note: --imbalance {args.imbalance:g} is more than these data allow; using "
+            f"{first['imbalance']:g} (the rarest class keeps one training image)"
+        )
     return {
         "task": "longtail",
         "torchfocal": __version__,
@@ -745,10 +803,11 @@ def _run_dense(args: argparse.Namespace, seeds: int, steps: int) -> dict[str, An
     }
 
 
-LONGTAIL_COLUMNS = ["accuracy", "balanced_accuracy", "macro_f1", "rare_recall", "ece"]
+#: No plain accuracy column: on the balanced test split it equals balanced accuracy
+#: (results.json keeps both).
+LONGTAIL_COLUMNS = ["balanced_accuracy", "macro_f1", "rare_recall", "ece"]
 LONGTAIL_HEADERS = [
     "loss",
-    "accuracy %",
     "balanced acc %",
     "macro-F1 %",
     "rare-third recall %",
@@ -808,8 +867,9 @@ def _report(task: str, payload: dict[str, Any], labels: dict[str, str]) -> str:
             "same beta, from 80% of the epochs on); Seesaw (Wang et al., p 0.8, q 2, the "
             "counts of the batches trained on). The sigmoid-based models start from the "
             "prior bias pi = 1/C and predict by the largest logit.",
-            "- Metrics on the balanced test split: accuracy, balanced accuracy (mean per-class "
-            "recall), macro-F1, recall on the rarest third of the classes, expected calibration "
+            "- Metrics on the balanced test split: balanced accuracy (mean per-class recall; "
+            "on this balanced split it equals plain accuracy, which results.json also keeps), "
+            "macro-F1, recall on the rarest third of the classes, expected calibration "
             f"error ({ECE_BINS} bins; confidence = softmax max, or the sigmoid of the largest "
             "logit for the sigmoid-based models).",
         ]

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import math
 import statistics
 import time
 from collections.abc import Callable, Iterator
@@ -33,7 +32,7 @@ from ..functional import (
     tversky_loss,
     unified_focal_loss,
 )
-from ._common import CLIError, plain_table, writable_dir
+from ._common import CLIError, compare, plain_table, writable_dir
 
 SEGMENTATION_LOSSES: dict[str, str] = {
     "ce": "cross-entropy",
@@ -158,20 +157,11 @@ def verdicts(summary: dict[str, dict[str, list[float]]], metric: str) -> list[st
         if loss == "ce":
             continue
         mean, std = values[metric]
-        diff = mean - base_mean
-        noise = max(math.hypot(std, base_std), 1e-3)
-        improvement = -diff if metric in LOWER_IS_BETTER else diff
-        word = (
-            "helped"
-            if improvement > noise
-            else "hurt"
-            if improvement < -noise
-            else ("made no clear difference to")
-        )
+        c = compare(mean, std, base_mean, base_std, lower_is_better=metric in LOWER_IS_BETTER)
         sentences.append(
-            f"- {SEGMENTATION_LOSSES[loss]} {word} {METRICS[metric]}: {100 * mean:.1f} vs "
-            f"{100 * base_mean:.1f} for cross-entropy ({100 * diff:+.1f} points; seed spread "
-            f"{100 * noise:.1f})."
+            f"- {SEGMENTATION_LOSSES[loss]} {c.verdict} {METRICS[metric]}: {c.mean:.1f} vs "
+            f"{c.baseline:.1f} for cross-entropy ({c.difference:+.1f} points; seed spread "
+            f"{c.spread:.1f})."
         )
     return sentences
 

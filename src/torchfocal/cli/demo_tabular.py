@@ -20,13 +20,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import statistics
 import sys
 import time
 from typing import Any
 
-from ._common import CLIError, plain_table, print_table, require, writable_dir
+from ._common import CLIError, compare, plain_table, print_table, require, writable_dir
 
 LIBRARIES = ("lightgbm", "xgboost", "catboost")
 OBJECTIVES: dict[str, str] = {
@@ -217,20 +216,16 @@ def _verdicts(summary: dict[str, dict[str, list[float]]], metric: str) -> list[s
         if name == "logloss":
             continue
         mean, std = values[metric]
-        diff, noise = mean - base_mean, max(math.hypot(std, base_std), 1e-3)
-        word = (
-            "helped" if diff > noise else "hurt" if diff < -noise else "made no clear difference to"
-        )
+        c = compare(mean, std, base_mean, base_std)
         sentences.append(
-            f"- {OBJECTIVES[name]} {word} {METRICS[metric]}: {100 * mean:.1f} vs "
-            f"{100 * base_mean:.1f} ({100 * diff:+.1f} points; seed spread {100 * noise:.1f})."
+            f"- {OBJECTIVES[name]} {c.verdict} {METRICS[metric]}: {c.mean:.1f} vs "
+            f"{c.baseline:.1f} ({c.difference:+.1f} points; seed spread {c.spread:.1f})."
         )
     return sentences
 
 
 def run(args: argparse.Namespace) -> int:
-    if not args.imbalance >= 1:
-        raise CLIError(f"--imbalance must be >= 1; got {args.imbalance}")
+    """The tabular demo; ``demo.run`` has checked --imbalance (finite, >= 1)."""
     seeds = args.seeds if args.seeds is not None else (2 if args.quick else 3)
     if seeds < 1:
         raise CLIError(f"--seeds must be >= 1; got {seeds}")
@@ -248,7 +243,8 @@ def run(args: argparse.Namespace) -> int:
         libraries.append(library)
     if not libraries:
         raise CLIError(
-            "--task tabular needs lightgbm, xgboost or catboost: pip install 'torchfocal[boosting]'"
+            "--task tabular needs lightgbm, xgboost or catboost: pip install -e '.[boosting]' "
+            "in torchfocal's checkout"
         )
     out = writable_dir(args.out)
     started = time.perf_counter()

@@ -14,17 +14,19 @@ SUFFIXES = (".png", ".svg", ".pdf")
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--kind", default="loss", help="loss (vs p_t, Lin et al.'s figure 1) or grad (vs x_t)"
+        "--kind",
+        default="loss",
+        help="loss (vs p_t, Lin et al.'s figure 1) or grad (vs x_t) (default: loss)",
     )
     parser.add_argument(
         "--gammas",
         type=float,
         nargs="+",
         default=[0.0, 0.5, 1.0, 2.0, 5.0],
-        help="focusing parameters, each >= 0, one curve each (default 0 0.5 1 2 5; 0 is "
-        "cross-entropy)",
+        help="focusing parameters, each >= 0, one curve each; 0 is cross-entropy "
+        "(default: 0 0.5 1 2 5)",
     )
-    parser.add_argument("--out", required=True, help="output file: .png, .svg or .pdf")
+    parser.add_argument("--out", required=True, help="output file: .png, .svg or .pdf (required)")
 
 
 def curves(kind: str, gammas: list[float]) -> tuple[torch.Tensor, dict[float, torch.Tensor]]:

@@ -19,14 +19,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=float,
         nargs="+",
         default=[0.8, 0.4],
-        help="probabilities of the true class, each in (0, 1) (default 0.8 0.4)",
+        help="probabilities of the true class, each in (0, 1) (default: 0.8 0.4)",
     )
-    parser.add_argument("--gamma", type=float, default=2.0, help="focusing parameter (2)")
+    parser.add_argument(
+        "--gamma", type=float, default=2.0, help="focusing parameter, >= 0 (default: 2)"
+    )
     parser.add_argument(
         "--alpha",
         type=float,
         default=None,
-        help="alpha weight of the positive class (default: none)",
+        help="alpha weight of the positive class, in [0, 1] (default: none, no alpha weight)",
     )
     parser.add_argument("--json", action="store_true", help="print JSON")
 
@@ -35,6 +37,11 @@ def compute(probs: list[float], gamma: float, alpha: float | None) -> list[dict[
     for p in probs:
         if not (0.0 < p < 1.0) or math.isnan(p):
             raise CLIError(f"--probs must be in (0, 1); got {p}")
+    # Checked here, not by the loss, so that the message names the option (--gamma).
+    if not (math.isfinite(gamma) and gamma >= 0):
+        raise CLIError(f"--gamma must be a finite number >= 0; got {gamma}")
+    if alpha is not None and not 0.0 <= alpha <= 1.0:  # NaN fails too
+        raise CLIError(f"--alpha must be in [0, 1]; got {alpha}")
     # A probability of the true class is a sigmoid of the logit log(p / (1 - p)), target 1.
     logits = torch.tensor([math.log(p / (1 - p)) for p in probs], dtype=torch.float64)
     target = torch.ones_like(logits)
@@ -61,9 +68,18 @@ def run(args: argparse.Namespace) -> int:
         print_json({"gamma": args.gamma, "alpha": args.alpha, "rows": rows})
         return 0
     alpha = "" if args.alpha is None else f", alpha = {args.alpha:g}"
+    first = f"{rows[0]['p']:g}"
     print_table(
-        f"Cross-entropy vs focal loss (gamma = {args.gamma:g}{alpha}), true class probability p",
-        ["p", "CE", "FL", "FL / CE", "CE x first", "FL x first"],
+        f"Cross-entropy vs focal loss (gamma = {args.gamma:g}{alpha}) for a probability p of "
+        f"the true class; the last two columns: each loss over its own value at p = {first}",
+        [
+            "p",
+            "cross-entropy",
+            "focal loss",
+            "focal / cross-entropy",
+            f"cross-entropy / at p = {first}",
+            f"focal loss / at p = {first}",
+        ],
         [
             [
                 f"{r['p']:g}",

@@ -24,14 +24,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--counts",
         type=int,
         nargs="+",
-        help="samples per class: positive integers adding up to at most 2**53",
+        help="samples per class: positive integers adding up to at most 2**53 (this or --labels "
+        "is required)",
     )
     source.add_argument(
         "--labels",
         help=".npy, .csv or .txt: one class index per line (each below the number of labels, "
-        "since every class up to the largest index needs a sample) or 0/1 one-hot rows",
+        "since every class up to the largest index needs a sample) or 0/1 one-hot rows (this "
+        "or --counts is required)",
     )
-    parser.add_argument("--beta", type=float, default=0.9999, help="Cui et al.'s beta (0.9999)")
+    parser.add_argument(
+        "--beta", type=float, default=0.9999, help="Cui et al.'s beta, in [0, 1) (default: 0.9999)"
+    )
     parser.add_argument("--json", action="store_true", help="print JSON")
 
 
@@ -115,6 +119,8 @@ def run(args: argparse.Namespace) -> int:
     require_all("numpy")
     import numpy as np
 
+    if not 0 <= args.beta < 1:  # NaN fails too; checked here to name the option
+        raise CLIError(f"--beta must be in [0, 1); got {args.beta}")
     if args.counts is not None:
         # Python ints, checked before NumPy sees them (int64 would overflow or wrap)
         for index, given in enumerate(args.counts):

@@ -1,4 +1,4 @@
-"""Faithful equivalents of the focal losses in torchfocal's source documents.
+"""Faithful equivalents of four published focal losses, convention for convention.
 
 Each module reproduces one system's exact convention (its meaning of alpha, its reduction,
 its defaults) on top of the core functions, and its docstring names the core call that

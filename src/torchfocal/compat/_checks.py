@@ -4,7 +4,7 @@ The compat entry points keep their peers' argument names (``pred``/``label``,
 ``pred``/``true``, ``input``/``target``, ``labels``/``logits``). These checks run before
 the core is called and name those arguments, so that no message speaks of an argument the
 caller never passed, and so that the code paths the core does not cover (soft targets of
-seed 004, TensorFlow's alpha) are held to the same rules as the core.
+Cui et al.'s code, TensorFlow's alpha) are held to the same rules as the core.
 """
 
 from __future__ import annotations

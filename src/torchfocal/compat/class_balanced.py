@@ -1,4 +1,4 @@
-"""``FocalBCEWithLogitLoss`` of seed 004 (Cui et al.'s class-balanced focal loss, in PyTorch)."""
+"""``FocalBCEWithLogitLoss`` of Cui et al.'s class-balanced-loss code (its PyTorch focal loss)."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ def _align_to_dim1(value: Tensor, input: Tensor) -> Tensor:
 
 
 class FocalBCEWithLogitLoss(nn.Module):
-    """Focal loss on BCE with logits, with seed 004's alpha and pos_weight conventions.
+    """Focal loss on BCE with logits, with Cui et al.'s alpha and pos_weight conventions.
 
     ``loss = pos_weight * alpha_t * modulator * BCE(x, y)``, reduced by ``reduction``:
 

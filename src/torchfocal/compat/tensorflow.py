@@ -1,4 +1,5 @@
-"""The TensorFlow ``focal_loss`` of seed 004 (Cui et al.), normalised by the sum of labels."""
+"""The TensorFlow ``focal_loss`` of Cui et al.'s class-balanced-loss code, normalised by the sum
+of labels."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from ._seed004 import is_hard, soft_focal_bce
 def focal_loss(
     labels: Tensor, logits: Tensor, alpha: float | Sequence[float] | Tensor, gamma: float
 ) -> Tensor:
-    """``sum(alpha * modulator * BCE(logits, labels)) / sum(labels)``, as in seed 004.
+    """``sum(alpha * modulator * BCE(logits, labels)) / sum(labels)``, as in Cui et al.'s code.
 
     Args:
         labels: the shape of ``logits``; float in [0, 1], bool or integer 0/1.
