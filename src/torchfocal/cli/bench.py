@@ -214,7 +214,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--only",
         default=None,
         metavar="TEXT",
-        help="measure only the rows whose case contains TEXT (e.g. 'dice'); the others say skipped",
+        help="measure only the rows whose case or baseline contains TEXT (e.g. 'dice', "
+        "'MONAI'); the others say skipped",
     )
     sweep = parser.add_argument_group("sweep")
     sweep.add_argument(
@@ -711,8 +712,8 @@ def run_goals(
     ``calls`` fixes the calls per timing (None: enough for ELEMENTS_PER_TIMING logits);
     ``scale`` multiplies every N, for smoke tests: a scaled row is measured but not judged
     (its "met" is None), the goals being for the full shapes; so is a row that ``max_rows``
-    (None: no cap) shortens. ``only`` (None: every row) measures the rows whose case
-    contains it.
+    (None: no cap) shortens. ``only`` (None: every row) measures the rows whose case or
+    baseline contains it.
     """
     rows = []
     monai = monai_importable()
@@ -730,7 +731,7 @@ def run_goals(
         }
         if (
             goal.backend not in backends
-            or (only is not None and only not in goal.case)
+            or (only is not None and only not in f"{goal.case} {goal.baseline}")
             or (goal.is_memory and not memory)
             or (goal.compared_with == "MONAI" and not monai)
         ):
