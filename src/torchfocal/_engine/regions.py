@@ -38,12 +38,14 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from . import autograd
+from . import autograd, triton_runner
 from . import checks as v
 from . import reduction as reducing
 from .targets import check_unit_interval, ignored_indices, reject_single_class_index_target
 
 ACTIVATIONS = ("softmax", "sigmoid", "none")
+#: The most classes the Triton kernels take (every class of a location in one tile).
+TRITON_MAX_CLASSES = 1024
 
 #: (I, P, T) -> the entries' values: (Nb, K) for a loss per class, (Nb,) for one per sample.
 RegionValue = Callable[[Tensor, Tensor, Tensor], Tensor]
@@ -436,6 +438,74 @@ def _batch_sums(
     return intersection, predicted, target, counts
 
 
+class Entries(NamedTuple):
+    """The batch sums (I, P, T) of the counted classes, (Nb, K) each, the entries' values
+    and their weights."""
+
+    intersection: Tensor
+    predicted: Tensor
+    target: Tensor
+    values: Tensor
+    weight: Tensor
+
+
+def _run_triton(
+    batch: RegionBatch,
+    math: RegionMath,
+    entries: Callable[[tuple[Tensor, Tensor, Tensor]], Entries],
+    first: int,
+    reduction: str,
+    naive: Callable[[Tensor], Tensor],
+    class_weight: Tensor | None,
+) -> Tensor:
+    """The reduced loss through the Triton kernels (:mod:`torchfocal._triton.regions`):
+    forward launches the sums kernel, the ratio and reduction are torch operations on the
+    (N, C) sums, backward launches the gradient kernel with the vjp of those sums."""
+    kernels = triton_runner.kernels("regions")
+    input = batch.input
+    split = triton_runner.split_shape(input.shape, batch.dim)
+    samples = input.shape[0]
+    location_split = (split[0], split[2])
+    target = (
+        batch.target.reshape(location_split).contiguous()
+        if batch.is_index
+        else batch.target.detach().reshape(split).contiguous()
+    )
+    valid = (
+        None
+        if batch.valid is None
+        else batch.valid.view(torch.uint8).reshape(location_split).contiguous()
+    )
+    options = {"activation": batch.activation, "squared": math.squared, "samples": samples}
+
+    def forward(x: Tensor) -> tuple[Tensor, tuple[Entries, Tensor]]:
+        local = kernels.sums(x.detach().reshape(split).contiguous(), target, valid, **options)
+        found = entries(local)
+        loss, upstream = _reduced(found.values, found.weight, reduction)
+        return loss.to(input.dtype), (found, upstream)
+
+    def backward(x: Tensor, grad_output: Tensor, state: tuple[Entries, Tensor]) -> Tensor:
+        found, upstream = state
+        upstream = upstream * grad_output.to(upstream.dtype)
+        d_i, d_p = math.vjp(found.intersection, found.predicted, found.target, upstream)
+        if first:
+            d_i = torch.nn.functional.pad(d_i, (first, 0))
+            d_p = torch.nn.functional.pad(d_p, (first, 0))
+        # A batch sum (batch=True) has one row of (dI, dP) for every sample.
+        d_i, d_p = d_i.expand(samples, -1), d_p.expand(samples, -1)
+        x_split = x.detach().reshape(split).contiguous()
+        grad: Tensor = kernels.gradient(x_split, target, valid, d_i, d_p, **options)
+        return grad.view(input.shape)
+
+    return autograd.apply_recomputed(
+        input,
+        naive=naive,
+        forward=forward,
+        backward=backward,
+        constants=(batch.target, class_weight),
+    )
+
+
 def _reduced(values: Tensor, weight: Tensor, reduction: str) -> tuple[Tensor, Tensor]:
     """(reduced loss, d loss / d values)."""
     if reduction == "sum":
@@ -460,23 +530,26 @@ def run(
     dtype = batch.compute_dtype
     counts_local = location_count(batch)
 
-    def values_of(
-        x: Tensor, sums: Callable[[Tensor], tuple[Tensor, Tensor, Tensor, Tensor | None]]
-    ) -> tuple[Tensor, Tensor | None, Tensor, Tensor, Tensor, Tensor, Tensor]:
-        p = activate(x, batch.activation, batch.dim)
-        *local, p_y = sums(p)
-        i, pp, t, counts = _batch_sums(batch, (local[0], local[1], local[2]), counts_local)
+    def entries(local: tuple[Tensor, Tensor, Tensor]) -> Entries:
+        """The counted classes' batch sums, the entries' values and weights."""
+        i, pp, t, counts = _batch_sums(batch, local, counts_local)
         counted = (counts > 0).to(dtype)
         i, pp, t = i[:, first:], pp[:, first:], t[:, first:]
-        return (
-            p,
-            p_y,
+        return Entries(
             i,
             pp,
             t,
             math.value(i, pp, t),
             _entry_weight(math, counted, class_weight, first, batch.num_classes),
         )
+
+    def values_of(
+        x: Tensor, sums: Callable[[Tensor], tuple[Tensor, Tensor, Tensor, Tensor | None]]
+    ) -> tuple[Tensor, Tensor | None, Tensor, Tensor, Tensor, Tensor, Tensor]:
+        p = activate(x, batch.activation, batch.dim)
+        *local, p_y = sums(p)
+        found = entries((local[0], local[1], local[2]))
+        return (p, p_y, *found)
 
     def naive(x_in: Tensor) -> Tensor:
         _, _, _, _, _, values, weight = values_of(
@@ -503,6 +576,8 @@ def run(
             grad = assemble_gradient(batch, p, d_i, d_p, math.squared, p_y)
             return loss.to(x_in.dtype), grad.to(x_in.dtype)
 
+    if backend == "triton" and reduction != "none":
+        return _run_triton(batch, math, entries, first, reduction, naive, class_weight)
     # reduction="none" returns one value per entry, not a number: its upstream gradient is
     # known only in backward, so it takes the naive form (see the function's docstring).
     chosen = "naive" if reduction == "none" else backend
