@@ -113,9 +113,6 @@ def prepare(
     distributed: bool,
 ) -> RegionBatch:
     """Check the input, the target in any accepted form, and the batch options."""
-    v.refuse_transforms(
-        "the region losses (Dice, Tversky, generalized Dice, unified focal)", input, target
-    )
     activation = check_activation(activation)
     ignore_index = v.check_ignore_index(ignore_index)
     batch = v.check_bool("batch", batch)
@@ -260,8 +257,9 @@ def dense_target(batch: RegionBatch) -> Tensor:
     classes = batch.num_classes + (1 if batch.background is not None else 0)
     shape = list(batch.input.shape)
     shape[batch.dim] = classes
-    one_hot = torch.zeros(shape, dtype=batch.compute_dtype, device=batch.input.device)
-    one_hot.scatter_(batch.dim, batch.target, 1.0)
+    # Out of place: under torch.func's vmap the target may be batched and the zeros not.
+    zeros = torch.zeros(shape, dtype=batch.compute_dtype, device=batch.input.device)
+    one_hot = zeros.scatter(batch.dim, batch.target, 1.0)
     if batch.background is not None:
         one_hot = one_hot.narrow(batch.dim, 0, batch.num_classes)
     return one_hot if batch.valid is None else one_hot * batch.valid
