@@ -1384,12 +1384,13 @@ class DiceFocalLoss(_RegionLoss):
         log: bool = False,
         batch: bool = False,
         reduction: str = "mean",
+        distributed: bool = False,
         backend: str = "auto",
     ) -> None:
         v.check_reduction(reduction, ("mean", "sum"))
         super().__init__(
             reduction=reduction,
-            distributed=False,
+            distributed=distributed,
             backend=backend,
             weight=weight,
             lambda_dice=lambda_dice,
@@ -1418,6 +1419,7 @@ class DiceFocalLoss(_RegionLoss):
             **options,
             weight=self.weight,
             reduction=self.reduction,
+            distributed=self.distributed,
             backend=self.backend,
         )
 
@@ -1452,12 +1454,13 @@ class DiceCELoss(_RegionLoss):
         log: bool = False,
         batch: bool = False,
         reduction: str = "mean",
+        distributed: bool = False,
         backend: str = "auto",
     ) -> None:
         v.check_reduction(reduction, ("mean", "sum"))
         super().__init__(
             reduction=reduction,
-            distributed=False,
+            distributed=distributed,
             backend=backend,
             weight=weight,
             lambda_dice=lambda_dice,
@@ -1484,6 +1487,7 @@ class DiceCELoss(_RegionLoss):
             **options,
             weight=self.weight,
             reduction=self.reduction,
+            distributed=self.distributed,
             backend=self.backend,
         )
 
