@@ -383,7 +383,10 @@ def _region_calls() -> Iterator[Callable[[], Any]]:
 
     dtypes = [torch.float16, torch.bfloat16, torch.float32, torch.float64]
     for dtype, grad in itertools.product(dtypes, (True, False)):
-        for classes, spatial in ((3, (5, 4)), (21, (6,)), (300, (3,)), (1024, (2,))):
+        # a tile of few classes and many locations down to one of 1024 classes; 16 and 17
+        # locations (Triton specialises an integer divisible by 16)
+        shapes = ((3, (5, 4)), (3, (16,)), (3, (17,)), (21, (6,)), (300, (3,)), (1024, (2,)))
+        for classes, spatial in shapes:
             x = torch.randn(2, classes, *spatial, dtype=torch.float64).to(dtype)
             index = torch.randint(0, classes, (2, *spatial))
             ignored = index.clone()
