@@ -236,13 +236,11 @@ def test_every_backend_equals_naive(loss: Loss, backend: str) -> None:
         assert compiled._unavailable == []
 
 
-#: The loss forms with no Triton kernel (Poly-1's softmax forms): backend="triton" is refused.
+#: The loss forms with no Triton kernel (Poly-1's softmax forms, unified focal, Lovasz):
+#: backend="triton" is refused. The Dice / Tversky family and dice_ce / dice_focal have one.
 NO_TRITON_KERNEL = [
     "poly1_focal_loss-softmax",
     "poly1_cross_entropy",
-    *(loss.id for loss in LOSSES if loss.region),
-    "dice_focal_loss",
-    "dice_ce_loss",
     "unified_focal_loss",
     "lovasz_softmax_loss",
     "lovasz_hinge_loss",
