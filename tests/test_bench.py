@@ -207,7 +207,7 @@ def test_autograd_dice_baseline_is_the_dice_loss() -> None:
 @pytest.mark.parametrize("target", ["bool", "float", "index"])
 def test_sigmoid_targets_share_one_dense_baseline_target(target: str) -> None:
     goal = bench.Goal("sigmoid", "fused", (20000, 80), target, 1.0, "BCE")
-    x, ours, dense = bench._goal_inputs(goal, 20000)
+    x, ours, dense = bench._goal_inputs(goal, (20000, 80))
     assert x.shape == dense.shape == (20000, 80) and dense.dtype == torch.float32
     assert set(dense.unique().tolist()) == {0.0, 1.0}
     assert 0.008 < float(dense.mean()) < 0.012  # about 1% positives
