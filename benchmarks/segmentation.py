@@ -6,7 +6,8 @@ softmax=True) when MONAI is importable.
 
 Time: the median of ``--repeats`` calls after one warm-up. Memory: the peak resident set
 of a fresh process that runs one call, minus that of the same process before the call
-(inputs made), in MiB. Not the `torchfocal bench` goal table (not wired into it yet).
+(inputs made), in MiB. The goal rows of these cases are `torchfocal bench --only dice`
+(interleaved pairs, ratios to MONAI and to the plain autograd form): BENCHMARKS.md.
 """
 
 from __future__ import annotations

@@ -161,8 +161,8 @@ def test_every_loss_matches_its_oracle(loss: Loss, backend: str) -> None:
     check_against_reference(loss.function, backend, x, target, **loss.options)
 
 
-#: The loss forms with a Triton kernel, and those without (Poly-1's softmax forms, the
-#: region losses: backend="triton" is refused).
+#: The loss forms with a Triton kernel, and those without (Poly-1's softmax forms, unified
+#: focal, Lovasz: backend="triton" is refused).
 TRITON = [loss for loss in LOSSES if loss.triton]
 NOT_TRITON = [loss for loss in LOSSES if not loss.triton]
 

@@ -17,7 +17,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+import torchfocal
 from torchfocal.cli import bench, main
+
+MONAI = bench.monai_importable()
 
 SMOKE = ["bench", "--quick", "--scale", "0.01"]
 
@@ -37,15 +40,21 @@ def test_goal_table_json_has_every_row(capsys: pytest.CaptureFixture[str]) -> No
     assert [row["case"] for row in result["rows"]] == [goal.case for goal in bench.GOALS]
     for row, goal in zip(result["rows"], bench.GOALS, strict=True):
         assert row["goal"] == goal.goal and row["baseline"] == goal.baseline
-        assert row["shape"] == [max(1, round(goal.shape[0] * 0.01)), goal.shape[1]]
+        if goal.loss == "dice":  # the first spatial size scaled
+            assert row["shape"] == [*goal.shape[:2], 1, *goal.shape[3:]]
+        else:
+            assert row["shape"] == [max(1, round(goal.shape[0] * 0.01)), goal.shape[1]]
         assert row["met"] is None  # scaled shapes are not judged
-        if goal.backend == "compiled":
+        if goal.backend == "compiled" or (goal.compared_with == "MONAI" and not MONAI):
             assert row["status"] == "skipped" and row["measured"] is None
-        elif goal.baseline == "input":
-            assert row["input_bytes"] == row["shape"][0] * row["shape"][1] * 4
+        elif goal.is_memory:
+            assert row["input_bytes"] == math.prod(row["shape"]) * 4
             if os.path.exists("/proc/self/clear_refs"):
                 assert row["status"] == "measured" and row["measured"] > 0
                 assert row["baseline_peak_extra_over_input"] > 0
+                if goal.baseline != "input":  # a ratio of the two peaks
+                    ours, theirs = row["peak_extra_bytes"], row["baseline_peak_extra_bytes"]
+                    assert row["measured"] == ours / theirs
         else:
             assert row["status"] == "measured"
             assert len(row["ratios"]) == 3 and row["calls_per_timing"] == 1
@@ -66,10 +75,15 @@ def test_goal_table_report(capsys: pytest.CaptureFixture[str]) -> None:
     assert len(body) == len(bench.GOALS)
     for line, goal in zip(body, bench.GOALS, strict=True):
         assert line.startswith(goal.case + " ")
-        *_, less_equal, goal_value, baseline, measured, spread, met = line.split()
-        assert [less_equal, goal_value, baseline] == ["<=", f"{goal.goal:.1f}x", goal.baseline]
+        goal_text = f"<= {goal.goal:.1f}x {goal.baseline}"
+        assert goal_text in line
+        measured, spread, met = line.split(goal_text)[1].split()
         assert met == "-"
-        if goal.backend == "compiled" or goal.baseline == "input":
+        if (
+            goal.backend == "compiled"
+            or goal.is_memory
+            or (goal.compared_with == "MONAI" and not MONAI)
+        ):
             assert measured == "skipped" and spread == "-"
         else:
             assert measured.endswith("x") and float(measured[:-1]) > 0
@@ -199,20 +213,41 @@ def test_ratio_is_the_median_of_per_pair_ratios_after_an_untimed_warm_up() -> No
 def test_goal_table_data() -> None:
     """One row per case and target form, the memory row at 1e7 logits with float targets."""
     cases = [goal.case for goal in bench.GOALS]
-    assert len(cases) == len(set(cases)) == 15
+    assert len(cases) == 23 and len(set(cases)) == 19  # each Dice case against two baselines
     memory = [goal for goal in bench.GOALS if goal.baseline == "input"]
     assert len(memory) == 1
     assert memory[0].shape[0] * memory[0].shape[1] == 10_000_000
     assert memory[0].target == "float" and memory[0].backend == "fused"
+    baselines = {
+        "sigmoid": ("BCE", "input"),
+        "softmax": ("CE",),
+        "dice": ("MONAI", "MONAI memory", "autograd Dice", "autograd Dice memory"),
+    }
     for goal in bench.GOALS:
-        assert goal.baseline in {"sigmoid": ("BCE", "input"), "softmax": ("CE",)}[goal.loss]
+        assert goal.baseline in baselines[goal.loss]
         assert goal.target in ("bool", "float", "index") and goal.goal > 0
+    dice = [goal for goal in bench.GOALS if goal.loss == "dice"]
+    assert {goal.shape for goal in dice} == {(2, 4, 96, 96, 96), (16, 21, 256, 256)}
+    assert {(goal.baseline, goal.goal) for goal in dice} == {
+        ("MONAI", 0.8),
+        ("MONAI memory", 0.5),
+        ("autograd Dice", 0.8),
+        ("autograd Dice memory", 0.5),
+    }
+
+
+def test_autograd_dice_baseline_is_the_dice_loss() -> None:
+    """The plain autograd baseline computes the same number as torchfocal's dice_loss."""
+    x = torch.randn(2, 3, 5, 4, dtype=torch.float64)
+    target = torch.randint(0, 3, (2, 5, 4))
+    expected = torchfocal.dice_loss(x, target)
+    assert torch.allclose(bench.autograd_dice(x, target), expected, rtol=1e-12, atol=0)
 
 
 @pytest.mark.parametrize("target", ["bool", "float", "index"])
 def test_sigmoid_targets_share_one_dense_baseline_target(target: str) -> None:
     goal = bench.Goal("sigmoid", "fused", (20000, 80), target, 1.0, "BCE")
-    x, ours, dense = bench._goal_inputs(goal, 20000)
+    x, ours, dense = bench._goal_inputs(goal, (20000, 80))
     assert x.shape == dense.shape == (20000, 80) and dense.dtype == torch.float32
     assert set(dense.unique().tolist()) == {0.0, 1.0}
     assert 0.008 < float(dense.mean()) < 0.012  # about 1% positives
@@ -230,7 +265,10 @@ def test_goal_list_prints_the_table(capsys: pytest.CaptureFixture[str]) -> None:
     out = capsys.readouterr().out.splitlines()
     assert out[:2] == ["| case | goal |", "|---|---|"]
     assert out[2] == "| sigmoid fused (256, 80) bool | <= 2.5x BCE |"
-    assert out[-1] == "| sigmoid fused peak extra memory (125000, 80) float | <= 2.0x input |"
+    assert "| sigmoid fused peak extra memory (125000, 80) float | <= 2.0x input |" in out
+    assert out[-1] == (
+        "| dice fused peak extra memory (16, 21, 256, 256) index | <= 0.5x autograd Dice memory |"
+    )
     assert len(out) == 2 + len(bench.GOALS)
 
 
@@ -293,3 +331,14 @@ def test_sweep_family_losses(capsys: pytest.CaptureFixture[str]) -> None:
         assert backends == {"baseline", "naive", "fused"}
         errors = result["reference_check_relative_error"][loss]
         assert set(errors) == {"naive", "fused"} and max(errors.values()) < 1e-6
+
+
+def test_only_measures_the_matching_rows(capsys: pytest.CaptureFixture[str]) -> None:
+    result = _json([*SMOKE, "--backends", "fused", "--no-memory", "--only", "autograd"], capsys)
+    measured = [row["case"] for row in result["rows"] if row["status"] == "measured"]
+    expected = [
+        goal.case
+        for goal in bench.GOALS
+        if goal.baseline == "autograd Dice"  # the memory rows: --no-memory
+    ]
+    assert measured == expected and len(expected) == 2

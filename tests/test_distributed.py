@@ -164,3 +164,84 @@ def test_two_ranks_get_the_global_dice() -> None:
             torch.testing.assert_close(torch.from_numpy(grad), x.grad[rank * 2 : (rank + 1) * 2])
     local = torchfocal.dice_loss(logits[:2], target[:2], batch=True)
     assert local.item() != pytest.approx(whole.item(), rel=1e-6)
+
+
+#: The combined losses under distributed=True: (name, options), the module alongside.
+COMBINED = [
+    ("dice_ce_loss", {}),
+    ("dice_ce_loss", {"weight": [0.5, 1.0, 2.0], "ignore_index": 1}),
+    ("dice_focal_loss", {"gamma": 2.0, "reduction": "sum"}),
+    ("dice_focal_loss", {"activation": "sigmoid", "gamma": 1.5}),
+]
+
+
+def _options(options: dict[str, Any]) -> dict[str, Any]:
+    return {
+        key: torch.tensor(value, dtype=torch.float64) if isinstance(value, list) else value
+        for key, value in options.items()
+    }
+
+
+def _combined_worker(rank: int, port: int, results: Any) -> None:
+    os.environ["MASTER_ADDR"] = "127.0.0.1"
+    os.environ["MASTER_PORT"] = str(port)
+    dist.init_process_group("gloo", rank=rank, world_size=WORLD_SIZE)
+    try:
+        logits, target = _segmentation_batch()
+        target[rank * 2, 0, :3] = 1 - rank  # different counts of ignored locations per rank
+        shard = slice(rank * 2, (rank + 1) * 2)
+        out = []
+        for name, options in COMBINED:
+            x = logits[shard].clone().requires_grad_(True)
+            function = getattr(torchfocal, name)
+            loss = function(x, target[shard], batch=True, distributed=True, **_options(options))
+            loss.backward()
+            assert x.grad is not None
+            out.append((loss.item(), x.grad.numpy().copy()))
+        module = torchfocal.DiceCELoss(batch=True, distributed=True)
+        x = logits[shard].clone().requires_grad_(True)
+        module(x, target[shard]).backward()
+        assert x.grad is not None
+        out.append((module(x, target[shard]).item(), x.grad.numpy().copy()))
+        results.put((rank, out))
+    finally:
+        dist.destroy_process_group()
+
+
+@pytest.mark.skipif(not dist.is_available(), reason="torch.distributed is not built in")
+def test_two_ranks_get_the_global_combined_losses() -> None:
+    """dice_ce_loss and dice_focal_loss (and DiceCELoss) with batch=True, distributed=True:
+    each rank's loss is the whole batch's (the Dice sums and the focal term's sum and
+    divisor global), and its gradient that of its shard."""
+    context = mp.get_context("spawn")
+    results = context.Queue()
+    port = _free_port()
+    workers = [context.Process(target=_combined_worker, args=(r, port, results)) for r in range(2)]
+    for worker in workers:
+        worker.start()
+    collected = {}
+    try:
+        for _ in range(WORLD_SIZE):
+            rank, out = results.get(timeout=TIMEOUT_SECONDS)
+            collected[rank] = out
+    except queue.Empty:
+        pytest.fail(f"distributed workers gave no result within {TIMEOUT_SECONDS} s")
+    finally:
+        for worker in workers:
+            worker.join(timeout=10)
+            if worker.is_alive():
+                worker.terminate()
+    assert all(worker.exitcode == 0 for worker in workers)
+    logits, target = _segmentation_batch()
+    for rank in range(WORLD_SIZE):
+        target[rank * 2, 0, :3] = 1 - rank
+    cases = [*COMBINED, ("dice_ce_loss", {})]
+    for index, (name, options) in enumerate(cases):
+        x = logits.clone().requires_grad_(True)
+        whole = getattr(torchfocal, name)(x, target, batch=True, **_options(options))
+        whole.backward()
+        assert x.grad is not None
+        for rank, out in collected.items():
+            loss, grad = out[index]
+            assert loss == pytest.approx(whole.item(), rel=1e-12), (name, options)
+            torch.testing.assert_close(torch.from_numpy(grad), x.grad[rank * 2 : (rank + 1) * 2])

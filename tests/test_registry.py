@@ -199,11 +199,11 @@ def test_module_repr_shows_every_option_that_differs_from_its_default() -> None:
 
 def test_every_kernel_name_is_a_kernel() -> None:
     """An entry's ``kernel`` names the Triton math that runs it: an elementwise loss's jit
-    function in KERNEL_MATH, or the softmax kernel."""
+    function in KERNEL_MATH, the softmax kernel, or the region sums' kernels."""
     pytest.importorskip("triton")
     from torchfocal._triton.elementwise_math import KERNEL_MATH
 
-    kernels = {*KERNEL_MATH, "softmax_focal"}
+    kernels = {*KERNEL_MATH, "softmax_focal", "regions"}
     named = [info for info in LOSSES if info.kernel is not None]
     assert named
     for info in named:

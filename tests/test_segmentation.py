@@ -299,11 +299,16 @@ def test_modules_equal_functions(name: str) -> None:
     )
 
 
-def test_triton_is_refused_for_now() -> None:
+def test_triton_equals_naive() -> None:
+    """backend="triton" (through the interpreter; tests/test_triton_regions.py has the rest)."""
+    pytest.importorskip("triton")
     x, target = _inputs("softmax", "index")
     for name in LOSSES:
-        with pytest.raises(ValueError, match=r"has no Triton kernel\); got 'triton'"):
-            getattr(torchfocal, name)(x, target, backend="triton")
+        torch.testing.assert_close(
+            getattr(torchfocal, name)(x, target, backend="triton"),
+            getattr(torchfocal, name)(x, target, backend="naive"),
+            **TIGHT,
+        )
 
 
 @pytest.mark.parametrize("name", LOSSES)
@@ -567,8 +572,6 @@ def test_combined_errors() -> None:
         torchfocal.unified_focal_loss(x, target, activation="sigmoid")
     with pytest.raises(ValueError, match=r"has no Triton kernel"):
         torchfocal.unified_focal_loss(x, target, backend="triton")
-    with pytest.raises(ValueError, match=r"has no Triton kernel"):
-        torchfocal.dice_focal_loss(x, target, backend="triton")
 
 
 # -- Lovasz ----------------------------------------------------------------------------------------

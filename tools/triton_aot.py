@@ -26,6 +26,7 @@ Usage::
     python tools/triton_aot.py --full               # before a release: every specialisation
                                                     # through cubin, AMD targets too
     python tools/triton_aot.py --python /venv/bin/python   # with another Triton
+    python tools/triton_aot.py --kernels regions    # only the kernels of one module
 
 It writes a JSON report (``--out``) and exits 1 on any compile error or any spill in a
 specialisation whose compute dtype is float32.
@@ -53,7 +54,11 @@ from typing import Any
 #: GPU targets: (backend, arch, warp size). The default run and the full run.
 CUDA_TARGETS = [("cuda", 90, 32), ("cuda", 80, 32)]
 HIP_TARGETS = [("hip", "gfx942", 64), ("hip", "gfx90a", 64)]
-KERNEL_MODULES = ("torchfocal._triton.elementwise", "torchfocal._triton.softmax")
+KERNEL_MODULES = (
+    "torchfocal._triton.elementwise",
+    "torchfocal._triton.softmax",
+    "torchfocal._triton.regions",
+)
 CONSTEXPR_PREFIX = "tl."
 
 
@@ -365,16 +370,98 @@ def _wide_calls() -> Iterator[Callable[[], Any]]:
             )  # fmt: skip
 
 
-def record() -> list[Launch]:
+def _region_calls() -> Iterator[Callable[[], Any]]:
+    """The region losses' kernels (Dice / Tversky family): every activation, target form
+    (indices, indices with ignored locations, dense), squared sums, input dtype, a class
+    count in each tile shape, an offset pointer; and the host functions on meta tensors of
+    more than 2**31 elements (64-bit offsets)."""
+    import torch
+
+    import torchfocal
+    from torchfocal._triton import regions
+
+    def call(name: str, x: torch.Tensor, target: Any, grad: bool, **options: Any) -> Callable:
+        def run() -> Any:
+            x_in = x.detach().requires_grad_(grad)
+            value = getattr(torchfocal, name)(x_in, target, backend="triton", **options)
+            if grad:
+                torch.autograd.grad(value, x_in)
+            return value
+
+        return run
+
+    dtypes = [torch.float16, torch.bfloat16, torch.float32, torch.float64]
+    for dtype, grad in itertools.product(dtypes, (True, False)):
+        # a tile of few classes and many locations down to one of 1024 classes; 16 and 17
+        # locations (Triton specialises an integer divisible by 16)
+        shapes = ((3, (5, 4)), (3, (16,)), (3, (17,)), (21, (6,)), (300, (3,)), (1024, (2,)))
+        for classes, spatial in shapes:
+            x = torch.randn(2, classes, *spatial, dtype=torch.float64).to(dtype)
+            index = torch.randint(0, classes, (2, *spatial))
+            ignored = index.clone()
+            ignored[0, 0] = -100
+            soft = torch.rand(x.shape, dtype=torch.float64).to(dtype)
+            for target, options in [
+                (index, {}),
+                (ignored, {}),
+                (soft, {}),
+                (index, {"squared": True}),
+                (soft, {"squared": True}),
+                (index, {"activation": "sigmoid"}),
+                (ignored, {"activation": "sigmoid"}),
+                (soft, {"activation": "sigmoid"}),
+            ]:
+                yield call("dice_loss", x, target, grad, **options)
+            probabilities = torch.rand(x.shape, dtype=torch.float64).to(dtype)
+            yield call("dice_loss", probabilities, index, grad, activation="none")
+            yield call("dice_loss", probabilities, soft, grad, activation="none")
+            yield call("tversky_loss", x, ignored, grad, alpha=0.3, beta=0.7)
+            yield call("generalized_dice_loss", x, index, grad)
+        flat = torch.empty(2 * 3 * 20 + 1, dtype=dtype)[1:].view(2, 3, 20)  # offset pointer
+        yield call("dice_loss", flat, torch.randint(0, 3, (2, 20)), grad)
+    meta = {"device": "meta"}
+    for dtype, classes in itertools.product(
+        (torch.bfloat16, torch.float32, torch.float64), (4, 21)
+    ):
+        inner = 2**31 // (2 * classes) + 1
+        x = torch.empty(2, classes, inner, dtype=dtype, **meta)
+        index = torch.empty(2, inner, dtype=torch.int64, **meta)
+        valid = torch.empty(2, inner, dtype=torch.uint8, **meta)
+        vjp = torch.empty(
+            2, classes, dtype=torch.float64 if dtype == torch.float64 else torch.float32, **meta
+        )
+        for target, mask in ((index, None), (index, valid)):
+            for activation in ("softmax", "sigmoid"):
+                options = {"activation": activation, "squared": False, "samples": 2}
+                yield lambda x=x, t=target, m=mask, o=options: regions.sums(x, t, m, **o)
+                yield lambda x=x, t=target, m=mask, d=vjp, o=options: regions.gradient(
+                    x, t, m, d, d, **o
+                )
+
+
+#: The call grids, by the kernel modules they launch.
+CALL_GRIDS: list[tuple[tuple[str, ...], Callable[[], Iterator[Callable[[], Any]]]]] = [
+    (KERNEL_MODULES[:2], _public_calls),
+    (KERNEL_MODULES[:2], _wide_calls),
+    (KERNEL_MODULES[2:], _region_calls),
+]
+
+
+def record(only: str | None = None) -> list[Launch]:
     """The distinct specialisations the grid launches (TRITON_INTERPRET=1 must be set before
-    triton is imported)."""
+    triton is imported); ``only``: those of the kernel modules whose name contains it."""
     import warnings
 
+    grids = [
+        grid for modules, grid in CALL_GRIDS if only is None or any(only in m for m in modules)
+    ]
     with recording() as launches, warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        for run in itertools.chain(_public_calls(), _wide_calls()):
+        for run in itertools.chain.from_iterable(grid() for grid in grids):
             run()
-    distinct = {launch.key(): launch for launch in launches}
+    distinct = {
+        launch.key(): launch for launch in launches if only is None or only in launch.module
+    }
     return list(distinct.values())
 
 
@@ -623,10 +710,17 @@ def summarise(results: list[dict[str, Any]]) -> tuple[list[str], list[str]]:
     return lines, failures
 
 
-def run(full: bool, pythons: list[str], workers: int, out: Path, targets: str = "") -> int:
+def run(
+    full: bool,
+    pythons: list[str],
+    workers: int,
+    out: Path,
+    targets: str = "",
+    only: str | None = None,
+) -> int:
     os.environ.setdefault("TRITON_INTERPRET", "1")
     started = time.perf_counter()
-    launches = record()
+    launches = record(only)
     recorded = time.perf_counter() - started
     results: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as scratch:
@@ -681,11 +775,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--targets", default="", help="only these targets, e.g. cuda:90,hip:gfx942 (default: all)"
     )
+    parser.add_argument(
+        "--kernels",
+        default=None,
+        help="only the kernel modules whose name contains this, e.g. regions (default: all)",
+    )
     args = parser.parse_args(argv)
     if args.command == "compile":
         compile_command(args)
         return 0
-    return run(args.full, args.python or [sys.executable], args.workers, args.out, args.targets)
+    pythons = args.python or [sys.executable]
+    return run(args.full, pythons, args.workers, args.out, args.targets, args.kernels)
 
 
 if __name__ == "__main__":

@@ -1210,6 +1210,7 @@ class DiceFocalLoss(_RegionLoss):
         log: bool = False,
         batch: bool = False,
         reduction: str = "mean",
+        distributed: bool = False,
         backend: str = "auto",
     ) -> None:
         super().__init__(**_options(locals()))
@@ -1246,6 +1247,7 @@ class DiceCELoss(_RegionLoss):
         log: bool = False,
         batch: bool = False,
         reduction: str = "mean",
+        distributed: bool = False,
         backend: str = "auto",
     ) -> None:
         super().__init__(**_options(locals()))

@@ -70,12 +70,20 @@ class FusedLoss(torch.autograd.Function):
         input, _, naive, location_dim = inputs
         grad = output[1]
         ctx.mark_non_differentiable(grad)
+        # The gradient output is never differentiated: without this, autograd would hand
+        # backward a zero tensor of the input's size for it (an allocation and a fill as
+        # large as the gradient itself, in every backward).
+        ctx.set_materialize_grads(False)
         ctx.save_for_backward(input, grad)
         ctx.naive = naive
         ctx.location_dim = location_dim
 
     @staticmethod
-    def backward(ctx: Any, grad_output: Tensor, _: Tensor | None) -> tuple[Tensor | None, ...]:
+    def backward(
+        ctx: Any, grad_output: Tensor | None, _: Tensor | None
+    ) -> tuple[Tensor | None, ...]:
+        if grad_output is None:  # only the gradient output was used: nothing flows back
+            return None, None, None, None
         input, grad = ctx.saved_tensors
         if torch.is_grad_enabled():
             # create_graph=True: the saved gradient is a constant, so rebuild it as a function

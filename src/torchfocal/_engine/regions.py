@@ -38,12 +38,14 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from . import autograd
+from . import autograd, triton_runner
 from . import checks as v
 from . import reduction as reducing
 from .targets import check_unit_interval, ignored_indices, reject_single_class_index_target
 
 ACTIVATIONS = ("softmax", "sigmoid", "none")
+#: The most classes the Triton kernels take (every class of a location in one tile).
+TRITON_MAX_CLASSES = 1024
 
 #: (I, P, T) -> the entries' values: (Nb, K) for a loss per class, (Nb,) for one per sample.
 RegionValue = Callable[[Tensor, Tensor, Tensor], Tensor]
@@ -111,9 +113,6 @@ def prepare(
     distributed: bool,
 ) -> RegionBatch:
     """Check the input, the target in any accepted form, and the batch options."""
-    v.refuse_transforms(
-        "the region losses (Dice, Tversky, generalized Dice, unified focal)", input, target
-    )
     activation = check_activation(activation)
     ignore_index = v.check_ignore_index(ignore_index)
     batch = v.check_bool("batch", batch)
@@ -229,9 +228,14 @@ def activate(x: Tensor, activation: str, dim: int) -> Tensor:
 def _per_sample(values: Tensor, batch: RegionBatch) -> Tensor:
     """A tensor with the class dim of size 1 or C summed over the other non-batch dims:
     (N, 1 or C)."""
+    n, classes = values.shape[0], values.shape[batch.dim]
+    if batch.dim == 1 and values.is_contiguous() and values.numel():
+        # One reduction over a contiguous last dimension: a sum over several dimensions at
+        # once takes a slower path in torch.
+        return values.view(n, classes, -1).sum(dim=-1)
     dims = batch.sum_dims()
     summed = values.sum(dim=dims) if dims else values
-    return summed.reshape(values.shape[0], values.shape[batch.dim])
+    return summed.reshape(n, classes)
 
 
 def location_count(batch: RegionBatch) -> Tensor:
@@ -253,8 +257,9 @@ def dense_target(batch: RegionBatch) -> Tensor:
     classes = batch.num_classes + (1 if batch.background is not None else 0)
     shape = list(batch.input.shape)
     shape[batch.dim] = classes
-    one_hot = torch.zeros(shape, dtype=batch.compute_dtype, device=batch.input.device)
-    one_hot.scatter_(batch.dim, batch.target, 1.0)
+    # Out of place: under torch.func's vmap the target may be batched and the zeros not.
+    zeros = torch.zeros(shape, dtype=batch.compute_dtype, device=batch.input.device)
+    one_hot = zeros.scatter(batch.dim, batch.target, 1.0)
     if batch.background is not None:
         one_hot = one_hot.narrow(batch.dim, 0, batch.num_classes)
     return one_hot if batch.valid is None else one_hot * batch.valid
@@ -273,8 +278,11 @@ def naive_sums(batch: RegionBatch, p: Tensor, squared: bool) -> tuple[Tensor, Te
     )
 
 
-def fused_sums(batch: RegionBatch, p: Tensor, squared: bool) -> tuple[Tensor, Tensor, Tensor]:
-    """(I, P, T), each (N, C), without a one-hot of index targets."""
+def fused_sums(
+    batch: RegionBatch, p: Tensor, squared: bool
+) -> tuple[Tensor, Tensor, Tensor, Tensor | None]:
+    """(I, P, T), each (N, C), without a one-hot of index targets; and for index targets p
+    at each location's target class (zero where ignored), which the gradient reuses."""
     power = p * p if squared else p
     if batch.valid is not None:
         power = power * batch.valid
@@ -285,6 +293,7 @@ def fused_sums(batch: RegionBatch, p: Tensor, squared: bool) -> tuple[Tensor, Te
             _per_sample(p * t, batch),
             predicted,
             _per_sample(t * t if squared else t, batch),
+            None,
         )
     n, classes = p.shape[0], batch.num_classes
     index = batch.target
@@ -301,18 +310,19 @@ def fused_sums(batch: RegionBatch, p: Tensor, squared: bool) -> tuple[Tensor, Te
     width = classes + (1 if batch.background is not None else 0)
     intersection = p.new_zeros((n, width)).scatter_add_(1, flat_index, p_y.reshape(n, locations))
     counts = p.new_zeros((n, width)).scatter_add_(1, flat_index, ones.reshape(n, locations))
-    return intersection[:, :classes], predicted, counts[:, :classes]
+    return intersection[:, :classes], predicted, counts[:, :classes], p_y
 
 
 def assemble_gradient(
-    batch: RegionBatch, p: Tensor, d_i: Tensor, d_p: Tensor, squared: bool
+    batch: RegionBatch, p: Tensor, d_i: Tensor, d_p: Tensor, squared: bool, p_y: Tensor | None
 ) -> Tensor:
-    """dloss/dx from the vjp (dI, dP), each (Nb, C) (Nb = 1 broadcasts over the batch)."""
+    """dloss/dx from the vjp (dI, dP), each (Nb, C) (Nb = 1 broadcasts over the batch);
+    ``p_y`` is :func:`fused_sums`'s, for index targets."""
     shape = [1] * p.dim()
     shape[0], shape[batch.dim] = d_i.shape[0], d_i.shape[1]
     a, b = d_i.reshape(shape), d_p.reshape(shape)
-    if batch.activation == "softmax" and batch.is_index and not squared:
-        return _softmax_index_gradient(batch, p, a, b)
+    if batch.activation == "softmax" and p_y is not None and not squared:
+        return _softmax_index_gradient(batch, p, p_y, a, b)
     g = p * (2.0 * b) if squared else b.expand_as(p).clone()
     if batch.is_index:
         if batch.valid is not None:
@@ -338,33 +348,51 @@ def assemble_gradient(
     return g
 
 
-def _softmax_index_gradient(batch: RegionBatch, p: Tensor, a: Tensor, b: Tensor) -> Tensor:
-    """The softmax and index-target case of :func:`assemble_gradient` with one temporary of
-    the input's size (the result) instead of four.
+#: The softmax gradient's in-place product runs over this many slices of the locations: a
+#: temporary of 1 / GRADIENT_PIECES of the input's size, and few enough operations that
+#: their fixed cost (a thread pool wake-up each) stays small on a busy machine.
+GRADIENT_PIECES = 4
+
+
+def _softmax_index_gradient(
+    batch: RegionBatch, p: Tensor, p_y: Tensor, a: Tensor, b: Tensor
+) -> Tensor:
+    """The softmax and index-target case of :func:`assemble_gradient`, written over p (the
+    caller's own softmax, not needed after) so that nothing of the input's size is allocated.
 
     g_c = b_c + a_c [y = c] at a counted location, so sum_c p_c g_c = sum_c p_c b_c + p_y a_y
     (the first a contraction over the classes, the second one value per location) and
-    dx_c = p_c (b_c - s) + [y = c] p_y a_y with s = sum_c p_c g_c: one broadcast
-    subtraction, an in-place product, and a scatter of the target class's term.
+    dx_c = p_c (b_c - s) + [y = c] p_y a_y with s = sum_c p_c g_c: an in-place product of
+    p with b - s, GRADIENT_PIECES slices of the locations at a time (a temporary of a
+    slice's size, reused), then a scatter of the target class's term.
     """
     dim, index = batch.dim, batch.target
     n, classes = p.shape[0], p.shape[dim]
     locations = index[0].numel() if n else 0
-    p_y = p.gather(dim, index)
-    # a_y from the (N, C) table itself: a gather of an expanded input-sized view is slower.
-    a_y = a.reshape(a.shape[0], classes).expand(n, -1).gather(1, index.reshape(n, locations))
-    weighted = p_y * a_y.reshape(index.shape)
-    # sum_c p_c b_c as a contraction over the classes (a batched matrix-vector product, no
-    # product tensor of the input's size); with the classes in dim 1 of a contiguous p it
-    # reads p in place.
-    per_sample = b.reshape(b.shape[0], classes).expand(n, -1)
-    if dim == 1 and p.is_contiguous():
-        total = torch.bmm(per_sample.unsqueeze(1), p.reshape(n, classes, locations))
-        total = total.reshape(index.shape)
+    flat_index = index.reshape(n, locations)
+    # a_y and b from the (N, C) tables themselves: a gather of an expanded input-sized view
+    # is slower.
+    a_table = a.reshape(a.shape[0], classes).expand(n, -1)
+    b_table = b.reshape(b.shape[0], classes).expand(n, -1)
+    # p_y is not needed after: p_y a_y overwrites it.
+    weighted = p_y.mul_(a_table.gather(1, flat_index).reshape(index.shape))
+    if dim == 1 and p.is_contiguous() and p.numel():
+        # sum_c p_c b_c as a batched matrix-vector product: it reads p in place.
+        by_class = p.view(n, classes, locations)
+        total = torch.bmm(b_table.unsqueeze(1), by_class)
+        total.add_(weighted.view(n, 1, locations))
+        step = -(-locations // GRADIENT_PIECES)
+        scratch = p.new_empty((n, classes, step))
+        by_column = b_table.unsqueeze(2)
+        for start in range(0, locations, step):
+            width = min(step, locations - start)
+            piece = scratch[:, :, :width]
+            torch.sub(by_column, total[:, :, start : start + width], out=piece)
+            by_class[:, :, start : start + width].mul_(piece)
+        grad = p
     else:
-        total = torch.einsum("n...c,nc->n...", p.movedim(dim, -1), per_sample).unsqueeze(dim)
-    total = total + weighted
-    grad = (b - total).mul_(p)
+        total = torch.einsum("n...c,nc->n...", p.movedim(dim, -1), b_table).unsqueeze(dim)
+        grad = (b - total.add_(weighted)).mul_(p)
     grad.scatter_add_(dim, index, weighted)
     if batch.valid is not None:
         grad.mul_(batch.valid)  # an ignored location has g = 0, so no gradient
@@ -408,6 +436,74 @@ def _batch_sums(
     return intersection, predicted, target, counts
 
 
+class Entries(NamedTuple):
+    """The batch sums (I, P, T) of the counted classes, (Nb, K) each, the entries' values
+    and their weights."""
+
+    intersection: Tensor
+    predicted: Tensor
+    target: Tensor
+    values: Tensor
+    weight: Tensor
+
+
+def _run_triton(
+    batch: RegionBatch,
+    math: RegionMath,
+    entries: Callable[[tuple[Tensor, Tensor, Tensor]], Entries],
+    first: int,
+    reduction: str,
+    naive: Callable[[Tensor], Tensor],
+    class_weight: Tensor | None,
+) -> Tensor:
+    """The reduced loss through the Triton kernels (:mod:`torchfocal._triton.regions`):
+    forward launches the sums kernel, the ratio and reduction are torch operations on the
+    (N, C) sums, backward launches the gradient kernel with the vjp of those sums."""
+    kernels = triton_runner.kernels("regions")
+    input = batch.input
+    split = triton_runner.split_shape(input.shape, batch.dim)
+    samples = input.shape[0]
+    location_split = (split[0], split[2])
+    target = (
+        batch.target.reshape(location_split).contiguous()
+        if batch.is_index
+        else batch.target.detach().reshape(split).contiguous()
+    )
+    valid = (
+        None
+        if batch.valid is None
+        else batch.valid.view(torch.uint8).reshape(location_split).contiguous()
+    )
+    options = {"activation": batch.activation, "squared": math.squared, "samples": samples}
+
+    def forward(x: Tensor) -> tuple[Tensor, tuple[Entries, Tensor]]:
+        local = kernels.sums(x.detach().reshape(split).contiguous(), target, valid, **options)
+        found = entries(local)
+        loss, upstream = _reduced(found.values, found.weight, reduction)
+        return loss.to(input.dtype), (found, upstream)
+
+    def backward(x: Tensor, grad_output: Tensor, state: tuple[Entries, Tensor]) -> Tensor:
+        found, upstream = state
+        upstream = upstream * grad_output.to(upstream.dtype)
+        d_i, d_p = math.vjp(found.intersection, found.predicted, found.target, upstream)
+        if first:
+            d_i = torch.nn.functional.pad(d_i, (first, 0))
+            d_p = torch.nn.functional.pad(d_p, (first, 0))
+        # A batch sum (batch=True) has one row of (dI, dP) for every sample.
+        d_i, d_p = d_i.expand(samples, -1), d_p.expand(samples, -1)
+        x_split = x.detach().reshape(split).contiguous()
+        grad: Tensor = kernels.gradient(x_split, target, valid, d_i, d_p, **options)
+        return grad.view(input.shape)
+
+    return autograd.apply_recomputed(
+        input,
+        naive=naive,
+        forward=forward,
+        backward=backward,
+        constants=(batch.target, class_weight),
+    )
+
+
 def _reduced(values: Tensor, weight: Tensor, reduction: str) -> tuple[Tensor, Tensor]:
     """(reduced loss, d loss / d values)."""
     if reduction == "sum":
@@ -432,15 +528,12 @@ def run(
     dtype = batch.compute_dtype
     counts_local = location_count(batch)
 
-    def values_of(
-        x: Tensor, sums: Callable[[Tensor], tuple[Tensor, Tensor, Tensor]]
-    ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
-        p = activate(x, batch.activation, batch.dim)
-        i, pp, t, counts = _batch_sums(batch, sums(p), counts_local)
+    def entries(local: tuple[Tensor, Tensor, Tensor]) -> Entries:
+        """The counted classes' batch sums, the entries' values and weights."""
+        i, pp, t, counts = _batch_sums(batch, local, counts_local)
         counted = (counts > 0).to(dtype)
         i, pp, t = i[:, first:], pp[:, first:], t[:, first:]
-        return (
-            p,
+        return Entries(
             i,
             pp,
             t,
@@ -448,9 +541,17 @@ def run(
             _entry_weight(math, counted, class_weight, first, batch.num_classes),
         )
 
+    def values_of(
+        x: Tensor, sums: Callable[[Tensor], tuple[Tensor, Tensor, Tensor, Tensor | None]]
+    ) -> tuple[Tensor, Tensor | None, Tensor, Tensor, Tensor, Tensor, Tensor]:
+        p = activate(x, batch.activation, batch.dim)
+        *local, p_y = sums(p)
+        found = entries((local[0], local[1], local[2]))
+        return (p, p_y, *found)
+
     def naive(x_in: Tensor) -> Tensor:
-        _, _, _, _, values, weight = values_of(
-            x_in.to(dtype), lambda p: naive_sums(batch, p, math.squared)
+        _, _, _, _, _, values, weight = values_of(
+            x_in.to(dtype), lambda p: (*naive_sums(batch, p, math.squared), None)
         )
         if reduction == "none":
             out = values * weight
@@ -460,7 +561,7 @@ def run(
 
     def fused(x_in: Tensor, need_grad: bool) -> tuple[Tensor, Tensor | None]:
         with torch.no_grad():
-            p, i, pp, t, values, weight = values_of(
+            p, p_y, i, pp, t, values, weight = values_of(
                 x_in.to(dtype), lambda p: fused_sums(batch, p, math.squared)
             )
             loss, upstream = _reduced(values, weight, reduction)
@@ -470,9 +571,11 @@ def run(
             if first:
                 d_i = torch.nn.functional.pad(d_i, (first, 0))
                 d_p = torch.nn.functional.pad(d_p, (first, 0))
-            grad = assemble_gradient(batch, p, d_i, d_p, math.squared)
+            grad = assemble_gradient(batch, p, d_i, d_p, math.squared, p_y)
             return loss.to(x_in.dtype), grad.to(x_in.dtype)
 
+    if backend == "triton" and reduction != "none":
+        return _run_triton(batch, math, entries, first, reduction, naive, class_weight)
     # reduction="none" returns one value per entry, not a number: its upstream gradient is
     # known only in backward, so it takes the naive form (see the function's docstring).
     chosen = "naive" if reduction == "none" else backend

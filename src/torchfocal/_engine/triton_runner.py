@@ -36,7 +36,7 @@ from . import reduction as _reduction
 from .targets import UNIT_INTERVAL_MESSAGE, ElementwiseBatch
 
 
-def _kernels(name: str) -> ModuleType:
+def kernels(name: str) -> ModuleType:
     """A module of :mod:`torchfocal._triton`, imported on first use."""
     return importlib.import_module(f"torchfocal._triton.{name}")
 
@@ -121,7 +121,7 @@ def elementwise(
         target = target.reshape(split[0], split[2]).contiguous()
 
     def launch(x: Tensor, **options: Any) -> Any:
-        return _kernels("elementwise").elementwise_loss(
+        return kernels("elementwise").elementwise_loss(
             loss,
             x.detach().reshape(split).contiguous(),
             target,
@@ -232,7 +232,7 @@ def per_location(
         kernel_gamma = gamma.to(compute).reshape(gamma_split).contiguous()
 
     def call(x: Tensor) -> Any:
-        return _kernels("softmax").prepare(
+        return kernels("softmax").prepare(
             x.detach().reshape(split),
             index=None if index is None else index.reshape(outer, inner),
             probabilities=None if probabilities is None else probabilities.detach().reshape(split),
@@ -243,7 +243,7 @@ def per_location(
         )
 
     def forward(x: Tensor) -> tuple[Tensor, tuple[Tensor, Tensor | float | None]]:
-        location_loss, stats = _kernels("softmax").forward(call(x))
+        location_loss, stats = kernels("softmax").forward(call(x))
         location_loss = location_loss.view(location_shape)
         if divisor is None:
             return location_loss.to(input.dtype), (stats, None)
@@ -259,7 +259,7 @@ def per_location(
             upstream = upstream.reshape(outer, inner)
         elif inverse is not None:
             upstream = upstream * inverse
-        grad: Tensor = _kernels("softmax").backward(call(x), stats, upstream)
+        grad: Tensor = kernels("softmax").backward(call(x), stats, upstream)
         return grad.view(input.shape)
 
     return autograd.apply_recomputed(

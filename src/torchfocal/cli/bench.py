@@ -40,6 +40,7 @@ import torch.nn.functional as F
 from .. import __version__
 from ..functional import (
     asymmetric_loss,
+    dice_loss,
     poly1_focal_loss,
     quality_focal_loss,
     sigmoid_focal_loss,
@@ -57,22 +58,35 @@ class Goal:
     ``baseline`` "BCE" or "CE": torchfocal's forward+backward time over the baseline's, the
     same logits, the baseline's target dense float 0/1 (BCE) or class indices (CE).
     ``baseline`` "input": the peak extra resident bytes of one forward+backward over the
-    input's bytes. The row is met when the measured ratio is at most ``goal``.
+    input's bytes. The Dice rows (``loss`` "dice": softmax Dice of (N, C, d1, ...) logits
+    and class indices) compare with a segmentation loss's call: "MONAI" and "autograd Dice"
+    (:data:`SEGMENTATION_BASELINES`) time it, "MONAI memory" and "autograd Dice memory"
+    divide the peak extra resident bytes by the baseline's own. The row is met when the
+    measured ratio is at most ``goal``.
     """
 
-    loss: str  # "sigmoid" or "softmax"
+    loss: str  # "sigmoid", "softmax" or "dice"
     backend: str  # "fused" or "compiled"
-    shape: tuple[int, int]  # (N, C) logits
+    shape: tuple[int, ...]  # (N, C) logits; (N, C, d1, ...) for "dice"
     target: str  # "bool", "float" (0/1 values) or "index" (N class indices; C is background)
     goal: float
-    baseline: str  # "BCE", "CE" or "input"
+    baseline: str  # "BCE", "CE", "input", or a segmentation baseline (+ " memory")
 
     @property
     def case(self) -> str:
-        shape = f"({self.shape[0]}, {self.shape[1]})"
-        if self.baseline == "input":
+        shape = "(" + ", ".join(str(size) for size in self.shape) + ")"
+        if self.is_memory:
             return f"{self.loss} {self.backend} peak extra memory {shape} {self.target}"
         return f"{self.loss} {self.backend} {shape} {self.target}"
+
+    @property
+    def is_memory(self) -> bool:
+        return self.baseline == "input" or self.baseline.endswith(" memory")
+
+    @property
+    def compared_with(self) -> str:
+        """The baseline call's name: a segmentation baseline without " memory"."""
+        return self.baseline.removesuffix(" memory")
 
 
 def _goal_text(goal: float, baseline: str) -> str:
@@ -96,13 +110,28 @@ GOALS: tuple[Goal, ...] = (
     Goal("softmax", "fused", (256, 1000), "index", 2.0, "CE"),
     Goal("softmax", "fused", (100000, 100), "index", 1.2, "CE"),
     Goal("sigmoid", "fused", (125000, 80), "float", 2.0, "input"),  # 1e7 logits
+    *(
+        Goal("dice", "fused", shape, "index", goal, baseline + kind)
+        for baseline in ("MONAI", "autograd Dice")
+        for shape in ((2, 4, 96, 96, 96), (16, 21, 256, 256))
+        for kind, goal in (("", 0.8), (" memory", 0.5))
+    ),
 )
+
+#: The segmentation baselines of the "dice" rows, softmax Dice with index targets both:
+#: MONAI's loss (it one-hots the labels; skipped where MONAI is not importable) and the
+#: plain autograd form (softmax, one-hot, sums; MONAI's math in a few torch lines).
+SEGMENTATION_BASELINES = {
+    "MONAI": "monai.losses.DiceLoss(to_onehot_y=True, softmax=True)",
+    "autograd Dice": "softmax, F.one_hot and the per-(sample, class) sums under autograd",
+}
 
 #: What the baselines are, for the report.
 BASELINES = {
     "BCE": "F.binary_cross_entropy_with_logits(x, dense float 0/1 target)",
     "CE": "F.cross_entropy(x, class indices)",
     "input": "the input's bytes",
+    **SEGMENTATION_BASELINES,
 }
 
 #: Fraction of positive elements in the sigmoid targets (detection-like: most anchors and
@@ -186,6 +215,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "(default: 1)",
     )
     goals.add_argument("--list", action="store_true", help="print the goal table and exit")
+    goals.add_argument(
+        "--only",
+        default=None,
+        metavar="TEXT",
+        help="measure only the rows whose case or baseline contains TEXT (e.g. 'dice', "
+        "'MONAI'); the others say skipped",
+    )
     sweep = parser.add_argument_group("sweep")
     sweep.add_argument(
         "--sizes",
@@ -458,15 +494,29 @@ def format_table(result: dict[str, Any]) -> str:
     return plain_table(header, columns, rows)
 
 
-def _goal_rows(goal: Goal, scale: float, max_rows: int | None) -> int:
-    rows = max(1, round(goal.shape[0] * scale))
-    return rows if max_rows is None else min(rows, max_rows)
+def _goal_shape(goal: Goal, scale: float, max_rows: int | None) -> tuple[int, ...]:
+    """The row's shape: N (for "dice" the first spatial size) scaled and capped at
+    ``max_rows`` rows (for "dice", locations)."""
+    if goal.loss != "dice":
+        rows = max(1, round(goal.shape[0] * scale))
+        return (rows if max_rows is None else min(rows, max_rows), goal.shape[1])
+    first = max(1, round(goal.shape[2] * scale))
+    if max_rows is not None:
+        others = math.prod(goal.shape) // (goal.shape[1] * goal.shape[2])
+        first = max(1, min(first, max_rows // others))
+    return (*goal.shape[:2], first, *goal.shape[3:])
 
 
-def _goal_inputs(goal: Goal, rows: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def _goal_inputs(
+    goal: Goal, shape: tuple[int, ...]
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(logits, torchfocal's target, the baseline's target), from a fixed seed."""
     generator = torch.Generator().manual_seed(0)
-    classes = goal.shape[1]
+    if goal.loss == "dice":
+        x = torch.randn(shape, generator=generator)
+        index = torch.randint(0, shape[1], (shape[0], *shape[2:]), generator=generator)
+        return x, index, index
+    rows, classes = shape
     x = torch.randn(rows, classes, generator=generator) * 3
     if goal.loss == "softmax":
         index = torch.randint(0, classes, (rows,), generator=generator)
@@ -482,14 +532,44 @@ def _goal_inputs(goal: Goal, rows: int) -> tuple[torch.Tensor, torch.Tensor, tor
 
 
 def _goal_loss(goal: Goal) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
-    function = sigmoid_focal_loss if goal.loss == "sigmoid" else softmax_focal_loss
-    return partial(function, backend=goal.backend)
+    functions: dict[str, Callable[..., torch.Tensor]] = {
+        "sigmoid": sigmoid_focal_loss,
+        "softmax": softmax_focal_loss,
+        "dice": dice_loss,
+    }
+    return partial(functions[goal.loss], backend=goal.backend)
+
+
+def autograd_dice(x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Softmax Dice with class indices as a plain autograd user writes it (MONAI's math:
+    smooth 1e-5 above and below, mean over samples and classes)."""
+    p = torch.softmax(x, dim=1)
+    one_hot = F.one_hot(target, x.shape[1]).movedim(-1, 1).to(x.dtype)
+    dims = list(range(2, x.dim()))
+    intersection = (p * one_hot).sum(dims)
+    denominator = p.sum(dims) + one_hot.sum(dims)
+    return (1.0 - (2.0 * intersection + 1e-5) / (denominator + 1e-5)).mean()
+
+
+def monai_importable() -> bool:
+    try:
+        import monai.losses  # noqa: F401
+    except Exception:  # absent, or not matching this torch
+        return False
+    return True
 
 
 def _goal_baseline(goal: Goal) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
     if goal.loss == "sigmoid":
         return partial(F.binary_cross_entropy_with_logits, reduction="mean")
-    return partial(F.cross_entropy, reduction="mean")
+    if goal.loss == "softmax":
+        return partial(F.cross_entropy, reduction="mean")
+    if goal.compared_with == "autograd Dice":
+        return autograd_dice
+    from monai.losses.dice import DiceLoss
+
+    monai_dice = DiceLoss(to_onehot_y=True, softmax=True)
+    return lambda x, target: monai_dice(x, target.unsqueeze(1))
 
 
 def _check_goal(goal: Goal, x: torch.Tensor, target: torch.Tensor) -> float:
@@ -502,7 +582,11 @@ def _check_goal(goal: Goal, x: torch.Tensor, target: torch.Tensor) -> float:
     value = _goal_loss(goal)(xx, target)
     (grad,) = torch.autograd.grad(value, xx)
     value = value.detach()
-    oracle = getattr(reference, f"{goal.loss}_focal_loss")
+    oracle = (
+        reference.dice_loss
+        if goal.loss == "dice"
+        else getattr(reference, f"{goal.loss}_focal_loss")
+    )
     expected, expected_grad = oracle(x.detach().double().numpy(), target.numpy())
     error = max(
         abs(float(value) - float(expected)) / abs(float(expected)),
@@ -578,8 +662,8 @@ def _forward_backward_step(
     return step
 
 
-def _time_goal(goal: Goal, rows: int, pairs: int, calls: int | None) -> dict[str, Any]:
-    x, target, baseline_target = _goal_inputs(goal, rows)
+def _time_goal(goal: Goal, shape: tuple[int, ...], pairs: int, calls: int | None) -> dict[str, Any]:
+    x, target, baseline_target = _goal_inputs(goal, shape)
     error = _check_goal(goal, x, target)  # also the compiled backend's compilation
     if calls is None:
         calls = max(1, min(MAX_CALLS, round(ELEMENTS_PER_TIMING / x.numel())))
@@ -601,25 +685,38 @@ def _time_goal(goal: Goal, rows: int, pairs: int, calls: int | None) -> dict[str
     }
 
 
-def _goal_memory_child(index: int, rows: int, side: str) -> None:
+def _goal_memory_child(index: int, shape: tuple[int, ...], side: str) -> None:
     """Print the peak extra bytes of one forward+backward of a goal's ``side``."""
     goal = GOALS[index]
     ours = side == "torchfocal"
     fn = _goal_loss(goal) if ours else _goal_baseline(goal)
-    small = _goal_inputs(goal, 64)
-    fn(small[0].requires_grad_(True), small[1] if ours else small[2]).backward()  # load kernels
-    x, target, baseline_target = _goal_inputs(goal, rows)
+    # A warm-up call on a small input of the same layout loads the kernels first.
+    small_shape = (64, shape[1]) if goal.loss != "dice" else (*shape[:2], *[2] * (len(shape) - 2))
+    small = _goal_inputs(goal, small_shape)
+    fn(small[0].requires_grad_(True), small[1] if ours else small[2]).backward()
+    x, target, baseline_target = _goal_inputs(goal, shape)
     x.requires_grad_(True)
     _print_peak_extra(lambda: fn(x, target if ours else baseline_target).backward())
 
 
-def _memory_goal(goal: Goal, rows: int) -> dict[str, Any]:
+def _memory_goal(goal: Goal, shape: tuple[int, ...]) -> dict[str, Any]:
     index = GOALS.index(goal)
-    input_bytes = rows * goal.shape[1] * 4  # float32
-    extra = _memory_process(f"_goal_memory_child({index}, {rows}, 'torchfocal')")
+    input_bytes = math.prod(shape) * 4  # float32
+    extra = _memory_process(f"_goal_memory_child({index}, {shape}, 'torchfocal')")
     if extra is None:
         return {"status": "unavailable", "measured": None, "input_bytes": input_bytes}
-    baseline = _memory_process(f"_goal_memory_child({index}, {rows}, 'baseline')")
+    baseline = _memory_process(f"_goal_memory_child({index}, {shape}, 'baseline')")
+    if goal.baseline != "input":
+        if baseline is None:
+            return {"status": "unavailable", "measured": None, "input_bytes": input_bytes}
+        return {
+            "measured": extra / baseline,
+            "peak_extra_bytes": extra,
+            "baseline_peak_extra_bytes": baseline,
+            "input_bytes": input_bytes,
+            "peak_extra_over_input": extra / input_bytes,
+            "baseline_peak_extra_over_input": baseline / input_bytes,
+        }
     return {
         "measured": extra / input_bytes,
         "peak_extra_bytes": extra,
@@ -637,34 +734,42 @@ def run_goals(
     calls: int | None,
     scale: float,
     max_rows: int | None,
+    only: str | None = None,
 ) -> dict[str, Any]:
     """Measure every row of :data:`GOALS`; rows left out by the options say "skipped".
 
     ``calls`` fixes the calls per timing (None: enough for ELEMENTS_PER_TIMING logits);
     ``scale`` multiplies every N, for smoke tests: a scaled row is measured but not judged
     (its "met" is None), the goals being for the full shapes; so is a row that ``max_rows``
-    (None: no cap) shortens.
+    (None: no cap) shortens. ``only`` (None: every row) measures the rows whose case or
+    baseline contains it.
     """
     rows = []
+    monai = monai_importable()
     for goal in GOALS:
-        n = _goal_rows(goal, scale, max_rows)
+        shape = _goal_shape(goal, scale, max_rows)
         row: dict[str, Any] = {
             "case": goal.case,
             "loss": goal.loss,
             "backend": goal.backend,
-            "shape": [n, goal.shape[1]],
+            "shape": list(shape),
             "target": goal.target,
             "baseline": goal.baseline,
             "goal": goal.goal,
             "status": "measured",
         }
-        if goal.backend not in backends or (goal.baseline == "input" and not memory):
+        if (
+            goal.backend not in backends
+            or (only is not None and only not in f"{goal.case} {goal.baseline}")
+            or (goal.is_memory and not memory)
+            or (goal.compared_with == "MONAI" and not monai)
+        ):
             row.update(status="skipped", measured=None)
-        elif goal.baseline == "input":
-            row.update(_memory_goal(goal, n))
+        elif goal.is_memory:
+            row.update(_memory_goal(goal, shape))
         else:
-            row.update(_time_goal(goal, n, pairs, calls))
-        judged = row["status"] == "measured" and scale == 1 and n == goal.shape[0]
+            row.update(_time_goal(goal, shape, pairs, calls))
+        judged = row["status"] == "measured" and scale == 1 and shape == goal.shape
         if not judged:
             row["verdict"] = "-"
         elif "ratios" in row:
@@ -829,6 +934,7 @@ def _run_goals(args: argparse.Namespace) -> dict[str, Any]:
         calls=1 if args.quick else None,
         scale=scale,
         max_rows=QUICK_MAX_ROWS if args.quick else None,
+        only=args.only,
     )
 
 
@@ -841,7 +947,11 @@ def run(args: argparse.Namespace) -> int:
     }
     sweep = args.sweep or any(value is not None for value in sweep_options.values())
     if sweep:
-        goal_options = {"--pairs": args.pairs is not None, "--scale": args.scale is not None}
+        goal_options = {
+            "--pairs": args.pairs is not None,
+            "--scale": args.scale is not None,
+            "--only": args.only is not None,
+        }
         goal_options["--list"] = args.list
         for name, given in goal_options.items():
             if given:

@@ -122,7 +122,7 @@ def _deterministic(threads: int) -> Iterator[None]:
         torch.use_deterministic_algorithms(previous_deterministic)
 
 
-class _Progress:
+class Progress:
     """The demo's progress on stderr, where it does not mix with the results on stdout.
 
     On a terminal: rich bars for all runs and for the run in progress, cleared at the end.
@@ -148,7 +148,7 @@ class _Progress:
                 transient=True,
             )
 
-    def __enter__(self) -> _Progress:
+    def __enter__(self) -> Progress:
         if self._bar is not None:
             self._bar.__enter__()
             self._overall = self._bar.add_task("all runs", total=self._total)
@@ -722,7 +722,7 @@ def run(args: argparse.Namespace) -> int:
 def _run_longtail(args: argparse.Namespace, seeds: int, epochs: int) -> dict[str, Any]:
     results: dict[str, list[RunResult]] = {name: [] for name in LONGTAIL_LOSSES}
     data_by_seed = [longtail_data(seed, args.imbalance) for seed in range(seeds)]
-    with _deterministic(threads=1), _Progress(len(results) * seeds) as progress:
+    with _deterministic(threads=1), Progress(len(results) * seeds) as progress:
         for seed, data in enumerate(data_by_seed):
             for name in LONGTAIL_LOSSES:
                 advance = progress.run(f"{LONGTAIL_LOSSES[name]}, seed {seed}", epochs)
@@ -774,7 +774,7 @@ def _run_dense(args: argparse.Namespace, seeds: int, steps: int) -> dict[str, An
     images = 40 if args.quick else 120
     results: dict[str, list[RunResult]] = {name: [] for name in DENSE_LOSSES}
     # Two threads for the larger dense batches; a fixed count keeps runs reproducible.
-    with _deterministic(threads=2), _Progress(len(results) * seeds) as progress:
+    with _deterministic(threads=2), Progress(len(results) * seeds) as progress:
         for seed in range(seeds):
             data = dense_data(seed, images)
             for name in DENSE_LOSSES:

@@ -33,6 +33,7 @@ from ..functional import (
     unified_focal_loss,
 )
 from ._common import CLIError, compare, plain_table, writable_dir
+from .demo import Progress
 
 SEGMENTATION_LOSSES: dict[str, str] = {
     "ce": "cross-entropy",
@@ -118,7 +119,14 @@ def metrics(prediction: Tensor, mask: Tensor) -> dict[str, float]:
     }
 
 
-def train(name: str, data: dict[str, Tensor], seed: int, steps: int) -> dict[str, float]:
+def train(
+    name: str,
+    data: dict[str, Tensor],
+    seed: int,
+    steps: int,
+    advance: Callable[[], None] = lambda: None,
+) -> dict[str, float]:
+    """Train one model with one loss and seed; ``advance`` is called after each step."""
     torch.manual_seed(seed)
     model = _model()
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
@@ -126,6 +134,7 @@ def train(name: str, data: dict[str, Tensor], seed: int, steps: int) -> dict[str
         optimizer.zero_grad()
         _loss(name, model(data["x_train"]), data["y_train"]).backward()
         optimizer.step()
+        advance()
     with torch.no_grad():
         prediction = model(data["x_test"]).argmax(dim=1)
     return metrics(prediction, data["y_test"])
@@ -178,12 +187,13 @@ def run_segmentation(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     runs: dict[str, list[dict[str, float]]] = {name: [] for name in SEGMENTATION_LOSSES}
     foreground = []
-    with _deterministic(threads=2):
+    with _deterministic(threads=2), Progress(len(SEGMENTATION_LOSSES) * seeds) as progress:
         for seed in range(seeds):
             data = segmentation_data(seed, images, side)
             foreground.append(float(data["y_train"].float().mean()))
             for name in SEGMENTATION_LOSSES:
-                runs[name].append(train(name, data, seed, steps))
+                advance = progress.run(f"{SEGMENTATION_LOSSES[name]}, seed {seed}", steps)
+                runs[name].append(train(name, data, seed, steps, advance))
     summary = {
         name: {metric: _mean_std([r[metric] for r in results]) for metric in METRICS}
         for name, results in runs.items()

@@ -31,6 +31,7 @@ from torch import Tensor
 
 from .._engine import checks as v
 from .._engine import regions
+from .._engine.triton_fallback import falls_back_to_fused
 from ._registry import LossInfo, Sample
 
 
@@ -197,7 +198,8 @@ def _region_loss(
     input, target = v.check_pair(input, target)
     reduction = v.check_reduction(reduction, v.REDUCTIONS)
     include_background = v.check_bool("include_background", include_background)
-    backend = v.resolve_backend(backend, input, has_triton=False)
+    requested = backend
+    backend = v.resolve_backend(backend, input, has_triton=True)
     prepared = regions.prepare(
         input,
         target,
@@ -212,6 +214,15 @@ def _region_loss(
             f"include_background must be True when the input has one class along "
             f"class_dim={class_dim} (nothing would be left); got include_background=False"
         )
+    if backend == "triton" and prepared.num_classes > regions.TRITON_MAX_CLASSES:
+        if requested != "triton":  # "auto"
+            backend = "fused"
+        else:
+            raise ValueError(
+                f"backend must not be 'triton' for more than {regions.TRITON_MAX_CLASSES} "
+                f"classes (its kernel holds every class of a location in one tile; use "
+                f"backend='fused'); got {prepared.num_classes} classes"
+            )
     return regions.run(
         prepared,
         make_math,
@@ -234,6 +245,7 @@ def _check_smooths(smooth_nr: object, smooth_dr: object, log: object) -> tuple[f
     return nr, dr, as_log
 
 
+@falls_back_to_fused
 def dice_loss(
     input: Tensor,
     target: Tensor,
@@ -298,9 +310,11 @@ def dice_loss(
         distributed: with ``batch=True``, the per-class sums are all-reduced over the
             default process group before the ratio: every rank gets the Dice of the whole
             batch and the exact gradient of its own shard.
-        backend: ``"auto"`` (the fused backend), ``"fused"``, ``"naive"`` or
-            ``"compiled"`` (the fused form, run eagerly for this family). This family has
-            no Triton kernel yet: ``"triton"`` is a ValueError.
+        backend: ``"auto"`` (``"triton"`` for CUDA tensors where Triton is installed and
+            C <= 1024, else ``"fused"``), ``"fused"``, ``"naive"``, ``"compiled"`` (the
+            fused form, run eagerly for this family) or ``"triton"`` (two launches: the
+            per-(sample, class) sums, then the gradient from them; no one-hot;
+            ``reduction="none"`` takes the naive form).
 
     Example:
         >>> import torch, torchfocal
@@ -338,6 +352,7 @@ def check_tversky(alpha: object, beta: object) -> tuple[float, float]:
     return a, b
 
 
+@falls_back_to_fused
 def tversky_loss(
     input: Tensor,
     target: Tensor,
@@ -399,6 +414,7 @@ def tversky_loss(
     )
 
 
+@falls_back_to_fused
 def focal_tversky_loss(
     input: Tensor,
     target: Tensor,
@@ -456,6 +472,7 @@ def focal_tversky_loss(
     )
 
 
+@falls_back_to_fused
 def generalized_dice_loss(
     input: Tensor,
     target: Tensor,
@@ -527,6 +544,7 @@ LOSSES = (
         form="region",
         samples=(Sample("index"),),
         docs="math.md#dice",
+        kernel="regions",
     ),
     LossInfo(
         function=tversky_loss,
@@ -534,6 +552,7 @@ LOSSES = (
         form="region",
         samples=(Sample("index"),),
         docs="math.md#tversky-and-focal-tversky",
+        kernel="regions",
     ),
     LossInfo(
         function=focal_tversky_loss,
@@ -541,6 +560,7 @@ LOSSES = (
         form="region",
         samples=(Sample("index"),),
         docs="math.md#tversky-and-focal-tversky",
+        kernel="regions",
     ),
     LossInfo(
         function=generalized_dice_loss,
@@ -548,5 +568,6 @@ LOSSES = (
         form="region",
         samples=(Sample("index"),),
         docs="math.md#generalized-dice-sudre-et-al-2017",
+        kernel="regions",
     ),
 )

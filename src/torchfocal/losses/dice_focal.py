@@ -7,9 +7,11 @@ sum's gradient is the weighted sum of theirs.
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor
 
 from .._engine import checks as v
+from .._engine import reduction as reducing
 from .._engine import regions
 from ._registry import LossInfo, Sample
 from .dice import dice_loss
@@ -89,6 +91,7 @@ def dice_focal_loss(
     log: bool = False,
     batch: bool = False,
     reduction: str = "mean",
+    distributed: bool = False,
     backend: str = "auto",
 ) -> Tensor:
     r"""Dice plus focal loss: ``lambda_dice * dice_loss + lambda_focal * focal``.
@@ -107,6 +110,12 @@ def dice_focal_loss(
         lambda_dice: >= 0, the Dice term's weight.
         lambda_focal: >= 0, the focal term's weight.
         reduction: ``"mean"`` or ``"sum"`` (each term reduced so, then added).
+        distributed: with ``batch=True``, both terms are the whole batch's over the default
+            process group: the Dice term's per-class sums are all-reduced (as in
+            :func:`~torchfocal.dice_loss`), and the focal term's sum and its ``"mean"``
+            divisor (the counted locations, or their class weights, as
+            ``F.cross_entropy``'s) are too. Every rank gets the global value and the exact
+            gradient of its own shard.
 
     Example:
         >>> import torch, torchfocal
@@ -125,6 +134,7 @@ def dice_focal_loss(
             "activation must be 'softmax' or 'sigmoid' for a loss with a focal term (it "
             "takes logits); got 'none'"
         )
+    distributed = v.check_bool("distributed", distributed)
     dice = dice_loss(
         input,
         target,
@@ -139,6 +149,7 @@ def dice_focal_loss(
         log=log,
         batch=batch,
         reduction=reduction,
+        distributed=distributed,
         backend=backend,
     )
     focal = _focal_term(
@@ -150,10 +161,45 @@ def dice_focal_loss(
         weight=weight,
         ignore_index=ignore_index,
         class_dim=class_dim,
-        reduction=reduction,
+        reduction="sum" if distributed else reduction,
         backend=backend,
     )
+    if distributed:
+        # The value all-reduced, its gradient the local one: each rank differentiates its
+        # own shard's share of the global sum.
+        focal = focal + (reducing.sum_over_process_group(focal.detach()) - focal.detach())
+        if reduction == "mean":
+            divisor = reducing.sum_over_process_group(
+                _focal_divisor(input, target, activation, weight, ignore_index, class_dim)
+            )
+            focal = focal / torch.where(divisor > 0, divisor, torch.ones_like(divisor))
     return lambda_dice * dice + lambda_focal * focal
+
+
+def _focal_divisor(
+    input: Tensor,
+    target: Tensor,
+    activation: str,
+    weight: Tensor | None,
+    ignore_index: int,
+    class_dim: int,
+) -> Tensor:
+    """The local divisor of the focal term's "mean": for the sigmoid form the counted
+    elements; for the softmax form the counted locations (index targets: their class
+    weights' sum where ``weight`` is given, as ``F.cross_entropy``)."""
+    dtype = v.compute_dtype(input)
+    dim = v.normalize_dim("class_dim", class_dim, input.dim())
+    classes = input.shape[dim]
+    if target.shape == input.shape:
+        count = input.numel() if activation == "sigmoid" else input.numel() // max(classes, 1)
+        return torch.tensor(float(count), dtype=dtype, device=input.device)
+    counted = target != ignore_index
+    if activation == "sigmoid":
+        return counted.sum().to(dtype) * classes
+    if weight is None:
+        return counted.sum().to(dtype)
+    index = target.masked_fill(~counted, 0).long()
+    return (weight.detach().to(dtype)[index] * counted).sum()
 
 
 def dice_ce_loss(
@@ -173,6 +219,7 @@ def dice_ce_loss(
     log: bool = False,
     batch: bool = False,
     reduction: str = "mean",
+    distributed: bool = False,
     backend: str = "auto",
 ) -> Tensor:
     r"""Dice plus cross-entropy: :func:`dice_focal_loss` at ``gamma=0`` with no ``alpha``.
@@ -184,6 +231,7 @@ def dice_ce_loss(
     Args:
         lambda_dice: >= 0, the Dice term's weight.
         lambda_ce: >= 0, the cross-entropy term's weight.
+        distributed: as :func:`dice_focal_loss`'s (with ``batch=True``).
 
     Example:
         >>> import torch, torchfocal
@@ -210,6 +258,7 @@ def dice_ce_loss(
         log=log,
         batch=batch,
         reduction=reduction,
+        distributed=distributed,
         backend=backend,
     )
 
@@ -221,6 +270,7 @@ LOSSES = (
         form="region",
         samples=(Sample("index", reductions=("mean", "sum")),),
         docs="math.md#dice-focal-ce",
+        kernel="regions",
     ),
     LossInfo(
         function=dice_ce_loss,
@@ -228,5 +278,6 @@ LOSSES = (
         form="region",
         samples=(Sample("index", reductions=("mean", "sum")),),
         docs="math.md#dice-focal-ce",
+        kernel="regions",
     ),
 )
