@@ -1,9 +1,10 @@
 """The public loss functions, as one namespace (``torch.nn.functional`` style).
 
-Each loss lives in its own module of ``torchfocal.losses``, with its docstring. The
-imports below are what type checkers see (they cannot read the registry); a loss missing
-here fails ``tests/test_registry.py``, which names it.
+Each loss lives in its own module of ``torchfocal.losses``, with its docstring.
 """
+
+# The imports below are what type checkers see (they cannot read the registry); a loss
+# missing here fails tests/test_registry.py, which names it.
 
 from ._engine.checks import eager_checks, set_eager_checks
 from ._engine.targets import PROBABILITY_SUM_TOLERANCE, probability_sum_tolerance
