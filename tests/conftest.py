@@ -7,10 +7,11 @@ tests build their inputs on the CPU as always, and every call into torchfocal fr
 modules (the public functions and the kernels' host functions) takes its tensor arguments
 to the GPU and brings its results back (differentiably, so gradients still reach the CPU
 leaves). Their tolerances are widened by ``GPU_TOLERANCE_FACTOR`` there: the compiled
-float32 code uses the GPU's approximate exp2 / log2 (ex2.approx, lg2.approx: about 2 ulp),
-its approximate division (div.full.f32: 2 ulp) and flushes float32 denormals to zero, where
-the interpreter computes with NumPy's correctly rounded functions; float64 code calls
-libdevice's exp / log and divides exactly, so the factor only pays for the order of sums.
+float32 code uses the GPU's approximate exp2 and rsqrt (ex2.approx, rsqrt.approx: about 2
+ulp; reciprocals are rsqrt squared, see torchfocal._triton.common), its approximate division
+(div.full.f32: 2 ulp) and flushes float32 denormals to zero, where the interpreter computes
+with NumPy's correctly rounded functions; float64 code calls libdevice's exp / log and
+divides exactly, so the factor only pays for the order of sums.
 """
 
 from __future__ import annotations
