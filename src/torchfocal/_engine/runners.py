@@ -25,7 +25,7 @@ elementwise steps. Where it runs:
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
 import torch
@@ -212,23 +212,19 @@ def run(
     backend: str,
     naive: Callable[[Tensor], Tensor],
     kernel: Kernel,
+    compiled_program: compiled.CompiledProgram,
     operands: Mapping[str, Any],
     divisor: Divisor,
     compute_dtype: torch.dtype,
     dim: int | None = None,
-    like_input: Sequence[str] = (),
-    traced: Sequence[str] = (),
-    full_first: Sequence[str] = (),
 ) -> Tensor:
     """The reduced loss of ``input`` through ``backend``: one call of every loss.
 
     ``naive(x)`` is the unreduced naive form of ``x`` (the input in ``compute_dtype``);
     ``kernel`` the fused form, run with ``operands`` by the runner of the input's device,
-    or compiled. ``dim`` is the class dimension of a loss with one value per location
-    (None: elementwise). For the compiled engine, ``like_input`` names the operands of the
-    input's own shape, ``traced`` the numbers that are inputs of its programs (not
-    constants), ``full_first`` the operands read as full where a size-1 dimension is
-    ambiguous (:mod:`torchfocal._engine.compiled`).
+    or as ``compiled_program`` (the loss's :func:`~torchfocal._engine.compiled.program`).
+    ``dim`` is the class dimension of a loss with one value per location (None:
+    elementwise).
     """
 
     def naive_loss(x: Tensor) -> Tensor:
@@ -236,17 +232,9 @@ def run(
 
     def fused(x: Tensor, need_grad: bool) -> tuple[Tensor, Tensor | None]:
         if backend == "compiled":
-            result = compiled.run(
-                kernel,
-                x.to(compute_dtype),
-                operands,
-                dim=dim,
-                divisor=divisor,
-                need_grad=need_grad,
-                like_input=tuple(like_input),
-                traced=tuple(traced),
-                full_first=tuple(full_first),
-            )
+            inverse = reciprocal(divisor, x.device)
+            program_operands = operands if dim is None else {**operands, "dim": dim}
+            result = compiled_program(x.to(compute_dtype), inverse, need_grad, program_operands)
             if result is not None:
                 loss, grad = result
                 return loss.to(x.dtype), None if grad is None else grad.to(x.dtype)
@@ -286,8 +274,8 @@ def elementwise(
     backend: str,
     naive: Callable[..., Tensor],
     kernel: Kernel,
+    compiled_program: compiled.CompiledProgram,
     target_name: str = "y",
-    traced: Sequence[str] = (),
     triton: TritonKernel | None = None,
     **operands: Any,
 ) -> Tensor:
@@ -323,10 +311,8 @@ def elementwise(
         backend=backend,
         naive=naive_form,
         kernel=kernel,
+        compiled_program=compiled_program,
         operands=all_operands,
         divisor=batch.divisor,
         compute_dtype=dtype,
-        like_input=(target_name,),
-        traced=traced,
-        full_first=("weight",),
     )
