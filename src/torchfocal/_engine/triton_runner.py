@@ -22,10 +22,8 @@ No value is read on the host anywhere: no synchronisation with the device.
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from types import ModuleType
-from typing import Any
 
 import torch
 from torch import Tensor
@@ -36,9 +34,11 @@ from . import reduction as _reduction
 from .targets import UNIT_INTERVAL_MESSAGE, ElementwiseBatch
 
 
-def _kernels(name: str) -> ModuleType:
-    """A module of :mod:`torchfocal._triton`, imported on first use."""
-    return importlib.import_module(f"torchfocal._triton.{name}")
+def _ops() -> ModuleType:
+    """The kernels' custom ops (:mod:`torchfocal._triton.ops`), imported on first use."""
+    from .._triton import ops
+
+    return ops
 
 
 def split_shape(shape: torch.Size, dim: int | None) -> tuple[int, int, int]:
@@ -120,43 +120,50 @@ def elementwise(
     else:
         target = target.reshape(split[0], split[2]).contiguous()
 
-    def launch(x: Tensor, **options: Any) -> Any:
-        return _kernels("elementwise").elementwise_loss(
-            loss,
-            x.detach().reshape(split).contiguous(),
-            target,
-            form=form.form,
-            ignore_index=request.ignore_index,
-            label_smoothing=request.label_smoothing,
-            alpha=operand_view(alpha, input.shape, split, dtype)
-            if isinstance(alpha, Tensor)
-            else alpha,
-            weight=operand_view(request.weight, input.shape, split, dtype),
-            pos_weight=operand_view(pos_weight, input.shape, split, dtype),
-            gamma=operand_view(gamma, input.shape, split, dtype)
-            if isinstance(gamma, Tensor)
-            else gamma,
-            params=params,
-            count_positives=count_positives,
-            **options,
-        )
+    ops = _ops()
+    alpha_tensor = (
+        operand_view(alpha, input.shape, split, dtype) if isinstance(alpha, Tensor) else None
+    )
+    gamma_tensor = (
+        operand_view(gamma, input.shape, split, dtype) if isinstance(gamma, Tensor) else None
+    )
+    operands = (
+        target,
+        form.form,
+        request.ignore_index,
+        request.label_smoothing,
+        alpha_tensor,
+        None if alpha is None or isinstance(alpha, Tensor) else float(alpha),
+        operand_view(request.weight, input.shape, split, dtype),
+        operand_view(pos_weight, input.shape, split, dtype),
+        gamma_tensor,
+        float(gamma) if isinstance(gamma, (int, float)) else 0.0,
+        gamma if isinstance(gamma, str) else "",
+        list(params),
+    )
+
+    def logits(x: Tensor) -> Tensor:
+        return x.detach().reshape(split).contiguous()
 
     checked = request.range_checked_in_kernel
 
     def forward(x: Tensor) -> tuple[Tensor, Tensor | float | None]:
-        result = launch(
-            x,
+        result, flags = ops.elementwise_forward(
+            loss,
+            logits(x),
+            *operands,
             output="partials" if reduce else "elements",
             need_mass=reduction == "positives",
             need_count=need_count,
+            count_positives=count_positives,
             check_range=checked is not None,
         )
         if checked is not None:
             message = UNIT_INTERVAL_MESSAGE.format(name=checked) + "; got {bad}"
-            v.require(result.flags == 0, message)
+            v.require(flags == 0, message)
         if not reduce:
-            return result.loss.view(input.shape), None
-        partials = result.loss
+            return result.view(input.shape), None
+        partials = result
         wide = _reduction.accumulation_dtype(input.device)
         total = partials[0].sum(dtype=wide)
         divisor = _reduction.divisor(
@@ -175,7 +182,9 @@ def elementwise(
             upstream = upstream.reshape(()) if inverse is None else upstream * inverse
         else:
             upstream = upstream.expand(input.shape).reshape(split).contiguous()
-        grad: Tensor = launch(x, output="none", need_grad=True, upstream=upstream).grad
+        grad = ops.elementwise_backward(
+            loss, logits(x), *operands, count_positives=count_positives, upstream=upstream
+        )
         return grad.view(input.shape)
 
     return autograd.apply_recomputed(
@@ -231,19 +240,23 @@ def per_location(
         gamma_split = split if per_element else (outer, inner)
         kernel_gamma = gamma.to(compute).reshape(gamma_split).contiguous()
 
-    def call(x: Tensor) -> Any:
-        return _kernels("softmax").prepare(
-            x.detach().reshape(split),
-            index=None if index is None else index.reshape(outer, inner),
-            probabilities=None if probabilities is None else probabilities.detach().reshape(split),
-            ignore_index=ignore_index,
-            label_smoothing=label_smoothing,
-            gamma=kernel_gamma,
-            class_factor=factor,
-        )
+    ops = _ops()
+    operands = (
+        None if index is None else index.reshape(outer, inner),
+        None if probabilities is None else probabilities.detach().reshape(split),
+        ignore_index,
+        label_smoothing,
+        kernel_gamma if isinstance(kernel_gamma, Tensor) else None,
+        0.0 if isinstance(kernel_gamma, Tensor) else float(kernel_gamma),
+        factor if isinstance(factor, Tensor) else None,
+        None if factor is None or isinstance(factor, Tensor) else float(factor),
+    )
+
+    def logits(x: Tensor) -> Tensor:
+        return x.detach().reshape(split)
 
     def forward(x: Tensor) -> tuple[Tensor, tuple[Tensor, Tensor | float | None]]:
-        location_loss, stats = _kernels("softmax").forward(call(x))
+        location_loss, stats = ops.softmax_focal_forward(logits(x), *operands)
         location_loss = location_loss.view(location_shape)
         if divisor is None:
             return location_loss.to(input.dtype), (stats, None)
@@ -259,7 +272,7 @@ def per_location(
             upstream = upstream.reshape(outer, inner)
         elif inverse is not None:
             upstream = upstream * inverse
-        grad: Tensor = _kernels("softmax").backward(call(x), stats, upstream)
+        grad = ops.softmax_focal_backward(logits(x), *operands, stats, upstream.contiguous())
         return grad.view(input.shape)
 
     return autograd.apply_recomputed(
