@@ -34,7 +34,7 @@ from torch import Tensor
 from . import autograd, compiled, triton_runner
 from .numerics import Kernel, reads_values
 from .reduction import Divisor, reciprocal, reduce, scaled_result, scaled_sum
-from .targets import ElementwiseBatch
+from .targets import ElementwiseBatch, ElementwiseRequest, prepare_elementwise
 
 #: Elementwise losses on CPU tensors of more elements than this are cut into blocks
 #: (module docstring).
@@ -265,11 +265,10 @@ class TritonKernel(NamedTuple):
     loss: str
     params: tuple[float, ...] = ()
     alpha: float | Tensor | None = None
-    count_positives: bool = False
 
 
 def elementwise(
-    batch: ElementwiseBatch,
+    request: ElementwiseRequest,
     *,
     backend: str,
     naive: Callable[..., Tensor],
@@ -279,40 +278,31 @@ def elementwise(
     triton: TritonKernel | None = None,
     **operands: Any,
 ) -> Tensor:
-    """:func:`run` for an elementwise loss of a prepared batch: ``naive(x, <target>, weight,
-    **operands)`` (the target as a float) and ``kernel(x, <target>, weight, **operands,
-    need_grad)``; with backend="triton", the deferred batch through the kernel ``triton``
-    names."""
+    """:func:`run` for an elementwise loss of checked arguments: ``naive(x, <target>,
+    weight, **operands)`` (the target as a float) and ``kernel(x, <target>, weight,
+    **operands, need_grad)`` on the prepared batch; with backend="triton", the checked
+    arguments through the kernel ``triton`` names."""
+
+    def naive_reduced(prepared: ElementwiseBatch, x: Tensor) -> Tensor:
+        dtype = prepared.compute_dtype
+        target = {target_name: prepared.y.to(dtype), "weight": prepared.weight}
+        return reduce(naive(x.to(dtype), **target, **operands), prepared.divisor).to(x.dtype)
+
     if backend == "triton":
         if triton is None:  # pragma: no cover - resolve_backend refuses it first
             raise ValueError("backend must not be 'triton' for a loss without a Triton kernel")
-
-        def naive_reduced(prepared: ElementwiseBatch, x: Tensor) -> Tensor:
-            dtype = prepared.compute_dtype
-            target = {target_name: prepared.y.to(dtype), "weight": prepared.weight}
-            return reduce(naive(x.to(dtype), **target, **operands), prepared.divisor).to(x.dtype)
-
         return triton_runner.elementwise(
-            batch,
-            loss=triton.loss,
-            naive=naive_reduced,
-            params=triton.params,
-            alpha=triton.alpha,
-            count_positives=triton.count_positives,
+            request, loss=triton.loss, naive=naive_reduced, params=triton.params, alpha=triton.alpha
         )
-    all_operands = {target_name: batch.mask(), "weight": batch.weight, **operands}
-    dtype = batch.compute_dtype
-
-    def naive_form(x: Tensor) -> Tensor:
-        return naive(x, **{**all_operands, target_name: batch.y.to(dtype)})
-
+    batch = prepare_elementwise(request)
+    y = batch.y.to(batch.compute_dtype)
     return run(
         batch.input,
         backend=backend,
-        naive=naive_form,
+        naive=lambda x: naive(x, **{target_name: y, "weight": batch.weight}, **operands),
         kernel=kernel,
         compiled_program=compiled_program,
-        operands=all_operands,
+        operands={target_name: batch.mask(), "weight": batch.weight, **operands},
         divisor=batch.divisor,
-        compute_dtype=dtype,
+        compute_dtype=batch.compute_dtype,
     )

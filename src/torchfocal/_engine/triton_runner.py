@@ -31,7 +31,12 @@ from torch import Tensor
 from . import autograd
 from . import checks as v
 from . import reduction as _reduction
-from .targets import UNIT_INTERVAL_MESSAGE, ElementwiseBatch
+from .targets import (
+    UNIT_INTERVAL_MESSAGE,
+    ElementwiseBatch,
+    ElementwiseRequest,
+    prepare_elementwise,
+)
 
 
 def _ops() -> ModuleType:
@@ -62,20 +67,20 @@ def operand_view(
     return value.to(dtype).expand(shape).reshape(split)
 
 
-def class_dim_of(batch: ElementwiseBatch) -> int | None:
+def class_dim_of(request: ElementwiseRequest) -> int | None:
     """The class dimension of the split: the loss's class dimension where the input has
     one, else None (an input of independent binary logits)."""
-    input = batch.input
+    input = request.input
     if input.dim() == 0:
         return None
-    dim = batch.class_dim
+    dim = request.class_dim
     if -input.dim() <= dim < input.dim():
         return dim % input.dim()
     return None
 
 
 def elementwise(
-    batch: ElementwiseBatch,
+    request: ElementwiseRequest,
     *,
     loss: str,
     naive: Callable[[ElementwiseBatch, Tensor], Tensor],
@@ -83,29 +88,25 @@ def elementwise(
     alpha: float | Tensor | None = None,
     pos_weight: Tensor | None = None,
     gamma: float | str | Tensor = 0.0,
-    count_positives: bool = False,
 ) -> Tensor:
-    """The reduced loss of a deferred batch (:func:`~._engine.targets.prepare_elementwise`
-    with ``deferred=True``) through the Triton kernel ``loss``.
+    """The reduced loss of checked arguments (:func:`~._engine.targets.check_elementwise`)
+    through the Triton kernel ``loss``.
 
     ``alpha`` (a number or a tensor lined up with the input), ``pos_weight`` (broadcast to
     the input), ``gamma`` (a number, "flsd53" or a tensor of the input's shape) and
     ``params`` (the loss's own numbers) go to the kernel. ``naive(prepared batch, x)`` is
     the reduced naive loss of x, differentiable: it runs where the kernel's gradient is not
-    enough (another tensor requires grad, create_graph=True, a second backward).
-    ``count_positives``: "positives" counts target values > 0 (score targets) instead of
-    summing the target mass.
+    enough (another tensor requires grad, create_graph=True, a second backward), on
+    :func:`~._engine.targets.prepare_elementwise` of the request.
     """
-    request = batch.request
-    if request is None:  # pragma: no cover - the losses defer every triton batch
-        raise ValueError("batch must be deferred for backend='triton'; got a prepared batch")
-    input, form = batch.input, request.form
-    dim = form.dim if form.form == "index" else class_dim_of(batch)
+    input, form = request.input, request.form
+    dim = form.dim if form.form == "index" else class_dim_of(request)
     split = split_shape(input.shape, dim)
-    dtype = batch.compute_dtype
+    dtype = request.compute_dtype
+    count_positives = request.count_positives
 
     def naive_loss(x: Tensor) -> Tensor:
-        return naive(batch.prepared(), x)
+        return naive(prepare_elementwise(request), x)
 
     reduction = request.reduction
     reduce = reduction != "none"
@@ -182,7 +183,7 @@ def elementwise(
             upstream = upstream.reshape(()) if inverse is None else upstream * inverse
         else:
             upstream = upstream.expand(input.shape).reshape(split).contiguous()
-        grad = ops.elementwise_backward(
+        grad: Tensor = ops.elementwise_backward(
             loss, logits(x), *operands, count_positives=count_positives, upstream=upstream
         )
         return grad.view(input.shape)
@@ -272,7 +273,7 @@ def per_location(
             upstream = upstream.reshape(outer, inner)
         elif inverse is not None:
             upstream = upstream * inverse
-        grad = ops.softmax_focal_backward(logits(x), *operands, stats, upstream.contiguous())
+        grad: Tensor = ops.softmax_focal_backward(logits(x), *operands, stats, upstream.contiguous())
         return grad.view(input.shape)
 
     return autograd.apply_recomputed(

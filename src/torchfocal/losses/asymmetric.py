@@ -191,7 +191,7 @@ def asymmetric_loss(
     gamma_neg = v.check_scalar_in("gamma_neg", gamma_neg, 0.0, math.inf)
     clip = v.check_scalar_in("clip", clip, 0.0, 1.0, high_inclusive=False)
     backend = v.resolve_backend(backend, input)
-    batch = targets.prepare_elementwise(
+    request = targets.check_elementwise(
         input,
         target,
         weight=weight,
@@ -200,10 +200,10 @@ def asymmetric_loss(
         reduction=reduction,
         avg_factor=avg_factor,
         distributed=distributed,
-        deferred=backend == "triton",
+        range_in_kernel=backend == "triton",
     )
     return runners.elementwise(
-        batch,
+        request,
         backend=backend,
         naive=asymmetric_naive,
         kernel=asymmetric_fused,

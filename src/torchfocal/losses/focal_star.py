@@ -130,7 +130,7 @@ def sigmoid_focal_loss_star(
     gamma = v.check_star_gamma(gamma)
     beta = v.check_scalar_in("beta", beta, -math.inf, math.inf)
     backend = v.resolve_backend(backend, input)
-    batch = targets.prepare_elementwise(
+    request = targets.check_elementwise(
         input,
         target,
         weight=weight,
@@ -139,11 +139,11 @@ def sigmoid_focal_loss_star(
         reduction=reduction,
         avg_factor=avg_factor,
         distributed=distributed,
-        deferred=backend == "triton",
+        range_in_kernel=backend == "triton",
     )
-    alpha_arg = targets.class_alpha(alpha, batch.input, batch.class_dim, batch.compute_dtype)
+    alpha_arg = targets.class_alpha(alpha, request.input, request.class_dim, request.compute_dtype)
     return runners.elementwise(
-        batch,
+        request,
         backend=backend,
         naive=star_naive,
         kernel=star_fused,

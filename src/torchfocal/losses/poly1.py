@@ -306,7 +306,7 @@ def poly1_focal_loss(
             reduction=reduction,
             backend=backend,
         )
-    batch = targets.prepare_elementwise(
+    request = targets.check_elementwise(
         input,
         target,
         weight=weight,
@@ -316,11 +316,11 @@ def poly1_focal_loss(
         avg_factor=avg_factor,
         label_smoothing=label_smoothing,
         distributed=distributed,
-        deferred=backend == "triton",
+        range_in_kernel=backend == "triton",
     )
-    alpha_arg = targets.class_alpha(alpha, batch.input, batch.class_dim, batch.compute_dtype)
+    alpha_arg = targets.class_alpha(alpha, request.input, request.class_dim, request.compute_dtype)
     return runners.elementwise(
-        batch,
+        request,
         backend=backend,
         naive=poly1_sigmoid_naive,
         kernel=poly1_sigmoid_fused,

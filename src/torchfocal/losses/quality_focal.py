@@ -133,23 +133,23 @@ def quality_focal_loss(
     """
     input = v.check_float_input("input", input)
     backend = v.resolve_backend(backend, input)
-    batch = targets.prepare_score_batch(
+    request = targets.check_score_request(
         input,
         target,
         weight=weight,
         reduction=reduction,
         avg_factor=avg_factor,
         distributed=distributed,
-        deferred=backend == "triton",
+        range_in_kernel=backend == "triton",
     )
     beta = v.check_quality_beta(beta)
     return runners.elementwise(
-        batch,
+        request,
         backend=backend,
         naive=quality_naive,
         kernel=quality_fused,
         compiled_program=quality_compiled,
-        triton=runners.TritonKernel(loss="quality_focal", params=(beta,), count_positives=True),
+        triton=runners.TritonKernel(loss="quality_focal", params=(beta,)),
         target_name="q",
         beta=beta,
     )

@@ -427,7 +427,7 @@ def sigmoid_focal_loss(
     gamma = v.check_gamma_spec(gamma)
     label_smoothing = v.check_label_smoothing(label_smoothing)
     backend = v.resolve_backend(backend, input)
-    batch = targets.prepare_elementwise(
+    request = targets.check_elementwise(
         input,
         target,
         weight=weight,
@@ -437,9 +437,9 @@ def sigmoid_focal_loss(
         avg_factor=avg_factor,
         label_smoothing=label_smoothing,
         distributed=distributed,
-        deferred=backend == "triton",
+        range_in_kernel=backend == "triton",
     )
-    compute_dtype = batch.compute_dtype
+    compute_dtype = request.compute_dtype
     pos_weight_arg = None
     if pos_weight is not None:
         pos_weight = v.check_tensor("pos_weight", pos_weight)
@@ -451,7 +451,7 @@ def sigmoid_focal_loss(
         pos_weight_arg = v.broadcast_to_input("pos_weight", pos_weight, input.shape).to(
             compute_dtype
         )
-    alpha_arg = targets.class_alpha(alpha, input, batch.class_dim, compute_dtype)
+    alpha_arg = targets.class_alpha(alpha, input, request.class_dim, compute_dtype)
 
     def naive(prepared: targets.ElementwiseBatch, x: Tensor) -> Tensor:
         y = prepared.y
@@ -469,16 +469,19 @@ def sigmoid_focal_loss(
         kernel_gamma: float | str | Tensor = (
             gamma
             if isinstance(gamma, (float, str))
-            else (_sigmoid_gamma(gamma, input, batch.prepared().y, compute_dtype))
+            else (
+                _sigmoid_gamma(gamma, input, targets.prepare_elementwise(request).y, compute_dtype)
+            )
         )
         return triton_runner.elementwise(
-            batch,
+            request,
             loss="sigmoid_focal",
             naive=naive,
             alpha=alpha_arg,
             pos_weight=pos_weight_arg,
             gamma=kernel_gamma,
         )
+    batch = targets.prepare_elementwise(request)
     y = batch.y
     if backend == "compiled" and y.dtype == torch.bool:
         # Inductor's CPU loops read a bool operand element by element (measured: the

@@ -280,8 +280,9 @@ def softmax_focal_loss(
             divided by the summed ``weight`` of the counted targets; for probability targets,
             by the number of locations) or ``"sum"``.
         backend: ``"auto"``, ``"triton"``, ``"fused"``, ``"naive"`` or ``"compiled"``, as
-            in :func:`sigmoid_focal_loss`. The Triton kernel runs an online softmax over the classes in
-            blocks, so any number of classes works without holding a row at once.
+            in :func:`sigmoid_focal_loss`. The Triton kernel runs an online softmax over
+            the classes in blocks, so any number of classes works without holding a row at
+            once.
 
     Example:
         >>> import torch, torchfocal

@@ -139,20 +139,20 @@ def varifocal_loss(
     """
     input = v.check_float_input("input", input)
     backend = v.resolve_backend(backend, input)
-    batch = targets.prepare_score_batch(
+    request = targets.check_score_request(
         input,
         target,
         weight=weight,
         reduction=reduction,
         avg_factor=avg_factor,
         distributed=distributed,
-        deferred=backend == "triton",
+        range_in_kernel=backend == "triton",
     )
     alpha = v.check_scalar_in("alpha", alpha, 0.0, 1.0)
     gamma = v.check_gamma(gamma)
     iou_weighted = v.check_bool("iou_weighted", iou_weighted)
     return runners.elementwise(
-        batch,
+        request,
         backend=backend,
         naive=varifocal_naive,
         kernel=varifocal_fused,
@@ -161,7 +161,6 @@ def varifocal_loss(
         triton=runners.TritonKernel(
             loss="varifocal",
             params=(alpha, gamma, float(iou_weighted)),
-            count_positives=True,
         ),
         target_name="q",
         alpha=alpha,
