@@ -15,11 +15,11 @@ elementwise steps. Where it runs:
 - every other device (and under torch.compile): one pass. A GPU's kernels are launched
   asynchronously and are not limited by a CPU cache; a Python loop of blocks would multiply
   the launches, and any read of a value would synchronise with the device.
-- ``backend="compiled"``: :mod:`torchfocal._engine.compiled`, which falls back to these
-  eager runners where it cannot compile.
+- ``backend="compiled"``: the loss's own compiled program
+  (:mod:`torchfocal._engine.compiled`), or these eager runners where it does not compile.
 
-:func:`run` is the one entry point of every loss: it picks the naive form or the fused one
-(:mod:`torchfocal._engine.autograd`) and the runner.
+:func:`run` picks the naive form or the fused one (:mod:`torchfocal._engine.autograd`) and
+the runner; :func:`elementwise` is every backend of an elementwise loss, "triton" included.
 """
 
 from __future__ import annotations

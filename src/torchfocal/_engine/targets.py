@@ -4,7 +4,9 @@ Two shapes of loss: elementwise ones (sigmoid-form: one value per logit) and per
 ones (softmax-form: one value per location, the classes along ``class_dim``). Each
 ``prepare_*`` function takes checked tensors and returns a batch of prepared operands:
 the target in the form the kernels take, per-element or per-class weights, and the divisor
-of the reduction.
+of the reduction. The elementwise losses check first (:func:`check_elementwise`,
+:func:`check_score_request`: the arguments the Triton kernel reads as they are) and
+prepare only for the other backends (:func:`prepare_elementwise`).
 """
 
 from __future__ import annotations

@@ -273,7 +273,9 @@ def per_location(
             upstream = upstream.reshape(outer, inner)
         elif inverse is not None:
             upstream = upstream * inverse
-        grad: Tensor = ops.softmax_focal_backward(logits(x), *operands, stats, upstream.contiguous())
+        grad: Tensor = ops.softmax_focal_backward(
+            logits(x), *operands, stats, upstream.contiguous()
+        )
         return grad.view(input.shape)
 
     return autograd.apply_recomputed(
