@@ -12,6 +12,7 @@ import torch
 import torchfocal
 from torchfocal import reference
 from torchfocal._engine import compiled
+from torchfocal.losses.sigmoid_focal import sigmoid_focal_compiled
 
 
 def _check(loss_name: str, x: torch.Tensor, target: torch.Tensor, **kwargs: Any) -> None:
@@ -56,8 +57,7 @@ def test_compile_failure_falls_back_to_fused_with_one_warning(
     def broken(*args: Any) -> Any:
         raise RuntimeError("no C++ compiler")
 
-    monkeypatch.setattr(compiled, "_fresh", lambda math, name: broken)
-    monkeypatch.setattr(compiled, "_compiled", {})
+    monkeypatch.setattr(sigmoid_focal_compiled, "_compiled", broken)
     monkeypatch.setattr(compiled, "_unavailable", [])
     x = torch.randn(4, 3)
     y = torch.rand(4, 3) < 0.5
@@ -65,8 +65,10 @@ def test_compile_failure_falls_back_to_fused_with_one_warning(
         RuntimeWarning,
         match=r"backend='compiled' is unavailable here "
         r"\(RuntimeError: no C\+\+ compiler\); using backend='fused'",
-    ):
+    ) as record:
         first = torchfocal.sigmoid_focal_loss(x, y, backend="compiled")
+    # The warning points at the user's line, not into torchfocal or torch.
+    assert [w.filename for w in record if w.category is RuntimeWarning] == [__file__]
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         second = torchfocal.sigmoid_focal_loss(x, y, backend="compiled")
@@ -165,19 +167,18 @@ def _graphs() -> int:
     return int(torch._dynamo.utils.counters["stats"]["unique_graphs"])
 
 
-@pytest.fixture(scope="module", autouse=True)
+@pytest.fixture(autouse=True)
 def _fresh_compiler() -> Iterator[None]:
-    """Start the module with no compiled cases (deliberately: the counts below are exact)."""
+    """Each test starts with nothing compiled (the counts below are exact) and no graph
+    break recorded."""
     torch._dynamo.reset()
-    compiled._reset()
+    torch._dynamo.utils.counters.clear()
     yield
     torch._dynamo.reset()
-    compiled._reset()
 
 
-def _same_as_fused(loss_name: str, x: torch.Tensor, target: torch.Tensor, **kwargs: Any) -> None:
+def _same_as_fused(fn: Any, x: torch.Tensor, target: torch.Tensor, **kwargs: Any) -> None:
     """backend="compiled" gives the eager fused kernels' loss and input gradient."""
-    fn = getattr(torchfocal, f"{loss_name}_focal_loss")
     values, grads = [], []
     for backend in ("compiled", "fused"):
         xx = x.detach().clone().requires_grad_(x.requires_grad)
@@ -192,142 +193,111 @@ def _same_as_fused(loss_name: str, x: torch.Tensor, target: torch.Tensor, **kwar
         torch.testing.assert_close(grads[0], grads[1], **tol)
 
 
-def _sigmoid_calls(**case: Any) -> list[tuple[torch.Tensor, torch.Tensor, dict[str, Any]]]:
-    """One sigmoid case called with batch sizes 2, 64 and 1,500 (4,500 elements, past
-    Inductor's 4,096-element summation threshold), every reduction that divides, and
-    different alphas and gammas (none of 0, 1 and 2, which are cases of their own)."""
-    dtype = case.pop("dtype", torch.float32)
-    grad = case.pop("requires_grad", True)
-    reductions = ["none"] if case.get("reduction") == "none" else ["mean", "sum", "positives"]
-    case.pop("reduction", None)
-    calls = []
-    for index, (n, gamma, alpha) in enumerate(
-        [(5, 2.5, 0.25), (64, 0.5, 0.75), (2, 0.25, 0.25), (1500, 3.0, 0.5), (64, 1.5, 0.1)]
-    ):
-        x = (torch.randn(n, 3, dtype=dtype) * 4).requires_grad_(grad)
-        y = torch.rand(n, 3) < 0.3
-        options = {"gamma": gamma, "alpha": alpha, "reduction": reductions[index % len(reductions)]}
-        calls.append((x, y, {**options, **case}))
-    return calls
+def _training_loop(loss: str, steps: int) -> None:
+    """A training loop as users write it: the last batch of an epoch smaller, a validation
+    step without gradient, gamma and alpha changed by a schedule (Python floats), the
+    reduction and every other option fixed."""
+    fn = getattr(torchfocal, f"{loss}_focal_loss")
+    for step in range(steps):
+        rows = 64 if step % 4 != 3 else 40 - step
+        x = (torch.randn(rows, 5) * 4).requires_grad_(step % 3 != 2)
+        target = torch.rand(rows, 5) < 0.3 if loss == "sigmoid" else torch.randint(0, 5, (rows,))
+        options = {"gamma": 2.5 + step / 10, "alpha": 0.25 + step / 100}
+        if x.requires_grad:
+            _same_as_fused(fn, x, target, **options)
+        else:
+            with torch.no_grad():
+                _same_as_fused(fn, x, target, **options)
 
 
-def test_one_sigmoid_program_serves_every_size_reduction_alpha_and_gamma() -> None:
-    before = _graphs()
-    for x, y, options in _sigmoid_calls():
-        _same_as_fused("sigmoid", x, y, **options)
-    assert _graphs() - before == 1
+@pytest.mark.parametrize("loss", ["sigmoid", "softmax"])
+def test_a_training_loop_compiles_a_handful_of_programs(loss: str) -> None:
+    """No recompile storm: 12 steps of new sizes and new gamma and alpha values compile the
+    first size, then one program with symbolic sizes (torch's automatic dynamic shapes),
+    for each of with and without gradient."""
+    _training_loop(loss, 12)
+    assert _graphs() == 4
+    assert not torch._dynamo.utils.counters["graph_break"]
 
 
-def test_one_softmax_program_serves_every_size_reduction_alpha_and_gamma() -> None:
-    before = _graphs()
-    for n, gamma, alpha, reduction in [
-        (3, 2.5, 0.5, "mean"),  # 3 rows, 5 classes: sizes that differ from the first call
-        (40, 0.5, [1.0, 2.0, 0.5, 1.0, 3.0], "sum"),
-        (2, 3.0, 2.0, "mean"),
-        (1000, 1.5, [0.1, 0.2, 0.3, 0.4, 0.5], "mean"),  # 5,000 elements
-    ]:
-        x = (torch.randn(n, 5) * 4).requires_grad_(True)
-        target = torch.randint(0, 5, (n,))
-        _same_as_fused("softmax", x, target, gamma=gamma, alpha=alpha, reduction=reduction)
-    assert _graphs() - before == 1
+def _family_calls(
+    rows: int, values: int
+) -> list[tuple[Any, torch.Tensor, torch.Tensor, dict[str, Any]]]:
+    x = torch.randn(rows, 4) * 3
+    mask = torch.rand(rows, 4) < 0.3
+    scores = torch.rand(rows, 4) * mask
+    index = torch.randint(0, 4, (rows,))
+    a, g = (0.25, 2.5) if values == 0 else (0.55, 0.7)
+    return [
+        (torchfocal.sigmoid_focal_loss, x, mask, {"alpha": a, "gamma": g}),
+        (
+            torchfocal.sigmoid_focal_loss,
+            x,
+            scores,
+            {"alpha": a, "gamma": g, "pos_weight": torch.tensor([1.0, 2.0, 3.0, 4.0])},
+        ),
+        (torchfocal.softmax_focal_loss, x, index, {"alpha": a, "gamma": g}),
+        (torchfocal.sigmoid_focal_loss_star, x, mask, {"alpha": a, "gamma": g, "beta": 1 + a}),
+        (torchfocal.asymmetric_loss, x, scores, {"gamma_pos": a, "gamma_neg": g, "clip": a / 5}),
+        (torchfocal.poly1_focal_loss, x, mask, {"alpha": a, "gamma": g, "epsilon": a}),
+        (torchfocal.poly1_cross_entropy, x, index, {"epsilon": a}),
+        (torchfocal.quality_focal_loss, x, scores, {"beta": 1 + g}),
+        (torchfocal.varifocal_loss, x, scores, {"alpha": a, "gamma": g}),
+    ]
 
 
-@pytest.mark.parametrize(
-    "case",
-    [
-        {"requires_grad": False},
-        {"dtype": torch.float64},
-        {"reduction": "none"},
-        {"alpha": None},
-        {"alpha": [0.1, 0.2, 0.3]},
-        {"weight_like_input": True},
-    ],
-    ids=["no-grad", "float64", "reduction-none", "alpha-None", "alpha-per-class", "full-weight"],
-)
-def test_each_distinct_sigmoid_case_compiles_once(case: dict[str, Any]) -> None:
-    """need_grad, the dtype, reduction="none", a None operand and a tensor operand change
-    the program: one more each, whatever the sizes and values of the calls after the first."""
-    before = _graphs()
-    full_weight = case.pop("weight_like_input", False)
-    for x, y, options in _sigmoid_calls(**case):
-        if full_weight:
-            options["weight"] = torch.rand(x.shape, dtype=x.dtype)
-        _same_as_fused("sigmoid", x, y, **options)
-    assert _graphs() - before == 1
+def test_every_compiled_loss_takes_new_numbers_without_recompiling() -> None:
+    """Each loss's numbers (alpha, gamma, clip, beta, epsilon, ...) are inputs of its
+    program: a second set of values reuses it, gives the fused kernels' results (torch 2.13
+    computes some ops on traced Python floats wrongly: they go in as 0-d tensors), and no
+    kernel breaks the graph by a Python branch on one of them."""
+    first = _family_calls(8, 0)
+    for fn, x, target, options in first:
+        _same_as_fused(fn, x.requires_grad_(True), target, **options)
+    compiled_once = _graphs()
+    assert compiled_once == len(first)
+    for fn, x, target, options in _family_calls(8, 1):
+        _same_as_fused(fn, x.requires_grad_(True), target, **options)
+    assert _graphs() == compiled_once
+    assert not torch._dynamo.utils.counters["graph_break"]
 
 
-def test_softmax_gamma_zero_is_its_own_case_and_exact_for_huge_margins() -> None:
+def test_softmax_gamma_zero_is_its_own_program_and_exact_for_huge_margins() -> None:
     """gamma 0 keeps the plain cross-entropy path: one program for it, no NaN where the
     other classes' probabilities underflow (the general modulator would take log 0)."""
-    before = _graphs()
-    for n in (2, 30, 1200):
-        x = (torch.randn(n, 5) * 4).requires_grad_(True)
-        target = torch.randint(0, 5, (n,))
+    for gamma in (2.5, 0.0, 0.0):
+        x = (torch.randn(30, 5) * 4).requires_grad_(True)
+        target = torch.randint(0, 5, (30,))
         with torch.no_grad():
             x[0, target[0]] = 1e4  # every other class's probability is exactly 0
-        _same_as_fused("softmax", x, target, gamma=0.0, alpha=0.25)
-        loss = torchfocal.softmax_focal_loss(x, target, gamma=0.0, alpha=0.25, backend="compiled")
+        _same_as_fused(torchfocal.softmax_focal_loss, x, target, gamma=gamma, alpha=0.25)
+        loss = torchfocal.softmax_focal_loss(x, target, gamma=gamma, alpha=0.25, backend="compiled")
         assert bool(torch.isfinite(loss))
-    assert _graphs() - before == 1
+    assert _graphs() == 2
 
 
 @pytest.mark.parametrize("gamma", [0.0, 1.0, 2.0])
-def test_each_special_gamma_is_one_case(gamma: float) -> None:
+def test_each_special_gamma_adds_one_program(gamma: float) -> None:
     """gamma 0, 1 and 2 have forms of their own in the kernels (cheaper than the general
-    exp(gamma log q)): one program each, for every size and alpha after the first call."""
-    before = _graphs()
-    for n, alpha in ((2, 0.25), (64, 0.5), (1500, 0.75)):
-        x = (torch.randn(n, 3) * 4).requires_grad_(True)
-        _same_as_fused("sigmoid", x, torch.rand(n, 3) < 0.3, gamma=gamma, alpha=alpha)
-    assert _graphs() - before == 1
+    exp(gamma log q)): torch guards on the value, one program each."""
+    for value in (0.5, gamma, gamma, 3.5):
+        x = (torch.randn(16, 3) * 4).requires_grad_(True)
+        _same_as_fused(torchfocal.sigmoid_focal_loss, x, torch.rand(16, 3) < 0.3, gamma=value)
+    assert _graphs() == 2
 
 
-def test_equal_sizes_in_the_first_call_add_one_program() -> None:
-    """Duck sizing: a first call with as many rows as classes assumes they are equal; the
-    first call where they differ compiles once more, and no call after it does."""
-    counts = []
-    for n, gamma in [(4, 0.75), (9, 0.75), (30, 2.5), (4, 2.5)]:
-        x = (torch.randn(n, 4, 2) * 4).requires_grad_(True)
-        _same_as_fused("sigmoid", x, torch.rand(n, 4, 2) < 0.3, gamma=gamma, alpha=0.3)
-        counts.append(_graphs())
-    assert [later - counts[0] for later in counts[1:]] == [1, 1, 1]
-
-
-def test_batch_size_one_adds_one_program_per_case() -> None:
-    """torch specialises a dimension of size 1: batch size 1 compiles once more per case,
-    and later calls at batch size 1 reuse it."""
-    counts = []
-    for n, gamma in [(17, 0.5), (1, 0.5), (1, 3.5), (40, 3.5)]:
-        x = (torch.randn(n, 3) * 4).requires_grad_(True)
-        _same_as_fused("sigmoid", x, torch.rand(n, 3) < 0.3, gamma=gamma, alpha=0.3)
-        counts.append(_graphs())
-    assert [later - counts[0] for later in counts[1:]] == [1, 1, 1]
-
-
-def test_reaching_the_recompile_limit_warns_once_and_runs_fused() -> None:
-    """A thread-count change recompiles within a case; with the limit at 1 that is the
-    limit reached: one RuntimeWarning, the fused kernels' results, then silence."""
+def test_past_the_recompile_limit_torch_runs_the_fused_math_eagerly() -> None:
+    """A thread-count change recompiles; with the limit at 1 that is the limit reached:
+    torch then runs the loss's math eagerly, which is the fused kernels' result."""
     threads = torch.get_num_threads()
-    # A 4-D input: a case no other test of this module compiles.
     x = torch.randn(6, 4, 2, 3, requires_grad=True)
     y = torch.rand(6, 4, 2, 3) < 0.3
     with torch._dynamo.config.patch(recompile_limit=1):
-        _same_as_fused("sigmoid", x, y)  # this case's first and only program
+        _same_as_fused(torchfocal.sigmoid_focal_loss, x, y)
         try:
             torch.set_num_threads(threads + 1)
-            with pytest.warns(
-                RuntimeWarning,
-                match=r"backend='compiled': torch\.compile reached its recompile limit "
-                r"\(torch\._dynamo\.config\.recompile_limit = 1\) for the sigmoid focal "
-                r"loss of a 4-D float32 input on cpu, with gradient; that case runs on "
-                r"backend='fused' from now on",
-            ) as record:
-                torchfocal.sigmoid_focal_loss(x, y, backend="compiled")
-            # The warning points at the user's line, not into torchfocal or torch.
-            assert [w.filename for w in record if w.category is RuntimeWarning] == [__file__]
-            with warnings.catch_warnings():
-                warnings.simplefilter("error", RuntimeWarning)
-                _same_as_fused("sigmoid", x, y)
-                _same_as_fused("sigmoid", x[:1], y[:1], gamma=0.5)
+            _same_as_fused(torchfocal.sigmoid_focal_loss, x, y)
+            _same_as_fused(torchfocal.sigmoid_focal_loss, x[:1], y[:1], gamma=0.5)
         finally:
             torch.set_num_threads(threads)
+    assert _graphs() == 1

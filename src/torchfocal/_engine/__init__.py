@@ -6,8 +6,12 @@ name:
 - :mod:`.targets`: every target form turned into the operands the kernels take;
 - :mod:`.reduction`: divisors, sums and normalisers;
 - :mod:`.numerics`: the numerically careful pieces the loss formulas are written with;
-- :mod:`.autograd`: the one autograd Function of the fused backends;
-- :mod:`.runners`: the runner of each kind of device (CPU blocks, one pass) and
-  :func:`.runners.run`, the one entry point of every loss;
-- :mod:`.compiled`: the same kernels through ``torch.compile``.
+- :mod:`.autograd`: the autograd Functions (fused: the gradient saved in forward;
+  Triton: the kernel launched again in backward) and the choice between them and autograd;
+- :mod:`.runners`: the runner of each kind of device (CPU blocks, one pass);
+  :func:`.runners.run` runs a loss on backend "naive", "fused" or "compiled", and
+  :func:`.runners.elementwise` every backend of an elementwise loss;
+- :mod:`.compiled`: the fused math through ``torch.compile`` (each loss compiles its own);
+- :mod:`.triton_runner`: backend "triton", the kernels of :mod:`torchfocal._triton` as
+  ``torch.library`` custom ops.
 """

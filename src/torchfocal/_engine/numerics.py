@@ -113,9 +113,10 @@ def scaled(
     return loss * scale, None if grad is None else grad * scale
 
 
-def power(log_base: Tensor, exponent: float) -> Tensor | float:
-    """base^exponent from log(base); exponent 0 gives 1 even where the base is 0."""
-    return 1.0 if exponent == 0.0 else torch.exp(exponent * log_base)
+def power(log_base: Tensor, exponent: float | Tensor) -> Tensor | float:
+    """base^exponent from log(base); exponent 0 gives 1 even where the base is 0 (a 0-d
+    tensor exponent, as the compiled engine passes a number, is never 0)."""
+    return 1.0 if equals(exponent, 0.0) else torch.exp(exponent * log_base)
 
 
 # Sigmoid forms -----------------------------------------------------------------------------

@@ -459,7 +459,7 @@ def _run_triton(
     """The reduced loss through the Triton kernels (:mod:`torchfocal._triton.regions`):
     forward launches the sums kernel, the ratio and reduction are torch operations on the
     (N, C) sums, backward launches the gradient kernel with the vjp of those sums."""
-    kernels = triton_runner.kernels("regions")
+    kernels = triton_runner.region_kernels()
     input = batch.input
     split = triton_runner.split_shape(input.shape, batch.dim)
     samples = input.shape[0]

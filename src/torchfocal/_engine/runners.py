@@ -15,17 +15,17 @@ elementwise steps. Where it runs:
 - every other device (and under torch.compile): one pass. A GPU's kernels are launched
   asynchronously and are not limited by a CPU cache; a Python loop of blocks would multiply
   the launches, and any read of a value would synchronise with the device.
-- ``backend="compiled"``: :mod:`torchfocal._engine.compiled`, which falls back to these
-  eager runners where it cannot compile.
+- ``backend="compiled"``: the loss's own compiled program
+  (:mod:`torchfocal._engine.compiled`), or these eager runners where it does not compile.
 
-:func:`run` is the one entry point of every loss: it picks the naive form or the fused one
-(:mod:`torchfocal._engine.autograd`) and the runner.
+:func:`run` picks the naive form or the fused one (:mod:`torchfocal._engine.autograd`) and
+the runner; :func:`elementwise` is every backend of an elementwise loss, "triton" included.
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
 import torch
@@ -34,7 +34,7 @@ from torch import Tensor
 from . import autograd, compiled, triton_runner
 from .numerics import Kernel, reads_values
 from .reduction import Divisor, reciprocal, reduce, scaled_result, scaled_sum
-from .targets import ElementwiseBatch
+from .targets import ElementwiseBatch, ElementwiseRequest, prepare_elementwise
 
 #: Elementwise losses on CPU tensors of more elements than this are cut into blocks
 #: (module docstring).
@@ -212,23 +212,19 @@ def run(
     backend: str,
     naive: Callable[[Tensor], Tensor],
     kernel: Kernel,
+    compiled_program: compiled.CompiledProgram,
     operands: Mapping[str, Any],
     divisor: Divisor,
     compute_dtype: torch.dtype,
     dim: int | None = None,
-    like_input: Sequence[str] = (),
-    traced: Sequence[str] = (),
-    full_first: Sequence[str] = (),
 ) -> Tensor:
     """The reduced loss of ``input`` through ``backend``: one call of every loss.
 
     ``naive(x)`` is the unreduced naive form of ``x`` (the input in ``compute_dtype``);
     ``kernel`` the fused form, run with ``operands`` by the runner of the input's device,
-    or compiled. ``dim`` is the class dimension of a loss with one value per location
-    (None: elementwise). For the compiled engine, ``like_input`` names the operands of the
-    input's own shape, ``traced`` the numbers that are inputs of its programs (not
-    constants), ``full_first`` the operands read as full where a size-1 dimension is
-    ambiguous (:mod:`torchfocal._engine.compiled`).
+    or as ``compiled_program`` (the loss's :func:`~torchfocal._engine.compiled.program`).
+    ``dim`` is the class dimension of a loss with one value per location (None:
+    elementwise).
     """
 
     def naive_loss(x: Tensor) -> Tensor:
@@ -236,17 +232,9 @@ def run(
 
     def fused(x: Tensor, need_grad: bool) -> tuple[Tensor, Tensor | None]:
         if backend == "compiled":
-            result = compiled.run(
-                kernel,
-                x.to(compute_dtype),
-                operands,
-                dim=dim,
-                divisor=divisor,
-                need_grad=need_grad,
-                like_input=tuple(like_input),
-                traced=tuple(traced),
-                full_first=tuple(full_first),
-            )
+            inverse = reciprocal(divisor, x.device)
+            program_operands = operands if dim is None else {**operands, "dim": dim}
+            result = compiled_program(x.to(compute_dtype), inverse, need_grad, program_operands)
             if result is not None:
                 loss, grad = result
                 return loss.to(x.dtype), None if grad is None else grad.to(x.dtype)
@@ -278,56 +266,44 @@ class TritonKernel(NamedTuple):
     #: The loss's numbers, by the names its kernel math declares.
     params: Mapping[str, float] = {}
     alpha: float | Tensor | None = None
-    count_positives: bool = False
 
 
 def elementwise(
-    batch: ElementwiseBatch,
+    request: ElementwiseRequest,
     *,
     backend: str,
     naive: Callable[..., Tensor],
     kernel: Kernel,
+    compiled_program: compiled.CompiledProgram,
     target_name: str = "y",
-    traced: Sequence[str] = (),
     triton: TritonKernel | None = None,
     **operands: Any,
 ) -> Tensor:
-    """:func:`run` for an elementwise loss of a prepared batch: ``naive(x, <target>, weight,
-    **operands)`` (the target as a float) and ``kernel(x, <target>, weight, **operands,
-    need_grad)``; with backend="triton", the deferred batch through the kernel ``triton``
-    names."""
+    """:func:`run` for an elementwise loss of checked arguments: ``naive(x, <target>,
+    weight, **operands)`` (the target as a float) and ``kernel(x, <target>, weight,
+    **operands, need_grad)`` on the prepared batch; with backend="triton", the checked
+    arguments through the kernel ``triton`` names."""
+
+    def naive_reduced(prepared: ElementwiseBatch, x: Tensor) -> Tensor:
+        dtype = prepared.compute_dtype
+        target = {target_name: prepared.y.to(dtype), "weight": prepared.weight}
+        return reduce(naive(x.to(dtype), **target, **operands), prepared.divisor).to(x.dtype)
+
     if backend == "triton":
         if triton is None:  # pragma: no cover - resolve_backend refuses it first
             raise ValueError("backend must not be 'triton' for a loss without a Triton kernel")
-
-        def naive_reduced(prepared: ElementwiseBatch, x: Tensor) -> Tensor:
-            dtype = prepared.compute_dtype
-            target = {target_name: prepared.y.to(dtype), "weight": prepared.weight}
-            return reduce(naive(x.to(dtype), **target, **operands), prepared.divisor).to(x.dtype)
-
         return triton_runner.elementwise(
-            batch,
-            loss=triton.loss,
-            naive=naive_reduced,
-            params=triton.params,
-            alpha=triton.alpha,
-            count_positives=triton.count_positives,
+            request, loss=triton.loss, naive=naive_reduced, params=triton.params, alpha=triton.alpha
         )
-    all_operands = {target_name: batch.mask(), "weight": batch.weight, **operands}
-    dtype = batch.compute_dtype
-
-    def naive_form(x: Tensor) -> Tensor:
-        return naive(x, **{**all_operands, target_name: batch.y.to(dtype)})
-
+    batch = prepare_elementwise(request)
+    y = batch.y.to(batch.compute_dtype)
     return run(
         batch.input,
         backend=backend,
-        naive=naive_form,
+        naive=lambda x: naive(x, **{target_name: y, "weight": batch.weight}, **operands),
         kernel=kernel,
-        operands=all_operands,
+        compiled_program=compiled_program,
+        operands={target_name: batch.mask(), "weight": batch.weight, **operands},
         divisor=batch.divisor,
-        compute_dtype=dtype,
-        like_input=(target_name,),
-        traced=traced,
-        full_first=("weight",),
+        compute_dtype=batch.compute_dtype,
     )

@@ -4,12 +4,13 @@ Two shapes of loss: elementwise ones (sigmoid-form: one value per logit) and per
 ones (softmax-form: one value per location, the classes along ``class_dim``). Each
 ``prepare_*`` function takes checked tensors and returns a batch of prepared operands:
 the target in the form the kernels take, per-element or per-class weights, and the divisor
-of the reduction.
+of the reduction. The elementwise losses check first (:func:`check_elementwise`,
+:func:`check_score_request`: the arguments the Triton kernel reads as they are) and
+prepare only for the other backends (:func:`prepare_elementwise`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import NamedTuple
 
 import torch
@@ -126,17 +127,15 @@ def target_form(
     return TargetForm("index", index, ignored, True, dim)
 
 
-def elementwise_target(
-    input: Tensor, target: Tensor, class_dim: int, ignore_index: int
-) -> tuple[Tensor, Tensor | None, bool]:
-    """Turn any accepted target form into (y, valid, hard).
+def elementwise_target(input: Tensor, form: TargetForm) -> tuple[Tensor, Tensor | None, bool]:
+    """Turn a checked target form into (y, valid, hard).
 
     y is a bool mask of the input's shape for hard targets, or the float target itself;
     valid is None or a bool tensor (class_dim of size 1) marking the counted locations; hard
     says that y holds only 0 and 1 (a mask, or a float target known to: the kernels' cheaper
     hard form; see :func:`target_form`).
     """
-    form = target_form(input, target, class_dim, ignore_index)
+    target = form.target
     if form.form == "mask":
         return (target if target.dtype == torch.bool else target != 0), None, True
     if form.form == "float":
@@ -184,21 +183,31 @@ def ignored_indices(
 
 
 class ElementwiseRequest(NamedTuple):
-    """The arguments of a deferred preparation (see :func:`prepare_elementwise`)."""
+    """The checked arguments of a sigmoid-form loss (:func:`check_elementwise`,
+    :func:`check_scores`), before anything is made of them: what the Triton kernel reads
+    as it is, and what :func:`prepare_elementwise` turns into the other backends' operands.
+    """
 
+    input: Tensor
+    #: The target as given (``form.target`` is the form the kernel reads).
     target: Tensor
     form: TargetForm
+    #: The weight as given (checked to broadcast to the input), or None.
     weight: Tensor | None
     ignore_index: int
+    #: class_dim, normalised where the input has one (else as given).
+    class_dim: int
     reduction: str
     avg_factor: float | Tensor | None
     label_smoothing: float
     distributed: bool
-    #: The eager preparation of the same arguments (for the naive form).
-    prepare: Callable[[], ElementwiseBatch]
+    compute_dtype: torch.dtype
     #: The argument whose [0, 1] range the kernel checks (a float target not checked
     #: before it), or None.
     range_checked_in_kernel: str | None = None
+    #: A target of scores: "positives" divides by the number of target values > 0, not by
+    #: their sum.
+    count_positives: bool = False
 
 
 class ElementwiseBatch(NamedTuple):
@@ -216,9 +225,6 @@ class ElementwiseBatch(NamedTuple):
     #: y holds only 0 and 1: a bool mask, or a float target checked to
     #: (see :func:`elementwise_target`).
     hard: bool = False
-    #: A deferred batch (the Triton runner's): the checked arguments, with y, weight and
-    #: divisor not yet made (y is the target as given, weight unexpanded, divisor None).
-    request: ElementwiseRequest | None = None
 
     def mask(self) -> Tensor:
         """The target as a bool mask where it is hard, else the float target."""
@@ -226,12 +232,17 @@ class ElementwiseBatch(NamedTuple):
             return self.y == 1
         return self.y
 
-    def prepared(self) -> ElementwiseBatch:
-        """The batch itself, or a deferred one's eager preparation."""
-        return self if self.request is None else self.request.prepare()
+
+def _check_weight(weight: Tensor | None, input: Tensor) -> Tensor | None:
+    if weight is None:
+        return None
+    weight = v.check_tensor("weight", weight)
+    v.check_same_device("weight", weight, input)
+    v.broadcast_to_input("weight", weight, input.shape)
+    return weight
 
 
-def prepare_elementwise(
+def check_elementwise(
     input: Tensor,
     target: Tensor,
     *,
@@ -242,13 +253,13 @@ def prepare_elementwise(
     avg_factor: float | Tensor | None,
     label_smoothing: float = 0.0,
     distributed: bool = False,
-    deferred: bool = False,
-) -> ElementwiseBatch:
-    """Target forms, weight, ignored elements and the divisor of every sigmoid-form loss.
+    range_in_kernel: bool = False,
+) -> ElementwiseRequest:
+    """Check the target form, weight and reduction options of a sigmoid-form loss.
 
     ``input`` and ``target`` have passed :func:`~torchfocal._engine.checks.check_pair`.
-    ``deferred`` (the Triton runner, whose kernel reads each target form as it is and
-    counts what the divisor needs in its own pass): check everything, make nothing.
+    ``range_in_kernel`` (backend="triton"): a float target's [0, 1] check is left to the
+    kernel where it checks values itself (:func:`~torchfocal._engine.checks.checks_in_kernel`).
     """
     reduction = v.check_reduction(reduction, v.SIGMOID_REDUCTIONS)
     avg_factor = v.check_avg_factor(avg_factor, reduction)
@@ -257,49 +268,41 @@ def prepare_elementwise(
     # input of independent binary logits is checked only where class_dim is used.
     if input.dim() >= 2:
         class_dim = v.normalize_dim("class_dim", class_dim, input.dim())
-    compute_dtype = v.compute_dtype(input)
+    weight = _check_weight(weight, input)
+    in_kernel = range_in_kernel and v.checks_in_kernel(input.device) and not target.requires_grad
+    form = target_form(input, target, class_dim, ignore_index, range_in_kernel=in_kernel)
+    return ElementwiseRequest(
+        input,
+        target,
+        form,
+        weight,
+        ignore_index,
+        class_dim,
+        reduction,
+        avg_factor,
+        label_smoothing,
+        distributed,
+        v.compute_dtype(input),
+        "target" if in_kernel and form.form == "float" else None,
+    )
+
+
+def prepare_elementwise(request: ElementwiseRequest) -> ElementwiseBatch:
+    """The operands of the fused and naive forms: the target as a mask or a float (one-hot
+    of class indices, smoothed), the weight times the mask of counted elements, and the
+    divisor of the reduction."""
+    input, compute_dtype = request.input, request.compute_dtype
+    if request.count_positives:
+        return _prepare_scores(request)
+    form = request.form
+    if request.range_checked_in_kernel is not None:
+        # Checked for the Triton kernel, which was to check the range itself, and run on the
+        # naive form after all: the eager check here.
+        form = target_form(input, request.target, request.class_dim, request.ignore_index)
+    y, valid, hard = elementwise_target(input, form)
     element_weight = None
-    if weight is not None:
-        weight = v.check_tensor("weight", weight)
-        v.check_same_device("weight", weight, input)
-        v.broadcast_to_input("weight", weight, input.shape)
-    if deferred:
-        in_kernel = v.checks_in_kernel(input.device) and not target.requires_grad
-        form = target_form(input, target, class_dim, ignore_index, range_in_kernel=in_kernel)
-
-        def prepare() -> ElementwiseBatch:
-            return prepare_elementwise(
-                input,
-                target,
-                weight=weight,
-                ignore_index=ignore_index,
-                class_dim=class_dim,
-                reduction=reduction,
-                avg_factor=avg_factor,
-                label_smoothing=label_smoothing,
-                distributed=distributed,
-            )
-
-        request = ElementwiseRequest(
-            target,
-            form,
-            weight,
-            ignore_index,
-            reduction,
-            avg_factor,
-            label_smoothing,
-            distributed,
-            prepare,
-            "target" if in_kernel and form.form == "float" else None,
-        )
-        hard = form.hard and label_smoothing == 0
-        return ElementwiseBatch(
-            input, form.target, weight, None, compute_dtype, class_dim, hard, request
-        )
-    y, valid, hard = elementwise_target(input, target, class_dim, ignore_index)
-
-    if weight is not None:
-        element_weight = weight.to(compute_dtype)
+    if request.weight is not None:
+        element_weight = request.weight.to(compute_dtype)
     if valid is not None:
         element_weight = (
             valid.to(compute_dtype) if element_weight is None else (element_weight * valid)
@@ -309,20 +312,23 @@ def prepare_elementwise(
     if valid is not None:
         count = valid.sum() * (input.numel() // max(valid.numel(), 1))
     # Ignored locations are already negatives in y, so y's sum is the counted positive mass.
-    positive_mass = y.sum(dtype=compute_dtype) if reduction == "positives" else None
+    positive_mass = y.sum(dtype=compute_dtype) if request.reduction == "positives" else None
     divisor = _reduction.divisor(
-        reduction,
+        request.reduction,
         count=count,
         positive_mass=positive_mass,
-        avg_factor=avg_factor,
-        distributed=distributed,
+        avg_factor=request.avg_factor,
+        distributed=request.distributed,
     )
+    label_smoothing = request.label_smoothing
     if label_smoothing > 0:
         y = y.to(compute_dtype) * (1.0 - label_smoothing) + label_smoothing / 2
     elif y.dtype != torch.bool:
         y = y.to(compute_dtype)
     hard = hard and label_smoothing == 0
-    return ElementwiseBatch(input, y, element_weight, divisor, compute_dtype, class_dim, hard)
+    return ElementwiseBatch(
+        input, y, element_weight, divisor, compute_dtype, request.class_dim, hard
+    )
 
 
 def class_alpha(
@@ -596,7 +602,7 @@ def check_unit_interval(expectation: str, values: Tensor) -> Tensor | None:
     return high
 
 
-def prepare_score_batch(
+def check_score_request(
     input: object,
     target: object,
     *,
@@ -604,20 +610,18 @@ def prepare_score_batch(
     reduction: str,
     avg_factor: float | Tensor | None,
     distributed: bool,
-    deferred: bool = False,
-) -> ElementwiseBatch:
-    """Input, IoU-aware target score, weight and divisor of the losses on scores.
+    range_in_kernel: bool = False,
+) -> ElementwiseRequest:
+    """Input, IoU-aware target score, weight and reduction options of the losses on scores.
 
     ``"positives"`` divides by the number of positives, max(count of target scores > 0, 1)
     (the detectors' num_pos: a dense score target holds one positive element per positive
     location); ``distributed=True`` first averages that count over the process group.
-    ``deferred``: as in :func:`prepare_elementwise`, check everything and make nothing; the
-    score is a float target of the input's shape (the Triton kernel reads it as given and
-    counts the positives in its own pass).
+    ``range_in_kernel``: as in :func:`check_elementwise`.
     """
     input = v.check_float_input("input", input)
     in_kernel = (
-        deferred
+        range_in_kernel
         and v.checks_in_kernel(input.device)
         and not (isinstance(target, Tensor) and target.requires_grad)
     )
@@ -625,49 +629,39 @@ def prepare_score_batch(
     reduction = v.check_reduction(reduction, v.SIGMOID_REDUCTIONS)
     avg_factor = v.check_avg_factor(avg_factor, reduction)
     v.check_distributed(distributed, reduction)
-    compute_dtype = v.compute_dtype(input)
-    element_weight = None
-    if weight is not None:
-        weight = v.check_tensor("weight", weight)
-        v.check_same_device("weight", weight, input)
-        v.broadcast_to_input("weight", weight, input.shape)
-    if deferred:
-
-        def prepare() -> ElementwiseBatch:
-            return prepare_score_batch(
-                input,
-                score,
-                weight=weight,
-                reduction=reduction,
-                avg_factor=avg_factor,
-                distributed=distributed,
-            )
-
-        request = ElementwiseRequest(
-            target=score,
-            form=TargetForm("float", score, None, False, 1),
-            weight=weight,
-            # Read only for class indices, which a score never is.
-            ignore_index=-100,
-            reduction=reduction,
-            avg_factor=avg_factor,
-            label_smoothing=0.0,
-            distributed=distributed,
-            prepare=prepare,
-            range_checked_in_kernel="target" if in_kernel else None,
-        )
-        return ElementwiseBatch(input, score, weight, None, compute_dtype, 1, False, request)
-    if weight is not None:
-        element_weight = weight.to(compute_dtype)
-    positives = (score > 0).sum(dtype=compute_dtype) if reduction == "positives" else None
-    divisor = _reduction.divisor(
+    weight = _check_weight(weight, input)
+    return ElementwiseRequest(
+        input,
+        score,
+        # No class dimension: the score is elementwise (class_dim is unused by these losses).
+        TargetForm("float", score, None, False, 1),
+        weight,
+        # Read only for class indices, which a score never is.
+        -100,
+        1,
         reduction,
+        avg_factor,
+        0.0,
+        distributed,
+        v.compute_dtype(input),
+        "target" if in_kernel else None,
+        count_positives=True,
+    )
+
+
+def _prepare_scores(request: ElementwiseRequest) -> ElementwiseBatch:
+    input, score, compute_dtype = request.input, request.target, request.compute_dtype
+    if request.range_checked_in_kernel is not None:  # the naive form after all: check here
+        check_scores(input, score, "target")
+    element_weight = None if request.weight is None else request.weight.to(compute_dtype)
+    positives = (score > 0).sum(dtype=compute_dtype) if request.reduction == "positives" else None
+    divisor = _reduction.divisor(
+        request.reduction,
         count=input.numel(),
         positive_mass=positives,
-        avg_factor=avg_factor,
-        distributed=distributed,
+        avg_factor=request.avg_factor,
+        distributed=request.distributed,
     )
-    # No class dimension: the score is elementwise (class_dim is unused by these losses).
     return ElementwiseBatch(
         input, score.to(compute_dtype), element_weight, divisor, compute_dtype, 1
     )

@@ -22,10 +22,8 @@ No value is read on the host anywhere: no synchronisation with the device.
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable, Mapping
 from types import ModuleType
-from typing import Any
 
 import torch
 from torch import Tensor
@@ -33,12 +31,27 @@ from torch import Tensor
 from . import autograd
 from . import checks as v
 from . import reduction as _reduction
-from .targets import UNIT_INTERVAL_MESSAGE, ElementwiseBatch
+from .targets import (
+    UNIT_INTERVAL_MESSAGE,
+    ElementwiseBatch,
+    ElementwiseRequest,
+    prepare_elementwise,
+)
 
 
-def kernels(name: str) -> ModuleType:
-    """A module of :mod:`torchfocal._triton`, imported on first use."""
-    return importlib.import_module(f"torchfocal._triton.{name}")
+def _ops() -> ModuleType:
+    """The kernels' custom ops (:mod:`torchfocal._triton.ops`), imported on first use."""
+    from .._triton import ops
+
+    return ops
+
+
+def region_kernels() -> ModuleType:
+    """The region losses' kernels (:mod:`torchfocal._triton.regions`), imported on first use
+    (they are launched directly: not custom ops yet)."""
+    from .._triton import regions
+
+    return regions
 
 
 def split_shape(shape: torch.Size, dim: int | None) -> tuple[int, int, int]:
@@ -62,20 +75,20 @@ def operand_view(
     return value.to(dtype).expand(shape).reshape(split)
 
 
-def class_dim_of(batch: ElementwiseBatch) -> int | None:
+def class_dim_of(request: ElementwiseRequest) -> int | None:
     """The class dimension of the split: the loss's class dimension where the input has
     one, else None (an input of independent binary logits)."""
-    input = batch.input
+    input = request.input
     if input.dim() == 0:
         return None
-    dim = batch.class_dim
+    dim = request.class_dim
     if -input.dim() <= dim < input.dim():
         return dim % input.dim()
     return None
 
 
 def elementwise(
-    batch: ElementwiseBatch,
+    request: ElementwiseRequest,
     *,
     loss: str,
     naive: Callable[[ElementwiseBatch, Tensor], Tensor],
@@ -83,29 +96,25 @@ def elementwise(
     alpha: float | Tensor | None = None,
     pos_weight: Tensor | None = None,
     gamma: float | str | Tensor = 0.0,
-    count_positives: bool = False,
 ) -> Tensor:
-    """The reduced loss of a deferred batch (:func:`~._engine.targets.prepare_elementwise`
-    with ``deferred=True``) through the Triton kernel ``loss``.
+    """The reduced loss of checked arguments (:func:`~._engine.targets.check_elementwise`)
+    through the Triton kernel ``loss``.
 
     ``alpha`` (a number or a tensor lined up with the input), ``pos_weight`` (broadcast to
     the input), ``gamma`` (a number, "flsd53" or a tensor of the input's shape) and
     ``params`` (the loss's own numbers) go to the kernel. ``naive(prepared batch, x)`` is
     the reduced naive loss of x, differentiable: it runs where the kernel's gradient is not
-    enough (another tensor requires grad, create_graph=True, a second backward).
-    ``count_positives``: "positives" counts target values > 0 (score targets) instead of
-    summing the target mass.
+    enough (another tensor requires grad, create_graph=True, a second backward), on
+    :func:`~._engine.targets.prepare_elementwise` of the request.
     """
-    request = batch.request
-    if request is None:  # pragma: no cover - the losses defer every triton batch
-        raise ValueError("batch must be deferred for backend='triton'; got a prepared batch")
-    input, form = batch.input, request.form
-    dim = form.dim if form.form == "index" else class_dim_of(batch)
+    input, form = request.input, request.form
+    dim = form.dim if form.form == "index" else class_dim_of(request)
     split = split_shape(input.shape, dim)
-    dtype = batch.compute_dtype
+    dtype = request.compute_dtype
+    count_positives = request.count_positives
 
     def naive_loss(x: Tensor) -> Tensor:
-        return naive(batch.prepared(), x)
+        return naive(prepare_elementwise(request), x)
 
     reduction = request.reduction
     reduce = reduction != "none"
@@ -120,43 +129,51 @@ def elementwise(
     else:
         target = target.reshape(split[0], split[2]).contiguous()
 
-    def launch(x: Tensor, **options: Any) -> Any:
-        return kernels("elementwise").elementwise_loss(
-            loss,
-            x.detach().reshape(split).contiguous(),
-            target,
-            form=form.form,
-            ignore_index=request.ignore_index,
-            label_smoothing=request.label_smoothing,
-            alpha=operand_view(alpha, input.shape, split, dtype)
-            if isinstance(alpha, Tensor)
-            else alpha,
-            weight=operand_view(request.weight, input.shape, split, dtype),
-            pos_weight=operand_view(pos_weight, input.shape, split, dtype),
-            gamma=operand_view(gamma, input.shape, split, dtype)
-            if isinstance(gamma, Tensor)
-            else gamma,
-            params=params or {},
-            count_positives=count_positives,
-            **options,
-        )
+    ops = _ops()
+    alpha_tensor = (
+        operand_view(alpha, input.shape, split, dtype) if isinstance(alpha, Tensor) else None
+    )
+    gamma_tensor = (
+        operand_view(gamma, input.shape, split, dtype) if isinstance(gamma, Tensor) else None
+    )
+    operands = (
+        target,
+        form.form,
+        request.ignore_index,
+        request.label_smoothing,
+        alpha_tensor,
+        None if alpha is None or isinstance(alpha, Tensor) else float(alpha),
+        operand_view(request.weight, input.shape, split, dtype),
+        operand_view(pos_weight, input.shape, split, dtype),
+        gamma_tensor,
+        float(gamma) if isinstance(gamma, (int, float)) else 0.0,
+        gamma if isinstance(gamma, str) else "",
+        list((params or {}).keys()),
+        [float(value) for value in (params or {}).values()],
+    )
+
+    def logits(x: Tensor) -> Tensor:
+        return x.detach().reshape(split).contiguous()
 
     checked = request.range_checked_in_kernel
 
     def forward(x: Tensor) -> tuple[Tensor, Tensor | float | None]:
-        result = launch(
-            x,
+        result, flags = ops.elementwise_forward(
+            loss,
+            logits(x),
+            *operands,
             output="partials" if reduce else "elements",
             need_mass=reduction == "positives",
             need_count=need_count,
+            count_positives=count_positives,
             check_range=checked is not None,
         )
         if checked is not None:
             message = UNIT_INTERVAL_MESSAGE.format(name=checked) + "; got {bad}"
-            v.require(result.flags == 0, message)
+            v.require(flags == 0, message)
         if not reduce:
-            return result.loss.view(input.shape), None
-        partials = result.loss
+            return result.view(input.shape), None
+        partials = result
         wide = _reduction.accumulation_dtype(input.device)
         total = partials[0].sum(dtype=wide)
         divisor = _reduction.divisor(
@@ -175,7 +192,9 @@ def elementwise(
             upstream = upstream.reshape(()) if inverse is None else upstream * inverse
         else:
             upstream = upstream.expand(input.shape).reshape(split).contiguous()
-        grad: Tensor = launch(x, output="none", need_grad=True, upstream=upstream).grad
+        grad: Tensor = ops.elementwise_backward(
+            loss, logits(x), *operands, count_positives=count_positives, upstream=upstream
+        )
         return grad.view(input.shape)
 
     return autograd.apply_recomputed(
@@ -231,19 +250,23 @@ def per_location(
         gamma_split = split if per_element else (outer, inner)
         kernel_gamma = gamma.to(compute).reshape(gamma_split).contiguous()
 
-    def call(x: Tensor) -> Any:
-        return kernels("softmax").prepare(
-            x.detach().reshape(split),
-            index=None if index is None else index.reshape(outer, inner),
-            probabilities=None if probabilities is None else probabilities.detach().reshape(split),
-            ignore_index=ignore_index,
-            label_smoothing=label_smoothing,
-            gamma=kernel_gamma,
-            class_factor=factor,
-        )
+    ops = _ops()
+    operands = (
+        None if index is None else index.reshape(outer, inner),
+        None if probabilities is None else probabilities.detach().reshape(split),
+        ignore_index,
+        label_smoothing,
+        kernel_gamma if isinstance(kernel_gamma, Tensor) else None,
+        0.0 if isinstance(kernel_gamma, Tensor) else float(kernel_gamma),
+        factor if isinstance(factor, Tensor) else None,
+        None if factor is None or isinstance(factor, Tensor) else float(factor),
+    )
+
+    def logits(x: Tensor) -> Tensor:
+        return x.detach().reshape(split)
 
     def forward(x: Tensor) -> tuple[Tensor, tuple[Tensor, Tensor | float | None]]:
-        location_loss, stats = kernels("softmax").forward(call(x))
+        location_loss, stats = ops.softmax_focal_forward(logits(x), *operands)
         location_loss = location_loss.view(location_shape)
         if divisor is None:
             return location_loss.to(input.dtype), (stats, None)
@@ -259,7 +282,9 @@ def per_location(
             upstream = upstream.reshape(outer, inner)
         elif inverse is not None:
             upstream = upstream * inverse
-        grad: Tensor = kernels("softmax").backward(call(x), stats, upstream)
+        grad: Tensor = ops.softmax_focal_backward(
+            logits(x), *operands, stats, upstream.contiguous()
+        )
         return grad.view(input.shape)
 
     return autograd.apply_recomputed(

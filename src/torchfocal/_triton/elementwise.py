@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import torch
 import triton
@@ -273,6 +273,13 @@ def _elementwise_kernel(
             tl.store(out_ptr + 2 * num_programs + pid, tl.sum(count_sum.to(tl.float64), axis=0))
 
 
+def programs_of(n_elements: Any, device: torch.device) -> Any:
+    """Programs of a launch over ``n_elements`` (an int, or a symbolic one under a fake
+    tensor's tracing): one per block, at most :func:`_program_limit`, at least one."""
+    blocks = (n_elements + BLOCK - 1) // BLOCK
+    return torch.sym_max(torch.sym_min(blocks, _program_limit(device)), 1)
+
+
 def _program_limit(device: torch.device) -> int:
     """Programs of one launch: PROGRAMS_PER_SM per SM of a CUDA device (a cached property
     read, no synchronisation), :data:`MAX_PROGRAMS` elsewhere."""
@@ -363,7 +370,7 @@ def elementwise_loss(
     numbers += [0.0] * (3 - len(numbers))
     _, num_classes, inner = x.shape
     n_elements = x.numel()
-    programs = max(min(triton.cdiv(n_elements, BLOCK), _program_limit(x.device)), 1)
+    programs = int(programs_of(n_elements, x.device))
     grad = torch.empty_like(x) if need_grad else None
     out: Tensor | None = None
     if output == "partials":

@@ -9,8 +9,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .._engine import checks as v
-from .._engine import runners, targets
-from .._engine.numerics import power, saturated_logsigmoid, scaled
+from .._engine import compiled, runners, targets
+from .._engine.numerics import equals, power, saturated_logsigmoid, scaled
 from .._engine.triton_fallback import falls_back_to_fused
 from ._registry import SIGMOID_FORMS, SIGMOID_REDUCTIONS, LossInfo, Sample
 
@@ -57,7 +57,7 @@ def asymmetric_naive(
     log_p, log_1mp = F.logsigmoid(x), F.logsigmoid(-x)
     # The modulators' logarithms saturate (SATURATED_LOGIT) where the loss grows like |x|.
     positive = power(saturated_logsigmoid(-x), gamma_pos) * -log_p
-    if clip == 0.0:
+    if equals(clip, 0.0):
         negative = power(saturated_logsigmoid(x), gamma_neg) * -log_1mp
     else:
         # p and 1 - p as exponentials of logsigmoids: their derivative p (1 - p) keeps its
@@ -85,7 +85,7 @@ def asymmetric_fused(
     p, one_minus_p = log_p.exp(), log_1mp.exp()
     modulator_pos = power(log_1mp, gamma_pos)
     loss_pos = -log_p * modulator_pos
-    if clip == 0.0:
+    if equals(clip, 0.0):
         modulator_neg = power(log_p, gamma_neg)
         loss_neg = -log_1mp * modulator_neg
     else:
@@ -100,7 +100,7 @@ def asymmetric_fused(
     if not need_grad:
         return scaled(loss, None, weight)
     grad_pos = -modulator_pos * (gamma_pos * p * -log_p + one_minus_p)
-    if clip == 0.0:
+    if equals(clip, 0.0):
         grad_neg = modulator_neg * (gamma_neg * one_minus_p * -log_1mp + p)
     else:
         # Below the clip modulator_neg is 0 and ratio is 1 (p_m = finfo.tiny).
@@ -111,6 +111,14 @@ def asymmetric_fused(
     else:
         grad = y * grad_pos + (1.0 - y) * grad_neg
     return scaled(loss, grad, weight)
+
+
+@compiled.program
+def asymmetric_compiled(
+    x: Tensor, inverse: compiled.Inverse, need_grad: bool, operands: compiled.Operands
+) -> compiled.Result:
+    """:func:`asymmetric_fused` and its reduction through torch.compile (backend="compiled")."""
+    return compiled.elementwise(asymmetric_fused, x, inverse, need_grad, operands)
 
 
 @falls_back_to_fused
@@ -184,7 +192,7 @@ def asymmetric_loss(
     gamma_neg = v.check_scalar_in("gamma_neg", gamma_neg, 0.0, math.inf)
     clip = v.check_scalar_in("clip", clip, 0.0, 1.0, high_inclusive=False)
     backend = v.resolve_backend(backend, input)
-    batch = targets.prepare_elementwise(
+    request = targets.check_elementwise(
         input,
         target,
         weight=weight,
@@ -193,13 +201,14 @@ def asymmetric_loss(
         reduction=reduction,
         avg_factor=avg_factor,
         distributed=distributed,
-        deferred=backend == "triton",
+        range_in_kernel=backend == "triton",
     )
     return runners.elementwise(
-        batch,
+        request,
         backend=backend,
         naive=asymmetric_naive,
         kernel=asymmetric_fused,
+        compiled_program=asymmetric_compiled,
         triton=runners.TritonKernel(
             loss="asymmetric", params={"gamma_pos": gamma_pos, "gamma_neg": gamma_neg, "clip": clip}
         ),

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .._engine import checks as v
-from .._engine import runners, targets
+from .._engine import compiled, runners, targets
 from .._engine.numerics import AlphaArg, alpha_t, has_neg_inf, scaled, sign, times
 from .._engine.triton_fallback import falls_back_to_fused
 from ._registry import SIGMOID_FORMS, SIGMOID_REDUCTIONS, LossInfo, Sample
@@ -58,6 +58,14 @@ def star_fused(
     # sigmoid(-z) is exact for z = +-inf too (0 or 1).
     grad = torch.sigmoid(z.neg_()).mul_(s).neg_() if need_grad else None
     return scaled(loss, grad, times(alpha_t(alpha, y, x), weight))
+
+
+@compiled.program
+def star_compiled(
+    x: Tensor, inverse: compiled.Inverse, need_grad: bool, operands: compiled.Operands
+) -> compiled.Result:
+    """:func:`star_fused` and its reduction through torch.compile (backend="compiled")."""
+    return compiled.elementwise(star_fused, x, inverse, need_grad, operands)
 
 
 @falls_back_to_fused
@@ -123,7 +131,7 @@ def sigmoid_focal_loss_star(
     gamma = v.check_star_gamma(gamma)
     beta = v.check_scalar_in("beta", beta, -math.inf, math.inf)
     backend = v.resolve_backend(backend, input)
-    batch = targets.prepare_elementwise(
+    request = targets.check_elementwise(
         input,
         target,
         weight=weight,
@@ -132,14 +140,15 @@ def sigmoid_focal_loss_star(
         reduction=reduction,
         avg_factor=avg_factor,
         distributed=distributed,
-        deferred=backend == "triton",
+        range_in_kernel=backend == "triton",
     )
-    alpha_arg = targets.class_alpha(alpha, batch.input, batch.class_dim, batch.compute_dtype)
+    alpha_arg = targets.class_alpha(alpha, request.input, request.class_dim, request.compute_dtype)
     return runners.elementwise(
-        batch,
+        request,
         backend=backend,
         naive=star_naive,
         kernel=star_fused,
+        compiled_program=star_compiled,
         triton=runners.TritonKernel(
             loss="focal_star", params={"gamma": gamma, "beta": beta}, alpha=alpha_arg
         ),

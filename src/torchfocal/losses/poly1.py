@@ -10,8 +10,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .._engine import checks as v
+from .._engine import compiled, runners, targets
 from .._engine import reduction as reducing
-from .._engine import runners, targets
 from .._engine.numerics import (
     SATURATED_LOGIT,
     AlphaArg,
@@ -84,6 +84,14 @@ def poly1_sigmoid_fused(
         d_term = (gamma + 1.0) * torch.exp(gamma * log_q + log_pq) * -sign(y)
         grad = grad + epsilon * d_term
     return scaled(loss, grad, weight)
+
+
+@compiled.program
+def poly1_sigmoid_compiled(
+    x: Tensor, inverse: compiled.Inverse, need_grad: bool, operands: compiled.Operands
+) -> compiled.Result:
+    """:func:`poly1_sigmoid_fused` and its reduction through torch.compile (backend="compiled")."""
+    return compiled.elementwise(poly1_sigmoid_fused, x, inverse, need_grad, operands)
 
 
 # Poly-1, softmax form: the softmax focal loss plus epsilon (1 - P_t)^k, k = gamma + 1, with
@@ -169,6 +177,14 @@ def poly1_softmax_fused(
         extra.scatter_(dim, target, -(coefficient * p_y * rest))
         grad = grad + extra
     return loss, grad if grad_scale is None else grad.mul_(grad_scale)
+
+
+@compiled.program
+def poly1_softmax_compiled(
+    x: Tensor, inverse: compiled.Inverse, need_grad: bool, operands: compiled.Operands
+) -> compiled.Result:
+    """:func:`poly1_softmax_fused` and its reduction through torch.compile (backend="compiled")."""
+    return compiled.per_location(poly1_softmax_fused, x, inverse, need_grad, operands)
 
 
 @falls_back_to_fused
@@ -291,7 +307,7 @@ def poly1_focal_loss(
             reduction=reduction,
             backend=backend,
         )
-    batch = targets.prepare_elementwise(
+    request = targets.check_elementwise(
         input,
         target,
         weight=weight,
@@ -301,14 +317,15 @@ def poly1_focal_loss(
         avg_factor=avg_factor,
         label_smoothing=label_smoothing,
         distributed=distributed,
-        deferred=backend == "triton",
+        range_in_kernel=backend == "triton",
     )
-    alpha_arg = targets.class_alpha(alpha, batch.input, batch.class_dim, batch.compute_dtype)
+    alpha_arg = targets.class_alpha(alpha, request.input, request.class_dim, request.compute_dtype)
     return runners.elementwise(
-        batch,
+        request,
         backend=backend,
         naive=poly1_sigmoid_naive,
         kernel=poly1_sigmoid_fused,
+        compiled_program=poly1_sigmoid_compiled,
         triton=runners.TritonKernel(
             loss="poly1", params={"epsilon": epsilon, "gamma": gamma}, alpha=alpha_arg
         ),
@@ -363,6 +380,7 @@ def _poly1_softmax(
         backend=backend,
         naive=naive,
         kernel=poly1_softmax_fused,
+        compiled_program=poly1_softmax_compiled,
         operands={
             "target": batch.target,
             "valid": batch.valid,
@@ -373,7 +391,6 @@ def _poly1_softmax(
         divisor=divisor,
         compute_dtype=batch.compute_dtype,
         dim=batch.dim,
-        like_input=("target", "valid"),
     )
 
 

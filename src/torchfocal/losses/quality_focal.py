@@ -8,9 +8,9 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .._engine import checks as v
-from .._engine import runners, targets
+from .._engine import compiled, runners, targets
 from .._engine.deprecation import renamed
-from .._engine.numerics import SATURATED_LOGIT, scaled, soft_bce
+from .._engine.numerics import SATURATED_LOGIT, equals, scaled, soft_bce
 from .._engine.triton_fallback import falls_back_to_fused
 from ._registry import SIGMOID_REDUCTIONS, LossInfo, Sample
 
@@ -60,7 +60,7 @@ def quality_fused(
     log_p, log_1mp = F.logsigmoid(x), F.logsigmoid(-x)
     bce = soft_bce(log_p, log_1mp, q)
     difference = _difference(log_p, log_1mp, q)
-    if beta == 0.0:
+    if equals(beta, 0.0):
         return scaled(bce, difference if need_grad else None, weight)
     magnitude = difference.abs()
     modulator = magnitude.pow(beta)
@@ -71,6 +71,14 @@ def quality_fused(
     slope = torch.where(magnitude > 0, beta * magnitude.pow(beta - 1.0) * difference.sign(), 0.0)
     grad = slope * torch.exp(log_p + log_1mp) * bce + modulator * difference
     return scaled(loss, grad, weight)
+
+
+@compiled.program
+def quality_compiled(
+    x: Tensor, inverse: compiled.Inverse, need_grad: bool, operands: compiled.Operands
+) -> compiled.Result:
+    """:func:`quality_fused` and its reduction through torch.compile (backend="compiled")."""
+    return compiled.elementwise(quality_fused, x, inverse, need_grad, operands)
 
 
 @renamed(target_score="target")
@@ -126,24 +134,23 @@ def quality_focal_loss(
     """
     input = v.check_float_input("input", input)
     backend = v.resolve_backend(backend, input)
-    batch = targets.prepare_score_batch(
+    request = targets.check_score_request(
         input,
         target,
         weight=weight,
         reduction=reduction,
         avg_factor=avg_factor,
         distributed=distributed,
-        deferred=backend == "triton",
+        range_in_kernel=backend == "triton",
     )
     beta = v.check_quality_beta(beta)
     return runners.elementwise(
-        batch,
+        request,
         backend=backend,
         naive=quality_naive,
         kernel=quality_fused,
-        triton=runners.TritonKernel(
-            loss="quality_focal", params={"beta": beta}, count_positives=True
-        ),
+        compiled_program=quality_compiled,
+        triton=runners.TritonKernel(loss="quality_focal", params={"beta": beta}),
         target_name="q",
         beta=beta,
     )

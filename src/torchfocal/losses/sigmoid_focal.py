@@ -51,7 +51,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .._engine import checks as v
-from .._engine import runners, targets, triton_runner
+from .._engine import compiled, runners, targets, triton_runner
 from .._engine.numerics import AlphaArg, Gamma, equals, log_one_minus_pt, scalar
 from .._engine.reduction import reduce
 from .._engine.triton_fallback import falls_back_to_fused
@@ -112,6 +112,14 @@ def fused_elementwise(
         if grad is not None:
             grad = grad * weight
     return loss, grad
+
+
+@compiled.program
+def sigmoid_focal_compiled(
+    x: Tensor, inverse: compiled.Inverse, need_grad: bool, operands: compiled.Operands
+) -> compiled.Result:
+    """:func:`fused_elementwise` and its reduction through torch.compile (backend="compiled")."""
+    return compiled.elementwise(fused_elementwise, x, inverse, need_grad, operands)
 
 
 #: softplus(z) is z itself to rounding past this (exp(-40) < 1e-17, below float64's epsilon
@@ -394,15 +402,13 @@ def sigmoid_focal_loss(
             bytes, class indices without a one-hot; no host synchronisation; CUDA tensors,
             or CPU tensors under ``TRITON_INTERPRET=1``), ``"fused"`` (analytic gradient
             computed in the forward pass), ``"naive"`` (plain torch ops under autograd) or
-            ``"compiled"`` (the fused
-            math through ``torch.compile``, compiled once per case: gradient wanted or not,
-            dtype, device, input rank, target form, which optional tensors are given and
-            how they broadcast, ``reduction="none"`` or not, gamma 0, 1, 2 or another. Batch
-            sizes and the values of alpha, the divisor and other gammas never recompile; a
-            dimension of size 1, dimensions equal in the first call that later differ, a
-            change of ``torch.get_num_threads()`` or a new memory layout add a program. If
-            torch's recompile limit is reached, one RuntimeWarning is raised and that case
-            runs on ``"fused"``).
+            ``"compiled"`` (the fused math and its reduction through ``torch.compile``,
+            with torch's own guards: a new batch size compiles once more, with symbolic
+            sizes, then never again; gradient wanted or not, the dtype, the target form,
+            which optional tensors are given and ``reduction="none"`` or not are each a
+            program; the values of alpha, gamma and the divisor are inputs, except gamma
+            0, 1 and 2, a program each. Past torch's recompile limit torch runs the same
+            math eagerly).
 
     Returns:
         The loss: a scalar, or the input's shape for ``reduction="none"``, in the input's
@@ -423,7 +429,7 @@ def sigmoid_focal_loss(
     gamma = v.check_gamma_spec(gamma)
     label_smoothing = v.check_label_smoothing(label_smoothing)
     backend = v.resolve_backend(backend, input)
-    batch = targets.prepare_elementwise(
+    request = targets.check_elementwise(
         input,
         target,
         weight=weight,
@@ -433,9 +439,9 @@ def sigmoid_focal_loss(
         avg_factor=avg_factor,
         label_smoothing=label_smoothing,
         distributed=distributed,
-        deferred=backend == "triton",
+        range_in_kernel=backend == "triton",
     )
-    compute_dtype = batch.compute_dtype
+    compute_dtype = request.compute_dtype
     pos_weight_arg = None
     if pos_weight is not None:
         pos_weight = v.check_tensor("pos_weight", pos_weight)
@@ -447,7 +453,7 @@ def sigmoid_focal_loss(
         pos_weight_arg = v.broadcast_to_input("pos_weight", pos_weight, input.shape).to(
             compute_dtype
         )
-    alpha_arg = targets.class_alpha(alpha, input, batch.class_dim, compute_dtype)
+    alpha_arg = targets.class_alpha(alpha, input, request.class_dim, compute_dtype)
 
     def naive(prepared: targets.ElementwiseBatch, x: Tensor) -> Tensor:
         y = prepared.y
@@ -465,16 +471,19 @@ def sigmoid_focal_loss(
         kernel_gamma: float | str | Tensor = (
             gamma
             if isinstance(gamma, (float, str))
-            else (_sigmoid_gamma(gamma, input, batch.prepared().y, compute_dtype))
+            else (
+                _sigmoid_gamma(gamma, input, targets.prepare_elementwise(request).y, compute_dtype)
+            )
         )
         return triton_runner.elementwise(
-            batch,
+            request,
             loss="sigmoid_focal",
             naive=naive,
             alpha=alpha_arg,
             pos_weight=pos_weight_arg,
             gamma=kernel_gamma,
         )
+    batch = targets.prepare_elementwise(request)
     y = batch.y
     if backend == "compiled" and y.dtype == torch.bool:
         # Inductor's CPU loops read a bool operand element by element (measured: the
@@ -492,12 +501,10 @@ def sigmoid_focal_loss(
         backend=backend,
         naive=lambda x: naive_elementwise(x, **operands),
         kernel=fused_elementwise,
+        compiled_program=sigmoid_focal_compiled,
         operands={**operands, "hard": batch.hard},
         divisor=batch.divisor,
         compute_dtype=compute_dtype,
-        like_input=("y", "gamma"),
-        traced=("alpha", "gamma"),
-        full_first=("weight",),
     )
 
 

@@ -36,8 +36,8 @@ import torch
 from torch import Tensor
 
 from .._engine import checks as v
+from .._engine import compiled, runners, targets, triton_runner
 from .._engine import reduction as reducing
-from .._engine import runners, targets, triton_runner
 from .._engine.numerics import (
     SATURATED_LOGIT,
     Gamma,
@@ -200,6 +200,14 @@ def fused(
     )
 
 
+@compiled.program
+def softmax_focal_compiled(
+    x: Tensor, inverse: compiled.Inverse, need_grad: bool, operands: compiled.Operands
+) -> compiled.Result:
+    """:func:`fused` and its reduction through torch.compile (backend="compiled")."""
+    return compiled.per_location(fused, x, inverse, need_grad, operands)
+
+
 def _softmax_gamma(
     gamma: v.GammaSpec,
     input: Tensor,
@@ -273,9 +281,9 @@ def softmax_focal_loss(
             divided by the summed ``weight`` of the counted targets; for probability targets,
             by the number of locations) or ``"sum"``.
         backend: ``"auto"``, ``"triton"``, ``"fused"``, ``"naive"`` or ``"compiled"``, as
-            in :func:`sigmoid_focal_loss` (here the class dim is part of what makes a
-            compiled case). The Triton kernel runs an online softmax over the classes in
-            blocks, so any number of classes works without holding a row at once.
+            in :func:`sigmoid_focal_loss`. The Triton kernel runs an online softmax over
+            the classes in blocks, so any number of classes works without holding a row at
+            once.
 
     Example:
         >>> import torch, torchfocal
@@ -375,12 +383,6 @@ def per_location_loss(
     ``target`` is what the fused kernel takes (class indices, or a dense float target);
     ``dense_target`` makes the dense one the naive form takes.
     """
-    if backend == "compiled" and isinstance(class_factor, (int, float)):
-        # One number for every class as C equal values: the compiled program of per-class
-        # values then serves it too (a number would be a constant of a program of its own).
-        shape = [1] * input.dim()
-        shape[dim] = input.shape[dim]
-        class_factor = torch.full(shape, class_factor, dtype=compute_dtype, device=input.device)
     return runners.run(
         input,
         backend=backend,
@@ -388,12 +390,11 @@ def per_location_loss(
             x, dense_target(), class_factor=class_factor, gamma=gamma, dim=dim
         ),
         kernel=fused,
+        compiled_program=softmax_focal_compiled,
         operands={"target": target, "valid": valid, "class_factor": class_factor, "gamma": gamma},
         divisor=divisor,
         compute_dtype=compute_dtype,
         dim=dim,
-        like_input=("target", "valid", "gamma"),
-        traced=("gamma",),
     )
 
 

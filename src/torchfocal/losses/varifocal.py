@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .._engine import checks as v
-from .._engine import runners, targets
+from .._engine import compiled, runners, targets
 from .._engine.deprecation import renamed
 from .._engine.numerics import power, saturated_logsigmoid, scaled, soft_bce
 from .._engine.triton_fallback import falls_back_to_fused
@@ -63,6 +63,14 @@ def varifocal_fused(
     grad_pos = scale * ((1.0 - q) * p - q * one_minus_p)
     grad_neg = alpha * modulator * (gamma * one_minus_p * softplus_x + p)
     return scaled(loss, torch.where(positive, grad_pos, grad_neg), weight)
+
+
+@compiled.program
+def varifocal_compiled(
+    x: Tensor, inverse: compiled.Inverse, need_grad: bool, operands: compiled.Operands
+) -> compiled.Result:
+    """:func:`varifocal_fused` and its reduction through torch.compile (backend="compiled")."""
+    return compiled.elementwise(varifocal_fused, x, inverse, need_grad, operands)
 
 
 @renamed(target_score="target")
@@ -132,28 +140,28 @@ def varifocal_loss(
     """
     input = v.check_float_input("input", input)
     backend = v.resolve_backend(backend, input)
-    batch = targets.prepare_score_batch(
+    request = targets.check_score_request(
         input,
         target,
         weight=weight,
         reduction=reduction,
         avg_factor=avg_factor,
         distributed=distributed,
-        deferred=backend == "triton",
+        range_in_kernel=backend == "triton",
     )
     alpha = v.check_scalar_in("alpha", alpha, 0.0, 1.0)
     gamma = v.check_gamma(gamma)
     iou_weighted = v.check_bool("iou_weighted", iou_weighted)
     return runners.elementwise(
-        batch,
+        request,
         backend=backend,
         naive=varifocal_naive,
         kernel=varifocal_fused,
+        compiled_program=varifocal_compiled,
         # alpha weighs the negatives (no alpha_t): one of the kernel's numbers.
         triton=runners.TritonKernel(
             loss="varifocal",
             params={"alpha": alpha, "gamma": gamma, "iou_weighted": float(iou_weighted)},
-            count_positives=True,
         ),
         target_name="q",
         alpha=alpha,
