@@ -41,6 +41,8 @@ def _op_samples() -> list[tuple[str, tuple[Any, ...]]]:
         *("sigmoid_focal", x, soft, "float", -100, 0.1, per_class, None, soft, per_class),
         *(soft, 0.0, ""),
     )
+    # a loss with numbers of its own, passed by name (FL*'s gamma and beta)
+    star = ("focal_star", *plain[1:])
     upstream = torch.tensor(0.5, device=DEVICE)
     index = torch.randint(0, 3, (2, 5), device=DEVICE)
     ignored = index.clone()
@@ -50,10 +52,11 @@ def _op_samples() -> list[tuple[str, tuple[Any, ...]]]:
     by_probabilities = (x, None, probabilities, -100, 0.1, index.float(), 0.0, soft[0, :, 0], None)
     stats = torch.ops.torchfocal.softmax_focal_forward(*by_index)[1]
     return [
-        ("elementwise_forward", (*plain, [], "partials", True, True, False, False)),
-        ("elementwise_forward", (*full, [], "elements", False, False, False, True)),
-        ("elementwise_backward", (*plain, [], False, upstream)),
-        ("elementwise_backward", (*full, [], False, soft)),
+        ("elementwise_forward", (*plain, "", [], "partials", True, True, False, False)),
+        ("elementwise_forward", (*full, "", [], "elements", False, False, False, True)),
+        ("elementwise_forward", (*star, "gamma,beta", [2.0, 1.0], "elements", *(False,) * 4)),
+        ("elementwise_backward", (*plain, "", [], False, upstream)),
+        ("elementwise_backward", (*full, "", [], False, soft)),
         ("softmax_focal_forward", by_index),
         ("softmax_focal_forward", (x, ignored, *by_index[2:])),
         ("softmax_focal_forward", by_probabilities),

@@ -148,7 +148,7 @@ def elementwise(
         gamma_tensor,
         float(gamma) if isinstance(gamma, (int, float)) else 0.0,
         gamma if isinstance(gamma, str) else "",
-        list((params or {}).keys()),
+        ",".join(params or {}),  # the names, in one string (an op takes no list of str)
         [float(value) for value in (params or {}).values()],
     )
 

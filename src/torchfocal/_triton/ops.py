@@ -40,7 +40,7 @@ def _elementwise(
     gamma: Tensor | None,
     gamma_value: float,
     gamma_schedule: str,
-    param_names: list[str],
+    param_names: str,
     params: list[float],
     **launch: object,
 ) -> elementwise.ElementwiseResult:
@@ -55,7 +55,7 @@ def _elementwise(
         weight=weight,
         pos_weight=pos_weight,
         gamma=gamma if gamma is not None else (gamma_schedule or gamma_value),
-        params=dict(zip(param_names, params, strict=True)),
+        params=dict(zip(param_names.split(",") if param_names else [], params, strict=True)),
         **launch,  # type: ignore[arg-type]
     )
 
@@ -75,7 +75,7 @@ def elementwise_forward(
     gamma: Tensor | None,
     gamma_value: float,
     gamma_schedule: str,
-    param_names: list[str],
+    param_names: str,
     params: list[float],
     output: str,
     need_mass: bool,
@@ -136,7 +136,7 @@ def _(
     gamma: Tensor | None,
     gamma_value: float,
     gamma_schedule: str,
-    param_names: list[str],
+    param_names: str,
     params: list[float],
     output: str,
     need_mass: bool,
@@ -168,7 +168,7 @@ def elementwise_backward(
     gamma: Tensor | None,
     gamma_value: float,
     gamma_schedule: str,
-    param_names: list[str],
+    param_names: str,
     params: list[float],
     count_positives: bool,
     upstream: Tensor,
@@ -216,7 +216,7 @@ def _(
     gamma: Tensor | None,
     gamma_value: float,
     gamma_schedule: str,
-    param_names: list[str],
+    param_names: str,
     params: list[float],
     count_positives: bool,
     upstream: Tensor,
