@@ -602,8 +602,11 @@ def _worker(rank: int, port: int, results: Any) -> None:
                 x, labels = batch[name]
                 shard = slice(rank * 4, (rank + 1) * 4)
                 losses[name].append(module(x[shard], labels[shard]).item())
+        # NumPy copies, pickled by value: a tensor would travel as a shared-memory handle
+        # that the parent opens through this process, which may have exited by then
+        # ("connection reset by peer" on a loaded machine).
         buffers = {
-            name: {key: value.clone() for key, value in module.state_dict().items()}
+            name: {key: value.numpy().copy() for key, value in module.state_dict().items()}
             for name, module in modules.items()
         }
         results.put((rank, losses, buffers))
@@ -666,9 +669,9 @@ def test_two_ranks_hold_the_state_of_the_whole_batch() -> None:
                 assert losses[name][step] == pytest.approx(expected.item(), rel=1e-12)
         for rank, (_, buffers) in collected.items():
             for key, value in single.state_dict().items():
-                torch.testing.assert_close(buffers[name][key], value, **TIGHT)
+                torch.testing.assert_close(torch.from_numpy(buffers[name][key]), value, **TIGHT)
                 # the ranks agree exactly (the same all-reduced sums)
-                assert torch.equal(buffers[name][key], collected[0][1][name][key]), rank
+                assert (buffers[name][key] == collected[0][1][name][key]).all(), rank
     # the shards' own counts differ: a per-rank state would not have matched
     first = _global_batches()[0]["SeesawLoss"][1]
     assert not torch.equal(

@@ -220,7 +220,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         metavar="TEXT",
         help="measure only the rows whose case or baseline contains TEXT (e.g. 'dice', "
-        "'MONAI'); the others say skipped",
+        "'MONAI'); the others say skipped (default: every row)",
     )
     sweep = parser.add_argument_group("sweep")
     sweep.add_argument(
