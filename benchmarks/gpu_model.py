@@ -30,6 +30,7 @@ import functools
 import json
 import os
 import sys
+import types
 import weakref
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -150,11 +151,20 @@ def counting() -> Iterator[ByteCounter]:
     (the kernels do not run), which otherwise take CUDA's branches."""
     import importlib
 
-    from torchfocal._engine import checks
+    from torchfocal._engine import checks, triton_runner
+    from torchfocal._triton import ops
 
     counter = ByteCounter()
     saved: list[tuple[Any, str, Any]] = [(checks, "check_triton", checks.check_triton)]
     checks.check_triton = lambda input, has_triton=True: None
+    # On meta tensors a custom op runs its fake implementation, which launches nothing: the
+    # engine gets the ops' own Python implementations instead (``_init_fn``, torch's name
+    # for the function a custom op was made from), which launch the kernels counted here.
+    implementations = types.SimpleNamespace(
+        **{name: getattr(ops, name)._init_fn for name in ops.OPS}
+    )
+    saved.append((triton_runner, "_ops", triton_runner._ops))
+    triton_runner._ops = lambda: implementations
     for name in triton_aot.KERNEL_MODULES:
         module = importlib.import_module(name)
         for attribute, value in list(vars(module).items()):

@@ -21,13 +21,7 @@ pytestmark = pytest.mark.skipif(
     DEVICE == "cpu" and not checks.triton_interpreted(),
     reason="the kernels run on CPU tensors only when interpreted",
 )
-
-OPS = (
-    "elementwise_forward",
-    "elementwise_backward",
-    "softmax_focal_forward",
-    "softmax_focal_backward",
-)
+OPS = pytest.importorskip("torchfocal._triton.ops").OPS
 
 
 def _op_samples() -> list[tuple[str, tuple[Any, ...]]]:

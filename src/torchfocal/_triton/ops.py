@@ -340,3 +340,12 @@ def _(
     upstream: Tensor,
 ) -> Tensor:
     return torch.empty_like(x)
+
+
+#: The ops' names (``torch.ops.torchfocal.<name>``).
+OPS = (
+    "elementwise_forward",
+    "elementwise_backward",
+    "softmax_focal_forward",
+    "softmax_focal_backward",
+)
