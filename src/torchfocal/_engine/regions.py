@@ -41,6 +41,7 @@ from torch import Tensor
 from . import autograd, triton_runner
 from . import checks as v
 from . import reduction as reducing
+from .numerics import reads_values
 from .targets import check_unit_interval, ignored_indices, reject_single_class_index_target
 
 ACTIVATIONS = ("softmax", "sigmoid", "none")
@@ -308,8 +309,23 @@ def fused_sums(
     locations = index[0].numel() if n else 0
     flat_index = index.reshape(n, locations)
     width = classes + (1 if batch.background is not None else 0)
-    intersection = p.new_zeros((n, width)).scatter_add_(1, flat_index, p_y.reshape(n, locations))
-    counts = p.new_zeros((n, width)).scatter_add_(1, flat_index, ones.reshape(n, locations))
+    if p.device.type == "cpu" and reads_values(p):
+        # Per (sample, class) sums as one bincount over sample * width + class: on the CPU
+        # a bincount is a plain loop, half the time of two scatter_add_ calls at
+        # (2, 4, 96, 96, 96). Not elsewhere: on CUDA a weighted bincount has no
+        # deterministic form, and its output's size is read from the data.
+        key = flat_index + torch.arange(n, device=p.device).unsqueeze(1) * width
+        key = key.reshape(-1)
+        intersection = torch.bincount(key, p_y.reshape(-1), minlength=n * width)
+        counts = torch.bincount(
+            key, ones.reshape(-1) if batch.valid is not None else None, n * width
+        )
+        intersection, counts = intersection.view(n, width), counts.view(n, width).to(p.dtype)
+    else:
+        intersection = p.new_zeros((n, width)).scatter_add_(
+            1, flat_index, p_y.reshape(n, locations)
+        )
+        counts = p.new_zeros((n, width)).scatter_add_(1, flat_index, ones.reshape(n, locations))
     return intersection[:, :classes], predicted, counts[:, :classes], p_y
 
 
