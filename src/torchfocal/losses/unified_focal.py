@@ -71,9 +71,9 @@ def unified_focal_loss(
                            - \delta \sum_{c \ge 1} (1 - p_c)^\gamma t_c \log p_c .
 
     Per sample (mean over the samples; once over the whole batch with ``batch=True``), the
-    Tversky index with delta weighing false
-    negatives, :math:`mTI_c = (I_c + s_{nr}) / (I_c + \delta FN_c + (1 - \delta) FP_c +
-    s_{dr})`, summed over the classes (equation 21; equation 18 for the symmetric form):
+    Tversky index with delta weighing false negatives, :math:`mTI_c = (I_c + s_{nr}) / (I_c +
+    \delta FN_c + (1 - \delta) FP_c + s_{dr})`, summed over the classes (equation 21;
+    equation 18 for the symmetric form):
 
     .. math::
 
