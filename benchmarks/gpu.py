@@ -1,4 +1,5 @@
-"""GPU benchmark: torchfocal's Triton, fused and compiled backends against torch and torchvision.
+"""GPU benchmark: torchfocal's Triton, fused and compiled backends against torch, torchvision
+and MONAI.
 
 How to run, on the GPU machine, from the repository root (everything is written into the
 folder ``$OUT`` if it is set, else next to this file; ``--out DIR`` chooses another):
@@ -27,6 +28,12 @@ What one run measures, in this order:
    medians per call; ratios (to the baseline, to the copy's bandwidth, torchvision to
    triton) are medians of the per-round ratios.
 3. The goals, each with its measured value, threshold and whether it is met.
+
+The segmentation rows ("dice" cases: softmax Dice of (N, C, d1, ...) logits and class
+indices, the issue's 3-D (2, 4, 96, 96, 96) and 2-D (16, 21, 256, 256) shapes, float32) time
+``torchfocal.dice_loss`` against MONAI's ``DiceLoss(to_onehot_y=True, softmax=True)`` (where
+importable) and against the plain autograd form a user writes (softmax, ``F.one_hot``, the
+sums; the baseline); their goals are time <= 0.8x and peak extra memory <= 0.5x MONAI's.
 
 Bytes moved by a loss's forward+backward are counted as the fewest any implementation must
 move: the logits read once, the target read once (at its own dtype: 1 byte for bool, 8 for
@@ -76,6 +83,11 @@ SMOKE_TABLE_MD = "gpu-table-smoke.md"
 TORCHFOCAL_BACKENDS = ("triton", "fused", "compiled")
 SIGMOID_CLASSES = 80
 SOFTMAX_CLASSES = 1000
+#: The segmentation issue's Dice shapes: a 3-D volume of 4 classes, 2-D images of 21.
+DICE_SHAPES = ((2, 4, 96, 96, 96), (16, 21, 256, 256))
+DICE_SMOKE_SIDE = 4  # every spatial size of a smoke run's Dice case
+MONAI = "MONAI"
+AUTOGRAD_DICE = "autograd Dice"
 POSITIVE_FRACTION = 0.01  # about one positive in 100, as in the CPU benchmark
 
 WARMUP_CALLS = 3
@@ -109,11 +121,12 @@ LossFunction = Callable[[Tensor, Tensor], Tensor]
 
 @dataclass(frozen=True)
 class Case:
-    """One input: the loss it feeds, its full (N, C) shape, dtype and target form."""
+    """One input: the loss it feeds, its full (N, C) shape ((N, C, d1, ...) for "dice"),
+    dtype and target form."""
 
-    loss: str  # "sigmoid" | "softmax"
+    loss: str  # "sigmoid" | "softmax" | "dice"
     label: str  # "1e7" for an element count, "(65536, 1000)" for a named shape
-    full_shape: tuple[int, int]
+    full_shape: tuple[int, ...]
     dtype: torch.dtype
     target: str  # "bool" | "float" (0/1 values) | "index"
 
@@ -121,14 +134,19 @@ class Case:
     def name(self) -> str:
         return f"{self.loss} {self.label} {dtype_name(self.dtype)} {self.target}"
 
-    def shape(self, smoke: bool) -> tuple[int, int]:
-        rows, classes = self.full_shape
+    def shape(self, smoke: bool) -> tuple[int, ...]:
         if not smoke:
             return self.full_shape
+        if self.loss == "dice":
+            spatial = len(self.full_shape) - 2
+            return (*self.full_shape[:2], *[DICE_SMOKE_SIDE] * spatial)
+        rows, classes = self.full_shape
         return max(SMOKE_MIN_ROWS, round(rows * SMOKE_SCALE)), classes
 
     @property
     def baseline(self) -> str:
+        if self.loss == "dice":
+            return AUTOGRAD_DICE
         return "F.binary_cross_entropy_with_logits" if self.loss == "sigmoid" else "F.cross_entropy"
 
 
@@ -145,31 +163,35 @@ def _by_elements(
 
 def all_cases() -> list[Case]:
     """Every case, float32 first: the goals are all judged on float32 cases, so a run cut
-    short by its time budget loses bfloat16 cases first."""
-    specs: list[tuple[str, str, tuple[int, int], str]] = [
+    short by its time budget loses bfloat16 cases first. The Dice cases are float32 only
+    (their goals are MONAI's float32 time and memory)."""
+    specs: list[tuple[str, str, tuple[int, ...], str]] = [
         *(_by_elements("sigmoid", n, SIGMOID_CLASSES, "bool") for n in (10**6, 10**7, 10**8)),
         _by_elements("sigmoid", 10**7, SIGMOID_CLASSES, "float"),
         *(_by_elements("softmax", n, SOFTMAX_CLASSES, "index") for n in (10**6, 10**7, 10**8)),
         ("softmax", "(65536, 1000)", (65536, 1000), "index"),
         ("softmax", "(8192, 32000)", (8192, 32000), "index"),
     ]
-    return [
-        Case(loss, label, shape, dtype, target)
+    dice = [Case("dice", str(shape), shape, torch.float32, "index") for shape in DICE_SHAPES]
+    float32, bfloat16 = (
+        [Case(loss, label, shape, dtype, target) for loss, label, shape, target in specs]
         for dtype in (torch.float32, torch.bfloat16)
-        for loss, label, shape, target in specs
-    ]
+    )
+    return [*float32, *dice, *bfloat16]
 
 
-def target_bytes(case: Case, shape: tuple[int, int], form: str) -> int:
-    rows, classes = shape
+def target_bytes(case: Case, shape: tuple[int, ...], form: str) -> int:
+    """The target's bytes: one int64 index per location (every element but the class
+    dimension 1), else one value per logit."""
+    elements = math.prod(shape)
     if form == "index":
-        return rows * torch.empty((), dtype=torch.int64).element_size()
+        return elements // shape[1] * torch.empty((), dtype=torch.int64).element_size()
     size = 1 if form == "bool" else torch.empty((), dtype=case.dtype).element_size()
-    return rows * classes * size
+    return elements * size
 
 
-def logits_bytes(case: Case, shape: tuple[int, int]) -> int:
-    return shape[0] * shape[1] * torch.empty((), dtype=case.dtype).element_size()
+def logits_bytes(case: Case, shape: tuple[int, ...]) -> int:
+    return math.prod(shape) * torch.empty((), dtype=case.dtype).element_size()
 
 
 # Inputs and implementations -----------------------------------------------------------------
@@ -184,8 +206,11 @@ class InputSet:
     targets: dict[str, Tensor]
 
 
-def make_inputs(case: Case, shape: tuple[int, int], device: torch.device) -> InputSet:
+def make_inputs(case: Case, shape: tuple[int, ...], device: torch.device) -> InputSet:
     logits = torch.randn(shape, device=device, dtype=case.dtype).requires_grad_()
+    if case.loss == "dice":
+        locations = (shape[0], *shape[2:])
+        return InputSet(logits, {"index": torch.randint(0, shape[1], locations, device=device)})
     if case.loss == "softmax":
         index = torch.randint(0, shape[1], (shape[0],), device=device)
         return InputSet(logits, {"index": index})
@@ -212,12 +237,19 @@ class Implementation:
     target: str  # the key of InputSet.targets it reads
 
 
+def torchfocal_loss(case: Case) -> Callable[..., Tensor]:
+    if case.loss == "dice":
+        return torchfocal.dice_loss
+    if case.loss == "sigmoid":
+        return torchfocal.sigmoid_focal_loss
+    return torchfocal.softmax_focal_loss
+
+
 def implementations(case: Case, backends: Sequence[str]) -> list[Implementation]:
-    """torchfocal's backends, torchvision's focal loss (sigmoid, where importable), and the
-    baseline last. Every loss at its default options, reduction "mean"."""
-    focal = (
-        torchfocal.sigmoid_focal_loss if case.loss == "sigmoid" else torchfocal.softmax_focal_loss
-    )
+    """torchfocal's backends, torchvision's focal loss (sigmoid) or MONAI's DiceLoss (dice),
+    where importable, and the baseline last. Every loss at its default options, reduction
+    "mean"."""
+    focal = torchfocal_loss(case)
     found: list[Implementation] = [
         Implementation(
             f"torchfocal {backend}",
@@ -226,7 +258,12 @@ def implementations(case: Case, backends: Sequence[str]) -> list[Implementation]
         )
         for backend in backends
     ]
-    if case.loss == "sigmoid":
+    if case.loss == "dice":
+        monai = monai_dice_loss()
+        if monai is not None:
+            found.append(Implementation(MONAI, monai, "index"))
+        found.append(Implementation(case.baseline, autograd_dice, "index"))
+    elif case.loss == "sigmoid":
         vision = torchvision_sigmoid_focal_loss()
         if vision is not None:
             found.append(
@@ -252,6 +289,28 @@ def implementations(case: Case, backends: Sequence[str]) -> list[Implementation]
     return found
 
 
+def monai_dice_loss() -> LossFunction | None:
+    """MONAI's DiceLoss(to_onehot_y=True, softmax=True) on class indices, or None where
+    MONAI is not importable (or does not import with this torch)."""
+    try:
+        from monai.losses.dice import DiceLoss
+    except Exception:
+        return None
+    loss = DiceLoss(to_onehot_y=True, softmax=True)
+    return lambda x, target: loss(x, target.unsqueeze(1))
+
+
+def autograd_dice(x: Tensor, target: Tensor) -> Tensor:
+    """Softmax Dice with class indices as a plain autograd user writes it (MONAI's math:
+    smooth 1e-5 above and below, mean over samples and classes)."""
+    p = torch.softmax(x, dim=1)
+    one_hot = F.one_hot(target, x.shape[1]).movedim(-1, 1).to(x.dtype)
+    dims = list(range(2, x.dim()))
+    intersection = (p * one_hot).sum(dims)
+    denominator = p.sum(dims) + one_hot.sum(dims)
+    return (1.0 - (2.0 * intersection + 1e-5) / (denominator + 1e-5)).mean()
+
+
 def torchvision_sigmoid_focal_loss() -> Callable[..., Tensor] | None:
     try:
         from torchvision.ops import sigmoid_focal_loss
@@ -271,10 +330,7 @@ def reference(case: Case, inputs: InputSet) -> tuple[Tensor, Tensor]:
     x = inputs.logits.detach().double().requires_grad_()
     target = inputs.targets[case.target]
     target = target.double() if target.is_floating_point() else target
-    focal = (
-        torchfocal.sigmoid_focal_loss if case.loss == "sigmoid" else torchfocal.softmax_focal_loss
-    )
-    loss = focal(x, target, reduction="mean", backend="naive")
+    loss = torchfocal_loss(case)(x, target, reduction="mean", backend="naive")
     (grad,) = torch.autograd.grad(loss, x)
     return loss.detach(), grad
 
@@ -409,7 +465,7 @@ def measure_case(case: Case, impls: list[Implementation], settings: Settings) ->
     baseline. An implementation that fails (out of memory, a backend that does not exist) is
     recorded as such and the others go on."""
     shape = case.shape(settings.smoke)
-    elements = shape[0] * shape[1]
+    elements = math.prod(shape)
     grad_bytes = logits_bytes(case, shape)
     forms = {impl.target for impl in impls} | {case.target}
     set_bytes = 2 * grad_bytes + sum(target_bytes(case, shape, form) for form in forms)
@@ -593,7 +649,9 @@ def summarise(record: dict[str, Any], times: dict[str, list[float]]) -> None:
 def sync_losses(device: torch.device) -> dict[str, tuple[Callable[..., Tensor], Tensor]]:
     """Each torchfocal loss of the check and a target it takes, for (SYNC_ROWS, SIGMOID_CLASSES)
     logits: a bool mask, class indices, or IoU-aware scores (0 for negatives, a quality in
-    (0, 1] at the positives) for varifocal and quality focal loss."""
+    (0, 1] at the positives) for varifocal and quality focal loss. ``dice_loss`` takes the
+    logits as (N, C) with no spatial dimension: its sums per (sample, class) and the Triton
+    region kernels run all the same."""
     shape = (SYNC_ROWS, SIGMOID_CLASSES)
     mask = torch.rand(shape, device=device) < POSITIVE_FRACTION
     score = torch.where(mask, torch.rand(shape, device=device).clamp_min(0.05), 0.0)
@@ -606,6 +664,7 @@ def sync_losses(device: torch.device) -> dict[str, tuple[Callable[..., Tensor], 
         "poly1_focal_loss": (torchfocal.poly1_focal_loss, mask),
         "varifocal_loss": (torchfocal.varifocal_loss, score),
         "quality_focal_loss": (torchfocal.quality_focal_loss, score),
+        "dice_loss": (torchfocal.dice_loss, index),
     }
 
 
@@ -762,6 +821,9 @@ MEASUREMENT_GOALS = (
 )
 TORCHVISION_OVER_TRITON = 4.0  # at SIGMOID_GOAL_CASE
 PEAK_EXTRA_OVER_GRADIENT = 1.1  # the largest over the cases of each loss
+#: The segmentation issue's goals, triton against MONAI in each Dice case: time and peak
+#: extra memory (MONAI one-hots the labels).
+DICE_OVER_MONAI = {"ms_per_round": 0.8, "peak_extra_bytes": 0.5}
 
 
 def judge_goals(results: dict[str, Any]) -> list[dict[str, Any]]:
@@ -774,7 +836,34 @@ def judge_goals(results: dict[str, Any]) -> list[dict[str, Any]]:
     rows += [_memory_goal(results, loss) for loss in ("sigmoid", "softmax")]
     rows.append(_sync_goal(results))
     rows.append(_compile_goal(results))
+    rows += [
+        _monai_goal(results, Case("dice", str(shape), shape, torch.float32, "index").name, key)
+        for shape in DICE_SHAPES
+        for key in DICE_OVER_MONAI
+    ]
     return rows
+
+
+def _monai_goal(results: dict[str, Any], name: str, key: str) -> dict[str, Any]:
+    """Triton over MONAI in a Dice case: the median of per-round time ratios
+    (``key`` "ms_per_round"), or the ratio of peak extra memory ("peak_extra_bytes")."""
+    case = _case(results, name)
+    what = "fwd+bwd" if key == "ms_per_round" else "peak extra memory"
+    goal = f"dice triton / MONAI DiceLoss {what}"
+    threshold, smoke = DICE_OVER_MONAI[key], results["smoke"]
+    if key == "peak_extra_bytes" and results["memory"] != "measured":
+        return judge(goal, name, None, "<=", threshold, results["memory"], smoke)
+    scalar = "ms" if key == "ms_per_round" else key
+    triton, why = _implementation_value(case, TRITON, scalar)
+    monai, monai_why = _implementation_value(case, MONAI, scalar)
+    if triton is None or monai is None or case is None:
+        return judge(goal, name, None, "<=", threshold, why or monai_why, smoke)
+    entries = case["implementations"]
+    if key == "ms_per_round":
+        ratio = median_ratio(entries[TRITON][key], entries[MONAI][key])
+    else:
+        ratio = triton / monai if monai else float("inf")
+    return judge(goal, name, ratio, "<=", threshold, "", smoke)
 
 
 def compile_errors(results: dict[str, Any]) -> list[str]:
@@ -838,7 +927,7 @@ def _sync_goal(results: dict[str, Any]) -> dict[str, Any]:
     """Runs that raised a sync (or failed otherwise) under set_sync_debug_mode("error"),
     every backend of the check counted (DESIGN.md: no sync on a GPU with default options)."""
     goal = "training steps that synchronised with the host (or failed, compile errors apart)"
-    where = "sigmoid family and softmax_focal_loss, triton and fused"
+    where = "sigmoid family, softmax_focal_loss and dice_loss, triton and fused"
     sync, smoke = results["sync"], results["smoke"]
     if sync["status"] != "measured":
         why = sync["status"]
@@ -884,7 +973,8 @@ def markdown(results: dict[str, Any]) -> str:
         f"### {results['device']}",
         "",
         f"torch {versions['torch']} (CUDA {versions['cuda']}), triton {versions['triton']}, "
-        f"torchvision {versions['torchvision']}, torchfocal {versions['torchfocal']} "
+        f"torchvision {versions['torchvision']}, MONAI {versions['monai']}, "
+        f"torchfocal {versions['torchfocal']} "
         f"(commit {results['commit']}), {results['date']}; `{command}`"
         + (": tiny sizes on the CPU, not a measurement." if results["smoke"] else "."),
         "",
@@ -971,6 +1061,12 @@ def environment(smoke: bool) -> dict[str, Any]:
     except ImportError:
         vision_version = None
     try:
+        import monai
+
+        monai_version: str | None = monai.__version__
+    except Exception:  # absent, or not importable with this torch
+        monai_version = None
+    try:
         commit: str | None = subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"],
             cwd=HERE,
@@ -991,6 +1087,7 @@ def environment(smoke: bool) -> dict[str, Any]:
             "cuda": torch.version.cuda,
             "triton": triton_version,
             "torchvision": vision_version,
+            "monai": monai_version,
             "torchfocal": torchfocal.__version__,
         },
         "commit": commit,

@@ -172,6 +172,9 @@ COMBINED = [
     ("dice_ce_loss", {"weight": [0.5, 1.0, 2.0], "ignore_index": 1}),
     ("dice_focal_loss", {"gamma": 2.0, "reduction": "sum"}),
     ("dice_focal_loss", {"activation": "sigmoid", "gamma": 1.5}),
+    ("unified_focal_loss", {}),
+    ("unified_focal_loss", {"asymmetric": False, "reduction": "sum", "ignore_index": 1}),
+    ("unified_focal_loss", {"weight": 0.2, "delta": 0.7, "ignore_index": 1}),
 ]
 
 
@@ -210,9 +213,9 @@ def _combined_worker(rank: int, port: int, results: Any) -> None:
 
 @pytest.mark.skipif(not dist.is_available(), reason="torch.distributed is not built in")
 def test_two_ranks_get_the_global_combined_losses() -> None:
-    """dice_ce_loss and dice_focal_loss (and DiceCELoss) with batch=True, distributed=True:
-    each rank's loss is the whole batch's (the Dice sums and the focal term's sum and
-    divisor global), and its gradient that of its shard."""
+    """dice_ce_loss, dice_focal_loss and unified_focal_loss (and DiceCELoss) with
+    batch=True, distributed=True: each rank's loss is the whole batch's (the Dice / Tversky
+    sums and the focal term's sum and divisor global), and its gradient that of its shard."""
     context = mp.get_context("spawn")
     results = context.Queue()
     port = _free_port()
@@ -245,3 +248,9 @@ def test_two_ranks_get_the_global_combined_losses() -> None:
             loss, grad = out[index]
             assert loss == pytest.approx(whole.item(), rel=1e-12), (name, options)
             torch.testing.assert_close(torch.from_numpy(grad), x.grad[rank * 2 : (rank + 1) * 2])
+        # A shard's own loss differs from the whole batch's: the all-reduce is what matches.
+        shard = slice(0, 2)
+        local = getattr(torchfocal, name)(
+            logits[shard], target[shard], batch=True, **_options(options)
+        )
+        assert local.item() != pytest.approx(whole.item(), rel=1e-6), (name, options)

@@ -61,13 +61,19 @@ def test_smoke_json_has_every_case_measured(smoke_run: tuple[dict[str, Any], str
         "cuda",
         "triton",
         "torchvision",
+        "monai",
         "torchfocal",
     }
     assert results["settings"]["backends"] == ["fused"]
     cases = gpu.all_cases()
     assert [case["name"] for case in results["cases"]] == [case.name for case in cases]
-    assert len(cases) == 18  # 4 sigmoid and 5 softmax cases, float32 and bfloat16
+    # 4 sigmoid and 5 softmax cases, float32 and bfloat16; the 2 Dice cases, float32 only,
+    # after the float32 ones (a run cut short by its budget loses bfloat16 cases first)
+    assert len(cases) == 20
+    assert [case.dtype for case in cases] == [torch.float32] * 11 + [torch.bfloat16] * 9
+    assert [case.full_shape for case in cases if case.loss == "dice"] == list(gpu.DICE_SHAPES)
     vision = gpu.torchvision_sigmoid_focal_loss() is not None
+    monai = gpu.monai_dice_loss() is not None
     for case, spec in zip(results["cases"], cases, strict=True):
         assert case["status"] == "measured", case["name"]
         assert case["shape"] == list(spec.shape(smoke=True))
@@ -75,6 +81,8 @@ def test_smoke_json_has_every_case_measured(smoke_run: tuple[dict[str, Any], str
         expected = ["torchfocal fused"]
         if spec.loss == "sigmoid" and vision:
             expected.append("torchvision")
+        if spec.loss == "dice" and monai:
+            expected.append("MONAI")  # checked against float64 too: the same Dice
         expected.append(spec.baseline)
         assert list(case["implementations"]) == expected
         assert case["baseline"] == spec.baseline
@@ -112,6 +120,15 @@ def test_smoke_bytes_moved_are_logits_target_and_gradient(
     assert softmax["implementations"]["torchfocal fused"]["bytes_moved"] == (
         2 * rows * classes * 2 + rows * 8
     )
+    dice = by_name["dice (2, 4, 96, 96, 96) float32 index"]
+    samples, classes, *spatial = dice["shape"]
+    assert spatial == [gpu.DICE_SMOKE_SIDE] * 3
+    locations = samples * spatial[0] * spatial[1] * spatial[2]
+    assert dice["gradient_bytes"] == locations * classes * 4
+    # one int64 class index per location, never a one-hot
+    assert dice["implementations"]["torchfocal fused"]["bytes_moved"] == (
+        2 * locations * classes * 4 + locations * 8
+    )
 
 
 def test_smoke_sections_without_cuda_and_goals(smoke_run: tuple[dict[str, Any], str, str]) -> None:
@@ -119,7 +136,7 @@ def test_smoke_sections_without_cuda_and_goals(smoke_run: tuple[dict[str, Any], 
     assert results["memory"] == gpu.NO_CUDA
     assert results["sync"]["status"] == gpu.NO_CUDA and results["sync"]["runs"] == []
     goals = results["goals"]
-    assert len(goals) == 9
+    assert len(goals) == 13
     for goal in goals:
         assert set(goal) >= {"goal", "case", "measured", "comparison", "threshold", "met"}
         assert goal["met"] == "skipped" and "smoke" in goal["reason"]
@@ -152,7 +169,9 @@ def test_cases_past_the_time_budget_are_recorded_as_skipped(tmp_path: Path) -> N
             == 0
         )
     results = json.loads((tmp_path / gpu.SMOKE_RESULTS_JSON).read_text(encoding="utf-8"))
-    assert [case["status"] for case in results["cases"]] == ["skipped (time budget)"] * 18
+    assert [case["status"] for case in results["cases"]] == ["skipped (time budget)"] * len(
+        gpu.all_cases()
+    )
     assert all(goal["met"] == "skipped" for goal in results["goals"])
 
 
@@ -272,7 +291,9 @@ def test_warnings_of_the_warm_up_are_recorded() -> None:
     results = {
         "smoke": True,
         "device": "CPU",
-        "versions": dict.fromkeys(["torch", "cuda", "triton", "torchvision", "torchfocal"], "-"),
+        "versions": dict.fromkeys(
+            ["torch", "cuda", "triton", "torchvision", "monai", "torchfocal"], "-"
+        ),
         "commit": None,
         "date": "-",
         "cases": [record],
@@ -351,7 +372,8 @@ def _results(
 def test_goals_are_judged_against_their_thresholds() -> None:
     met = gpu.judge_goals(_results(1.0, 0.7, 0.99, failed_runs=0))
     expected = [True, True, True, "skipped", True, True, True, True, True]
-    assert [goal["met"] for goal in met] == expected
+    assert [goal["met"] for goal in met[:9]] == expected
+    assert all(goal["reason"] == "case not run" for goal in met[9:])  # no Dice case here
     assert met[3]["reason"] == "case oom"
     assert met[4]["measured"] == 4.5  # torchvision / triton: median of per-round ratios
     assert met[6]["measured"] == 1.05 and met[6]["case"] == "softmax (65536, 1000) float32 index"
@@ -359,6 +381,44 @@ def test_goals_are_judged_against_their_thresholds() -> None:
     missed = gpu.judge_goals(_results(1.01, 0.69, 1.2, failed_runs=1))
     assert [goal["met"] for goal in missed][:3] == [False, False, False]
     assert missed[7]["measured"] == 1 and missed[7]["met"] is False
+
+
+def _dice_results(triton_rounds: list[float], triton_peak: int) -> dict[str, Any]:
+    monai = _impl(ms=2.0, ms_per_round=[2.0, 1.0, 4.0], peak_extra_bytes=1000)
+    triton = _impl(ms=1.0, ms_per_round=triton_rounds, peak_extra_bytes=triton_peak)
+    results = _results(1.0, 0.7, 1.0, failed_runs=0)
+    results["cases"] = [
+        _measured(
+            "dice (2, 4, 96, 96, 96) float32 index",
+            "dice",
+            **{"torchfocal triton": triton, "MONAI": monai},
+        ),
+        _measured("dice (16, 21, 256, 256) float32 index", "dice", **{"torchfocal triton": triton}),
+    ]
+    return results
+
+
+def test_dice_goals_are_triton_over_monai() -> None:
+    """Time: the median of per-round ratios to MONAI's; memory: the ratio of peak extras; a
+    case without MONAI (not importable) is skipped, saying so."""
+    met = gpu.judge_goals(_dice_results([1.0, 0.9, 2.8], triton_peak=500))[9:]
+    assert [goal["case"] for goal in met] == [
+        "dice (2, 4, 96, 96, 96) float32 index",
+        "dice (2, 4, 96, 96, 96) float32 index",
+        "dice (16, 21, 256, 256) float32 index",
+        "dice (16, 21, 256, 256) float32 index",
+    ]
+    assert met[0]["measured"] == 0.7  # per-round ratios 0.5, 0.9, 0.7
+    assert met[0]["threshold"] == 0.8 and met[0]["met"] is True
+    assert met[1]["measured"] == 0.5 and met[1]["met"] is True
+    assert met[2]["met"] == met[3]["met"] == "skipped"
+    assert met[2]["reason"] == "MONAI not run"
+    missed = gpu.judge_goals(_dice_results([1.8, 0.9, 3.6], triton_peak=501))[9:]
+    assert missed[0]["measured"] == 0.9 and missed[0]["met"] is False
+    assert missed[1]["met"] is False
+    no_memory = _dice_results([1.0, 0.9, 2.8], triton_peak=500)
+    no_memory["memory"] = gpu.NO_CUDA
+    assert gpu.judge_goals(no_memory)[10]["reason"] == gpu.NO_CUDA
 
 
 def test_sync_goal_is_skipped_when_a_control_fails() -> None:

@@ -484,6 +484,8 @@ def test_unified_focal_matches_reference(form: str, backend: str) -> None:
         {"asymmetric": False, "delta": 0.7, "gamma": 0.2},
         {"weight": 0.0, "reduction": "sum"},
         {"weight": 1.0, "gamma": 0.0},
+        {"batch": True},
+        {"batch": True, "asymmetric": False, "reduction": "sum", "weight": 0.3},
     ):
         _check("unified_focal_loss", backend, x, target, **options)
 
@@ -572,6 +574,10 @@ def test_combined_errors() -> None:
         torchfocal.unified_focal_loss(x, target, activation="sigmoid")
     with pytest.raises(ValueError, match=r"has no Triton kernel"):
         torchfocal.unified_focal_loss(x, target, backend="triton")
+    with pytest.raises(ValueError, match=r"distributed must be False unless batch=True"):
+        torchfocal.unified_focal_loss(x, target, distributed=True)
+    with pytest.raises(ValueError, match=r"unless torch.distributed is initialised"):
+        torchfocal.unified_focal_loss(x, target, batch=True, distributed=True)
 
 
 # -- Lovasz ----------------------------------------------------------------------------------------

@@ -1283,7 +1283,9 @@ class UnifiedFocalLoss(_RegionLoss):
         class_dim: int = 1,
         smooth_nr: float = 1e-5,
         smooth_dr: float = 1e-5,
+        batch: bool = False,
         reduction: str = "mean",
+        distributed: bool = False,
         backend: str = "auto",
     ) -> None:
         super().__init__(**_options(locals()))

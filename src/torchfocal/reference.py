@@ -1494,6 +1494,7 @@ def unified_focal_loss(
     class_dim: int = 1,
     smooth_nr: float = 1e-5,
     smooth_dr: float = 1e-5,
+    batch: bool = False,
     reduction: str = "mean",
     grad_output: ArrayLike | None = None,
 ) -> tuple[Array, Array]:
@@ -1503,7 +1504,8 @@ def unified_focal_loss(
     Focal (per location): -(1 - delta)(1 - p_0)^gamma t_0 log p_0 - delta sum_{c>=1}
     (1 - p_c)^g_c t_c log p_c, g_c = 0 (asymmetric) or gamma; Tversky (per sample):
     sum_c (1 - mTI_c)^e_c, mTI with alpha = 1 - delta on FP and beta = delta on FN,
-    e_0 = 1 (asymmetric) or 1 - gamma, e_c = 1 - gamma.
+    e_0 = 1 (asymmetric) or 1 - gamma, e_c = 1 - gamma; with ``batch`` the Tversky sums
+    run over the whole batch (one Tversky term).
     """
     if activation != "softmax":
         raise ValueError(f"activation must be 'softmax' for the reference; got {activation!r}")
@@ -1558,7 +1560,7 @@ def unified_focal_loss(
         ignore_index=ignore_index,
         class_dim=class_dim,
         squared=False,
-        batch=False,
+        batch=batch,
         reduction=reduction,
         grad_output=None,
     )

@@ -187,7 +187,11 @@ def run_segmentation(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     runs: dict[str, list[dict[str, float]]] = {name: [] for name in SEGMENTATION_LOSSES}
     foreground = []
-    with _deterministic(threads=2), Progress(len(SEGMENTATION_LOSSES) * seeds) as progress:
+    # One thread: a step of this net is a few milliseconds of work, and a second thread only
+    # waits for it. On the 2-core CI machine under load (load average 10-14), 10 steps of
+    # each loss took 8-12 ms of CPU per step with one thread and 57-560 ms with two (OpenMP
+    # workers spinning while their partner is descheduled).
+    with _deterministic(threads=1), Progress(len(SEGMENTATION_LOSSES) * seeds) as progress:
         for seed in range(seeds):
             data = segmentation_data(seed, images, side)
             foreground.append(float(data["y_train"].float().mean()))
@@ -225,7 +229,7 @@ def run_segmentation(args: argparse.Namespace) -> int:
         f"held out); the rare class covers {100 * payload['data']['foreground_fraction']:.2f}% "
         "of the training pixels (small discs), with dimmer distractor discs and noise.",
         f"- Model: conv net 1-8-8-2 (3x3, dilated 3x3, 1x1), Adam (lr 1e-2), full batch, "
-        f"{steps} steps, {seeds} seeds, two CPU threads, deterministic algorithms. The region "
+        f"{steps} steps, {seeds} seeds, one CPU thread, deterministic algorithms. The region "
         "losses leave the background out (include_background=False), except the unified focal "
         "loss, whose asymmetric form treats class 0 as the background.",
         "- Metrics on the held-out images: Dice and IoU of the rare class (pooled), and the "

@@ -12,6 +12,7 @@ import torch
 from torch import Tensor
 
 from .._engine import checks as v
+from .._engine import reduction as reducing
 from .._engine import regions
 from ._registry import LossInfo, Sample
 from .dice import tversky_math
@@ -42,7 +43,9 @@ def unified_focal_loss(
     class_dim: int = 1,
     smooth_nr: float = 1e-5,
     smooth_dr: float = 1e-5,
+    batch: bool = False,
     reduction: str = "mean",
+    distributed: bool = False,
     backend: str = "auto",
 ) -> Tensor:
     r"""Unified focal loss (Yeung et al., Comput. Med. Imaging Graph. 2022,
@@ -67,9 +70,10 @@ def unified_focal_loss(
         \mathcal{L}_{sF} = -(1 - \delta)(1 - p_0)^\gamma t_0 \log p_0
                            - \delta \sum_{c \ge 1} (1 - p_c)^\gamma t_c \log p_c .
 
-    Per sample (mean over the samples), the Tversky index with delta weighing false
-    negatives, :math:`mTI_c = (I_c + s_{nr}) / (I_c + \delta FN_c + (1 - \delta) FP_c +
-    s_{dr})`, summed over the classes (equation 21; equation 18 for the symmetric form):
+    Per sample (mean over the samples; once over the whole batch with ``batch=True``), the
+    Tversky index with delta weighing false negatives, :math:`mTI_c = (I_c + s_{nr}) / (I_c +
+    \delta FN_c + (1 - \delta) FP_c + s_{dr})`, summed over the classes (equation 21;
+    equation 18 for the symmetric form):
 
     .. math::
 
@@ -93,7 +97,14 @@ def unified_focal_loss(
         gamma: in [0, 1): the focal exponent, and 1 - gamma the Tversky one.
         asymmetric: the asymmetric forms (background suppressed) or the symmetric ones.
         activation: ``"softmax"`` (logits) or ``"none"`` (probabilities, MONAI's input).
+        batch: the Tversky sums of each class over the whole batch (one Tversky term), not
+            per sample, as :func:`~torchfocal.dice_loss`'s ``batch``.
         reduction: ``"mean"`` (each term as above) or ``"sum"`` (over locations and samples).
+        distributed: with ``batch=True``, both terms are the whole batch's over the default
+            process group: the Tversky term's per-class sums are all-reduced (as in
+            :func:`~torchfocal.dice_loss`), and so are the focal term's sum and its
+            ``"mean"`` divisor (the counted locations). Every rank gets the global value and
+            the exact gradient of its own shard.
         backend: ``"auto"``, ``"fused"``, ``"naive"`` or ``"compiled"``; no Triton kernel.
 
     Example:
@@ -109,26 +120,27 @@ def unified_focal_loss(
     gamma = v.check_scalar_in("gamma", gamma, 0.0, 1.0, high_inclusive=False)
     asymmetric = v.check_bool("asymmetric", asymmetric)
     reduction = v.check_reduction(reduction, ("mean", "sum"))
+    distributed = v.check_bool("distributed", distributed)
     if activation not in ("softmax", "none"):
         raise ValueError(f"activation must be 'softmax' | 'none'; got {activation!r}")
     backend = v.resolve_backend(backend, input, has_triton=False)
     nr = regions.check_smooth("smooth_nr", smooth_nr)
     dr = regions.check_smooth("smooth_dr", smooth_dr)
-    batch = regions.prepare(
+    region = regions.prepare(
         input,
         target,
         activation=activation,
         ignore_index=ignore_index,
         class_dim=class_dim,
-        batch=False,
-        distributed=False,
+        batch=v.check_bool("batch", batch),
+        distributed=distributed,
     )
-    if batch.num_classes < 2:
+    if region.num_classes < 2:
         raise ValueError(
             f"input must have at least 2 classes along class_dim={class_dim} (class 0 is the "
             f"background); got shape {v.shape_str(input.shape)}"
         )
-    classes, dtype = batch.num_classes, batch.compute_dtype
+    classes, dtype = region.num_classes, region.compute_dtype
     # Tversky: alpha weighs FP (1 - delta), beta FN (delta); exponent 1 - gamma per class,
     # 1 for the background in the asymmetric form.
     exponents = torch.full((classes,), 1.0 - gamma, dtype=dtype, device=input.device)
@@ -136,7 +148,7 @@ def unified_focal_loss(
         exponents[0] = 1.0
     math = tversky_math(nr, dr, alpha=1.0 - delta, beta=delta, gamma=exponents, log=False)
     tversky = regions.run(
-        batch,
+        region,
         math,
         class_weight=None,
         include_background=True,
@@ -145,6 +157,8 @@ def unified_focal_loss(
     )
     if reduction == "mean":  # the mean over (sample, class) entries, times C: sum over classes
         tversky = tversky * classes
+    # Distributed: the focal term's local sum, made global below with its divisor.
+    focal_reduction = "sum" if distributed else reduction
     # Focal: class factors (1 - delta, delta, ...), exponents (gamma, gamma or 0, ...).
     background = torch.zeros(classes, dtype=dtype, device=input.device)
     background[0] = 1.0 - delta
@@ -163,7 +177,7 @@ def unified_focal_loss(
                 gamma=g,
                 ignore_index=ignore_index,
                 class_dim=class_dim,
-                reduction=reduction,
+                reduction=focal_reduction,
                 backend=backend,
             )
 
@@ -172,23 +186,34 @@ def unified_focal_loss(
         else:
             focal_value = focal(background + foreground, gamma)
     else:
-        shape = v.class_shape(input.dim(), batch.dim, classes)
+        shape = v.class_shape(input.dim(), region.dim, classes)
         gammas = torch.full((classes,), gamma, dtype=dtype, device=input.device)
         if asymmetric:
             gammas[1:] = 0.0
         per_location = _focal_of_probabilities(
             input.to(dtype),
-            regions.dense_target(batch),
-            batch.valid,
-            batch.dim,
+            regions.dense_target(region),
+            region.valid,
+            region.dim,
             (background + foreground).reshape(shape),
             gammas.reshape(shape),
         )
         total = per_location.sum()
-        if reduction == "mean":
-            count = regions.location_count(batch).sum()
+        if focal_reduction == "mean":
+            count = regions.location_count(region).sum()
             total = total / torch.where(count > 0, count, torch.ones_like(count))
         focal_value = total.to(input.dtype)
+    if distributed:
+        # The value all-reduced, its gradient the local one: each rank differentiates its
+        # own shard's share of the global sum (as dice_focal_loss's focal term).
+        focal_value = focal_value + (
+            reducing.sum_over_process_group(focal_value.detach()) - focal_value.detach()
+        )
+        if reduction == "mean":
+            count = reducing.sum_over_process_group(regions.location_count(region).sum())
+            focal_value = focal_value / torch.where(count > 0, count, torch.ones_like(count)).to(
+                focal_value.dtype
+            )
     return lam * focal_value + (1.0 - lam) * tversky
 
 
