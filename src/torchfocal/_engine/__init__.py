@@ -3,15 +3,18 @@ modules (their public names are the engine's interface), and the engine knows no
 name:
 
 - :mod:`.checks`: argument and value checks (eager on CPU, device-side asserts elsewhere);
-- :mod:`.targets`: every target form turned into the operands the kernels take;
+- :mod:`.targets`: every target form checked (one step) and turned into the operands the
+  kernels take (another step);
 - :mod:`.reduction`: divisors, sums and normalisers;
 - :mod:`.numerics`: the numerically careful pieces the loss formulas are written with;
-- :mod:`.autograd`: the autograd Functions (fused: the gradient saved in forward;
-  Triton: the kernel launched again in backward) and the choice between them and autograd;
-- :mod:`.runners`: the runner of each kind of device (CPU blocks, one pass);
-  :func:`.runners.run` runs a loss on backend "naive", "fused" or "compiled", and
-  :func:`.runners.elementwise` every backend of an elementwise loss;
+- :mod:`.engine`: the one entry point, :func:`.engine.run`: a loss hands it a request
+  (checked arguments or prepared operands, and the loss's math), and it picks the runner
+  by backend and device;
+- :mod:`.autograd`: the one autograd Function (the gradient saved in forward, or the
+  Triton kernel launched again in backward) and the choice between it and autograd;
+- :mod:`.runners`: the fused runner of each kind of device (CPU blocks, one pass);
 - :mod:`.compiled`: the fused math through ``torch.compile`` (each loss compiles its own);
 - :mod:`.triton_runner`: backend "triton", the kernels of :mod:`torchfocal._triton` as
-  ``torch.library`` custom ops.
+  ``torch.library`` custom ops;
+- :mod:`.regions`: the region (Dice-like) losses' sums and their runners.
 """

@@ -7,8 +7,8 @@ saved gradient is written to memory.
 Each loss compiles its own math, at module level::
 
     @compiled.program
-    def sigmoid_focal_compiled(x, inverse, need_grad, operands):
-        return compiled.elementwise(fused_elementwise, x, inverse, need_grad, operands)
+    def sigmoid_focal_compiled(x, target, inverse, need_grad, operands):
+        return compiled.elementwise(fused_elementwise, x, target, inverse, need_grad, operands)
 
 A function of the loss's own: torch keeps its compiled programs, and counts them against
 ``torch._dynamo.config.recompile_limit``, per function, so one loss's programs never use up
@@ -62,29 +62,29 @@ Result = tuple[Tensor, Tensor | None]
 Inverse = float | Tensor | None
 #: The kernel's keyword arguments.
 Operands = Mapping[str, Any]
-#: A loss's compiled math: ``(x, inverse, need_grad, operands) -> (loss, dloss/dx)``, the
-#: loss reduced and the gradient divided by the divisor.
-Program = Callable[[Tensor, Inverse, bool, Operands], Result]
+#: A loss's compiled math: ``(x, target, inverse, need_grad, operands) -> (loss, dloss/dx)``,
+#: the loss reduced and the gradient divided by the divisor.
+Program = Callable[[Tensor, Tensor, Inverse, bool, Operands], Result]
 
 #: The first compiler failure of this process (compiling is then off).
 _unavailable: list[str] = []
 
 
 def elementwise(
-    kernel: Kernel, x: Tensor, inverse: Inverse, need_grad: bool, operands: Operands
+    kernel: Kernel, x: Tensor, target: Tensor, inverse: Inverse, need_grad: bool, operands: Operands
 ) -> Result:
     """An elementwise kernel on the whole tensor, then the reduction (traced inline into
     the loss's :func:`program`)."""
-    loss, grad = kernel(x, **operands, need_grad=need_grad)
+    loss, grad = kernel(x, target, **operands, need_grad=need_grad)
     return scaled_result(loss, grad, inverse)
 
 
 def per_location(
-    kernel: Kernel, x: Tensor, inverse: Inverse, need_grad: bool, operands: Operands
+    kernel: Kernel, x: Tensor, target: Tensor, inverse: Inverse, need_grad: bool, operands: Operands
 ) -> Result:
     """A per-location kernel (its operands hold ``dim``), which scales its own gradient,
     then the sum of the locations' losses."""
-    loss, grad = kernel(x, **operands, need_grad=need_grad, grad_scale=inverse)
+    loss, grad = kernel(x, target, **operands, need_grad=need_grad, grad_scale=inverse)
     return (loss if inverse is None else scaled_sum(loss, inverse)), grad
 
 
@@ -97,7 +97,7 @@ class CompiledProgram:
         self._compiled: Program | None = None
 
     def __call__(
-        self, x: Tensor, inverse: Inverse, need_grad: bool, operands: Operands
+        self, x: Tensor, target: Tensor, inverse: Inverse, need_grad: bool, operands: Operands
     ) -> Result | None:
         """The compiled result, or None where the eager runners must run instead (see the
         module docstring)."""
@@ -113,7 +113,7 @@ class CompiledProgram:
         try:
             # 1 / divisor in the accumulation dtype, as the eager runners sum.
             inverse = _input(inverse, x, accumulation_dtype(x.device))
-            return self._compiled(x.detach(), inverse, need_grad, inputs)
+            return self._compiled(x.detach(), target.detach(), inverse, need_grad, inputs)
         except Exception as error:  # any compiler failure: report once, then run eagerly
             _unavailable.append(f"{type(error).__name__}: {error}")
             first_line = str(error).splitlines()[0] if str(error) else ""

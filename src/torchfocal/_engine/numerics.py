@@ -21,11 +21,12 @@ from torch import Tensor
 Gamma = float | Tensor
 #: alpha as the kernels take it: absent, one number, or per-class values lined up with x.
 AlphaArg = float | Tensor | None
-#: ``kernel(x, **operands, need_grad=..., [dim=..., grad_scale=...]) -> (loss, dloss/dx or
-#: None)``. The gradient an elementwise kernel returns is a tensor of its own (no view of
-#: an operand): the runners scale it by 1 / divisor in place. A per-location kernel (``dim``
-#: given) takes that factor as ``grad_scale`` (None or a number) and applies it itself,
-#: where it costs one value per location instead of a pass over every element.
+#: ``kernel(x, target, **operands, need_grad=..., [dim=..., grad_scale=...]) -> (loss,
+#: dloss/dx or None)``. The gradient an elementwise kernel returns is a tensor of its own
+#: (no view of an operand): the runners scale it by 1 / divisor in place. A per-location
+#: kernel (``dim`` given) takes that factor as ``grad_scale`` (None or a number) and
+#: applies it itself, where it costs one value per location instead of a pass over every
+#: element.
 Kernel = Callable[..., tuple[Tensor, Tensor | None]]
 
 #: A logit magnitude past which sigmoid(-|x|) underflows to exactly 0 in every compute dtype

@@ -471,8 +471,8 @@ def _run_triton(
     reduction: str,
     naive: Callable[[Tensor], Tensor],
     class_weight: Tensor | None,
-) -> Tensor:
-    """The reduced loss through the Triton kernels (:mod:`torchfocal._triton.regions`):
+) -> autograd.Call:
+    """The call through the Triton kernels (:mod:`torchfocal._triton.regions`):
     forward launches the sums kernel, the ratio and reduction are torch operations on the
     (N, C) sums, backward launches the gradient kernel with the vjp of those sums."""
     kernels = triton_runner.region_kernels()
@@ -511,11 +511,9 @@ def _run_triton(
         grad: Tensor = kernels.gradient(x_split, target, valid, d_i, d_p, **options)
         return grad.view(input.shape)
 
-    return autograd.apply_recomputed(
+    return autograd.Call(
         input,
-        naive=naive,
-        forward=forward,
-        backward=backward,
+        autograd.Relaunched(naive, forward, backward),
         constants=(batch.target, class_weight),
     )
 
@@ -529,7 +527,7 @@ def _reduced(values: Tensor, weight: Tensor, reduction: str) -> tuple[Tensor, Te
     return (values * weight).sum() / divisor, weight / divisor
 
 
-def run(
+def call(
     batch: RegionBatch,
     math: RegionMath,
     *,
@@ -537,8 +535,9 @@ def run(
     include_background: bool,
     reduction: str,
     backend: str,
-) -> Tensor:
-    """The loss of a prepared batch through the chosen backend (module docstring)."""
+) -> autograd.Call:
+    """The call of a prepared batch through the chosen backend (module docstring), for the
+    engine's :func:`~torchfocal._engine.engine.run` (the :class:`~.engine.Region` request)."""
     first = 0 if include_background else 1
     input = batch.input
     dtype = batch.compute_dtype
@@ -594,11 +593,9 @@ def run(
         return _run_triton(batch, math, entries, first, reduction, naive, class_weight)
     # reduction="none" returns one value per entry, not a number: its upstream gradient is
     # known only in backward, so it takes the naive form (see the function's docstring).
-    chosen = "naive" if reduction == "none" else backend
-    return autograd.apply(
+    return autograd.Call(
         input,
-        backend=chosen,
-        naive=naive,
-        fused=fused,
+        autograd.SavedGradient(naive, fused),
         constants=(batch.target, class_weight),
+        naive=reduction == "none" or backend == "naive",
     )

@@ -1,7 +1,7 @@
 """Running a loss's fused kernel over a tensor: one runner per kind of device.
 
-A fused kernel (``kernel(x, **operands, need_grad=...) -> (loss, dloss/dx)``) runs a dozen
-elementwise steps. Where it runs:
+A fused kernel (``kernel(x, target, **operands, need_grad=...) -> (loss, dloss/dx)``) runs a
+dozen elementwise steps. Where it runs:
 
 - CPU, large tensors: cut into blocks. A block's dozen steps run on data that stays in
   the CPU's cache, and its temporaries are small enough for the allocator to reuse (a
@@ -18,23 +18,21 @@ elementwise steps. Where it runs:
 - ``backend="compiled"``: the loss's own compiled program
   (:mod:`torchfocal._engine.compiled`), or these eager runners where it does not compile.
 
-:func:`run` picks the naive form or the fused one (:mod:`torchfocal._engine.autograd`) and
-the runner; :func:`elementwise` is every backend of an elementwise loss, "triton" included.
+:func:`~torchfocal._engine.engine.run` picks the backend's runner; :func:`run_eager` is the
+fused backend's.
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Mapping
-from typing import Any, NamedTuple
+from collections.abc import Mapping
+from typing import Any
 
 import torch
 from torch import Tensor
 
-from . import autograd, compiled, triton_runner
 from .numerics import Kernel, reads_values
-from .reduction import Divisor, reciprocal, reduce, scaled_result, scaled_sum
-from .targets import ElementwiseBatch, ElementwiseRequest, prepare_elementwise
+from .reduction import Divisor, reciprocal, scaled_result, scaled_sum
 
 #: Elementwise losses on CPU tensors of more elements than this are cut into blocks
 #: (module docstring).
@@ -105,6 +103,7 @@ def block_elements(x: Tensor) -> int:
 def _single_pass(
     kernel: Kernel,
     x: Tensor,
+    target: Tensor,
     input_dtype: torch.dtype,
     need_grad: bool,
     operands: Mapping[str, Any],
@@ -113,10 +112,10 @@ def _single_pass(
 ) -> tuple[Tensor, Tensor | None]:
     inverse = reciprocal(divisor, x.device)
     if dim is None:
-        loss, grad = kernel(x, **operands, need_grad=need_grad)
+        loss, grad = kernel(x, target, **operands, need_grad=need_grad)
         loss, grad = scaled_result(loss, grad, inverse)
     else:
-        loss, grad = kernel(x, **operands, dim=dim, need_grad=need_grad, grad_scale=inverse)
+        loss, grad = kernel(x, target, **operands, dim=dim, need_grad=need_grad, grad_scale=inverse)
         loss = loss if inverse is None else scaled_sum(loss, inverse)
     return loss.to(input_dtype), None if grad is None else grad.to(input_dtype)
 
@@ -124,6 +123,7 @@ def _single_pass(
 def _elementwise_blocks(
     kernel: Kernel,
     x: Tensor,
+    target: Tensor,
     input_dtype: torch.dtype,
     need_grad: bool,
     operands: Mapping[str, Any],
@@ -135,7 +135,10 @@ def _elementwise_blocks(
     total = torch.zeros((), dtype=torch.float64, device=x.device)
     for index in blocks(x.shape, block_elements(x)):
         block_operands = {name: take(value, index, x.dim()) for name, value in operands.items()}
-        block_loss, block_grad = kernel(x[index], **block_operands, need_grad=need_grad)
+        block_target = take(target, index, x.dim())
+        block_loss, block_grad = kernel(
+            x[index], block_target, **block_operands, need_grad=need_grad
+        )
         if losses is not None:
             losses[index] = block_loss
         else:
@@ -150,6 +153,7 @@ def _elementwise_blocks(
 def _per_location_blocks(
     kernel: Kernel,
     x: Tensor,
+    target: Tensor,
     input_dtype: torch.dtype,
     need_grad: bool,
     operands: Mapping[str, Any],
@@ -170,7 +174,12 @@ def _per_location_blocks(
         block_dim = dim - sum(isinstance(item, int) for item in index[:dim])
         block_operands = {name: take(value, index, x.dim()) for name, value in operands.items()}
         block_loss, block_grad = kernel(
-            x[index], **block_operands, dim=block_dim, need_grad=need_grad, grad_scale=inverse
+            x[index],
+            take(target, index, x.dim()),
+            **block_operands,
+            dim=block_dim,
+            need_grad=need_grad,
+            grad_scale=inverse,
         )
         losses[tuple(item for pos, item in enumerate(index) if pos != dim)] = block_loss
         if grad is not None and block_grad is not None:
@@ -185,6 +194,7 @@ def run_eager(
     input: Tensor,
     need_grad: bool,
     *,
+    target: Tensor,
     operands: Mapping[str, Any],
     divisor: Divisor,
     compute_dtype: torch.dtype,
@@ -192,118 +202,16 @@ def run_eager(
 ) -> tuple[Tensor, Tensor | None]:
     """``(loss, dloss/dinput)`` of the fused kernel, both in the input's dtype.
 
-    ``x`` is the input in ``compute_dtype``; the operands broadcast against it (and are cut
-    with it). ``dim`` is None for an elementwise loss, else the class dimension of a loss
-    with one value per location. The loss is unreduced for a ``None`` divisor, else the sum
-    (float64 where the device has it, :func:`~torchfocal._engine.reduction.scaled_sum`)
-    times 1 / divisor; the gradient is already divided by the divisor.
+    ``x`` is the input in ``compute_dtype``; the target and the operands broadcast against
+    it (and are cut with it). ``dim`` is None for an elementwise loss, else the class
+    dimension of a loss with one value per location. The loss is unreduced for a ``None``
+    divisor, else the sum (float64 where the device has it,
+    :func:`~torchfocal._engine.reduction.scaled_sum`) times 1 / divisor; the gradient is
+    already divided by the divisor.
     """
     x = input.to(compute_dtype)
     if not uses_blocks(x, per_location=dim is not None):
-        return _single_pass(kernel, x, input.dtype, need_grad, operands, dim, divisor)
+        return _single_pass(kernel, x, target, input.dtype, need_grad, operands, dim, divisor)
     if dim is None:
-        return _elementwise_blocks(kernel, x, input.dtype, need_grad, operands, divisor)
-    return _per_location_blocks(kernel, x, input.dtype, need_grad, operands, dim, divisor)
-
-
-def run(
-    input: Tensor,
-    *,
-    backend: str,
-    naive: Callable[[Tensor], Tensor],
-    kernel: Kernel,
-    compiled_program: compiled.CompiledProgram,
-    operands: Mapping[str, Any],
-    divisor: Divisor,
-    compute_dtype: torch.dtype,
-    dim: int | None = None,
-) -> Tensor:
-    """The reduced loss of ``input`` through ``backend``: one call of every loss.
-
-    ``naive(x)`` is the unreduced naive form of ``x`` (the input in ``compute_dtype``);
-    ``kernel`` the fused form, run with ``operands`` by the runner of the input's device,
-    or as ``compiled_program`` (the loss's :func:`~torchfocal._engine.compiled.program`).
-    ``dim`` is the class dimension of a loss with one value per location (None:
-    elementwise).
-    """
-
-    def naive_loss(x: Tensor) -> Tensor:
-        return reduce(naive(x.to(compute_dtype)), divisor).to(x.dtype)
-
-    def fused(x: Tensor, need_grad: bool) -> tuple[Tensor, Tensor | None]:
-        if backend == "compiled":
-            inverse = reciprocal(divisor, x.device)
-            program_operands = operands if dim is None else {**operands, "dim": dim}
-            result = compiled_program(x.to(compute_dtype), inverse, need_grad, program_operands)
-            if result is not None:
-                loss, grad = result
-                return loss.to(x.dtype), None if grad is None else grad.to(x.dtype)
-        return run_eager(
-            kernel,
-            x,
-            need_grad,
-            operands=operands,
-            divisor=divisor,
-            compute_dtype=compute_dtype,
-            dim=dim,
-        )
-
-    return autograd.apply(
-        input,
-        backend=backend,
-        naive=naive_loss,
-        fused=fused,
-        constants=(*operands.values(), divisor),
-        location_dim=dim if divisor is None else None,
-    )
-
-
-class TritonKernel(NamedTuple):
-    """What an elementwise loss passes to its Triton kernel (see
-    :func:`torchfocal._engine.triton_runner.elementwise`)."""
-
-    loss: str
-    #: The loss's numbers, by the names its kernel math declares.
-    params: Mapping[str, float] = {}
-    alpha: float | Tensor | None = None
-
-
-def elementwise(
-    request: ElementwiseRequest,
-    *,
-    backend: str,
-    naive: Callable[..., Tensor],
-    kernel: Kernel,
-    compiled_program: compiled.CompiledProgram,
-    target_name: str = "y",
-    triton: TritonKernel | None = None,
-    **operands: Any,
-) -> Tensor:
-    """:func:`run` for an elementwise loss of checked arguments: ``naive(x, <target>,
-    weight, **operands)`` (the target as a float) and ``kernel(x, <target>, weight,
-    **operands, need_grad)`` on the prepared batch; with backend="triton", the checked
-    arguments through the kernel ``triton`` names."""
-
-    def naive_reduced(prepared: ElementwiseBatch, x: Tensor) -> Tensor:
-        dtype = prepared.compute_dtype
-        target = {target_name: prepared.y.to(dtype), "weight": prepared.weight}
-        return reduce(naive(x.to(dtype), **target, **operands), prepared.divisor).to(x.dtype)
-
-    if backend == "triton":
-        if triton is None:  # pragma: no cover - resolve_backend refuses it first
-            raise ValueError("backend must not be 'triton' for a loss without a Triton kernel")
-        return triton_runner.elementwise(
-            request, loss=triton.loss, naive=naive_reduced, params=triton.params, alpha=triton.alpha
-        )
-    batch = prepare_elementwise(request)
-    y = batch.y.to(batch.compute_dtype)
-    return run(
-        batch.input,
-        backend=backend,
-        naive=lambda x: naive(x, **{target_name: y, "weight": batch.weight}, **operands),
-        kernel=kernel,
-        compiled_program=compiled_program,
-        operands={target_name: batch.mask(), "weight": batch.weight, **operands},
-        divisor=batch.divisor,
-        compute_dtype=batch.compute_dtype,
-    )
+        return _elementwise_blocks(kernel, x, target, input.dtype, need_grad, operands, divisor)
+    return _per_location_blocks(kernel, x, target, input.dtype, need_grad, operands, dim, divisor)

@@ -13,9 +13,10 @@ passes its operands; this runner knows no loss by name. What it does:
   the positive mass and the count of counted elements that the divisor needs, made in the
   same pass), sums the partials (float64) and forms the divisor on the device;
 - launches it again in backward for the gradient, which the kernel multiplies by
-  grad_output / divisor as it writes it (:class:`~._engine.autograd.RecomputedLoss`):
-  reading the operands again costs fewer bytes than writing the gradient in forward and
-  scaling it in backward, and nothing of the input's size is held in between.
+  grad_output / divisor as it writes it (:class:`~._engine.autograd.Relaunched`, run by
+  the engine's one autograd Function): reading the operands again costs fewer bytes than
+  writing the gradient in forward and scaling it in backward, and nothing of the input's
+  size is held in between.
 
 No value is read on the host anywhere: no synchronisation with the device.
 """
@@ -96,9 +97,9 @@ def elementwise(
     alpha: float | Tensor | None = None,
     pos_weight: Tensor | None = None,
     gamma: float | str | Tensor = 0.0,
-) -> Tensor:
-    """The reduced loss of checked arguments (:func:`~._engine.targets.check_elementwise`)
-    through the Triton kernel ``loss``.
+) -> autograd.Call:
+    """The call of checked arguments (:func:`~._engine.targets.check_elementwise`) through
+    the Triton kernel ``loss``.
 
     ``alpha`` (a number or a tensor lined up with the input), ``pos_weight`` (broadcast to
     the input), ``gamma`` (a number, "flsd53" or a tensor of the input's shape) and
@@ -197,11 +198,9 @@ def elementwise(
         )
         return grad.view(input.shape)
 
-    return autograd.apply_recomputed(
+    return autograd.Call(
         input,
-        naive=naive_loss,
-        forward=forward,
-        backward=backward,
+        autograd.Relaunched(naive_loss, forward, backward),
         constants=(
             request.target,
             request.weight,
@@ -225,8 +224,8 @@ def per_location(
     class_factor: float | Tensor | None,
     divisor: _reduction.Divisor,
     naive: Callable[[Tensor], Tensor],
-) -> Tensor:
-    """The reduced loss of a per-location (softmax-form) loss through the softmax kernel
+) -> autograd.Call:
+    """The call of a per-location (softmax-form) loss through the softmax kernel
     (:mod:`torchfocal._triton.softmax`): forward launches it for the loss and each row's
     statistics, backward once more for the gradient (one pass over each row, scaled by
     grad_output / divisor in the kernel).
@@ -287,10 +286,8 @@ def per_location(
         )
         return grad.view(input.shape)
 
-    return autograd.apply_recomputed(
+    return autograd.Call(
         input,
-        naive=naive,
-        forward=forward,
-        backward=backward,
+        autograd.Relaunched(naive, forward, backward),
         constants=(probabilities, class_factor, gamma, divisor),
     )

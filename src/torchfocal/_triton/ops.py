@@ -9,7 +9,7 @@ what tracing, meta tensors and export run.
 The ops are the launches of :mod:`.elementwise` and :mod:`.softmax`, unchanged: a forward
 op (the loss, or partial sums) and a backward op (the gradient times an upstream value);
 the autograd Function around them is the engine's
-(:class:`~torchfocal._engine.autograd.RecomputedLoss`). An op's arguments are tensors,
+(:class:`~torchfocal._engine.autograd.Relaunched`). An op's arguments are tensors,
 numbers, strings and flags only, so a number-or-tensor operand is two arguments (a tensor
 or None, and a number).
 """

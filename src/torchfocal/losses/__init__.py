@@ -2,7 +2,8 @@
 registry entries (``LOSSES``, see :mod:`torchfocal.losses._registry`).
 
 Each module builds on :mod:`torchfocal._engine` (checks, target preparation, reductions,
-the autograd Function and the runners) and on the shared numerics there; the public names
+and :func:`torchfocal._engine.engine.run`, the one entry point that runs a loss's
+request) and on the shared numerics there; the public names
 are re-exported by :mod:`torchfocal.functional`. The modules are found, not listed: every
 module here whose name has no leading underscore is a loss module and declares ``LOSSES``.
 """

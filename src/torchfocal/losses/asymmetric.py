@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .._engine import checks as v
-from .._engine import compiled, runners, targets
+from .._engine import compiled, engine, targets
 from .._engine.numerics import equals, power, saturated_logsigmoid, scaled
 from .._engine.triton_fallback import falls_back_to_fused
 from ._registry import SIGMOID_FORMS, SIGMOID_REDUCTIONS, LossInfo, Sample
@@ -115,10 +115,17 @@ def asymmetric_fused(
 
 @compiled.program
 def asymmetric_compiled(
-    x: Tensor, inverse: compiled.Inverse, need_grad: bool, operands: compiled.Operands
+    x: Tensor,
+    target: Tensor,
+    inverse: compiled.Inverse,
+    need_grad: bool,
+    operands: compiled.Operands,
 ) -> compiled.Result:
     """:func:`asymmetric_fused` and its reduction through torch.compile (backend="compiled")."""
-    return compiled.elementwise(asymmetric_fused, x, inverse, need_grad, operands)
+    return compiled.elementwise(asymmetric_fused, x, target, inverse, need_grad, operands)
+
+
+ASYMMETRIC = engine.Math(asymmetric_naive, asymmetric_fused, asymmetric_compiled)
 
 
 @falls_back_to_fused
@@ -203,18 +210,15 @@ def asymmetric_loss(
         distributed=distributed,
         range_in_kernel=backend == "triton",
     )
-    return runners.elementwise(
-        request,
-        backend=backend,
-        naive=asymmetric_naive,
-        kernel=asymmetric_fused,
-        compiled_program=asymmetric_compiled,
-        triton=runners.TritonKernel(
-            loss="asymmetric", params={"gamma_pos": gamma_pos, "gamma_neg": gamma_neg, "clip": clip}
-        ),
-        gamma_pos=gamma_pos,
-        gamma_neg=gamma_neg,
-        clip=clip,
+    params = {"gamma_pos": gamma_pos, "gamma_neg": gamma_neg, "clip": clip}
+    return engine.run(
+        engine.Elementwise(
+            request,
+            backend,
+            ASYMMETRIC,
+            operands=params,
+            triton=engine.TritonKernel("asymmetric", params=params),
+        )
     )
 
 

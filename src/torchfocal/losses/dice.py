@@ -30,7 +30,7 @@ import torch
 from torch import Tensor
 
 from .._engine import checks as v
-from .._engine import regions
+from .._engine import engine, regions
 from .._engine.triton_fallback import falls_back_to_fused
 from ._registry import LossInfo, Sample
 
@@ -223,13 +223,15 @@ def _region_loss(
                 f"classes (its kernel holds every class of a location in one tile; use "
                 f"backend='fused'); got {prepared.num_classes} classes"
             )
-    return regions.run(
-        prepared,
-        make_math,
-        class_weight=_class_weight(weight, input, prepared),
-        include_background=include_background,
-        reduction=reduction,
-        backend=backend,
+    return engine.run(
+        engine.Region(
+            prepared,
+            make_math,
+            class_weight=_class_weight(weight, input, prepared),
+            include_background=include_background,
+            reduction=reduction,
+            backend=backend,
+        )
     )
 
 

@@ -9,12 +9,12 @@ import torch
 from torch import Tensor
 
 from .._engine import checks as v
+from .._engine import engine
 from .._engine import reduction as reducing
-from .._engine import triton_runner
 from .._engine.deprecation import renamed
 from .._engine.triton_fallback import falls_back_to_fused
 from ._registry import LossInfo, Sample
-from .softmax_focal import naive_per_location, per_location_loss
+from .softmax_focal import per_location_request
 
 
 @renamed(bin_dim="class_dim")
@@ -111,28 +111,8 @@ def distribution_focal_loss(
         location_weight = v.broadcast_to_input("weight", weight, location_shape)
         location_weight = location_weight.to(compute_dtype).unsqueeze(dim)
     divisor = reducing.divisor(reduction, count=math.prod(location_shape), avg_factor=avg_factor)
-    if backend == "triton":
-        # The softmax focal kernel at gamma 0, its target the two-bin one times the weight
-        # (the loss and its gradient are linear in the target).
-        return triton_runner.per_location(
-            input,
-            dim=dim,
-            index=None,
-            probabilities=two_bin if location_weight is None else two_bin * location_weight,
-            ignore_index=-100,
-            label_smoothing=0.0,
-            gamma=0.0,
-            class_factor=None,
-            divisor=divisor,
-            naive=lambda x: reducing.reduce(
-                naive_per_location(
-                    x.to(compute_dtype), two_bin, class_factor=location_weight, gamma=0.0, dim=dim
-                ),
-                divisor,
-            ).to(x.dtype),
-        )
     # Cross-entropy against the two-bin target: the softmax focal loss's math at gamma 0.
-    return per_location_loss(
+    request = per_location_request(
         input,
         backend=backend,
         target=two_bin,
@@ -144,6 +124,20 @@ def distribution_focal_loss(
         divisor=divisor,
         compute_dtype=compute_dtype,
     )
+    if backend == "triton":
+        # The softmax focal kernel at gamma 0, its target the two-bin one times the weight
+        # (the loss and its gradient are linear in the target).
+        request = request._replace(
+            triton=engine.TritonPerLocation(
+                indices=None,
+                probabilities=two_bin if location_weight is None else two_bin * location_weight,
+                ignore_index=-100,
+                label_smoothing=0.0,
+                gamma=0.0,
+                class_factor=None,
+            )
+        )
+    return engine.run(request)
 
 
 LOSSES = (

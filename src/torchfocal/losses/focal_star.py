@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .._engine import checks as v
-from .._engine import compiled, runners, targets
+from .._engine import compiled, engine, targets
 from .._engine.numerics import AlphaArg, alpha_t, has_neg_inf, scaled, sign, times
 from .._engine.triton_fallback import falls_back_to_fused
 from ._registry import SIGMOID_FORMS, SIGMOID_REDUCTIONS, LossInfo, Sample
@@ -62,10 +62,17 @@ def star_fused(
 
 @compiled.program
 def star_compiled(
-    x: Tensor, inverse: compiled.Inverse, need_grad: bool, operands: compiled.Operands
+    x: Tensor,
+    target: Tensor,
+    inverse: compiled.Inverse,
+    need_grad: bool,
+    operands: compiled.Operands,
 ) -> compiled.Result:
     """:func:`star_fused` and its reduction through torch.compile (backend="compiled")."""
-    return compiled.elementwise(star_fused, x, inverse, need_grad, operands)
+    return compiled.elementwise(star_fused, x, target, inverse, need_grad, operands)
+
+
+STAR = engine.Math(star_naive, star_fused, star_compiled)
 
 
 @falls_back_to_fused
@@ -143,18 +150,15 @@ def sigmoid_focal_loss_star(
         range_in_kernel=backend == "triton",
     )
     alpha_arg = targets.class_alpha(alpha, request.input, request.class_dim, request.compute_dtype)
-    return runners.elementwise(
-        request,
-        backend=backend,
-        naive=star_naive,
-        kernel=star_fused,
-        compiled_program=star_compiled,
-        triton=runners.TritonKernel(
-            loss="focal_star", params={"gamma": gamma, "beta": beta}, alpha=alpha_arg
-        ),
-        gamma=gamma,
-        beta=beta,
-        alpha=alpha_arg,
+    params = {"gamma": gamma, "beta": beta}
+    return engine.run(
+        engine.Elementwise(
+            request,
+            backend,
+            STAR,
+            operands={**params, "alpha": alpha_arg},
+            triton=engine.TritonKernel("focal_star", params=params, alpha=alpha_arg),
+        )
     )
 
 

@@ -22,8 +22,8 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-from .._engine import autograd
 from .._engine import checks as v
+from .._engine import engine
 from .._engine.targets import ignored_indices, per_location_classes
 from ._registry import LossInfo, Sample
 
@@ -197,9 +197,7 @@ def lovasz_softmax_loss(
             return loss.to(x.dtype), grad.to(x.dtype)
 
     chosen_backend = "naive" if reduction == "none" and per_image else backend
-    return autograd.apply(
-        input, backend=chosen_backend, naive=naive, fused=fused, constants=(target,)
-    )
+    return engine.run(engine.Closure(input, chosen_backend, naive, fused, constants=(target,)))
 
 
 def lovasz_hinge_loss(
@@ -278,9 +276,7 @@ def lovasz_hinge_loss(
             return loss.to(x.dtype), grad.reshape(input.shape).to(x.dtype)
 
     chosen_backend = "naive" if reduction == "none" and per_image else backend
-    return autograd.apply(
-        input, backend=chosen_backend, naive=naive, fused=fused, constants=(target,)
-    )
+    return engine.run(engine.Closure(input, chosen_backend, naive, fused, constants=(target,)))
 
 
 LOSSES = (

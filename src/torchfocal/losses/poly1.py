@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .._engine import checks as v
-from .._engine import compiled, runners, targets
+from .._engine import compiled, engine, targets
 from .._engine import reduction as reducing
 from .._engine.numerics import (
     SATURATED_LOGIT,
@@ -88,10 +88,17 @@ def poly1_sigmoid_fused(
 
 @compiled.program
 def poly1_sigmoid_compiled(
-    x: Tensor, inverse: compiled.Inverse, need_grad: bool, operands: compiled.Operands
+    x: Tensor,
+    target: Tensor,
+    inverse: compiled.Inverse,
+    need_grad: bool,
+    operands: compiled.Operands,
 ) -> compiled.Result:
     """:func:`poly1_sigmoid_fused` and its reduction through torch.compile (backend="compiled")."""
-    return compiled.elementwise(poly1_sigmoid_fused, x, inverse, need_grad, operands)
+    return compiled.elementwise(poly1_sigmoid_fused, x, target, inverse, need_grad, operands)
+
+
+POLY1_SIGMOID = engine.Math(poly1_sigmoid_naive, poly1_sigmoid_fused, poly1_sigmoid_compiled)
 
 
 # Poly-1, softmax form: the softmax focal loss plus epsilon (1 - P_t)^k, k = gamma + 1, with
@@ -181,10 +188,14 @@ def poly1_softmax_fused(
 
 @compiled.program
 def poly1_softmax_compiled(
-    x: Tensor, inverse: compiled.Inverse, need_grad: bool, operands: compiled.Operands
+    x: Tensor,
+    target: Tensor,
+    inverse: compiled.Inverse,
+    need_grad: bool,
+    operands: compiled.Operands,
 ) -> compiled.Result:
     """:func:`poly1_softmax_fused` and its reduction through torch.compile (backend="compiled")."""
-    return compiled.per_location(poly1_softmax_fused, x, inverse, need_grad, operands)
+    return compiled.per_location(poly1_softmax_fused, x, target, inverse, need_grad, operands)
 
 
 @falls_back_to_fused
@@ -320,18 +331,15 @@ def poly1_focal_loss(
         range_in_kernel=backend == "triton",
     )
     alpha_arg = targets.class_alpha(alpha, request.input, request.class_dim, request.compute_dtype)
-    return runners.elementwise(
-        request,
-        backend=backend,
-        naive=poly1_sigmoid_naive,
-        kernel=poly1_sigmoid_fused,
-        compiled_program=poly1_sigmoid_compiled,
-        triton=runners.TritonKernel(
-            loss="poly1", params={"epsilon": epsilon, "gamma": gamma}, alpha=alpha_arg
-        ),
-        epsilon=epsilon,
-        gamma=gamma,
-        alpha=alpha_arg,
+    params = {"epsilon": epsilon, "gamma": gamma}
+    return engine.run(
+        engine.Elementwise(
+            request,
+            backend,
+            POLY1_SIGMOID,
+            operands={**params, "alpha": alpha_arg},
+            triton=engine.TritonKernel("poly1", params=params, alpha=alpha_arg),
+        )
     )
 
 
@@ -375,22 +383,24 @@ def _poly1_softmax(
             term = term * batch.valid.squeeze(batch.dim)
         return loss + epsilon * term
 
-    return runners.run(
-        input,
-        backend=backend,
-        naive=naive,
-        kernel=poly1_softmax_fused,
-        compiled_program=poly1_softmax_compiled,
-        operands={
-            "target": batch.target,
-            "valid": batch.valid,
-            "class_factor": batch.class_factor,
-            "gamma": gamma,
-            "epsilon": epsilon,
-        },
-        divisor=divisor,
-        compute_dtype=batch.compute_dtype,
-        dim=batch.dim,
+    return engine.run(
+        engine.PerLocation(
+            input,
+            backend,
+            naive,
+            divisor,
+            batch.dim,
+            batch.compute_dtype,
+            fused=poly1_softmax_fused,
+            compiled=poly1_softmax_compiled,
+            target=batch.target,
+            operands={
+                "valid": batch.valid,
+                "class_factor": batch.class_factor,
+                "gamma": gamma,
+                "epsilon": epsilon,
+            },
+        )
     )
 
 

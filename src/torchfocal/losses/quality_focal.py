@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .._engine import checks as v
-from .._engine import compiled, runners, targets
+from .._engine import compiled, engine, targets
 from .._engine.deprecation import renamed
 from .._engine.numerics import SATURATED_LOGIT, equals, scaled, soft_bce
 from .._engine.triton_fallback import falls_back_to_fused
@@ -75,10 +75,17 @@ def quality_fused(
 
 @compiled.program
 def quality_compiled(
-    x: Tensor, inverse: compiled.Inverse, need_grad: bool, operands: compiled.Operands
+    x: Tensor,
+    target: Tensor,
+    inverse: compiled.Inverse,
+    need_grad: bool,
+    operands: compiled.Operands,
 ) -> compiled.Result:
     """:func:`quality_fused` and its reduction through torch.compile (backend="compiled")."""
-    return compiled.elementwise(quality_fused, x, inverse, need_grad, operands)
+    return compiled.elementwise(quality_fused, x, target, inverse, need_grad, operands)
+
+
+QUALITY = engine.Math(quality_naive, quality_fused, quality_compiled)
 
 
 @renamed(target_score="target")
@@ -144,15 +151,15 @@ def quality_focal_loss(
         range_in_kernel=backend == "triton",
     )
     beta = v.check_quality_beta(beta)
-    return runners.elementwise(
-        request,
-        backend=backend,
-        naive=quality_naive,
-        kernel=quality_fused,
-        compiled_program=quality_compiled,
-        triton=runners.TritonKernel(loss="quality_focal", params={"beta": beta}),
-        target_name="q",
-        beta=beta,
+    params = {"beta": beta}
+    return engine.run(
+        engine.Elementwise(
+            request,
+            backend,
+            QUALITY,
+            operands=params,
+            triton=engine.TritonKernel("quality_focal", params=params),
+        )
     )
 
 

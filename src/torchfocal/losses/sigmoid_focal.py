@@ -51,9 +51,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .._engine import checks as v
-from .._engine import compiled, runners, targets, triton_runner
+from .._engine import compiled, engine, targets
 from .._engine.numerics import AlphaArg, Gamma, equals, log_one_minus_pt, scalar
-from .._engine.reduction import reduce
 from .._engine.triton_fallback import falls_back_to_fused
 from ._registry import SIGMOID_FORMS, SIGMOID_REDUCTIONS, LossInfo, Sample
 
@@ -63,13 +62,14 @@ def naive_elementwise(
     y: Tensor,
     *,
     alpha: AlphaArg,
-    gamma: Gamma,
+    gamma: Gamma | v.GammaSpec,
     weight: Tensor | None,
     pos_weight: Tensor | None,
 ) -> Tensor:
     """The readable version: plain torch ops, differentiated by autograd.
 
-    ``y`` is a float target (a bool mask is converted here). Autograd takes every
+    ``y`` is a float target (a bool mask is converted here); a gamma schedule is evaluated
+    at p_t of the detached x (a constant of the graph). Autograd takes every
     derivative of this form (to x, y, alpha, weight and pos_weight, and second derivatives),
     so each piece is smooth with finite derivatives: ce as logsigmoids (finite for every
     finite x), and the modulator in log space with :func:`log_one_minus_pt`;
@@ -78,6 +78,8 @@ def naive_elementwise(
     """
     if y.dtype == torch.bool:
         y = y.to(x.dtype)
+    if not isinstance(gamma, (float, Tensor)):
+        gamma = _sigmoid_gamma(gamma, x, y, x.dtype)
     c_y = y if pos_weight is None else pos_weight * y
     ce = -(c_y * F.logsigmoid(x) + (1.0 - y) * F.logsigmoid(-x))
     if equals(gamma, 0.0):
@@ -116,11 +118,17 @@ def fused_elementwise(
 
 @compiled.program
 def sigmoid_focal_compiled(
-    x: Tensor, inverse: compiled.Inverse, need_grad: bool, operands: compiled.Operands
+    x: Tensor,
+    target: Tensor,
+    inverse: compiled.Inverse,
+    need_grad: bool,
+    operands: compiled.Operands,
 ) -> compiled.Result:
     """:func:`fused_elementwise` and its reduction through torch.compile (backend="compiled")."""
-    return compiled.elementwise(fused_elementwise, x, inverse, need_grad, operands)
+    return compiled.elementwise(fused_elementwise, x, target, inverse, need_grad, operands)
 
+
+SIGMOID_FOCAL = engine.Math(naive_elementwise, fused_elementwise, sigmoid_focal_compiled)
 
 #: softplus(z) is z itself to rounding past this (exp(-40) < 1e-17, below float64's epsilon
 #: times 40); torch's default threshold of 20 is not, in float64.
@@ -454,20 +462,10 @@ def sigmoid_focal_loss(
             compute_dtype
         )
     alpha_arg = targets.class_alpha(alpha, input, request.class_dim, compute_dtype)
-
-    def naive(prepared: targets.ElementwiseBatch, x: Tensor) -> Tensor:
-        y = prepared.y
-        loss = naive_elementwise(
-            x.to(compute_dtype),
-            y,
-            alpha=alpha_arg,
-            gamma=_sigmoid_gamma(gamma, input, y, compute_dtype),
-            weight=prepared.weight,
-            pos_weight=pos_weight_arg,
-        )
-        return reduce(loss, prepared.divisor).to(x.dtype)
-
+    operands: dict[str, Any] = {"alpha": alpha_arg, "gamma": gamma, "pos_weight": pos_weight_arg}
     if backend == "triton":
+        # The kernel evaluates "flsd53" itself; the naive form, where it runs, evaluates the
+        # schedule at its own p_t.
         kernel_gamma: float | str | Tensor = (
             gamma
             if isinstance(gamma, (float, str))
@@ -475,36 +473,22 @@ def sigmoid_focal_loss(
                 _sigmoid_gamma(gamma, input, targets.prepare_elementwise(request).y, compute_dtype)
             )
         )
-        return triton_runner.elementwise(
-            request,
-            loss="sigmoid_focal",
-            naive=naive,
-            alpha=alpha_arg,
-            pos_weight=pos_weight_arg,
-            gamma=kernel_gamma,
+        triton = engine.TritonKernel(
+            "sigmoid_focal", alpha=alpha_arg, pos_weight=pos_weight_arg, gamma=kernel_gamma
         )
+        return engine.run(engine.Elementwise(request, backend, SIGMOID_FOCAL, operands, triton))
+    # The fused form takes the target as prepared, with ``hard`` saying whether it holds only
+    # 0 and 1 (a float 0/1 target takes the hard kernel without a mask made of it).
     batch = targets.prepare_elementwise(request)
     y = batch.y
     if backend == "compiled" and y.dtype == torch.bool:
         # Inductor's CPU loops read a bool operand element by element (measured: the
         # compiled (4096, 80) call took 2.6 times as long as with the same float target).
         y = y.to(compute_dtype)
-    operands: dict[str, Any] = {
-        "y": y,
-        "alpha": alpha_arg,
-        "gamma": _sigmoid_gamma(gamma, input, y, compute_dtype),
-        "weight": batch.weight,
-        "pos_weight": pos_weight_arg,
-    }
-    return runners.run(
-        input,
-        backend=backend,
-        naive=lambda x: naive_elementwise(x, **operands),
-        kernel=fused_elementwise,
-        compiled_program=sigmoid_focal_compiled,
-        operands={**operands, "hard": batch.hard},
-        divisor=batch.divisor,
-        compute_dtype=compute_dtype,
+    operands["gamma"] = _sigmoid_gamma(gamma, input, y, compute_dtype)
+    prepared = engine.Prepared(batch, y, fused_operands={"hard": batch.hard})
+    return engine.run(
+        engine.Elementwise(request, backend, SIGMOID_FOCAL, operands, prepared=prepared)
     )
 
 

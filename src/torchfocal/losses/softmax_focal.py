@@ -36,7 +36,7 @@ import torch
 from torch import Tensor
 
 from .._engine import checks as v
-from .._engine import compiled, runners, targets, triton_runner
+from .._engine import compiled, engine, targets
 from .._engine import reduction as reducing
 from .._engine.numerics import (
     SATURATED_LOGIT,
@@ -202,10 +202,14 @@ def fused(
 
 @compiled.program
 def softmax_focal_compiled(
-    x: Tensor, inverse: compiled.Inverse, need_grad: bool, operands: compiled.Operands
+    x: Tensor,
+    target: Tensor,
+    inverse: compiled.Inverse,
+    need_grad: bool,
+    operands: compiled.Operands,
 ) -> compiled.Result:
     """:func:`fused` and its reduction through torch.compile (backend="compiled")."""
-    return compiled.per_location(fused, x, inverse, need_grad, operands)
+    return compiled.per_location(fused, x, target, inverse, need_grad, operands)
 
 
 def _softmax_gamma(
@@ -315,17 +319,19 @@ def softmax_focal_loss(
     batch = prepare(0.0 if triton else label_smoothing)
     divisor = reducing.divisor(reduction, count=batch.counted)
     if not triton:
-        return per_location_loss(
-            input,
-            backend=backend,
-            target=batch.target,
-            dense_target=batch.dense_target,
-            valid=batch.valid,
-            class_factor=batch.class_factor,
-            gamma=_softmax_gamma(gamma, input, batch.target, batch.dim, batch.compute_dtype),
-            dim=batch.dim,
-            divisor=divisor,
-            compute_dtype=batch.compute_dtype,
+        return engine.run(
+            per_location_request(
+                input,
+                backend=backend,
+                target=batch.target,
+                dense_target=batch.dense_target,
+                valid=batch.valid,
+                class_factor=batch.class_factor,
+                gamma=_softmax_gamma(gamma, input, batch.target, batch.dim, batch.compute_dtype),
+                dim=batch.dim,
+                divisor=divisor,
+                compute_dtype=batch.compute_dtype,
+            )
         )
     eager = batch if label_smoothing == 0 else None
 
@@ -334,14 +340,13 @@ def softmax_focal_loss(
 
     def naive(x: Tensor) -> Tensor:
         ready = smoothed()
-        loss = naive_per_location(
-            x.to(ready.compute_dtype),
+        return naive_per_location(
+            x,
             ready.dense_target(),
             class_factor=ready.class_factor,
             gamma=_softmax_gamma(gamma, input, ready.target, ready.dim, ready.compute_dtype),
             dim=ready.dim,
         )
-        return reducing.reduce(loss, divisor).to(x.dtype)
 
     dense = target.shape == input.shape
     kernel_gamma: float | Tensor = (
@@ -350,21 +355,27 @@ def softmax_focal_loss(
         # A schedule of p_y (index targets), or of every p_c where every class counts.
         else (_softmax_gamma(gamma, input, smoothed().target, batch.dim, batch.compute_dtype))
     )
-    return triton_runner.per_location(
-        input,
-        dim=batch.dim,
-        index=None if dense else target,
-        probabilities=target if dense else None,
-        ignore_index=ignore_index,
-        label_smoothing=label_smoothing,
-        gamma=kernel_gamma,
-        class_factor=batch.class_factor,
-        divisor=divisor,
-        naive=naive,
+    return engine.run(
+        engine.PerLocation(
+            input,
+            backend,
+            naive,
+            divisor,
+            batch.dim,
+            batch.compute_dtype,
+            triton=engine.TritonPerLocation(
+                indices=None if dense else target,
+                probabilities=target if dense else None,
+                ignore_index=ignore_index,
+                label_smoothing=label_smoothing,
+                gamma=kernel_gamma,
+                class_factor=batch.class_factor,
+            ),
+        )
     )
 
 
-def per_location_loss(
+def per_location_request(
     input: Tensor,
     *,
     backend: str,
@@ -376,25 +387,26 @@ def per_location_loss(
     dim: int,
     divisor: reducing.Divisor,
     compute_dtype: torch.dtype,
-) -> Tensor:
-    """The softmax focal loss of prepared operands through the chosen backend, reduced
-    (also the cross-entropy of the losses built on it, at gamma 0).
+) -> engine.PerLocation:
+    """The engine's request for the softmax focal loss of prepared operands on a backend
+    other than "triton" (also the cross-entropy of the losses built on it, at gamma 0).
 
     ``target`` is what the fused kernel takes (class indices, or a dense float target);
     ``dense_target`` makes the dense one the naive form takes.
     """
-    return runners.run(
+    return engine.PerLocation(
         input,
-        backend=backend,
-        naive=lambda x: naive_per_location(
+        backend,
+        lambda x: naive_per_location(
             x, dense_target(), class_factor=class_factor, gamma=gamma, dim=dim
         ),
-        kernel=fused,
-        compiled_program=softmax_focal_compiled,
-        operands={"target": target, "valid": valid, "class_factor": class_factor, "gamma": gamma},
-        divisor=divisor,
-        compute_dtype=compute_dtype,
-        dim=dim,
+        divisor,
+        dim,
+        compute_dtype,
+        fused=fused,
+        compiled=softmax_focal_compiled,
+        target=target,
+        operands={"valid": valid, "class_factor": class_factor, "gamma": gamma},
     )
 
 

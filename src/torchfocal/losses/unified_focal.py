@@ -12,8 +12,8 @@ import torch
 from torch import Tensor
 
 from .._engine import checks as v
+from .._engine import engine, regions
 from .._engine import reduction as reducing
-from .._engine import regions
 from ._registry import LossInfo, Sample
 from .dice import tversky_math
 from .softmax_focal import softmax_focal_loss
@@ -147,13 +147,15 @@ def unified_focal_loss(
     if asymmetric:
         exponents[0] = 1.0
     math = tversky_math(nr, dr, alpha=1.0 - delta, beta=delta, gamma=exponents, log=False)
-    tversky = regions.run(
-        region,
-        math,
-        class_weight=None,
-        include_background=True,
-        reduction=reduction,
-        backend=backend,
+    tversky = engine.run(
+        engine.Region(
+            region,
+            math,
+            class_weight=None,
+            include_background=True,
+            reduction=reduction,
+            backend=backend,
+        )
     )
     if reduction == "mean":  # the mean over (sample, class) entries, times C: sum over classes
         tversky = tversky * classes

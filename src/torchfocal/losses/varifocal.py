@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .._engine import checks as v
-from .._engine import compiled, runners, targets
+from .._engine import compiled, engine, targets
 from .._engine.deprecation import renamed
 from .._engine.numerics import power, saturated_logsigmoid, scaled, soft_bce
 from .._engine.triton_fallback import falls_back_to_fused
@@ -67,10 +67,17 @@ def varifocal_fused(
 
 @compiled.program
 def varifocal_compiled(
-    x: Tensor, inverse: compiled.Inverse, need_grad: bool, operands: compiled.Operands
+    x: Tensor,
+    target: Tensor,
+    inverse: compiled.Inverse,
+    need_grad: bool,
+    operands: compiled.Operands,
 ) -> compiled.Result:
     """:func:`varifocal_fused` and its reduction through torch.compile (backend="compiled")."""
-    return compiled.elementwise(varifocal_fused, x, inverse, need_grad, operands)
+    return compiled.elementwise(varifocal_fused, x, target, inverse, need_grad, operands)
+
+
+VARIFOCAL = engine.Math(varifocal_naive, varifocal_fused, varifocal_compiled)
 
 
 @renamed(target_score="target")
@@ -152,21 +159,18 @@ def varifocal_loss(
     alpha = v.check_scalar_in("alpha", alpha, 0.0, 1.0)
     gamma = v.check_gamma(gamma)
     iou_weighted = v.check_bool("iou_weighted", iou_weighted)
-    return runners.elementwise(
-        request,
-        backend=backend,
-        naive=varifocal_naive,
-        kernel=varifocal_fused,
-        compiled_program=varifocal_compiled,
-        # alpha weighs the negatives (no alpha_t): one of the kernel's numbers.
-        triton=runners.TritonKernel(
-            loss="varifocal",
-            params={"alpha": alpha, "gamma": gamma, "iou_weighted": float(iou_weighted)},
-        ),
-        target_name="q",
-        alpha=alpha,
-        gamma=gamma,
-        iou_weighted=iou_weighted,
+    return engine.run(
+        engine.Elementwise(
+            request,
+            backend,
+            VARIFOCAL,
+            operands={"alpha": alpha, "gamma": gamma, "iou_weighted": iou_weighted},
+            # alpha weighs the negatives (no alpha_t): one of the kernel's numbers.
+            triton=engine.TritonKernel(
+                "varifocal",
+                params={"alpha": alpha, "gamma": gamma, "iou_weighted": float(iou_weighted)},
+            ),
+        )
     )
 
 
