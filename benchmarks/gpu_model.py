@@ -28,6 +28,7 @@ import argparse
 import contextlib
 import functools
 import json
+import math
 import os
 import sys
 import types
@@ -183,26 +184,30 @@ def measure(case: gpu.Case, implementation: str) -> dict[str, Any]:
     """Bytes per logit element of one row's forward+backward."""
     shape = case.full_shape
     x = torch.empty(shape, dtype=case.dtype, device="meta", requires_grad=True)
-    if case.loss == "softmax":
+    if case.loss == "dice":  # class indices of every location
+        target = torch.empty((shape[0], *shape[2:]), dtype=torch.int64, device="meta")
+    elif case.loss == "softmax":
         target = torch.empty(shape[0], dtype=torch.int64, device="meta")
     elif case.target == "bool":
         target = torch.empty(shape, dtype=torch.bool, device="meta")
     else:
         target = torch.empty(shape, dtype=case.dtype, device="meta")
     if implementation == "baseline":
-        if case.loss == "sigmoid":
+        if case.loss == "dice":
+            loss_function: Any = lambda: gpu.autograd_dice(x, target)  # noqa: E731
+        elif case.loss == "sigmoid":
             float_target = torch.empty(shape, dtype=case.dtype, device="meta")
-            loss_function: Any = lambda: torch.nn.functional.binary_cross_entropy_with_logits(  # noqa: E731
+            loss_function = lambda: torch.nn.functional.binary_cross_entropy_with_logits(  # noqa: E731
                 x, float_target
             )
         else:
             loss_function = lambda: torch.nn.functional.cross_entropy(x, target)  # noqa: E731
     else:
-        focal = (
-            torchfocal.sigmoid_focal_loss
-            if case.loss == "sigmoid"
-            else torchfocal.softmax_focal_loss
-        )
+        focal = {
+            "sigmoid": torchfocal.sigmoid_focal_loss,
+            "softmax": torchfocal.softmax_focal_loss,
+            "dice": torchfocal.dice_loss,
+        }[case.loss]
         loss_function = lambda: focal(x, target, reduction="mean", backend="triton")  # noqa: E731
     with counting() as counter:
         counter.inputs(x, target)
@@ -319,11 +324,7 @@ def table(with_instructions: bool = False) -> list[dict[str, Any]]:
                 "baseline": case.baseline,
                 "baseline_bytes_per_element": round(baseline["bytes_per_element"], 3),
                 "h100_memory_ms": round(
-                    ours["bytes_per_element"]
-                    * case.full_shape[0]
-                    * case.full_shape[1]
-                    / H100_BYTES_PER_S
-                    * 1e3,
+                    ours["bytes_per_element"] * math.prod(case.full_shape) / H100_BYTES_PER_S * 1e3,
                     4,
                 ),
                 "ratio_to_baseline": round(
