@@ -129,13 +129,13 @@ def test_the_graph_is_read() -> None:
     """The parser sees the imports the package is built from (else the checks below are empty)."""
     edges = {(item.importer, item.module) for item in IMPORTS if item.eager}
     assert ("torchfocal.nn", "torchfocal.functional") in edges
-    assert ("torchfocal.functional", "torchfocal.losses.sigmoid_focal") in edges
+    assert ("torchfocal.functional", "torchfocal.losses") in edges  # the registry
     assert ("torchfocal.losses.sigmoid_focal", "torchfocal._engine.checks") in edges
     assert ("torchfocal.boosting", "torchfocal.boosting._objective") in edges
     lazy = {(item.importer, item.module) for item in IMPORTS if not item.eager}
-    # the top level is lazy (PEP 562): its imports are type-only
-    assert ("torchfocal", "torchfocal.functional") in lazy
-    assert not [item for item in IMPORTS if item.importer == "torchfocal" and item.eager]
+    # the top level is lazy (PEP 562): it imports nothing of the package itself (importlib
+    # loads each name's module on first use; type checkers read its stub, __init__.pyi)
+    assert not [item for item in IMPORTS if item.importer == "torchfocal"]
     assert ("torchfocal.cli", "torchfocal") in lazy  # build_parser's `from .. import __version__`
 
 

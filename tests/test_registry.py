@@ -1,7 +1,8 @@
 """The registry (:mod:`torchfocal.registry`) against everything that names the losses: the
-export lists that type checkers need written out, the public namespace, the command line's
-labels, the API pages and docs/math.md. A loss added with its registry entry and nothing
-else fails here with the name of what is missing.
+export lists (made from it), the public namespace, the command line's labels, the API pages
+and docs/math.md. A loss added with its registry entry and without its module class, its
+oracle or its docs fails here with the name of what is missing (and tests/test_stubs.py
+while the type stubs are not regenerated).
 """
 
 from __future__ import annotations
@@ -68,9 +69,8 @@ def _missing(names: set[str], listed: typing.Iterable[str], where: str) -> str:
 
 
 def test_the_export_lists_hold_every_loss() -> None:
-    """The lists that stay written out (for type checkers and ``import torchfocal``, which
-    imports nothing) name every registered loss, and nothing else besides their declared
-    extras; the packages' own lists are made from the registry."""
+    """The packages' lists, made from the registry (the oracle's from its own functions),
+    name every registered loss, and nothing else besides their declared extras."""
     expected = NAMES | FUNCTIONAL_NOT_LOSSES
     assert set(functional.__all__) == expected, _missing(expected, functional.__all__, "functional")
     expected = NAMES | {"logit_adjust"}
@@ -81,10 +81,9 @@ def test_the_export_lists_hold_every_loss() -> None:
     expected = NAMES | MODULES | TOP_LEVEL_NOT_LOSSES - {"boosting", "cli", "compat", "losses"}
     expected -= {"nn", "registry", "weighting"}
     assert set(torchfocal.__all__) == expected, _missing(expected, torchfocal.__all__, "__init__")
-    from_module = torchfocal._FROM  # the lazy top level's map, name -> submodule
-    for info in LOSSES:
-        assert from_module.get(info.name) == "functional", f"__init__._FROM lacks {info.name}"
-        assert from_module.get(info.module) == "nn", f"__init__._FROM lacks {info.module}"
+    # The lazy top level's written-out map (name -> submodule) holds the non-losses only:
+    # it finds the losses in the registry.
+    assert not set(torchfocal._FROM) & (NAMES | MODULES)
 
 
 def test_every_export_is_the_registered_object() -> None:

@@ -4,6 +4,11 @@ The top level is lazy (PEP 562): ``import torchfocal`` imports nothing, and each
 loads its module (and torch) on first use, so ``import torchfocal.boosting`` (NumPy only)
 never loads torch. ``from torchfocal import X`` and ``torchfocal.X`` work as before;
 :mod:`torchfocal.reference` (the NumPy oracle) is loaded on first use as well.
+
+The losses and their module classes are not listed here: they are the registry's
+(:data:`torchfocal.registry.LOSSES`), read on the first use of one of them (or of
+``__all__``). Type checkers, which cannot run that, read ``__init__.pyi``, generated from
+the registry by ``tools/stubs.py``.
 """
 
 # No ``from __future__ import annotations`` and only underscored imports: every public name of
@@ -11,97 +16,11 @@ never loads torch. ``from torchfocal import X`` and ``torchfocal.X`` work as bef
 import importlib as _importlib
 import typing as _typing
 
-# What type checkers and documentation tools see; at run time, __getattr__.
-if _typing.TYPE_CHECKING:
-    from . import functional, reference
-    from .functional import (
-        asymmetric_loss,
-        class_balanced_loss,
-        dice_ce_loss,
-        dice_focal_loss,
-        dice_loss,
-        distribution_focal_loss,
-        equalization_loss_v2,
-        focal_tversky_loss,
-        generalized_dice_loss,
-        ldam_loss,
-        logit_adjust,
-        logit_adjusted_cross_entropy,
-        lovasz_hinge_loss,
-        lovasz_softmax_loss,
-        poly1_cross_entropy,
-        poly1_focal_loss,
-        quality_focal_loss,
-        seesaw_loss,
-        sigmoid_focal_loss,
-        sigmoid_focal_loss_star,
-        softmax_focal_loss,
-        tversky_loss,
-        unified_focal_loss,
-        varifocal_loss,
-    )
-    from .nn import (
-        AsymmetricLoss,
-        ClassBalancedLoss,
-        DiceCELoss,
-        DiceFocalLoss,
-        DiceLoss,
-        DistributionFocalLoss,
-        EqualizationLossV2,
-        FocalTverskyLoss,
-        GeneralizedDiceLoss,
-        LDAMLoss,
-        LogitAdjustedCrossEntropyLoss,
-        LovaszHingeLoss,
-        LovaszSoftmaxLoss,
-        Poly1CrossEntropyLoss,
-        Poly1FocalLoss,
-        QualityFocalLoss,
-        SeesawLoss,
-        SigmoidFocalLoss,
-        SigmoidFocalLossStar,
-        SoftmaxFocalLoss,
-        TverskyLoss,
-        UnifiedFocalLoss,
-        VarifocalLoss,
-    )
-    from .weighting import (
-        balanced_alpha,
-        class_balanced_weights,
-        deferred_reweighting,
-        ldam_margins,
-        prior_bias,
-        prior_bias_,
-    )
-
 __version__ = "0.1.0"
 
-# public name -> the submodule that defines it (static: ``import torchfocal`` imports nothing,
-# so the registry cannot be read here; tests/test_registry.py names a loss missing here)
+# The public names that are not losses -> the submodule that defines each.
 _FROM: dict[str, str] = {
-    **{
-        name: "functional"
-        for name in (
-            "asymmetric_loss", "class_balanced_loss", "distribution_focal_loss",
-            "equalization_loss_v2", "ldam_loss", "logit_adjust", "logit_adjusted_cross_entropy",
-            "poly1_cross_entropy", "poly1_focal_loss", "quality_focal_loss", "seesaw_loss",
-            "sigmoid_focal_loss", "sigmoid_focal_loss_star", "softmax_focal_loss",
-            "varifocal_loss", "dice_loss", "dice_ce_loss", "dice_focal_loss",
-            "focal_tversky_loss", "generalized_dice_loss", "lovasz_hinge_loss",
-            "lovasz_softmax_loss", "tversky_loss", "unified_focal_loss",
-        )
-    },
-    **{
-        name: "nn"
-        for name in (
-            "AsymmetricLoss", "ClassBalancedLoss", "DistributionFocalLoss", "EqualizationLossV2",
-            "LDAMLoss", "LogitAdjustedCrossEntropyLoss", "Poly1CrossEntropyLoss",
-            "Poly1FocalLoss", "QualityFocalLoss", "SeesawLoss", "SigmoidFocalLoss",
-            "SigmoidFocalLossStar", "SoftmaxFocalLoss", "VarifocalLoss", "DiceLoss",
-            "DiceCELoss", "DiceFocalLoss", "FocalTverskyLoss", "GeneralizedDiceLoss",
-            "LovaszHingeLoss", "LovaszSoftmaxLoss", "TverskyLoss", "UnifiedFocalLoss",
-        )
-    },
+    "logit_adjust": "functional",
     **{
         name: "weighting"
         for name in (
@@ -124,14 +43,31 @@ _SUBMODULES = frozenset(
         "registry",
     }
 )
+# The submodules that are in __all__.
+_ALL_SUBMODULES = ("functional", "reference")
+
+
+def _losses() -> dict[str, str]:
+    """Every registered loss's function (from :mod:`torchfocal.functional`) and module
+    class (from :mod:`torchfocal.nn`), name -> submodule: read from the registry, which
+    imports the losses (and torch)."""
+    registry = _importlib.import_module(".registry", __name__)
+    found = {info.name: "functional" for info in registry.LOSSES}
+    found.update({info.module: "nn" for info in registry.LOSSES})
+    return found
 
 
 def __getattr__(name: str) -> _typing.Any:
     """Load a public name's module on first use (PEP 562) and keep the name here."""
-    if name in _FROM:
+    if name == "__all__":
+        value: _typing.Any = sorted({*_FROM, *_losses(), *_ALL_SUBMODULES, "__version__"})
+    elif name in _FROM:
         value = getattr(_importlib.import_module(f".{_FROM[name]}", __name__), name)
     elif name in _SUBMODULES:
         value = _importlib.import_module(f".{name}", __name__)
+    elif not name.startswith("_") and name in (losses := _losses()):
+        # Underscored names (probes such as ``__wrapped__``) never load the registry.
+        value = getattr(_importlib.import_module(f".{losses[name]}", __name__), name)
     else:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     globals()[name] = value
@@ -139,65 +75,4 @@ def __getattr__(name: str) -> _typing.Any:
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
-
-
-# The public names (tests/test_registry.py holds them to the registry).
-__all__ = [
-    "AsymmetricLoss",
-    "ClassBalancedLoss",
-    "DiceCELoss",
-    "DiceFocalLoss",
-    "DiceLoss",
-    "DistributionFocalLoss",
-    "EqualizationLossV2",
-    "FocalTverskyLoss",
-    "GeneralizedDiceLoss",
-    "LDAMLoss",
-    "LogitAdjustedCrossEntropyLoss",
-    "LovaszHingeLoss",
-    "LovaszSoftmaxLoss",
-    "Poly1CrossEntropyLoss",
-    "Poly1FocalLoss",
-    "QualityFocalLoss",
-    "SeesawLoss",
-    "SigmoidFocalLoss",
-    "SigmoidFocalLossStar",
-    "SoftmaxFocalLoss",
-    "TverskyLoss",
-    "UnifiedFocalLoss",
-    "VarifocalLoss",
-    "__version__",
-    "asymmetric_loss",
-    "balanced_alpha",
-    "class_balanced_loss",
-    "class_balanced_weights",
-    "deferred_reweighting",
-    "dice_ce_loss",
-    "dice_focal_loss",
-    "dice_loss",
-    "distribution_focal_loss",
-    "equalization_loss_v2",
-    "focal_tversky_loss",
-    "functional",
-    "generalized_dice_loss",
-    "ldam_loss",
-    "ldam_margins",
-    "logit_adjust",
-    "logit_adjusted_cross_entropy",
-    "lovasz_hinge_loss",
-    "lovasz_softmax_loss",
-    "poly1_cross_entropy",
-    "poly1_focal_loss",
-    "prior_bias",
-    "prior_bias_",
-    "quality_focal_loss",
-    "reference",
-    "seesaw_loss",
-    "sigmoid_focal_loss",
-    "sigmoid_focal_loss_star",
-    "softmax_focal_loss",
-    "tversky_loss",
-    "unified_focal_loss",
-    "varifocal_loss",
-]
+    return sorted(set(globals()) | set(__getattr__("__all__")))

@@ -19,37 +19,15 @@ from ._engine import checks as v
 from ._engine import reduction as reducing
 from ._engine.deprecation import renamed
 from ._engine.numerics import is_transformed
+from .losses import LOSSES as _LOSSES
 from .losses.class_balanced import check_class_balanced_form
 from .losses.dice import check_tversky
 from .losses.equalization import check_equalization_options, equalization_statistics
 from .losses.seesaw import batch_class_counts, check_seesaw_options
 from .weighting import Counts, class_balanced_weights
 
-__all__ = [
-    "AsymmetricLoss",
-    "ClassBalancedLoss",
-    "DiceCELoss",
-    "DiceFocalLoss",
-    "DiceLoss",
-    "DistributionFocalLoss",
-    "EqualizationLossV2",
-    "FocalTverskyLoss",
-    "GeneralizedDiceLoss",
-    "LDAMLoss",
-    "LogitAdjustedCrossEntropyLoss",
-    "LovaszHingeLoss",
-    "LovaszSoftmaxLoss",
-    "Poly1CrossEntropyLoss",
-    "Poly1FocalLoss",
-    "QualityFocalLoss",
-    "SeesawLoss",
-    "SigmoidFocalLoss",
-    "SigmoidFocalLossStar",
-    "SoftmaxFocalLoss",
-    "TverskyLoss",
-    "UnifiedFocalLoss",
-    "VarifocalLoss",
-]
+# The module classes of the registered losses (each registry entry names its class here).
+__all__ = sorted(info.module for info in _LOSSES)
 
 
 def _optional_buffer(name: str, value: Tensor | Sequence[float] | None) -> Tensor | None:
