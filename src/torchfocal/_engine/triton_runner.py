@@ -225,6 +225,10 @@ def per_location(
     class_factor: float | Tensor | None,
     divisor: _reduction.Divisor,
     naive: Callable[[Tensor], Tensor],
+    adjust: str = "",
+    adjust_values: Tensor | None = None,
+    adjust_params: Mapping[str, float] | None = None,
+    location_weight: Tensor | None = None,
 ) -> Tensor:
     """The reduced loss of a per-location (softmax-form) loss through the softmax kernel
     (:mod:`torchfocal._triton.softmax`): forward launches it for the loss and each row's
@@ -236,6 +240,14 @@ def per_location(
     applied by the kernel. ``gamma`` is a number or one value per location (index targets)
     or per element; ``class_factor`` a number or C per-class values lined up with ``dim``.
     ``naive(x)`` is the reduced naive loss of x (see :func:`elementwise`).
+
+    The loss's own adjustment of the logits, which the kernel applies as it reads them
+    (:mod:`torchfocal._triton.softmax_math`): ``adjust`` names it, ``adjust_values`` are its
+    C per-class values and ``adjust_params`` its numbers. A float ``index`` is a continuous
+    label (the two-bin target of the distribution focal loss). ``location_weight``: a
+    factor of each location's loss (the input's shape without ``dim``; a constant of the
+    gradient), applied to the per-location loss and to the upstream gradient (location-sized
+    operations, none over the input).
     """
     split = split_shape(input.shape, dim)
     outer, num_classes, inner = split
@@ -260,13 +272,22 @@ def per_location(
         0.0 if isinstance(kernel_gamma, Tensor) else float(kernel_gamma),
         factor if isinstance(factor, Tensor) else None,
         None if factor is None or isinstance(factor, Tensor) else float(factor),
+        adjust,
+        None if adjust_values is None else adjust_values.detach().to(compute).reshape(-1),
+        ",".join(adjust_params or {}),  # the names, in one string (an op takes no list of str)
+        [float(value) for value in (adjust_params or {}).values()],
     )
+    weight = None
+    if location_weight is not None:
+        weight = location_weight.detach().to(compute).expand(location_shape).reshape(outer, inner)
 
     def logits(x: Tensor) -> Tensor:
         return x.detach().reshape(split)
 
     def forward(x: Tensor) -> tuple[Tensor, tuple[Tensor, Tensor | float | None]]:
         location_loss, stats = ops.softmax_focal_forward(logits(x), *operands)
+        if weight is not None:
+            location_loss = location_loss * weight
         location_loss = location_loss.view(location_shape)
         if divisor is None:
             return location_loss.to(input.dtype), (stats, None)
@@ -282,6 +303,8 @@ def per_location(
             upstream = upstream.reshape(outer, inner)
         elif inverse is not None:
             upstream = upstream * inverse
+        if weight is not None:  # one upstream value per location
+            upstream = (upstream.reshape(outer, inner) if divisor is None else upstream) * weight
         grad: Tensor = ops.softmax_focal_backward(
             logits(x), *operands, stats, upstream.contiguous()
         )
@@ -292,5 +315,5 @@ def per_location(
         naive=naive,
         forward=forward,
         backward=backward,
-        constants=(probabilities, class_factor, gamma, divisor),
+        constants=(probabilities, class_factor, gamma, divisor, adjust_values, location_weight),
     )

@@ -26,6 +26,12 @@ def _number_or_tensor(tensor: Tensor | None, value: float | None) -> float | Ten
     return tensor if tensor is not None else value
 
 
+def _named(names: str, values: list[float]) -> dict[str, float]:
+    """Numbers by name: an op takes the names as one comma-separated string (no list of
+    str in a schema)."""
+    return dict(zip(names.split(",") if names else [], values, strict=True))
+
+
 def _elementwise(
     loss: str,
     x: Tensor,
@@ -55,7 +61,7 @@ def _elementwise(
         weight=weight,
         pos_weight=pos_weight,
         gamma=gamma if gamma is not None else (gamma_schedule or gamma_value),
-        params=dict(zip(param_names.split(",") if param_names else [], params, strict=True)),
+        params=_named(param_names, params),
         **launch,  # type: ignore[arg-type]
     )
 
@@ -234,6 +240,10 @@ def _softmax_call(
     gamma_value: float,
     class_factor: Tensor | None,
     class_factor_value: float | None,
+    adjust: str,
+    adjust_values: Tensor | None,
+    adjust_param_names: str,
+    adjust_params: list[float],
 ) -> softmax.SoftmaxLaunch:
     return softmax.prepare(
         x,
@@ -243,6 +253,9 @@ def _softmax_call(
         label_smoothing=label_smoothing,
         gamma=_number_or_tensor(gamma, gamma_value),  # type: ignore[arg-type]
         class_factor=_number_or_tensor(class_factor, class_factor_value),
+        adjust=adjust,
+        adjust_values=adjust_values,
+        adjust_params=_named(adjust_param_names, adjust_params),
     )
 
 
@@ -257,6 +270,10 @@ def softmax_focal_forward(
     gamma_value: float,
     class_factor: Tensor | None,
     class_factor_value: float | None,
+    adjust: str,
+    adjust_values: Tensor | None,
+    adjust_param_names: str,
+    adjust_params: list[float],
 ) -> tuple[Tensor, Tensor]:
     """The loss per location (outer, inner) and the row statistics (3, outer, inner) of
     logits x (outer, C, inner): :func:`.softmax.forward`."""
@@ -270,6 +287,10 @@ def softmax_focal_forward(
         gamma_value,
         class_factor,
         class_factor_value,
+        adjust,
+        adjust_values,
+        adjust_param_names,
+        adjust_params,
     )
     return softmax.forward(call)
 
@@ -289,6 +310,10 @@ def _(
     gamma_value: float,
     class_factor: Tensor | None,
     class_factor_value: float | None,
+    adjust: str,
+    adjust_values: Tensor | None,
+    adjust_param_names: str,
+    adjust_params: list[float],
 ) -> tuple[Tensor, Tensor]:
     outer, _, inner = x.shape
     dtype = _compute_dtype(x)
@@ -306,6 +331,10 @@ def softmax_focal_backward(
     gamma_value: float,
     class_factor: Tensor | None,
     class_factor_value: float | None,
+    adjust: str,
+    adjust_values: Tensor | None,
+    adjust_param_names: str,
+    adjust_params: list[float],
     stats: Tensor,
     upstream: Tensor,
 ) -> Tensor:
@@ -321,6 +350,10 @@ def softmax_focal_backward(
         gamma_value,
         class_factor,
         class_factor_value,
+        adjust,
+        adjust_values,
+        adjust_param_names,
+        adjust_params,
     )
     return softmax.backward(call, stats, upstream)
 
@@ -336,6 +369,10 @@ def _(
     gamma_value: float,
     class_factor: Tensor | None,
     class_factor_value: float | None,
+    adjust: str,
+    adjust_values: Tensor | None,
+    adjust_param_names: str,
+    adjust_params: list[float],
     stats: Tensor,
     upstream: Tensor,
 ) -> Tensor:
