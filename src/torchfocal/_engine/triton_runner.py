@@ -315,5 +315,14 @@ def per_location(
         naive=naive,
         forward=forward,
         backward=backward,
-        constants=(probabilities, class_factor, gamma, divisor, adjust_values, location_weight),
+        constants=(
+            probabilities,
+            class_factor,
+            gamma,
+            divisor,
+            adjust_values,
+            location_weight,
+            # a continuous label (the two-bin target) may require grad
+            index if index is not None and index.is_floating_point() else None,
+        ),
     )
