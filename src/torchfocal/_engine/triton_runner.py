@@ -75,6 +75,17 @@ def operand_view(
     return value.to(dtype).expand(shape).reshape(split)
 
 
+def class_weight_view(
+    class_weights: tuple[Tensor, Tensor], split: tuple[int, int, int], dtype: torch.dtype
+) -> Tensor:
+    """The negatives' C class weights as an (outer, C, inner) view (strides 0, 1, 0) of
+    memory that holds the positives' C weights right after them (the kernel's
+    ``WEIGHT_BY_TARGET`` reads them C elements on)."""
+    negative, positive = class_weights
+    pair = torch.cat([negative.detach().reshape(-1), positive.detach().reshape(-1)]).to(dtype)
+    return pair.as_strided(split, (0, 1, 0))
+
+
 def class_dim_of(request: ElementwiseRequest) -> int | None:
     """The class dimension of the split: the loss's class dimension where the input has
     one, else None (an input of independent binary logits)."""
@@ -96,6 +107,7 @@ def elementwise(
     alpha: float | Tensor | None = None,
     pos_weight: Tensor | None = None,
     gamma: float | str | Tensor = 0.0,
+    class_weights: tuple[Tensor, Tensor] | None = None,
 ) -> Tensor:
     """The reduced loss of checked arguments (:func:`~._engine.targets.check_elementwise`)
     through the Triton kernel ``loss``.
@@ -106,6 +118,10 @@ def elementwise(
     the reduced naive loss of x, differentiable: it runs where the kernel's gradient is not
     enough (another tensor requires grad, create_graph=True, a second backward), on
     :func:`~._engine.targets.prepare_elementwise` of the request.
+
+    ``class_weights``: C weights of each class's negatives and C of its positives (in place
+    of ``request.weight``; the kernel picks one by the hard target, so no input-sized
+    weight is made).
     """
     input, form = request.input, request.form
     dim = form.dim if form.form == "index" else class_dim_of(request)
@@ -143,13 +159,16 @@ def elementwise(
         request.label_smoothing,
         alpha_tensor,
         None if alpha is None or isinstance(alpha, Tensor) else float(alpha),
-        operand_view(request.weight, input.shape, split, dtype),
+        class_weight_view(class_weights, split, dtype)
+        if class_weights is not None
+        else operand_view(request.weight, input.shape, split, dtype),
         operand_view(pos_weight, input.shape, split, dtype),
         gamma_tensor,
         float(gamma) if isinstance(gamma, (int, float)) else 0.0,
         gamma if isinstance(gamma, str) else "",
         ",".join(params or {}),  # the names, in one string (an op takes no list of str)
         [float(value) for value in (params or {}).values()],
+        class_weights is not None,
     )
 
     def logits(x: Tensor) -> Tensor:
@@ -209,6 +228,7 @@ def elementwise(
             pos_weight,
             gamma,
             request.avg_factor,
+            *(class_weights or ()),
         ),
     )
 

@@ -48,6 +48,7 @@ def _elementwise(
     gamma_schedule: str,
     param_names: str,
     params: list[float],
+    weight_by_target: bool,
     **launch: object,
 ) -> elementwise.ElementwiseResult:
     return elementwise.elementwise_loss(
@@ -62,6 +63,7 @@ def _elementwise(
         pos_weight=pos_weight,
         gamma=gamma if gamma is not None else (gamma_schedule or gamma_value),
         params=_named(param_names, params),
+        weight_by_target=weight_by_target,
         **launch,  # type: ignore[arg-type]
     )
 
@@ -83,6 +85,7 @@ def elementwise_forward(
     gamma_schedule: str,
     param_names: str,
     params: list[float],
+    weight_by_target: bool,
     output: str,
     need_mass: bool,
     need_count: bool,
@@ -108,6 +111,7 @@ def elementwise_forward(
         gamma_schedule,
         param_names,
         params,
+        weight_by_target,
         output=output,
         need_mass=need_mass,
         need_count=need_count,
@@ -144,6 +148,7 @@ def _(
     gamma_schedule: str,
     param_names: str,
     params: list[float],
+    weight_by_target: bool,
     output: str,
     need_mass: bool,
     need_count: bool,
@@ -176,6 +181,7 @@ def elementwise_backward(
     gamma_schedule: str,
     param_names: str,
     params: list[float],
+    weight_by_target: bool,
     count_positives: bool,
     upstream: Tensor,
 ) -> Tensor:
@@ -197,6 +203,7 @@ def elementwise_backward(
         gamma_schedule,
         param_names,
         params,
+        weight_by_target,
         output="none",
         count_positives=count_positives,
         need_grad=True,
@@ -224,6 +231,7 @@ def _(
     gamma_schedule: str,
     param_names: str,
     params: list[float],
+    weight_by_target: bool,
     count_positives: bool,
     upstream: Tensor,
 ) -> Tensor:
