@@ -54,8 +54,9 @@ def _one_hot(input: Tensor, target: Tensor) -> Tensor:
     return target.unsqueeze(1) == classes
 
 
-def _check_index(input: Tensor, target: Tensor) -> None:
-    """(N, C) logits and (N,) class indices in [0, C] (C = background)."""
+def _check_index(input: Tensor, target: Tensor, *, values: bool = True) -> None:
+    """(N, C) logits and (N,) class indices in [0, C] (C = background); ``values`` off:
+    the shapes and dtypes only (the Triton path's target check sees the values)."""
     if input.dim() != 2:
         raise ValueError(f"input must be (N, C) logits; got shape {v.shape_str(input.shape)}")
     num_rows, num_classes = input.shape
@@ -68,6 +69,8 @@ def _check_index(input: Tensor, target: Tensor) -> None:
         )
     if not v.is_integer_dtype(target.dtype):
         raise TypeError(f"target must be an integer tensor of class indices; got {target.dtype}")
+    if not values:
+        return
     in_range = (target >= 0) & (target <= num_classes)
     v.require(
         in_range,
@@ -277,6 +280,8 @@ def _triton(
     the kernel picks by the target (no one-hot and no weight of the input's size)."""
     input, target = v.check_pair(input, target)
     gamma, mu, alpha = check_equalization_options(gamma, mu, alpha)
+    # The values too: the engine's own class-index check below would take -100
+    # (ignore_index) as an ignored target, where this loss has no ignore_index.
     _check_index(input, target)
     positive, negative = equalization_weights(
         _statistic("pos_grad", pos_grad, input),
