@@ -877,7 +877,7 @@ def _launch(
         *(part for value in numbers for part in float_parts(value)),
         *float_parts(slope),
         ADJUST=adjustment.function,
-        ROW=adjustment.row if adjustment.row is not None else adjustment.function,
+        ROW=adjustment.row if adjustment.row is not None else ADJUSTMENTS[""].function,
         ADJUSTED=call.adjust != "",
         ROW_PASS=adjustment.row is not None,
         TWO_BIN=two_bin,
