@@ -68,7 +68,10 @@ def _op_samples() -> list[tuple[str, tuple[Any, ...]]]:
     return [
         ("elementwise_forward", (*plain, "", [], False, "partials", True, True, False, False)),
         ("elementwise_forward", (*full, "", [], False, "elements", False, False, False, True)),
-        ("elementwise_forward", (*star, "gamma,beta", [2.0, 1.0], False, "elements", *(False,) * 4)),
+        (
+            "elementwise_forward",
+            (*star, "gamma,beta", [2.0, 1.0], False, "elements", *(False,) * 4),
+        ),
         ("elementwise_forward", (*by_target, "elements", *(False,) * 4)),
         ("elementwise_backward", (*plain, "", [], False, False, upstream)),
         ("elementwise_backward", (*full, "", [], False, False, soft)),

@@ -30,7 +30,6 @@ def _function(jitted: Any) -> dict[str, str]:
     return {"function": f"{jitted.fn.__module__}:{jitted.fn.__name__}"}
 
 
-
 @pytest.fixture(scope="module")
 def launches() -> list[dict[str, Any]]:
     return [vars(launch) for launch in triton_aot.record()]

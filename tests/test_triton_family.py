@@ -499,14 +499,20 @@ FAMILY_CASES: list[tuple[str, dict[str, Any]]] = [
     ("ldam_loss", {"class_counts": [50.0, 3.0, 7.0, 1.0, 20.0]}),
     (
         "ldam_loss",
-        {"class_counts": [50.0, 3.0, 7.0, 1.0, 20.0], "max_margin": 1.5, "scale": 4.0,
-         "weight": "classes"},
-    ),  # fmt: skip
+        {
+            "class_counts": [50.0, 3.0, 7.0, 1.0, 20.0],
+            "max_margin": 1.5,
+            "scale": 4.0,
+            "weight": "classes",
+        },
+    ),
     ("seesaw_loss", {"class_counts": [50.0, 3.0, 0.0, 1.0, 20.0]}),
     ("seesaw_loss", {"class_counts": [50.0, 3.0, 7.0, 1.0, 20.0], "p": 0.0, "eps": 0.5}),
     ("seesaw_loss", {"class_counts": [50.0, 3.0, 7.0, 1.0, 20.0], "q": 0.0}),
-    ("equalization_loss_v2", {"pos_grad": [50.0, 0.5, 0.0, 3.0, 9.0],
-                              "neg_grad": [60.0, 40.0, 0.0, 1.0, 2.0]}),  # fmt: skip
+    (
+        "equalization_loss_v2",
+        {"pos_grad": [50.0, 0.5, 0.0, 3.0, 9.0], "neg_grad": [60.0, 40.0, 0.0, 1.0, 2.0]},
+    ),
     ("distribution_focal_loss", {}),
     ("distribution_focal_loss", {"weight": "locations"}),
 ]
@@ -565,7 +571,9 @@ def test_family_kernels_match_the_reference(
     name: str, options: dict[str, Any], dtype: torch.dtype, reduction: str
 ) -> None:
     """Loss and gradient (grad_output != 1) against the NumPy oracle, rows and a map."""
-    shapes = [(7, FAMILY_C)] if name == "equalization_loss_v2" else [(7, FAMILY_C), (2, FAMILY_C, 3)]
+    shapes = (
+        [(7, FAMILY_C)] if name == "equalization_loss_v2" else [(7, FAMILY_C), (2, FAMILY_C, 3)]
+    )
     for shape in shapes:
         x, target, kwargs = _family_call(name, options, shape, dtype)
         locations = (x.shape[0], *x.shape[2:])

@@ -330,7 +330,9 @@ def _public_calls() -> Iterator[Callable[[], Any]]:
         # targets (logit adjustment's probabilities and label smoothing), maps, and rows of
         # several class blocks (the raw-row pass of LDAM and Seesaw)
         yield call("logit_adjusted_cross_entropy", x, probabilities, grad, prior=counts)
-        yield call("logit_adjusted_cross_entropy", x, labels, grad, prior=counts, label_smoothing=0.1)
+        yield call(
+            "logit_adjusted_cross_entropy", x, labels, grad, prior=counts, label_smoothing=0.1
+        )
         adjusted_map = torch.randn(2, c, 7, dtype=torch.float64).to(dtype)
         map_labels = torch.randint(0, c, (2, 7))
         for name, options in [

@@ -156,10 +156,8 @@ def _adjusted(
     at the tile's classes (padding classes stay -inf: every adjustment keeps -inf)."""
     if ADJUSTED:
         class_value = tl.load(adjust_ptr + classes, mask=class_valid, other=0.0)
-        if INDEX_TARGET:
-            hit = classes == target_class[:, None]
-        else:  # no class index: no target class
-            hit = classes < 0
+        # (no class index: no target class)
+        hit = classes == target_class[:, None] if INDEX_TARGET else classes < 0
         x = ADJUST(
             x,
             hit,

@@ -245,9 +245,7 @@ def equalization_loss_v2(
     # "mean" is per row: the sum / N, divided inside the loss (in float64), 0 for N = 0.
     avg_factor = float(max(input.shape[0], 1)) if reduction == "mean" else None
     if isinstance(input, Tensor) and v.resolve_backend(backend, input) == "triton":
-        return _triton(
-            input, target, pos_grad, neg_grad, gamma, mu, alpha, reduction, avg_factor
-        )
+        return _triton(input, target, pos_grad, neg_grad, gamma, mu, alpha, reduction, avg_factor)
     input, one_hot, positive, negative = _prepared(
         input, target, pos_grad, neg_grad, gamma, mu, alpha
     )

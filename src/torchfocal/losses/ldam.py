@@ -115,12 +115,11 @@ def ldam_loss(
     )
     margins = class_margins(counts.to(torch.promote_types(counts.dtype, dtype)), max_margin)
     margins = margins.to(device=input.device, dtype=dtype)
+
     def adjusted(x: Tensor) -> Tensor:
         """s (x - m_y e_y - max), in torch (every backend but Triton's kernel)."""
         index = target.unsqueeze(dim).long()
-        ignored = targets.ignored_indices(
-            index, largest=num_classes - 1, ignore_index=ignore_index
-        )
+        ignored = targets.ignored_indices(index, largest=num_classes - 1, ignore_index=ignore_index)
         if ignored is not None:
             # Class 0 stands in at ignored locations: the loss gives them weight 0, so the
             # margin it gets there changes neither the loss nor any derivative.

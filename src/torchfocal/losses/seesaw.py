@@ -225,6 +225,7 @@ def seesaw_loss(
         backend=backend,
     ).to(input.dtype)
 
+
 LOSSES = (
     LossInfo(
         function=seesaw_loss,
