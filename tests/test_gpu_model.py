@@ -9,7 +9,6 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-
 from typing import Any
 
 import pytest
@@ -66,7 +65,7 @@ BASE_LOSS = {"sigmoid_focal": "sigmoid_focal_loss", "softmax_focal": "softmax_fo
 
 
 def _family_target(kind: str) -> torch.Tensor:
-    rows, classes = FAMILY_SHAPE
+    rows = FAMILY_SHAPE[0]
     shape, dtype = {
         "mask": (FAMILY_SHAPE, torch.bool),
         "score": (FAMILY_SHAPE, torch.float32),
