@@ -56,6 +56,16 @@ them back and makes one pass that writes the gradient times the upstream gradien
   - label smoothing or probability targets: every class carries weight, so S needs every
     G_c, which needs the final M and s: pass 1 (M, s_rest), pass 2 (the loss and S).
 - Backward: 1 pass, for every target form.
+
+The losses that are the cross-entropy of adjusted logits z = f(x) (logit adjustment, LDAM,
+Seesaw) give f as the constexpr ``ADJUST`` (:mod:`.softmax_math`), which the kernel applies
+to every tile of logits it loads, the target's included, so that the adjusted logits are
+never written: everything above then holds for z. An adjustment that needs the raw row
+(LDAM's shift by its maximum, Seesaw's logsumexp) has its ``ROW`` function evaluated on the
+raw row's statistics first (from the registers, or in one more pass over the blocks in
+forward), stored as the statistics' third row for backward; dz/dx (LDAM's scale) multiplies
+the upstream gradient. TWO_BIN: the target is a continuous label per location, whose two
+bins (the distribution focal loss's) the kernel weights itself (no dense target is read).
 """
 
 from __future__ import annotations

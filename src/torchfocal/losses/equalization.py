@@ -54,9 +54,8 @@ def _one_hot(input: Tensor, target: Tensor) -> Tensor:
     return target.unsqueeze(1) == classes
 
 
-def _check_index(input: Tensor, target: Tensor, *, values: bool = True) -> None:
-    """(N, C) logits and (N,) class indices in [0, C] (C = background); ``values`` off:
-    the shapes and dtypes only (the Triton path's target check sees the values)."""
+def _check_index(input: Tensor, target: Tensor) -> None:
+    """(N, C) logits and (N,) class indices in [0, C] (C = background)."""
     if input.dim() != 2:
         raise ValueError(f"input must be (N, C) logits; got shape {v.shape_str(input.shape)}")
     num_rows, num_classes = input.shape
@@ -69,8 +68,6 @@ def _check_index(input: Tensor, target: Tensor, *, values: bool = True) -> None:
         )
     if not v.is_integer_dtype(target.dtype):
         raise TypeError(f"target must be an integer tensor of class indices; got {target.dtype}")
-    if not values:
-        return
     in_range = (target >= 0) & (target <= num_classes)
     v.require(
         in_range,
