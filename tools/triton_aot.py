@@ -641,10 +641,23 @@ def loop_bodies(instructions: list[tuple[int, str]]) -> list[int]:
     return bodies
 
 
+def executed_code(instructions: list[tuple[int, str]]) -> list[tuple[int, str]]:
+    """The instructions less the end's padding, which never runs: the trap after the last
+    EXIT (a branch to itself) and the NOPs that align the kernel's size."""
+    end = len(instructions)
+    while end and (
+        instructions[end - 1][1] == "NOP"
+        or re.fullmatch(rf"BRA 0x{instructions[end - 1][0]:x}", instructions[end - 1][1])
+    ):
+        end -= 1
+    return instructions[:end]
+
+
 def _sass_counts(cubin: bytes) -> dict[str, Any]:
     instructions = _sass(cubin)
     if instructions is None:
         return {"sass_instructions": None, "sass_loop_instructions": None}
+    instructions = executed_code(instructions)
     return {
         "sass_instructions": len(instructions),
         "sass_loop_instructions": loop_bodies(instructions),

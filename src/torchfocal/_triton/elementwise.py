@@ -27,7 +27,8 @@ before the weight.
 A program walks the input in steps of ``BLOCK`` elements, ``num_programs`` blocks apart
 (a grid-stride loop): the code outside the loop (arguments, the partial sums' reduction
 and stores) runs once per program instead of once per block, and the loop body is what an
-element costs. Partial sums accumulate per element in float64 across the loop.
+element costs. The loss's partial sum accumulates in float64 across the loop, one value per
+eight elements of a block.
 
 Arithmetic is in float32 for float16, bfloat16 and float32 inputs, in float64 for float64.
 """
@@ -48,9 +49,13 @@ from .elementwise_math import KERNEL_MATH
 
 #: Target forms: a mask (read as bytes), a float target, class indices.
 FORMS = {"mask": 0, "float": 1, "index": 2}
-#: Elements of one loop step of a program (8 per thread at 4 warps: two 16-byte loads of
-#: float32 logits, one of bfloat16).
+#: Elements of one loop step of a program: 8 per thread at 4 warps, two 16-byte loads of
+#: float32 or float64 logits...
 BLOCK = 1024
+#: ... and 16 per thread for float16 / bfloat16 (two 16-byte loads again): the same bytes a
+#: step, and half the steps, so that a program's fixed code (its arguments, the partial
+#: sums' reduction) weighs half as much per element where the arithmetic per byte is double.
+HALF_BLOCK = 2048
 #: The most programs of one launch (where the device's SM count is unknown: CPU and meta
 #: tensors): enough blocks in flight for any GPU, few enough that each walks many blocks.
 MAX_PROGRAMS = 132 * 8
@@ -151,10 +156,11 @@ def _elementwise_kernel(
         if FOLD_UPSTREAM:
             alpha_positive = alpha_positive * upstream_value
             alpha_negative = alpha_negative * upstream_value
-    loss_sum = tl.zeros((BLOCK,), tl.float64)
+    loss_sum = tl.zeros((BLOCK // 8,), tl.float64)
     mass_sum = tl.zeros((BLOCK,), COMPUTE)
     count_sum = tl.zeros((BLOCK,), COMPUTE)
-    outside_any = tl.zeros((BLOCK,), tl.int32)
+    lowest = tl.zeros((BLOCK,), COMPUTE)
+    highest = tl.zeros((BLOCK,), COMPUTE)
     for block_start in range(pid * BLOCK, n_elements, num_programs * BLOCK):
         offsets = block_start + tl.arange(0, BLOCK)
         in_range = offsets < n_elements
@@ -178,9 +184,12 @@ def _elementwise_kernel(
         else:
             y_raw = tl.load(target_ptr + offsets, mask=in_range, other=0).to(COMPUTE)
         if CHECK_RANGE:
-            # The [0, 1] check of a float target, in the pass that reads it (NaN fails),
-            # one flag per program, read by a device-side assert after the launch.
-            outside_any |= (in_range & ~((y_raw >= 0) & (y_raw <= 1))).to(tl.int32)
+            # The [0, 1] check of a float target, in the pass that reads it: each lane's
+            # lowest and highest value, NaN kept (two instructions an element; the masked
+            # load's 0 is in range), and one flag per program after the loop, read by a
+            # device-side assert after the launch.
+            lowest = tl.minimum(lowest, y_raw, propagate_nan=tl.PropagateNan.ALL)
+            highest = tl.maximum(highest, y_raw, propagate_nan=tl.PropagateNan.ALL)
         y = y_raw
         if SMOOTHED:
             y = y_raw * (1.0 - label_smoothing) + 0.5 * label_smoothing
@@ -260,7 +269,11 @@ def _elementwise_kernel(
             tl.store(out_ptr + offsets, loss.to(out_ptr.dtype.element_ty), mask=in_range)
         elif OUTPUT == 2:
             # The loss in float64: float32 losses near the float32 maximum sum past it.
-            loss_sum += tl.where(counted, loss, 0.0).to(tl.float64)
+            # Eight elements a lane summed first (in any order: the reshape may reorder, and
+            # picks a layout where a thread holds its eight): an accumulator of BLOCK / 8
+            # values, fewer registers and a shorter reduction after the loop.
+            contribution = tl.where(counted, loss, 0.0).to(tl.float64)
+            loss_sum += tl.sum(tl.reshape(contribution, (BLOCK // 8, 8), can_reorder=True), axis=1)
             if NEED_MASS:
                 positives = y_raw
                 if COUNT_POSITIVES:
@@ -269,7 +282,8 @@ def _elementwise_kernel(
             if NEED_COUNT:
                 count_sum += counted.to(COMPUTE)
     if CHECK_RANGE:
-        tl.store(flags_ptr + pid, tl.max(outside_any, axis=0))
+        outside = (lowest < 0) | (highest > 1) | (lowest != lowest)
+        tl.store(flags_ptr + pid, tl.max(outside.to(tl.int32), axis=0))
     if OUTPUT == 2:
         # Partial sums, one column per program: loss, and where the divisor needs them the
         # positive target mass and the counted elements.
@@ -280,10 +294,17 @@ def _elementwise_kernel(
             tl.store(out_ptr + 2 * num_programs + pid, tl.sum(count_sum.to(tl.float64), axis=0))
 
 
-def programs_of(n_elements: Any, device: torch.device) -> Any:
-    """Programs of a launch over ``n_elements`` (an int, or a symbolic one under a fake
-    tensor's tracing): one per block, at most :func:`_program_limit`, at least one."""
-    blocks = (n_elements + BLOCK - 1) // BLOCK
+def block_of(dtype: torch.dtype) -> int:
+    """Elements of a program's loop step for logits of ``dtype`` (:data:`BLOCK`)."""
+    return HALF_BLOCK if dtype in (torch.float16, torch.bfloat16) else BLOCK
+
+
+def programs_of(n_elements: Any, dtype: torch.dtype, device: torch.device) -> Any:
+    """Programs of a launch over ``n_elements`` logits of ``dtype`` (an int, or a symbolic
+    one under a fake tensor's tracing): one per block, at most :func:`_program_limit`, at
+    least one."""
+    block = block_of(dtype)
+    blocks = (n_elements + block - 1) // block
     return torch.sym_max(torch.sym_min(blocks, _program_limit(device)), 1)
 
 
@@ -381,7 +402,8 @@ def elementwise_loss(
     numbers += [0.0] * (3 - len(numbers))
     _, num_classes, inner = x.shape
     n_elements = x.numel()
-    programs = int(programs_of(n_elements, x.device))
+    block = block_of(x.dtype)
+    programs = int(programs_of(n_elements, x.dtype, x.device))
     grad = torch.empty_like(x) if need_grad else None
     out: Tensor | None = None
     if output == "partials":
@@ -444,9 +466,9 @@ def elementwise_loss(
             CHECK_RANGE=check_range,
             COORDINATES=form == "index"
             or any(value is not None for value in (alpha_tensor, weight, pos_weight, gamma_tensor)),
-            WIDE_INDEX=n_elements + BLOCK >= 2**31,
+            WIDE_INDEX=n_elements + block >= 2**31,
             COMPUTE=tl.float64 if x.dtype == torch.float64 else tl.float32,
             HALF=x.dtype in (torch.float16, torch.bfloat16),
-            BLOCK=BLOCK,
+            BLOCK=block,
         )
     return ElementwiseResult(out, grad, flags)

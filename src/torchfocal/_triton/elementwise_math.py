@@ -45,6 +45,32 @@ def _power(q, GAMMA_INT: tl.constexpr):
 
 
 @triton.jit
+def _soft_integer_gamma(x, y, scale, gamma, GAMMA_INT: tl.constexpr, HALF: tl.constexpr):
+    """Sigmoid focal loss of soft targets, an integer gamma and no pos_weight: the direct
+    form around x itself, with no anchor and no ratio q0 / q (about 20 SASS instructions
+    less per element than the anchored form, forward and backward each). With
+    p = sigmoid(x), p_bar = 1 - p, y_bar = 1 - y:
+
+        ce = y softplus(-x) + y_bar softplus(x),    dce/dx = p - y = p y_bar - p_bar y
+        q = 1 - p_t = p y_bar + p_bar y,            dq/dx = p p_bar (1 - 2y)
+        loss = s q^gamma ce,    dloss/dx = s (gamma q^(gamma - 1) dq/dx ce + q^gamma dce/dx)
+
+    Every sum but the gradient's last is of terms >= 0 (no cancellation), and every product
+    is finite for a finite x: ce <= |x| + log 2, and p p_bar ce -> 0 where ce grows.
+    """
+    softplus_neg, softplus_pos, p, p_bar = sigmoid_parts(x, HALF)
+    y_bar = 1.0 - y
+    ce = y * softplus_neg + y_bar * softplus_pos
+    q = p * y_bar + p_bar * y
+    modulator = _power(q, GAMMA_INT)
+    grad = modulator * (p * y_bar - p_bar * y)
+    if GAMMA_INT >= 1:
+        slope = p * p_bar * (1.0 - 2.0 * y)
+        grad += gamma * _power(q, GAMMA_INT - 1) * slope * ce
+    return scale * modulator * ce, scale * grad
+
+
+@triton.jit
 def sigmoid_focal(
     x,
     y,
@@ -73,8 +99,11 @@ def sigmoid_focal(
     m: for an integer gamma, q multiplied by itself (and (q0 / q) m = q0 q^(gamma - 1): no
     division); otherwise exp(gamma log q), with log q = -softplus(x_t) for hard targets
     (q0 underflows long before q0^gamma does for gamma < 1), so every term is finite for
-    every finite logit; gamma = 0 gives m = 1 exactly.
+    every finite logit; gamma = 0 gives m = 1 exactly. Soft targets with an integer gamma
+    and no pos_weight take the shorter direct form (:func:`_soft_integer_gamma`).
     """
+    if not HARD and GAMMA_INT >= 0 and not HAS_POS_WEIGHT:
+        return _soft_integer_gamma(x, y, scale, gamma, GAMMA_INT, HALF)
     anchor = y > 0.5
     x_t = tl.where(anchor, x, -x)
     # -log p_t0, -log q0, p_t0, q0

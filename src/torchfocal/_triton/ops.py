@@ -127,8 +127,8 @@ def elementwise_forward(
 
 
 def _programs(x: Tensor) -> int:
-    """The elementwise kernel's number of programs (:func:`.elementwise.programs`)."""
-    return elementwise.programs_of(x.numel(), x.device)  # type: ignore[no-any-return]
+    """The elementwise kernel's number of programs (:func:`.elementwise.programs_of`)."""
+    return elementwise.programs_of(x.numel(), x.dtype, x.device)  # type: ignore[no-any-return]
 
 
 @elementwise_forward.register_fake

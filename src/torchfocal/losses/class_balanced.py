@@ -120,19 +120,24 @@ def class_balanced_loss(
             reduction=reduction,
             backend=backend,
         )
-    # The one-hot mask of the input's shape (not the index target): there is no background
-    # index here, and with C = 1 an index target would be ambiguous to sigmoid_focal_loss.
     keep = ~ignored
-    classes = torch.arange(num_classes, device=input.device)
-    one_hot = target.unsqueeze(dim) == classes.reshape(v.class_shape(input.dim(), dim, num_classes))
     sample_weight = class_weight[target.masked_fill(ignored, 0)] * keep
     counted = keep.sum()
+    if num_classes > 1:
+        # The index target as it is (ignored samples left out by ignore_index): no one-hot
+        # of the input's shape is built.
+        sigmoid_target, sigmoid_ignore = target, ignore_index
+    else:
+        # With C = 1 an index target would be ambiguous to sigmoid_focal_loss (class 0 or a
+        # 0/1 mask): the one-hot mask then, which is the target's size.
+        sigmoid_target, sigmoid_ignore = (target == 0).unsqueeze(dim), -100
     return sigmoid_focal_loss(
         input,
-        one_hot,
+        sigmoid_target,
         alpha=None,
         gamma=gamma,
         weight=sample_weight.unsqueeze(dim),
+        ignore_index=sigmoid_ignore,
         class_dim=dim,
         reduction=reduction,
         avg_factor=counted.clamp(min=1) if reduction == "mean" else None,
