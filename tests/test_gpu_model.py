@@ -109,23 +109,15 @@ def _bytes(function: Any, target: torch.Tensor, **options: Any) -> dict[str, flo
     }
 
 
-def _family_params() -> list[Any]:
-    params = []
-    for info in LOSSES:
-        for sample in info.samples:
-            if info.kernel not in BASE_LOSS or not info.has_triton(sample):
-                continue
-            marks = []
-            if info.name == "class_balanced_loss" and sample.target != "probabilities":
-                # its sigmoid form still builds a bool one-hot of the input's shape
-                marks.append(pytest.mark.xfail(strict=True, reason="issue 22: one-hot mask"))
-            params.append(
-                pytest.param(info, sample, id=f"{info.name}-{sample.target}", marks=marks)
-            )
-    return params
+FAMILY = [
+    pytest.param(info, sample, id=f"{info.name}-{sample.target}")
+    for info in LOSSES
+    for sample in info.samples
+    if info.kernel in BASE_LOSS and info.has_triton(sample)
+]
 
 
-@pytest.mark.parametrize(("info", "sample"), _family_params())
+@pytest.mark.parametrize(("info", "sample"), FAMILY)
 def test_every_family_kernel_path_moves_what_its_base_loss_moves(
     info: LossInfo, sample: Sample
 ) -> None:
