@@ -19,8 +19,8 @@ a loop counts once per pass, an assertion in a hypothesis test once per example:
 is of checks run. Checks made in subprocesses are not seen.
 
 A test's loss is the registry entry (:data:`torchfocal.registry.LOSSES`) found in its
-parameters (an entry, a loss function or module class, or a loss's name) or else the
-longest loss name or module class name in its node id; "-" where none is. Each xdist
+parameters (an entry, a loss function or module class, or a loss's name) or else named
+in its node id (:func:`_loss_in`); "-" where none is. Each xdist
 worker writes its own file; the report adds them up.
 """
 
@@ -152,8 +152,31 @@ def _loss_of(item: pytest.Item) -> str:
             return by_object[id(value)]
         if isinstance(value, str) and value in by_text:
             return by_text[value]
-    found = [text for text in by_text if text in item.nodeid]
-    return by_text[max(found, key=len)] if found else "-"
+    return _loss_in(item.nodeid)
+
+
+def _loss_in(nodeid: str) -> str:
+    """The loss a node id names: the longest function or module class name in it, else the
+    registry label (``LossInfo.label``: "poly1", "star", ...) that starts earliest in its
+    parameters' id (then in its name), the longest of those that start there."""
+    by_text, _ = _names()
+    found = [text for text in by_text if text in nodeid]
+    if found:
+        return by_text[max(found, key=len)]
+    name, _, params = nodeid.partition("[")
+    for part in (params, name.rpartition("::")[2]):
+        starts = [(part.find(label), -len(label), loss) for label, loss in _labels().items()]
+        starts = [start for start in starts if start[0] >= 0]
+        if starts:
+            return min(starts)[2]
+    return "-"
+
+
+@functools.cache
+def _labels() -> dict[str, str]:
+    from torchfocal.registry import LOSSES
+
+    return {info.label: info.name for info in LOSSES}
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
@@ -182,9 +205,10 @@ def _read(folder: str) -> dict[str, dict[str, Any]]:
 def _per_loss(nodes: dict[str, dict[str, Any]]) -> tuple[dict[str, int], dict[str, int]]:
     checks: collections.Counter[str] = collections.Counter()
     tests: collections.Counter[str] = collections.Counter()
-    for node in nodes.values():
-        checks[node["loss"]] += node["checks"]
-        tests[node["loss"]] += 1
+    for nodeid, node in nodes.items():
+        loss = node["loss"] if node["loss"] != "-" else _loss_in(nodeid)
+        checks[loss] += node["checks"]
+        tests[loss] += 1
     return dict(checks), dict(tests)
 
 
