@@ -19,6 +19,7 @@ import torch
 import torchfocal
 from conftest import all_pairs, run_loss, tolerance
 from torchfocal import reference
+from torchfocal.registry import LOSSES, VARIANT_CLASSES, LossInfo
 
 pytest.importorskip("triton")
 # The interpreter runs each operation with NumPy on the whole block, the branches that a
@@ -31,40 +32,43 @@ SHAPE = (6, C)
 FORMS = ["bool", "uint8", "float hard", "float soft", "index"]
 REDUCTIONS = [("none", None), ("mean", None), ("mean", 3.0), ("sum", None), ("positives", None)]
 WEIGHTS = ["rows", "classes", "full"]
+#: The sigmoid-form losses whose Triton math is not the sigmoid focal loss's (that kernel has
+#: tests/test_triton_sigmoid.py), from the registry; each swept over its entry's variants.
+FAMILY = [
+    info
+    for info in LOSSES
+    if info.form == "elementwise"
+    and info.kernel not in (None, "sigmoid_focal")
+    and info.has_triton(info.samples[0])
+]
 #: The losses whose target is a score (no class indices, no class_dim): "positives" divides
 #: by the number of scores > 0.
-SCORE_LOSSES = ("varifocal_loss", "quality_focal_loss")
+SCORE_LOSSES = tuple(info.name for info in FAMILY if info.samples[0].target == "score")
+assert C == VARIANT_CLASSES  # the variants' per-class values are given for this many
 
-#: Options of each sigmoid-form loss: every focusing regime (gamma 0, < 1, > 1), alpha None,
-#: a float and per-class values where the loss has alpha, clip and no clip, label smoothing.
+
+def _variants(info: LossInfo) -> list[dict[str, Any]]:
+    return [dict(options) for options in info.variants or ({},)]
+
+
+#: Options of each sigmoid-form loss (its registry entry's variants: every focusing regime,
+#: alpha None, a float and per-class values where the loss has alpha, clip and no clip,
+#: label smoothing, options where its math overflows).
 SIGMOID_CASES: list[tuple[str, dict[str, Any]]] = [
-    ("sigmoid_focal_loss_star", {"gamma": 2.0, "beta": 1.0}),
-    ("sigmoid_focal_loss_star", {"gamma": 0.5, "beta": -0.5, "alpha": 0.25}),
-    ("sigmoid_focal_loss_star", {"gamma": 4.0, "beta": 2.0, "alpha": [0.1, 0.5, 0.9, 0.3]}),
-    ("asymmetric_loss", {}),
-    ("asymmetric_loss", {"gamma_pos": 1.0, "gamma_neg": 0.5, "clip": 0.3}),
-    ("asymmetric_loss", {"gamma_pos": 0.5, "gamma_neg": 2.0, "clip": 0.0}),
-    ("asymmetric_loss", {"gamma_pos": 0.0, "gamma_neg": 0.0, "clip": 0.0}),
-    ("poly1_focal_loss", {"epsilon": 1.0, "gamma": 2.0}),
-    ("poly1_focal_loss", {"epsilon": -1.0, "gamma": 0.0, "alpha": 0.25, "label_smoothing": 0.1}),
-    ("poly1_focal_loss", {"epsilon": 2.5, "gamma": 0.5, "alpha": [0.2, 0.4, 0.6, 0.8]}),
+    (info.name, options)
+    for info in FAMILY
+    if info.name not in SCORE_LOSSES
+    for options in _variants(info)
 ]
 SCORE_CASES: list[tuple[str, dict[str, Any]]] = [
-    ("varifocal_loss", {}),
-    ("varifocal_loss", {"alpha": 0.25, "gamma": 0.5, "iou_weighted": False}),
-    ("varifocal_loss", {"alpha": 1.0, "gamma": 0.0}),
-    ("quality_focal_loss", {"beta": 0.0}),
-    ("quality_focal_loss", {"beta": 1.0}),
-    ("quality_focal_loss", {"beta": 2.0}),
-    ("quality_focal_loss", {"beta": 3.5}),
+    (info.name, options)
+    for info in FAMILY
+    if info.name in SCORE_LOSSES
+    for options in _variants(info)
 ]
-#: One case per loss, for the checks that do not depend on the options.
+#: One case per loss (its first variant), for the checks that do not depend on the options.
 ONE_PER_LOSS: list[tuple[str, dict[str, Any]]] = [
-    ("sigmoid_focal_loss_star", {"gamma": 0.5, "beta": -0.5, "alpha": 0.25}),
-    ("asymmetric_loss", {"gamma_pos": 0.5, "gamma_neg": 0.3, "clip": 0.05}),
-    ("poly1_focal_loss", {"gamma": 0.5, "alpha": 0.25, "label_smoothing": 0.1}),
-    ("varifocal_loss", {"gamma": 0.5}),
-    ("quality_focal_loss", {"beta": 1.0}),
+    (info.name, _variants(info)[0]) for info in FAMILY
 ]
 
 
@@ -250,7 +254,7 @@ def test_score_losses_match_reference_and_naive(
     )
 
 
-SIGMOID_LOSSES = ["sigmoid_focal_loss_star", "asymmetric_loss", "poly1_focal_loss"]
+SIGMOID_LOSSES = [name for name, _ in ONE_PER_LOSS if name not in SCORE_LOSSES]
 
 
 @pytest.mark.parametrize("name", SIGMOID_LOSSES)
@@ -342,13 +346,10 @@ MAGNITUDES = [0.0, 5.0, 30.0, 100.0, 1e4, 1e30, torch.finfo(torch.float32).max]
 EXTREMES = sorted({sign * magnitude for magnitude in MAGNITUDES for sign in (-1.0, 1.0)})
 #: Each extreme logit against each of these targets (or scores).
 EXTREME_TARGETS = [0.0, 1.0, 0.3, 0.7]
+#: One case per loss and the options where each loss's math is pushed furthest.
 EXTREME_CASES: list[tuple[str, dict[str, Any]]] = [
     *ONE_PER_LOSS,
-    ("sigmoid_focal_loss_star", {"gamma": 4.0, "beta": 1.0}),  # gamma x overflows
-    ("asymmetric_loss", {"gamma_pos": 2.0, "gamma_neg": 0.5, "clip": 0.0}),
-    ("asymmetric_loss", {"gamma_pos": 0.0, "gamma_neg": 4.0, "clip": 0.7}),
-    ("poly1_focal_loss", {"gamma": 0.0, "epsilon": -1.0}),
-    ("quality_focal_loss", {"beta": 2.5}),
+    *((info.name, dict(options)) for info in FAMILY for options in info.extreme_variants),
 ]
 
 
