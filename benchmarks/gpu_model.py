@@ -235,9 +235,7 @@ def _threads(launch: dict[str, Any]) -> int:
     return 32 * int(launch["options"].get("num_warps", 4))
 
 
-def _loop_trips_and_elements(
-    launch: dict[str, Any], shape: tuple[int, ...]
-) -> tuple[float, float]:
+def _loop_trips_and_elements(launch: dict[str, Any], shape: tuple[int, ...]) -> tuple[float, float]:
     """(trips of the kernel's loop, elements of the row's input one program handles) for a
     gpu.py row of ``shape``. Elementwise: a grid-stride loop over blocks of BLOCK elements,
     blocks / programs trips (on average). Softmax: a loop over blocks of BLOCK_C classes of

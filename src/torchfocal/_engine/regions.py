@@ -552,7 +552,7 @@ def _run_triton(
         )
         if found_sums.flags is not None:
             v.require(found_sums.flags == 0, message)
-        count = found_sums.count
+        count = found_sums.locations
         if count is None:  # a dense target: every location counts
             count = location_count(batch)
         found = entries((found_sums.intersection, found_sums.predicted, found_sums.target), count)

@@ -316,7 +316,7 @@ class Sums(NamedTuple):
     intersection: Tensor
     predicted: Tensor
     target: Tensor
-    count: Tensor | None
+    locations: Tensor | None
     flags: Tensor | None
 
 
