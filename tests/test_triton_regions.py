@@ -325,3 +325,19 @@ def test_several_tiles_a_program(
     assert [(s["programs"], s["TILES"], s["FOLD"]) for s in launches] == [(4, 8, 4)]
     for a, b in zip(ours, fused, strict=True):
         torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("activation", ["softmax", "sigmoid"])
+def test_logits_at_ignored_locations_are_never_read_into_the_sums(activation: str) -> None:
+    """The kernels load every logit of a tile and zero the ignored locations after: a NaN
+    or an infinity there changes neither the loss nor the gradient."""
+    shape = (2, C, 6)
+    x = torch.randn(shape, dtype=torch.float64, generator=torch.Generator().manual_seed(13))
+    target = _target("index", activation, shape, seed=14)
+    target[0, 1] = target[1, 4] = -100
+    clean = _loss_and_grad("dice_loss", x, target, "triton", activation=activation)
+    x[0, :, 1] = float("nan")
+    x[1, 0, 4], x[1, 1, 4] = float("inf"), -float("inf")
+    dirty = _loss_and_grad("dice_loss", x, target, "triton", activation=activation)
+    for a, b in zip(dirty, clean, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-14)

@@ -109,8 +109,9 @@ def _tile(
             # the sum is in [1, C]: rsqrt squared is its reciprocal (common.reciprocal)
             root = tl.math.rsqrt(tl.sum(e, axis=0))
             inverse = root * root
-        # one select per location, not per element: p is zero where nothing counts
-        p = e * tl.where(counted, inverse, 0.0)[None, :]
+        # p is zero where a location does not count, whatever its logits hold there (a NaN
+        # or an infinity at an ignored location stays out of the sums and the gradient)
+        p = tl.where(counted[None, :], e * inverse[None, :], 0.0)
     elif ACTIVATION == 1:
         keep = class_ok[:, None] & counted[None, :]
         if x.dtype == tl.float64:
