@@ -374,7 +374,8 @@ def _region_calls() -> Iterator[Callable[[], Any]]:
     """The region losses' kernels (Dice / Tversky family): every activation, target form
     (indices, indices with ignored locations, dense), squared sums, input dtype, a class
     count in each tile shape, an offset pointer; and the host functions on meta tensors of
-    more than 2**31 elements (64-bit offsets)."""
+    more than 2**31 elements (64-bit offsets), with the class-index flag of a GPU's launch
+    and several tiles a sums program (launches of 8 x 1024 tiles or more)."""
     import torch
 
     import torchfocal
