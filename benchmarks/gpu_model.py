@@ -235,12 +235,18 @@ def _threads(launch: dict[str, Any]) -> int:
     return 32 * int(launch["options"].get("num_warps", 4))
 
 
-def _loop_trips_and_elements(launch: dict[str, Any], shape: tuple[int, int]) -> tuple[float, float]:
+def _loop_trips_and_elements(launch: dict[str, Any], shape: tuple[int, ...]) -> tuple[float, float]:
     """(trips of the kernel's loop, elements of the row's input one program handles) for a
     gpu.py row of ``shape``. Elementwise: a grid-stride loop over blocks of BLOCK elements,
     blocks / programs trips (on average). Softmax: a loop over blocks of BLOCK_C classes of
-    BLOCK_L rows (the forward of a row that fits in one block has no loop)."""
+    BLOCK_L rows (the forward of a row that fits in one block has no loop). Regions (Dice):
+    tiles of BLOCK_L locations by BLOCK_C >= C classes (the padding classes are masked:
+    they cost instructions, not elements); the sums kernel loops over TILES tiles a program
+    (TILES trips, the last ones masked where a row's tiles run out), the gradient kernel
+    takes one tile and has no loop; a program handles the row's elements / programs."""
     constexprs = launch["constexprs"]
+    if launch["kernel"].startswith("_region_"):
+        return float(constexprs.get("TILES", 0)), math.prod(shape) / launch["programs"]
     rows, classes = shape
     if "BLOCK" in constexprs:
         blocks = -(-rows * classes // constexprs["BLOCK"])
@@ -256,7 +262,7 @@ def _compiled(launch: str) -> dict[str, Any]:
     return triton_aot.compile_one(json.loads(launch), ["cuda", 90, 32], "binary")
 
 
-def instructions(launches: list[dict[str, Any]], shape: tuple[int, int]) -> dict[str, Any]:
+def instructions(launches: list[dict[str, Any]], shape: tuple[int, ...]) -> dict[str, Any]:
     """SASS instructions per logit element of a row's launches (sm_90 cubins compiled here),
     summed over the launches (forward and backward).
 

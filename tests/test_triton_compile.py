@@ -50,7 +50,8 @@ ELEMENTWISE_FLAGS += ("WEIGHT_BY_TARGET",)
 SOFTMAX_FLAGS = ("INDEX_TARGET", "SMOOTHED", "GAMMA_PER_LOCATION", "GAMMA_PER_ELEMENT")
 SOFTMAX_FLAGS += ("CLASS_FACTOR_PER_CLASS", "BACKWARD", "ROWS", "WIDE", "SINGLE_BLOCK")
 SOFTMAX_FLAGS += ("ADJUSTED", "ROW_PASS", "TWO_BIN")
-REGION_FLAGS = ("INDEX_TARGET", "HAS_VALID", "SQUARED", "WIDE")
+REGION_FLAGS = ("INDEX_TARGET", "SQUARED", "WIDE")
+REGION_SUMS_FLAGS = (*REGION_FLAGS, "COUNT", "CHECK_INDEX")
 # Each kernel's constexprs, with every value the host code can pass.
 EXPECTED_VALUES = {
     "_elementwise_kernel": {
@@ -77,13 +78,17 @@ EXPECTED_VALUES = {
         ],
         **{flag: (False, True) for flag in SOFTMAX_FLAGS},
     },
-    **{
-        kernel: {
-            "ACTIVATION": range(3),
-            "COMPUTE_DTYPE": ["tl.fp32", "tl.fp64"],
-            **{flag: (False, True) for flag in REGION_FLAGS},
-        }
-        for kernel in ("_region_sums_kernel", "_region_grad_kernel")
+    "_region_sums_kernel": {
+        "ACTIVATION": range(3),
+        "COMPUTE_DTYPE": ["tl.fp32", "tl.fp64"],
+        "TILES": [1, 8],
+        "FOLD": [1, 4],
+        **{flag: (False, True) for flag in REGION_SUMS_FLAGS},
+    },
+    "_region_grad_kernel": {
+        "ACTIVATION": range(3),
+        "COMPUTE_DTYPE": ["tl.fp32", "tl.fp64"],
+        **{flag: (False, True) for flag in REGION_FLAGS},
     },
 }
 

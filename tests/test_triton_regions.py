@@ -173,3 +173,171 @@ def test_sums_kernel_never_builds_a_one_hot(monkeypatch: pytest.MonkeyPatch) -> 
     x = torch.randn(2, C, 4, requires_grad=True)
     target = torch.randint(0, C, (2, 4))
     torchfocal.dice_loss(x, target, backend="triton").backward()
+
+
+def _loss_and_grad(
+    loss: str, x: torch.Tensor, target: torch.Tensor, backend: str, **kwargs: Any
+) -> tuple[torch.Tensor, torch.Tensor]:
+    xx = x.clone().requires_grad_(True)
+    value = getattr(torchfocal, loss)(xx, target, backend=backend, **kwargs)
+    (grad,) = torch.autograd.grad(value, xx)
+    return value.detach(), grad
+
+
+@pytest.mark.parametrize("activation", ["softmax", "sigmoid"])
+@pytest.mark.parametrize("ignore_index", [-100, 0, 2, 3, 7])
+def test_ignore_index_inside_and_outside_the_classes(activation: str, ignore_index: int) -> None:
+    """The kernel leaves out the raw index's ignore_index wherever it lies: below 0, one of
+    the classes (0, 2: that class's locations are ignored), the sigmoid's background index C
+    (3) or beyond; as the fused backend's torch preparation does."""
+    shape = (2, C, 4, 3)
+    x = torch.randn(shape, dtype=torch.float64, generator=torch.Generator().manual_seed(6))
+    target = _target("index", activation, shape, seed=7)
+    target[0, 1] = ignore_index
+    target[1, 0, 0] = ignore_index
+    ours = _loss_and_grad(
+        "dice_loss", x, target, "triton", activation=activation, ignore_index=ignore_index
+    )
+    fused = _loss_and_grad(
+        "dice_loss", x, target, "fused", activation=activation, ignore_index=ignore_index
+    )
+    for a, b in zip(ours, fused, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-14)
+    expected, expected_grad = reference.dice_loss(
+        x.numpy(), target.numpy(), activation=activation, ignore_index=ignore_index
+    )
+    np.testing.assert_allclose(ours[0].numpy(), expected, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(ours[1].numpy(), expected_grad, rtol=1e-10, atol=1e-13)
+
+
+@pytest.mark.parametrize("activation", ["softmax", "sigmoid"])
+@pytest.mark.parametrize("bad", [-1, -101, C + 1, 2**33])
+def test_class_indices_are_checked_eagerly_on_a_cpu_tensor(activation: str, bad: int) -> None:
+    x = torch.randn(2, C, 4, dtype=torch.float64)
+    target = torch.zeros(2, 4, dtype=torch.long)
+    target[1, 2] = bad
+    largest = C if activation == "sigmoid" else C - 1
+    with pytest.raises(
+        ValueError, match=rf"target class indices must be in \[0, {largest}\].* got {bad}"
+    ):
+        torchfocal.dice_loss(x, target, activation=activation, backend="triton")
+
+
+@pytest.mark.parametrize("activation", ["softmax", "sigmoid"])
+@pytest.mark.parametrize("bad", [-1, -101, C + 1, 2**33])
+def test_class_indices_are_checked_in_the_kernel_on_a_gpu(
+    no_host_reads: None, activation: str, bad: int
+) -> None:
+    """Where value checks do not read (a GPU), the class-index check is a flag of the sums
+    kernel (one int per program) read by a device-side assert: no pass of torch ops over the
+    target before the kernel (on a CPU tensor it raises at once, with the value)."""
+    x = torch.randn(2, C, 4)
+    target = torch.randint(0, C, (2, 4), generator=torch.Generator().manual_seed(8))
+    target[0, 0] = -100  # ignored: never flagged
+    largest = C if activation == "sigmoid" else C - 1
+    ours = torchfocal.dice_loss(x, target, activation=activation, backend="triton")
+    fused = torchfocal.dice_loss(x, target, activation=activation, backend="fused")
+    np.testing.assert_allclose(ours.numpy(), fused.numpy(), rtol=1e-6)  # (no host read)
+    target[1, 3] = bad
+    message = rf"target class indices must be in \[0, {largest}\].* or ignore_index=-100"
+    with pytest.raises(RuntimeError, match=message):
+        torchfocal.dice_loss(x, target, activation=activation, backend="triton")
+
+
+def test_no_torch_pass_over_the_index_target(
+    no_host_reads: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a GPU the index target reaches the kernels as given: no comparison, masked copy,
+    mask or count of it in torch before them (the elementwise torch ops that did it are
+    refused here)."""
+
+    x = torch.randn(2, C, 4, 3, requires_grad=True)
+    target = _target("ignored", "softmax", tuple(x.shape))
+
+    def refusing(name: str) -> Any:
+        original = getattr(torch.Tensor, name)
+
+        def call(self: torch.Tensor, *args: Any, **kwargs: Any) -> Any:
+            # (the kernel's flags, one per program, are fewer than the target's locations)
+            if self.numel() >= target.numel():
+                raise AssertionError(f"a torch pass over the target ({name})")
+            return original(self, *args, **kwargs)
+
+        return call
+
+    for name in ("masked_fill", "__eq__", "__ne__", "__ge__", "__le__", "__invert__", "long"):
+        monkeypatch.setattr(torch.Tensor, name, refusing(name))
+    value = torchfocal.dice_loss(x, target, backend="triton")
+    value.backward()
+    assert x.grad is not None and x.grad.shape == x.shape
+
+
+@pytest.mark.parametrize("activation", ["softmax", "sigmoid"])
+def test_all_ignored_samples_count_for_nothing(activation: str) -> None:
+    """A sample whose locations are all ignored: no entry, no gradient; the others as the
+    fused backend has them."""
+    shape = (3, C, 5)
+    x = torch.randn(shape, dtype=torch.float64, generator=torch.Generator().manual_seed(9))
+    target = _target("index", activation, shape, seed=10)
+    target[1] = -100
+    ours = _loss_and_grad("dice_loss", x, target, "triton", activation=activation)
+    fused = _loss_and_grad("dice_loss", x, target, "fused", activation=activation)
+    for a, b in zip(ours, fused, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-14)
+    assert not ours[1][1].any()
+    # every sample ignored: 0 and a zero gradient
+    everything = torch.full_like(target, -100)
+    value, grad = _loss_and_grad("dice_loss", x, everything, "triton", activation=activation)
+    assert float(value) == 0.0 and not grad.any()
+
+
+@pytest.mark.parametrize("activation", ["softmax", "sigmoid"])
+@pytest.mark.parametrize("kwargs", [{}, {"squared": True}, {"batch": True}])
+def test_several_tiles_a_program(
+    monkeypatch: pytest.MonkeyPatch, activation: str, kwargs: dict[str, Any]
+) -> None:
+    """The sums kernel's loop over TILES tiles a program (taken by large launches): with
+    tiles of 16 elements and no floor on the programs, a small input takes it, with a
+    row's last program partly past the row's end."""
+    from torchfocal._triton import regions
+
+    monkeypatch.setattr(regions, "_TILE_ELEMENTS", {torch.float64: 16})
+    monkeypatch.setattr(regions, "_MIN_PROGRAMS", 1)
+    launches: list[dict[str, Any]] = []
+    kernel = regions._region_sums_kernel
+
+    class Spy:
+        fn = kernel.fn
+
+        def __getitem__(self, grid: Any) -> Any:
+            def run(*args: Any, **options: Any) -> Any:
+                launches.append({"programs": grid[0], **options})
+                return kernel[grid](*args, **options)
+
+            return run
+
+    monkeypatch.setattr(regions, "_region_sums_kernel", Spy())
+    shape = (2, C, 9, 5)  # 45 locations a row: 12 tiles of 4, two programs of 8 tiles
+    x = torch.randn(shape, dtype=torch.float64, generator=torch.Generator().manual_seed(11))
+    target = _target("ignored", activation, shape, seed=12)
+    ours = _loss_and_grad("dice_loss", x, target, "triton", activation=activation, **kwargs)
+    fused = _loss_and_grad("dice_loss", x, target, "fused", activation=activation, **kwargs)
+    assert [(s["programs"], s["TILES"], s["FOLD"]) for s in launches] == [(4, 8, 4)]
+    for a, b in zip(ours, fused, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("activation", ["softmax", "sigmoid"])
+def test_logits_at_ignored_locations_are_never_read_into_the_sums(activation: str) -> None:
+    """The kernels load every logit of a tile and zero the ignored locations after: a NaN
+    or an infinity there changes neither the loss nor the gradient."""
+    shape = (2, C, 6)
+    x = torch.randn(shape, dtype=torch.float64, generator=torch.Generator().manual_seed(13))
+    target = _target("index", activation, shape, seed=14)
+    target[0, 1] = target[1, 4] = -100
+    clean = _loss_and_grad("dice_loss", x, target, "triton", activation=activation)
+    x[0, :, 1] = float("nan")
+    x[1, 0, 4], x[1, 1, 4] = float("inf"), -float("inf")
+    dirty = _loss_and_grad("dice_loss", x, target, "triton", activation=activation)
+    for a, b in zip(dirty, clean, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-14)

@@ -398,7 +398,8 @@ def _region_calls() -> Iterator[Callable[[], Any]]:
     """The region losses' kernels (Dice / Tversky family): every activation, target form
     (indices, indices with ignored locations, dense), squared sums, input dtype, a class
     count in each tile shape, an offset pointer; and the host functions on meta tensors of
-    more than 2**31 elements (64-bit offsets)."""
+    more than 2**31 elements (64-bit offsets), with the class-index flag of a GPU's launch
+    and several tiles a sums program (launches of 8 x 1024 tiles or more)."""
     import torch
 
     import torchfocal
@@ -450,17 +451,24 @@ def _region_calls() -> Iterator[Callable[[], Any]]:
         inner = 2**31 // (2 * classes) + 1
         x = torch.empty(2, classes, inner, dtype=dtype, **meta)
         index = torch.empty(2, inner, dtype=torch.int64, **meta)
-        valid = torch.empty(2, inner, dtype=torch.uint8, **meta)
         vjp = torch.empty(
             2, classes, dtype=torch.float64 if dtype == torch.float64 else torch.float32, **meta
         )
-        for target, mask in ((index, None), (index, valid)):
-            for activation in ("softmax", "sigmoid"):
-                options = {"activation": activation, "squared": False, "samples": 2}
-                yield lambda x=x, t=target, m=mask, o=options: regions.sums(x, t, m, **o)
-                yield lambda x=x, t=target, m=mask, d=vjp, o=options: regions.gradient(
-                    x, t, m, d, d, **o
-                )
+        # the class-index check in the sums kernel (a flag per program), as on a GPU; the
+        # sigmoid's counted-location column; several tiles a program (a launch this large)
+        for activation, check in itertools.product(("softmax", "sigmoid"), (False, True)):
+            largest = classes if activation == "sigmoid" else classes - 1
+            options = {"activation": activation, "squared": False, "samples": 2}
+            yield lambda x=x, t=index, o=options, k=check, b=largest: regions.sums(
+                x, t, largest=b, check_index=k, **o
+            )
+            yield lambda x=x, t=index, d=vjp, o=options: regions.gradient(x, t, d, d, **o)
+    # below 2**31 elements: several tiles a program without 64-bit offsets
+    x = torch.empty(16, 21, 256 * 256, dtype=torch.float32, **meta)
+    index = torch.empty(16, 256 * 256, dtype=torch.int64, **meta)
+    for squared in (False, True):
+        options = {"activation": "softmax", "squared": squared, "samples": 16}
+        yield lambda x=x, t=index, o=options: regions.sums(x, t, largest=20, check_index=True, **o)
 
 
 #: The call grids, by the kernel modules they launch.

@@ -82,10 +82,23 @@ class RegionBatch(NamedTuple):
     distributed: bool
     #: Index targets: the index that marks a background location (sigmoid: C), else None.
     background: int | None
+    ignore_index: int = -100
+    #: The Triton form of index targets: ``target`` is the index as given (any integer
+    #: dtype, the class dim of size 1, ignored entries as they are) and ``valid`` None; the
+    #: kernels leave ``ignore_index`` out themselves. :func:`torch_form` makes the others'.
+    raw_index: bool = False
+    #: The raw index's class range is checked by the sums kernel (a flag per program that
+    #: a device-side assert reads), not before it (where checks do not read eagerly).
+    check_in_kernel: bool = False
 
     @property
     def is_index(self) -> bool:
         return not self.target.is_floating_point()
+
+    @property
+    def largest(self) -> int:
+        """Index targets: the largest index that names a class (or the background)."""
+        return self.num_classes if self.background is not None else self.num_classes - 1
 
     def sum_dims(self) -> list[int]:
         """The dimensions summed for each (sample, class): every one but 0 and the class."""
@@ -112,8 +125,15 @@ def prepare(
     class_dim: int,
     batch: bool,
     distributed: bool,
+    raw_index: bool = False,
 ) -> RegionBatch:
-    """Check the input, the target in any accepted form, and the batch options."""
+    """Check the input, the target in any accepted form, and the batch options.
+
+    ``raw_index`` (backend="triton"): class indices stay as given (see
+    :attr:`RegionBatch.raw_index`): no pass over them before the kernels where their range
+    check is the kernel's (:func:`~torchfocal._engine.checks.checks_in_kernel`); elsewhere
+    (CPU tensors, eager checks switched on) they are checked here, eagerly, and still reach
+    the kernel as given."""
     activation = check_activation(activation)
     ignore_index = v.check_ignore_index(ignore_index)
     batch = v.check_bool("batch", batch)
@@ -149,7 +169,6 @@ def prepare(
     if activation == "none":
         check_unit_interval("input must hold probabilities in [0, 1] when activation='none'", input)
     index_shape = input.shape[:dim] + input.shape[dim + 1 :]
-    valid: Tensor | None = None
     background: int | None = None
     if target.shape == input.shape:
         if target.dtype == torch.bool:
@@ -196,18 +215,10 @@ def prepare(
     # as in sigmoid_focal_loss. A softmax location always belongs to one of the C classes.
     if activation == "sigmoid":
         background = num_classes
-    largest = num_classes if background is not None else num_classes - 1
-    index = target.unsqueeze(dim).long()
-    ignored = ignored_indices(
-        index, largest=largest, ignore_index=ignore_index, background=background is not None
-    )
-    if ignored is not None:
-        valid = ~ignored
-        index = index.masked_fill(ignored, 0)
-    return RegionBatch(
+    raw = RegionBatch(
         input,
-        index,
-        valid,
+        target.unsqueeze(dim),
+        None,
         dim,
         num_classes,
         activation,
@@ -215,7 +226,40 @@ def prepare(
         batch,
         distributed,
         background,
+        ignore_index,
+        raw_index=True,
     )
+    if not raw_index:
+        return torch_form(raw)
+    in_kernel = v.checks_in_kernel(target.device)
+    if not in_kernel:
+        ignored_indices(
+            raw.target,
+            largest=raw.largest,
+            ignore_index=ignore_index,
+            background=background is not None,
+        )
+    return raw._replace(check_in_kernel=in_kernel)
+
+
+def torch_form(batch: RegionBatch) -> RegionBatch:
+    """The form of the fused and naive backends of a batch: class indices as long, with
+    ignored entries set to 0 and a mask of counted locations (None where all count), checked
+    (an eager check or a device-side assert, as :func:`ignored_indices` does)."""
+    if not batch.raw_index:
+        return batch
+    index = batch.target.long()
+    ignored = ignored_indices(
+        index,
+        largest=batch.largest,
+        ignore_index=batch.ignore_index,
+        background=batch.background is not None,
+    )
+    valid = None
+    if ignored is not None:
+        valid = ~ignored
+        index = index.masked_fill(ignored, 0)
+    return batch._replace(target=index, valid=valid, raw_index=False, check_in_kernel=False)
 
 
 def activate(x: Tensor, activation: str, dim: int) -> Tensor:
@@ -466,14 +510,15 @@ class Entries(NamedTuple):
 def _run_triton(
     batch: RegionBatch,
     math: RegionMath,
-    entries: Callable[[tuple[Tensor, Tensor, Tensor]], Entries],
+    entries: Callable[[tuple[Tensor, Tensor, Tensor], Tensor], Entries],
     first: int,
     reduction: str,
     naive: Callable[[Tensor], Tensor],
     class_weight: Tensor | None,
 ) -> autograd.Call:
     """The call through the Triton kernels (:mod:`torchfocal._triton.regions`):
-    forward launches the sums kernel, the ratio and reduction are torch operations on the
+    forward launches the sums kernel (which also gives the counted locations of index
+    targets and checks their range), the ratio and reduction are torch operations on the
     (N, C) sums, backward launches the gradient kernel with the vjp of those sums."""
     kernels = triton_runner.region_kernels()
     input = batch.input
@@ -485,16 +530,32 @@ def _run_triton(
         if batch.is_index
         else batch.target.detach().reshape(split).contiguous()
     )
-    valid = (
-        None
-        if batch.valid is None
-        else batch.valid.view(torch.uint8).reshape(location_split).contiguous()
+    options = {
+        "activation": batch.activation,
+        "squared": math.squared,
+        "samples": samples,
+        "ignore_index": batch.ignore_index,
+    }
+    message = (
+        f"target class indices must be in [0, {batch.largest}]"
+        f"{f' ({batch.largest} = background)' if batch.background is not None else ''} or "
+        f"ignore_index={batch.ignore_index}; got {{bad}}"
     )
-    options = {"activation": batch.activation, "squared": math.squared, "samples": samples}
 
     def forward(x: Tensor) -> tuple[Tensor, tuple[Entries, Tensor]]:
-        local = kernels.sums(x.detach().reshape(split).contiguous(), target, valid, **options)
-        found = entries(local)
+        found_sums = kernels.sums(
+            x.detach().reshape(split).contiguous(),
+            target,
+            largest=batch.largest,
+            check_index=batch.check_in_kernel,
+            **options,
+        )
+        if found_sums.flags is not None:
+            v.require(found_sums.flags == 0, message)
+        count = found_sums.locations
+        if count is None:  # a dense target: every location counts
+            count = location_count(batch)
+        found = entries((found_sums.intersection, found_sums.predicted, found_sums.target), count)
         loss, upstream = _reduced(found.values, found.weight, reduction)
         return loss.to(input.dtype), (found, upstream)
 
@@ -508,7 +569,7 @@ def _run_triton(
         # A batch sum (batch=True) has one row of (dI, dP) for every sample.
         d_i, d_p = d_i.expand(samples, -1), d_p.expand(samples, -1)
         x_split = x.detach().reshape(split).contiguous()
-        grad: Tensor = kernels.gradient(x_split, target, valid, d_i, d_p, **options)
+        grad: Tensor = kernels.gradient(x_split, target, d_i, d_p, **options)
         return grad.view(input.shape)
 
     return autograd.Call(
@@ -537,13 +598,17 @@ def call(
     backend: str,
 ) -> autograd.Call:
     """The call of a prepared batch through the chosen backend (module docstring), for the
-    engine's :func:`~torchfocal._engine.engine.run` (the :class:`~.engine.Region` request)."""
+    engine's :func:`~torchfocal._engine.engine.run` (the :class:`~.engine.Region` request).
+    A batch prepared for the Triton kernels (``raw_index``) takes the others' form here
+    where they run instead (and, for the naive form's fallback, only when it runs)."""
     first = 0 if include_background else 1
+    triton = backend == "triton" and reduction != "none"
+    if not triton:
+        batch = torch_form(batch)
     input = batch.input
     dtype = batch.compute_dtype
-    counts_local = location_count(batch)
 
-    def entries(local: tuple[Tensor, Tensor, Tensor]) -> Entries:
+    def entries(local: tuple[Tensor, Tensor, Tensor], counts_local: Tensor) -> Entries:
         """The counted classes' batch sums, the entries' values and weights."""
         i, pp, t, counts = _batch_sums(batch, local, counts_local)
         counted = (counts > 0).to(dtype)
@@ -557,16 +622,21 @@ def call(
         )
 
     def values_of(
-        x: Tensor, sums: Callable[[Tensor], tuple[Tensor, Tensor, Tensor, Tensor | None]]
+        prepared: RegionBatch,
+        x: Tensor,
+        sums: Callable[[Tensor], tuple[Tensor, Tensor, Tensor, Tensor | None]],
     ) -> tuple[Tensor, Tensor | None, Tensor, Tensor, Tensor, Tensor, Tensor]:
-        p = activate(x, batch.activation, batch.dim)
+        p = activate(x, prepared.activation, prepared.dim)
         *local, p_y = sums(p)
-        found = entries((local[0], local[1], local[2]))
+        found = entries((local[0], local[1], local[2]), location_count(prepared))
         return (p, p_y, *found)
 
     def naive(x_in: Tensor) -> Tensor:
+        prepared = torch_form(batch)
         _, _, _, _, _, values, weight = values_of(
-            x_in.to(dtype), lambda p: (*naive_sums(batch, p, math.squared), None)
+            prepared,
+            x_in.to(dtype),
+            lambda p: (*naive_sums(prepared, p, math.squared), None),
         )
         if reduction == "none":
             out = values * weight
@@ -577,7 +647,7 @@ def call(
     def fused(x_in: Tensor, need_grad: bool) -> tuple[Tensor, Tensor | None]:
         with torch.no_grad():
             p, p_y, i, pp, t, values, weight = values_of(
-                x_in.to(dtype), lambda p: fused_sums(batch, p, math.squared)
+                batch, x_in.to(dtype), lambda p: fused_sums(batch, p, math.squared)
             )
             loss, upstream = _reduced(values, weight, reduction)
             if not need_grad:
@@ -589,7 +659,7 @@ def call(
             grad = assemble_gradient(batch, p, d_i, d_p, math.squared, p_y)
             return loss.to(x_in.dtype), grad.to(x_in.dtype)
 
-    if backend == "triton" and reduction != "none":
+    if triton:
         return _run_triton(batch, math, entries, first, reduction, naive, class_weight)
     # reduction="none" returns one value per entry, not a number: its upstream gradient is
     # known only in backward, so it takes the naive form (see the function's docstring).

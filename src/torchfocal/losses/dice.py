@@ -208,6 +208,8 @@ def _region_loss(
         class_dim=class_dim,
         batch=batch,
         distributed=distributed,
+        # the kernels read class indices as given and check their range themselves
+        raw_index=backend == "triton",
     )
     if not include_background and prepared.num_classes < 2:
         raise ValueError(
