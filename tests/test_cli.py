@@ -13,6 +13,7 @@ import sys
 import textwrap
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pytest
@@ -22,14 +23,26 @@ from torchfocal.cli import SUBCOMMANDS, bench, build_parser, demo, demo_segmenta
 from torchfocal.cli._common import compare
 
 
-def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "torchfocal", *args],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+class Run(NamedTuple):
+    """What a command-line run returned and wrote."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> Run:
+    """``torchfocal ARGS`` in this process (as ``main`` is called by the entry point): its
+    exit code (argparse's exits included) and what it wrote. The subprocess runs are the
+    few tests of the entry point itself (test_console_script_and_help, the terminal and the
+    missing-NumPy runs)."""
+    capsys.readouterr()
+    try:
+        code = main(list(args))
+    except SystemExit as exit:  # argparse: --help (0) and usage errors (2)
+        code = exit.code if isinstance(exit.code, int) else int(exit.code is not None)
+    out, err = capsys.readouterr()
+    return Run(code, out, err)
 
 
 def test_table_reproduces_the_worked_example(capsys: pytest.CaptureFixture[str]) -> None:
@@ -41,8 +54,8 @@ def test_table_reproduces_the_worked_example(capsys: pytest.CaptureFixture[str])
     assert round(rows[1]["focal_ratio_to_first"], 2) == 36.96
 
 
-def test_table_plain_text_when_piped_and_alpha() -> None:
-    result = run_cli("table", "--probs", "0.8", "0.4", "--gamma", "2")
+def test_table_plain_text_when_piped_and_alpha(capsys: pytest.CaptureFixture[str]) -> None:
+    result = run_cli(capsys, "table", "--probs", "0.8", "0.4", "--gamma", "2")
     assert result.returncode == 0, result.stderr
     assert "0.2231" in result.stdout and "36.96" in result.stdout and "4.11" in result.stdout
     assert "\x1b[" not in result.stdout  # no terminal styling in a pipe
@@ -50,7 +63,7 @@ def test_table_plain_text_when_piped_and_alpha() -> None:
     for column in ("cross-entropy", "focal loss", "focal / cross-entropy"):
         assert column in header
     assert "cross-entropy / at p = 0.8" in header and "focal loss / at p = 0.8" in header
-    with_alpha = run_cli("table", "--probs", "0.8", "--alpha", "0.25", "--json")
+    with_alpha = run_cli(capsys, "table", "--probs", "0.8", "--alpha", "0.25", "--json")
     row = json.loads(with_alpha.stdout)["rows"][0]
     assert row["focal_loss"] == pytest.approx(0.25 * 0.2**2 * -np.log(0.8))
 
@@ -142,9 +155,11 @@ def test_plot_png_decodes(tmp_path: Path) -> None:
     assert pixels.ndim == 3 and pixels.shape[0] > 100 and pixels.std() > 0
 
 
-def test_demo_quick_longtail_writes_report_and_is_deterministic(tmp_path: Path) -> None:
+def test_demo_quick_longtail_writes_report_and_is_deterministic(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     # more imbalance than the data allow: capped, and said on screen
-    first = run_cli("demo", "--quick", "--imbalance", "500", "--out", str(tmp_path / "a"))
+    first = run_cli(capsys, "demo", "--quick", "--imbalance", "500", "--out", str(tmp_path / "a"))
     assert first.returncode == 0, first.stderr
     assert "note: --imbalance 500 is more than these data allow; using 134" in first.stdout
     assert main(["demo", "--quick", "--imbalance", "500", "--out", str(tmp_path / "b")]) == 0
@@ -280,15 +295,17 @@ def test_segmentation_metrics_by_hand() -> None:
         (["weights"], "one of the arguments --counts --labels is required"),
     ],
 )
-def test_bad_input_exits_2_with_one_line(args: list[str], message: str) -> None:
-    result = run_cli(*args)
+def test_bad_input_exits_2_with_one_line(
+    args: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    result = run_cli(capsys, *args)
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert message in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
 
 
-def test_bad_files_exit_2(tmp_path: Path) -> None:
+def test_bad_files_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     garbage = tmp_path / "labels.npy"
     garbage.write_bytes(b"not a numpy file")
     ragged = tmp_path / "ragged.csv"
@@ -308,20 +325,42 @@ def test_bad_files_exit_2(tmp_path: Path) -> None:
         (["demo", "--quick", "--out", str(blocker / "sub")], "--out: cannot write to"),
     ]
     for args, message in cases:
-        result = run_cli(*args)
+        result = run_cli(capsys, *args)
         assert result.returncode == 2, args
         assert "Traceback" not in result.stderr and message in result.stderr, result.stderr
         assert len(result.stderr.strip().splitlines()) == 1
 
 
-def test_console_script_and_help() -> None:
-    result = run_cli("--help")
-    assert result.returncode == 0
-    for command in ("table", "plot", "weights", "demo"):
-        assert command in result.stdout
+@pytest.mark.parametrize(
+    "command",
+    [[sys.executable, "-m", "torchfocal"], [str(Path(sys.executable).parent / "torchfocal")]],
+    ids=["python -m torchfocal", "entry point"],
+)
+def test_console_script_and_help(command: list[str]) -> None:
+    """The two real ways in, as subprocesses (every other test calls main in-process)."""
+    if not Path(command[0]).exists():
+        pytest.skip(f"no {command[0]}: the package is not installed (pip install -e .)")
+    result = subprocess.run(
+        [*command, "--help"], capture_output=True, text=True, timeout=300, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    for name in SUBCOMMANDS:
+        assert name in result.stdout
+    table = subprocess.run(
+        [*command, "table", "--probs", "0.8", "0.4", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert table.returncode == 0, table.stderr
+    assert [round(r["focal_loss"], 4) for r in json.loads(table.stdout)["rows"]] == [
+        0.0089,
+        0.3299,
+    ]
 
 
-def _assert_one_line_exit_2(result: subprocess.CompletedProcess[str], message: str) -> None:
+def _assert_one_line_exit_2(result: Run, message: str) -> None:
     assert result.returncode == 2, result.stderr
     assert "Traceback" not in result.stderr
     assert message in result.stderr, result.stderr
@@ -352,8 +391,10 @@ def _assert_one_line_exit_2(result: subprocess.CompletedProcess[str], message: s
         (["bench", "--sizes", "100", "--repeats", "0"], "--repeats must be >= 1; got 0"),
     ],
 )
-def test_numbers_out_of_range_exit_2_with_one_line(args: list[str], message: str) -> None:
-    _assert_one_line_exit_2(run_cli(*args), message)
+def test_numbers_out_of_range_exit_2_with_one_line(
+    args: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _assert_one_line_exit_2(run_cli(capsys, *args), message)
 
 
 def _write(path: Path, content: str | bytes | np.ndarray) -> None:
@@ -405,11 +446,15 @@ def _npz_bytes() -> bytes:
     ],
 )
 def test_bad_label_files_exit_2_with_one_line(
-    tmp_path: Path, name: str, content: str | bytes | np.ndarray, message: str
+    tmp_path: Path,
+    name: str,
+    content: str | bytes | np.ndarray,
+    message: str,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     path = tmp_path / name
     _write(path, content)
-    _assert_one_line_exit_2(run_cli("weights", "--labels", str(path)), message)
+    _assert_one_line_exit_2(run_cli(capsys, "weights", "--labels", str(path)), message)
 
 
 def _run_in_terminal(args: list[str], timeout: float = 240) -> tuple[int, str]:
@@ -660,10 +705,15 @@ def test_bench_quick_caps_long_rows_and_judges_only_full_shapes(
 
 
 # A finder that refuses NumPy (so also matplotlib and scikit-learn, which import it), as on a
-# machine with torchfocal but without its cli extra; torch itself runs without NumPy.
+# machine with torchfocal but without its cli extra; torch itself runs without NumPy. The
+# process runs each command line of its JSON argument through main (one interpreter start
+# for all of them) and prints each one's exit code, stdout and stderr as JSON.
 _WITHOUT_NUMPY = textwrap.dedent(
     """
+    import contextlib
     import importlib.abc
+    import io
+    import json
     import sys
 
     class Block(importlib.abc.MetaPathFinder):
@@ -674,36 +724,50 @@ _WITHOUT_NUMPY = textwrap.dedent(
 
     sys.meta_path.insert(0, Block())
     from torchfocal.cli import main
-    code = main(sys.argv[1:])
+    runs = []
+    for argv in json.loads(sys.argv[1]):
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code = main(argv)
+            except SystemExit as exit:
+                code = exit.code
+        runs.append((code, out.getvalue(), err.getvalue()))
     assert "numpy" not in sys.modules
-    raise SystemExit(code)
+    print(json.dumps(runs))
     """
 )
 
 
-def _run_without_numpy(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-c", _WITHOUT_NUMPY, *args],
+def _run_without_numpy(*argvs: list[str]) -> list[Run]:
+    process = subprocess.run(
+        [sys.executable, "-c", _WITHOUT_NUMPY, json.dumps(argvs)],
         capture_output=True,
         text=True,
         timeout=300,
         check=False,
     )
+    assert process.returncode == 0, process.stderr
+    return [Run(*run) for run in json.loads(process.stdout)]
 
 
 def test_help_and_table_work_without_numpy() -> None:
-    top = _run_without_numpy("--help")
+    top, *helps, table, bench_list = _run_without_numpy(
+        ["--help"],
+        *([command, "--help"] for command in SUBCOMMANDS),
+        ["table", "--probs", "0.8", "0.4", "--json"],
+        ["bench", "--list"],
+    )
     assert top.returncode == 0, top.stderr
-    for command in SUBCOMMANDS:
+    for command, help_run in zip(SUBCOMMANDS, helps, strict=True):
         assert command in top.stdout
-        assert _run_without_numpy(command, "--help").returncode == 0, command
-    table = _run_without_numpy("table", "--probs", "0.8", "0.4", "--json")
+        assert help_run.returncode == 0, command
     assert table.returncode == 0, table.stderr
     assert [round(r["focal_loss"], 4) for r in json.loads(table.stdout)["rows"]] == [
         0.0089,
         0.3299,
     ]
-    assert _run_without_numpy("bench", "--list").returncode == 0
+    assert bench_list.returncode == 0
 
 
 @pytest.mark.parametrize(
@@ -717,12 +781,21 @@ def test_help_and_table_work_without_numpy() -> None:
         ["bench", "--sweep", "--quick"],
     ],
 )
-def test_a_command_that_needs_numpy_names_the_extra(args: list[str], tmp_path: Path) -> None:
+def test_a_command_that_needs_numpy_names_the_extra(
+    args: list[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """In-process, NumPy made unimportable (None in sys.modules: an ImportError, as on a
+    machine without it; test_help_and_table_work_without_numpy runs a real such process)."""
+    for name in [m for m in sys.modules if m.partition(".")[0] in ("numpy", "matplotlib")]:
+        monkeypatch.setitem(sys.modules, name, None)
+    monkeypatch.setitem(sys.modules, "numpy", None)
     out = tmp_path / "out"
-    result = _run_without_numpy(*(arg.format(out=out) for arg in args))
+    result = run_cli(capsys, *(arg.format(out=out) for arg in args))
     assert result.returncode == 2, result.stderr
     assert "Traceback" not in result.stderr
-    # The last line: before it, torch may warn that it found no NumPy (its own warning).
     assert result.stderr.splitlines()[-1] == (
         f"torchfocal {args[0]}: error: this command needs numpy, part of the cli extra: "
         "pip install -e '.[cli]' in torchfocal's checkout"

@@ -42,20 +42,51 @@ def _op_samples() -> list[tuple[str, tuple[Any, ...]]]:
     ignored = index.clone()
     ignored[0, 0] = -100
     probabilities = torch.softmax(torch.randn(2, 3, 5, device=DEVICE), dim=1)
-    by_index = (x, index, None, -100, 0.0, None, 2.0, None, None)
-    by_probabilities = (x, None, probabilities, -100, 0.1, index.float(), 0.0, soft[0, :, 0], None)
+    unadjusted = ("", None, "", [])
+    by_index = (x, index, None, -100, 0.0, None, 2.0, None, None, *unadjusted)
+    by_probabilities = (
+        *(x, None, probabilities, -100, 0.1, index.float(), 0.0, soft[0, :, 0], None),
+        *unadjusted,
+    )
+    per_class_values = torch.randn(3, device=DEVICE)
+    # the family's adjustments of the logits (at gamma 0) and the two-bin target (DFL)
+    biased = (x, index, None, -100, 0.0, None, 0.0, None, None, "class_bias", per_class_values)
+    biased = (*biased, "", [])
+    ldam = (x, ignored, None, -100, 0.0, None, 0.0, None, None, "ldam", per_class_values.abs())
+    ldam = (*ldam, "scale", [4.0])
+    seesaw = (x, index, None, -100, 0.0, None, 0.0, None, None, "seesaw", per_class_values)
+    seesaw = (*seesaw, "p,q,log_eps", [0.8, 2.0, -4.6])
+    label = torch.rand(2, 5, device=DEVICE) * 2
+    two_bin = (x, label, None, -100, 0.0, None, 0.0, None, None, *unadjusted)
     stats = torch.ops.torchfocal.softmax_focal_forward(*by_index)[1]
+    ldam_stats = torch.ops.torchfocal.softmax_focal_forward(*ldam)[1]
+    two_bin_stats = torch.ops.torchfocal.softmax_focal_forward(*two_bin)[1]
+    # EQLv2's pair of per-class weights (negatives, then positives C elements on)
+    pair = torch.rand(6, device=DEVICE).as_strided((2, 3, 5), (0, 1, 0))
+    by_target = (*("sigmoid_focal", x, index, "index", -100, 0.0, None, None, pair, None),)
+    by_target = (*by_target, None, 0.0, "", "", [], True)
     return [
-        ("elementwise_forward", (*plain, "", [], "partials", True, True, False, False)),
-        ("elementwise_forward", (*full, "", [], "elements", False, False, False, True)),
-        ("elementwise_forward", (*star, "gamma,beta", [2.0, 1.0], "elements", *(False,) * 4)),
-        ("elementwise_backward", (*plain, "", [], False, upstream)),
-        ("elementwise_backward", (*full, "", [], False, soft)),
+        ("elementwise_forward", (*plain, "", [], False, "partials", True, True, False, False)),
+        ("elementwise_forward", (*full, "", [], False, "elements", False, False, False, True)),
+        (
+            "elementwise_forward",
+            (*star, "gamma,beta", [2.0, 1.0], False, "elements", *(False,) * 4),
+        ),
+        ("elementwise_forward", (*by_target, "elements", *(False,) * 4)),
+        ("elementwise_backward", (*plain, "", [], False, False, upstream)),
+        ("elementwise_backward", (*full, "", [], False, False, soft)),
+        ("elementwise_backward", (*by_target, False, upstream)),
         ("softmax_focal_forward", by_index),
         ("softmax_focal_forward", (x, ignored, *by_index[2:])),
         ("softmax_focal_forward", by_probabilities),
+        ("softmax_focal_forward", biased),
+        ("softmax_focal_forward", ldam),
+        ("softmax_focal_forward", seesaw),
+        ("softmax_focal_forward", two_bin),
         ("softmax_focal_backward", (x, ignored, *by_index[2:], stats, upstream)),
         ("softmax_focal_backward", (*by_index, stats, torch.rand(2, 5, device=DEVICE))),
+        ("softmax_focal_backward", (*ldam, ldam_stats, upstream)),
+        ("softmax_focal_backward", (*two_bin, two_bin_stats, torch.rand(2, 5, device=DEVICE))),
     ]
 
 
@@ -68,11 +99,12 @@ def test_every_op_passes_opcheck() -> None:
     assert sorted({name for name, _ in samples}) == sorted(OPS)
     for name, args in samples:
         op = getattr(torch.ops.torchfocal, name).default
-        if name == "softmax_focal_forward" and args[1] is not None:
+        if name == "softmax_focal_forward" and args[1] is not None and args[9] != "ldam":
             # With class indices the kernel leaves the statistics' third row (dense targets
             # only) unwritten, and backward never reads it: two runs differ there, and
             # opcheck's compiled-against-eager test compares two runs. The fullgraph tests
-            # below compare the loss and gradient instead.
+            # below compare the loss and gradient instead. (An adjustment with a row function,
+            # LDAM's, writes its row value there.)
             utils = ("test_schema", "test_autograd_registration", "test_faketensor")
             torch.library.opcheck(op, args, test_utils=utils)
         else:

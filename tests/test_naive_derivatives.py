@@ -7,6 +7,14 @@ differentiating the naive forms, so those forms must be smooth: finite, exact fi
 derivatives in the logits, the target (soft targets, the exact values 0 and 1 included),
 alpha, weight and pos_weight, and finite, exact second derivatives in the logits (mixed
 with the target where it is soft), for every gamma >= 0 (gamma < 1 and 0 included).
+
+The second derivatives are checked by gradgradcheck's fast mode (PyTorch's own OpInfo
+tests use it for their slow operators): finite differences of a random projection of the
+Jacobian, u^T J v, against autograd's, instead of every column of it. A wrong entry
+changes that projection unless u or v is orthogonal to it (probability 0). The full
+check took 5.6 to 8.4 times the CPU time of the fast one (gradgradcheck in the logits of
+the sigmoid focal, softmax focal and asymmetric losses, one run each on the shared 2-core
+machine).
 """
 
 from __future__ import annotations
@@ -173,7 +181,9 @@ def test_gradgradcheck_in_the_logits(name: str, kind: str) -> None:
     assert target is not None
     x = _logits()
     _no_nan_in_second_derivatives(loss, x, target)
-    assert torch.autograd.gradgradcheck(lambda z: loss(z, target), (x.requires_grad_(True),))
+    assert torch.autograd.gradgradcheck(
+        lambda z: loss(z, target), (x.requires_grad_(True),), fast_mode=True
+    )
 
 
 CONFIDENT = [[20.0, -40.0, 0.5], [-20.0, 40.0, -0.5], [100.0, -1e3, 1e4], [-100.0, 1e3, -1e4]]
@@ -205,7 +215,7 @@ def test_gradgradcheck_in_logits_and_soft_targets(name: str) -> None:
     assert target is not None
     inputs = (_logits().requires_grad_(True), target.requires_grad_(True))
     assert torch.autograd.gradcheck(loss, inputs)
-    assert torch.autograd.gradgradcheck(loss, inputs)
+    assert torch.autograd.gradgradcheck(loss, inputs, fast_mode=True)
 
 
 @pytest.mark.parametrize("name", LOSSES)
@@ -336,4 +346,4 @@ def test_sigmoid_forms_are_smooth_through_hard_targets(form: str, gamma: float) 
         )
 
     assert torch.autograd.gradcheck(evaluate, inputs)
-    assert torch.autograd.gradgradcheck(evaluate, inputs)
+    assert torch.autograd.gradgradcheck(evaluate, inputs, fast_mode=True)

@@ -23,6 +23,11 @@ sys.path.insert(0, str(Path(__file__).parents[1] / "tools"))
 import triton_aot
 
 from torchfocal._triton.elementwise_math import KERNEL_MATH
+from torchfocal._triton.softmax_math import ADJUSTMENTS
+
+
+def _function(jitted: Any) -> dict[str, str]:
+    return {"function": f"{jitted.fn.__module__}:{jitted.fn.__name__}"}
 
 
 @pytest.fixture(scope="module")
@@ -41,16 +46,15 @@ def _values(launches: list[dict[str, Any]], kernel: str, name: str) -> set[Any]:
 ELEMENTWISE_FLAGS = ("HARD", "ALPHA_PER_CLASS", "HAS_ALPHA", "HAS_WEIGHT", "HAS_POS_WEIGHT")
 ELEMENTWISE_FLAGS += ("NEED_MASS", "NEED_COUNT", "COUNT_POSITIVES", "NEED_GRAD", "COORDINATES")
 ELEMENTWISE_FLAGS += ("WIDE_INDEX", "CHECK_RANGE", "SMOOTHED", "FOLD_UPSTREAM", "HALF")
+ELEMENTWISE_FLAGS += ("WEIGHT_BY_TARGET",)
 SOFTMAX_FLAGS = ("INDEX_TARGET", "SMOOTHED", "GAMMA_PER_LOCATION", "GAMMA_PER_ELEMENT")
 SOFTMAX_FLAGS += ("CLASS_FACTOR_PER_CLASS", "BACKWARD", "ROWS", "WIDE", "SINGLE_BLOCK")
+SOFTMAX_FLAGS += ("ADJUSTED", "ROW_PASS", "TWO_BIN")
 REGION_FLAGS = ("INDEX_TARGET", "HAS_VALID", "SQUARED", "WIDE")
 # Each kernel's constexprs, with every value the host code can pass.
 EXPECTED_VALUES = {
     "_elementwise_kernel": {
-        "LOSS_MATH": [
-            {"function": f"{math.function.fn.__module__}:{math.function.fn.__name__}"}
-            for math in KERNEL_MATH.values()
-        ],
+        "LOSS_MATH": [_function(math.function) for math in KERNEL_MATH.values()],
         "GAMMA_INT": range(-1, 4),
         "FORM": range(3),
         "GAMMA_FORM": range(3),
@@ -63,6 +67,14 @@ EXPECTED_VALUES = {
         "COMPUTE_DTYPE": ["tl.fp32", "tl.fp64"],
         "UPSTREAM": range(3),
         "CLASS_ALIGN": [1, 2, 4, 8],
+        "ADJUST": [_function(adjustment.function) for adjustment in ADJUSTMENTS.values()],
+        # the raw row's function of the adjustments that have one, and identity for the rest
+        "ROW": [
+            _function(row)
+            for row in {
+                adjustment.row or ADJUSTMENTS[""].function for adjustment in ADJUSTMENTS.values()
+            }
+        ],
         **{flag: (False, True) for flag in SOFTMAX_FLAGS},
     },
     **{

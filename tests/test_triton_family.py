@@ -19,6 +19,7 @@ import torch
 import torchfocal
 from conftest import all_pairs, run_loss, tolerance
 from torchfocal import reference
+from torchfocal.registry import LOSSES, VARIANT_CLASSES, LossInfo
 
 pytest.importorskip("triton")
 # The interpreter runs each operation with NumPy on the whole block, the branches that a
@@ -31,40 +32,43 @@ SHAPE = (6, C)
 FORMS = ["bool", "uint8", "float hard", "float soft", "index"]
 REDUCTIONS = [("none", None), ("mean", None), ("mean", 3.0), ("sum", None), ("positives", None)]
 WEIGHTS = ["rows", "classes", "full"]
+#: The sigmoid-form losses whose Triton math is not the sigmoid focal loss's (that kernel has
+#: tests/test_triton_sigmoid.py), from the registry; each swept over its entry's variants.
+FAMILY = [
+    info
+    for info in LOSSES
+    if info.form == "elementwise"
+    and info.kernel not in (None, "sigmoid_focal")
+    and info.has_triton(info.samples[0])
+]
 #: The losses whose target is a score (no class indices, no class_dim): "positives" divides
 #: by the number of scores > 0.
-SCORE_LOSSES = ("varifocal_loss", "quality_focal_loss")
+SCORE_LOSSES = tuple(info.name for info in FAMILY if info.samples[0].target == "score")
+assert C == VARIANT_CLASSES  # the variants' per-class values are given for this many
 
-#: Options of each sigmoid-form loss: every focusing regime (gamma 0, < 1, > 1), alpha None,
-#: a float and per-class values where the loss has alpha, clip and no clip, label smoothing.
+
+def _variants(info: LossInfo) -> list[dict[str, Any]]:
+    return [dict(options) for options in info.variants or ({},)]
+
+
+#: Options of each sigmoid-form loss (its registry entry's variants: every focusing regime,
+#: alpha None, a float and per-class values where the loss has alpha, clip and no clip,
+#: label smoothing, options where its math overflows).
 SIGMOID_CASES: list[tuple[str, dict[str, Any]]] = [
-    ("sigmoid_focal_loss_star", {"gamma": 2.0, "beta": 1.0}),
-    ("sigmoid_focal_loss_star", {"gamma": 0.5, "beta": -0.5, "alpha": 0.25}),
-    ("sigmoid_focal_loss_star", {"gamma": 4.0, "beta": 2.0, "alpha": [0.1, 0.5, 0.9, 0.3]}),
-    ("asymmetric_loss", {}),
-    ("asymmetric_loss", {"gamma_pos": 1.0, "gamma_neg": 0.5, "clip": 0.3}),
-    ("asymmetric_loss", {"gamma_pos": 0.5, "gamma_neg": 2.0, "clip": 0.0}),
-    ("asymmetric_loss", {"gamma_pos": 0.0, "gamma_neg": 0.0, "clip": 0.0}),
-    ("poly1_focal_loss", {"epsilon": 1.0, "gamma": 2.0}),
-    ("poly1_focal_loss", {"epsilon": -1.0, "gamma": 0.0, "alpha": 0.25, "label_smoothing": 0.1}),
-    ("poly1_focal_loss", {"epsilon": 2.5, "gamma": 0.5, "alpha": [0.2, 0.4, 0.6, 0.8]}),
+    (info.name, options)
+    for info in FAMILY
+    if info.name not in SCORE_LOSSES
+    for options in _variants(info)
 ]
 SCORE_CASES: list[tuple[str, dict[str, Any]]] = [
-    ("varifocal_loss", {}),
-    ("varifocal_loss", {"alpha": 0.25, "gamma": 0.5, "iou_weighted": False}),
-    ("varifocal_loss", {"alpha": 1.0, "gamma": 0.0}),
-    ("quality_focal_loss", {"beta": 0.0}),
-    ("quality_focal_loss", {"beta": 1.0}),
-    ("quality_focal_loss", {"beta": 2.0}),
-    ("quality_focal_loss", {"beta": 3.5}),
+    (info.name, options)
+    for info in FAMILY
+    if info.name in SCORE_LOSSES
+    for options in _variants(info)
 ]
-#: One case per loss, for the checks that do not depend on the options.
+#: One case per loss (its first variant), for the checks that do not depend on the options.
 ONE_PER_LOSS: list[tuple[str, dict[str, Any]]] = [
-    ("sigmoid_focal_loss_star", {"gamma": 0.5, "beta": -0.5, "alpha": 0.25}),
-    ("asymmetric_loss", {"gamma_pos": 0.5, "gamma_neg": 0.3, "clip": 0.05}),
-    ("poly1_focal_loss", {"gamma": 0.5, "alpha": 0.25, "label_smoothing": 0.1}),
-    ("varifocal_loss", {"gamma": 0.5}),
-    ("quality_focal_loss", {"beta": 1.0}),
+    (info.name, _variants(info)[0]) for info in FAMILY
 ]
 
 
@@ -250,7 +254,7 @@ def test_score_losses_match_reference_and_naive(
     )
 
 
-SIGMOID_LOSSES = ["sigmoid_focal_loss_star", "asymmetric_loss", "poly1_focal_loss"]
+SIGMOID_LOSSES = [name for name, _ in ONE_PER_LOSS if name not in SCORE_LOSSES]
 
 
 @pytest.mark.parametrize("name", SIGMOID_LOSSES)
@@ -342,13 +346,10 @@ MAGNITUDES = [0.0, 5.0, 30.0, 100.0, 1e4, 1e30, torch.finfo(torch.float32).max]
 EXTREMES = sorted({sign * magnitude for magnitude in MAGNITUDES for sign in (-1.0, 1.0)})
 #: Each extreme logit against each of these targets (or scores).
 EXTREME_TARGETS = [0.0, 1.0, 0.3, 0.7]
+#: One case per loss and the options where each loss's math is pushed furthest.
 EXTREME_CASES: list[tuple[str, dict[str, Any]]] = [
     *ONE_PER_LOSS,
-    ("sigmoid_focal_loss_star", {"gamma": 4.0, "beta": 1.0}),  # gamma x overflows
-    ("asymmetric_loss", {"gamma_pos": 2.0, "gamma_neg": 0.5, "clip": 0.0}),
-    ("asymmetric_loss", {"gamma_pos": 0.0, "gamma_neg": 4.0, "clip": 0.7}),
-    ("poly1_focal_loss", {"gamma": 0.0, "epsilon": -1.0}),
-    ("quality_focal_loss", {"beta": 2.5}),
+    *((info.name, dict(options)) for info in FAMILY for options in info.extreme_variants),
 ]
 
 
@@ -482,6 +483,134 @@ def test_empty_input(name: str, options: dict[str, Any], reduction: str) -> None
     naive = getattr(torchfocal, name)(x, target, reduction=reduction, backend="naive", **options)
     torch.testing.assert_close(value.detach(), naive.detach(), rtol=0, atol=0)
     assert x.grad is not None and x.grad.shape == x.shape
+
+
+# -- the long-tail family on the kernels (issue 22: their operands folded into the kernels) --
+
+#: The losses whose Triton path adjusts the logits, builds the target or picks the weights
+#: inside a kernel (LA, LDAM and Seesaw: the softmax kernel's ADJUST; DFL: its two-bin
+#: target; EQLv2: the elementwise kernel's per-class weight pair), with options that reach
+#: each branch (a weight, label smoothing, a zero count, margins, p or q alone, ...).
+FAMILY_CASES: list[tuple[str, dict[str, Any]]] = [
+    ("logit_adjusted_cross_entropy", {"prior": [5.0, 1.0, 2.0, 8.0, 3.0], "tau": 0.7}),
+    (
+        "logit_adjusted_cross_entropy",
+        {"prior": [5.0, 1.0, 2.0, 8.0, 3.0], "label_smoothing": 0.1, "weight": "classes"},
+    ),
+    ("logit_adjusted_cross_entropy", {"prior": [5.0, 1.0, 2.0, 8.0, 3.0], "soft": True}),
+    ("ldam_loss", {"class_counts": [50.0, 3.0, 7.0, 1.0, 20.0]}),
+    (
+        "ldam_loss",
+        {
+            "class_counts": [50.0, 3.0, 7.0, 1.0, 20.0],
+            "max_margin": 1.5,
+            "scale": 4.0,
+            "weight": "classes",
+        },
+    ),
+    ("seesaw_loss", {"class_counts": [50.0, 3.0, 0.0, 1.0, 20.0]}),
+    ("seesaw_loss", {"class_counts": [50.0, 3.0, 7.0, 1.0, 20.0], "p": 0.0, "eps": 0.5}),
+    ("seesaw_loss", {"class_counts": [50.0, 3.0, 7.0, 1.0, 20.0], "q": 0.0}),
+    (
+        "equalization_loss_v2",
+        {"pos_grad": [50.0, 0.5, 0.0, 3.0, 9.0], "neg_grad": [60.0, 40.0, 0.0, 1.0, 2.0]},
+    ),
+    ("distribution_focal_loss", {}),
+    ("distribution_focal_loss", {"weight": "locations"}),
+]
+FAMILY_C = 5
+
+
+def _check_family(
+    name: str, x: torch.Tensor, target: torch.Tensor, upstream: torch.Tensor, **kwargs: Any
+) -> None:
+    """Triton's loss and gradient (upstream ``upstream``) equal the NumPy oracle's at x's
+    values, within x's dtype's tolerance."""
+    value, grad = run_loss(name, "triton", x, target, upstream.to(x.dtype), **kwargs)
+    arrays = {k: (v.numpy() if isinstance(v, torch.Tensor) else v) for k, v in kwargs.items()}
+    expected, expected_grad = getattr(reference, name)(
+        x.double().numpy(), target.numpy(), grad_output=upstream.double().numpy(), **arrays
+    )
+    tol = tolerance(x.dtype)
+    torch.testing.assert_close(value, torch.as_tensor(expected, dtype=x.dtype), **tol)
+    torch.testing.assert_close(grad, torch.as_tensor(expected_grad, dtype=x.dtype), **tol)
+
+
+def _family_call(
+    name: str, options: dict[str, Any], shape: tuple[int, ...], dtype: torch.dtype
+) -> tuple[torch.Tensor, torch.Tensor, dict[str, Any]]:
+    """Logits, a target and options of one family case (``shape`` (N, C[, d])): index
+    targets with an ignored location where the loss has ignore_index, EQLv2's with the
+    background C, DFL's continuous labels with both ends and an integer among them."""
+    x = _logits(shape, dtype)
+    locations = shape[:1] + shape[2:]
+    options = dict(options)
+    if name == "distribution_focal_loss":
+        target = torch.rand(locations, dtype=torch.float64) * (FAMILY_C - 1)
+        _lead(target, [0.0, FAMILY_C - 1.0, 2.0])
+        options["class_dim"] = 1
+        if options.get("weight") == "locations":
+            options["weight"] = torch.rand(locations, dtype=torch.float64) + 0.5
+        return x, target, options
+    if options.pop("soft", False):  # class probabilities
+        target = torch.softmax(torch.randn(shape, dtype=torch.float64), dim=1)
+    elif name == "equalization_loss_v2":
+        target = torch.randint(0, FAMILY_C + 1, locations)
+        _lead(target, [FAMILY_C, 0])
+    else:
+        target = torch.randint(0, FAMILY_C, locations)
+        _lead(target, [-100, FAMILY_C - 1])
+    for key in ("prior", "class_counts", "pos_grad", "neg_grad"):
+        if key in options:
+            options[key] = torch.tensor(options[key], dtype=torch.float64)
+    if options.get("weight") == "classes":
+        options["weight"] = torch.rand(FAMILY_C, dtype=torch.float64) + 0.5
+    return x, target, options
+
+
+@pytest.mark.parametrize(("name", "options"), FAMILY_CASES, ids=_ids(FAMILY_CASES))
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("reduction", ["none", "mean", "sum"])
+def test_family_kernels_match_the_reference(
+    name: str, options: dict[str, Any], dtype: torch.dtype, reduction: str
+) -> None:
+    """Loss and gradient (grad_output != 1) against the NumPy oracle, rows and a map."""
+    shapes = (
+        [(7, FAMILY_C)] if name == "equalization_loss_v2" else [(7, FAMILY_C), (2, FAMILY_C, 3)]
+    )
+    for shape in shapes:
+        x, target, kwargs = _family_call(name, options, shape, dtype)
+        locations = (x.shape[0], *x.shape[2:])
+        upstream = torch.rand(x.shape if name == "equalization_loss_v2" else locations)
+        upstream = upstream.double() + 0.5 if reduction == "none" else torch.tensor(1.7)
+        _check_family(name, x, target, upstream, reduction=reduction, **kwargs)
+
+
+@pytest.mark.parametrize(("name", "options"), FAMILY_CASES[:8], ids=_ids(FAMILY_CASES[:8]))
+def test_family_softmax_kernels_across_class_blocks(
+    name: str, options: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A tile of 4 cuts the 5 classes into two blocks: the adjustments' raw-row pass (LDAM,
+    Seesaw) and the online softmax of the adjusted logits across blocks."""
+    from torchfocal._triton import softmax as kernel
+
+    monkeypatch.setattr(kernel, "_TILE_ELEMENTS", 4)
+    for shape in [(7, FAMILY_C), (2, FAMILY_C, 3)]:
+        x, target, kwargs = _family_call(name, options, shape, torch.float64)
+        x.view(-1)[3] = 30.0  # a maximum far above the rest of its row
+        _check_family(name, x, target, torch.tensor(0.6), reduction="sum", **kwargs)
+
+
+def test_family_nan_logit_gives_nan() -> None:
+    """A NaN logit makes its row's loss NaN through every adjustment (EQLv2, elementwise:
+    its element's)."""
+    for name, options in FAMILY_CASES:
+        x, target, kwargs = _family_call(name, options, (4, FAMILY_C), torch.float32)
+        if target.dim() == 1:
+            target[1] = target[2]  # a counted location
+        x[1, 2] = float("nan")
+        value = getattr(torchfocal, name)(x, target, reduction="none", backend="triton", **kwargs)
+        assert bool(torch.isnan(value[1] if value.dim() == 1 else value[1, 2]).all()), name
 
 
 # -- what has no kernel ----------------------------------------------------------------------

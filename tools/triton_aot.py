@@ -326,8 +326,32 @@ def _public_calls() -> Iterator[Callable[[], Any]]:
             ("class_balanced_loss", {"weight": torch.rand(c).to(dtype), "loss": "focal"}),
         ]:
             yield call(name, x, labels, grad, **options)
+        # the logit adjustments (softmax_math.ADJUSTMENTS) on every path of the kernel: dense
+        # targets (logit adjustment's probabilities and label smoothing), maps, and rows of
+        # several class blocks (the raw-row pass of LDAM and Seesaw)
+        yield call("logit_adjusted_cross_entropy", x, probabilities, grad, prior=counts)
+        yield call(
+            "logit_adjusted_cross_entropy", x, labels, grad, prior=counts, label_smoothing=0.1
+        )
+        adjusted_map = torch.randn(2, c, 7, dtype=torch.float64).to(dtype)
+        map_labels = torch.randint(0, c, (2, 7))
+        for name, options in [
+            ("logit_adjusted_cross_entropy", {"prior": counts}),
+            ("ldam_loss", {"class_counts": counts}),
+            ("seesaw_loss", {"class_counts": torch.tensor(counts)}),
+        ]:
+            yield call(name, adjusted_map, map_labels, grad, **options)
+            wide = torch.randn(2, 3000, dtype=torch.float64).to(dtype)
+            wide_counts = {key: torch.rand(3000) * 50 + 1 for key in options}
+            yield call(name, wide, torch.randint(0, 3000, (2,)), grad, **wide_counts)
         bins = torch.randn(n, 4, 8, dtype=torch.float64).to(dtype)
         yield call("distribution_focal_loss", bins, torch.rand(n, 4) * 6.5, grad)
+        # the two-bin target with a weight per location, and over a map (class_dim=1)
+        yield call(
+            "distribution_focal_loss", bins, torch.rand(n, 4) * 6.5, grad, weight=torch.rand(n, 4)
+        )
+        bins_map = torch.randn(2, 8, 9, dtype=torch.float64).to(dtype)
+        yield call("distribution_focal_loss", bins_map, torch.rand(2, 9) * 7, grad, class_dim=1)
 
 
 def _wide_calls() -> Iterator[Callable[[], Any]]:

@@ -16,6 +16,7 @@ from .losses import (
     SIGMOID_REDUCTIONS,
     SOFTMAX_FORMS,
     TARGET_KINDS,
+    VARIANT_CLASSES,
     LossInfo,
     Sample,
 )
@@ -28,6 +29,7 @@ __all__ = [
     "SIGMOID_REDUCTIONS",
     "SOFTMAX_FORMS",
     "TARGET_KINDS",
+    "VARIANT_CLASSES",
     "LossInfo",
     "Sample",
     "by_name",

@@ -65,6 +65,9 @@ class TritonKernel(NamedTuple):
     pos_weight: Tensor | None = None
     #: A number, "flsd53" (evaluated by the kernel) or a tensor of the input's shape.
     gamma: float | str | Tensor = 0.0
+    #: Class-index targets only: C weights of each class's negatives and C of its positives,
+    #: in place of a weight; the kernel picks one by the target (no input-sized weight).
+    class_weights: tuple[Tensor, Tensor] | None = None
 
 
 class Prepared(NamedTuple):
@@ -109,6 +112,14 @@ class TritonPerLocation(NamedTuple):
     label_smoothing: float
     gamma: float | Tensor
     class_factor: float | Tensor | None
+    #: The loss's adjustment of the logits, applied by the kernel as it loads them
+    #: (:data:`~torchfocal._triton.softmax_math.ADJUSTMENTS`; "" for none), its per-class
+    #: values and its numbers by name.
+    adjust: str = ""
+    adjust_values: Tensor | None = None
+    adjust_params: Mapping[str, float] | None = None
+    #: One weight per location multiplying its loss and gradient, or None.
+    location_weight: Tensor | None = None
 
 
 class PerLocation(NamedTuple):
@@ -193,7 +204,14 @@ def _elementwise(request: Elementwise) -> autograd.Call:
 
     def naive_reduced(batch: ElementwiseBatch, x: Tensor) -> Tensor:
         dtype = batch.compute_dtype
-        loss = math.naive(x.to(dtype), batch.y.to(dtype), weight=batch.weight, **operands)
+        weight = batch.weight
+        if request.triton is not None and request.triton.class_weights is not None:
+            # The kernel's choice of weight by the target, as torch ops.
+            negative, positive = request.triton.class_weights
+            shape = [1] * x.dim()
+            shape[request.checked.form.dim] = -1
+            weight = torch.where(batch.y > 0.5, positive.reshape(shape), negative.reshape(shape))
+        loss = math.naive(x.to(dtype), batch.y.to(dtype), weight=weight, **operands)
         return reduce(loss, batch.divisor).to(x.dtype)
 
     if request.backend == "triton":
@@ -243,6 +261,10 @@ def _per_location(request: PerLocation) -> autograd.Call:
             class_factor=triton.class_factor,
             divisor=divisor,
             naive=naive_reduced,
+            adjust=triton.adjust,
+            adjust_values=triton.adjust_values,
+            adjust_params=triton.adjust_params,
+            location_weight=triton.location_weight,
         )
     if request.fused is None or request.compiled is None or request.target is None:
         raise ValueError(  # pragma: no cover - a loss gives them for every backend it runs

@@ -76,6 +76,17 @@ def operand_view(
     return value.to(dtype).expand(shape).reshape(split)
 
 
+def class_weight_view(
+    class_weights: tuple[Tensor, Tensor], split: tuple[int, int, int], dtype: torch.dtype
+) -> Tensor:
+    """The negatives' C class weights as an (outer, C, inner) view (strides 0, 1, 0) of
+    memory that holds the positives' C weights right after them (the kernel's
+    ``WEIGHT_BY_TARGET`` reads them C elements on)."""
+    negative, positive = class_weights
+    pair = torch.cat([negative.detach().reshape(-1), positive.detach().reshape(-1)]).to(dtype)
+    return pair.as_strided(split, (0, 1, 0))
+
+
 def class_dim_of(request: ElementwiseRequest) -> int | None:
     """The class dimension of the split: the loss's class dimension where the input has
     one, else None (an input of independent binary logits)."""
@@ -97,6 +108,7 @@ def elementwise(
     alpha: float | Tensor | None = None,
     pos_weight: Tensor | None = None,
     gamma: float | str | Tensor = 0.0,
+    class_weights: tuple[Tensor, Tensor] | None = None,
 ) -> autograd.Call:
     """The call of checked arguments (:func:`~._engine.targets.check_elementwise`) through
     the Triton kernel ``loss``.
@@ -107,6 +119,10 @@ def elementwise(
     the reduced naive loss of x, differentiable: it runs where the kernel's gradient is not
     enough (another tensor requires grad, create_graph=True, a second backward), on
     :func:`~._engine.targets.prepare_elementwise` of the request.
+
+    ``class_weights``: C weights of each class's negatives and C of its positives (in place
+    of ``request.weight``; the kernel picks one by the hard target, so no input-sized
+    weight is made).
     """
     input, form = request.input, request.form
     dim = form.dim if form.form == "index" else class_dim_of(request)
@@ -144,13 +160,16 @@ def elementwise(
         request.label_smoothing,
         alpha_tensor,
         None if alpha is None or isinstance(alpha, Tensor) else float(alpha),
-        operand_view(request.weight, input.shape, split, dtype),
+        class_weight_view(class_weights, split, dtype)
+        if class_weights is not None
+        else operand_view(request.weight, input.shape, split, dtype),
         operand_view(pos_weight, input.shape, split, dtype),
         gamma_tensor,
         float(gamma) if isinstance(gamma, (int, float)) else 0.0,
         gamma if isinstance(gamma, str) else "",
         ",".join(params or {}),  # the names, in one string (an op takes no list of str)
         [float(value) for value in (params or {}).values()],
+        class_weights is not None,
     )
 
     def logits(x: Tensor) -> Tensor:
@@ -208,6 +227,7 @@ def elementwise(
             pos_weight,
             gamma,
             request.avg_factor,
+            *(class_weights or ()),
         ),
     )
 
@@ -224,6 +244,10 @@ def per_location(
     class_factor: float | Tensor | None,
     divisor: _reduction.Divisor,
     naive: Callable[[Tensor], Tensor],
+    adjust: str = "",
+    adjust_values: Tensor | None = None,
+    adjust_params: Mapping[str, float] | None = None,
+    location_weight: Tensor | None = None,
 ) -> autograd.Call:
     """The call of a per-location (softmax-form) loss through the softmax kernel
     (:mod:`torchfocal._triton.softmax`): forward launches it for the loss and each row's
@@ -235,6 +259,14 @@ def per_location(
     applied by the kernel. ``gamma`` is a number or one value per location (index targets)
     or per element; ``class_factor`` a number or C per-class values lined up with ``dim``.
     ``naive(x)`` is the reduced naive loss of x (see :func:`elementwise`).
+
+    The loss's own adjustment of the logits, which the kernel applies as it reads them
+    (:mod:`torchfocal._triton.softmax_math`): ``adjust`` names it, ``adjust_values`` are its
+    C per-class values and ``adjust_params`` its numbers. A float ``index`` is a continuous
+    label (the two-bin target of the distribution focal loss). ``location_weight``: a
+    factor of each location's loss (the input's shape without ``dim``; a constant of the
+    gradient), applied to the per-location loss and to the upstream gradient (location-sized
+    operations, none over the input).
     """
     split = split_shape(input.shape, dim)
     outer, num_classes, inner = split
@@ -259,13 +291,22 @@ def per_location(
         0.0 if isinstance(kernel_gamma, Tensor) else float(kernel_gamma),
         factor if isinstance(factor, Tensor) else None,
         None if factor is None or isinstance(factor, Tensor) else float(factor),
+        adjust,
+        None if adjust_values is None else adjust_values.detach().to(compute).reshape(-1),
+        ",".join(adjust_params or {}),  # the names, in one string (an op takes no list of str)
+        [float(value) for value in (adjust_params or {}).values()],
     )
+    weight = None
+    if location_weight is not None:
+        weight = location_weight.detach().to(compute).expand(location_shape).reshape(outer, inner)
 
     def logits(x: Tensor) -> Tensor:
         return x.detach().reshape(split)
 
     def forward(x: Tensor) -> tuple[Tensor, tuple[Tensor, Tensor | float | None]]:
         location_loss, stats = ops.softmax_focal_forward(logits(x), *operands)
+        if weight is not None:
+            location_loss = location_loss * weight
         location_loss = location_loss.view(location_shape)
         if divisor is None:
             return location_loss.to(input.dtype), (stats, None)
@@ -281,6 +322,8 @@ def per_location(
             upstream = upstream.reshape(outer, inner)
         elif inverse is not None:
             upstream = upstream * inverse
+        if weight is not None:  # one upstream value per location
+            upstream = (upstream.reshape(outer, inner) if divisor is None else upstream) * weight
         grad: Tensor = ops.softmax_focal_backward(
             logits(x), *operands, stats, upstream.contiguous()
         )
@@ -289,5 +332,14 @@ def per_location(
     return autograd.Call(
         input,
         autograd.Relaunched(naive, forward, backward),
-        constants=(probabilities, class_factor, gamma, divisor),
+        constants=(
+            probabilities,
+            class_factor,
+            gamma,
+            divisor,
+            adjust_values,
+            location_weight,
+            # a continuous label (the two-bin target) may require grad
+            index if index is not None and index.is_floating_point() else None,
+        ),
     )

@@ -85,6 +85,7 @@ def _elementwise_kernel(
     weight_s0,
     weight_s1,
     weight_s2,
+    weight_positive_offset,
     pos_weight_ptr,
     pos_weight_s0,
     pos_weight_s1,
@@ -116,6 +117,7 @@ def _elementwise_kernel(
     ALPHA_PER_CLASS: tl.constexpr,
     HAS_ALPHA: tl.constexpr,
     HAS_WEIGHT: tl.constexpr,
+    WEIGHT_BY_TARGET: tl.constexpr,
     HAS_POS_WEIGHT: tl.constexpr,
     GAMMA_FORM: tl.constexpr,
     GAMMA_INT: tl.constexpr,
@@ -244,7 +246,12 @@ def _elementwise_kernel(
         )
 
         if HAS_WEIGHT:
-            weight = _load(weight_ptr, o, c, i, weight_s0, weight_s1, weight_s2, in_range, COMPUTE)
+            weight_at = weight_ptr
+            if WEIGHT_BY_TARGET:
+                # the weights of negatives, and ``weight_positive_offset`` elements on those
+                # of positives (EQLv2's per-class pair): picked by the hard target
+                weight_at = weight_ptr + tl.where(y_raw > 0.5, weight_positive_offset, 0)
+            weight = _load(weight_at, o, c, i, weight_s0, weight_s1, weight_s2, in_range, COMPUTE)
             loss = loss * weight
             grad = grad * weight
 
@@ -366,6 +373,7 @@ def elementwise_loss(
     need_grad: bool = False,
     upstream: Tensor | None = None,
     check_range: bool = False,
+    weight_by_target: bool = False,
 ) -> ElementwiseResult:
     """Launch the kernel of ``loss`` over ``x`` (outer, C, inner), contiguous.
 
@@ -381,6 +389,9 @@ def elementwise_loss(
     multiplied by, one value (a 0-d tensor) or one per element (x's shape, contiguous).
     ``check_range``: the result's ``flags`` say, per program, whether a float target value
     lies outside [0, 1] (or is NaN).
+    ``weight_by_target``: ``weight`` is a view of per-class weights of negatives whose
+    memory holds those of positives C elements further on (equalization loss v2's pair: the
+    kernel picks one by the hard target; no input-sized weight is made).
     """
     math = KERNEL_MATH[loss]
     if set(params) != set(math.parameters):
@@ -423,6 +434,7 @@ def elementwise_loss(
             flags,
             *_operand(alpha_tensor),
             *_operand(weight),
+            num_classes if weight_by_target else 0,
             *_operand(pos_weight),
             *_operand(gamma_tensor),
             n_elements,
@@ -440,6 +452,7 @@ def elementwise_loss(
             ALPHA_PER_CLASS=alpha_tensor is not None,
             HAS_ALPHA=alpha is not None,
             HAS_WEIGHT=weight is not None,
+            WEIGHT_BY_TARGET=weight_by_target,
             HAS_POS_WEIGHT=pos_weight is not None,
             GAMMA_FORM=2 if gamma_tensor is not None else int(gamma == "flsd53"),
             GAMMA_INT=_integer_gamma(gamma),

@@ -26,6 +26,12 @@ def _number_or_tensor(tensor: Tensor | None, value: float | None) -> float | Ten
     return tensor if tensor is not None else value
 
 
+def _named(names: str, values: list[float]) -> dict[str, float]:
+    """Numbers by name: an op takes the names as one comma-separated string (no list of
+    str in a schema)."""
+    return dict(zip(names.split(",") if names else [], values, strict=True))
+
+
 def _elementwise(
     loss: str,
     x: Tensor,
@@ -42,6 +48,7 @@ def _elementwise(
     gamma_schedule: str,
     param_names: str,
     params: list[float],
+    weight_by_target: bool,
     **launch: object,
 ) -> elementwise.ElementwiseResult:
     return elementwise.elementwise_loss(
@@ -55,7 +62,8 @@ def _elementwise(
         weight=weight,
         pos_weight=pos_weight,
         gamma=gamma if gamma is not None else (gamma_schedule or gamma_value),
-        params=dict(zip(param_names.split(",") if param_names else [], params, strict=True)),
+        params=_named(param_names, params),
+        weight_by_target=weight_by_target,
         **launch,  # type: ignore[arg-type]
     )
 
@@ -77,6 +85,7 @@ def elementwise_forward(
     gamma_schedule: str,
     param_names: str,
     params: list[float],
+    weight_by_target: bool,
     output: str,
     need_mass: bool,
     need_count: bool,
@@ -102,6 +111,7 @@ def elementwise_forward(
         gamma_schedule,
         param_names,
         params,
+        weight_by_target,
         output=output,
         need_mass=need_mass,
         need_count=need_count,
@@ -138,6 +148,7 @@ def _(
     gamma_schedule: str,
     param_names: str,
     params: list[float],
+    weight_by_target: bool,
     output: str,
     need_mass: bool,
     need_count: bool,
@@ -170,6 +181,7 @@ def elementwise_backward(
     gamma_schedule: str,
     param_names: str,
     params: list[float],
+    weight_by_target: bool,
     count_positives: bool,
     upstream: Tensor,
 ) -> Tensor:
@@ -191,6 +203,7 @@ def elementwise_backward(
         gamma_schedule,
         param_names,
         params,
+        weight_by_target,
         output="none",
         count_positives=count_positives,
         need_grad=True,
@@ -218,6 +231,7 @@ def _(
     gamma_schedule: str,
     param_names: str,
     params: list[float],
+    weight_by_target: bool,
     count_positives: bool,
     upstream: Tensor,
 ) -> Tensor:
@@ -234,6 +248,10 @@ def _softmax_call(
     gamma_value: float,
     class_factor: Tensor | None,
     class_factor_value: float | None,
+    adjust: str,
+    adjust_values: Tensor | None,
+    adjust_param_names: str,
+    adjust_params: list[float],
 ) -> softmax.SoftmaxLaunch:
     return softmax.prepare(
         x,
@@ -243,6 +261,9 @@ def _softmax_call(
         label_smoothing=label_smoothing,
         gamma=_number_or_tensor(gamma, gamma_value),  # type: ignore[arg-type]
         class_factor=_number_or_tensor(class_factor, class_factor_value),
+        adjust=adjust,
+        adjust_values=adjust_values,
+        adjust_params=_named(adjust_param_names, adjust_params),
     )
 
 
@@ -257,6 +278,10 @@ def softmax_focal_forward(
     gamma_value: float,
     class_factor: Tensor | None,
     class_factor_value: float | None,
+    adjust: str,
+    adjust_values: Tensor | None,
+    adjust_param_names: str,
+    adjust_params: list[float],
 ) -> tuple[Tensor, Tensor]:
     """The loss per location (outer, inner) and the row statistics (3, outer, inner) of
     logits x (outer, C, inner): :func:`.softmax.forward`."""
@@ -270,6 +295,10 @@ def softmax_focal_forward(
         gamma_value,
         class_factor,
         class_factor_value,
+        adjust,
+        adjust_values,
+        adjust_param_names,
+        adjust_params,
     )
     return softmax.forward(call)
 
@@ -289,6 +318,10 @@ def _(
     gamma_value: float,
     class_factor: Tensor | None,
     class_factor_value: float | None,
+    adjust: str,
+    adjust_values: Tensor | None,
+    adjust_param_names: str,
+    adjust_params: list[float],
 ) -> tuple[Tensor, Tensor]:
     outer, _, inner = x.shape
     dtype = _compute_dtype(x)
@@ -306,6 +339,10 @@ def softmax_focal_backward(
     gamma_value: float,
     class_factor: Tensor | None,
     class_factor_value: float | None,
+    adjust: str,
+    adjust_values: Tensor | None,
+    adjust_param_names: str,
+    adjust_params: list[float],
     stats: Tensor,
     upstream: Tensor,
 ) -> Tensor:
@@ -321,6 +358,10 @@ def softmax_focal_backward(
         gamma_value,
         class_factor,
         class_factor_value,
+        adjust,
+        adjust_values,
+        adjust_param_names,
+        adjust_params,
     )
     return softmax.backward(call, stats, upstream)
 
@@ -336,6 +377,10 @@ def _(
     gamma_value: float,
     class_factor: Tensor | None,
     class_factor_value: float | None,
+    adjust: str,
+    adjust_values: Tensor | None,
+    adjust_param_names: str,
+    adjust_params: list[float],
     stats: Tensor,
     upstream: Tensor,
 ) -> Tensor:

@@ -56,10 +56,21 @@ them back and makes one pass that writes the gradient times the upstream gradien
   - label smoothing or probability targets: every class carries weight, so S needs every
     G_c, which needs the final M and s: pass 1 (M, s_rest), pass 2 (the loss and S).
 - Backward: 1 pass, for every target form.
+
+The losses that are the cross-entropy of adjusted logits z = f(x) (logit adjustment, LDAM,
+Seesaw) give f as the constexpr ``ADJUST`` (:mod:`.softmax_math`), which the kernel applies
+to every tile of logits it loads, the target's included, so that the adjusted logits are
+never written: everything above then holds for z. An adjustment that needs the raw row
+(LDAM's shift by its maximum, Seesaw's logsumexp) has its ``ROW`` function evaluated on the
+raw row's statistics first (from the registers, or in one more pass over the blocks in
+forward), stored as the statistics' third row for backward; dz/dx (LDAM's scale) multiplies
+the upstream gradient. TWO_BIN: the target is a continuous label per location, whose two
+bins (the distribution focal loss's) the kernel weights itself (no dense target is read).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import NamedTuple
 
 import torch
@@ -69,6 +80,7 @@ from torch import Tensor
 
 from .._engine.numerics import SATURATED_LOGIT
 from .common import LOG2E, float_parts, launch, scalar
+from .softmax_math import ADJUSTMENTS
 
 _CLAMPED_NEG_LOG_P = tl.constexpr(SATURATED_LOGIT)
 
@@ -130,6 +142,43 @@ def _load_logits(x_ptr, offsets, mask, COMPUTE_DTYPE: tl.constexpr):
     results are never stored) are -inf: never the maximum of a row with a finite logit,
     exp = 0."""
     return tl.load(x_ptr + offsets, mask=mask, other=float("-inf")).to(COMPUTE_DTYPE)
+
+
+@triton.jit
+def _adjusted(
+    x,
+    classes,
+    class_valid,
+    target_class,
+    adjust_ptr,
+    target_value,
+    row_value,
+    first,
+    second,
+    third,
+    ADJUST: tl.constexpr,
+    ADJUSTED: tl.constexpr,
+    INDEX_TARGET: tl.constexpr,
+    COMPUTE_DTYPE: tl.constexpr,
+):
+    """A tile of logits x as the loss's adjustment ``ADJUST`` makes them
+    (:mod:`.softmax_math`; x itself where ADJUSTED is off), with its per-class vector read
+    at the tile's classes (padding classes stay -inf: every adjustment keeps -inf)."""
+    if ADJUSTED:
+        class_value = tl.load(adjust_ptr + classes, mask=class_valid, other=0.0)
+        # (no class index: no target class)
+        hit = classes == target_class[:, None] if INDEX_TARGET else classes < 0
+        x = ADJUST(
+            x,
+            hit,
+            class_value.to(COMPUTE_DTYPE),
+            target_value[:, None],
+            row_value[:, None],
+            first,
+            second,
+            third,
+        )
+    return x
 
 
 @triton.jit
@@ -215,11 +264,22 @@ def _dense_weight(
     INDEX_TARGET: tl.constexpr,
     SMOOTHED: tl.constexpr,
     CLASS_FACTOR_PER_CLASS: tl.constexpr,
+    TWO_BIN: tl.constexpr,
     COMPUTE_DTYPE: tl.constexpr,
 ):
-    """a_c t_c over a tile: t the smoothed one-hot of the index (0 at an ignored location)
-    or the (smoothed) probabilities; 0 on padding."""
-    if INDEX_TARGET:
+    """a_c t_c over a tile: t the smoothed one-hot of the index (0 at an ignored location),
+    the two-bin target of a continuous label (TWO_BIN: ``target_class`` is the label) or the
+    (smoothed) probabilities; 0 on padding."""
+    if TWO_BIN:
+        # label in [0, C - 1]: bins l = min(floor(label), C - 2) and l + 1 get l + 1 - label
+        # and label - l (the label is >= 0: truncation is the floor)
+        label = target_class[:, None]
+        left = tl.minimum(label.to(tl.int32), num_classes - 2)
+        left_share = (left + 1).to(COMPUTE_DTYPE) - label
+        t = tl.where(classes == left, left_share, 0.0)
+        t += tl.where(classes == left + 1, 1.0 - left_share, 0.0)
+        t = tl.where(counted[:, None] & class_valid, t, 0.0)
+    elif INDEX_TARGET:
         # t_c = eps / C + (1 - eps) [c == k]
         hit = classes == target_class[:, None]
         t = tl.where(hit, 1.0 - smoothing, 0.0) + smoothing / num_classes
@@ -300,6 +360,7 @@ def _softmax_focal_kernel(
     target_ptr,
     gamma_ptr,
     class_factor_ptr,
+    adjust_ptr,
     loss_ptr,
     stats_ptr,
     upstream_ptr,
@@ -314,6 +375,19 @@ def _softmax_focal_kernel(
     class_factor_low,
     smoothing_high,
     smoothing_low,
+    first_high,
+    first_low,
+    second_high,
+    second_low,
+    third_high,
+    third_low,
+    slope_high,
+    slope_low,
+    ADJUST: tl.constexpr,
+    ROW: tl.constexpr,
+    ADJUSTED: tl.constexpr,
+    ROW_PASS: tl.constexpr,
+    TWO_BIN: tl.constexpr,
     BACKWARD: tl.constexpr,
     INDEX_TARGET: tl.constexpr,
     SMOOTHED: tl.constexpr,
@@ -369,29 +443,77 @@ def _softmax_focal_kernel(
         target_class = tl.where(counted, target_class, 0)
         if not WIDE:  # in [0, C): compared with 32-bit class numbers
             target_class = target_class.to(tl.int32)
+    elif TWO_BIN:
+        # the continuous label (the location's two bins: :func:`_dense_weight`)
+        target_class = tl.load(index_ptr + location, mask=location_valid, other=0.0)
+        target_class = target_class.to(COMPUTE_DTYPE)
+        counted = location_valid
     else:
         target_class = lanes  # unused: probability targets have no class index
         counted = location_valid
+    # The loss's adjustment of the logits (:mod:`.softmax_math`): its numbers, its vector at
+    # the target class, and the number it takes from the raw row (stats row 2 in backward).
+    first = scalar(first_high, first_low, COMPUTE_DTYPE)
+    second = scalar(second_high, second_low, COMPUTE_DTYPE)
+    third = scalar(third_high, third_low, COMPUTE_DTYPE)
+    target_value = tl.zeros((BLOCK_L,), COMPUTE_DTYPE)
+    row_value = tl.zeros((BLOCK_L,), COMPUTE_DTYPE)
+    if ADJUSTED and INDEX_TARGET:
+        target_value = tl.load(adjust_ptr + target_class, mask=location_valid, other=0.0)
+        target_value = target_value.to(COMPUTE_DTYPE)
+    if INDEX_TARGET and not SMOOTHED:
+        # Only the target class carries weight: its logit is one load per location.
+        target_offsets = row_start + (target_class if ROWS else target_class * inner)
+        x_target = tl.load(x_ptr + target_offsets, mask=location_valid, other=0.0)
+        x_target = x_target.to(COMPUTE_DTYPE)
 
     if BACKWARD:
         top = tl.load(stats_ptr + location, mask=location_valid, other=0.0)
         rest = tl.load(stats_ptr + locations + location, mask=location_valid, other=0.0)
+        if ROW_PASS:
+            row_value = tl.load(stats_ptr + 2 * locations + location, mask=location_valid)
         if UPSTREAM == 1:  # one value, as a column of the tile
             upstream = tl.zeros((BLOCK_L,), COMPUTE_DTYPE) + tl.load(upstream_ptr).to(COMPUTE_DTYPE)
         else:
             upstream = tl.load(upstream_ptr + location, mask=location_valid, other=0.0)
             upstream = upstream.to(COMPUTE_DTYPE)
+        # dz/dx of the adjustment (1 for a shift)
+        upstream = upstream * scalar(slope_high, slope_low, COMPUTE_DTYPE)
     else:
         # The only load of the row, or pass 1: the maximum, s_rest and the NaN poison
-        # (0, or NaN where the row has a NaN: added to the loss and kept in s_rest).
+        # (0, or NaN where the row has a NaN: added to the loss and kept in s_rest); an
+        # adjustment with a row function has the raw row's first (pass 0 over blocks).
         if SINGLE_BLOCK:
             classes, class_valid, offsets = _class_block(
                 0, num_classes, row_start, inner, ROWS, WIDE, BLOCK_C
             )
             mask = location_valid[:, None] & class_valid
             x_row = _load_logits(x_ptr, offsets, mask, COMPUTE_DTYPE)
+            if ROW_PASS:
+                raw_top, raw_rest = _block_stats(x_row, num_classes.to(COMPUTE_DTYPE))
+                raw_log_total = raw_rest * _log1p_ratio(raw_rest)
+                row_value = ROW(raw_top, raw_log_total, x_target, first, second, third)
+            x_row = _adjusted(
+                x_row, classes, class_valid, target_class, adjust_ptr, target_value, row_value,
+                first, second, third, ADJUST, ADJUSTED, INDEX_TARGET, COMPUTE_DTYPE,
+            )  # fmt: skip
             top, rest = _block_stats(x_row, num_classes.to(COMPUTE_DTYPE))
         else:
+            if ROW_PASS:  # pass 0: the raw row's maximum and s_rest
+                raw_top = tl.full((BLOCK_L,), float("-inf"), COMPUTE_DTYPE)
+                raw_rest = tl.full((BLOCK_L,), -1.0, COMPUTE_DTYPE)
+                for class_start in range(0, num_classes, BLOCK_C):
+                    classes, class_valid, offsets = _class_block(
+                        class_start, num_classes, row_start, inner, ROWS, WIDE, BLOCK_C
+                    )
+                    mask = location_valid[:, None] & class_valid
+                    x = _load_logits(x_ptr, offsets, mask, COMPUTE_DTYPE)
+                    block_max, block_rest = _block_stats(
+                        x, tl.minimum(num_classes - class_start, BLOCK_C).to(COMPUTE_DTYPE)
+                    )
+                    raw_top, raw_rest = _merge_stats(raw_top, raw_rest, block_max, block_rest)
+                raw_log_total = raw_rest * _log1p_ratio(raw_rest)
+                row_value = ROW(raw_top, raw_log_total, x_target, first, second, third)
             top = tl.full((BLOCK_L,), float("-inf"), COMPUTE_DTYPE)
             rest = tl.full((BLOCK_L,), -1.0, COMPUTE_DTYPE)
             for class_start in range(0, num_classes, BLOCK_C):
@@ -400,19 +522,26 @@ def _softmax_focal_kernel(
                 )
                 mask = location_valid[:, None] & class_valid
                 x = _load_logits(x_ptr, offsets, mask, COMPUTE_DTYPE)
+                x = _adjusted(
+                    x, classes, class_valid, target_class, adjust_ptr, target_value, row_value,
+                    first, second, third, ADJUST, ADJUSTED, INDEX_TARGET, COMPUTE_DTYPE,
+                )  # fmt: skip
                 block_max, block_rest = _block_stats(
                     x, tl.minimum(num_classes - class_start, BLOCK_C).to(COMPUTE_DTYPE)
                 )
                 top, rest = _merge_stats(top, rest, block_max, block_rest)
         tl.store(stats_ptr + location, top, mask=location_valid)
         tl.store(stats_ptr + locations + location, rest, mask=location_valid)
+        if ROW_PASS:
+            tl.store(stats_ptr + 2 * locations + location, row_value, mask=location_valid)
     log_total = rest * _log1p_ratio(rest)  # log s = log1p(s_rest)
 
     if INDEX_TARGET and not SMOOTHED:
-        # Only the target class carries weight: its logit is one load per location.
-        target_offsets = row_start + (target_class if ROWS else target_class * inner)
-        x_target = tl.load(x_ptr + target_offsets, mask=location_valid, other=0.0)
-        x_target = x_target.to(COMPUTE_DTYPE)
+        if ADJUSTED:  # the target's adjusted logit
+            x_target = ADJUST(
+                x_target, target_class >= 0, target_value, target_value, row_value,
+                first, second, third,
+            )  # fmt: skip
         if GAMMA_PER_ELEMENT:
             gamma_target = tl.load(gamma_ptr + target_offsets, mask=location_valid, other=0.0)
             gamma_target = gamma_target.to(COMPUTE_DTYPE)
@@ -437,6 +566,10 @@ def _softmax_focal_kernel(
                 )
                 mask = location_valid[:, None] & class_valid
                 x = _load_logits(x_ptr, offsets, mask, COMPUTE_DTYPE)
+                x = _adjusted(
+                    x, classes, class_valid, target_class, adjust_ptr, target_value, row_value,
+                    first, second, third, ADJUST, ADJUSTED, INDEX_TARGET, COMPUTE_DTYPE,
+                )  # fmt: skip
                 p = tl.exp2((x - top[:, None]) * LOG2E - log2_total)
                 hit = classes == target_class[:, None]
                 grad = tl.where(hit, target_grad, p * weight_target)
@@ -457,10 +590,14 @@ def _softmax_focal_kernel(
                 )
                 mask = location_valid[:, None] & class_valid
                 x = _load_logits(x_ptr, offsets, mask, COMPUTE_DTYPE)
+                x = _adjusted(
+                    x, classes, class_valid, target_class, adjust_ptr, target_value, row_value,
+                    first, second, third, ADJUST, ADJUSTED, INDEX_TARGET, COMPUTE_DTYPE,
+                )  # fmt: skip
                 weight = _dense_weight(
                     classes, class_valid, offsets, mask, target_class, counted, target_ptr,
                     class_factor_ptr, class_factor, smoothing, num_classes,
-                    INDEX_TARGET, SMOOTHED, CLASS_FACTOR_PER_CLASS, COMPUTE_DTYPE,
+                    INDEX_TARGET, SMOOTHED, CLASS_FACTOR_PER_CLASS, TWO_BIN, COMPUTE_DTYPE,
                 )  # fmt: skip
                 gamma = _gamma_tile(
                     gamma_ptr, offsets, mask, gamma_location,
@@ -474,7 +611,7 @@ def _softmax_focal_kernel(
                 weight = _dense_weight(
                     classes, class_valid, offsets, mask, target_class, counted, target_ptr,
                     class_factor_ptr, class_factor, smoothing, num_classes,
-                    INDEX_TARGET, SMOOTHED, CLASS_FACTOR_PER_CLASS, COMPUTE_DTYPE,
+                    INDEX_TARGET, SMOOTHED, CLASS_FACTOR_PER_CLASS, TWO_BIN, COMPUTE_DTYPE,
                 )  # fmt: skip
                 gamma = _gamma_tile(
                     gamma_ptr, offsets, mask, gamma_location,
@@ -490,10 +627,14 @@ def _softmax_focal_kernel(
                     )
                     mask = location_valid[:, None] & class_valid
                     x = _load_logits(x_ptr, offsets, mask, COMPUTE_DTYPE)
+                    x = _adjusted(
+                        x, classes, class_valid, target_class, adjust_ptr, target_value, row_value,
+                        first, second, third, ADJUST, ADJUSTED, INDEX_TARGET, COMPUTE_DTYPE,
+                    )  # fmt: skip
                     weight = _dense_weight(
                         classes, class_valid, offsets, mask, target_class, counted,
                         target_ptr, class_factor_ptr, class_factor, smoothing, num_classes,
-                        INDEX_TARGET, SMOOTHED, CLASS_FACTOR_PER_CLASS, COMPUTE_DTYPE,
+                        INDEX_TARGET, SMOOTHED, CLASS_FACTOR_PER_CLASS, TWO_BIN, COMPUTE_DTYPE,
                     )  # fmt: skip
                     gamma = _gamma_tile(
                         gamma_ptr, offsets, mask, gamma_location,
@@ -571,6 +712,12 @@ class SoftmaxLaunch(NamedTuple):
     class_factor_value: float
     ignore_index: int
     label_smoothing: float
+    #: The loss's adjustment of the logits (a key of :data:`.softmax_math.ADJUSTMENTS`), its
+    #: per-class vector (C values in the compute dtype, or None) and its numbers, in the
+    #: order the adjustment names them.
+    adjust: str = ""
+    adjust_values: Tensor | None = None
+    adjust_params: tuple[float, ...] = ()
 
 
 def prepare(
@@ -582,6 +729,9 @@ def prepare(
     label_smoothing: float,
     gamma: float | Tensor,
     class_factor: float | Tensor | None,
+    adjust: str = "",
+    adjust_values: Tensor | None = None,
+    adjust_params: Mapping[str, float] | None = None,
 ) -> SoftmaxLaunch:
     """Check and lay out one call's operands.
 
@@ -589,14 +739,38 @@ def prepare(
         x: logits (outer, C, inner), float16 / bfloat16 / float32 / float64 (computed in
             float32, float64 in float64).
         index: (outer, inner) class indices of any integer dtype (in range or
-            ``ignore_index``: the caller checks), or None.
+            ``ignore_index``: the caller checks), or a float continuous label in
+            [0, C - 1] (the two-bin target of the distribution focal loss: bins
+            l = min(floor(label), C - 2) and l + 1 get l + 1 - label and label - l; no
+            ``ignore_index``), or None.
         probabilities: (outer, C, inner) float target, or None (exactly one of the two).
         ignore_index: locations whose index equals it get loss and gradient 0.
         label_smoothing: eps in [0, 1): t <- t (1 - eps) + eps / C.
         gamma: a number, or a tensor of per-location (outer, inner) or per-element
             (outer, C, inner) values.
         class_factor: None, a number, or C per-class values (alpha times weight).
+        adjust: the loss's adjustment of the logits (:data:`.softmax_math.ADJUSTMENTS`;
+            "" none); ``adjust_values`` its C per-class values (None where it takes
+            none) and ``adjust_params`` its numbers by name. An adjustment with a row
+            function takes index targets without label smoothing.
     """
+    if adjust not in ADJUSTMENTS:
+        raise ValueError(f"adjust must be one of {sorted(ADJUSTMENTS)}; got {adjust!r}")
+    adjustment = ADJUSTMENTS[adjust]
+    params = dict(adjust_params or {})
+    if set(params) != set(adjustment.parameters):
+        raise ValueError(
+            f"adjust_params of {adjust!r} must be {sorted(adjustment.parameters)}; "
+            f"got {sorted(params)}"
+        )
+    if adjustment.row is not None and (
+        index is None or index.is_floating_point() or label_smoothing != 0.0
+    ):
+        raise ValueError(
+            f"adjust {adjust!r} takes class-index targets without label smoothing; got "
+            + ("probabilities" if index is None else f"a {index.dtype} target")
+            + f" and label_smoothing={label_smoothing}"
+        )
     if (index is None) == (probabilities is None):
         raise ValueError("softmax_focal takes exactly one of index and probabilities")
     if x.dim() != 3:
@@ -624,6 +798,13 @@ def prepare(
     else:
         gamma_value = float(gamma)
     class_factor_value, class_factor_tensor = _as_class_factor(class_factor, num_classes)
+    if adjust_values is not None:
+        if adjust_values.numel() != num_classes:
+            raise ValueError(
+                f"adjust_values must have {num_classes} values (one per class); "
+                f"got shape {tuple(adjust_values.shape)}"
+            )
+        adjust_values = adjust_values.reshape(-1).contiguous()
     return SoftmaxLaunch(
         x.contiguous(),
         index,
@@ -636,6 +817,9 @@ def prepare(
         class_factor_value,
         ignore_index,
         label_smoothing,
+        adjust,
+        adjust_values,
+        tuple(float(params[name]) for name in adjustment.parameters),
     )
 
 
@@ -662,11 +846,21 @@ def _launch(
     # A row per program takes twice the elements per thread where only the target class
     # carries weight (the per-row math is then spread over more elements); the dense
     # targets' passes keep about ten tiles of temporaries live, which 32 per thread spill.
-    light = call.target_index is not None and call.label_smoothing == 0.0
+    light = (
+        call.target_index is not None
+        and not call.target_index.is_floating_point()
+        and call.label_smoothing == 0.0
+    )
     per_row = block_l == 1 and rows and light
     elements_per_thread = _ROW_ELEMENTS_PER_THREAD if per_row else _ELEMENTS_PER_THREAD
     # The placeholder for an absent tensor operand: never read (its constexpr is off).
     unused = stats
+    adjustment = ADJUSTMENTS[call.adjust]
+    numbers = [*call.adjust_params, 0.0, 0.0, 0.0][:3]
+    slope = 1.0
+    if adjustment.slope is not None:
+        slope = call.adjust_params[adjustment.parameters.index(adjustment.slope)]
+    two_bin = call.target_index is not None and call.target_index.is_floating_point()
     launch(
         _softmax_focal_kernel,
         programs,
@@ -676,6 +870,7 @@ def _launch(
         call.probabilities if call.probabilities is not None else unused,
         call.gamma if call.gamma is not None else unused,
         call.class_factor if call.class_factor is not None else unused,
+        call.adjust_values if call.adjust_values is not None else unused,
         loss if loss is not None else unused,
         stats,
         upstream if upstream is not None else unused,
@@ -687,8 +882,15 @@ def _launch(
         *float_parts(call.gamma_value),
         *float_parts(call.class_factor_value),
         *float_parts(call.label_smoothing),
+        *(part for value in numbers for part in float_parts(value)),
+        *float_parts(slope),
+        ADJUST=adjustment.function,
+        ROW=adjustment.row if adjustment.row is not None else ADJUSTMENTS[""].function,
+        ADJUSTED=call.adjust != "",
+        ROW_PASS=adjustment.row is not None,
+        TWO_BIN=two_bin,
         BACKWARD=grad is not None,
-        INDEX_TARGET=call.target_index is not None,
+        INDEX_TARGET=call.target_index is not None and not two_bin,
         SMOOTHED=call.label_smoothing != 0.0,
         GAMMA_PER_LOCATION=call.gamma_per_location,
         GAMMA_PER_ELEMENT=call.gamma is not None and not call.gamma_per_location,
@@ -744,6 +946,9 @@ def softmax_focal(
     gamma: float | Tensor,
     class_factor: float | Tensor | None,
     need_grad: bool,
+    adjust: str = "",
+    adjust_values: Tensor | None = None,
+    adjust_params: Mapping[str, float] | None = None,
 ) -> tuple[Tensor, Tensor | None]:
     """The loss per location and (``need_grad``) dloss/dx of one call: :func:`forward`, then
     :func:`backward` with an upstream gradient of 1 (the arguments: :func:`prepare`)."""
@@ -755,6 +960,9 @@ def softmax_focal(
         label_smoothing=label_smoothing,
         gamma=gamma,
         class_factor=class_factor,
+        adjust=adjust,
+        adjust_values=adjust_values,
+        adjust_params=adjust_params,
     )
     loss, stats = forward(call)
     if not need_grad:

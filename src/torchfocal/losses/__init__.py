@@ -21,6 +21,7 @@ from ._registry import SIGMOID_FORMS as SIGMOID_FORMS
 from ._registry import SIGMOID_REDUCTIONS as SIGMOID_REDUCTIONS
 from ._registry import SOFTMAX_FORMS as SOFTMAX_FORMS
 from ._registry import TARGET_KINDS as TARGET_KINDS
+from ._registry import VARIANT_CLASSES as VARIANT_CLASSES
 from ._registry import LossInfo as LossInfo
 from ._registry import Sample as Sample
 from .logit_adjustment import logit_adjust as logit_adjust  # a public function, not a loss

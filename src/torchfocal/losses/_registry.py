@@ -39,6 +39,10 @@ SIGMOID_REDUCTIONS = ("none", "mean", "sum", "positives")
 #: Every backend a loss may support.
 BACKENDS = ("naive", "fused", "compiled", "triton")
 
+#: The number of classes that per-class values in :attr:`LossInfo.variants` are given for
+#: (the tests that sweep the variants lay their logits out with this many classes).
+VARIANT_CLASSES = 4
+
 
 def _frozen(options: Mapping[str, Any] | None) -> Mapping[str, Any]:
     return MappingProxyType(dict(options or {}))
@@ -102,6 +106,15 @@ class LossInfo:
     #: The function's options that the module keeps as training state in buffers of the
     #: same names (counted or collected in training mode) instead of taking them.
     state: tuple[str, ...] = ()
+    #: Option sets that span the loss's regimes (each focusing parameter at 0, below 1 and
+    #: above 1; alpha None, a float and per-class values, for :data:`VARIANT_CLASSES`
+    #: classes; its other options at their ends), for the tests that sweep a loss's
+    #: options (the Triton kernels against the oracle and the naive backend). The first is
+    #: the case those tests use where one per loss is enough. Empty: the defaults only.
+    variants: tuple[Mapping[str, Any], ...] = ()
+    #: Option sets where the loss's math is pushed furthest (an overflowing product, the
+    #: largest focusing), which the extreme-logit tests run beside the first variant.
+    extreme_variants: tuple[Mapping[str, Any], ...] = ()
 
     def __post_init__(self) -> None:
         if self.form not in ("elementwise", "per_location", "region"):
@@ -114,6 +127,8 @@ class LossInfo:
             object.__setattr__(self, "reference", self.name)
         if not self.label:
             object.__setattr__(self, "label", self.name.removesuffix("_loss"))
+        for name in ("variants", "extreme_variants"):
+            object.__setattr__(self, name, tuple(_frozen(v) for v in getattr(self, name)))
 
     @property
     def name(self) -> str:

@@ -269,5 +269,16 @@ LOSSES = (
         samples=(Sample("mask", reductions=SIGMOID_REDUCTIONS, forms=SIGMOID_FORMS),),
         docs="math.md#asymmetric-loss-ridnik-et-al-2021",
         kernel="asymmetric",
+        variants=(
+            {"gamma_pos": 0.5, "gamma_neg": 0.3, "clip": 0.05},
+            {},
+            {"gamma_pos": 1.0, "gamma_neg": 0.5, "clip": 0.3},
+            {"gamma_pos": 0.5, "gamma_neg": 2.0, "clip": 0.0},
+            {"gamma_pos": 0.0, "gamma_neg": 0.0, "clip": 0.0},
+        ),
+        extreme_variants=(
+            {"gamma_pos": 2.0, "gamma_neg": 0.5, "clip": 0.0},
+            {"gamma_pos": 0.0, "gamma_neg": 4.0, "clip": 0.7},
+        ),
     ),
 )

@@ -15,7 +15,7 @@ from .._engine.deprecation import renamed
 from .._engine.triton_fallback import falls_back_to_fused
 from ._module import LossModule, init_options
 from ._registry import LossInfo, Sample
-from .softmax_focal import per_location_request
+from .softmax_focal import naive_per_location, per_location_request
 
 
 @renamed(bin_dim="class_dim")
@@ -96,15 +96,19 @@ def distribution_focal_loss(
         lambda: v.first(target, inside),
     )
     compute_dtype = v.compute_dtype(input)
-    label = target.to(compute_dtype).unsqueeze(dim)
-    left = label.floor().clamp(max=largest - 1)
-    # Out of place: under vmap the label is batched where the zeros are not, and vmap has a
-    # batching rule for scatter, none for scatter_.
-    two_bin = (
-        torch.zeros(input.shape, dtype=compute_dtype, device=input.device)
-        .scatter(dim, left.long(), left + 1.0 - label)
-        .scatter(dim, left.long() + 1, label - left)
-    )
+
+    def two_bin_target() -> Tensor:
+        """The dense two-bin target (the input's shape): every backend but Triton's."""
+        label = target.to(compute_dtype).unsqueeze(dim)
+        left = label.floor().clamp(max=largest - 1)
+        # Out of place: under vmap the label is batched where the zeros are not, and vmap has
+        # a batching rule for scatter, none for scatter_.
+        return (
+            torch.zeros(input.shape, dtype=compute_dtype, device=input.device)
+            .scatter(dim, left.long(), left + 1.0 - label)
+            .scatter(dim, left.long() + 1, label - left)
+        )
+
     location_weight = None
     if weight is not None:
         weight = v.check_tensor("weight", weight)
@@ -112,6 +116,34 @@ def distribution_focal_loss(
         location_weight = v.broadcast_to_input("weight", weight, location_shape)
         location_weight = location_weight.to(compute_dtype).unsqueeze(dim)
     divisor = reducing.divisor(reduction, count=math.prod(location_shape), avg_factor=avg_factor)
+    if backend == "triton":
+        # The softmax focal kernel at gamma 0, which builds the two-bin target from the
+        # continuous label as it reads each row; the weight multiplies each location's loss
+        # and upstream gradient (the loss and its gradient are linear in the target).
+        return engine.run(
+            engine.PerLocation(
+                input,
+                backend,
+                lambda x: naive_per_location(
+                    x, two_bin_target(), class_factor=location_weight, gamma=0.0, dim=dim
+                ),
+                divisor,
+                dim,
+                compute_dtype,
+                triton=engine.TritonPerLocation(
+                    indices=target,
+                    probabilities=None,
+                    ignore_index=-100,
+                    label_smoothing=0.0,
+                    gamma=0.0,
+                    class_factor=None,
+                    location_weight=None
+                    if location_weight is None
+                    else location_weight.squeeze(dim),
+                ),
+            )
+        )
+    two_bin = two_bin_target()
     # Cross-entropy against the two-bin target: the softmax focal loss's math at gamma 0.
     request = per_location_request(
         input,
@@ -125,19 +157,6 @@ def distribution_focal_loss(
         divisor=divisor,
         compute_dtype=compute_dtype,
     )
-    if backend == "triton":
-        # The softmax focal kernel at gamma 0, its target the two-bin one times the weight
-        # (the loss and its gradient are linear in the target).
-        request = request._replace(
-            triton=engine.TritonPerLocation(
-                indices=None,
-                probabilities=two_bin if location_weight is None else two_bin * location_weight,
-                ignore_index=-100,
-                label_smoothing=0.0,
-                gamma=0.0,
-                class_factor=None,
-            )
-        )
     return engine.run(request)
 
 

@@ -24,11 +24,12 @@ import torch
 from torch import Tensor
 
 from .._engine import checks as v
+from .._engine import engine, targets
 from .._engine import reduction as reducing
 from .._engine.triton_fallback import falls_back_to_fused
 from ._module import StatefulLossModule, init_options
 from ._registry import LossInfo, Sample
-from .sigmoid_focal import sigmoid_focal_loss
+from .sigmoid_focal import SIGMOID_FOCAL, sigmoid_focal_loss
 
 #: The guard of the ratio's denominator, as in the authors' code: a class whose negatives
 #: have received no gradient has ratio pos_grad * 1e10 (negative weight 1).
@@ -49,6 +50,13 @@ def check_equalization_options(
 def _one_hot(input: Tensor, target: Tensor) -> Tensor:
     """The bool (N, C) one-hot of class indices in [0, C] (C = background: a row of
     negatives), after checking both."""
+    _check_index(input, target)
+    classes = torch.arange(input.shape[1], device=input.device)
+    return target.unsqueeze(1) == classes
+
+
+def _check_index(input: Tensor, target: Tensor) -> None:
+    """(N, C) logits and (N,) class indices in [0, C] (C = background)."""
     if input.dim() != 2:
         raise ValueError(f"input must be (N, C) logits; got shape {v.shape_str(input.shape)}")
     num_rows, num_classes = input.shape
@@ -68,8 +76,6 @@ def _one_hot(input: Tensor, target: Tensor) -> Tensor:
         "got {bad}",
         lambda: str(target[~in_range][0].item()),
     )
-    classes = torch.arange(num_classes, device=input.device)
-    return target.unsqueeze(1) == classes
 
 
 def equalization_weights(
@@ -233,10 +239,14 @@ def equalization_loss_v2(
         tensor([[3.3068e-01, 2.4648e-05, 9.7408e-01],
                 [1.8755e-01, 9.9871e-06, 4.8587e-02]])
     """
+    reduction = v.check_reduction(reduction, v.REDUCTIONS)
+    # "mean" is per row: the sum / N, divided inside the loss (in float64), 0 for N = 0.
+    avg_factor = float(max(input.shape[0], 1)) if reduction == "mean" else None
+    if isinstance(input, Tensor) and v.resolve_backend(backend, input) == "triton":
+        return _triton(input, target, pos_grad, neg_grad, gamma, mu, alpha, reduction, avg_factor)
     input, one_hot, positive, negative = _prepared(
         input, target, pos_grad, neg_grad, gamma, mu, alpha
     )
-    reduction = v.check_reduction(reduction, v.REDUCTIONS)
     weight = torch.where(one_hot, positive, negative).to(v.compute_dtype(input))
     return sigmoid_focal_loss(
         input,
@@ -245,9 +255,61 @@ def equalization_loss_v2(
         gamma=0.0,
         weight=weight,
         reduction=reduction,
-        # "mean" is per row: the sum / N, divided inside the loss (in float64), 0 for N = 0.
-        avg_factor=float(max(input.shape[0], 1)) if reduction == "mean" else None,
+        avg_factor=avg_factor,
         backend=backend,
+    )
+
+
+def _triton(
+    input: Tensor,
+    target: Tensor,
+    pos_grad: Tensor | Sequence[float],
+    neg_grad: Tensor | Sequence[float],
+    gamma: float,
+    mu: float,
+    alpha: float,
+    reduction: str,
+    avg_factor: float | None,
+) -> Tensor:
+    """The weighted BCE on the elementwise kernel: the class-index target as it is (C is
+    the background, a row of negatives) and the C positive and C negative weights, which
+    the kernel picks by the target (no one-hot and no weight of the input's size)."""
+    input, target = v.check_pair(input, target)
+    gamma, mu, alpha = check_equalization_options(gamma, mu, alpha)
+    # The values too: the engine's own class-index check below would take -100
+    # (ignore_index) as an ignored target, where this loss has no ignore_index.
+    _check_index(input, target)
+    positive, negative = equalization_weights(
+        _statistic("pos_grad", pos_grad, input),
+        _statistic("neg_grad", neg_grad, input),
+        gamma=gamma,
+        mu=mu,
+        alpha=alpha,
+    )
+    compute_dtype = v.compute_dtype(input)
+    request = targets.check_elementwise(
+        input,
+        target,
+        weight=None,
+        ignore_index=-100,  # never a target here (they are checked to be in [0, C])
+        class_dim=1,
+        reduction=reduction,
+        avg_factor=avg_factor,
+        range_in_kernel=True,
+    )
+
+    return engine.run(
+        engine.Elementwise(
+            request,
+            "triton",
+            SIGMOID_FOCAL,
+            {"alpha": None, "gamma": 0.0, "pos_weight": None},
+            triton=engine.TritonKernel(
+                loss="sigmoid_focal",
+                gamma=0.0,
+                class_weights=(negative.to(compute_dtype), positive.to(compute_dtype)),
+            ),
+        )
     )
 
 

@@ -211,6 +211,12 @@ LOSSES = (
         samples=(Sample("mask", reductions=SIGMOID_REDUCTIONS, forms=SIGMOID_FORMS),),
         docs="math.md#fl-lin-et-al-2017-appendix-a",
         kernel="focal_star",
+        variants=(
+            {"gamma": 0.5, "beta": -0.5, "alpha": 0.25},
+            {"gamma": 2.0, "beta": 1.0},
+            {"gamma": 4.0, "beta": 2.0, "alpha": [0.1, 0.5, 0.9, 0.3]},
+        ),
+        extreme_variants=({"gamma": 4.0, "beta": 1.0},),  # gamma x overflows
         label="star",
     ),
 )

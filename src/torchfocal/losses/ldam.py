@@ -21,7 +21,7 @@ from .._engine import targets
 from .._engine.triton_fallback import falls_back_to_fused
 from ._module import LossModule, checking, init_options, positive_class_values
 from ._registry import LossInfo, Sample
-from .softmax_focal import softmax_focal_loss
+from .softmax_focal import LogitAdjustment, adjusted_softmax_focal_loss
 
 #: Class counts: a tensor or a sequence of numbers.
 ClassCounts = Tensor | Sequence[float]
@@ -117,31 +117,38 @@ def ldam_loss(
     )
     margins = class_margins(counts.to(torch.promote_types(counts.dtype, dtype)), max_margin)
     margins = margins.to(device=input.device, dtype=dtype)
-    index = target.unsqueeze(dim).long()
-    ignored = targets.ignored_indices(index, largest=num_classes - 1, ignore_index=ignore_index)
-    if ignored is not None:
-        # Class 0 stands in at ignored locations: the loss gives them weight 0, so the margin
-        # it gets there changes neither the loss nor any derivative.
-        index = index.masked_fill(ignored, 0)
-    # x - m_y e_y: the margin added to the target class alone.
-    adjusted = input.to(dtype).scatter_add(dim, index, -margins[index])
-    # The cross-entropy of a row is the same after any shift of it, so the row's largest
-    # entry (detached: a constant of every derivative) is taken off before the scale:
-    # s x itself overflows from |x| ~ finfo.max / s (1e37 in float32), and inf - inf in the
-    # softmax is NaN where the true loss is 0.
-    shifted = (adjusted - adjusted.detach().amax(dim=dim, keepdim=True)) * scale
-    # A non-target entry further below the top than the float range has probability 0 and
-    # gradient 0 either way; held at -finfo.max instead of -inf, no inf - inf forms in the
-    # softmax's derivatives. The target's entry stays as it is: its loss and gradient
-    # depend on it.
-    is_target = torch.zeros_like(shifted, dtype=torch.bool).scatter(dim, index, True)
-    lowest = torch.finfo(dtype).min
-    loss = softmax_focal_loss(
-        torch.where(is_target, shifted, shifted.clamp(min=lowest)),
+
+    def adjusted(x: Tensor) -> Tensor:
+        """s (x - m_y e_y - max), in torch (every backend but Triton's kernel)."""
+        index = target.unsqueeze(dim).long()
+        ignored = targets.ignored_indices(index, largest=num_classes - 1, ignore_index=ignore_index)
+        if ignored is not None:
+            # Class 0 stands in at ignored locations: the loss gives them weight 0, so the
+            # margin it gets there changes neither the loss nor any derivative.
+            index = index.masked_fill(ignored, 0)
+        # x - m_y e_y: the margin added to the target class alone.
+        adjusted = x.scatter_add(dim, index, -margins[index])
+        # The cross-entropy of a row is the same after any shift of it, so the row's largest
+        # entry (detached: a constant of every derivative) is taken off before the scale:
+        # s x itself overflows from |x| ~ finfo.max / s (1e37 in float32), and inf - inf in
+        # the softmax is NaN where the true loss is 0.
+        shifted = (adjusted - adjusted.detach().amax(dim=dim, keepdim=True)) * scale
+        # A non-target entry further below the top than the float range has probability 0
+        # and gradient 0 either way; held at -finfo.max instead of -inf, no inf - inf forms
+        # in the softmax's derivatives. The target's entry stays as it is: its loss and
+        # gradient depend on it.
+        is_target = torch.zeros_like(shifted, dtype=torch.bool).scatter(dim, index, True)
+        return torch.where(is_target, shifted, shifted.clamp(min=torch.finfo(dtype).min))
+
+    # The Triton kernel forms s (x - M - m_y [c = y]) as it reads each row (M the row's
+    # maximum, from a first look at the row), and multiplies the gradient by s.
+    loss = adjusted_softmax_focal_loss(
+        input,
         target,
-        gamma=0.0,
+        adjustment=LogitAdjustment("ldam", margins.reshape(-1), {"scale": scale}, adjusted),
         weight=weight,
         ignore_index=ignore_index,
+        label_smoothing=0.0,
         class_dim=dim,
         reduction=reduction,
         backend=backend,

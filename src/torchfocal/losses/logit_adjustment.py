@@ -21,7 +21,7 @@ from .._engine import targets
 from .._engine.triton_fallback import falls_back_to_fused
 from ._module import LossModule, checking, init_options, positive_class_values
 from ._registry import SOFTMAX_FORMS, LossInfo, Sample
-from .softmax_focal import softmax_focal_loss
+from .softmax_focal import LogitAdjustment, adjusted_softmax_focal_loss
 
 #: Class counts or frequencies: a tensor or a sequence of numbers.
 Prior = Tensor | Sequence[float]
@@ -161,13 +161,14 @@ def logit_adjusted_cross_entropy(
     tau = v.check_scalar_in("tau", tau, 0.0, math.inf)
     dim, _ = targets.per_location_classes(input, class_dim)
     dtype = v.compute_dtype(input)
-    adjusted = input.to(dtype) + tau * _log_prior(prior, input, dim, dtype)
+    bias = tau * _log_prior(prior, input, dim, dtype)
     # d(adjusted)/d(input) is the identity, so the gradient of cross-entropy at the adjusted
-    # logits is the gradient with respect to the input, whichever backend computes it.
-    loss = softmax_focal_loss(
-        adjusted,
+    # logits is the gradient with respect to the input, whichever backend computes it; the
+    # Triton kernel adds the bias as it reads each row (no adjusted copy of the input).
+    loss = adjusted_softmax_focal_loss(
+        input,
         target,
-        gamma=0.0,
+        adjustment=LogitAdjustment("class_bias", bias.reshape(-1), {}, lambda x: x + bias),
         weight=weight,
         ignore_index=ignore_index,
         label_smoothing=label_smoothing,

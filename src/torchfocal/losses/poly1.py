@@ -581,6 +581,13 @@ LOSSES = (
         docs="math.md#poly-1-leng-et-al-2022",
         kernel="poly1",
         label="poly1",
+        variants=(
+            {"gamma": 0.5, "alpha": 0.25, "label_smoothing": 0.1},
+            {"epsilon": 1.0, "gamma": 2.0},
+            {"epsilon": -1.0, "gamma": 0.0, "alpha": 0.25, "label_smoothing": 0.1},
+            {"epsilon": 2.5, "gamma": 0.5, "alpha": [0.2, 0.4, 0.6, 0.8]},
+        ),
+        extreme_variants=({"gamma": 0.0, "epsilon": -1.0},),
     ),
     LossInfo(
         function=poly1_cross_entropy,

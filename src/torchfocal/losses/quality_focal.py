@@ -208,6 +208,8 @@ LOSSES = (
         samples=(Sample("score", reductions=SIGMOID_REDUCTIONS),),
         docs="math.md#quality-focal-loss-li-et-al-2020",
         kernel="quality_focal",
+        variants=({"beta": 1.0}, {"beta": 0.0}, {"beta": 2.0}, {"beta": 3.5}),
+        extreme_variants=({"beta": 2.5},),
         label="quality",
     ),
 )

@@ -29,7 +29,7 @@ from .._engine import targets
 from .._engine.triton_fallback import falls_back_to_fused
 from ._module import StatefulLossModule, checking, init_options
 from ._registry import LossInfo, Sample
-from .softmax_focal import softmax_focal_loss
+from .softmax_focal import LogitAdjustment, adjusted_softmax_focal_loss
 
 
 def _index_target(
@@ -187,7 +187,7 @@ def seesaw_loss(
     p, q, eps = check_seesaw_options(p, q, eps)
     reduction = v.check_reduction(reduction, v.REDUCTIONS)
     v.check_backend(backend)
-    dim, index, _ = _index_target(input, target, ignore_index=ignore_index, class_dim=class_dim)
+    dim, _ = targets.index_target_classes(input, target, class_dim)
     counts = v.class_values(
         "class_counts",
         class_counts,
@@ -200,22 +200,27 @@ def seesaw_loss(
     )
     finite = torch.isfinite(counts)
     v.require(finite, "class_counts must be finite; got {bad}", lambda: v.first(counts, finite))
-    compute_dtype = v.compute_dtype(input)
-    shift = seesaw_log_factors(
-        input.detach().to(compute_dtype),
-        index,
-        counts.clamp(min=1.0).log_(),
-        p=p,
-        q=q,
-        eps=eps,
-        dim=dim,
-    )
-    shifted = input if shift is None else input.to(compute_dtype) + shift
-    return softmax_focal_loss(
-        shifted,
+    log_counts = counts.clamp(min=1.0).log_()
+
+    def shifted(x: Tensor) -> Tensor:
+        """x + log S (log S from the detached logits), in torch (every backend but Triton's
+        kernel)."""
+        _, index, _ = _index_target(input, target, ignore_index=ignore_index, class_dim=dim)
+        shift = seesaw_log_factors(x.detach(), index, log_counts, p=p, q=q, eps=eps, dim=dim)
+        return x if shift is None else x + shift
+
+    # The Triton kernel adds log S as it reads each row: the mitigation from log N per class
+    # and at the target, the compensation from the raw row's logsumexp (a first look at the
+    # row) and the target's logit; log S is a constant of the gradient there too.
+    return adjusted_softmax_focal_loss(
+        input,
         target,
-        gamma=0.0,
+        adjustment=LogitAdjustment(
+            "seesaw", log_counts.reshape(-1), {"p": p, "q": q, "log_eps": math.log(eps)}, shifted
+        ),
+        weight=None,
         ignore_index=ignore_index,
+        label_smoothing=0.0,
         class_dim=dim,
         reduction=reduction,
         backend=backend,

@@ -29,8 +29,8 @@ clamped at -SATURATED_LOGIT, where p_c is already 0 in every dtype).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import cast
+from collections.abc import Callable, Mapping, Sequence
+from typing import NamedTuple, cast
 
 import torch
 from torch import Tensor
@@ -303,6 +303,98 @@ def softmax_focal_loss(
     label_smoothing = v.check_label_smoothing(label_smoothing)
     reduction = v.check_reduction(reduction, v.REDUCTIONS)
     backend = v.resolve_backend(backend, input)
+    return _softmax_focal(
+        input,
+        target,
+        alpha=alpha,
+        gamma=gamma,
+        weight=weight,
+        ignore_index=ignore_index,
+        label_smoothing=label_smoothing,
+        class_dim=class_dim,
+        reduction=reduction,
+        backend=backend,
+        adjustment=None,
+    )
+
+
+class LogitAdjustment(NamedTuple):
+    """A softmax-form loss's logits as the cross-entropy (or softmax focal loss) sees them:
+    z = f(x), which the Triton kernel computes as it reads x
+    (:data:`torchfocal._triton.softmax_math.ADJUSTMENTS`)."""
+
+    #: The kernel's adjustment (a key of ADJUSTMENTS).
+    name: str
+    #: Its C per-class values (None where it takes none).
+    values: Tensor | None
+    #: Its numbers, by name.
+    params: Mapping[str, float]
+    #: f in torch under autograd (the logits in the compute dtype to the adjusted ones):
+    #: every other backend, and the Triton path's naive fallback, run on f(x).
+    apply: Callable[[Tensor], Tensor]
+
+
+def adjusted_softmax_focal_loss(
+    input: Tensor,
+    target: Tensor,
+    *,
+    adjustment: LogitAdjustment,
+    weight: Tensor | None,
+    ignore_index: int,
+    label_smoothing: float,
+    class_dim: int,
+    reduction: str,
+    backend: str,
+) -> Tensor:
+    """The cross-entropy (gamma 0) of adjusted logits ``adjustment.apply(input)``, in the
+    compute dtype: on backend="triton" the kernel adjusts the logits as it reads them (no
+    adjusted copy of the input is made); every other backend runs
+    :func:`softmax_focal_loss` on the adjusted logits."""
+    input, target = v.check_pair(input, target)
+    resolved = v.resolve_backend(backend, input)
+    if resolved != "triton":
+        return softmax_focal_loss(
+            adjustment.apply(input.to(v.compute_dtype(input))),
+            target,
+            gamma=0.0,
+            weight=weight,
+            ignore_index=ignore_index,
+            label_smoothing=label_smoothing,
+            class_dim=class_dim,
+            reduction=reduction,
+            backend=backend,
+        )
+    return _softmax_focal(
+        input,
+        target,
+        alpha=None,
+        gamma=0.0,
+        weight=weight,
+        ignore_index=v.check_ignore_index(ignore_index),
+        label_smoothing=v.check_label_smoothing(label_smoothing),
+        class_dim=class_dim,
+        reduction=v.check_reduction(reduction, v.REDUCTIONS),
+        backend=resolved,
+        adjustment=adjustment,
+    )
+
+
+def _softmax_focal(
+    input: Tensor,
+    target: Tensor,
+    *,
+    alpha: v.ClassValues | None,
+    gamma: v.GammaSpec,
+    weight: Tensor | None,
+    ignore_index: int,
+    label_smoothing: float,
+    class_dim: int,
+    reduction: str,
+    backend: str,
+    adjustment: LogitAdjustment | None,
+) -> Tensor:
+    """:func:`softmax_focal_loss` of checked arguments and a resolved backend; on Triton,
+    of the logits as ``adjustment`` makes them (None: as they are)."""
     triton = backend == "triton"
 
     def prepare(smoothing: float) -> targets.PerLocationBatch:
@@ -342,7 +434,7 @@ def softmax_focal_loss(
     def naive(x: Tensor) -> Tensor:
         ready = smoothed()
         return naive_per_location(
-            x,
+            x if adjustment is None else adjustment.apply(x),
             ready.dense_target(),
             class_factor=ready.class_factor,
             gamma=_softmax_gamma(gamma, input, ready.target, ready.dim, ready.compute_dtype),
@@ -371,6 +463,9 @@ def softmax_focal_loss(
                 label_smoothing=label_smoothing,
                 gamma=kernel_gamma,
                 class_factor=batch.class_factor,
+                adjust="" if adjustment is None else adjustment.name,
+                adjust_values=None if adjustment is None else adjustment.values,
+                adjust_params=None if adjustment is None else adjustment.params,
             ),
         )
     )

@@ -236,5 +236,11 @@ LOSSES = (
         samples=(Sample("score", reductions=SIGMOID_REDUCTIONS),),
         docs="math.md#varifocal-loss-zhang-et-al-2021",
         kernel="varifocal",
+        variants=(
+            {"gamma": 0.5},
+            {},
+            {"alpha": 0.25, "gamma": 0.5, "iou_weighted": False},
+            {"alpha": 1.0, "gamma": 0.0},
+        ),
     ),
 )
