@@ -7,8 +7,10 @@ The losses are the registry's (:mod:`torchfocal.registry`), once per sample form
 
 from __future__ import annotations
 
+import importlib
 import inspect
 import math
+import pickle
 import warnings
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -379,6 +381,39 @@ def test_module_takes_its_function_options_with_the_same_defaults(loss: Loss) ->
         assert name in init, f"{loss.module} lacks {name}"
         assert init[name].default == parameter.default, name
     assert list(inspect.signature(module_class.forward).parameters) == ["self", "input", "target"]
+
+
+@pytest.mark.parametrize("loss", LOSSES, ids=_ids(LOSSES))
+def test_a_module_pickles_as_torchfocal_nn(loss: Loss) -> None:
+    """A module class is written in its loss's module and public as ``torchfocal.nn.<Name>``:
+    a pickle (``torch.save`` of a whole model) names it there, as when nn.py held every
+    class, and the module round-trips with its options, buffers and values."""
+    module_class = getattr(torchfocal.nn, loss.module)
+    assert (module_class.__module__, module_class.__qualname__) == ("torchfocal.nn", loss.module)
+    home = importlib.import_module(loss.info.function.__module__)
+    assert getattr(home, loss.module) is module_class is loss.info.module_class
+    module = _module(loss)
+    data = pickle.dumps(module)
+    assert b"torchfocal.nn" in data and b"torchfocal.losses" not in data
+    restored = pickle.loads(data)
+    assert type(restored) is module_class and repr(restored) == repr(module)
+    state, again = module.state_dict(), restored.state_dict()
+    assert list(again) == list(state)
+    for key, value in state.items():
+        assert torch.equal(again[key], value), key
+    x, target = _inputs(loss.target)
+    torch.testing.assert_close(restored(x, target), module(x, target), rtol=0, atol=0)
+
+
+def test_a_users_subclass_of_a_module_keeps_its_own_module() -> None:
+    """Only the loss modules' own classes are made torchfocal.nn's (pickles of a user's
+    subclass name the user's module)."""
+
+    class Mine(torchfocal.SigmoidFocalLoss):
+        pass
+
+    assert Mine.__module__ == __name__
+    assert torchfocal.SigmoidFocalLoss.__module__ == "torchfocal.nn"
 
 
 def test_poly1_distributed_is_a_value_error_like_avg_factor() -> None:

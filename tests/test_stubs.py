@@ -1,6 +1,6 @@
 """The type stubs of the namespaces that take their losses from the registry
-(``torchfocal/__init__.pyi``, ``torchfocal/functional.pyi``, written by tools/stubs.py):
-current, and enough for a user's ``mypy --strict``."""
+(``torchfocal/__init__.pyi``, ``torchfocal/functional.pyi``, ``torchfocal/nn.pyi``, written
+by tools/stubs.py): current, and enough for a user's ``mypy --strict``."""
 
 from __future__ import annotations
 
@@ -30,11 +30,14 @@ def test_a_stub_names_every_registered_loss() -> None:
 
     top = (ROOT / "src" / "torchfocal" / "__init__.pyi").read_text()
     functional = (ROOT / "src" / "torchfocal" / "functional.pyi").read_text()
+    nn = (ROOT / "src" / "torchfocal" / "nn.pyi").read_text()
     for info in LOSSES:
         assert f"from .functional import {info.name} as {info.name}\n" in top
         assert f"from .nn import {info.module} as {info.module}\n" in top
         module = info.function.__module__.removeprefix("torchfocal")
         assert f"from {module} import {info.name} as {info.name}\n" in functional
+        # The class is defined beside its function, in the loss's module.
+        assert f"from {module} import {info.module} as {info.module}\n" in nn
 
 
 USER_FILE = """\
@@ -54,6 +57,7 @@ module: torchfocal.SoftmaxFocalLoss = torchfocal.SoftmaxFocalLoss(gamma=1.0)
 total = value + criterion(x, mask) + dice + module(x, index)
 total.backward()
 wrong = torchfocal.sigmoid_focal_loss(x)  # line 16: no target
+typo = torchfocal.nn.SigmoidFocalLoss(gama=2.0)  # line 17: no such option
 """
 
 
@@ -61,7 +65,8 @@ wrong = torchfocal.sigmoid_focal_loss(x)  # line 16: no target
 def test_a_users_strict_mypy_sees_each_losss_signature(tmp_path: Path) -> None:
     """A user's file, type-checked with ``mypy --strict`` against this checkout (its errors
     alone: torchfocal's own are ``mypy src``'s business): the losses' calls type-check, and
-    a call without its target is an error, so the names carry their signatures (not Any)."""
+    a call without its target and a module built with an unknown option are errors, so the
+    names carry their signatures (not Any), a module class's ``__init__`` included."""
     user = tmp_path / "user.py"
     user.write_text(USER_FILE)
     result = subprocess.run(
@@ -74,9 +79,11 @@ def test_a_users_strict_mypy_sees_each_losss_signature(tmp_path: Path) -> None:
         check=False,
     )  # fmt: skip
     errors = [line for line in result.stdout.splitlines() if ": error:" in line]
-    assert len(errors) == 1, result.stdout + result.stderr
+    assert len(errors) == 2, result.stdout + result.stderr
     assert errors[0].split(": error:")[0].endswith("user.py:16"), errors
     assert 'Missing positional argument "target"' in errors[0], errors
+    assert errors[1].split(": error:")[0].endswith("user.py:17"), errors
+    assert 'Unexpected keyword argument "gama"' in errors[1], errors
 
 
 def _environment() -> dict[str, str]:

@@ -1,11 +1,13 @@
 """Write the type stubs of torchfocal's namespaces from the loss registry.
 
-``torchfocal/__init__.py`` and ``torchfocal/functional.py`` take their losses from the
-registry (:data:`torchfocal.registry.LOSSES`) at run time, so a new loss module is found and
-no export list is edited. Type checkers cannot run that code: they read the stubs beside
-the modules, ``__init__.pyi`` and ``functional.pyi``, which this tool generates (as PyTorch
-generates ``torch/nn/functional.pyi``). Each stub re-exports every public name from the
-module that defines it, so a user's ``mypy --strict`` sees each loss's own signature.
+``torchfocal/__init__.py``, ``torchfocal/functional.py`` and ``torchfocal/nn.py`` take their
+losses (functions and module classes) from the registry (:data:`torchfocal.registry.LOSSES`)
+at run time, so a new loss module is found and no export list is edited. Type checkers
+cannot run that code: they read the stubs beside the modules, ``__init__.pyi``,
+``functional.pyi`` and ``nn.pyi``, which this tool generates (as PyTorch generates
+``torch/nn/functional.pyi``). Each stub re-exports every public name from the module that
+defines it, so a user's ``mypy --strict`` sees each loss's own signature (a module class's
+``__init__`` included).
 
     python tools/stubs.py          # write the stubs
     python tools/stubs.py --check  # exit 1 if a stub is stale (tests/test_stubs.py)
@@ -86,6 +88,12 @@ def render() -> dict[Path, str]:
         differ = sorted(set(functional_all) ^ set(functional))
         raise RuntimeError(f"functional.__all__ and its imports differ: {differ}")
 
+    # Each module class is defined in its loss's module (the function's), public as nn's.
+    nn = {info.module: _relative(info.function.__module__) for info in losses}
+    nn_all = sorted(importlib.import_module("torchfocal.nn").__all__)
+    if set(nn_all) != set(nn):
+        raise RuntimeError(f"nn.__all__ and the registry differ: {sorted(set(nn_all) ^ set(nn))}")
+
     top = {name: "." for name in torchfocal._ALL_SUBMODULES}  # type: ignore[attr-defined]
     top["nn"] = "."  # torchfocal.nn.X for type checkers too (it is an attribute at run time)
     top.update({name: f".{module}" for name, module in torchfocal._FROM.items()})  # type: ignore[attr-defined]
@@ -94,6 +102,7 @@ def render() -> dict[Path, str]:
     top_all = sorted(torchfocal.__all__)  # type: ignore[attr-defined]
     return {
         PACKAGE / "functional.pyi": _lines(functional, functional_all),
+        PACKAGE / "nn.pyi": _lines(nn, nn_all),
         PACKAGE / "__init__.pyi": _lines(top, top_all, "__version__: str\n\n"),
     }
 

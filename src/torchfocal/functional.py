@@ -1,7 +1,7 @@
 """The public loss functions, as one namespace (``torch.nn.functional`` style).
 
 Each loss lives in its own module of ``torchfocal.losses``, with its docstring. The losses
-here are the registry's (:data:`torchfocal.registry.LOSSES`): a new loss module is found,
+here are the registry's (``torchfocal.registry.LOSSES``): a new loss module is found,
 not listed. Type checkers, which cannot run that, read ``functional.pyi``, generated from
 the registry by ``tools/stubs.py``.
 """

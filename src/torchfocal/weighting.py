@@ -18,11 +18,12 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, SupportsFloat, TypeAlias, TypeGuard
+from typing import SupportsFloat, TypeGuard
 
 import torch
 from torch import Tensor, nn
 
+from ._engine.checks import Counts as Counts  # defined beside ClassValues: the losses use it
 from .losses.ldam import class_margins
 
 __all__ = [
@@ -33,16 +34,6 @@ __all__ = [
     "prior_bias",
     "prior_bias_",
 ]
-
-# NumPy is optional: its arrays and scalars are accepted without importing it. Type checkers
-# see them in Counts; at runtime the alias names only what is always there, so that
-# typing.get_type_hints (LightningCLI, jsonargparse) resolves it without NumPy.
-if TYPE_CHECKING:
-    import numpy
-
-    Counts: TypeAlias = Sequence[float] | Tensor | numpy.ndarray
-else:
-    Counts = Sequence[float] | Tensor
 
 
 def _is_real_number(value: object) -> TypeGuard[SupportsFloat]:

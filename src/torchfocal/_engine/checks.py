@@ -24,6 +24,7 @@ import importlib.util
 import math
 import os
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, TypeAlias
 
 import torch
 from torch import Tensor
@@ -87,6 +88,18 @@ def reads_flags(tensor: Tensor) -> bool:
 
 #: What users may pass where C per-class values are accepted.
 ClassValues = float | Sequence[float] | Tensor
+
+# Class counts or frequencies, one per class, in any container (torchfocal.weighting's and
+# the class-balanced module's). NumPy is optional: its arrays and scalars are accepted
+# without importing it. Type checkers see them in Counts; at runtime the alias names only
+# what is always there, so that typing.get_type_hints (LightningCLI, jsonargparse) resolves
+# it without NumPy.
+if TYPE_CHECKING:
+    import numpy
+
+    Counts: TypeAlias = Sequence[float] | Tensor | numpy.ndarray
+else:
+    Counts = Sequence[float] | Tensor
 
 BACKENDS = ("auto", "naive", "fused", "compiled", "triton")
 #: Reductions of the elementwise (sigmoid-form) losses, and of the others.

@@ -84,7 +84,8 @@ class LossInfo:
 
     #: The public function (``torchfocal.<name>`` and ``torchfocal.functional.<name>``).
     function: Callable[..., Any]
-    #: The module class's name in :mod:`torchfocal.nn` (a name: nn imports the losses).
+    #: The module class's name: the class is defined in the loss's own module (the
+    #: function's), and :mod:`torchfocal.nn` takes it from there.
     module: str
     #: How the loss computes: "elementwise" (one value per logit: the sigmoid forms),
     #: "per_location" (one value per location over the classes: the softmax forms) or
@@ -154,8 +155,8 @@ class LossInfo:
 
     @property
     def module_class(self) -> type[Any]:
-        """The module class, from :mod:`torchfocal.nn` (imported on first use)."""
-        module: type[Any] = getattr(importlib.import_module("torchfocal.nn"), self.module)
+        """The module class, from the loss's own module (the function's)."""
+        module: type[Any] = getattr(importlib.import_module(self.function.__module__), self.module)
         return module
 
     @property

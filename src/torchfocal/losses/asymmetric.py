@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
@@ -12,6 +13,7 @@ from .._engine import checks as v
 from .._engine import compiled, engine, targets
 from .._engine.numerics import equals, power, saturated_logsigmoid, scaled
 from .._engine.triton_fallback import falls_back_to_fused
+from ._module import LossModule, checking, init_options
 from ._registry import SIGMOID_FORMS, SIGMOID_REDUCTIONS, LossInfo, Sample
 
 # Asymmetric loss (Ridnik et al. 2021). Positives: L+ = (1-p)^g+ softplus(-x). Negatives
@@ -220,6 +222,43 @@ def asymmetric_loss(
             triton=engine.TritonKernel("asymmetric", params=params),
         )
     )
+
+
+class AsymmetricLoss(LossModule):
+    """Module form of :func:`torchfocal.asymmetric_loss` (ASL); see it for every argument.
+
+    Example:
+        >>> import torch, torchfocal
+        >>> criterion = torchfocal.AsymmetricLoss(gamma_neg=4.0, clip=0.05, reduction="sum")
+        >>> criterion(torch.tensor([[2.0, -1.0, -3.0]]), torch.tensor([[1, 0, 0]]))
+        tensor(0.1275)
+    """
+
+    _function = staticmethod(asymmetric_loss)
+    _reductions = v.SIGMOID_REDUCTIONS
+    _checks = checking(
+        gamma_pos=functools.partial(v.check_scalar_in, "gamma_pos", low=0.0, high=math.inf),
+        gamma_neg=functools.partial(v.check_scalar_in, "gamma_neg", low=0.0, high=math.inf),
+        clip=functools.partial(v.check_scalar_in, "clip", low=0.0, high=1.0, high_inclusive=False),
+    )
+    _repr_names = ("gamma_pos", "gamma_neg", "clip")
+    weight: Tensor | None
+
+    def __init__(
+        self,
+        *,
+        gamma_pos: float = 0.0,
+        gamma_neg: float = 4.0,
+        clip: float = 0.05,
+        weight: Tensor | None = None,
+        ignore_index: int = -100,
+        class_dim: int = 1,
+        reduction: str = "mean",
+        avg_factor: float | None = None,
+        distributed: bool = False,
+        backend: str = "auto",
+    ) -> None:
+        super().__init__(**init_options(locals()))
 
 
 LOSSES = (

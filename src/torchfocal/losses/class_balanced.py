@@ -3,13 +3,18 @@ sigmoid and softmax focal losses."""
 
 from __future__ import annotations
 
+import warnings
+from typing import Any
+
 import torch
 from torch import Tensor
 
 from .._engine import checks as v
 from .._engine import targets
+from .._engine.checks import Counts
 from .._engine.deprecation import renamed
 from .._engine.triton_fallback import falls_back_to_fused
+from ._module import LossModule, checking, init_options
 from ._registry import LossInfo, Sample
 from .sigmoid_focal import sigmoid_focal_loss
 from .softmax_focal import softmax_focal_loss
@@ -143,6 +148,76 @@ def class_balanced_loss(
         avg_factor=counted.clamp(min=1) if reduction == "mean" else None,
         backend=backend,
     )
+
+
+class ClassBalancedLoss(LossModule):
+    """Cui et al.'s class-balanced loss; module form of :func:`torchfocal.class_balanced_loss`.
+
+    ``__init__`` turns the class counts into :func:`torchfocal.class_balanced_weights`
+    (``beta``) and registers them as the buffer ``weight`` (named ``weights`` before: a
+    state_dict saved with that key still loads, with a DeprecationWarning).
+
+    Example:
+        >>> import torch, torchfocal
+        >>> criterion = torchfocal.ClassBalancedLoss([500, 50, 5], beta=0.999, loss="softmax")
+        >>> criterion(torch.tensor([[2.0, -1.0, -2.0], [-1.0, -1.0, 1.0]]), torch.tensor([0, 2]))
+        tensor(0.3234)
+    """
+
+    _function = staticmethod(class_balanced_loss)
+    _checks = checking(
+        loss=check_class_balanced_form,
+        gamma=lambda gamma: None if gamma is None else v.check_gamma(gamma),
+    )
+    _repr_names = ("loss", "beta", "gamma")
+    weight: Tensor
+
+    def __init__(
+        self,
+        counts: Counts,
+        beta: float = 0.9999,
+        *,
+        loss: str = "focal",
+        gamma: float | None = None,
+        ignore_index: int = -100,
+        class_dim: int = 1,
+        reduction: str = "mean",
+        backend: str = "auto",
+    ) -> None:
+        options = init_options(locals())
+        del options["counts"]  # kept as the weights they give
+        super().__init__(**options)
+        # Imported here: torchfocal.weighting imports the losses (LDAM's margins).
+        from ..weighting import class_balanced_weights
+
+        self.register_buffer("weight", class_balanced_weights(counts, beta))
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, classes={len(self.weight)}"
+
+    def _load_from_state_dict(
+        self,
+        state_dict: dict[str, Any],
+        prefix: str,
+        local_metadata: dict[str, Any],
+        strict: bool,
+        missing_keys: list[str],
+        unexpected_keys: list[str],
+        error_msgs: list[str],
+    ) -> None:
+        # A state_dict saved before the buffer was renamed holds it under "weights".
+        old, new = prefix + "weights", prefix + "weight"
+        if old in state_dict and new not in state_dict:
+            warnings.warn(
+                "weights is deprecated; use weight (ClassBalancedLoss's class-weight buffer "
+                "is named weight; a state_dict with the old key loads for one more release)",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            state_dict[new] = state_dict.pop(old)
+        super()._load_from_state_dict(
+            state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
+        )
 
 
 #: The sample's class counts; its function call takes the weights that

@@ -26,12 +26,15 @@ empty) the ratio is taken as 1, a perfect match of two empty masks: loss 0, grad
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import Tensor
 
 from .._engine import checks as v
 from .._engine import engine, regions
 from .._engine.triton_fallback import falls_back_to_fused
+from ._module import RegionLossModule, checking, init_options
 from ._registry import LossInfo, Sample
 
 
@@ -539,6 +542,145 @@ def generalized_dice_loss(
         distributed=distributed,
         backend=backend,
     )
+
+
+class DiceLoss(RegionLossModule):
+    """Module form of :func:`torchfocal.dice_loss`; see it for every argument.
+
+    Example:
+        >>> import torch, torchfocal
+        >>> criterion = torchfocal.DiceLoss(include_background=False)
+        >>> criterion(torch.tensor([[[2.0, -1.0]], [[-1.0, 2.0]]]).transpose(0, 1),
+        ...           torch.tensor([[0, 1]])).round(decimals=4)
+        tensor(0.0474)
+    """
+
+    _function = staticmethod(dice_loss)
+    _repr_names = ("activation", "include_background")
+
+    def __init__(
+        self,
+        *,
+        activation: str = "softmax",
+        weight: Tensor | Sequence[float] | None = None,
+        include_background: bool = True,
+        ignore_index: int = -100,
+        class_dim: int = 1,
+        smooth_nr: float = 1e-5,
+        smooth_dr: float = 1e-5,
+        squared: bool = False,
+        log: bool = False,
+        batch: bool = False,
+        reduction: str = "mean",
+        distributed: bool = False,
+        backend: str = "auto",
+    ) -> None:
+        super().__init__(**init_options(locals()))
+
+
+class TverskyLoss(RegionLossModule):
+    """Module form of :func:`torchfocal.tversky_loss`; see it for every argument.
+
+    Example:
+        >>> import torch, torchfocal
+        >>> criterion = torchfocal.TverskyLoss(alpha=0.3, beta=0.7, include_background=False)
+        >>> criterion(torch.tensor([[[2.0, -1.0]], [[-1.0, 2.0]]]).transpose(0, 1),
+        ...           torch.tensor([[0, 1]])).round(decimals=4)
+        tensor(0.0474)
+    """
+
+    _function = staticmethod(tversky_loss)
+    _repr_names = ("alpha", "beta", "activation")
+
+    def __init__(
+        self,
+        *,
+        alpha: float = 0.5,
+        beta: float = 0.5,
+        activation: str = "softmax",
+        weight: Tensor | Sequence[float] | None = None,
+        include_background: bool = True,
+        ignore_index: int = -100,
+        class_dim: int = 1,
+        smooth_nr: float = 1e-5,
+        smooth_dr: float = 1e-5,
+        log: bool = False,
+        batch: bool = False,
+        reduction: str = "mean",
+        distributed: bool = False,
+        backend: str = "auto",
+    ) -> None:
+        check_tversky(alpha, beta)
+        super().__init__(**init_options(locals()))
+
+
+class FocalTverskyLoss(RegionLossModule):
+    """Module form of :func:`torchfocal.focal_tversky_loss`; see it for every argument.
+
+    Example:
+        >>> import torch, torchfocal
+        >>> criterion = torchfocal.FocalTverskyLoss(include_background=False)
+        >>> criterion(torch.tensor([[[2.0, -1.0]], [[-1.0, 2.0]]]).transpose(0, 1),
+        ...           torch.tensor([[0, 1]])).round(decimals=4)
+        tensor(0.1016)
+    """
+
+    _function = staticmethod(focal_tversky_loss)
+    _checks = checking(gamma=v.check_gamma)
+    _repr_names = ("alpha", "beta", "gamma", "activation")
+
+    def __init__(
+        self,
+        *,
+        alpha: float = 0.3,
+        beta: float = 0.7,
+        gamma: float = 0.75,
+        activation: str = "softmax",
+        weight: Tensor | Sequence[float] | None = None,
+        include_background: bool = True,
+        ignore_index: int = -100,
+        class_dim: int = 1,
+        smooth_nr: float = 1e-5,
+        smooth_dr: float = 1e-5,
+        batch: bool = False,
+        reduction: str = "mean",
+        distributed: bool = False,
+        backend: str = "auto",
+    ) -> None:
+        check_tversky(alpha, beta)
+        super().__init__(**init_options(locals()))
+
+
+class GeneralizedDiceLoss(RegionLossModule):
+    """Module form of :func:`torchfocal.generalized_dice_loss`; see it for every argument.
+
+    Example:
+        >>> import torch, torchfocal
+        >>> criterion = torchfocal.GeneralizedDiceLoss(weight_type="simple")
+        >>> criterion(torch.tensor([[[2.0, -1.0]], [[-1.0, 2.0]]]).transpose(0, 1),
+        ...           torch.tensor([[0, 1]])).round(decimals=4)
+        tensor(0.0474)
+    """
+
+    _function = staticmethod(generalized_dice_loss)
+    _repr_names = ("weight_type", "activation")
+
+    def __init__(
+        self,
+        *,
+        weight_type: str = "square",
+        activation: str = "softmax",
+        include_background: bool = True,
+        ignore_index: int = -100,
+        class_dim: int = 1,
+        smooth_nr: float = 1e-5,
+        smooth_dr: float = 1e-5,
+        batch: bool = False,
+        reduction: str = "mean",
+        distributed: bool = False,
+        backend: str = "auto",
+    ) -> None:
+        super().__init__(**init_options(locals()))
 
 
 LOSSES = (

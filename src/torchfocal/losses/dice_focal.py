@@ -7,12 +7,15 @@ sum's gradient is the weighted sum of theirs.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import Tensor
 
 from .._engine import checks as v
 from .._engine import reduction as reducing
 from .._engine import regions
+from ._module import RegionLossModule, checking, init_options
 from ._registry import LossInfo, Sample
 from .dice import dice_loss
 from .sigmoid_focal import sigmoid_focal_loss
@@ -261,6 +264,83 @@ def dice_ce_loss(
         distributed=distributed,
         backend=backend,
     )
+
+
+class DiceFocalLoss(RegionLossModule):
+    """Module form of :func:`torchfocal.dice_focal_loss`; see it for every argument.
+
+    Example:
+        >>> import torch, torchfocal
+        >>> criterion = torchfocal.DiceFocalLoss(lambda_focal=2.0)
+        >>> criterion(torch.tensor([[[2.0, -1.0]], [[-1.0, 2.0]]]).transpose(0, 1),
+        ...           torch.tensor([[0, 1]])).round(decimals=4)
+        tensor(0.0476)
+    """
+
+    _function = staticmethod(dice_focal_loss)
+    _reductions = ("mean", "sum")
+    _checks = checking(gamma=v.check_gamma)
+    _repr_names = ("lambda_dice", "lambda_focal", "gamma", "activation")
+
+    def __init__(
+        self,
+        *,
+        lambda_dice: float = 1.0,
+        lambda_focal: float = 1.0,
+        gamma: float = 2.0,
+        alpha: float | Sequence[float] | Tensor | None = None,
+        activation: str = "softmax",
+        weight: Tensor | Sequence[float] | None = None,
+        include_background: bool = True,
+        ignore_index: int = -100,
+        class_dim: int = 1,
+        smooth_nr: float = 1e-5,
+        smooth_dr: float = 1e-5,
+        squared: bool = False,
+        log: bool = False,
+        batch: bool = False,
+        reduction: str = "mean",
+        distributed: bool = False,
+        backend: str = "auto",
+    ) -> None:
+        super().__init__(**init_options(locals()))
+
+
+class DiceCELoss(RegionLossModule):
+    """Module form of :func:`torchfocal.dice_ce_loss`; see it for every argument.
+
+    Example:
+        >>> import torch, torchfocal
+        >>> criterion = torchfocal.DiceCELoss()
+        >>> criterion(torch.tensor([[[2.0, -1.0]], [[-1.0, 2.0]]]).transpose(0, 1),
+        ...           torch.tensor([[0, 1]])).round(decimals=4)
+        tensor(0.0960)
+    """
+
+    _function = staticmethod(dice_ce_loss)
+    _reductions = ("mean", "sum")
+    _repr_names = ("lambda_dice", "lambda_ce", "activation")
+
+    def __init__(
+        self,
+        *,
+        lambda_dice: float = 1.0,
+        lambda_ce: float = 1.0,
+        activation: str = "softmax",
+        weight: Tensor | Sequence[float] | None = None,
+        include_background: bool = True,
+        ignore_index: int = -100,
+        class_dim: int = 1,
+        smooth_nr: float = 1e-5,
+        smooth_dr: float = 1e-5,
+        squared: bool = False,
+        log: bool = False,
+        batch: bool = False,
+        reduction: str = "mean",
+        distributed: bool = False,
+        backend: str = "auto",
+    ) -> None:
+        super().__init__(**init_options(locals()))
 
 
 LOSSES = (

@@ -13,6 +13,7 @@ from .._engine import engine
 from .._engine import reduction as reducing
 from .._engine.deprecation import renamed
 from .._engine.triton_fallback import falls_back_to_fused
+from ._module import LossModule, init_options
 from ._registry import LossInfo, Sample
 from .softmax_focal import naive_per_location, per_location_request
 
@@ -157,6 +158,36 @@ def distribution_focal_loss(
         compute_dtype=compute_dtype,
     )
     return engine.run(request)
+
+
+class DistributionFocalLoss(LossModule):
+    """Module form of :func:`torchfocal.distribution_focal_loss`; see it for every argument.
+
+    ``class_dim`` is the dimension of the bins (named ``bin_dim`` before: that keyword still
+    works for one release, with a DeprecationWarning).
+
+    Example:
+        >>> import torch, torchfocal
+        >>> criterion = torchfocal.DistributionFocalLoss()
+        >>> criterion(torch.tensor([[0.0, 2.0, 1.0, -1.0]]), torch.tensor([1.3]))
+        tensor(0.7402)
+    """
+
+    _function = staticmethod(distribution_focal_loss)
+    _repr_names = ("class_dim",)
+    weight: Tensor | None
+
+    @renamed(bin_dim="class_dim")
+    def __init__(
+        self,
+        *,
+        weight: Tensor | None = None,
+        class_dim: int = -1,
+        reduction: str = "mean",
+        avg_factor: float | None = None,
+        backend: str = "auto",
+    ) -> None:
+        super().__init__(**init_options(locals()))
 
 
 LOSSES = (

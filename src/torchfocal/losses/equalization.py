@@ -27,6 +27,7 @@ from .._engine import checks as v
 from .._engine import engine, targets
 from .._engine import reduction as reducing
 from .._engine.triton_fallback import falls_back_to_fused
+from ._module import StatefulLossModule, init_options
 from ._registry import LossInfo, Sample
 from .sigmoid_focal import SIGMOID_FOCAL, sigmoid_focal_loss
 
@@ -310,6 +311,74 @@ def _triton(
             ),
         )
     )
+
+
+class EqualizationLossV2(StatefulLossModule):
+    """Equalization loss v2 with the gradient statistics of the batches trained on; the
+    module form of :func:`torchfocal.equalization_loss_v2` (see it for the loss and the
+    options). Its input is ``(N, num_classes)`` logits, its target ``(N,)`` class indices
+    with ``num_classes`` for background.
+
+    The statistics are the float64 buffers ``pos_grad`` and ``neg_grad`` (C values each,
+    saved in the state_dict; they stay float64 under ``.to(dtype)``). Every weight is 1
+    until a class has statistics. In training mode, after the batch's loss is computed with
+    the statistics so far, the batch's own are added
+    (``torchfocal.losses.equalization.equalization_statistics``: the BCE gradient
+    magnitudes of the positives and of the negatives, times the weights the loss used,
+    summed over the rows); with ``distributed=True`` they are summed over the default process
+    group first, so every rank holds the statistics of the whole global batch. Eval mode
+    collects nothing.
+
+    Example:
+        >>> import torch, torchfocal
+        >>> criterion = torchfocal.EqualizationLossV2(2)
+        >>> logits, target = torch.tensor([[0.0, 2.0], [1.0, -1.0]]), torch.tensor([0, 2])
+        >>> criterion(logits, target)             # no statistics yet: BCE summed / rows
+        tensor(2.2233)
+        >>> criterion.pos_grad
+        tensor([0.5000, 0.0000], dtype=torch.float64)
+        >>> criterion.neg_grad
+        tensor([0.7311, 1.1497], dtype=torch.float64)
+        >>> criterion(logits, target)             # class 1, no positive so far: weights 5, 7e-5
+        tensor(1.5878)
+    """
+
+    _function = staticmethod(equalization_loss_v2)
+    _repr_names = ("num_classes", "gamma", "mu", "alpha")
+    _statistics = _uncast = ("pos_grad", "neg_grad")
+    _count_first = False
+    pos_grad: Tensor
+    neg_grad: Tensor
+    gamma: float
+    mu: float
+    alpha: float
+
+    def __init__(
+        self,
+        num_classes: int,
+        *,
+        gamma: float = 12.0,
+        mu: float = 0.8,
+        alpha: float = 4.0,
+        reduction: str = "mean",
+        backend: str = "auto",
+        distributed: bool = False,
+    ) -> None:
+        gamma, mu, alpha = check_equalization_options(gamma, mu, alpha)
+        super().__init__(**init_options(locals()))
+        self.register_buffer("pos_grad", torch.zeros(self.num_classes, dtype=torch.float64))
+        self.register_buffer("neg_grad", torch.zeros(self.num_classes, dtype=torch.float64))
+
+    def _statistics_of(self, input: Tensor, target: Tensor) -> tuple[Tensor, ...]:
+        return equalization_statistics(
+            input,
+            target,
+            pos_grad=self.pos_grad,
+            neg_grad=self.neg_grad,
+            gamma=self.gamma,
+            mu=self.mu,
+            alpha=self.alpha,
+        )
 
 
 LOSSES = (

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import math
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -12,6 +14,7 @@ from .._engine import checks as v
 from .._engine import compiled, engine, targets
 from .._engine.numerics import AlphaArg, alpha_t, has_neg_inf, scaled, sign, times
 from .._engine.triton_fallback import falls_back_to_fused
+from ._module import LossModule, checking, init_options
 from ._registry import SIGMOID_FORMS, SIGMOID_REDUCTIONS, LossInfo, Sample
 
 # FL* (Lin et al. 2017, appendix A). With s = 2y - 1 and z = gamma s x + beta:
@@ -160,6 +163,44 @@ def sigmoid_focal_loss_star(
             triton=engine.TritonKernel("focal_star", params=params, alpha=alpha_arg),
         )
     )
+
+
+class SigmoidFocalLossStar(LossModule):
+    """Module form of :func:`torchfocal.sigmoid_focal_loss_star` (FL*); see it for every argument.
+
+    Example:
+        >>> import torch, torchfocal
+        >>> criterion = torchfocal.SigmoidFocalLossStar(gamma=2.0, beta=1.0)
+        >>> criterion(torch.tensor([[2.0, -1.0]]), torch.tensor([[1.0, 0.0]]))
+        tensor(0.0138)
+    """
+
+    _function = staticmethod(sigmoid_focal_loss_star)
+    _reductions = v.SIGMOID_REDUCTIONS
+    _checks = checking(
+        gamma=v.check_star_gamma,
+        beta=functools.partial(v.check_scalar_in, "beta", low=-math.inf, high=math.inf),
+    )
+    _alpha_high = 1.0
+    _repr_names = ("beta", "alpha", "gamma")
+    alpha: Tensor | None
+    weight: Tensor | None
+
+    def __init__(
+        self,
+        *,
+        gamma: float = 2.0,
+        beta: float = 1.0,
+        alpha: float | Sequence[float] | Tensor | None = None,
+        weight: Tensor | None = None,
+        ignore_index: int = -100,
+        class_dim: int = 1,
+        reduction: str = "mean",
+        avg_factor: float | None = None,
+        distributed: bool = False,
+        backend: str = "auto",
+    ) -> None:
+        super().__init__(**init_options(locals()))
 
 
 LOSSES = (

@@ -9,6 +9,7 @@ backend computes the cross-entropy's.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 
@@ -18,6 +19,7 @@ from torch import Tensor
 from .._engine import checks as v
 from .._engine import targets
 from .._engine.triton_fallback import falls_back_to_fused
+from ._module import LossModule, checking, init_options, positive_class_values
 from ._registry import LossInfo, Sample
 from .softmax_focal import LogitAdjustment, adjusted_softmax_focal_loss
 
@@ -152,6 +154,59 @@ def ldam_loss(
         backend=backend,
     )
     return loss.to(input.dtype)
+
+
+class LDAMLoss(LossModule):
+    """Label-distribution-aware margin loss; module form of :func:`torchfocal.ldam_loss`, see
+    it for every argument.
+
+    ``__init__`` checks the class counts and registers them as the buffer ``class_counts``
+    (as given; a sequence in the default dtype; it keeps that dtype under ``.half()`` and
+    other casts, which would make counts above 65504 inf); ``weight`` is a buffer that may
+    be reassigned, e.g. every epoch on the deferred re-weighting schedule of
+    :func:`torchfocal.deferred_reweighting` (LDAM-DRW), and a fresh module loads the
+    state_dict saved after that.
+
+    Example:
+        >>> import torch, torchfocal
+        >>> counts = [1000, 100, 10]
+        >>> criterion = torchfocal.LDAMLoss(counts, max_margin=0.5, scale=30.0)
+        >>> logits = torch.tensor([[0.5, 0.2, -0.3], [0.1, 0.3, 0.2]])
+        >>> criterion(logits, torch.tensor([0, 1]))
+        tensor(2.7510)
+        >>> criterion.weight = torchfocal.deferred_reweighting(counts, 160, start_epoch=160)
+        >>> criterion(logits, torch.tensor([0, 1]))
+        tensor(4.9697)
+    """
+
+    _function = staticmethod(ldam_loss)
+    _checks = checking(
+        max_margin=functools.partial(v.check_scalar_in, "max_margin", low=0.0, high=math.inf),
+        scale=functools.partial(v.check_positive_scalar, "scale"),
+        class_counts=positive_class_values("class_counts"),
+    )
+    _buffer_options = ("class_counts", "weight")
+    _repr_names = ("max_margin", "scale")
+    _uncast = ("class_counts",)
+    class_counts: Tensor
+    weight: Tensor | None
+
+    def __init__(
+        self,
+        class_counts: Tensor | Sequence[float],
+        max_margin: float = 0.5,
+        scale: float = 30.0,
+        *,
+        weight: Tensor | Sequence[float] | None = None,
+        ignore_index: int = -100,
+        class_dim: int = 1,
+        reduction: str = "mean",
+        backend: str = "auto",
+    ) -> None:
+        super().__init__(**init_options(locals()))
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, classes={len(self.class_counts)}"
 
 
 LOSSES = (

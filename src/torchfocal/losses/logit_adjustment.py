@@ -9,6 +9,7 @@ is the post-hoc correction of a model trained without the shift.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 
@@ -18,6 +19,7 @@ from torch import Tensor
 from .._engine import checks as v
 from .._engine import targets
 from .._engine.triton_fallback import falls_back_to_fused
+from ._module import LossModule, checking, init_options, positive_class_values
 from ._registry import SOFTMAX_FORMS, LossInfo, Sample
 from .softmax_focal import LogitAdjustment, adjusted_softmax_focal_loss
 
@@ -175,6 +177,53 @@ def logit_adjusted_cross_entropy(
         backend=backend,
     )
     return loss.to(input.dtype)
+
+
+class LogitAdjustedCrossEntropyLoss(LossModule):
+    """Logit-adjusted cross-entropy (balanced softmax at ``tau=1``); module form of
+    :func:`torchfocal.logit_adjusted_cross_entropy`, see it for every argument.
+
+    ``__init__`` checks the class counts or frequencies and registers them as the buffer
+    ``prior``, as given (a sequence in the default dtype; the loss normalises them), so
+    they follow ``.to(device)`` and the state_dict but keep their dtype under ``.half()``
+    and other casts (counts above 65504 would be inf in float16); ``weight`` is a buffer
+    too.
+
+    Example:
+        >>> import torch, torchfocal
+        >>> criterion = torchfocal.LogitAdjustedCrossEntropyLoss([100, 10, 1], tau=1.0)
+        >>> criterion(torch.tensor([[2.0, 1.5, 1.0], [0.5, 2.0, 0.0]]), torch.tensor([0, 2]))
+        tensor(2.7710)
+    """
+
+    _function = staticmethod(logit_adjusted_cross_entropy)
+    _checks = checking(
+        tau=functools.partial(v.check_scalar_in, "tau", low=0.0, high=math.inf),
+        label_smoothing=v.check_label_smoothing,
+        prior=positive_class_values("prior"),
+    )
+    _buffer_options = ("prior", "weight")
+    _repr_names = ("tau",)
+    _uncast = ("prior",)
+    prior: Tensor
+    weight: Tensor | None
+
+    def __init__(
+        self,
+        prior: Tensor | Sequence[float],
+        tau: float = 1.0,
+        *,
+        weight: Tensor | Sequence[float] | None = None,
+        ignore_index: int = -100,
+        label_smoothing: float = 0.0,
+        class_dim: int = 1,
+        reduction: str = "mean",
+        backend: str = "auto",
+    ) -> None:
+        super().__init__(**init_options(locals()))
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, classes={len(self.prior)}"
 
 
 LOSSES = (

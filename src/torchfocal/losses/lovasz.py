@@ -17,6 +17,7 @@ multiplied out of the sum.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 import torch
@@ -25,6 +26,7 @@ from torch import Tensor
 from .._engine import checks as v
 from .._engine import engine
 from .._engine.targets import ignored_indices, per_location_classes
+from ._module import LossModule, checking, init_options
 from ._registry import LossInfo, Sample
 
 
@@ -277,6 +279,59 @@ def lovasz_hinge_loss(
 
     chosen_backend = "naive" if reduction == "none" and per_image else backend
     return engine.run(engine.Closure(input, chosen_backend, naive, fused, constants=(target,)))
+
+
+class LovaszSoftmaxLoss(LossModule):
+    """Module form of :func:`torchfocal.lovasz_softmax_loss`; see it for every argument.
+
+    Example:
+        >>> import torch, torchfocal
+        >>> criterion = torchfocal.LovaszSoftmaxLoss(classes="all")
+        >>> criterion(torch.tensor([[[2.0, -1.0]], [[-1.0, 2.0]]]).transpose(0, 1),
+        ...           torch.tensor([[0, 1]])).round(decimals=4)
+        tensor(0.0474)
+    """
+
+    _function = staticmethod(lovasz_softmax_loss)
+    _checks = checking(per_image=functools.partial(v.check_bool, "per_image"))
+    _repr_names = ("classes", "per_image")
+
+    def __init__(
+        self,
+        *,
+        classes: str | Sequence[int] = "present",
+        per_image: bool = False,
+        ignore_index: int = -100,
+        class_dim: int = 1,
+        reduction: str = "mean",
+        backend: str = "auto",
+    ) -> None:
+        super().__init__(**init_options(locals()))
+
+
+class LovaszHingeLoss(LossModule):
+    """Module form of :func:`torchfocal.lovasz_hinge_loss`; see it for every argument.
+
+    Example:
+        >>> import torch, torchfocal
+        >>> criterion = torchfocal.LovaszHingeLoss(per_image=True)
+        >>> criterion(torch.tensor([[2.0, -1.0, 0.5]]), torch.tensor([[1, 0, 0]]))
+        tensor(0.7500)
+    """
+
+    _function = staticmethod(lovasz_hinge_loss)
+    _checks = checking(per_image=functools.partial(v.check_bool, "per_image"))
+    _repr_names = ("per_image",)
+
+    def __init__(
+        self,
+        *,
+        per_image: bool = False,
+        ignore_index: int = -100,
+        reduction: str = "mean",
+        backend: str = "auto",
+    ) -> None:
+        super().__init__(**init_options(locals()))
 
 
 LOSSES = (

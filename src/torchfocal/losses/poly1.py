@@ -3,7 +3,10 @@ forms of the sigmoid and the softmax form."""
 
 from __future__ import annotations
 
+import functools
 import math
+from collections.abc import Callable, Sequence
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -23,6 +26,7 @@ from .._engine.numerics import (
     sign,
 )
 from .._engine.triton_fallback import falls_back_to_fused
+from ._module import LossModule, checking, init_options
 from ._registry import SIGMOID_FORMS, SIGMOID_REDUCTIONS, SOFTMAX_FORMS, LossInfo, Sample
 from .sigmoid_focal import fused_elementwise, naive_elementwise
 from .softmax_focal import fused, naive_per_location
@@ -479,6 +483,84 @@ def poly1_cross_entropy(
         distributed=distributed,
         backend=backend,
     )
+
+
+def _poly1_limits(activation: object) -> dict[str, Any]:
+    """Poly-1's activation decides its reductions and alpha's range: checked first."""
+    sigmoid = v.check_activation(activation) == "sigmoid"
+    return {
+        "reductions": v.SIGMOID_REDUCTIONS if sigmoid else v.REDUCTIONS,
+        "alpha_high": 1.0 if sigmoid else math.inf,
+    }
+
+
+class Poly1FocalLoss(LossModule):
+    """Module form of :func:`torchfocal.poly1_focal_loss`; see it for every argument.
+
+    Example:
+        >>> import torch, torchfocal
+        >>> criterion = torchfocal.Poly1FocalLoss(epsilon=1.0, gamma=2.0, activation="softmax")
+        >>> criterion(torch.tensor([[2.0, 0.5, -1.0], [0.0, 0.0, 3.0]]), torch.tensor([0, 1]))
+        tensor(1.8561)
+    """
+
+    _function: ClassVar[Callable[..., Tensor]] = staticmethod(poly1_focal_loss)
+    _checks = checking(
+        epsilon=functools.partial(v.check_scalar_in, "epsilon", low=-1.0, high=math.inf),
+        gamma=v.check_gamma,
+        label_smoothing=v.check_label_smoothing,
+    )
+    _repr_names: ClassVar[tuple[str, ...]] = ("epsilon", "activation", "alpha", "gamma")
+    alpha: Tensor | None
+    weight: Tensor | None
+
+    def __init__(
+        self,
+        *,
+        epsilon: float = 1.0,
+        gamma: float = 2.0,
+        alpha: float | Sequence[float] | Tensor | None = None,
+        activation: str = "sigmoid",
+        weight: Tensor | None = None,
+        ignore_index: int = -100,
+        label_smoothing: float = 0.0,
+        class_dim: int = 1,
+        reduction: str = "mean",
+        avg_factor: float | None = None,
+        distributed: bool = False,
+        backend: str = "auto",
+    ) -> None:
+        super().__init__(**init_options(locals()), **_poly1_limits(activation))
+
+
+class Poly1CrossEntropyLoss(Poly1FocalLoss):
+    """Module form of :func:`torchfocal.poly1_cross_entropy` (Poly-1 with gamma 0, no alpha).
+
+    Example:
+        >>> import torch, torchfocal
+        >>> criterion = torchfocal.Poly1CrossEntropyLoss(epsilon=1.0)
+        >>> criterion(torch.tensor([[2.0, 0.5, -1.0], [0.0, 0.0, 3.0]]), torch.tensor([0, 1]))
+        tensor(2.2527)
+    """
+
+    _function = staticmethod(poly1_cross_entropy)
+    _repr_names = ("epsilon", "activation")
+
+    def __init__(
+        self,
+        *,
+        epsilon: float = 1.0,
+        activation: str = "softmax",
+        weight: Tensor | None = None,
+        ignore_index: int = -100,
+        label_smoothing: float = 0.0,
+        class_dim: int = 1,
+        reduction: str = "mean",
+        avg_factor: float | None = None,
+        distributed: bool = False,
+        backend: str = "auto",
+    ) -> None:
+        LossModule.__init__(self, **init_options(locals()), **_poly1_limits(activation))
 
 
 LOSSES = (

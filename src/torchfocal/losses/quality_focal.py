@@ -12,6 +12,7 @@ from .._engine import compiled, engine, targets
 from .._engine.deprecation import renamed
 from .._engine.numerics import SATURATED_LOGIT, equals, scaled, soft_bce
 from .._engine.triton_fallback import falls_back_to_fused
+from ._module import LossModule, checking, init_options
 from ._registry import SIGMOID_REDUCTIONS, LossInfo, Sample
 
 # Quality focal loss (Li et al. 2020). With d = p - q:
@@ -161,6 +162,42 @@ def quality_focal_loss(
             triton=engine.TritonKernel("quality_focal", params=params),
         )
     )
+
+
+class QualityFocalLoss(LossModule):
+    """Module form of :func:`torchfocal.quality_focal_loss`; see it for every argument.
+
+    ``forward(input, target)`` takes the quality target score as ``target`` (the keyword
+    ``target_score`` still works for one release, with a DeprecationWarning).
+
+    Example:
+        >>> import torch, torchfocal
+        >>> criterion = torchfocal.QualityFocalLoss(beta=2.0, reduction="sum")
+        >>> criterion(torch.tensor([[1.0, -2.0]]), torch.tensor([[0.8, 0.0]]))
+        tensor(0.0042)
+    """
+
+    _function = staticmethod(quality_focal_loss)
+    _reductions = v.SIGMOID_REDUCTIONS
+    _checks = checking(beta=v.check_quality_beta)
+    _repr_names = ("beta",)
+    weight: Tensor | None
+
+    def __init__(
+        self,
+        *,
+        beta: float = 2.0,
+        weight: Tensor | None = None,
+        reduction: str = "mean",
+        avg_factor: float | None = None,
+        distributed: bool = False,
+        backend: str = "auto",
+    ) -> None:
+        super().__init__(**init_options(locals()))
+
+    @renamed(target_score="target")
+    def forward(self, input: Tensor, target: Tensor) -> Tensor:
+        return super().forward(input, target)
 
 
 LOSSES = (

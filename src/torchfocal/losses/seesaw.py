@@ -27,6 +27,7 @@ from .._engine import checks as v
 from .._engine import reduction as reducing
 from .._engine import targets
 from .._engine.triton_fallback import falls_back_to_fused
+from ._module import StatefulLossModule, checking, init_options
 from ._registry import LossInfo, Sample
 from .softmax_focal import LogitAdjustment, adjusted_softmax_focal_loss
 
@@ -224,6 +225,59 @@ def seesaw_loss(
         reduction=reduction,
         backend=backend,
     ).to(input.dtype)
+
+
+class SeesawLoss(StatefulLossModule):
+    """Seesaw loss with the class counts of the batches trained on; the module form of
+    :func:`torchfocal.seesaw_loss` (see it for the loss and the options).
+
+    The cumulative class counts are the int64 buffer ``class_counts`` (integers: exact to
+    2**63, and never cast by ``.to(dtype)``; saved in the state_dict). In training mode each
+    batch's targets (``ignore_index`` left out) are added to it before the batch's loss is
+    computed, as in the authors' code, so a class's first samples already count; with
+    ``distributed=True`` the batch counts are summed over the default process group first,
+    so every rank holds the counts of the whole global batch. Eval mode counts nothing.
+
+    Example:
+        >>> import torch, torchfocal
+        >>> criterion = torchfocal.SeesawLoss(3)
+        >>> logits = torch.tensor([[2.0, 1.0, 0.5], [0.0, 1.5, 0.2], [0.3, 0.1, 2.0]])
+        >>> criterion(logits, torch.tensor([0, 0, 2]))
+        tensor(1.5211)
+        >>> criterion.class_counts
+        tensor([2, 0, 1])
+    """
+
+    _function = staticmethod(seesaw_loss)
+    _checks = checking(**StatefulLossModule._checks, ignore_index=v.check_ignore_index)
+    _repr_names = ("num_classes", "p", "q", "eps")
+    _statistics = _uncast = ("class_counts",)
+    class_counts: Tensor
+    ignore_index: int
+    class_dim: int
+
+    def __init__(
+        self,
+        num_classes: int,
+        *,
+        p: float = 0.8,
+        q: float = 2.0,
+        eps: float = 1e-2,
+        ignore_index: int = -100,
+        class_dim: int = 1,
+        reduction: str = "mean",
+        backend: str = "auto",
+        distributed: bool = False,
+    ) -> None:
+        p, q, eps = check_seesaw_options(p, q, eps)
+        super().__init__(**init_options(locals()))
+        self.register_buffer("class_counts", torch.zeros(self.num_classes, dtype=torch.int64))
+
+    def _statistics_of(self, input: Tensor, target: Tensor) -> tuple[Tensor, ...]:
+        counts = batch_class_counts(
+            input, target, ignore_index=self.ignore_index, class_dim=self.class_dim
+        )
+        return (counts,)
 
 
 LOSSES = (

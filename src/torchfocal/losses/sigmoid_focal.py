@@ -44,6 +44,7 @@ naive forms").
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -54,6 +55,7 @@ from .._engine import checks as v
 from .._engine import compiled, engine, targets
 from .._engine.numerics import AlphaArg, Gamma, equals, log_one_minus_pt, scalar
 from .._engine.triton_fallback import falls_back_to_fused
+from ._module import LossModule, checking, init_options
 from ._registry import SIGMOID_FORMS, SIGMOID_REDUCTIONS, LossInfo, Sample
 
 
@@ -490,6 +492,46 @@ def sigmoid_focal_loss(
     return engine.run(
         engine.Elementwise(request, backend, SIGMOID_FOCAL, operands, prepared=prepared)
     )
+
+
+class SigmoidFocalLoss(LossModule):
+    """Module form of :func:`torchfocal.sigmoid_focal_loss`; see it for every argument.
+
+    Per-class ``alpha``, ``weight`` and ``pos_weight`` are registered as buffers, so they
+    follow ``.to()`` / ``.cuda()`` and are saved in the ``state_dict``.
+
+    Example:
+        >>> import torch, torchfocal
+        >>> criterion = torchfocal.SigmoidFocalLoss(alpha=0.25, gamma=2.0, reduction="sum")
+        >>> criterion(torch.tensor([[2.0, -1.0]]), torch.tensor([[1.0, 0.0]])).round(decimals=4)
+        tensor(0.0174)
+    """
+
+    _function = staticmethod(sigmoid_focal_loss)
+    _reductions = v.SIGMOID_REDUCTIONS
+    _checks = checking(gamma=v.check_gamma_spec, label_smoothing=v.check_label_smoothing)
+    _alpha_high = 1.0
+    _repr_names = ("alpha", "gamma")
+    alpha: Tensor | None
+    weight: Tensor | None
+    pos_weight: Tensor | None
+
+    def __init__(
+        self,
+        *,
+        alpha: float | Sequence[float] | Tensor | None = 0.25,
+        gamma: v.GammaSpec = 2.0,
+        weight: Tensor | None = None,
+        pos_weight: Tensor | Sequence[float] | None = None,
+        label_smoothing: float = 0.0,
+        ignore_index: int = -100,
+        class_dim: int = 1,
+        reduction: str = "mean",
+        avg_factor: float | None = None,
+        distributed: bool = False,
+        backend: str = "auto",
+    ) -> None:
+        super().__init__(**init_options(locals()))
 
 
 LOSSES = (

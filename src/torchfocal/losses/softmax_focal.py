@@ -29,7 +29,7 @@ clamped at -SATURATED_LOGIT, where p_c is already 0 in every dtype).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import NamedTuple, cast
 
 import torch
@@ -49,6 +49,7 @@ from .._engine.numerics import (
     weighted_log_p_value,
 )
 from .._engine.triton_fallback import falls_back_to_fused
+from ._module import LossModule, checking, init_options
 from ._registry import SOFTMAX_FORMS, LossInfo, Sample
 
 
@@ -503,6 +504,40 @@ def per_location_request(
         target=target,
         operands={"valid": valid, "class_factor": class_factor, "gamma": gamma},
     )
+
+
+class SoftmaxFocalLoss(LossModule):
+    """Module form of :func:`torchfocal.softmax_focal_loss`; see it for every argument.
+
+    Per-class ``alpha`` and ``weight`` are buffers (they follow ``.to()`` and the state_dict).
+
+    Example:
+        >>> import torch, torchfocal
+        >>> criterion = torchfocal.SoftmaxFocalLoss(gamma=2.0, weight=torch.tensor([1.0, 2.0]))
+        >>> criterion(torch.tensor([[1.0, -1.0], [0.5, 0.5]]), torch.tensor([0, 1]))
+        tensor(0.1161)
+    """
+
+    _function = staticmethod(softmax_focal_loss)
+    _checks = checking(gamma=v.check_gamma_spec, label_smoothing=v.check_label_smoothing)
+    _alpha_high = float("inf")
+    _repr_names = ("alpha", "gamma")
+    alpha: Tensor | None
+    weight: Tensor | None
+
+    def __init__(
+        self,
+        *,
+        alpha: float | Sequence[float] | Tensor | None = None,
+        gamma: v.GammaSpec = 2.0,
+        weight: Tensor | Sequence[float] | None = None,
+        ignore_index: int = -100,
+        label_smoothing: float = 0.0,
+        class_dim: int = 1,
+        reduction: str = "mean",
+        backend: str = "auto",
+    ) -> None:
+        super().__init__(**init_options(locals()))
 
 
 LOSSES = (

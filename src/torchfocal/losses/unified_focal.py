@@ -8,12 +8,15 @@ Tversky term from the region engine with one exponent per class.
 
 from __future__ import annotations
 
+import functools
+
 import torch
 from torch import Tensor
 
 from .._engine import checks as v
 from .._engine import engine, regions
 from .._engine import reduction as reducing
+from ._module import RegionLossModule, checking, init_options
 from ._registry import LossInfo, Sample
 from .dice import tversky_math
 from .softmax_focal import softmax_focal_loss
@@ -217,6 +220,44 @@ def unified_focal_loss(
                 focal_value.dtype
             )
     return lam * focal_value + (1.0 - lam) * tversky
+
+
+class UnifiedFocalLoss(RegionLossModule):
+    """Module form of :func:`torchfocal.unified_focal_loss`; see it for every argument.
+
+    Example:
+        >>> import torch, torchfocal
+        >>> criterion = torchfocal.UnifiedFocalLoss(asymmetric=False)
+        >>> criterion(torch.tensor([[[2.0, -1.0]], [[-1.0, 2.0]]]).transpose(0, 1),
+        ...           torch.tensor([[0, 1]])).round(decimals=4)
+        tensor(0.2204)
+    """
+
+    _function = staticmethod(unified_focal_loss)
+    _reductions = ("mean", "sum")
+    # ``weight`` is the paper's lambda (a number), not class weights: no buffer.
+    _buffer_options = ()
+    _checks = checking(weight=functools.partial(v.check_scalar_in, "weight", low=0.0, high=1.0))
+    _repr_names = ("weight", "delta", "gamma", "asymmetric")
+
+    def __init__(
+        self,
+        *,
+        weight: float = 0.5,
+        delta: float = 0.6,
+        gamma: float = 0.5,
+        asymmetric: bool = True,
+        activation: str = "softmax",
+        ignore_index: int = -100,
+        class_dim: int = 1,
+        smooth_nr: float = 1e-5,
+        smooth_dr: float = 1e-5,
+        batch: bool = False,
+        reduction: str = "mean",
+        distributed: bool = False,
+        backend: str = "auto",
+    ) -> None:
+        super().__init__(**init_options(locals()))
 
 
 LOSSES = (

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -11,6 +14,7 @@ from .._engine import compiled, engine, targets
 from .._engine.deprecation import renamed
 from .._engine.numerics import power, saturated_logsigmoid, scaled, soft_bce
 from .._engine.triton_fallback import falls_back_to_fused
+from ._module import LossModule, checking, init_options
 from ._registry import SIGMOID_REDUCTIONS, LossInfo, Sample
 
 # Varifocal loss (Zhang et al. 2021). With q the IoU-aware target score:
@@ -172,6 +176,56 @@ def varifocal_loss(
             ),
         )
     )
+
+
+class VarifocalLoss(LossModule):
+    """Module form of :func:`torchfocal.varifocal_loss`; see it for every argument.
+
+    ``forward(input, target)`` takes the IoU-aware target score as ``target`` (the keyword
+    ``target_score`` still works for one release, with a DeprecationWarning).
+
+    Example:
+        >>> import torch, torchfocal
+        >>> criterion = torchfocal.VarifocalLoss(alpha=0.75, gamma=2.0, reduction="sum")
+        >>> criterion(torch.tensor([[1.0, -2.0]]), torch.tensor([[0.8, 0.0]]))
+        tensor(0.4120)
+    """
+
+    _function = staticmethod(varifocal_loss)
+    _reductions = v.SIGMOID_REDUCTIONS
+    # One alpha for every class (the function takes no per-class values).
+    _checks = checking(
+        alpha=functools.partial(v.check_scalar_in, "alpha", low=0.0, high=1.0),
+        gamma=v.check_gamma,
+        iou_weighted=functools.partial(v.check_bool, "iou_weighted"),
+    )
+    _alpha_high = 1.0
+    _repr_names = ("alpha", "gamma", "iou_weighted")
+    alpha: Tensor | None
+    scalar_alpha: float
+    weight: Tensor | None
+
+    def __init__(
+        self,
+        *,
+        alpha: float = 0.75,
+        gamma: float = 2.0,
+        iou_weighted: bool = True,
+        weight: Tensor | None = None,
+        reduction: str = "mean",
+        avg_factor: float | None = None,
+        distributed: bool = False,
+        backend: str = "auto",
+    ) -> None:
+        super().__init__(**init_options(locals()))
+
+    @renamed(target_score="target")
+    def forward(self, input: Tensor, target: Tensor) -> Tensor:
+        return super().forward(input, target)
+
+    def _arguments(self) -> dict[str, Any]:
+        # The function takes one number: a buffer ``alpha`` (None unless assigned) is not read.
+        return {**super()._arguments(), "alpha": self.scalar_alpha}
 
 
 LOSSES = (
