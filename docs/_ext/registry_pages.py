@@ -25,13 +25,15 @@ A new loss is on the pages as soon as its registry entry is: no page names a los
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # the tests import this module where Sphinx may not be installed
     from sphinx.application import Sphinx
+
+    from torchfocal.registry import LossInfo
 
 MARKER = re.compile(r"^<!-- registry losses: (?P<spec>.+?) -->$", flags=re.M)
 KINDS = ("functions", "modules", "oracles")
@@ -46,7 +48,7 @@ class Spec:
     after: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
 
-def parse(spec: str, sections: Iterable[str]) -> Spec:
+def parse(spec: str, sections: Collection[str]) -> Spec:
     """The marker text after ``registry losses:``."""
     kind, *options = (part.strip() for part in spec.split(";"))
     if kind not in KINDS:
@@ -75,7 +77,7 @@ def _entry(kind: str, target: str) -> str:
     return f".. autofunction:: {target}"
 
 
-def _target(kind: str, info: Any) -> str | None:
+def _target(kind: str, info: LossInfo) -> str | None:
     if kind == "functions":
         return f"torchfocal.{info.name}"
     if kind == "modules":
@@ -83,9 +85,9 @@ def _target(kind: str, info: Any) -> str | None:
     return None if info.reference is None else f"torchfocal.reference.{info.reference}"
 
 
-def losses_text(spec: Spec, losses: Sequence[Any], sections: Mapping[str, str]) -> str:
+def losses_text(spec: Spec, losses: Sequence[LossInfo], sections: Mapping[str, str]) -> str:
     """The Markdown that replaces a marker: the losses of ``spec.kind``, by section."""
-    by_section: dict[str, list[Any]] = {key: [] for key in sections}
+    by_section: dict[str, list[LossInfo]] = {key: [] for key in sections}
     for info in losses:
         by_section[info.section[0]].append(info)
     named = {info.name for info in losses}
