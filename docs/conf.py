@@ -20,6 +20,8 @@ from sphinx.util.inspect import TypeAliasForwardRef
 ROOT = Path(__file__).resolve().parents[1]
 # The site documents this checkout's code, whatever torchfocal is installed.
 sys.path.insert(0, str(ROOT / "src"))
+# This site's own extensions (docs/_ext/).
+sys.path.insert(0, str(ROOT / "docs" / "_ext"))
 
 import torchfocal  # noqa: E402
 
@@ -37,6 +39,8 @@ extensions = [
     "sphinx-mathjax-offline",
     "sphinx.ext.intersphinx",
     "sphinx.ext.doctest",
+    # The API pages' loss entries, from the loss registry (docs/_ext/registry_pages.py).
+    "registry_pages",
 ]
 
 exclude_patterns = ["_build", "Thumbs.db", ".DS_Store"]

@@ -1,6 +1,7 @@
 """The built documentation site renders the docstrings as written: every docstring example is
-a code block (not nested blockquotes), no LaTeX is left raw outside rendered math, and every
-type named in a signature links to where it is defined.
+a code block (not nested blockquotes), no LaTeX is left raw outside rendered math, every
+type named in a signature links to where it is defined, and the API pages show every
+registered loss under its section (the pages' loss entries are written from the registry).
 
 The site is built once (Sphinx, ``docs/conf.py``) into a temporary folder: about 40 s on a
 busy 2-core CPU. The checkers are tested on planted bad pages too, so that a check that
@@ -228,3 +229,43 @@ def test_init_is_not_bold(site: Path) -> None:
     nn = (site / "api" / "nn.html").read_text(encoding="utf-8")
     assert "__init__ validates and registers buffers" in nn
     assert "<strong>init</strong>" not in nn
+
+
+HEADING_OR_OBJECT = re.compile(
+    r'<h2>(?P<heading>[^<]+)|<dt class="sig sig-object py" id="(?P<id>[^"]+)"'
+)
+
+
+def _listed(html: str, objects: set[str]) -> list[tuple[str, str]]:
+    """``(section heading, id)`` of each of ``objects`` that the page documents, in page order
+    (heading "" for those above the first section)."""
+    listed: list[tuple[str, str]] = []
+    heading = ""
+    for match in HEADING_OR_OBJECT.finditer(html):
+        if match["heading"] is not None:
+            heading = match["heading"]
+        elif match["id"] in objects:
+            listed.append((heading, match["id"]))
+    return listed
+
+
+@pytest.mark.parametrize("page", ["functional", "nn", "reference"])
+def test_the_api_pages_hold_every_registered_loss_by_section(site: Path, page: str) -> None:
+    """The built pages show every registry entry (function, module class, oracle), under its
+    section's heading and in its place: what docs/_ext/registry_pages.py writes from the
+    registry. The oracle page heads its region losses only."""
+    from torchfocal.registry import API_SECTIONS, LOSSES
+
+    keys = list(API_SECTIONS)
+    expected: list[tuple[str, str]] = []
+    for info in sorted(LOSSES, key=lambda info: (keys.index(info.section[0]), info.section[1])):
+        heading = API_SECTIONS[info.section[0]]
+        if page == "functional":
+            expected.append((heading, f"torchfocal.{info.name}"))
+        elif page == "nn":
+            expected.append((heading, f"torchfocal.{info.module}"))
+        elif info.reference is not None:
+            heading = heading if info.section[0] == "region" else ""
+            expected.append((heading, f"torchfocal.reference.{info.reference}"))
+    html = (site / "api" / f"{page}.html").read_text(encoding="utf-8")
+    assert _listed(html, {name for _, name in expected}) == expected

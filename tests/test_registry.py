@@ -7,10 +7,14 @@ while the type stubs are not regenerated).
 
 from __future__ import annotations
 
+import dataclasses
+import importlib.util
 import inspect
 import re
+import sys
 import typing
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 import torch
@@ -18,7 +22,7 @@ import torch
 import torchfocal
 from torchfocal import functional, reference
 from torchfocal import nn as tfnn
-from torchfocal.registry import LOSSES, by_name
+from torchfocal.registry import API_SECTIONS, LOSSES, by_name
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 
@@ -129,26 +133,84 @@ def test_the_bench_labels_are_registry_labels() -> None:
         assert target == labels[label].samples[0].target
 
 
-def _documented() -> set[str]:
-    """The objects the API pages render: mkdocstrings' ``::: torchfocal.x`` and Sphinx's
-    ``.. autofunction:: torchfocal.x`` (reST) or ``{autofunction} torchfocal.x`` (MyST),
-    and the class forms of both."""
-    pattern = re.compile(
-        r"^(?::::|\.\. auto(?:function|class)::|```\{auto(?:function|class)\})\s*"
-        r"torchfocal\.([\w.]+)",
-        re.MULTILINE,
+def _registry_pages() -> ModuleType:
+    """docs/_ext/registry_pages.py, the site's extension that writes the API pages' losses."""
+    spec = importlib.util.spec_from_file_location(
+        "registry_pages", DOCS / "_ext" / "registry_pages.py"
     )
-    names: set[str] = set()
-    for page in (DOCS / "api").rglob("*"):
-        if page.suffix in (".md", ".rst"):
-            names |= {name.rsplit(".", 1)[-1] for name in pattern.findall(page.read_text())}
-    return names
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+#: An autodoc directive of a torchfocal object: reST's ``.. autofunction:: torchfocal.x``
+#: or MyST's ``{autofunction} torchfocal.x``, and the class forms of both.
+AUTODOC = re.compile(
+    r"^(?:\.\. auto(?:function|class)::|```\{auto(?:function|class)\})\s*torchfocal\.([\w.]+)",
+    re.MULTILINE,
+)
+API_PAGES = sorted(page for page in (DOCS / "api").rglob("*") if page.suffix in (".md", ".rst"))
+#: What the API pages document of each loss: its function, module class and oracle.
+DOCUMENTED = NAMES | MODULES | {f"reference.{i.reference}" for i in LOSSES if i.reference}
 
 
 def test_the_api_pages_document_every_loss_and_module() -> None:
-    documented = _documented()
-    missing = sorted((NAMES | MODULES) - documented)
+    """The pages as Sphinx reads them (their registry markers written out) document every
+    registered function, module class and oracle."""
+    expand = _registry_pages().expand
+    documented = {name for page in API_PAGES for name in AUTODOC.findall(expand(page.read_text()))}
+    missing = sorted(DOCUMENTED - documented)
     assert not missing, f"docs/api lacks {missing}"
+
+
+def test_no_api_page_lists_a_loss_by_hand() -> None:
+    """The pages' own text names no loss: the registry's marker writes them all."""
+    losses = NAMES | MODULES
+    by_hand = {
+        page.name: [
+            name for name in AUTODOC.findall(page.read_text()) if name.split(".")[-1] in losses
+        ]
+        for page in API_PAGES
+    }
+    assert {page: names for page, names in by_hand.items() if names} == {}
+
+
+def test_the_api_pages_list_the_losses_by_section_and_place() -> None:
+    """The headings are the registry's sections that hold a loss, in API_SECTIONS's order,
+    and each section lists its losses by their places; no two losses of a section share a
+    place."""
+    assert len({info.section for info in LOSSES}) == len(LOSSES)
+    text = _registry_pages().expand("<!-- registry losses: modules -->")
+    keys = list(API_SECTIONS)
+    by_place = sorted(LOSSES, key=lambda info: (keys.index(info.section[0]), info.section[1]))
+    listed: list[tuple[str, str]] = []
+    heading = ""
+    for line in text.splitlines():
+        if line.startswith("## "):
+            heading = line.removeprefix("## ")
+        listed += [(heading, name) for name in AUTODOC.findall(line)]
+    assert listed == [(API_SECTIONS[info.section[0]], info.module) for info in by_place]
+
+
+def test_the_registry_pages_reject_what_they_cannot_write() -> None:
+    pages = _registry_pages()
+    for marker, match in (
+        ("classes", "kind must be one of"),
+        ("functions; headings from: nowhere", "option must be"),
+        ("functions; after focal_loss: torchfocal.logit_adjust", "'after' must name loss"),
+    ):
+        with pytest.raises(ValueError, match=match):
+            pages.expand(f"<!-- registry losses: {marker} -->")
+    with pytest.raises(ValueError, match=r"section must be \(one of"):
+        dataclasses.replace(LOSSES[0], section=("focal losses", 10))
+    with pytest.raises(ValueError, match=r"section must be \(one of"):
+        dataclasses.replace(LOSSES[0], section=("focal", 0))
+    twins = [LOSSES[0], dataclasses.replace(LOSSES[1], section=LOSSES[0].section)]
+    spec = pages.parse("functions", API_SECTIONS)
+    with pytest.raises(ValueError, match="must have distinct places"):
+        pages.losses_text(spec, twins, API_SECTIONS)
 
 
 def _slug(heading: str) -> str:

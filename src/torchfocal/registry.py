@@ -9,6 +9,7 @@ PyTorch's OpInfo: docs/contributing.md, "How to add a loss".
 from __future__ import annotations
 
 from .losses import (
+    API_SECTIONS,
     BACKENDS,
     FORM_KINDS,
     LOSSES,
@@ -22,6 +23,7 @@ from .losses import (
 )
 
 __all__ = [
+    "API_SECTIONS",
     "BACKENDS",
     "FORM_KINDS",
     "LOSSES",

@@ -15,6 +15,7 @@ import pkgutil
 from typing import Any
 
 # The registry's types, for torchfocal.registry (which re-exports them).
+from ._registry import API_SECTIONS as API_SECTIONS
 from ._registry import BACKENDS as BACKENDS
 from ._registry import FORM_KINDS as FORM_KINDS
 from ._registry import SIGMOID_FORMS as SIGMOID_FORMS

@@ -39,6 +39,20 @@ SIGMOID_REDUCTIONS = ("none", "mean", "sum", "positives")
 #: Every backend a loss may support.
 BACKENDS = ("naive", "fused", "compiled", "triton")
 
+#: The sections of the API pages (docs/api/functional.md, nn.md and reference.md), in page
+#: order: each entry's :attr:`LossInfo.section` names one by its key; the value is the
+#: section's heading (docs/_ext/registry_pages.py writes the pages' loss entries from these).
+API_SECTIONS: Mapping[str, str] = MappingProxyType(
+    {
+        "focal": "Focal losses",
+        "focal-family": "The focal family",
+        "class-balancing": "Class balancing",
+        "long-tail": "Long-tail softmax losses",
+        "long-tail-state": "Long-tail losses with training state",
+        "region": "Segmentation (region) losses",
+    }
+)
+
 #: The number of classes that per-class values in :attr:`LossInfo.variants` are given for
 #: (the tests that sweep the variants lay their logits out with this many classes).
 VARIANT_CLASSES = 4
@@ -95,6 +109,10 @@ class LossInfo:
     samples: tuple[Sample, ...]
     #: The anchor of the loss's section in docs/math.md (``math.md#...``).
     docs: str
+    #: Where the API pages list the loss: the key of its section (of :data:`API_SECTIONS`)
+    #: and its place there (the pages list a section's losses by place, ascending; the
+    #: places go in tens, so that a new loss fits between two without renumbering).
+    section: tuple[str, int]
     #: Its Triton math's name (None where no form of it has a Triton kernel).
     kernel: str | None = None
     #: The oracle's function of the same loss in :mod:`torchfocal.reference` ("": the
@@ -120,6 +138,17 @@ class LossInfo:
         if self.form not in ("elementwise", "per_location", "region"):
             raise ValueError(
                 f"form must be 'elementwise', 'per_location' or 'region'; got {self.form!r}"
+            )
+        if not (
+            isinstance(self.section, tuple)
+            and len(self.section) == 2
+            and self.section[0] in API_SECTIONS
+            and isinstance(self.section[1], int)
+            and self.section[1] >= 1
+        ):
+            raise ValueError(
+                f"section must be (one of {tuple(API_SECTIONS)}, a place >= 1); "
+                f"got {self.section!r}"
             )
         if not self.samples:
             raise ValueError(f"samples must hold at least one call; got none for {self.name}")

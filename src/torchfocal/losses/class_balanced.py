@@ -239,6 +239,7 @@ LOSSES = (
             ),
         ),
         docs="math.md#class-balanced-weights-cui-et-al-cvpr-2019",
+        section=("class-balancing", 10),
         kernel="sigmoid_focal",
         # the focal or cross-entropy loss with class weights: their oracles
         reference=None,

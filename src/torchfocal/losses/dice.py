@@ -690,6 +690,7 @@ LOSSES = (
         form="region",
         samples=(Sample("index"),),
         docs="math.md#dice",
+        section=("region", 10),
         kernel="regions",
     ),
     LossInfo(
@@ -698,6 +699,7 @@ LOSSES = (
         form="region",
         samples=(Sample("index"),),
         docs="math.md#tversky-and-focal-tversky",
+        section=("region", 30),
         kernel="regions",
     ),
     LossInfo(
@@ -706,6 +708,7 @@ LOSSES = (
         form="region",
         samples=(Sample("index"),),
         docs="math.md#tversky-and-focal-tversky",
+        section=("region", 40),
         kernel="regions",
     ),
     LossInfo(
@@ -714,6 +717,7 @@ LOSSES = (
         form="region",
         samples=(Sample("index"),),
         docs="math.md#generalized-dice-sudre-et-al-2017",
+        section=("region", 20),
         kernel="regions",
     ),
 )

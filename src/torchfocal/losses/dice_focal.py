@@ -350,6 +350,7 @@ LOSSES = (
         form="region",
         samples=(Sample("index", reductions=("mean", "sum")),),
         docs="math.md#dice-focal-ce",
+        section=("region", 50),
         kernel="regions",
     ),
     LossInfo(
@@ -358,6 +359,7 @@ LOSSES = (
         form="region",
         samples=(Sample("index", reductions=("mean", "sum")),),
         docs="math.md#dice-focal-ce",
+        section=("region", 60),
         kernel="regions",
     ),
 )

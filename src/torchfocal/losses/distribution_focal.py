@@ -197,6 +197,7 @@ LOSSES = (
         form="per_location",
         samples=(Sample("label"),),
         docs="math.md#distribution-focal-loss-li-et-al-2020",
+        section=("focal-family", 70),
         # the softmax focal kernel against the two-bin target
         kernel="softmax_focal",
         label="distribution",

@@ -395,6 +395,7 @@ LOSSES = (
             ),
         ),
         docs="math.md#equalization-loss-v2-tan-et-al-2021",
+        section=("long-tail-state", 20),
         kernel="sigmoid_focal",
         label="eqlv2",
         state=("pos_grad", "neg_grad"),

@@ -210,6 +210,7 @@ LOSSES = (
         form="elementwise",
         samples=(Sample("mask", reductions=SIGMOID_REDUCTIONS, forms=SIGMOID_FORMS),),
         docs="math.md#fl-lin-et-al-2017-appendix-a",
+        section=("focal-family", 10),
         kernel="focal_star",
         variants=(
             {"gamma": 0.5, "beta": -0.5, "alpha": 0.25},

@@ -222,6 +222,7 @@ LOSSES = (
             ),
         ),
         docs="math.md#ldam-and-deferred-re-weighting-cao-et-al-2019",
+        section=("long-tail", 20),
         kernel="softmax_focal",
     ),
 )

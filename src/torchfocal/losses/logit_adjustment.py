@@ -240,6 +240,7 @@ LOSSES = (
             ),
         ),
         docs="math.md#logit-adjustment-and-the-balanced-softmax-menon-et-al-2021-ren-et-al-2020",
+        section=("long-tail", 10),
         kernel="softmax_focal",
         label="logit_adjusted",
     ),

@@ -341,6 +341,7 @@ LOSSES = (
         form="region",
         samples=(Sample("index"),),
         docs="math.md#lovasz-softmax-and-lovasz-hinge-berman-et-al-2018",
+        section=("region", 80),
     ),
     LossInfo(
         function=lovasz_hinge_loss,
@@ -348,5 +349,6 @@ LOSSES = (
         form="region",
         samples=(Sample("mask"),),
         docs="math.md#lovasz-softmax-and-lovasz-hinge-berman-et-al-2018",
+        section=("region", 90),
     ),
 )

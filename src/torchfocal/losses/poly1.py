@@ -579,6 +579,7 @@ LOSSES = (
             ),
         ),
         docs="math.md#poly-1-leng-et-al-2022",
+        section=("focal-family", 40),
         kernel="poly1",
         label="poly1",
         variants=(
@@ -604,6 +605,7 @@ LOSSES = (
             ),
         ),
         docs="math.md#poly-1-leng-et-al-2022",
+        section=("focal-family", 30),
         kernel="poly1",
         label="poly1_ce",
     ),

@@ -207,6 +207,7 @@ LOSSES = (
         form="elementwise",
         samples=(Sample("score", reductions=SIGMOID_REDUCTIONS),),
         docs="math.md#quality-focal-loss-li-et-al-2020",
+        section=("focal-family", 60),
         kernel="quality_focal",
         variants=({"beta": 1.0}, {"beta": 0.0}, {"beta": 2.0}, {"beta": 3.5}),
         extreme_variants=({"beta": 2.5},),

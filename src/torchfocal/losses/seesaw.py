@@ -294,6 +294,7 @@ LOSSES = (
             ),
         ),
         docs="math.md#seesaw-loss-wang-et-al-2021",
+        section=("long-tail-state", 10),
         kernel="softmax_focal",
         state=("class_counts",),
     ),

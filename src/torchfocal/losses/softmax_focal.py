@@ -547,6 +547,7 @@ LOSSES = (
         form="per_location",
         samples=(Sample("index", forms=SOFTMAX_FORMS),),
         docs="math.md#softmax-focal-loss",
+        section=("focal", 20),
         kernel="softmax_focal",
         label="softmax",
     ),

@@ -267,5 +267,6 @@ LOSSES = (
         form="region",
         samples=(Sample("index", reductions=("mean", "sum")),),
         docs="math.md#unified-focal-loss-yeung-et-al-2022",
+        section=("region", 70),
     ),
 )
