@@ -8,20 +8,28 @@
   own losses where the focal loss reduces to them (gamma = 0);
 - the fast path stays the fast path: only when more than dloss/dinput is asked for does a
   fused backend leave its single-pass Function.
+
+The losses, their target forms, the tensor arguments that take a gradient and the option
+sets come from the registry (tests/registry_cases.py): every loss on every backend but the
+Triton one (whose gradients beyond dloss/dinput are the naive form's, as the fused
+backend's: tests/test_triton_family.py checks that they are), in every target form of its
+samples, each form with one of the entry's ``gradient_variants`` in turn.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import Any
 
 import pytest
 import torch
 import torch.nn.functional as F
 
 import torchfocal
+from registry_cases import Case, cases, reductions
 
 DOUBLE = torch.float64
+#: The shape of the tests below the registry's cases (which take the registry's sample).
 N, C = 3, 4
 
 
@@ -34,279 +42,106 @@ def _probabilities(*shape: int) -> torch.Tensor:
     return torch.softmax(torch.randn(*shape, dtype=DOUBLE), dim=1)
 
 
-def _hard(*shape: int) -> torch.Tensor:
-    return (torch.rand(*shape) < 0.5).to(DOUBLE)
-
-
 def _indices(n: int, classes: int) -> torch.Tensor:
     return torch.randint(0, classes, (n,))
-
-
-class Case(NamedTuple):
-    """A public loss with its target maker and the tensor arguments that may require grad."""
-
-    id: str
-    loss: Callable[..., torch.Tensor]
-    target: Callable[[], torch.Tensor]
-    #: Tensor keyword arguments (made fresh per test); any of them may require grad.
-    tensors: dict[str, Callable[[], torch.Tensor]]
-    options: dict[str, Any]
-    #: The target is differentiable (a float the loss reads as a soft value).
-    soft_target: bool = True
-    #: Backends beyond naive and fused.
-    compiled: bool = False
-    #: The input's shape.
-    shape: tuple[int, ...] = (N, C)
-
-
-def _class_values() -> torch.Tensor:
-    return torch.rand(C, dtype=DOUBLE) * 0.8 + 0.1
 
 
 def _positive(*shape: int) -> Callable[[], torch.Tensor]:
     return lambda: torch.rand(*shape, dtype=DOUBLE) + 0.5
 
 
-CASES = [
-    Case(
-        "sigmoid-soft",
-        torchfocal.sigmoid_focal_loss,
-        lambda: _soft(N, C),
-        {"weight": _positive(N, C), "pos_weight": _positive(C), "alpha": _class_values},
-        {"gamma": 1.5},
-        compiled=True,
-    ),
-    Case(
-        "sigmoid-soft-gamma<1-smoothing",
-        torchfocal.sigmoid_focal_loss,
-        lambda: _soft(N, C),
-        {"weight": _positive(N, 1)},
-        {"gamma": 0.5, "label_smoothing": 0.1, "alpha": 0.3},
-    ),
-    Case(
-        "sigmoid-avg_factor",
-        torchfocal.sigmoid_focal_loss,
-        lambda: _soft(N, C),
-        {"avg_factor": lambda: torch.tensor(2.5, dtype=DOUBLE)},
-        {"gamma": 2.0},
-    ),
-    Case(
-        "sigmoid-hard-float",
-        torchfocal.sigmoid_focal_loss,
-        lambda: _hard(N, C),
-        {"weight": _positive(N, C), "pos_weight": _positive(C), "alpha": _class_values},
-        {"gamma": 2.0, "reduction": "positives"},
-        soft_target=False,
-        compiled=True,
-    ),
-    Case(
-        "sigmoid-index",
-        torchfocal.sigmoid_focal_loss,
-        lambda: torch.tensor([0, C, 2]),
-        {"weight": _positive(N, C), "alpha": _class_values},
-        {"gamma": 2.0},
-        soft_target=False,
-    ),
-    Case(
-        "softmax-probabilities",
-        torchfocal.softmax_focal_loss,
-        lambda: _probabilities(N, C),
-        {"weight": _positive(C), "alpha": _class_values},
-        {"gamma": 2.0},
-        compiled=True,
-    ),
-    Case(
-        "softmax-index-smoothing",
-        torchfocal.softmax_focal_loss,
-        lambda: torch.tensor([1, -100, 3]),
-        {"weight": _positive(C), "alpha": _class_values},
-        {"gamma": 0.5, "label_smoothing": 0.2},
-        soft_target=False,
-        compiled=True,
-    ),
-    Case(
-        "softmax-4d",
-        torchfocal.softmax_focal_loss,
-        lambda: _probabilities(2, C, 2, 1),
-        {"weight": _positive(C)},
-        {"gamma": 2.0},
-        shape=(2, C, 2, 1),
-    ),
-    Case(
-        "star",
-        torchfocal.sigmoid_focal_loss_star,
-        lambda: _soft(N, C),
-        {"weight": _positive(N, C), "alpha": _class_values},
-        {"gamma": 2.0, "beta": 1.0},
-    ),
-    Case(
-        "asymmetric-clip",
-        torchfocal.asymmetric_loss,
-        lambda: _soft(N, C),
-        {"weight": _positive(N, C)},
-        {"gamma_pos": 1.0, "gamma_neg": 4.0, "clip": 0.05},
-    ),
-    Case(
-        "asymmetric-hard",
-        torchfocal.asymmetric_loss,
-        lambda: _hard(N, C),
-        {"weight": _positive(N, C)},
-        {"gamma_pos": 0.5, "gamma_neg": 2.0, "clip": 0.0},
-        soft_target=False,
-    ),
-    Case(
-        "poly1-sigmoid",
-        torchfocal.poly1_focal_loss,
-        lambda: _soft(N, C),
-        {"weight": _positive(N, C), "alpha": _class_values},
-        {"epsilon": 1.0, "gamma": 2.0},
-    ),
-    Case(
-        "poly1-softmax",
-        torchfocal.poly1_focal_loss,
-        lambda: _probabilities(N, C),
-        {"alpha": _class_values},
-        {"epsilon": 2.0, "gamma": 2.0, "activation": "softmax"},
-    ),
-    Case(
-        "poly1-cross-entropy-index",
-        torchfocal.poly1_cross_entropy,
-        lambda: _indices(N, C),
-        {},
-        {"epsilon": 1.0},
-        soft_target=False,
-    ),
-    Case(
-        "varifocal-positives",
-        torchfocal.varifocal_loss,
-        lambda: _soft(N, C),
-        {"weight": _positive(N, C)},
-        {},
-    ),
-    Case(
-        # A score of 0 marks a negative: the loss is not differentiable in the score there.
-        "varifocal-mixed",
-        torchfocal.varifocal_loss,
-        lambda: _soft(N, C) * (torch.rand(N, C) < 0.5),
-        {"weight": _positive(N, C)},
-        {"iou_weighted": False, "gamma": 0.5},
-        soft_target=False,
-    ),
-    Case(
-        "quality",
-        torchfocal.quality_focal_loss,
-        lambda: _soft(N, C),
-        {"weight": _positive(N, C)},
-        {"beta": 2.0},
-    ),
-    Case(
-        "distribution",
-        torchfocal.distribution_focal_loss,
-        lambda: torch.tensor([0.3, 1.6, 2.45], dtype=DOUBLE),
-        {"weight": _positive(N)},
-        {},
-    ),
-    Case(
-        "class-balanced-focal",
-        torchfocal.class_balanced_loss,
-        lambda: _indices(N, C),
-        {"weight": _positive(C)},
-        {"loss": "focal"},
-        soft_target=False,
-    ),
-    Case(
-        "class-balanced-softmax",
-        torchfocal.class_balanced_loss,
-        lambda: _indices(N, C),
-        {"weight": _positive(C)},
-        {"loss": "softmax", "gamma": 1.0},
-        soft_target=False,
-    ),
-]
+CASES = cases(every_variant=False)
 
 
-def _is_required(case: Case, name: str) -> bool:
-    """An argument every call needs: class_balanced_loss has no default class weight."""
-    return case.loss is torchfocal.class_balanced_loss and name == "weight"
+def _rows(backends: tuple[str, ...]) -> list[tuple[Case, str, str]]:
+    """(case, backend, id) for every case on each of ``backends`` ("compiled": each
+    sample's first form only; "triton" never: its gradients beyond dloss/dinput are the
+    naive form's, tests/test_triton_family.py)."""
+    return [
+        (case, backend, f"{case.id}-{backend}")
+        for case in CASES
+        for backend in backends
+        if backend in case.info.backends
+        and (backend != "compiled" or case.form == case.sample.forms[0])
+    ]
 
 
-def _backends(case: Case) -> list[str]:
-    return ["naive", "fused", "compiled"] if case.compiled else ["naive", "fused"]
+def _second(case: Case, backend: str, id: str) -> Any:
+    """A parameter set of gradgradcheck, skipped where the entry says why."""
+    reason = case.info.no_second_derivatives
+    marks = [pytest.mark.skip(reason=reason)] if reason else []
+    return pytest.param(case, backend, id=id, marks=marks)
 
 
-CASE_BACKENDS = [
-    pytest.param(case, backend, id=f"{case.id}-{backend}")
-    for case in CASES
-    for backend in _backends(case)
-]
-
-
-def _required(case: Case) -> dict[str, torch.Tensor]:
-    return {name: make() for name, make in case.tensors.items() if _is_required(case, name)}
-
-
-def _call(case: Case, backend: str, x: torch.Tensor, target: torch.Tensor, **kwargs: Any) -> Any:
-    return case.loss(x, target, backend=backend, **{**case.options, **kwargs})
+#: gradgradcheck: the naive form, and the fused and compiled ones, whose saved dloss/dx is
+#: a constant the second derivative must not take for the truth.
+SECOND_CASES = [_second(*row) for row in _rows(("naive", "fused", "compiled"))]
+#: The producer test runs the naive backend beside the one it tests.
+PRODUCER_CASES = [pytest.param(case, b, id=i) for case, b, i in _rows(("fused", "compiled"))]
 
 
 def _logits(case: Case) -> torch.Tensor:
-    return (3 * torch.randn(*case.shape, dtype=DOUBLE)).requires_grad_()
+    return (3 * torch.randn(4, 3, dtype=DOUBLE)).requires_grad_()
 
 
-def _reductions(case: Case) -> list[str]:
-    """ "none" and "sum", and the case's own reduction ("mean" by default)."""
-    if "avg_factor" in case.tensors:
-        return ["mean"]
-    return list(dict.fromkeys(["none", "sum", case.options.get("reduction", "mean")]))
+def _with_divisor(case: Case, reduction: str, options: dict[str, Any]) -> dict[str, Any]:
+    """``options`` with ``reduction``, and a tensor avg_factor where it takes one ("mean")."""
+    options = {**options, "reduction": reduction}
+    if reduction == "mean" and "avg_factor" in case.arguments:
+        options["avg_factor"] = case.tensor("avg_factor")
+    return options
 
 
 # Second derivatives ----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("case", "backend"), CASE_BACKENDS)
+@pytest.mark.parametrize(("case", "backend"), SECOND_CASES)
 def test_gradgradcheck(case: Case, backend: str) -> None:
-    target, required = case.target(), _required(case)
-    extra = {name: make() for name, make in case.tensors.items() if not _is_required(case, name)}
-    for reduction in _reductions(case):
-        options = {**required, **extra, "reduction": reduction}
-        if reduction != "mean":
-            options.pop("avg_factor", None)
+    target, tensors = case.target(), case.tensors()
+    # compiled: one reduction (each reduction is a program of its own to compile)
+    chosen = reductions(case)
+    if backend == "compiled":
+        chosen = ["mean"] if "mean" in chosen else chosen[-1:]
+    for reduction in chosen:
+        options = _with_divisor(case, reduction, tensors)
         x = _logits(case)
         # fast mode: a random projection of the Jacobian (tests/test_naive_derivatives.py)
         assert torch.autograd.gradgradcheck(
-            lambda x, options=options: _call(case, backend, x, target, **options),
+            lambda x, options=options: case(x, target, backend, **options),
             (x,),
             fast_mode=True,
         )
 
 
-@pytest.mark.parametrize(("case", "backend"), CASE_BACKENDS)
+@pytest.mark.parametrize(("case", "backend"), PRODUCER_CASES)
 def test_second_derivative_through_a_producer(case: Case, backend: str) -> None:
-    """d/dw of dL/dw with logits 3 tanh(w x0): the issue's reproduction, for every loss."""
-    target, required = case.target(), _required(case)
-    x0 = torch.randn(*case.shape, dtype=DOUBLE)
-    probe = torch.randn(*case.shape, dtype=DOUBLE)
+    """d/dw of dL/dw with logits 3 tanh(w x0): the issue's reproduction, for every loss
+    (against finite differences where the entry does not say why not)."""
+    target = case.target()
+    x0 = torch.randn(4, 3, dtype=DOUBLE)
+    probe = torch.randn(4, 3, dtype=DOUBLE)
 
     def first(w: torch.Tensor, chosen: str) -> torch.Tensor:
-        loss = _call(case, chosen, 3 * torch.tanh(w * x0), target, **required)
+        loss = case(3 * torch.tanh(w * x0), target, chosen)
         (grad,) = torch.autograd.grad(loss, w, create_graph=True)
         return grad
 
-    w = torch.full(case.shape, 0.7, dtype=DOUBLE, requires_grad=True)
+    w = torch.full(x0.shape, 0.7, dtype=DOUBLE, requires_grad=True)
     (second,) = torch.autograd.grad((first(w, backend) * probe).sum(), w)
     assert torch.isfinite(second).all()
     # Central differences of the first derivative (each call's own gradient, not autograd's
     # second pass) in the direction of each element.
     step = 1e-6
     expected = torch.empty_like(second)
-    for i in range(w.numel()):
+    for i in range(0 if case.info.no_second_derivatives else w.numel()):
         offset = torch.zeros(w.numel(), dtype=DOUBLE)
         offset[i] = step
-        offset = offset.reshape(case.shape)
+        offset = offset.reshape(x0.shape)
         plus = first((w + offset).detach().requires_grad_(), backend).detach()
         minus = first((w - offset).detach().requires_grad_(), backend).detach()
         expected.reshape(-1)[i] = ((plus - minus) * probe).sum() / (2 * step)
-    torch.testing.assert_close(second, expected, rtol=1e-5, atol=1e-7)
+    if not case.info.no_second_derivatives:
+        torch.testing.assert_close(second, expected, rtol=1e-5, atol=1e-7)
     # And the same number from the naive backend (autograd all the way).
     w_naive = w.detach().clone().requires_grad_()
     (naive_second,) = torch.autograd.grad((first(w_naive, "naive") * probe).sum(), w_naive)
@@ -317,48 +152,60 @@ def test_second_derivative_through_a_producer(case: Case, backend: str) -> None:
 
 
 def _differentiable_arguments(case: Case) -> list[str]:
-    names = list(case.tensors)
-    return [*names, "target"] if case.soft_target else names
+    return [*case.arguments, "target"] if case.target_grad else case.arguments
 
 
+#: Where another argument requires grad, every backend runs the naive form (the fused one
+#: checks that it leaves its Function, test_fused_keeps_its_single_pass_function): the
+#: fused backend's route there is every backend's.
 ARGUMENT_CASES = [
-    pytest.param(case, backend, name, id=f"{case.id}-{backend}-{name}")
-    for case in CASES
-    for backend in _backends(case)
+    pytest.param(case, backend, name, id=f"{case_id}-{name}")
+    for case, backend, case_id in _rows(("fused",))
     for name in _differentiable_arguments(case)
 ]
+
+
+def _value(case: Case, name: str, target: torch.Tensor) -> torch.Tensor:
+    value = target if name == "target" else case.tensor(name)
+    return value.detach().clone().requires_grad_()
+
+
+def _argument_reductions(case: Case, name: str) -> list[str]:
+    """The reductions a gradient to ``name`` is checked under: avg_factor divides the "mean"
+    alone; the "positives" normaliser is the detached positive target mass
+    (torchfocal._engine.reduction: a constant of the gradient, as mmdetection's num_pos), so
+    the target's gradient under it is not the derivative of the loss."""
+    if name == "avg_factor":
+        return ["mean"]
+    return [r for r in reductions(case) if not (name == "target" and r == "positives")]
 
 
 @pytest.mark.parametrize(("case", "backend", "name"), ARGUMENT_CASES)
 def test_gradcheck_every_argument(case: Case, backend: str, name: str) -> None:
     """Gradients to the input and to one other argument, against finite differences."""
-    target, required = case.target(), _required(case)
-    value = target if name == "target" else case.tensors[name]()
-    value = value.detach().clone().requires_grad_()
-    for reduction in _reductions(case):
+    target = case.target()
+    value = _value(case, name, target)
+    for reduction in _argument_reductions(case, name):
 
         def loss(x: torch.Tensor, value: torch.Tensor, reduction: str = reduction) -> Any:
             if name == "target":
-                return _call(case, backend, x, value, **required, reduction=reduction)
-            options = {**required, name: value}
-            if name != "avg_factor":
-                options["reduction"] = reduction
-            return _call(case, backend, x, target, **options)
+                return case(x, value, backend, reduction=reduction)
+            return case(x, target, backend, **{name: value, "reduction": reduction})
 
-        assert torch.autograd.gradcheck(loss, (_logits(case), value))
+        # fast mode, as gradgradcheck's above: u^T J v for random u, v
+        assert torch.autograd.gradcheck(loss, (_logits(case), value), fast_mode=True)
 
 
 @pytest.mark.parametrize(("case", "backend", "name"), ARGUMENT_CASES)
 def test_only_the_argument_requires_grad(case: Case, backend: str, name: str) -> None:
     """backward() when the input needs no gradient (it once crashed the fused Function)."""
-    target, required = case.target(), _required(case)
-    value = target if name == "target" else case.tensors[name]()
-    value = value.detach().clone().requires_grad_()
+    target = case.target()
+    value = _value(case, name, target)
     x = _logits(case).detach()
     if name == "target":
-        loss = _call(case, backend, x, value, **required)
+        loss = case(x, value, backend)
     else:
-        loss = _call(case, backend, x, target, **{**required, name: value})
+        loss = case(x, target, backend, **{name: value})
     loss.backward()
     assert value.grad is not None
     assert torch.isfinite(value.grad).all()
@@ -457,26 +304,26 @@ def _grad_fn_name(loss: torch.Tensor) -> str:
     return loss.grad_fn.name()
 
 
-@pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
+@pytest.mark.parametrize("case", [pytest.param(case, id=case.id) for case in CASES])
 def test_fused_keeps_its_single_pass_function(case: Case) -> None:
     """Only the input requires grad: the fused backend's own Function runs; when another
     argument requires grad, the naive form does (and so a different graph)."""
-    target, required = case.target(), _required(case)
-    if "avg_factor" not in case.tensors:  # class_balanced_loss divides its "mean" outside
-        required["reduction"] = "none"
+    target = case.target()
+    # class_balanced_loss divides its "mean" outside the Function
+    reduction = "none" if "none" in case.sample.reductions else case.sample.reductions[0]
     x = _logits(case)
-    assert _grad_fn_name(_call(case, "fused", x, target, **required)) == "FusedLossBackward"
+    loss = case(x, target, "fused", reduction=reduction)
+    assert _grad_fn_name(loss) == "FusedLossBackward"
     with torch.no_grad():
-        assert _call(case, "fused", x, target, **required).grad_fn is None
+        assert case(x, target, "fused", reduction=reduction).grad_fn is None
     if not _differentiable_arguments(case):
         return
     name = _differentiable_arguments(case)[0]
-    value = target if name == "target" else case.tensors[name]()
-    value = value.detach().clone().requires_grad_()
+    value = _value(case, name, target)
     if name == "target":
-        loss = _call(case, "fused", x, value, **required)
+        loss = case(x, value, "fused", reduction=reduction)
     else:
-        loss = _call(case, "fused", x, target, **{**required, name: value})
+        loss = case(x, target, "fused", **{name: value, "reduction": reduction})
     assert _grad_fn_name(loss) != "FusedLossBackward"
 
 

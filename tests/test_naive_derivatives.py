@@ -15,18 +15,23 @@ changes that projection unless u or v is orthogonal to it (probability 0). The f
 check took 5.6 to 8.4 times the CPU time of the fast one (gradgradcheck in the logits of
 the sigmoid focal, softmax focal and asymmetric losses, one run each on the shared 2-core
 machine).
+
+The losses, their option sets (each entry's ``gradient_variants``: every focusing regime),
+targets and differentiable tensor arguments come from the registry (tests/registry_cases.py):
+each loss in the float target forms it differentiates, hard (exact 0s and 1s, one-hot rows,
+whole labels) and soft, or in its plain target form where it has none.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 import torch
 
 import torchfocal
+from registry_cases import Case, float_cases
 
 F64 = torch.float64
 N, C = 4, 3
@@ -36,147 +41,67 @@ def _logits(scale: float = 3.0) -> torch.Tensor:
     return torch.randn(N, C, dtype=F64) * scale
 
 
-def _interior(shape: tuple[int, ...]) -> torch.Tensor:
-    """Soft values away from 0, 1/2 and 1 (a finite-difference step stays inside [0, 1])."""
-    return 0.05 + 0.4 * torch.rand(shape, dtype=F64) + 0.5 * (torch.rand(shape) < 0.5)
-
-
-def _distribution() -> torch.Tensor:
-    return torch.softmax(torch.randn(N, C, dtype=F64), dim=1)
-
-
-@dataclass
-class Loss:
-    """A public loss run with backend="naive" and the targets it takes."""
-
-    function: str
-    kwargs: dict[str, Any] = field(default_factory=dict)
-    #: "sigmoid" (elementwise float targets), "score" (varifocal / quality), "softmax"
-    #: (probabilities, or index targets for "index"), "bins" (DFL labels), "index" only
-    form: str = "sigmoid"
-    #: extra tensor arguments that take a gradient: name -> factory
-    tensors: dict[str, Callable[[], torch.Tensor]] = field(default_factory=dict)
-
-    def __call__(self, x: torch.Tensor, target: torch.Tensor, **tensors: Any) -> torch.Tensor:
-        function = getattr(torchfocal, self.function)
-        tensors = {name: make() for name, make in self.tensors.items()} | tensors
-        return function(x, target, backend="naive", reduction="none", **self.kwargs, **tensors)
-
-    def hard_target(self) -> torch.Tensor:
-        if self.form in ("sigmoid", "score"):
-            return (torch.rand(N, C) < 0.5).to(F64)
-        if self.form == "bins":
-            return torch.randint(0, C, (N,)).to(F64)
-        if self.form == "softmax":  # a one-hot probability target: float 0s and 1s
-            return torch.eye(C, dtype=F64)[torch.randint(0, C, (N,))]
-        return torch.randint(0, C, (N,))
-
-    def soft_target(self) -> torch.Tensor | None:
-        if self.form in ("sigmoid", "score"):
-            return _interior((N, C))
-        if self.form == "softmax":
-            return _distribution()
-        if self.form == "bins":
-            return 0.05 + 0.9 * torch.rand(N, dtype=F64) + torch.randint(0, C - 1, (N,))
-        return None
+def _class_values() -> torch.Tensor:
+    return torch.tensor([0.2, 0.5, 0.9], dtype=F64)
 
 
 def _pos_weight() -> torch.Tensor:
     return torch.tensor([0.5, 1.0, 3.0], dtype=F64)
 
 
-def _class_values() -> torch.Tensor:
-    return torch.tensor([0.2, 0.5, 0.9], dtype=F64)
+class Loss:
+    """A registry case run with backend="naive", reduction="none", and fresh values of
+    the tensor arguments it differentiates (made once per test)."""
+
+    def __init__(self, case: Case) -> None:
+        self.case = case
+        self.tensors = {name: case.tensor(name) for name in case.arguments}
+        self.tensors.pop("avg_factor", None)  # "mean" only
+
+    def __call__(self, x: torch.Tensor, target: torch.Tensor, **tensors: Any) -> torch.Tensor:
+        return self.case(x, target, "naive", reduction=self.reduction, **self.tensors | tensors)
+
+    @property
+    def reduction(self) -> str:
+        reductions = self.case.sample.reductions
+        return "none" if "none" in reductions else reductions[0]
+
+    def hard_target(self) -> torch.Tensor:
+        return self.case.target("hard")
+
+    def soft_target(self) -> torch.Tensor | None:
+        return self.case.target("soft") if self.case.target_grad else None
 
 
-def _element_weight() -> torch.Tensor:
-    return torch.linspace(0.5, 1.5, N * C, dtype=F64).reshape(N, C)
+CASES = {case.id: case for case in float_cases()}
+LOSSES = list(CASES)
+SOFT = [name for name, case in CASES.items() if case.target_grad]
 
 
-LOSSES: dict[str, Loss] = {}
-for gamma in (0.0, 0.3, 1.0, 2.5):
-    LOSSES[f"sigmoid_focal-{gamma}"] = Loss(
-        "sigmoid_focal_loss",
-        {"gamma": gamma},
-        tensors={"alpha": _class_values, "weight": _element_weight, "pos_weight": _pos_weight},
-    )
-    LOSSES[f"softmax_focal-{gamma}"] = Loss(
-        "softmax_focal_loss",
-        {"gamma": gamma, "label_smoothing": 0.0},
-        "softmax",
-        {"alpha": _class_values, "weight": _class_values},
-    )
-    LOSSES[f"poly1_sigmoid-{gamma}"] = Loss(
-        "poly1_focal_loss",
-        {"gamma": gamma, "epsilon": 1.5},
-        tensors={"alpha": _class_values, "weight": _element_weight},
-    )
-    LOSSES[f"poly1_softmax-{gamma}"] = Loss(
-        "poly1_focal_loss",
-        {"gamma": gamma, "epsilon": 1.5, "activation": "softmax"},
-        "softmax",
-        {"alpha": _class_values},
-    )
-    LOSSES[f"class_balanced_focal-{gamma}"] = Loss(
-        "class_balanced_loss", {"gamma": gamma, "loss": "focal"}, "index", {"weight": _pos_weight}
-    )
-    LOSSES[f"class_balanced_softmax-{gamma}"] = Loss(
-        "class_balanced_loss",
-        {"gamma": gamma, "loss": "softmax"},
-        "index",
-        {"weight": _pos_weight},
-    )
-for gamma in (0.3, 2.0):
-    LOSSES[f"star-{gamma}"] = Loss(
-        "sigmoid_focal_loss_star",
-        {"gamma": gamma, "beta": 1.0},
-        tensors={"alpha": _class_values, "weight": _element_weight},
-    )
-for gamma_pos, gamma_neg, clip in ((0.0, 4.0, 0.05), (0.5, 0.3, 0.0), (1.0, 0.5, 0.2)):
-    LOSSES[f"asymmetric-{gamma_pos}-{gamma_neg}-{clip}"] = Loss(
-        "asymmetric_loss",
-        {"gamma_pos": gamma_pos, "gamma_neg": gamma_neg, "clip": clip},
-        tensors={"weight": _element_weight},
-    )
-for gamma, iou_weighted in ((0.5, True), (2.0, False)):
-    LOSSES[f"varifocal-{gamma}-{iou_weighted}"] = Loss(
-        "varifocal_loss",
-        {"gamma": gamma, "iou_weighted": iou_weighted},
-        "score",
-        {"weight": _element_weight},
-    )
-for beta in (0.0, 1.0, 2.0, 3.5):
-    LOSSES[f"quality-{beta}"] = Loss(
-        "quality_focal_loss", {"beta": beta}, "score", {"weight": _element_weight}
-    )
-LOSSES["poly1_ce_sigmoid"] = Loss("poly1_cross_entropy", {"activation": "sigmoid"})
-LOSSES["poly1_ce_softmax"] = Loss("poly1_cross_entropy", {}, "softmax")
-LOSSES["class_balanced_sigmoid"] = Loss(
-    "class_balanced_loss", {"loss": "sigmoid"}, "index", {"weight": _pos_weight}
-)
-LOSSES["distribution"] = Loss(
-    "distribution_focal_loss",
-    {},
-    "bins",
-    {"weight": lambda: torch.linspace(0.5, 1.5, N, dtype=F64)},
-)
-
-SOFT = [name for name, loss in LOSSES.items() if loss.form != "index"]
+def _loss(name: str) -> Loss:
+    return Loss(CASES[name])
 
 
 def _no_nan_in_second_derivatives(loss: Loss, x: torch.Tensor, target: torch.Tensor) -> None:
     x = x.clone().requires_grad_(True)
-    tensors = {name: make().to(x.dtype) for name, make in loss.tensors.items()}
+    tensors = {name: value.to(x.dtype) for name, value in loss.tensors.items()}
     (grad,) = torch.autograd.grad(loss(x, target, **tensors).sum(), x, create_graph=True)
     (second,) = torch.autograd.grad((grad * torch.randn_like(grad)).sum(), x)
     assert torch.isfinite(grad).all() and torch.isfinite(second).all()
 
 
+def _skip(name: str) -> Any:
+    reason = CASES[name].info.no_second_derivatives
+    return [pytest.mark.skip(reason=reason)] if reason else []
+
+
 @pytest.mark.parametrize(
-    ("name", "kind"), [(name, "hard") for name in LOSSES] + [(name, "soft") for name in SOFT]
+    ("name", "kind"),
+    [pytest.param(name, "hard", marks=_skip(name)) for name in LOSSES]
+    + [pytest.param(name, "soft", marks=_skip(name)) for name in SOFT],
 )
 def test_gradgradcheck_in_the_logits(name: str, kind: str) -> None:
-    loss = LOSSES[name]
+    loss = _loss(name)
     target = loss.hard_target() if kind == "hard" else loss.soft_target()
     assert target is not None
     x = _logits()
@@ -198,7 +123,7 @@ def test_confident_logits_keep_second_derivatives_finite(
 ) -> None:
     """Logits from +-20 to +-1e4 (p_t near 0 and 1, gamma < 1 included), past exp's range in
     float32 (89), where a logaddexp's second derivative, for one, is NaN."""
-    loss = LOSSES[name]
+    loss = _loss(name)
     target = loss.hard_target() if kind == "hard" else loss.soft_target()
     assert target is not None
     if target.is_floating_point():
@@ -207,10 +132,10 @@ def test_confident_logits_keep_second_derivatives_finite(
     _no_nan_in_second_derivatives(loss, x, target)
 
 
-@pytest.mark.parametrize("name", SOFT)
+@pytest.mark.parametrize("name", [pytest.param(name, marks=_skip(name)) for name in SOFT])
 def test_gradgradcheck_in_logits_and_soft_targets(name: str) -> None:
     """Second derivatives in (x, target) together, mixed ones included, at interior targets."""
-    loss = LOSSES[name]
+    loss = _loss(name)
     target = loss.soft_target()
     assert target is not None
     inputs = (_logits().requires_grad_(True), target.requires_grad_(True))
@@ -222,10 +147,10 @@ def test_gradgradcheck_in_logits_and_soft_targets(name: str) -> None:
 def test_gradcheck_in_every_tensor_argument(name: str) -> None:
     """First derivatives in x, the target where it is a float, and alpha / weight /
     pos_weight, at hard targets (exact 0s and 1s)."""
-    loss = LOSSES[name]
+    loss = _loss(name)
     target = loss.hard_target()
     names = list(loss.tensors)
-    tensors = [loss.tensors[key]().requires_grad_(True) for key in names]
+    tensors = [loss.tensors[key].requires_grad_(True) for key in names]
     inputs: list[torch.Tensor] = [_logits().requires_grad_(True)]
     if target.is_floating_point():
         inputs.append(target.requires_grad_(True))
@@ -241,7 +166,8 @@ def test_gradcheck_in_every_tensor_argument(name: str) -> None:
     masks = [not (target.is_floating_point() and i == 1) for i in range(len(inputs))]
     for i, tensor in enumerate(inputs):
         tensor.requires_grad_(masks[i])
-    assert torch.autograd.gradcheck(evaluate, tuple(inputs))
+    # fast mode, as gradgradcheck's: u^T J v for random u, v
+    assert torch.autograd.gradcheck(evaluate, tuple(inputs), fast_mode=True)
 
 
 def _one_sided(
@@ -253,10 +179,10 @@ def _one_sided(
     return sum(c * f(y + k * h * direction) for k, c in enumerate(weights)) / (12 * h)
 
 
-@pytest.mark.parametrize("name", [n for n in SOFT if LOSSES[n].form != "bins"])
+@pytest.mark.parametrize("name", [n for n in SOFT if CASES[n].form != "label"])
 def test_target_derivative_at_0_and_1_is_the_one_sided_limit(name: str) -> None:
     """d loss / d target at targets exactly 0 and 1 (inward finite differences)."""
-    loss = LOSSES[name]
+    loss = _loss(name)
     # Moderate logits: for gamma < 1 the loss's higher derivatives in the target grow like
     # q^(gamma - 5), which a finite-difference stencil must not meet at a tiny q.
     x = _logits(scale=1.5)
@@ -270,7 +196,7 @@ def test_target_derivative_at_0_and_1_is_the_one_sided_limit(name: str) -> None:
             inward = 1.0 if target.view(-1)[index] == 0 else -1.0
             direction.view(-1)[index] = inward
             expected = _one_sided(lambda y: loss(x, y).sum(), target.detach(), direction)
-            if loss.function == "varifocal_loss" and inward > 0:
+            if loss.case.sample.negative_at_zero and inward > 0:
                 # q = 0 is the negative branch, constant in q (the loss jumps to the positive
                 # branch for q > 0): its derivative is 0.
                 expected = torch.zeros((), dtype=F64)
@@ -280,7 +206,13 @@ def test_target_derivative_at_0_and_1_is_the_one_sided_limit(name: str) -> None:
 
 def test_distribution_label_derivative_at_the_end_bins() -> None:
     """DFL labels exactly 0 and n: the one-sided derivative from inside [0, n]."""
-    loss = LOSSES["distribution"]
+    weight = torch.linspace(0.5, 1.5, N, dtype=F64)
+
+    def loss(x: torch.Tensor, label: torch.Tensor) -> torch.Tensor:
+        return torchfocal.distribution_focal_loss(
+            x, label, weight=weight, backend="naive", reduction="none"
+        )
+
     x = _logits(scale=1.5)
     label = torch.tensor([0.0, 2.0, 0.0, 2.0], dtype=F64, requires_grad=True)
     (grad,) = torch.autograd.grad(loss(x, label).sum(), label)

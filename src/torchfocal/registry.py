@@ -11,7 +11,9 @@ from __future__ import annotations
 from .losses import (
     API_SECTIONS,
     BACKENDS,
+    FLOAT_FORMS,
     FORM_KINDS,
+    GRAD_SHAPES,
     LOSSES,
     SIGMOID_FORMS,
     SIGMOID_REDUCTIONS,
@@ -25,7 +27,9 @@ from .losses import (
 __all__ = [
     "API_SECTIONS",
     "BACKENDS",
+    "FLOAT_FORMS",
     "FORM_KINDS",
+    "GRAD_SHAPES",
     "LOSSES",
     "SIGMOID_FORMS",
     "SIGMOID_REDUCTIONS",

@@ -17,7 +17,9 @@ from typing import Any
 # The registry's types, for torchfocal.registry (which re-exports them).
 from ._registry import API_SECTIONS as API_SECTIONS
 from ._registry import BACKENDS as BACKENDS
+from ._registry import FLOAT_FORMS as FLOAT_FORMS
 from ._registry import FORM_KINDS as FORM_KINDS
+from ._registry import GRAD_SHAPES as GRAD_SHAPES
 from ._registry import SIGMOID_FORMS as SIGMOID_FORMS
 from ._registry import SIGMOID_REDUCTIONS as SIGMOID_REDUCTIONS
 from ._registry import SOFTMAX_FORMS as SOFTMAX_FORMS

@@ -33,6 +33,14 @@ FORM_KINDS = (*TARGET_KINDS, "int_mask", "soft", "probabilities")
 SIGMOID_FORMS = ("mask", "int_mask", "soft", "index")
 SOFTMAX_FORMS = ("index", "probabilities")
 
+#: The target forms whose values are floats (the loss may take a gradient in them).
+FLOAT_FORMS = ("soft", "score", "probabilities", "label")
+
+#: The shapes a tensor argument of :attr:`Sample.grad_arguments` takes on the (N, C) sample
+#: input: "element" (N, C), one value per logit; "class" (C,), one per class; "location"
+#: (N,), one per location; "scalar" (), a 0-d tensor.
+GRAD_SHAPES = ("element", "class", "location", "scalar")
+
 #: The reductions of the sigmoid (elementwise) forms.
 SIGMOID_REDUCTIONS = ("none", "mean", "sum", "positives")
 
@@ -81,15 +89,36 @@ class Sample:
     reductions: tuple[str, ...] = ("none", "mean", "sum")
     #: Every target form this call takes (of :data:`FORM_KINDS`; empty: :attr:`target`).
     forms: tuple[str, ...] = ()
+    #: The tensor arguments of this call that take a gradient, by name, with the shape each
+    #: takes (of :data:`GRAD_SHAPES`), as PyTorch's OpInfo declares its sample inputs: the
+    #: autograd tests (tests/registry_cases.py) make each, check its gradient and that it
+    #: alone may require grad. A value of :attr:`options` of that name is replaced by theirs.
+    grad_arguments: Mapping[str, str] = field(default_factory=dict)
+    #: The loss is differentiable in its float targets (the forms of :data:`FLOAT_FORMS`
+    #: among :attr:`forms`) at values inside their range.
+    target_grad: bool = True
+    #: A score of 0 marks a negative, another branch of the loss that is constant in the
+    #: score: the loss jumps at a score of 0, and its derivative there is 0 (varifocal).
+    negative_at_zero: bool = False
 
     def __post_init__(self) -> None:
         if self.target not in TARGET_KINDS:
             raise ValueError(f"target must be one of {TARGET_KINDS}; got {self.target!r}")
         if not set(self.forms) <= set(FORM_KINDS):
             raise ValueError(f"forms must be of {FORM_KINDS}; got {self.forms!r}")
+        if not set(self.grad_arguments.values()) <= set(GRAD_SHAPES):
+            raise ValueError(
+                f"grad_arguments' shapes must be of {GRAD_SHAPES}; got {self.grad_arguments!r}"
+            )
         object.__setattr__(self, "forms", self.forms or (self.target,))
         object.__setattr__(self, "options", _frozen(self.options))
         object.__setattr__(self, "module_options", _frozen(self.module_options))
+        object.__setattr__(self, "grad_arguments", _frozen(self.grad_arguments))
+
+    @property
+    def grad_targets(self) -> tuple[str, ...]:
+        """The target forms in which the loss takes a gradient (:attr:`target_grad`)."""
+        return tuple(form for form in self.forms if form in FLOAT_FORMS) if self.target_grad else ()
 
 
 @dataclass(frozen=True)
@@ -133,6 +162,13 @@ class LossInfo:
     #: Option sets where the loss's math is pushed furthest (an overflowing product, the
     #: largest focusing), which the extreme-logit tests run beside the first variant.
     extreme_variants: tuple[Mapping[str, Any], ...] = ()
+    #: Option sets at which the autograd tests check the loss's derivatives (each focusing
+    #: parameter at 0, below 1, at 1 and above 1, where a power q^gamma's derivatives change
+    #: form; per-class values for the samples' classes). Empty: the samples' options only.
+    gradient_variants: tuple[Mapping[str, Any], ...] = ()
+    #: Why the loss's second derivatives are not checked ("": they are), as where the loss
+    #: is piecewise linear in the logits and its second derivative is 0 wherever it exists.
+    no_second_derivatives: str = ""
 
     def __post_init__(self) -> None:
         if self.form not in ("elementwise", "per_location", "region"):
@@ -156,7 +192,7 @@ class LossInfo:
             object.__setattr__(self, "reference", self.name)
         if not self.label:
             object.__setattr__(self, "label", self.name.removesuffix("_loss"))
-        for name in ("variants", "extreme_variants"):
+        for name in ("variants", "extreme_variants", "gradient_variants"):
             object.__setattr__(self, name, tuple(_frozen(v) for v in getattr(self, name)))
 
     @property

@@ -266,7 +266,14 @@ LOSSES = (
         function=asymmetric_loss,
         module="AsymmetricLoss",
         form="elementwise",
-        samples=(Sample("mask", reductions=SIGMOID_REDUCTIONS, forms=SIGMOID_FORMS),),
+        samples=(
+            Sample(
+                "mask",
+                reductions=SIGMOID_REDUCTIONS,
+                forms=SIGMOID_FORMS,
+                grad_arguments={"weight": "element", "avg_factor": "scalar"},
+            ),
+        ),
         docs="math.md#asymmetric-loss-ridnik-et-al-2021",
         section=("focal-family", 20),
         kernel="asymmetric",
@@ -280,6 +287,11 @@ LOSSES = (
         extreme_variants=(
             {"gamma_pos": 2.0, "gamma_neg": 0.5, "clip": 0.0},
             {"gamma_pos": 0.0, "gamma_neg": 4.0, "clip": 0.7},
+        ),
+        gradient_variants=(
+            {"gamma_pos": 0.0, "gamma_neg": 4.0, "clip": 0.05},
+            {"gamma_pos": 0.5, "gamma_neg": 0.3, "clip": 0.0},
+            {"gamma_pos": 1.0, "gamma_neg": 0.5, "clip": 0.2},
         ),
     ),
 )

@@ -236,6 +236,7 @@ LOSSES = (
                 "index",
                 options={"weight": torch.tensor(_SAMPLE_WEIGHT, dtype=torch.float64)},
                 module_options={"counts": _SAMPLE_COUNTS, "beta": 0.99},
+                grad_arguments={"weight": "class"},
             ),
         ),
         docs="math.md#class-balanced-weights-cui-et-al-cvpr-2019",
@@ -243,5 +244,10 @@ LOSSES = (
         kernel="sigmoid_focal",
         # the focal or cross-entropy loss with class weights: their oracles
         reference=None,
+        gradient_variants=(
+            *({"loss": "focal", "gamma": gamma} for gamma in (0.0, 0.3, 1.0, 2.5)),
+            *({"loss": "softmax", "gamma": gamma} for gamma in (0.0, 0.3, 1.0, 2.5)),
+            {"loss": "sigmoid"},
+        ),
     ),
 )

@@ -348,7 +348,13 @@ LOSSES = (
         function=dice_focal_loss,
         module="DiceFocalLoss",
         form="region",
-        samples=(Sample("index", reductions=("mean", "sum")),),
+        samples=(
+            Sample(
+                "index",
+                reductions=("mean", "sum"),
+                grad_arguments={"weight": "class", "alpha": "class"},
+            ),
+        ),
         docs="math.md#dice-focal-ce",
         section=("region", 50),
         kernel="regions",
@@ -357,7 +363,7 @@ LOSSES = (
         function=dice_ce_loss,
         module="DiceCELoss",
         form="region",
-        samples=(Sample("index", reductions=("mean", "sum")),),
+        samples=(Sample("index", reductions=("mean", "sum"), grad_arguments={"weight": "class"}),),
         docs="math.md#dice-focal-ce",
         section=("region", 60),
         kernel="regions",

@@ -195,7 +195,7 @@ LOSSES = (
         function=distribution_focal_loss,
         module="DistributionFocalLoss",
         form="per_location",
-        samples=(Sample("label"),),
+        samples=(Sample("label", grad_arguments={"weight": "location", "avg_factor": "scalar"}),),
         docs="math.md#distribution-focal-loss-li-et-al-2020",
         section=("focal-family", 70),
         # the softmax focal kernel against the two-bin target

@@ -208,7 +208,14 @@ LOSSES = (
         function=sigmoid_focal_loss_star,
         module="SigmoidFocalLossStar",
         form="elementwise",
-        samples=(Sample("mask", reductions=SIGMOID_REDUCTIONS, forms=SIGMOID_FORMS),),
+        samples=(
+            Sample(
+                "mask",
+                reductions=SIGMOID_REDUCTIONS,
+                forms=SIGMOID_FORMS,
+                grad_arguments={"weight": "element", "alpha": "class", "avg_factor": "scalar"},
+            ),
+        ),
         docs="math.md#fl-lin-et-al-2017-appendix-a",
         section=("focal-family", 10),
         kernel="focal_star",
@@ -219,5 +226,6 @@ LOSSES = (
         ),
         extreme_variants=({"gamma": 4.0, "beta": 1.0},),  # gamma x overflows
         label="star",
+        gradient_variants=({"gamma": 0.3, "beta": 1.0}, {"gamma": 2.0, "beta": 1.0}),
     ),
 )

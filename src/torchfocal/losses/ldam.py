@@ -219,6 +219,7 @@ LOSSES = (
                 "index",
                 options={"class_counts": [40.0, 8.0, 2.0]},
                 module_options={"class_counts": [40.0, 8.0, 2.0]},
+                grad_arguments={"weight": "class"},
             ),
         ),
         docs="math.md#ldam-and-deferred-re-weighting-cao-et-al-2019",

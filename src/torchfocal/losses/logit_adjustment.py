@@ -237,6 +237,7 @@ LOSSES = (
                 options={"prior": [40.0, 8.0, 2.0]},
                 module_options={"prior": [40.0, 8.0, 2.0]},
                 forms=SOFTMAX_FORMS,
+                grad_arguments={"weight": "class"},
             ),
         ),
         docs="math.md#logit-adjustment-and-the-balanced-softmax-menon-et-al-2021-ren-et-al-2020",

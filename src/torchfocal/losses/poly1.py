@@ -569,13 +569,19 @@ LOSSES = (
         module="Poly1FocalLoss",
         form="elementwise",
         samples=(
-            Sample("mask", reductions=SIGMOID_REDUCTIONS, forms=SIGMOID_FORMS),
+            Sample(
+                "mask",
+                reductions=SIGMOID_REDUCTIONS,
+                forms=SIGMOID_FORMS,
+                grad_arguments={"weight": "element", "alpha": "class", "avg_factor": "scalar"},
+            ),
             Sample(
                 "index",
                 options={"activation": "softmax"},
                 module_options={"activation": "softmax"},
                 triton=False,
                 forms=SOFTMAX_FORMS,
+                grad_arguments={"weight": "class", "alpha": "class"},
             ),
         ),
         docs="math.md#poly-1-leng-et-al-2022",
@@ -589,19 +595,31 @@ LOSSES = (
             {"epsilon": 2.5, "gamma": 0.5, "alpha": [0.2, 0.4, 0.6, 0.8]},
         ),
         extreme_variants=({"gamma": 0.0, "epsilon": -1.0},),
+        gradient_variants=(
+            {"gamma": 0.0, "epsilon": 1.5},
+            {"gamma": 0.3, "epsilon": 1.5},
+            {"gamma": 1.0, "epsilon": 1.5},
+            {"gamma": 2.5, "epsilon": 1.5},
+        ),
     ),
     LossInfo(
         function=poly1_cross_entropy,
         module="Poly1CrossEntropyLoss",
         form="per_location",
         samples=(
-            Sample("index", triton=False, forms=SOFTMAX_FORMS),
+            Sample(
+                "index",
+                triton=False,
+                forms=SOFTMAX_FORMS,
+                grad_arguments={"weight": "class"},
+            ),
             Sample(
                 "mask",
                 options={"activation": "sigmoid"},
                 module_options={"activation": "sigmoid"},
                 reductions=SIGMOID_REDUCTIONS,
                 forms=SIGMOID_FORMS,
+                grad_arguments={"weight": "element", "avg_factor": "scalar"},
             ),
         ),
         docs="math.md#poly-1-leng-et-al-2022",

@@ -205,12 +205,19 @@ LOSSES = (
         function=quality_focal_loss,
         module="QualityFocalLoss",
         form="elementwise",
-        samples=(Sample("score", reductions=SIGMOID_REDUCTIONS),),
+        samples=(
+            Sample(
+                "score",
+                reductions=SIGMOID_REDUCTIONS,
+                grad_arguments={"weight": "element", "avg_factor": "scalar"},
+            ),
+        ),
         docs="math.md#quality-focal-loss-li-et-al-2020",
         section=("focal-family", 60),
         kernel="quality_focal",
         variants=({"beta": 1.0}, {"beta": 0.0}, {"beta": 2.0}, {"beta": 3.5}),
         extreme_variants=({"beta": 2.5},),
         label="quality",
+        gradient_variants=({"beta": 0.0}, {"beta": 1.0}, {"beta": 2.0}, {"beta": 3.5}),
     ),
 )

@@ -539,10 +539,29 @@ LOSSES = (
         function=sigmoid_focal_loss,
         module="SigmoidFocalLoss",
         form="elementwise",
-        samples=(Sample("mask", reductions=SIGMOID_REDUCTIONS, forms=SIGMOID_FORMS),),
+        samples=(
+            Sample(
+                "mask",
+                reductions=SIGMOID_REDUCTIONS,
+                forms=SIGMOID_FORMS,
+                grad_arguments={
+                    "weight": "element",
+                    "pos_weight": "class",
+                    "alpha": "class",
+                    "avg_factor": "scalar",
+                },
+            ),
+        ),
         docs="math.md#sigmoid-focal-loss",
         section=("focal", 10),
         kernel="sigmoid_focal",
         label="sigmoid",
+        gradient_variants=(
+            {"gamma": 0.0},
+            {"gamma": 0.3},
+            {"gamma": 1.0},
+            {"gamma": 2.5},
+            {"gamma": 0.5, "label_smoothing": 0.1},
+        ),
     ),
 )

@@ -545,10 +545,23 @@ LOSSES = (
         function=softmax_focal_loss,
         module="SoftmaxFocalLoss",
         form="per_location",
-        samples=(Sample("index", forms=SOFTMAX_FORMS),),
+        samples=(
+            Sample(
+                "index",
+                forms=SOFTMAX_FORMS,
+                grad_arguments={"weight": "class", "alpha": "class"},
+            ),
+        ),
         docs="math.md#softmax-focal-loss",
         section=("focal", 20),
         kernel="softmax_focal",
         label="softmax",
+        gradient_variants=(
+            {"gamma": 0.0},
+            {"gamma": 0.3},
+            {"gamma": 1.0},
+            {"gamma": 2.5},
+            {"gamma": 0.5, "label_smoothing": 0.2},
+        ),
     ),
 )

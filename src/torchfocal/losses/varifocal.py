@@ -233,7 +233,14 @@ LOSSES = (
         function=varifocal_loss,
         module="VarifocalLoss",
         form="elementwise",
-        samples=(Sample("score", reductions=SIGMOID_REDUCTIONS),),
+        samples=(
+            Sample(
+                "score",
+                reductions=SIGMOID_REDUCTIONS,
+                grad_arguments={"weight": "element", "avg_factor": "scalar"},
+                negative_at_zero=True,
+            ),
+        ),
         docs="math.md#varifocal-loss-zhang-et-al-2021",
         section=("focal-family", 50),
         kernel="varifocal",
@@ -242,6 +249,10 @@ LOSSES = (
             {},
             {"alpha": 0.25, "gamma": 0.5, "iou_weighted": False},
             {"alpha": 1.0, "gamma": 0.0},
+        ),
+        gradient_variants=(
+            {"gamma": 0.5, "iou_weighted": True},
+            {"gamma": 2.0, "iou_weighted": False},
         ),
     ),
 )
