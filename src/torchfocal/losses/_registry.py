@@ -166,9 +166,11 @@ class LossInfo:
     #: parameter at 0, below 1, at 1 and above 1, where a power q^gamma's derivatives change
     #: form; per-class values for the samples' classes). Empty: the samples' options only.
     gradient_variants: tuple[Mapping[str, Any], ...] = ()
-    #: Why the loss's second derivatives are not checked ("": they are), as where the loss
-    #: is piecewise linear in the logits and its second derivative is 0 wherever it exists.
-    no_second_derivatives: str = ""
+    #: Why the loss's gradient in the logits is not the derivative of its value, by design
+    #: (a factor of the logits held constant, as mmdetection's Seesaw holds its compensation
+    #: factor): the autograd tests then check it against no finite differences in the
+    #: logits, of the first or the second derivative. "": it is the derivative.
+    inexact_gradient: str = ""
 
     def __post_init__(self) -> None:
         if self.form not in ("elementwise", "per_location", "region"):
