@@ -21,6 +21,7 @@ from torchfocal.registry import LOSSES, LossInfo, Sample
 F64 = torch.float64
 #: The registry's sample input: (N, C) logits (its samples' per-class options have C values).
 N, C = 4, 3
+SHAPE = (N, C)
 
 
 @dataclass(frozen=True)
@@ -114,6 +115,7 @@ def make_target(info: LossInfo, sample: Sample, form: str, kind: str = "soft") -
 
 
 def logits(scale: float = 3.0) -> torch.Tensor:
+    """(N, C) float64 logits, most of them where the losses bend (|x| < 2 scale)."""
     return torch.randn(N, C, dtype=F64) * scale
 
 

@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 
 import torchfocal
-from registry_cases import Case, cases, reductions
+from registry_cases import SHAPE, Case, cases, logits, reductions
 
 DOUBLE = torch.float64
 #: The shape of the tests below the registry's cases (which take the registry's sample).
@@ -80,8 +80,8 @@ SECOND_CASES = [_second(*row) for row in _rows(("naive", "fused", "compiled"))]
 PRODUCER_CASES = [pytest.param(case, b, id=i) for case, b, i in _rows(("fused", "compiled"))]
 
 
-def _logits(case: Case) -> torch.Tensor:
-    return (3 * torch.randn(4, 3, dtype=DOUBLE)).requires_grad_()
+def _logits() -> torch.Tensor:
+    return logits().requires_grad_()
 
 
 def _with_divisor(case: Case, reduction: str, options: dict[str, Any]) -> dict[str, Any]:
@@ -104,7 +104,7 @@ def test_gradgradcheck(case: Case, backend: str) -> None:
         chosen = ["mean"] if "mean" in chosen else chosen[-1:]
     for reduction in chosen:
         options = _with_divisor(case, reduction, tensors)
-        x = _logits(case)
+        x = _logits()
         # fast mode: a random projection of the Jacobian (tests/test_naive_derivatives.py)
         assert torch.autograd.gradgradcheck(
             lambda x, options=options: case(x, target, backend, **options),
@@ -118,8 +118,8 @@ def test_second_derivative_through_a_producer(case: Case, backend: str) -> None:
     """d/dw of dL/dw with logits 3 tanh(w x0): the issue's reproduction, for every loss
     (against finite differences where the entry does not say why not)."""
     target = case.target()
-    x0 = torch.randn(4, 3, dtype=DOUBLE)
-    probe = torch.randn(4, 3, dtype=DOUBLE)
+    x0 = torch.randn(SHAPE, dtype=DOUBLE)
+    probe = torch.randn(SHAPE, dtype=DOUBLE)
 
     def first(w: torch.Tensor, chosen: str) -> torch.Tensor:
         loss = case(3 * torch.tanh(w * x0), target, chosen)
@@ -194,7 +194,7 @@ def test_gradcheck_every_argument(case: Case, backend: str, name: str) -> None:
 
         # fast mode, as gradgradcheck's above: u^T J v for random u, v
         # (the input's gradient is checked too, where it is the derivative of the loss)
-        x = _logits(case).requires_grad_(not case.info.inexact_gradient)
+        x = _logits().requires_grad_(not case.info.inexact_gradient)
         assert torch.autograd.gradcheck(loss, (x, value), fast_mode=True)
 
 
@@ -203,7 +203,7 @@ def test_only_the_argument_requires_grad(case: Case, backend: str, name: str) ->
     """backward() when the input needs no gradient (it once crashed the fused Function)."""
     target = case.target()
     value = _value(case, name, target)
-    x = _logits(case).detach()
+    x = _logits().detach()
     if name == "target":
         loss = case(x, value, backend)
     else:
@@ -323,7 +323,7 @@ def test_fused_keeps_its_single_pass_function(case: Case) -> None:
     target = case.target()
     # a reduced loss: the region losses keep "none" on their naive form (its entries' weights)
     reduction = "mean" if "mean" in case.sample.reductions else case.sample.reductions[0]
-    x = _logits(case)
+    x = _logits()
     assert _runs_the_fused_function(case(x, target, "fused", reduction=reduction))
     with torch.no_grad():
         assert case(x, target, "fused", reduction=reduction).grad_fn is None

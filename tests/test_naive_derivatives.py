@@ -31,14 +31,10 @@ import pytest
 import torch
 
 import torchfocal
-from registry_cases import Case, float_cases
+from registry_cases import Case, N, float_cases
+from registry_cases import logits as _logits
 
 F64 = torch.float64
-N, C = 4, 3
-
-
-def _logits(scale: float = 3.0) -> torch.Tensor:
-    return torch.randn(N, C, dtype=F64) * scale
 
 
 def _class_values() -> torch.Tensor:
@@ -96,9 +92,7 @@ def _skip(name: str) -> Any:
 
 
 @pytest.mark.parametrize(
-    ("name", "kind"),
-    [pytest.param(name, "hard", marks=_skip(name)) for name in LOSSES]
-    + [pytest.param(name, "soft", marks=_skip(name)) for name in SOFT],
+    ("name", "kind"), [(name, "hard") for name in LOSSES] + [(name, "soft") for name in SOFT]
 )
 def test_gradgradcheck_in_the_logits(name: str, kind: str) -> None:
     loss = _loss(name)
@@ -106,6 +100,8 @@ def test_gradgradcheck_in_the_logits(name: str, kind: str) -> None:
     assert target is not None
     x = _logits()
     _no_nan_in_second_derivatives(loss, x, target)
+    if loss.case.info.inexact_gradient:  # finite, but no derivative of the loss
+        return
     assert torch.autograd.gradgradcheck(
         lambda z: loss(z, target), (x.requires_grad_(True),), fast_mode=True
     )
