@@ -123,16 +123,17 @@ def variants(info: LossInfo) -> list[Mapping[str, Any]]:
     return list(info.gradient_variants) or [{}]
 
 
-def cases(*, every_variant: bool) -> list[Case]:
-    """Every entry, sample and target form, with every gradient variant of the entry or with
-    one per form (cycling through them, so that each variant runs in some form)."""
+def cases() -> list[Case]:
+    """Every entry, sample and target form, each form with one of the entry's gradient
+    variants in turn, in as many calls as it takes to run every form and every variant
+    (not their product: the forms are read before the options act)."""
     found = []
     for info in LOSSES:
         for sample in info.samples:
             options = variants(info)
-            for i, form in enumerate(sample.forms):
-                picked = options if every_variant else [options[i % len(options)]]
-                found += [Case(info, sample, form, variant) for variant in picked]
+            for i in range(max(len(sample.forms), len(options))):
+                form = sample.forms[i % len(sample.forms)]
+                found.append(Case(info, sample, form, options[i % len(options)]))
     return found
 
 

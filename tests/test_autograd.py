@@ -13,7 +13,7 @@ The losses, their target forms, the tensor arguments that take a gradient and th
 sets come from the registry (tests/registry_cases.py): every loss on every backend but the
 Triton one (whose gradients beyond dloss/dinput are the naive form's, as the fused
 backend's: tests/test_triton_family.py checks that they are), in every target form of its
-samples, each form with one of the entry's ``gradient_variants`` in turn.
+samples and in each of the entry's ``gradient_variants`` (not their product).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 
 import torchfocal
-from registry_cases import SHAPE, Case, cases, logits, reductions
+from registry_cases import SHAPE, Case, cases, logits, reductions, variants
 
 DOUBLE = torch.float64
 #: The shape of the tests below the registry's cases (which take the registry's sample).
@@ -50,19 +50,23 @@ def _positive(*shape: int) -> Callable[[], torch.Tensor]:
     return lambda: torch.rand(*shape, dtype=DOUBLE) + 0.5
 
 
-CASES = cases(every_variant=False)
+CASES = cases()
+
+
+def _first(case: Case) -> bool:
+    """The sample's first form with the entry's first variant."""
+    return case.form == case.sample.forms[0] and case.variant == variants(case.info)[0]
 
 
 def _rows(backends: tuple[str, ...]) -> list[tuple[Case, str, str]]:
     """(case, backend, id) for every case on each of ``backends`` ("compiled": each
-    sample's first form only; "triton" never: its gradients beyond dloss/dinput are the
+    sample's first case only, each reduction being a program of its own to compile; "triton" never: its gradients beyond dloss/dinput are the
     naive form's, tests/test_triton_family.py)."""
     return [
         (case, backend, f"{case.id}-{backend}")
         for case in CASES
         for backend in backends
-        if backend in case.info.backends
-        and (backend != "compiled" or case.form == case.sample.forms[0])
+        if backend in case.info.backends and (backend != "compiled" or _first(case))
     ]
 
 
@@ -157,10 +161,10 @@ def _differentiable_arguments(case: Case) -> list[str]:
 
 #: Where another argument requires grad, every backend runs the naive form (the fused one
 #: checks that it leaves its Function, test_fused_keeps_its_single_pass_function): the
-#: fused backend's route there is every backend's.
+#: fused backend's route there is the compiled one's too.
 ARGUMENT_CASES = [
     pytest.param(case, backend, name, id=f"{case_id}-{name}")
-    for case, backend, case_id in _rows(("fused",))
+    for case, backend, case_id in _rows(("naive", "fused"))
     for name in _differentiable_arguments(case)
 ]
 
