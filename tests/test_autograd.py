@@ -59,9 +59,10 @@ def _first(case: Case) -> bool:
 
 
 def _rows(backends: tuple[str, ...]) -> list[tuple[Case, str, str]]:
-    """(case, backend, id) for every case on each of ``backends`` ("compiled": each
-    sample's first case only, each reduction being a program of its own to compile; "triton" never: its gradients beyond dloss/dinput are the
-    naive form's, tests/test_triton_family.py)."""
+    """(case, backend, id) for every case on each of ``backends``; "compiled" runs each
+    sample's first case only (each reduction and option set is a program of its own to
+    compile); "triton" never: its gradients beyond dloss/dinput are the naive form's
+    (tests/test_triton_family.py)."""
     return [
         (case, backend, f"{case.id}-{backend}")
         for case in CASES
