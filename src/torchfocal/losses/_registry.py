@@ -133,6 +133,11 @@ class LossInfo:
     #: Option sets where the loss's math is pushed furthest (an overflowing product, the
     #: largest focusing), which the extreme-logit tests run beside the first variant.
     extreme_variants: tuple[Mapping[str, Any], ...] = ()
+    #: Why the loss's gradient in the logits is not the derivative of its value, by design
+    #: (a factor of the logits held constant, as mmdetection's Seesaw holds its compensation
+    #: factor): the autograd tests then check it against no finite differences in the
+    #: logits, of the first or the second derivative. "": it is the derivative.
+    inexact_gradient: str = ""
 
     def __post_init__(self) -> None:
         if self.form not in ("elementwise", "per_location", "region"):

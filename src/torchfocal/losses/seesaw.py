@@ -297,5 +297,9 @@ LOSSES = (
         section=("long-tail-state", 10),
         kernel="softmax_focal",
         state=("class_counts",),
+        inexact_gradient=(
+            "the compensation factor is the softmax of the detached logits, as mmdetection's:"
+            " a constant of the gradient, so the gradient is not the derivative of the loss"
+        ),
     ),
 )
