@@ -22,7 +22,7 @@ import torchfocal
 from registry_targets import case_id, for_classes, make_target, softmax_reading, takes_sigmoid_masks
 from torchfocal import reference
 from torchfocal._engine import reduction as _reduction
-from torchfocal.registry import LOSSES, LossInfo, Sample
+from torchfocal.registry import LOSSES, LossInfo, Sample, by_name
 
 # --------------------------------------------------------------------------------------
 # One class and integer targets without the class dimension
@@ -286,17 +286,21 @@ def _half_target(form: str, ignore: bool = True) -> torch.Tensor:
     return target
 
 
+#: The target forms the compiled backend runs in here: compiling is the slow part of the
+#: suite, and an integer 0/1 mask takes a bool mask's path (_engine.targets.target_form).
+COMPILED_FORMS = ("mask", "soft", "index", "score", "label", "probabilities")
+
+
 def _half_params() -> list[Any]:
     """Every non-region registry sample in each target form it takes, on the naive and
-    fused backends; and on the compiled one in its first form (compiling is the slow part
-    of the suite; the other forms reach the same compiled reduction)."""
+    fused backends; and on the compiled one in the forms of :data:`COMPILED_FORMS`."""
     params = []
     for info in LOSSES:
         if info.form == "region":
             continue
         for sample in info.samples:
             for form in sample.forms:
-                backends = ["naive", "fused"] + (["compiled"] if form == sample.forms[0] else [])
+                backends = ["naive", "fused"] + (["compiled"] if form in COMPILED_FORMS else [])
                 params += [
                     pytest.param(
                         info, sample, form, backend, id=case_id(info, sample, form, backend)
@@ -340,20 +344,21 @@ def test_half_inputs_reduce_in_float32(
     _check_half(_call(info, sample, C), target, backend, dtype, reduction)
 
 
-@pytest.mark.parametrize("loss", ["sigmoid", "softmax"])
+@pytest.mark.parametrize("info", [by_name("class_balanced_loss")], ids=["class_balanced_loss"])
+@pytest.mark.parametrize("form", ["sigmoid", "softmax"])
 @pytest.mark.parametrize("backend", ["naive", "fused", "compiled"])
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
 def test_class_balanced_forms_half_inputs_reduce_in_float32(
-    loss: str, backend: str, dtype: torch.dtype, reduction: str
+    info: LossInfo, form: str, backend: str, dtype: torch.dtype, reduction: str
 ) -> None:
-    """The class-balanced loss's other forms (its registry sample is loss="focal")."""
+    """The class-balanced loss's other forms (its registry sample is the default, "focal")."""
+    call = _call(info, info.samples[0], C)
 
-    def call(x: torch.Tensor, target: torch.Tensor, **kwargs: Any) -> torch.Tensor:
-        weight = torch.tensor([0.5, 1.0, 2.0])
-        return torchfocal.class_balanced_loss(x, target, weight=weight, loss=loss, **kwargs)
+    def loss(x: torch.Tensor, target: torch.Tensor, **kwargs: Any) -> torch.Tensor:
+        return call(x, target, loss=form, **kwargs)
 
-    _check_half(call, _half_target("index"), backend, dtype, reduction)
+    _check_half(loss, _half_target("index"), backend, dtype, reduction)
 
 
 def test_reduce_accumulates_half_losses_in_float64() -> None:
