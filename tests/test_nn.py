@@ -9,7 +9,8 @@ import pytest
 import torch
 
 import torchfocal
-from torchfocal.registry import LOSSES
+from registry_targets import case_id, for_classes, make_target
+from torchfocal.registry import LOSSES, LossInfo, Sample
 
 
 @pytest.mark.parametrize("backend", ["naive", "fused"])
@@ -66,70 +67,65 @@ def test_scalar_alpha_is_not_a_buffer_and_repr_is_informative() -> None:
     )
 
 
+def _family_target(sample: Sample) -> torch.Tensor:
+    return make_target(sample.target, (4, 3), dtype=torch.float32)
+
+
+def _weight(info: LossInfo, sample: Sample) -> dict[str, torch.Tensor]:
+    """A weight tensor for the function's ``weight`` (none where it has none): the first of
+    one per element, per class and per location that the sample's call takes."""
+    if "Tensor" not in str(info.parameters.get("weight", "")) or "weight" in sample.options:
+        return {}  # none, a float (the unified focal loss's mix), or the sample's own
+    x, target = torch.randn(4, 3), _family_target(sample)
+    for shape in ((4, 3), (3,), (4,)):
+        weight = torch.rand(shape)
+        try:
+            info.function(x, target, weight=weight, **sample.options)
+        except (TypeError, ValueError, RuntimeError):
+            continue
+        return {"weight": weight}
+    raise AssertionError(f"no weight shape fits {info.name}")
+
+
+#: Every registry sample without training state (tests/test_long_tail_stateful.py has the
+#: modules that count in training mode), with its defaults and each of its variants (per-class
+#: values fitted to the 3 classes), a weight of the first shape the loss takes.
 _FAMILY_MODULES = [
-    (
-        "SigmoidFocalLossStar",
-        "sigmoid_focal_loss_star",
-        {"gamma": 1.5, "beta": 0.5, "alpha": [0.2, 0.5, 0.7], "weight": torch.rand(4, 1)},
-        "mask",
-    ),
-    (
-        "AsymmetricLoss",
-        "asymmetric_loss",
-        {"gamma_pos": 1.0, "gamma_neg": 3.0, "clip": 0.1, "weight": torch.rand(3)},
-        "mask",
-    ),
-    (
-        "Poly1FocalLoss",
-        "poly1_focal_loss",
-        {"epsilon": 2.0, "gamma": 1.0, "alpha": [0.5, 1.0, 2.0], "activation": "softmax"},
-        "index",
-    ),
-    ("Poly1CrossEntropyLoss", "poly1_cross_entropy", {"epsilon": -0.5}, "index"),
-    (
-        "VarifocalLoss",
-        "varifocal_loss",
-        {"alpha": 0.5, "gamma": 1.0, "iou_weighted": False, "weight": torch.rand(4, 3)},
-        "score",
-    ),
-    ("QualityFocalLoss", "quality_focal_loss", {"beta": 1.0, "avg_factor": 3.0}, "score"),
-    ("DistributionFocalLoss", "distribution_focal_loss", {"weight": torch.rand(4)}, "label"),
+    pytest.param(info, sample, options, id=case_id(info, sample, index))
+    for info in LOSSES
+    if not info.state
+    for sample in info.samples
+    for index, options in enumerate([{}, *info.variants])
 ]
 
 
-def _family_target(kind: str) -> torch.Tensor:
-    if kind == "mask":
-        return torch.rand(4, 3) < 0.5
-    if kind == "index":
-        return torch.randint(0, 3, (4,))
-    if kind == "score":
-        return torch.rand(4, 3) * (torch.rand(4, 3) < 0.5)
-    return torch.rand(4) * 2
-
-
-@pytest.mark.parametrize(("module_name", "function_name", "options", "kind"), _FAMILY_MODULES)
+@pytest.mark.parametrize(("info", "sample", "variant"), _FAMILY_MODULES)
 @pytest.mark.parametrize("backend", ["naive", "fused"])
 def test_family_module_equals_function(
-    module_name: str, function_name: str, options: dict, kind: str, backend: str
+    info: LossInfo, sample: Sample, variant: dict[str, Any], backend: str
 ) -> None:
     x = torch.randn(4, 3, requires_grad=True)
-    target = _family_target(kind)
-    module = getattr(torchfocal, module_name)(backend=backend, **options)
+    target = _family_target(sample)
+    options = {**for_classes(variant, 3), **_weight(info, sample)}
+    module = info.module_class(backend=backend, **sample.module_options, **options)
     function_options = {
         key: torch.tensor(value) if isinstance(value, list) else value
         for key, value in options.items()
     }
-    expected = getattr(torchfocal, function_name)(x, target, backend=backend, **function_options)
+    expected = info.function(x, target, backend=backend, **sample.options, **function_options)
     value = module(x, target)
     torch.testing.assert_close(value, expected)
     value.backward()
     assert x.grad is not None and torch.isfinite(x.grad).all()
-    # Every tensor option is a buffer: it follows .to() and the state_dict.
+    # Every tensor option is a buffer: it follows .to() and the state_dict (beside the
+    # buffers the module makes of its sample's own options, as class-balanced weights).
     tensors = {key for key, value in options.items() if isinstance(value, (list, torch.Tensor))}
-    assert set(module.state_dict()) == tensors
+    own = set(info.module_class(**sample.module_options).state_dict())
+    assert set(module.state_dict()) - own == tensors
     doubled = module.to(torch.float64)
-    assert all(buffer.dtype == torch.float64 for buffer in doubled.buffers())
-    assert module_name in repr(module)
+    buffers = dict(doubled.named_buffers())
+    assert all(buffers[key].dtype == torch.float64 for key in tensors)
+    assert info.module in repr(module)
 
 
 def test_family_module_reprs() -> None:

@@ -13,26 +13,39 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 import torch
 
 import torchfocal
+from registry_targets import case_id, for_classes, make_target, softmax_reading, takes_sigmoid_masks
 from torchfocal import reference
 from torchfocal._engine import reduction as _reduction
+from torchfocal.registry import LOSSES, LossInfo, Sample, by_name
 
 # --------------------------------------------------------------------------------------
 # One class and integer targets without the class dimension
 
-SIGMOID_FORMS: dict[str, Callable[..., torch.Tensor]] = {
-    "sigmoid_focal_loss": torchfocal.sigmoid_focal_loss,
-    "sigmoid_focal_loss_star": torchfocal.sigmoid_focal_loss_star,
-    "asymmetric_loss": torchfocal.asymmetric_loss,
-    "poly1_focal_loss": torchfocal.poly1_focal_loss,
-    "poly1_cross_entropy": lambda x, t, **kw: torchfocal.poly1_cross_entropy(
-        x, t, activation="sigmoid", **kw
-    ),
-}
+#: The sigmoid forms that take masks of the input's shape (every registry sample that takes
+#: integer masks).
+SIGMOID_CASES = [
+    pytest.param(info, sample, id=case_id(info, sample))
+    for info in LOSSES
+    for sample in info.samples
+    if takes_sigmoid_masks(sample)
+]
+
+
+def _call(info: LossInfo, sample: Sample, num_classes: int) -> Callable[..., torch.Tensor]:
+    """The sample's call, its per-class options fitted to ``num_classes``."""
+    options = for_classes(sample.options, num_classes)
+
+    def call(x: torch.Tensor, target: torch.Tensor, **kwargs: Any) -> torch.Tensor:
+        value: torch.Tensor = info.function(x, target, **{**options, **kwargs})
+        return value
+
+    return call
 
 
 def _spellings(message: str) -> tuple[str, str]:
@@ -43,7 +56,7 @@ def _spellings(message: str) -> tuple[str, str]:
     return binary.group(1), index.group(1)
 
 
-@pytest.mark.parametrize("name", list(SIGMOID_FORMS))
+@pytest.mark.parametrize(("info", "sample"), SIGMOID_CASES)
 @pytest.mark.parametrize("backend", ["naive", "fused"])
 @pytest.mark.parametrize(
     ("shape", "class_dim", "dim"),
@@ -51,9 +64,9 @@ def _spellings(message: str) -> tuple[str, str]:
     ids=["N1", "N1-last", "N1d", "NdC-last", "C"],
 )
 def test_single_class_integer_targets_show_both_spellings(
-    name: str, backend: str, shape: tuple[int, ...], class_dim: int, dim: int
+    info: LossInfo, sample: Sample, backend: str, shape: tuple[int, ...], class_dim: int, dim: int
 ) -> None:
-    fn = SIGMOID_FORMS[name]
+    fn = _call(info, sample, 1)
     index_shape = shape[:dim] + shape[dim + 1 :]
     labels = torch.randint(0, 2, index_shape)
     labels.view(-1)[0] = 1  # at least one positive label
@@ -74,7 +87,7 @@ def test_single_class_integer_targets_show_both_spellings(
     # Class indices (0 = the class, 1 = background) as the mask: the oracle's index reading.
     as_index = eval(index, {"target": labels})
     assert as_index.shape == x.shape
-    if name == "sigmoid_focal_loss":
+    if info.function is torchfocal.sigmoid_focal_loss:
         value = fn(x, as_index, class_dim=class_dim, backend=backend, reduction="none")
         expected, _ = reference.sigmoid_focal_loss(
             x.numpy(), labels.numpy(), class_dim=class_dim, reduction="none"
@@ -83,9 +96,11 @@ def test_single_class_integer_targets_show_both_spellings(
         assert value.sum() > 1.0  # every element is confidently wrong under this reading
 
 
-@pytest.mark.parametrize("name", list(SIGMOID_FORMS))
+@pytest.mark.parametrize(("info", "sample"), SIGMOID_CASES)
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bool])
-def test_single_class_other_targets_without_class_dim(name: str, dtype: torch.dtype) -> None:
+def test_single_class_other_targets_without_class_dim(
+    info: LossInfo, sample: Sample, dtype: torch.dtype
+) -> None:
     x = torch.randn(8, 1)
     target = (torch.rand(8) < 0.5).to(dtype)
     with pytest.raises(
@@ -94,29 +109,29 @@ def test_single_class_other_targets_without_class_dim(name: str, dtype: torch.dt
         r"class_dim=1 \(for binary labels pass target\.unsqueeze\(1\)\); got a "
         + re.escape(str(dtype)),
     ):
-        SIGMOID_FORMS[name](x, target)
+        _call(info, sample, 1)(x, target)
 
 
 # --------------------------------------------------------------------------------------
 # Integer and bool one-hot targets of the softmax-form losses
 
-SOFTMAX_FORMS: dict[str, Callable[..., torch.Tensor]] = {
-    "softmax_focal_loss": torchfocal.softmax_focal_loss,
-    "poly1_focal_loss": lambda x, t, **kw: torchfocal.poly1_focal_loss(
-        x, t, activation="softmax", **kw
-    ),
-    "poly1_cross_entropy": torchfocal.poly1_cross_entropy,
-}
+#: The softmax forms that take probability rows (every registry sample that does).
+SOFTMAX_CASES = [
+    pytest.param(info, sample, id=case_id(info, sample))
+    for info in LOSSES
+    for sample in info.samples
+    if "probabilities" in sample.forms
+]
 
 
-@pytest.mark.parametrize("name", list(SOFTMAX_FORMS))
+@pytest.mark.parametrize(("info", "sample"), SOFTMAX_CASES)
 @pytest.mark.parametrize("dtype", [torch.int64, torch.int32, torch.uint8, torch.bool])
 @pytest.mark.parametrize(("shape", "class_dim"), [((16, 5), 1), ((2, 3, 5), -1)])
 def test_softmax_one_hot_target_names_dtype_and_conversion(
-    name: str, dtype: torch.dtype, shape: tuple[int, ...], class_dim: int
+    info: LossInfo, sample: Sample, dtype: torch.dtype, shape: tuple[int, ...], class_dim: int
 ) -> None:
-    fn = SOFTMAX_FORMS[name]
     dim = class_dim % len(shape)
+    fn = _call(info, sample, shape[dim])
     x = torch.randn(shape)
     index = torch.randint(0, shape[dim], shape[:dim] + shape[dim + 1 :])
     one_hot = torch.nn.functional.one_hot(index, shape[dim]).movedim(-1, dim).to(dtype)
@@ -171,20 +186,22 @@ def test_class_balanced_float_labels_are_a_type_error() -> None:
 # Probability rows: the tolerance of the target's dtype
 
 
-@pytest.mark.parametrize("name", list(SOFTMAX_FORMS))
+@pytest.mark.parametrize(("info", "sample"), SOFTMAX_CASES)
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32, torch.float64])
 @pytest.mark.parametrize("num_classes", [2, 10, 100, 1000])
 def test_softmax_rows_of_the_target_dtype_pass_and_bad_rows_fail(
-    name: str, dtype: torch.dtype, num_classes: int
+    info: LossInfo, sample: Sample, dtype: torch.dtype, num_classes: int
 ) -> None:
-    fn = SOFTMAX_FORMS[name]
+    fn = _call(info, sample, num_classes)
     x = torch.randn(64, num_classes)
     logits = torch.randn(64, num_classes) * 3
     logits[:8] *= 10  # peaked rows: many probabilities underflow in float16
     target = torch.softmax(logits.to(dtype), dim=1)
     loss = fn(x, target)  # accepted
     assert torch.isfinite(loss)
-    if name == "softmax_focal_loss":  # F.cross_entropy takes the same rows unchecked
+    if (
+        info.function is torchfocal.softmax_focal_loss
+    ):  # F.cross_entropy takes the same rows unchecked
         expected = torch.nn.functional.cross_entropy(x, target.float())
         torch.testing.assert_close(fn(x, target, gamma=0.0), expected)
     # A row summing to 1.1 is clearly not a distribution, in every dtype and for every C.
@@ -216,18 +233,16 @@ def test_probability_sum_tolerance_scales_with_the_dtype() -> None:
 # Zero classes
 
 
-ZERO_CLASS_CALLS: dict[str, Callable[..., torch.Tensor]] = {
-    **SOFTMAX_FORMS,
-    "class_balanced_loss": lambda x, t, **kw: torchfocal.class_balanced_loss(
-        x, t, weight=torch.ones(0), **kw
-    ),
-    "class_balanced_loss_focal": lambda x, t, **kw: torchfocal.class_balanced_loss(
-        x, t, weight=torch.ones(0), loss="focal", **kw
-    ),
-}
+#: Every registry sample that reads class indices through a softmax.
+ZERO_CLASS_CASES = [
+    pytest.param(info, sample, id=case_id(info, sample))
+    for info in LOSSES
+    for sample in info.samples
+    if softmax_reading(info, sample)
+]
 
 
-@pytest.mark.parametrize("name", list(ZERO_CLASS_CALLS))
+@pytest.mark.parametrize(("info", "sample"), ZERO_CLASS_CASES)
 @pytest.mark.parametrize(
     ("shape", "target"),
     [
@@ -241,89 +256,71 @@ ZERO_CLASS_CALLS: dict[str, Callable[..., torch.Tensor]] = {
 )
 @pytest.mark.parametrize("backend", ["naive", "fused"])
 def test_zero_classes_is_a_shape_error(
-    name: str, shape: tuple[int, ...], target: torch.Tensor, backend: str
+    info: LossInfo, sample: Sample, shape: tuple[int, ...], target: torch.Tensor, backend: str
 ) -> None:
     with pytest.raises(
         ValueError,
         match=r"input must have at least one class along class_dim=1; got shape "
         + re.escape(str(shape)),
     ):
-        ZERO_CLASS_CALLS[name](torch.randn(shape), target, backend=backend)
+        _call(info, sample, 0)(torch.randn(shape), target, backend=backend)
 
 
 # --------------------------------------------------------------------------------------
 # Half precision: sums and means in float32 or wider
 
-N, C = 40000, 3
+#: Logits of scale 32 give losses of several units per location (the sigmoid focal loss's on
+#: soft targets, the smallest, about 3 per element): N x C of them sum past float16's 65504
+#: (the mean test checks that they do, in float32, for every case).
+N, C = 10000, 3
 
 
-def _cases() -> dict[str, tuple[Callable[..., torch.Tensor], torch.Tensor, torch.Tensor, bool]]:
-    """name -> (call, input, target, has a compiled backend); losses of ~5 per location, so
-    that 40000 x 3 of them sum past float16's 65504."""
-    generator = torch.Generator().manual_seed(0)
-    x = torch.randn(N, C, generator=generator) * 8
-    index = torch.randint(0, C, (N,), generator=generator)
-    index[::7] = -100
-    mask = torch.rand(N, C, generator=generator) < 0.5
-    score = torch.rand(N, C, generator=generator) * mask
-    probabilities = torch.softmax(torch.randn(N, C, generator=generator), dim=1)
-    bins = torch.randn(N, 4, generator=generator) * 8
-    label = torch.rand(N, generator=generator) * 3
-    weights = torch.tensor([0.5, 1.0, 2.0])
-    f = torchfocal
-    return {
-        "sigmoid_focal_loss": (f.sigmoid_focal_loss, x, mask, True),
-        "sigmoid_focal_loss_index": (f.sigmoid_focal_loss, x, index, True),
-        "softmax_focal_loss": (f.softmax_focal_loss, x, index, True),
-        "softmax_focal_loss_probs": (f.softmax_focal_loss, x, probabilities, True),
-        "sigmoid_focal_loss_star": (f.sigmoid_focal_loss_star, x, mask, False),
-        "asymmetric_loss": (f.asymmetric_loss, x, mask, False),
-        "poly1_focal_loss": (f.poly1_focal_loss, x, mask, False),
-        "poly1_focal_loss_softmax": (
-            lambda *a, **k: f.poly1_focal_loss(*a, activation="softmax", **k),
-            x,
-            index,
-            False,
-        ),
-        "poly1_cross_entropy": (
-            lambda *a, **k: f.poly1_cross_entropy(*a, weight=weights, **k),
-            x,
-            index,
-            False,
-        ),
-        "varifocal_loss": (f.varifocal_loss, x, score, False),
-        "quality_focal_loss": (f.quality_focal_loss, x, score, False),
-        "distribution_focal_loss": (f.distribution_focal_loss, bins, label, False),
-        **{
-            f"class_balanced_loss_{form}": (
-                lambda *a, form=form, **k: f.class_balanced_loss(
-                    *a, weight=weights, loss=form, **k
-                ),
-                x,
-                index,
-                True,
-            )
-            for form in ("focal", "sigmoid", "softmax")
-        },
-    }
+def _half_target(form: str, ignore: bool = True) -> torch.Tensor:
+    """A float32 target of ``form`` for the (N, C) input; class indices with every seventh
+    location ignored where the loss has ``ignore_index``."""
+    target = make_target(
+        form, (N, C), generator=torch.Generator().manual_seed(0), dtype=torch.float32
+    )
+    if form == "index" and ignore:
+        target[::7] = -100
+    return target
 
 
-CASES = _cases()
-HALF_PARAMS = [
-    (name, backend)
-    for name, (_, _, _, compiled) in CASES.items()
-    for backend in (["naive", "fused", "compiled"] if compiled else ["naive", "fused"])
-]
+#: The target forms the compiled backend runs in here: compiling is the slow part of the
+#: suite, and an integer 0/1 mask takes a bool mask's path (_engine.targets.target_form).
+COMPILED_FORMS = ("mask", "soft", "index", "score", "label", "probabilities")
 
 
-@pytest.mark.parametrize(("name", "backend"), HALF_PARAMS)
-@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
-@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
-def test_half_inputs_reduce_in_float32(
-    name: str, backend: str, dtype: torch.dtype, reduction: str
+def _half_params() -> list[Any]:
+    """Every non-region registry sample in each target form it takes, on the naive and
+    fused backends; and on the compiled one in the forms of :data:`COMPILED_FORMS`."""
+    params = []
+    for info in LOSSES:
+        if info.form == "region":
+            continue
+        for sample in info.samples:
+            for form in sample.forms:
+                backends = ["naive", "fused"] + (["compiled"] if form in COMPILED_FORMS else [])
+                params += [
+                    pytest.param(
+                        info, sample, form, backend, id=case_id(info, sample, form, backend)
+                    )
+                    for backend in backends
+                ]
+    return params
+
+
+_X = torch.randn(N, C, generator=torch.Generator().manual_seed(1)) * 32
+
+
+def _check_half(
+    fn: Callable[..., torch.Tensor],
+    target: torch.Tensor,
+    backend: str,
+    dtype: torch.dtype,
+    reduction: str,
 ) -> None:
-    fn, x, target, _ = CASES[name]
-    half = x.to(dtype)
+    half = _X.to(dtype)
     value = fn(half, target, reduction=reduction, backend=backend)
     # The same rounded inputs, computed and reduced in float32, then rounded once.
     full = fn(half.float(), target, reduction=reduction, backend=backend)
@@ -335,6 +332,33 @@ def test_half_inputs_reduce_in_float32(
         assert torch.isfinite(value)
     # Values stay in the input's dtype; only the final result is rounded to it.
     torch.testing.assert_close(value, full.to(dtype), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize(("info", "sample", "form", "backend"), _half_params())
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_half_inputs_reduce_in_float32(
+    info: LossInfo, sample: Sample, form: str, backend: str, dtype: torch.dtype, reduction: str
+) -> None:
+    target = _half_target(form, ignore=info.takes("ignore_index"))
+    _check_half(_call(info, sample, C), target, backend, dtype, reduction)
+
+
+@pytest.mark.parametrize("info", [by_name("class_balanced_loss")], ids=["class_balanced_loss"])
+@pytest.mark.parametrize("form", ["sigmoid", "softmax"])
+@pytest.mark.parametrize("backend", ["naive", "fused", "compiled"])
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_class_balanced_forms_half_inputs_reduce_in_float32(
+    info: LossInfo, form: str, backend: str, dtype: torch.dtype, reduction: str
+) -> None:
+    """The class-balanced loss's other forms (its registry sample is the default, "focal")."""
+    call = _call(info, info.samples[0], C)
+
+    def loss(x: torch.Tensor, target: torch.Tensor, **kwargs: Any) -> torch.Tensor:
+        return call(x, target, loss=form, **kwargs)
+
+    _check_half(loss, _half_target("index"), backend, dtype, reduction)
 
 
 def test_reduce_accumulates_half_losses_in_float64() -> None:
