@@ -268,6 +268,7 @@ LOSSES = (
         form="elementwise",
         samples=(Sample("mask", reductions=SIGMOID_REDUCTIONS, forms=SIGMOID_FORMS),),
         docs="math.md#asymmetric-loss-ridnik-et-al-2021",
+        focusing=("gamma_pos", "gamma_neg"),
         kernel="asymmetric",
         variants=(
             {"gamma_pos": 0.5, "gamma_neg": 0.3, "clip": 0.05},

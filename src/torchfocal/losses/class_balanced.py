@@ -240,7 +240,8 @@ LOSSES = (
         ),
         docs="math.md#class-balanced-weights-cui-et-al-cvpr-2019",
         kernel="sigmoid_focal",
-        # the focal or cross-entropy loss with class weights: their oracles
-        reference=None,
+        focusing=("gamma",),
+        # its other forms (the first, loss="focal", is swept over the focusing values)
+        extreme_variants=({"loss": "sigmoid"}, {"loss": "softmax", "gamma": 10.0}),
     ),
 )

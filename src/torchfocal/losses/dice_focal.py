@@ -350,6 +350,7 @@ LOSSES = (
         form="region",
         samples=(Sample("index", reductions=("mean", "sum")),),
         docs="math.md#dice-focal-ce",
+        focusing=("gamma",),
         kernel="regions",
     ),
     LossInfo(

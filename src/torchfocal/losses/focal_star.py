@@ -210,6 +210,8 @@ LOSSES = (
         form="elementwise",
         samples=(Sample("mask", reductions=SIGMOID_REDUCTIONS, forms=SIGMOID_FORMS),),
         docs="math.md#fl-lin-et-al-2017-appendix-a",
+        focusing=("gamma",),
+        focusing_values=(0.5, 2.0, 10.0),  # gamma > 0: the loss divides by it
         kernel="focal_star",
         variants=(
             {"gamma": 0.5, "beta": -0.5, "alpha": 0.25},

@@ -579,6 +579,7 @@ LOSSES = (
             ),
         ),
         docs="math.md#poly-1-leng-et-al-2022",
+        focusing=("gamma",),
         kernel="poly1",
         label="poly1",
         variants=(

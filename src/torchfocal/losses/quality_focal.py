@@ -207,6 +207,8 @@ LOSSES = (
         form="elementwise",
         samples=(Sample("score", reductions=SIGMOID_REDUCTIONS),),
         docs="math.md#quality-focal-loss-li-et-al-2020",
+        focusing=("beta",),
+        focusing_values=(0.0, 1.0, 2.0, 10.0),
         kernel="quality_focal",
         variants=({"beta": 1.0}, {"beta": 0.0}, {"beta": 2.0}, {"beta": 3.5}),
         extreme_variants=({"beta": 2.5},),

@@ -541,6 +541,7 @@ LOSSES = (
         form="elementwise",
         samples=(Sample("mask", reductions=SIGMOID_REDUCTIONS, forms=SIGMOID_FORMS),),
         docs="math.md#sigmoid-focal-loss",
+        focusing=("gamma",),
         kernel="sigmoid_focal",
         label="sigmoid",
     ),

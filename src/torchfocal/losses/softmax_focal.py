@@ -547,6 +547,7 @@ LOSSES = (
         form="per_location",
         samples=(Sample("index", forms=SOFTMAX_FORMS),),
         docs="math.md#softmax-focal-loss",
+        focusing=("gamma",),
         kernel="softmax_focal",
         label="softmax",
     ),

@@ -235,6 +235,7 @@ LOSSES = (
         form="elementwise",
         samples=(Sample("score", reductions=SIGMOID_REDUCTIONS),),
         docs="math.md#varifocal-loss-zhang-et-al-2021",
+        focusing=("gamma",),
         kernel="varifocal",
         variants=(
             {"gamma": 0.5},
