@@ -10,10 +10,11 @@ must be inf, the correctly rounded value; the oracle's float64 value cast to the
 which those are. The gradient is always finite.
 
 The losses, their forms, options, focusing parameters and oracles come from the registry
-(:data:`torchfocal.registry.LOSSES`): each sample form of each loss, its first variant with
-its focusing parameters (``LossInfo.focusing``) at each of ``focusing_values``, and its
-``extreme_variants`` as written. A loss the oracle cannot hold at these logits says why in
-its entry (``LossInfo.extremes``).
+(:data:`torchfocal.registry.LOSSES`): each sample form of each loss, its first variant and
+its ``extreme_variants``, with its focusing parameters (``LossInfo.focusing``) at each of
+``focusing_values`` where the variant does not set them. A loss the oracle cannot hold at
+these logits says why in its entry (``LossInfo.extremes``), as one whose NaN propagation
+falls short does (``LossInfo.nan_logits``).
 """
 
 from __future__ import annotations
@@ -41,8 +42,8 @@ pytestmark = pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarn
 DTYPES = [torch.float16, torch.bfloat16, torch.float32, torch.float64]
 #: The backends every call runs on in full (each dtype, target kind and focusing value);
 #: the others of the loss (LossInfo.backends: "compiled", a compilation per distinct call)
-#: run on a pairwise covering set. Triton's kernels have their own extreme-logit tests,
-#: through the interpreter (tests/test_triton_*.py).
+#: once per sample form (_oracle_parameters). Triton's kernels have their own extreme-logit
+#: tests, through the interpreter (tests/test_triton_*.py).
 FULL_BACKENDS = ("naive", "fused")
 
 Reference = Callable[..., tuple[np.ndarray, np.ndarray]]
@@ -126,7 +127,8 @@ class Call:
     sample: Sample
     options: Mapping[str, Any]
     #: "g<value>": the first variant with the focusing parameters at that value; "-": the
-    #: first variant of a loss without any; "x<k>": the k-th extreme variant.
+    #: first variant of a loss without any; "x<k>": the k-th extreme variant ("x<k>-g<value>"
+    #: with the focusing parameters at that value, where it does not set them).
     label: str
 
     @property
@@ -136,7 +138,9 @@ class Call:
 
     @property
     def swept(self) -> bool:
-        return not self.label.startswith("x")
+        """Whether the call is one of a sweep of the focusing values (or the first variant
+        of a loss without focusing parameters)."""
+        return not self.label.startswith("x") or "-g" in self.label
 
     @property
     def reduction(self) -> str:
@@ -175,8 +179,9 @@ class Call:
 
 
 def _calls(info: LossInfo) -> list[Call]:
-    """Each sample form with its first variant (the focusing parameters at each of their
-    values) and with each extreme variant, as written; the sample's own options last."""
+    """Each sample form with its first variant and with each extreme variant, the
+    focusing parameters at each of their values where the variant does not set them (then
+    as written); the sample's own options last."""
     calls = []
     for sample in info.samples:
         first = dict(info.variants[0]) if info.variants else {}
@@ -185,7 +190,14 @@ def _calls(info: LossInfo) -> list[Call]:
             options = {**first, **focus, **sample.options}
             calls.append(Call(info, sample, options, "-" if value is None else f"g{value}"))
         for k, variant in enumerate(info.extreme_variants):
-            calls.append(Call(info, sample, {**variant, **sample.options}, f"x{k}"))
+            options = {**variant, **sample.options}
+            if set(info.focusing) & set(variant):  # as written
+                calls.append(Call(info, sample, options, f"x{k}"))
+                continue
+            for value in info.focusing_values if info.focusing else (None,):
+                focus = {name: value for name in info.focusing} if value is not None else {}
+                label = f"x{k}" if value is None else f"x{k}-g{value}"
+                calls.append(Call(info, sample, {**options, **focus}, label))
     return calls
 
 
@@ -199,25 +211,29 @@ def _backends(info: LossInfo) -> list[str]:
 
 
 def _oracle_parameters() -> list[Any]:
-    """Every swept call x full kind x FULL_BACKENDS x dtype (the product as it always ran),
-    and a pairwise covering set of each sample form's calls x every kind x every backend x
-    dtype (the extreme variants, the other target paths and the compiled backend, where a
-    product adds nothing beyond pairs)."""
+    """Every swept call x full kind x FULL_BACKENDS x dtype (the product as it always ran);
+    a pairwise covering set of each sample form's calls (its extreme variants too) x every
+    kind (the other target paths too) x FULL_BACKENDS x dtype; and each sample form once on
+    its other backends (the compiled one: a compilation per loss, dtype and option set, up
+    to 10 s each on two busy cores), at its middle focusing value and its first kind, the
+    dtype taking each of DTYPES in turn across the forms."""
     rows: dict[str, tuple[Call, str, str, torch.dtype]] = {}
     by_form: dict[tuple[str, int], list[Call]] = {}
     for call in ORACLE_CALLS:
         by_form.setdefault((call.info.name, id(call.sample)), []).append(call)
-    for calls in by_form.values():
-        info, sample = calls[0].info, calls[0].sample
-        kinds = _kinds(sample)
-        for call in calls:
-            if not call.swept:
-                continue
+    for n, calls in enumerate(by_form.values()):
+        kinds = _kinds(calls[0].sample)
+        swept = [call for call in calls if call.swept]
+        for call in swept:
             for (kind, full), backend, dtype in itertools.product(kinds, FULL_BACKENDS, DTYPES):
                 if full:
                     rows[f"{call.id}-{kind}-{backend}-{dtype}"] = (call, kind, backend, dtype)
-        for call, (kind, _), backend, dtype in all_pairs(calls, kinds, _backends(info), DTYPES):
+        for call, (kind, _), backend, dtype in all_pairs(calls, kinds, FULL_BACKENDS, DTYPES):
             rows.setdefault(f"{call.id}-{kind}-{backend}-{dtype}", (call, kind, backend, dtype))
+        call, (kind, _), dtype = swept[len(swept) // 2], kinds[0], DTYPES[n % len(DTYPES)]
+        for backend in _backends(call.info):
+            if backend not in FULL_BACKENDS:
+                rows[f"{call.id}-{kind}-{backend}-{dtype}"] = (call, kind, backend, dtype)
     return [pytest.param(*row, id=name) for name, row in rows.items()]
 
 
@@ -259,7 +275,7 @@ def test_sum_past_the_largest_value_is_inf(backend: str, dtype: torch.dtype) -> 
 
 def _mean_parameters() -> list[Any]:
     """Each oracle-held loss form's first call with a "mean" (its focusing parameters at 2),
-    pairwise with its backends and float32 / float64."""
+    on FULL_BACKENDS in float32 and float64."""
     calls = [
         call
         for call in ORACLE_CALLS
@@ -268,7 +284,7 @@ def _mean_parameters() -> list[Any]:
         and call.info.form != "region"
         and (call.label == "g2.0" or not call.info.focusing)
     ]
-    rows = all_pairs(calls, ["naive", "fused", "compiled"], [torch.float32, torch.float64])
+    rows = itertools.product(calls, FULL_BACKENDS, [torch.float32, torch.float64])
     return [pytest.param(*row, id=f"{row[0].id}-{row[1]}-{row[2]}") for row in rows]
 
 
@@ -320,7 +336,7 @@ def _nan_parameters() -> list[Any]:
         values = call.info.focusing_values
         if call.label not in ("-", f"g{values[-1]}") or (call.label == "-" and call.info.focusing):
             continue
-        for (kind, _), backend in itertools.product(_kinds(call.sample), _backends(call.info)):
+        for (kind, _), backend in itertools.product(_kinds(call.sample), FULL_BACKENDS):
             params.append(pytest.param(call, kind, backend, id=f"{call.id}-{kind}-{backend}"))
     return params
 

@@ -120,7 +120,8 @@ class LossInfo:
     extreme_variants: tuple[Mapping[str, Any], ...] = ()
     #: The focusing parameters: the exponents that DESIGN.md 2 bounds to [0, 10] (gamma;
     #: both of the asymmetric loss's; the quality focal loss's beta). The extreme-logit
-    #: tests set them all to each of :attr:`focusing_values` in turn, in the first variant.
+    #: tests set them all to each of :attr:`focusing_values` in turn, in the first variant
+    #: and in each extreme variant that does not set them.
     focusing: tuple[str, ...] = ()
     #: The values those tests give the focusing parameters.
     focusing_values: tuple[float, ...] = FOCUSING_VALUES

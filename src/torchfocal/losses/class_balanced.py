@@ -241,7 +241,7 @@ LOSSES = (
         docs="math.md#class-balanced-weights-cui-et-al-cvpr-2019",
         kernel="sigmoid_focal",
         focusing=("gamma",),
-        # its other forms (the first, loss="focal", is swept over the focusing values)
-        extreme_variants=({"loss": "sigmoid"}, {"loss": "softmax", "gamma": 10.0}),
+        # its other forms (the first, loss="focal", is the default; gamma is 0 in "sigmoid")
+        extreme_variants=({"loss": "sigmoid", "gamma": 0.0}, {"loss": "softmax"}),
     ),
 )
