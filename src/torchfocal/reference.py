@@ -902,7 +902,7 @@ def logit_adjusted_cross_entropy(
     )
 
 
-def class_balanced_loss(
+def _class_balanced_loss(
     input: ArrayLike,
     target: ArrayLike,
     *,
@@ -915,7 +915,8 @@ def class_balanced_loss(
     grad_output: ArrayLike | None = None,
 ) -> tuple[Array, Array]:
     """Class-balanced loss (Cui et al. 2019) and its gradient: another loss of this module
-    with the class weight w_y of each sample, as the torch function calls it.
+    with the class weight w_y of each sample, as the torch function calls it (private: a
+    composition of the public oracles, the registry's ``reference`` of the loss).
 
     "focal" / "sigmoid": the sigmoid focal loss (gamma 2 / 0, alpha None) with weight w_y on
     every class of the sample and "mean" over the counted samples; "softmax": the softmax

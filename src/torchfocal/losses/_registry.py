@@ -102,7 +102,8 @@ class LossInfo:
     #: Its Triton math's name (None where no form of it has a Triton kernel).
     kernel: str | None = None
     #: The oracle's function of the same loss in :mod:`torchfocal.reference` ("": the
-    #: function's own name; None: no oracle of its own).
+    #: function's own name; a private name: a composition of the public oracles; None: no
+    #: oracle).
     reference: str | None = ""
     #: A short name for command-line labels (``torchfocal bench --losses``).
     label: str = ""

@@ -240,6 +240,8 @@ LOSSES = (
         ),
         docs="math.md#class-balanced-weights-cui-et-al-cvpr-2019",
         kernel="sigmoid_focal",
+        # the focal or cross-entropy oracle with the class weights (not a public oracle)
+        reference="_class_balanced_loss",
         focusing=("gamma",),
         # its other forms (the first, loss="focal", is the default; gamma is 0 in "sigmoid")
         extreme_variants=({"loss": "sigmoid", "gamma": 0.0}, {"loss": "softmax"}),
