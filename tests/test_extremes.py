@@ -211,12 +211,12 @@ def _backends(info: LossInfo) -> list[str]:
 
 
 def _oracle_parameters() -> list[Any]:
-    """Every swept call x full kind x FULL_BACKENDS x dtype (the product as it always ran);
-    a pairwise covering set of each sample form's calls (its extreme variants too) x every
-    kind (the other target paths too) x FULL_BACKENDS x dtype; and each sample form once on
-    its other backends (the compiled one: a compilation per loss, dtype and option set, up
-    to 10 s each on two busy cores), at its middle focusing value and its first kind, the
-    dtype taking each of DTYPES in turn across the forms."""
+    """Every call x full kind x FULL_BACKENDS x dtype (the product as it always ran); a
+    pairwise covering set of each sample form's calls x every kind (the other target paths
+    too) x FULL_BACKENDS x dtype; and each sample form once on its other backends (the
+    compiled one: a compilation per loss, dtype and option set, up to 10 s each on two
+    busy cores), at its middle focusing value and its first kind, the dtype taking each of
+    DTYPES in turn across the forms."""
     rows: dict[str, tuple[Call, str, str, torch.dtype]] = {}
     by_form: dict[tuple[str, int], list[Call]] = {}
     for call in ORACLE_CALLS:
@@ -224,7 +224,7 @@ def _oracle_parameters() -> list[Any]:
     for n, calls in enumerate(by_form.values()):
         kinds = _kinds(calls[0].sample)
         swept = [call for call in calls if call.swept]
-        for call in swept:
+        for call in calls:
             for (kind, full), backend, dtype in itertools.product(kinds, FULL_BACKENDS, DTYPES):
                 if full:
                     rows[f"{call.id}-{kind}-{backend}-{dtype}"] = (call, kind, backend, dtype)
