@@ -40,10 +40,9 @@ from torchfocal.registry import LOSSES, LossInfo, Sample, by_name
 pytestmark = pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
 
 DTYPES = [torch.float16, torch.bfloat16, torch.float32, torch.float64]
-#: The backends every call runs on in full (each dtype, target kind and focusing value);
-#: the others of the loss (LossInfo.backends: "compiled", a compilation per distinct call)
-#: once per sample form (_oracle_parameters). Triton's kernels have their own extreme-logit
-#: tests, through the interpreter (tests/test_triton_*.py).
+#: The backends of the pairwise covering set of the other target paths (_oracle_parameters);
+#: the full product runs on every backend of the loss but Triton, whose kernels have their
+#: own extreme-logit tests, through the interpreter (tests/test_triton_*.py).
 FULL_BACKENDS = ("naive", "fused")
 
 Reference = Callable[..., tuple[np.ndarray, np.ndarray]]
@@ -91,7 +90,7 @@ def bin_label(kind: str, x: torch.Tensor) -> torch.Tensor:
 
 
 #: The target kinds each of a sample's forms (Sample.forms) is tested with, and whether the
-#: kind runs in full (every dtype, focusing value and FULL_BACKENDS) or only in the covering
+#: kind runs in full (every dtype, focusing value and backend) or only in the covering
 #: set: hard / soft / mask targets in full, as ever; the integer mask and class indices of a
 #: sigmoid form (the same math through another target path) pairwise.
 ELEMENTWISE_KINDS: dict[str, tuple[tuple[str, bool], ...]] = {
@@ -211,29 +210,22 @@ def _backends(info: LossInfo) -> list[str]:
 
 
 def _oracle_parameters() -> list[Any]:
-    """Every call x full kind x FULL_BACKENDS x dtype (the product as it always ran); a
-    pairwise covering set of each sample form's calls x every kind (the other target paths
-    too) x FULL_BACKENDS x dtype; and each sample form once on its other backends (the
-    compiled one: a compilation per loss, dtype and option set, up to 10 s each on two
-    busy cores), at its middle focusing value and its first kind, the dtype taking each of
-    DTYPES in turn across the forms."""
+    """Every call x full kind x backend of the loss (but Triton) x dtype, the product as it
+    always ran; and a pairwise covering set of each sample form's calls x every kind (the
+    other target paths too) x FULL_BACKENDS x dtype."""
     rows: dict[str, tuple[Call, str, str, torch.dtype]] = {}
     by_form: dict[tuple[str, int], list[Call]] = {}
     for call in ORACLE_CALLS:
         by_form.setdefault((call.info.name, id(call.sample)), []).append(call)
-    for n, calls in enumerate(by_form.values()):
+    for calls in by_form.values():
         kinds = _kinds(calls[0].sample)
-        swept = [call for call in calls if call.swept]
         for call in calls:
-            for (kind, full), backend, dtype in itertools.product(kinds, FULL_BACKENDS, DTYPES):
+            backends = _backends(call.info)
+            for (kind, full), backend, dtype in itertools.product(kinds, backends, DTYPES):
                 if full:
                     rows[f"{call.id}-{kind}-{backend}-{dtype}"] = (call, kind, backend, dtype)
         for call, (kind, _), backend, dtype in all_pairs(calls, kinds, FULL_BACKENDS, DTYPES):
             rows.setdefault(f"{call.id}-{kind}-{backend}-{dtype}", (call, kind, backend, dtype))
-        call, (kind, _), dtype = swept[len(swept) // 2], kinds[0], DTYPES[n % len(DTYPES)]
-        for backend in _backends(call.info):
-            if backend not in FULL_BACKENDS:
-                rows[f"{call.id}-{kind}-{backend}-{dtype}"] = (call, kind, backend, dtype)
     return [pytest.param(*row, id=name) for name, row in rows.items()]
 
 
@@ -275,7 +267,7 @@ def test_sum_past_the_largest_value_is_inf(backend: str, dtype: torch.dtype) -> 
 
 def _mean_parameters() -> list[Any]:
     """Each oracle-held loss form's first call with a "mean" (its focusing parameters at 2),
-    on FULL_BACKENDS in float32 and float64."""
+    on each of its backends but Triton, in float32 and float64."""
     calls = [
         call
         for call in ORACLE_CALLS
@@ -284,7 +276,12 @@ def _mean_parameters() -> list[Any]:
         and call.info.form != "region"
         and (call.label == "g2.0" or not call.info.focusing)
     ]
-    rows = itertools.product(calls, FULL_BACKENDS, [torch.float32, torch.float64])
+    rows = [
+        (call, backend, dtype)
+        for call in calls
+        for backend in _backends(call.info)
+        for dtype in (torch.float32, torch.float64)
+    ]
     return [pytest.param(*row, id=f"{row[0].id}-{row[1]}-{row[2]}") for row in rows]
 
 
@@ -328,7 +325,7 @@ def test_mean_of_losses_near_the_largest_value_is_finite(
 
 def _nan_parameters() -> list[Any]:
     """Each loss form's first and extreme variants with the largest focusing value (where
-    the variant does not set it), every target kind and FULL_BACKENDS."""
+    the variant does not set it), every target kind and backend of the loss but Triton."""
     params = []
     for call in CALLS:
         if call.info.nan_logits:
@@ -336,7 +333,8 @@ def _nan_parameters() -> list[Any]:
         focusing = call.label.partition("g")[2]  # "" where the variant sets it, or none
         if focusing and focusing != str(call.info.focusing_values[-1]):
             continue
-        for (kind, _), backend in itertools.product(_kinds(call.sample), FULL_BACKENDS):
+        backends = _backends(call.info)
+        for (kind, _), backend in itertools.product(_kinds(call.sample), backends):
             params.append(pytest.param(call, kind, backend, id=f"{call.id}-{kind}-{backend}"))
     return params
 
