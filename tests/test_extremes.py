@@ -8,14 +8,21 @@ gradient against the float64 oracle (reference.py) evaluated at the same, rounde
 A loss whose true value exceeds the dtype's largest value (e.g. -log p at p = e^(-2 max))
 must be inf, the correctly rounded value; the oracle's float64 value cast to the dtype says
 which those are. The gradient is always finite.
+
+The losses, their forms, options, focusing parameters and oracles come from the registry
+(:data:`torchfocal.registry.LOSSES`): each sample form of each loss, its first variant and
+its ``extreme_variants``, with its focusing parameters (``LossInfo.focusing``) at each of
+``focusing_values`` where the variant does not set them. A loss the oracle cannot hold at
+these logits says why in its entry (``LossInfo.extremes``), as one whose NaN propagation
+falls short does (``LossInfo.nan_logits``).
 """
 
 from __future__ import annotations
 
 import functools
 import itertools
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import mpmath
@@ -23,9 +30,9 @@ import numpy as np
 import pytest
 import torch
 
-import torchfocal
-from conftest import tolerance
+from conftest import all_pairs, tolerance
 from torchfocal import reference
+from torchfocal.registry import LOSSES, LossInfo, Sample, by_name
 
 # At float64's largest logits the oracle's exponents and products overflow to their correct
 # limits (gamma log q = -inf, so q^gamma = 0; a loss beyond the range is inf): NumPy's
@@ -33,11 +40,10 @@ from torchfocal import reference
 pytestmark = pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
 
 DTYPES = [torch.float16, torch.bfloat16, torch.float32, torch.float64]
-BACKENDS = ["naive", "fused"]
-#: The losses that also have backend="compiled".
-COMPILED = ("sigmoid_focal_loss", "softmax_focal_loss", "class_balanced_loss")
-GAMMAS = [0.0, 0.5, 2.0, 10.0]
-CLASS_WEIGHTS = [0.5, 1.5, 1.0]
+#: The backends of the pairwise covering set of the other target paths (_oracle_parameters);
+#: the full product runs on every backend of the loss but Triton, whose kernels have their
+#: own extreme-logit tests, through the interpreter (tests/test_triton_*.py).
+FULL_BACKENDS = ("naive", "fused")
 
 Reference = Callable[..., tuple[np.ndarray, np.ndarray]]
 
@@ -60,11 +66,13 @@ def row_logits(dtype: torch.dtype) -> torch.Tensor:
 
 
 def elementwise_target(kind: str, x: torch.Tensor) -> torch.Tensor:
-    """Row 0 negatives, row 1 positives: float 0 / 1 ("hard"), a bool mask ("mask"), or
-    soft targets 0.3 / 0.8."""
+    """Row 0 negatives, row 1 positives: float 0 / 1 ("hard"), a bool mask ("mask"), an
+    integer 0 / 1 mask ("int_mask"), or soft targets 0.3 / 0.8."""
     low, high = (0.3, 0.8) if kind == "soft" else (0.0, 1.0)
     target = torch.tensor([[low] * x.shape[1], [high] * x.shape[1]], dtype=torch.float64)
-    return target > 0.5 if kind == "mask" else target
+    if kind == "mask":
+        return target > 0.5
+    return target.long() if kind == "int_mask" else target
 
 
 def index_target(x: torch.Tensor) -> torch.Tensor:
@@ -81,167 +89,155 @@ def bin_label(kind: str, x: torch.Tensor) -> torch.Tensor:
     return torch.tensor(labels, dtype=torch.float64).repeat_interleave(x.shape[0] // 3)
 
 
-def _class_balanced_reference(form: str) -> Reference:
-    """The class-balanced loss is the focal loss of its form with weight w_y per sample."""
-    weights = np.array(CLASS_WEIGHTS)
-
-    def evaluate(x: np.ndarray, target: np.ndarray, **kwargs: Any) -> Any:
-        kwargs.pop("loss")
-        gamma = kwargs.pop("gamma", 0.0)
-        if form == "softmax":
-            return reference.softmax_focal_loss(x, target, gamma=gamma, weight=weights, **kwargs)
-        return reference.sigmoid_focal_loss(
-            x, target, alpha=None, gamma=gamma, weight=weights[target][:, None], **kwargs
-        )
-
-    return evaluate
-
-
-@dataclass
-class Case:
-    """A public loss at extreme logits: how to build its input, targets and oracle."""
-
-    function: str
-    layout: str  # "elementwise" or "rows"
-    targets: tuple[str, ...]
-    kwargs: dict[str, Any] = field(default_factory=dict)
-    oracle: Reference | None = None
-    #: the keyword of the focusing parameter, where the loss has one
-    gamma_name: str | None = "gamma"
-    gammas: tuple[float, ...] = tuple(GAMMAS)
-
-    def inputs(self, kind: str, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
-        if self.layout == "elementwise":
-            x = elementwise_logits(dtype)
-            return x, elementwise_target(kind, x)
-        x = row_logits(dtype)
-        if self.function == "distribution_focal_loss":
-            return x, bin_label(kind, x)
-        return x, index_target(x) if kind == "hard" else probability_target(x)
-
-    def reference(self) -> Reference:
-        return self.oracle or getattr(reference, self.function)
-
-
-SIGMOID_TARGETS = ("hard", "mask", "soft")
-
-
-CASES: dict[str, Case] = {
-    "sigmoid_focal": Case("sigmoid_focal_loss", "elementwise", SIGMOID_TARGETS),
-    "sigmoid_focal_star": Case(
-        "sigmoid_focal_loss_star",
-        "elementwise",
-        SIGMOID_TARGETS,
-        {"beta": 1.0},
-        gammas=(0.5, 2.0, 10.0),
-    ),
-    "asymmetric_clip": Case(
-        "asymmetric_loss", "elementwise", SIGMOID_TARGETS, {"clip": 0.05}, gamma_name="gamma_*"
-    ),
-    "asymmetric_no_clip": Case(
-        "asymmetric_loss", "elementwise", SIGMOID_TARGETS, {"clip": 0.0}, gamma_name="gamma_*"
-    ),
-    "poly1_sigmoid": Case(
-        "poly1_focal_loss", "elementwise", SIGMOID_TARGETS, {"activation": "sigmoid"}
-    ),
-    "poly1_softmax": Case("poly1_focal_loss", "rows", ("hard", "soft"), {"activation": "softmax"}),
-    "poly1_ce_sigmoid": Case(
-        "poly1_cross_entropy",
-        "elementwise",
-        SIGMOID_TARGETS,
-        {"activation": "sigmoid", "epsilon": 2.0},
-        gamma_name=None,
-    ),
-    "poly1_ce_softmax": Case(
-        "poly1_cross_entropy", "rows", ("hard", "soft"), {"epsilon": 2.0}, gamma_name=None
-    ),
-    "softmax_focal": Case("softmax_focal_loss", "rows", ("hard", "soft")),
-    "varifocal": Case("varifocal_loss", "elementwise", ("hard", "soft")),
-    "quality": Case(
-        "quality_focal_loss",
-        "elementwise",
-        ("hard", "soft"),
-        gamma_name="beta",
-        gammas=(0.0, 1.0, 2.0, 10.0),
-    ),
-    "distribution": Case("distribution_focal_loss", "rows", ("hard", "soft"), gamma_name=None),
-    "class_balanced_focal": Case(
-        "class_balanced_loss",
-        "rows",
-        ("hard",),
-        {"loss": "focal"},
-        _class_balanced_reference("focal"),
-    ),
-    "class_balanced_sigmoid": Case(
-        "class_balanced_loss",
-        "rows",
-        ("hard",),
-        {"loss": "sigmoid"},
-        _class_balanced_reference("sigmoid"),
-        gamma_name=None,
-    ),
-    "class_balanced_softmax": Case(
-        "class_balanced_loss",
-        "rows",
-        ("hard",),
-        {"loss": "softmax"},
-        _class_balanced_reference("softmax"),
-    ),
+#: The target kinds each of a sample's forms (Sample.forms) is tested with, and whether the
+#: kind runs in full (every dtype, focusing value and backend) or only in the covering
+#: set: hard / soft / mask targets in full, as ever; the integer mask and class indices of a
+#: sigmoid form (the same math through another target path) pairwise.
+ELEMENTWISE_KINDS: dict[str, tuple[tuple[str, bool], ...]] = {
+    "mask": (("mask", True),),
+    "soft": (("hard", True), ("soft", True)),
+    "score": (("hard", True), ("soft", True)),
+    "int_mask": (("int_mask", False),),
+    "index": (("index", False),),
+}
+#: As above, for the forms whose target has one entry per row of classes.
+ROW_KINDS: dict[str, tuple[tuple[str, bool], ...]] = {
+    "index": (("hard", True),),
+    "probabilities": (("soft", True),),
+    "label": (("hard", True), ("soft", True)),
 }
 
 
-def _backends(name: str) -> list[str]:
-    return [*BACKENDS, "compiled"] if CASES[name].function in COMPILED else BACKENDS
+def _layout(sample: Sample) -> str:
+    """ "elementwise": a (2, 7) logit per target value; "rows": (147, 3) rows of classes."""
+    return "elementwise" if sample.target in ("mask", "score") else "rows"
 
 
-def _parameters() -> list[Any]:
-    params = []
-    for name, case in CASES.items():
-        for kind in case.targets:
-            for gamma in case.gammas if case.gamma_name else (None,):
-                for backend in _backends(name):
-                    params.append(
-                        pytest.param(
-                            name, kind, gamma, backend, id=f"{name}-{kind}-{gamma}-{backend}"
-                        )
-                    )
-    return params
+def _kinds(sample: Sample) -> list[tuple[str, bool]]:
+    table = ELEMENTWISE_KINDS if _layout(sample) == "elementwise" else ROW_KINDS
+    return [kind for form in sample.forms for kind in table[form]]
 
 
-def _gamma_kwargs(case: Case, gamma: float | None) -> dict[str, Any]:
-    if gamma is None or case.gamma_name is None:
-        return {}
-    if case.gamma_name == "gamma_*":
-        return {"gamma_pos": gamma, "gamma_neg": gamma}
-    return {case.gamma_name: gamma}
+@dataclass(frozen=True)
+class Call:
+    """One call of a registered loss at extreme logits: a sample form, its options."""
+
+    info: LossInfo
+    sample: Sample
+    options: Mapping[str, Any]
+    #: "g<value>": the first variant with the focusing parameters at that value; "-": the
+    #: first variant of a loss without any; "x<k>": the k-th extreme variant ("x<k>-g<value>"
+    #: with the focusing parameters at that value, where it does not set them).
+    label: str
+
+    @property
+    def id(self) -> str:
+        form = self.info.samples.index(self.sample)
+        return f"{self.info.name}-{form}-{self.label}"
+
+    @property
+    def swept(self) -> bool:
+        """Whether the call is one of a sweep of the focusing values (or the first variant
+        of a loss without focusing parameters)."""
+        return not self.label.startswith("x") or "-g" in self.label
+
+    @property
+    def reduction(self) -> str:
+        """ "none" where the form has it (one value per location, class or region), else the
+        sum (the region losses that only reduce)."""
+        return "none" if "none" in self.sample.reductions else "sum"
+
+    def inputs(self, kind: str, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+        if _layout(self.sample) == "elementwise" and kind != "index":
+            x = elementwise_logits(dtype)
+            return x, elementwise_target(kind, x)
+        x = row_logits(dtype)
+        if self.sample.target == "label":
+            return x, bin_label(kind, x)
+        return x, probability_target(x) if kind == "soft" else index_target(x)
+
+    def run(
+        self, backend: str, x: torch.Tensor, target: torch.Tensor, reduction: str
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        x = x.detach().clone().requires_grad_(True)
+        loss = self.info.function(x, target, backend=backend, reduction=reduction, **self.options)
+        loss.backward(torch.ones_like(loss))
+        assert x.grad is not None
+        return loss.detach(), x.grad
+
+    def oracle(self, x: torch.Tensor, target: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+        function = self.info.reference_function
+        assert function is not None, f"{self.info.name} has no oracle: say so in `extremes`"
+        options = {
+            k: v.numpy() if isinstance(v, torch.Tensor) else v for k, v in self.options.items()
+        }
+        loss, grad = function(
+            x.double().numpy(), target.numpy(), reduction=self.reduction, **options
+        )
+        return np.asarray(loss), np.asarray(grad)
 
 
-def _call(
-    case: Case, backend: str, x: torch.Tensor, target: torch.Tensor, **kwargs: Any
-) -> tuple[torch.Tensor, torch.Tensor]:
-    x = x.detach().clone().requires_grad_(True)
-    if case.function == "class_balanced_loss":
-        kwargs["weight"] = torch.tensor(CLASS_WEIGHTS)
-    loss = getattr(torchfocal, case.function)(x, target, backend=backend, **kwargs)
-    loss.backward(torch.ones_like(loss))
-    assert x.grad is not None
-    return loss.detach(), x.grad
+def _calls(info: LossInfo) -> list[Call]:
+    """Each sample form with its first variant and with each extreme variant, the
+    focusing parameters at each of their values where the variant does not set them (then
+    as written); the sample's own options last."""
+    calls = []
+    for sample in info.samples:
+        first = dict(info.variants[0]) if info.variants else {}
+        for value in info.focusing_values if info.focusing else (None,):
+            focus = {name: value for name in info.focusing} if value is not None else {}
+            options = {**first, **focus, **sample.options}
+            calls.append(Call(info, sample, options, "-" if value is None else f"g{value}"))
+        for k, variant in enumerate(info.extreme_variants):
+            options = {**variant, **sample.options}
+            if set(info.focusing) & set(variant):  # as written
+                calls.append(Call(info, sample, options, f"x{k}"))
+                continue
+            for value in info.focusing_values if info.focusing else (None,):
+                focus = {name: value for name in info.focusing} if value is not None else {}
+                label = f"x{k}" if value is None else f"x{k}-g{value}"
+                calls.append(Call(info, sample, {**options, **focus}, label))
+    return calls
 
 
-@pytest.mark.parametrize("dtype", DTYPES, ids=str)
-@pytest.mark.parametrize(("name", "kind", "gamma", "backend"), _parameters())
+CALLS = [call for info in LOSSES for call in _calls(info)]
+#: The calls the oracle holds at extreme logits (LossInfo.extremes: why not the others).
+ORACLE_CALLS = [call for call in CALLS if not call.info.extremes]
+
+
+def _backends(info: LossInfo) -> list[str]:
+    return [backend for backend in info.backends if backend != "triton"]
+
+
+def _oracle_parameters() -> list[Any]:
+    """Every call x full kind x backend of the loss (but Triton) x dtype, the product as it
+    always ran; and a pairwise covering set of each sample form's calls x every kind (the
+    other target paths too) x FULL_BACKENDS x dtype."""
+    rows: dict[str, tuple[Call, str, str, torch.dtype]] = {}
+    by_form: dict[tuple[str, int], list[Call]] = {}
+    for call in ORACLE_CALLS:
+        by_form.setdefault((call.info.name, id(call.sample)), []).append(call)
+    for calls in by_form.values():
+        kinds = _kinds(calls[0].sample)
+        for call in calls:
+            backends = _backends(call.info)
+            for (kind, full), backend, dtype in itertools.product(kinds, backends, DTYPES):
+                if full:
+                    rows[f"{call.id}-{kind}-{backend}-{dtype}"] = (call, kind, backend, dtype)
+        for call, (kind, _), backend, dtype in all_pairs(calls, kinds, FULL_BACKENDS, DTYPES):
+            rows.setdefault(f"{call.id}-{kind}-{backend}-{dtype}", (call, kind, backend, dtype))
+    return [pytest.param(*row, id=name) for name, row in rows.items()]
+
+
+@pytest.mark.parametrize(("call", "kind", "backend", "dtype"), _oracle_parameters())
 def test_extreme_logits_match_the_oracle(
-    name: str, kind: str, gamma: float | None, backend: str, dtype: torch.dtype
+    call: Call, kind: str, backend: str, dtype: torch.dtype
 ) -> None:
-    case = CASES[name]
-    x, target = case.inputs(kind, dtype)
-    kwargs = {**case.kwargs, **_gamma_kwargs(case, gamma)}
-    loss, grad = _call(case, backend, x, target, reduction="none", **kwargs)
-    ref_loss, ref_grad = case.reference()(
-        x.double().numpy(), target.numpy(), reduction="none", **kwargs
-    )
-    expected_loss = torch.from_numpy(np.asarray(ref_loss)).to(dtype)
-    expected_grad = torch.from_numpy(np.asarray(ref_grad)).to(dtype)
+    x, target = call.inputs(kind, dtype)
+    loss, grad = call.run(backend, x, target, call.reduction)
+    ref_loss, ref_grad = call.oracle(x, target)
+    expected_loss = torch.from_numpy(ref_loss).to(dtype)
+    expected_grad = torch.from_numpy(ref_grad).to(dtype)
     # The oracle is never NaN and its gradient is finite; its loss is inf only where the true
     # value exceeds float64's range (as it does for a class at -max beside one at +max).
     assert not np.isnan(ref_loss).any() and np.isfinite(ref_grad).all()
@@ -253,7 +249,7 @@ def test_extreme_logits_match_the_oracle(
     torch.testing.assert_close(grad, expected_grad, **tol)
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("backend", FULL_BACKENDS)
 @pytest.mark.parametrize("dtype", DTYPES, ids=str)
 def test_sum_past_the_largest_value_is_inf(backend: str, dtype: torch.dtype) -> None:
     """Four losses of finfo.max each: every element is finite, but the true sum exceeds the
@@ -261,92 +257,126 @@ def test_sum_past_the_largest_value_is_inf(backend: str, dtype: torch.dtype) -> 
     big = torch.finfo(dtype).max
     x = torch.full((4,), -big, dtype=dtype)
     y = torch.ones(4, dtype=dtype)
-    kwargs = {"alpha": None, "gamma": 2.0}
-    elements, _ = _call(CASES["sigmoid_focal"], backend, x, y, reduction="none", **kwargs)
+    call = Call(by_name("sigmoid_focal_loss"), Sample("mask"), {"alpha": None, "gamma": 2.0}, "")
+    elements, _ = call.run(backend, x, y, "none")
     torch.testing.assert_close(elements, torch.full_like(x, big))
-    total, grad = _call(CASES["sigmoid_focal"], backend, x, y, reduction="sum", **kwargs)
+    total, grad = call.run(backend, x, y, "sum")
     assert total == float("inf")
     torch.testing.assert_close(grad, torch.full_like(x, -1.0))
 
 
-@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=str)
-@pytest.mark.parametrize(
-    ("name", "backend"),
-    [
-        (name, backend)
-        for name in ("sigmoid_focal", "softmax_focal", "asymmetric_no_clip")
-        for backend in _backends(name)
-    ],
-)
+def _mean_parameters() -> list[Any]:
+    """Each oracle-held loss form's first call with a "mean" (its focusing parameters at 2),
+    on each of its backends but Triton, in float32 and float64."""
+    calls = [
+        call
+        for call in ORACLE_CALLS
+        if call.label in ("-", "g2.0")
+        and "mean" in call.sample.reductions
+        and call.info.form != "region"
+        and (call.label == "g2.0" or not call.info.focusing)
+    ]
+    rows = [
+        (call, backend, dtype)
+        for call in calls
+        for backend in _backends(call.info)
+        for dtype in (torch.float32, torch.float64)
+    ]
+    return [pytest.param(*row, id=f"{row[0].id}-{row[1]}-{row[2]}") for row in rows]
+
+
+@pytest.mark.parametrize(("call", "backend", "dtype"), _mean_parameters())
 def test_mean_of_losses_near_the_largest_value_is_finite(
-    name: str, dtype: torch.dtype, backend: str
+    call: Call, backend: str, dtype: torch.dtype
 ) -> None:
     """Four losses of about finfo.max each: their mean is finite, so "mean" must not pass
     through an infinite sum (the naive reduction, both block runners and the compiled one;
     float64 has nothing wider to sum in)."""
-    case = CASES[name]
     half = torch.finfo(dtype).max / 2
-    if case.layout == "rows":  # -log p_0 = half + half for the row [-half, half, 0]
+    target: torch.Tensor
+    if _layout(call.sample) == "rows":  # -log p_0 = half + half for the row [-half, half, 0]
         x = torch.tensor([[-half, half, 0.0]] * 4, dtype=dtype)
-        target: torch.Tensor = torch.zeros(4, dtype=torch.long)
-        kwargs: dict[str, Any] = {"gamma": 2.0}
+        target = torch.zeros(4, dtype=torch.long)
+        if call.sample.target == "label":
+            target = target.double()
     else:  # -log p = 2 half at x = -2 half, y = 1
         x = torch.full((4,), -2 * half, dtype=dtype)
         target = torch.ones(4, dtype=dtype)
-        kwargs = {"alpha": None, "gamma": 2.0} if name == "sigmoid_focal" else {**case.kwargs}
-    elements, element_grad = _call(case, backend, x, target, reduction="none", **kwargs)
+        if call.sample.target == "mask":
+            target = target.bool()
+    elements, element_grad = call.run(backend, x, target, "none")
     assert torch.isfinite(elements).all()
-    mean, grad = _call(case, backend, x, target, reduction="mean", **kwargs)
-    expected = (elements.double() / 4).sum().to(dtype)
+    mean, grad = call.run(backend, x, target, "mean")
+    # "mean" is the sum over the loss's own count (locations, logits or counted samples):
+    # the count as ordinary logits (x / half) give it
+    small = (x.double() / half).to(dtype)
+    count = (
+        call.run(backend, small, target, "sum")[0].double()
+        / call.run(backend, small, target, "mean")[0].double()
+    )
+    expected = (elements.double() / count).sum().to(dtype)
     assert torch.isfinite(mean) and torch.isfinite(expected)
     torch.testing.assert_close(mean, expected, **tolerance(dtype))
-    torch.testing.assert_close(grad, element_grad / 4, **tolerance(dtype))
+    torch.testing.assert_close(grad, (element_grad / count).to(dtype), **tolerance(dtype))
 
 
 # -- NaN propagation ---------------------------------------------------------------------
 
 
 def _nan_parameters() -> list[Any]:
+    """Each loss form's first and extreme variants with the largest focusing value (where
+    the variant does not set it), every target kind and backend of the loss but Triton."""
     params = []
-    for name, case in CASES.items():
-        for kind in case.targets:
-            for backend in _backends(name):
-                params.append(pytest.param(name, kind, backend, id=f"{name}-{kind}-{backend}"))
+    for call in CALLS:
+        if call.info.nan_logits:
+            continue
+        focusing = call.label.partition("g")[2]  # "" where the variant sets it, or none
+        if focusing and focusing != str(call.info.focusing_values[-1]):
+            continue
+        backends = _backends(call.info)
+        for (kind, _), backend in itertools.product(_kinds(call.sample), backends):
+            params.append(pytest.param(call, kind, backend, id=f"{call.id}-{kind}-{backend}"))
     return params
 
 
-@pytest.mark.parametrize(("name", "kind", "backend"), _nan_parameters())
-def test_nan_logit_gives_nan_loss_and_gradient(name: str, kind: str, backend: str) -> None:
+@pytest.mark.parametrize(("call", "kind", "backend"), _nan_parameters())
+def test_nan_logit_gives_nan_loss_and_gradient(call: Call, kind: str, backend: str) -> None:
     """A NaN logit makes its own loss element, its gradient and the reduced loss NaN; every
-    other element is what it is without the NaN."""
-    case = CASES[name]
-    x, target = case.inputs(kind, torch.float64)
+    other element is what it is without the NaN. The elements a logit reaches: its own in
+    an elementwise loss, its row's in the others (the softmax couples a row's classes);
+    a loss reduced to one value (the region losses without "none") checks its gradient at
+    the NaN."""
+    x, target = call.inputs(kind, torch.float64)
     x = torch.randn(x.shape, dtype=torch.float64) * 3
-    kwargs = {**case.kwargs, **_gamma_kwargs(case, case.gammas[-1] if case.gamma_name else None)}
-    bad = (x.shape[0] - 1, 1)  # a negative of the elementwise losses (y = 0 row: hard: 1)
-    if case.layout == "elementwise":
-        bad = (0, 1)
+    # a negative of row 0 (the elementwise layout), class 1 of the last row (the others)
+    bad = (0, 1) if x.shape == (2, 7) else (x.shape[0] - 1, 1)
     poisoned = x.clone()
     poisoned[bad] = float("nan")
-    loss, grad = _call(case, backend, poisoned, target, reduction="none", **kwargs)
-    clean_loss, clean_grad = _call(case, backend, x, target, reduction="none", **kwargs)
+    loss, grad = call.run(backend, poisoned, target, call.reduction)
+    clean_loss, clean_grad = call.run(backend, x, target, call.reduction)
 
-    if loss.dim() == x.dim():  # one loss per element
-        hit = torch.zeros(x.shape, dtype=torch.bool)
-        hit[bad] = True
-        grad_hit = hit
-    else:  # one loss per row: the whole row's gradient depends on the NaN
-        hit = torch.zeros(x.shape[0], dtype=torch.bool)
-        hit[bad[0]] = True
-        grad_hit = hit[:, None].expand_as(x)
-    assert torch.isnan(loss[hit]).all()
-    assert torch.isnan(grad[grad_hit]).all()
-    torch.testing.assert_close(loss[~hit], clean_loss[~hit], rtol=0, atol=0)
-    torch.testing.assert_close(grad[~grad_hit], clean_grad[~grad_hit], rtol=0, atol=0)
+    if loss.dim() == 0:
+        assert torch.isnan(loss)
+        assert torch.isnan(grad[bad])
+    else:
+        if loss.shape == x.shape and call.info.form != "region":  # one loss per logit
+            hit = torch.zeros(x.shape, dtype=torch.bool)
+            hit[bad] = True
+            grad_hit = hit
+        else:  # one loss per row, or per class of the row: the row depends on the NaN
+            hit = torch.zeros(loss.shape, dtype=torch.bool)
+            hit[bad[0]] = True
+            grad_hit = torch.zeros(x.shape, dtype=torch.bool)
+            grad_hit[bad[0]] = True
+        assert torch.isnan(loss[hit]).all()
+        assert torch.isnan(grad[grad_hit]).all()
+        torch.testing.assert_close(loss[~hit], clean_loss[~hit], rtol=0, atol=0)
+        torch.testing.assert_close(grad[~grad_hit], clean_grad[~grad_hit], rtol=0, atol=0)
 
     for reduction in ("mean", "sum"):
-        reduced, _ = _call(case, backend, poisoned, target, reduction=reduction, **kwargs)
-        assert torch.isnan(reduced), reduction
+        if reduction in call.sample.reductions:
+            reduced, _ = call.run(backend, poisoned, target, reduction)
+            assert torch.isnan(reduced), reduction
 
 
 # -- the oracle at extremes, against the textbook formulas in 340-digit arithmetic ------------
@@ -439,27 +469,32 @@ def _close(actual: float, expected: Any) -> None:
     assert actual == pytest.approx(expected, rel=1e-12, abs=1e-300), (actual, expected)
 
 
+#: The losses written plainly above (_mp_elementwise), by that name: their functions and
+#: options (a second oracle, of the first; a loss without one is not checked here). The
+#: focusing values are the registry's.
 ORACLE_ELEMENTWISE = {
-    "sigmoid_focal": ({}, GAMMAS),
-    "poly1_sigmoid": ({"activation": "sigmoid", "alpha": None}, GAMMAS),
-    "sigmoid_focal_star": ({"beta": 1.0}, [0.5, 2.0, 10.0]),
-    "asymmetric_clip": ({"clip": 0.05}, GAMMAS),
-    "varifocal": ({"alpha": 0.75}, GAMMAS),
-    "quality": ({}, [0.0, 1.0, 2.0, 10.0]),
+    "sigmoid_focal": ("sigmoid_focal_loss", {}),
+    "poly1_sigmoid": ("poly1_focal_loss", {"activation": "sigmoid", "alpha": None}),
+    "sigmoid_focal_star": ("sigmoid_focal_loss_star", {"beta": 1.0}),
+    "asymmetric_clip": ("asymmetric_loss", {"clip": 0.05}),
+    "varifocal": ("varifocal_loss", {"alpha": 0.75}),
+    "quality": ("quality_focal_loss", {}),
 }
 
 
-@pytest.mark.parametrize("name", ORACLE_ELEMENTWISE)
+@pytest.mark.parametrize(
+    "name", [pytest.param(name, id=f"{name}-{f}") for name, (f, _) in ORACLE_ELEMENTWISE.items()]
+)
 def test_oracle_elementwise_losses_at_extremes(name: str) -> None:
     """reference.py against the loss written plainly and evaluated with 400 digits (its
     derivative by a central difference of step 1e-10)."""
-    kwargs, gammas = ORACLE_ELEMENTWISE[name]
-    case = CASES[name]
+    function, kwargs = ORACLE_ELEMENTWISE[name]
+    info = by_name(function)
     x = np.array([POINTS] * len(SCORES))
     y = np.array([[score] * len(POINTS) for score in SCORES])
-    for gamma in gammas:
-        call = {**case.kwargs, **kwargs, **_gamma_kwargs(case, gamma)}
-        loss, grad = case.reference()(x, y, reduction="none", **call)
+    for gamma in info.focusing_values:
+        call = {**kwargs, **{focusing: gamma for focusing in info.focusing}}
+        loss, grad = info.reference_function(x, y, reduction="none", **call)
         exact = _mp_elementwise(name, gamma)
         for (i, j), value in np.ndenumerate(x):
             _close(loss[i, j], exact(MP.mpf(value), y[i, j]))
@@ -477,10 +512,19 @@ ROWS = [
 ROW_TARGETS = [[0.0, 1.0, 0.0], [0.25, 0.75, 0.0], [0.2, 0.5, 0.3], [1.0, 0.0, 0.0]]
 
 
-@pytest.mark.parametrize("name", ["softmax_focal", "poly1_softmax", "distribution"])
+#: As ORACLE_ELEMENTWISE, for the losses of rows written plainly above (_mp_row).
+ORACLE_ROWS = {
+    "softmax_focal": "softmax_focal_loss",
+    "poly1_softmax": "poly1_focal_loss",
+    "distribution": "distribution_focal_loss",
+}
+
+
+@pytest.mark.parametrize("name", [pytest.param(k, id=f"{k}-{f}") for k, f in ORACLE_ROWS.items()])
 def test_oracle_softmax_losses_at_extremes(name: str) -> None:
     """As above, for rows that differ by up to twice the float64 range."""
-    for gamma in [0.0] if name == "distribution" else GAMMAS:
+    info = by_name(ORACLE_ROWS[name])
+    for gamma in info.focusing_values if info.focusing else [0.0]:
         exact = _mp_row(name, gamma)
         for row, t in itertools.product(ROWS, ROW_TARGETS):
             x = np.array([row])
@@ -492,7 +536,8 @@ def test_oracle_softmax_losses_at_extremes(name: str) -> None:
                 loss, grad = reference.distribution_focal_loss(x, [label], reduction="none")
             else:
                 call = {"activation": "softmax"} if name == "poly1_softmax" else {}
-                function = getattr(reference, CASES[name].function)
+                function = info.reference_function
+                assert function is not None
                 loss, grad = function(x, np.array([t]), gamma=gamma, reduction="none", **call)
             _close(loss[0], exact([MP.mpf(v) for v in row], t))
             for j in range(3):

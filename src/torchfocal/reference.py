@@ -902,6 +902,58 @@ def logit_adjusted_cross_entropy(
     )
 
 
+def _class_balanced_loss(
+    input: ArrayLike,
+    target: ArrayLike,
+    *,
+    weight: ArrayLike,
+    loss: str = "focal",
+    gamma: float | None = None,
+    ignore_index: int = -100,
+    class_dim: int = 1,
+    reduction: str = "mean",
+    grad_output: ArrayLike | None = None,
+) -> tuple[Array, Array]:
+    """Class-balanced loss (Cui et al. 2019) and its gradient: another loss of this module
+    with the class weight w_y of each sample, as the torch function calls it (private: a
+    composition of the public oracles, the registry's ``reference`` of the loss).
+
+    "focal" / "sigmoid": the sigmoid focal loss (gamma 2 / 0, alpha None) with weight w_y on
+    every class of the sample and "mean" over the counted samples; "softmax": the softmax
+    focal loss (gamma 0 unless given) with alpha = w.
+    """
+    if gamma is None:
+        gamma = 2.0 if loss == "focal" else 0.0
+    x = np.asarray(input, dtype=np.float64)
+    dim = class_dim % x.ndim
+    if loss == "softmax":
+        return softmax_focal_loss(
+            x,
+            target,
+            alpha=weight,
+            gamma=gamma,
+            ignore_index=ignore_index,
+            class_dim=dim,
+            reduction=reduction,
+            grad_output=grad_output,
+        )
+    index = np.asarray(target).astype(np.int64)
+    keep = index != ignore_index
+    sample_weight = np.asarray(weight, dtype=np.float64)[np.where(keep, index, 0)] * keep
+    return sigmoid_focal_loss(
+        x,
+        index,
+        alpha=None,
+        gamma=gamma,
+        weight=np.expand_dims(sample_weight, dim),
+        ignore_index=ignore_index,
+        class_dim=dim,
+        reduction=reduction,
+        avg_factor=max(float(keep.sum()), 1.0) if reduction == "mean" else None,
+        grad_output=grad_output,
+    )
+
+
 def ldam_loss(
     input: ArrayLike,
     target: ArrayLike,

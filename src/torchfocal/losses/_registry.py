@@ -60,6 +60,9 @@ API_SECTIONS: Mapping[str, str] = MappingProxyType(
         "region": "Segmentation (region) losses",
     }
 )
+#: The focusing values the extreme-logit tests sweep (DESIGN.md 2: every gamma in [0, 10],
+#: gamma < 1 included): :attr:`LossInfo.focusing_values`' default.
+FOCUSING_VALUES = (0.0, 0.5, 2.0, 10.0)
 
 #: The number of classes that per-class values in :attr:`LossInfo.variants` are given for
 #: (the tests that sweep the variants lay their logits out with this many classes).
@@ -145,8 +148,8 @@ class LossInfo:
     #: Its Triton math's name (None where no form of it has a Triton kernel).
     kernel: str | None = None
     #: The oracle's function of the same loss in :mod:`torchfocal.reference` ("": the
-    #: function's own name; None: no oracle of its own, the loss being another's with
-    #: options, as the class-balanced loss is the focal or cross-entropy loss weighted).
+    #: function's own name; a private name: a composition of the public oracles; None: no
+    #: oracle).
     reference: str | None = ""
     #: A short name for command-line labels (``torchfocal bench --losses``).
     label: str = ""
@@ -171,6 +174,19 @@ class LossInfo:
     #: factor): the autograd tests then check it against no finite differences in the
     #: logits, of the first or the second derivative. "": it is the derivative.
     inexact_gradient: str = ""
+    #: The focusing parameters: the exponents that DESIGN.md 2 bounds to [0, 10] (gamma;
+    #: both of the asymmetric loss's; the quality focal loss's beta). The extreme-logit
+    #: tests set them all to each of :attr:`focusing_values` in turn, in the first variant
+    #: and in each extreme variant that does not set them.
+    focusing: tuple[str, ...] = ()
+    #: The values those tests give the focusing parameters.
+    focusing_values: tuple[float, ...] = FOCUSING_VALUES
+    #: Why the extreme-logit tests do not hold this loss against its oracle at logits up to
+    #: the dtype's largest value ("": they do).
+    extremes: str = ""
+    #: Why the tests do not hold this loss to DESIGN.md 2's NaN propagation (a NaN logit
+    #: makes its loss elements and their gradients NaN, and nothing else; "": they do).
+    nan_logits: str = ""
 
     def __post_init__(self) -> None:
         if self.form not in ("elementwise", "per_location", "region"):

@@ -276,6 +276,7 @@ LOSSES = (
         ),
         docs="math.md#asymmetric-loss-ridnik-et-al-2021",
         section=("focal-family", 20),
+        focusing=("gamma_pos", "gamma_neg"),
         kernel="asymmetric",
         variants=(
             {"gamma_pos": 0.5, "gamma_neg": 0.3, "clip": 0.05},

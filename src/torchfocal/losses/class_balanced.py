@@ -242,8 +242,11 @@ LOSSES = (
         docs="math.md#class-balanced-weights-cui-et-al-cvpr-2019",
         section=("class-balancing", 10),
         kernel="sigmoid_focal",
-        # the focal or cross-entropy loss with class weights: their oracles
-        reference=None,
+        # the focal or cross-entropy oracle with the class weights (not a public oracle)
+        reference="_class_balanced_loss",
+        focusing=("gamma",),
+        # its other forms (the first, loss="focal", is the default; gamma is 0 in "sigmoid")
+        extreme_variants=({"loss": "sigmoid", "gamma": 0.0}, {"loss": "softmax"}),
         gradient_variants=(
             *({"loss": "focal", "gamma": gamma} for gamma in (0.0, 0.3, 1.0, 2.5)),
             *({"loss": "softmax", "gamma": gamma} for gamma in (0.0, 0.3, 1.0, 2.5)),

@@ -40,8 +40,9 @@ from ._registry import LossInfo, Sample
 
 def _ratio(numerator: Tensor, denominator: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     """(numerator / denominator with 1 where the denominator is 0, the safe denominator,
-    the mask of defined entries)."""
-    defined = denominator > 0
+    the mask of defined entries: a NaN denominator is defined, so that a NaN logit gives a
+    NaN loss, never the 1 of an empty region)."""
+    defined = ~(denominator <= 0)
     safe = torch.where(defined, denominator, torch.ones_like(denominator))
     return torch.where(defined, numerator / safe, torch.ones_like(numerator)), safe, defined
 
@@ -99,7 +100,7 @@ def tversky_math(
         # rest^gamma where rest > 0, so that its derivative stays finite (0^gamma is the
         # constant 0, or 1 at gamma = 0).
         g = torch.as_tensor(gamma, dtype=rest.dtype, device=rest.device)
-        positive = rest > 0
+        positive = ~(rest <= 0)  # NaN too: a NaN logit's loss is NaN
         safe_rest = torch.where(positive, rest, torch.ones_like(rest))
         return torch.where(positive, safe_rest**g, (g == 0).to(rest.dtype).expand_as(rest))
 
@@ -114,7 +115,7 @@ def tversky_math(
             # as its limit for gamma >= 1 (1 at gamma = 1, else 0) and as 0 for gamma < 1,
             # where the one-sided derivative is infinite (the loss's minimum).
             g = torch.as_tensor(gamma, dtype=rest.dtype, device=rest.device)
-            positive = rest > 0
+            positive = ~(rest <= 0)  # NaN too, as in value
             safe_rest = torch.where(positive, rest, torch.ones_like(rest))
             at_zero = (g == 1).to(rest.dtype).expand_as(rest)
             slope = torch.where(positive, g * safe_rest ** (g - 1.0), at_zero)

@@ -357,6 +357,7 @@ LOSSES = (
         ),
         docs="math.md#dice-focal-ce",
         section=("region", 50),
+        focusing=("gamma",),
         kernel="regions",
     ),
     LossInfo(

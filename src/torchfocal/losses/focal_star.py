@@ -218,6 +218,8 @@ LOSSES = (
         ),
         docs="math.md#fl-lin-et-al-2017-appendix-a",
         section=("focal-family", 10),
+        focusing=("gamma",),
+        focusing_values=(0.5, 2.0, 10.0),  # gamma > 0: the loss divides by it
         kernel="focal_star",
         variants=(
             {"gamma": 0.5, "beta": -0.5, "alpha": 0.25},

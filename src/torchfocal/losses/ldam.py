@@ -224,6 +224,15 @@ LOSSES = (
         ),
         docs="math.md#ldam-and-deferred-re-weighting-cao-et-al-2019",
         section=("long-tail", 20),
+        extremes=(
+            "the scale s multiplies the logits: beyond finfo.max / s they overflow, where "
+            "the oracle is NaN and the loss wrong (float64 [max, max, 0], class 0: log 2, "
+            "not about 7.09: a defect); in float32 at |x| = 1e4 the margin rounds (3e-3)"
+        ),
+        nan_logits=(
+            "a NaN logit's loss is NaN, but the gradients of the other classes of its row "
+            "are 0, not NaN (a defect)"
+        ),
         kernel="softmax_focal",
     ),
 )

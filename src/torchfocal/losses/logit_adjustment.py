@@ -242,6 +242,11 @@ LOSSES = (
         ),
         docs="math.md#logit-adjustment-and-the-balanced-softmax-menon-et-al-2021-ren-et-al-2020",
         section=("long-tail", 10),
+        extremes=(
+            "tau log(prior) is added to the logits in the input's precision: float32 at "
+            "|x| = 1e4 rounds the adjusted logits by up to 5e-4, a relative error of the "
+            "loss of 8e-4 at [1e4, 1e4, 0], beyond the float32 tolerance (float64 holds)"
+        ),
         kernel="softmax_focal",
         label="logit_adjusted",
     ),

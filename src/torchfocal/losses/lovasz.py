@@ -350,5 +350,9 @@ LOSSES = (
         samples=(Sample("mask"),),
         docs="math.md#lovasz-softmax-and-lovasz-hinge-berman-et-al-2018",
         section=("region", 90),
+        nan_logits=(
+            "a NaN logit gives a NaN loss, but its own gradient is finite (the sorted "
+            "errors' weights do not pass the NaN on: a defect)"
+        ),
     ),
 )

@@ -586,6 +586,7 @@ LOSSES = (
         ),
         docs="math.md#poly-1-leng-et-al-2022",
         section=("focal-family", 40),
+        focusing=("gamma",),
         kernel="poly1",
         label="poly1",
         variants=(

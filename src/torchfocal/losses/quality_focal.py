@@ -214,6 +214,8 @@ LOSSES = (
         ),
         docs="math.md#quality-focal-loss-li-et-al-2020",
         section=("focal-family", 60),
+        focusing=("beta",),
+        focusing_values=(0.0, 1.0, 2.0, 10.0),
         kernel="quality_focal",
         variants=({"beta": 1.0}, {"beta": 0.0}, {"beta": 2.0}, {"beta": 3.5}),
         extreme_variants=({"beta": 2.5},),

@@ -554,6 +554,7 @@ LOSSES = (
         ),
         docs="math.md#sigmoid-focal-loss",
         section=("focal", 10),
+        focusing=("gamma",),
         kernel="sigmoid_focal",
         label="sigmoid",
         gradient_variants=(

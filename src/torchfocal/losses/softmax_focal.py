@@ -554,6 +554,7 @@ LOSSES = (
         ),
         docs="math.md#softmax-focal-loss",
         section=("focal", 20),
+        focusing=("gamma",),
         kernel="softmax_focal",
         label="softmax",
         gradient_variants=(

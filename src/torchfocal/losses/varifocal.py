@@ -243,6 +243,7 @@ LOSSES = (
         ),
         docs="math.md#varifocal-loss-zhang-et-al-2021",
         section=("focal-family", 50),
+        focusing=("gamma",),
         kernel="varifocal",
         variants=(
             {"gamma": 0.5},
