@@ -10,9 +10,11 @@ import pytest
 import torch
 
 import torchfocal
+from registry_targets import for_classes, make_target
 from torchfocal import reference
 from torchfocal._engine import compiled
 from torchfocal.losses.sigmoid_focal import sigmoid_focal_compiled
+from torchfocal.registry import LOSSES, LossInfo
 
 
 def _check(loss_name: str, x: torch.Tensor, target: torch.Tensor, **kwargs: Any) -> None:
@@ -284,6 +286,36 @@ def test_each_special_gamma_adds_one_program(gamma: float) -> None:
         x = (torch.randn(16, 3) * 4).requires_grad_(True)
         _same_as_fused(torchfocal.sigmoid_focal_loss, x, torch.rand(16, 3) < 0.3, gamma=value)
     assert _graphs() == 2
+
+
+#: Each compiled loss's focusing parameters (LossInfo.focusing), for the test below.
+SPECIAL_SEQUENCES = [
+    pytest.param(info, name, id=f"{info.name}-{name}")
+    for info in LOSSES
+    if "compiled" in info.backends
+    for name in info.focusing
+]
+
+
+@pytest.mark.parametrize(("info", "name"), SPECIAL_SEQUENCES)
+def test_special_values_one_after_another_keep_their_own_programs(
+    info: LossInfo, name: str
+) -> None:
+    """The special values 1, 2 and 0 (forms of their own in the kernels) one after another,
+    on a (2, 7) input: torch 2.13 traced the second value as a symbol, and the quality focal
+    loss at beta 2 then computed |d| ** beta with beta 1's exponent (reduction "none").
+    Each value is a
+    constant of its own program: the fused kernels' loss and gradient."""
+    sample = info.samples[0]
+    shape = (2, 7)
+    target = make_target(sample.target, shape, generator=torch.Generator().manual_seed(0))
+    options = for_classes(sample.options, shape[1])
+    options["reduction"] = "none" if "none" in sample.reductions else sample.reductions[0]
+    values = [v for v in (1.0, 2.0, 0.0) if v >= min(info.focusing_values)]
+    for value in values:
+        x = (torch.randn(shape, dtype=torch.float64) * 3).requires_grad_(True)
+        _same_as_fused(info.function, x, target, **{**options, name: value})
+    assert _graphs() == len(values)
 
 
 def test_past_the_recompile_limit_torch_runs_the_fused_math_eagerly() -> None:

@@ -30,9 +30,13 @@ shows them), nothing of torchfocal's:
 
   Not Python floats: torch traces a float argument as a symbol from its second value on,
   and torch 2.13 then computes some ops wrongly, silently (an ``alpha=`` or ``value=``
-  scalar of rsub, add or addcmul that is such a symbol); 0-d tensors take the tensor
-  arithmetic that the eager kernels run too. So a kernel compares its numbers with
-  :func:`~torchfocal._engine.numerics.equals` (False for a tensor), never with ``==``.
+  scalar of rsub, add or addcmul that is such a symbol; the quality focal loss's
+  ``|d| ** beta`` at beta 2 after a call at beta 1 gave beta 1's values on a (2, 7)
+  input); 0-d tensors take the tensor arithmetic that the eager kernels run too. So a
+  kernel compares its numbers with :func:`~torchfocal._engine.numerics.equals` (False
+  for a tensor), never with ``==``, and the program is traced with
+  ``torch._dynamo.config.specialize_float`` on: the special values stay constants of
+  their own programs, never such a symbol.
 
 Past the recompile limit torch runs the function eagerly (the same fused math) and logs
 one warning. Where compiling fails altogether (no C++ compiler, an unsupported platform),
@@ -44,6 +48,7 @@ graph) run on the eager runners.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import warnings
@@ -113,7 +118,8 @@ class CompiledProgram:
         try:
             # 1 / divisor in the accumulation dtype, as the eager runners sum.
             inverse = _input(inverse, x, accumulation_dtype(x.device))
-            return self._compiled(x.detach(), target.detach(), inverse, need_grad, inputs)
+            with _constant_floats():
+                return self._compiled(x.detach(), target.detach(), inverse, need_grad, inputs)
         except Exception as error:  # any compiler failure: report once, then run eagerly
             _unavailable.append(f"{type(error).__name__}: {error}")
             first_line = str(error).splitlines()[0] if str(error) else ""
@@ -138,6 +144,16 @@ def _input(value: Any, x: Tensor, dtype: torch.dtype | None = None) -> Any:
     if isinstance(value, float) and value not in SPECIAL_VALUES:
         return torch.full((), value, dtype=dtype or x.dtype, device=x.device)
     return value
+
+
+def _constant_floats() -> contextlib.AbstractContextManager[Any]:
+    """Trace (and guard) the Python floats a program receives as constants, as torch did
+    before it traced them as symbols (module docstring: the special values 0, 1 and 2)."""
+    config = torch._dynamo.config
+    if hasattr(config, "specialize_float"):
+        patch: contextlib.AbstractContextManager[Any] = config.patch(specialize_float=True)
+        return patch
+    return contextlib.nullcontext()
 
 
 def program(math: Program) -> CompiledProgram:
