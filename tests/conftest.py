@@ -102,6 +102,7 @@ def run_loss(
     x: torch.Tensor,
     target: torch.Tensor,
     grad_output: torch.Tensor | None = None,
+    /,
     **kwargs: Any,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """A torchfocal loss and its input gradient (upstream ``grad_output``).
@@ -121,6 +122,7 @@ def check_against_reference(
     x: torch.Tensor,
     target: torch.Tensor,
     grad_output: torch.Tensor | None = None,
+    /,
     **kwargs: Any,
 ) -> None:
     """The torch loss and gradient equal the NumPy reference within the dtype's tolerance."""

@@ -650,8 +650,7 @@ def _case_target(sample: Sample, x: torch.Tensor) -> torch.Tensor:
 def _check_reference(
     info: LossInfo, backend: str, x: torch.Tensor, target: torch.Tensor, **kwargs: Any
 ) -> None:
-    if info.reference is not None:
-        assert info.reference == info.name  # check_against_reference calls it by this name
+    if info.reference is not None:  # check_against_reference finds the entry's oracle
         check_against_reference(info.name, backend, x, target, **kwargs)
 
 
