@@ -40,9 +40,10 @@ from torchfocal.registry import LOSSES, LossInfo, Sample, by_name
 pytestmark = pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
 
 DTYPES = [torch.float16, torch.bfloat16, torch.float32, torch.float64]
-#: The backends of the pairwise covering set of the other target paths (_oracle_parameters);
-#: the full product runs on every backend of the loss but Triton, whose kernels have their
-#: own extreme-logit tests, through the interpreter (tests/test_triton_*.py).
+#: The backends every call runs on in full (each dtype, target kind and focusing value); the
+#: loss's others but Triton (the compiled one) in a pairwise covering set (_oracle_parameters).
+#: Triton's kernels have their own extreme-logit tests, through the interpreter
+#: (tests/test_triton_*.py).
 FULL_BACKENDS = ("naive", "fused")
 
 Reference = Callable[..., tuple[np.ndarray, np.ndarray]]
@@ -90,7 +91,7 @@ def bin_label(kind: str, x: torch.Tensor) -> torch.Tensor:
 
 
 #: The target kinds each of a sample's forms (Sample.forms) is tested with, and whether the
-#: kind runs in full (every dtype, focusing value and backend) or only in the covering
+#: kind runs in full (every dtype, focusing value and FULL_BACKENDS) or only in the covering
 #: set: hard / soft / mask targets in full, as ever; the integer mask and class indices of a
 #: sigmoid form (the same math through another target path) pairwise.
 ELEMENTWISE_KINDS: dict[str, tuple[tuple[str, bool], ...]] = {
@@ -210,22 +211,27 @@ def _backends(info: LossInfo) -> list[str]:
 
 
 def _oracle_parameters() -> list[Any]:
-    """Every call x full kind x backend of the loss (but Triton) x dtype, the product as it
-    always ran; and a pairwise covering set of each sample form's calls x every kind (the
-    other target paths too) x FULL_BACKENDS x dtype."""
+    """Every call x full kind x FULL_BACKENDS x dtype, the product as it always ran; a
+    pairwise covering set of each sample form's calls x every kind (the other target paths
+    too) x FULL_BACKENDS x dtype; and on the loss's other backends but Triton (the compiled
+    one: a program per dtype, target kind and special focusing value, a second or more of
+    compiling each), a pairwise covering set of the calls x full kinds x dtype."""
     rows: dict[str, tuple[Call, str, str, torch.dtype]] = {}
     by_form: dict[tuple[str, int], list[Call]] = {}
     for call in ORACLE_CALLS:
         by_form.setdefault((call.info.name, id(call.sample)), []).append(call)
     for calls in by_form.values():
         kinds = _kinds(calls[0].sample)
+        full = [kind for kind in kinds if kind[1]]
         for call in calls:
-            backends = _backends(call.info)
-            for (kind, full), backend, dtype in itertools.product(kinds, backends, DTYPES):
-                if full:
-                    rows[f"{call.id}-{kind}-{backend}-{dtype}"] = (call, kind, backend, dtype)
+            for (kind, _), backend, dtype in itertools.product(full, FULL_BACKENDS, DTYPES):
+                rows[f"{call.id}-{kind}-{backend}-{dtype}"] = (call, kind, backend, dtype)
         for call, (kind, _), backend, dtype in all_pairs(calls, kinds, FULL_BACKENDS, DTYPES):
             rows.setdefault(f"{call.id}-{kind}-{backend}-{dtype}", (call, kind, backend, dtype))
+        others = [b for b in _backends(calls[0].info) if b not in FULL_BACKENDS]
+        if others:
+            for call, (kind, _), backend, dtype in all_pairs(calls, full, others, DTYPES):
+                rows[f"{call.id}-{kind}-{backend}-{dtype}"] = (call, kind, backend, dtype)
     return [pytest.param(*row, id=name) for name, row in rows.items()]
 
 
