@@ -41,7 +41,7 @@ pytestmark = pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarn
 
 DTYPES = [torch.float16, torch.bfloat16, torch.float32, torch.float64]
 #: The backends every call runs on in full (each dtype, target kind and focusing value); the
-#: loss's others but Triton (the compiled one) in a pairwise covering set (_oracle_parameters).
+#: loss's others but Triton (the compiled one) at one focusing value (_oracle_parameters).
 #: Triton's kernels have their own extreme-logit tests, through the interpreter
 #: (tests/test_triton_*.py).
 FULL_BACKENDS = ("naive", "fused")
@@ -215,7 +215,8 @@ def _oracle_parameters() -> list[Any]:
     pairwise covering set of each sample form's calls x every kind (the other target paths
     too) x FULL_BACKENDS x dtype; and on the loss's other backends but Triton (the compiled
     one: a program per dtype, target kind and special focusing value, a second or more of
-    compiling each), a pairwise covering set of the calls x full kinds x dtype."""
+    compiling each), each form's call at its largest focusing value in every full kind and
+    dtype."""
     rows: dict[str, tuple[Call, str, str, torch.dtype]] = {}
     by_form: dict[tuple[str, int], list[Call]] = {}
     for call in ORACLE_CALLS:
@@ -228,9 +229,13 @@ def _oracle_parameters() -> list[Any]:
                 rows[f"{call.id}-{kind}-{backend}-{dtype}"] = (call, kind, backend, dtype)
         for call, (kind, _), backend, dtype in all_pairs(calls, kinds, FULL_BACKENDS, DTYPES):
             rows.setdefault(f"{call.id}-{kind}-{backend}-{dtype}", (call, kind, backend, dtype))
-        others = [b for b in _backends(calls[0].info) if b not in FULL_BACKENDS]
-        if others:
-            for call, (kind, _), backend, dtype in all_pairs(calls, full, others, DTYPES):
+        # The other backends at the largest focusing value (a program of its own per dtype
+        # and target kind; the special values' programs: test_compiled.py).
+        call = [call for call in calls if call.swept][-1]
+        for backend in _backends(call.info):
+            if backend in FULL_BACKENDS:
+                continue
+            for (kind, _), dtype in all_pairs(full, DTYPES):
                 rows[f"{call.id}-{kind}-{backend}-{dtype}"] = (call, kind, backend, dtype)
     return [pytest.param(*row, id=name) for name, row in rows.items()]
 
@@ -273,7 +278,8 @@ def test_sum_past_the_largest_value_is_inf(backend: str, dtype: torch.dtype) -> 
 
 def _mean_parameters() -> list[Any]:
     """Each oracle-held loss form's first call with a "mean" (its focusing parameters at 2),
-    on each of its backends but Triton, in float32 and float64."""
+    in float32 and float64 on FULL_BACKENDS, in one of them (by turns) on the others but
+    Triton."""
     calls = [
         call
         for call in ORACLE_CALLS
@@ -284,9 +290,11 @@ def _mean_parameters() -> list[Any]:
     ]
     rows = [
         (call, backend, dtype)
-        for call in calls
+        for n, call in enumerate(calls)
         for backend in _backends(call.info)
         for dtype in (torch.float32, torch.float64)
+        # compiled: a program a dtype; the forms take float32 and float64 in turn
+        if backend in FULL_BACKENDS or dtype == (torch.float32, torch.float64)[n % 2]
     ]
     return [pytest.param(*row, id=f"{row[0].id}-{row[1]}-{row[2]}") for row in rows]
 
@@ -331,7 +339,8 @@ def test_mean_of_losses_near_the_largest_value_is_finite(
 
 def _nan_parameters() -> list[Any]:
     """Each loss form's first and extreme variants with the largest focusing value (where
-    the variant does not set it), every target kind and backend of the loss but Triton."""
+    the variant does not set it), every target kind on FULL_BACKENDS, the first on the
+    loss's other backends but Triton."""
     params = []
     for call in CALLS:
         if call.info.nan_logits:
@@ -339,9 +348,10 @@ def _nan_parameters() -> list[Any]:
         focusing = call.label.partition("g")[2]  # "" where the variant sets it, or none
         if focusing and focusing != str(call.info.focusing_values[-1]):
             continue
-        backends = _backends(call.info)
-        for (kind, _), backend in itertools.product(_kinds(call.sample), backends):
-            params.append(pytest.param(call, kind, backend, id=f"{call.id}-{kind}-{backend}"))
+        kinds = [kind for kind, _ in _kinds(call.sample)]
+        for kind, backend in itertools.product(kinds, _backends(call.info)):
+            if backend in FULL_BACKENDS or kind == kinds[0]:  # compiled: a program a kind
+                params.append(pytest.param(call, kind, backend, id=f"{call.id}-{kind}-{backend}"))
     return params
 
 
