@@ -52,7 +52,7 @@ import contextlib
 import os
 import sys
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import torch
@@ -146,14 +146,22 @@ def _input(value: Any, x: Tensor, dtype: torch.dtype | None = None) -> Any:
     return value
 
 
-def _constant_floats() -> contextlib.AbstractContextManager[Any]:
+@contextlib.contextmanager
+def _constant_floats() -> Iterator[None]:
     """Trace (and guard) the Python floats a program receives as constants, as torch did
-    before it traced them as symbols (module docstring: the special values 0, 1 and 2)."""
+    before it traced them as symbols (module docstring: the special values 0, 1 and 2).
+    The flag is set and restored directly: ``config.patch`` took about 25 us a call here,
+    this about 6."""
     config = torch._dynamo.config
-    if hasattr(config, "specialize_float"):
-        patch: contextlib.AbstractContextManager[Any] = config.patch(specialize_float=True)
-        return patch
-    return contextlib.nullcontext()
+    if not hasattr(config, "specialize_float"):
+        yield
+        return
+    previous = config.specialize_float
+    config.specialize_float = True
+    try:
+        yield
+    finally:
+        config.specialize_float = previous
 
 
 def program(math: Program) -> CompiledProgram:
