@@ -226,11 +226,14 @@ def _elementwise(request: Elementwise) -> autograd.Call:
     else:
         prepared = request.prepared
     batch = prepared.batch
-    y = batch.y.to(batch.compute_dtype)
     return _fused_call(
         batch.input,
         backend=request.backend,
-        naive=lambda x: math.naive(x, y, weight=batch.weight, **operands),
+        # the target in the compute dtype only where the naive form runs: a bool mask's
+        # float copy cost the fused and compiled calls a pass over the input's size
+        naive=lambda x: math.naive(
+            x, batch.y.to(batch.compute_dtype), weight=batch.weight, **operands
+        ),
         kernel=math.fused,
         compiled_program=math.compiled,
         target=prepared.target,
