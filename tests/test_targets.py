@@ -288,15 +288,18 @@ def _half_target(form: str, ignore: bool = True) -> torch.Tensor:
 
 def _half_params() -> list[Any]:
     """Every non-region registry sample in each target form it takes, on the naive and
-    fused backends; and on the compiled one in its first form (compiling is the slow part
-    of the suite; the other forms reach the same compiled reduction)."""
+    fused backends; and on the compiled one in its first form and in probability rows, a
+    program of their own (compiling is the slow part of the suite; the other forms reach
+    the same compiled reduction)."""
     params = []
     for info in LOSSES:
         if info.form == "region":
             continue
         for sample in info.samples:
             for form in sample.forms:
-                backends = ["naive", "fused"] + (["compiled"] if form == sample.forms[0] else [])
+                backends = ["naive", "fused"] + (
+                    ["compiled"] if form in (sample.forms[0], "probabilities") else []
+                )
                 params += [
                     pytest.param(
                         info, sample, form, backend, id=case_id(info, sample, form, backend)
