@@ -150,8 +150,8 @@ def _input(value: Any, x: Tensor, dtype: torch.dtype | None = None) -> Any:
 def _constant_floats() -> Iterator[None]:
     """Trace (and guard) the Python floats a program receives as constants, as torch did
     before it traced them as symbols (module docstring: the special values 0, 1 and 2).
-    The flag is set and restored directly: ``config.patch`` took about 25 us a call here,
-    this about 6."""
+    The flag is set and restored directly: ``config.patch`` took about 25 us a call, this
+    about 6 (20,000 of each timed in a loop on the 2-core CI VM, torch 2.13)."""
     config = torch._dynamo.config
     if not hasattr(config, "specialize_float"):
         yield
