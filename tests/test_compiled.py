@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 import warnings
 from collections.abc import Iterator
 from typing import Any
@@ -14,7 +15,7 @@ from registry_targets import for_classes, make_target
 from torchfocal import reference
 from torchfocal._engine import compiled
 from torchfocal.losses.sigmoid_focal import sigmoid_focal_compiled
-from torchfocal.registry import LOSSES, LossInfo
+from torchfocal.registry import LOSSES, VARIANT_CLASSES, LossInfo
 
 
 def _check(loss_name: str, x: torch.Tensor, target: torch.Tensor, **kwargs: Any) -> None:
@@ -222,44 +223,47 @@ def test_a_training_loop_compiles_a_handful_of_programs(loss: str) -> None:
     assert not torch._dynamo.utils.counters["graph_break"]
 
 
-def _family_calls(
-    rows: int, values: int
-) -> list[tuple[Any, torch.Tensor, torch.Tensor, dict[str, Any]]]:
-    x = torch.randn(rows, 4) * 3
-    mask = torch.rand(rows, 4) < 0.3
-    scores = torch.rand(rows, 4) * mask
-    index = torch.randint(0, 4, (rows,))
-    a, g = (0.25, 2.5) if values == 0 else (0.55, 0.7)
-    return [
-        (torchfocal.sigmoid_focal_loss, x, mask, {"alpha": a, "gamma": g}),
-        (
-            torchfocal.sigmoid_focal_loss,
-            x,
-            scores,
-            {"alpha": a, "gamma": g, "pos_weight": torch.tensor([1.0, 2.0, 3.0, 4.0])},
-        ),
-        (torchfocal.softmax_focal_loss, x, index, {"alpha": a, "gamma": g}),
-        (torchfocal.sigmoid_focal_loss_star, x, mask, {"alpha": a, "gamma": g, "beta": 1 + a}),
-        (torchfocal.asymmetric_loss, x, scores, {"gamma_pos": a, "gamma_neg": g, "clip": a / 5}),
-        (torchfocal.poly1_focal_loss, x, mask, {"alpha": a, "gamma": g, "epsilon": a}),
-        (torchfocal.poly1_cross_entropy, x, index, {"epsilon": a}),
-        (torchfocal.quality_focal_loss, x, scores, {"beta": 1 + g}),
-        (torchfocal.varifocal_loss, x, scores, {"alpha": a, "gamma": g}),
-    ]
+def _number_sets(info: LossInfo) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Two option sets of the loss's first sample that differ in their numbers only: its
+    focusing parameters at 2.5 and 3.5, and each other float option whose default is not a
+    special value (0, 1, 2) at its default and at a fifth nearer 0 or a quarter further."""
+    first, second = dict(info.samples[0].options), dict(info.samples[0].options)
+    for name in info.focusing:
+        first[name], second[name] = 2.5, 3.5
+    for name, parameter in info.parameters.items():
+        default = parameter.default
+        if name in first or not isinstance(default, float) or default in (0.0, 1.0, 2.0):
+            continue
+        first[name] = default
+        second[name] = default * 0.8 if abs(default) < 1 else default * 1.25
+    return first, second
 
 
-def test_every_compiled_loss_takes_new_numbers_without_recompiling() -> None:
+#: Every compiled loss whose options hold a number (focusing or a float with a default).
+NUMBER_CASES = [
+    pytest.param(info, id=info.name)
+    for info in LOSSES
+    if "compiled" in info.backends and operator.ne(*_number_sets(info))
+]
+
+
+@pytest.mark.parametrize("info", NUMBER_CASES)
+def test_every_compiled_loss_takes_new_numbers_without_recompiling(info: LossInfo) -> None:
     """Each loss's numbers (alpha, gamma, clip, beta, epsilon, ...) are inputs of its
     program: a second set of values reuses it, gives the fused kernels' results (torch 2.13
     computes some ops on traced Python floats wrongly: they go in as 0-d tensors), and no
     kernel breaks the graph by a Python branch on one of them."""
-    first = _family_calls(8, 0)
-    for fn, x, target, options in first:
-        _same_as_fused(fn, x.requires_grad_(True), target, **options)
+    sample = info.samples[0]
+    shape = (8, VARIANT_CLASSES)
+    target = make_target(sample.target, shape, generator=torch.Generator().manual_seed(0))
+    first, second = _number_sets(info)
+    x = torch.randn(shape) * 3
+    _same_as_fused(info.function, x.requires_grad_(True), target, **for_classes(first, shape[1]))
+    # its programs (one per compiled part: two for the unified focal loss, none for the
+    # Dice family, whose fused form runs eagerly)
     compiled_once = _graphs()
-    assert compiled_once == len(first)
-    for fn, x, target, options in _family_calls(8, 1):
-        _same_as_fused(fn, x.requires_grad_(True), target, **options)
+    x = torch.randn(shape) * 3
+    _same_as_fused(info.function, x.requires_grad_(True), target, **for_classes(second, shape[1]))
     assert _graphs() == compiled_once
     assert not torch._dynamo.utils.counters["graph_break"]
 
