@@ -10,7 +10,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import torchfocal
+from registry_targets import for_classes, make_target
 from torchfocal import reference
+from torchfocal.registry import LOSSES
 
 FUZZ = settings(
     derandomize=True,
@@ -92,62 +94,44 @@ def test_sigmoid_fuzz_against_reference(case: dict[str, Any]) -> None:
     torch.testing.assert_close(x.grad.double(), torch.from_numpy(ref_grad), **tol)
 
 
+#: Every registered loss held to an oracle, in each of its samples (the region losses have
+#: tests/test_segmentation.py).
+FAMILY = [
+    (info, sample)
+    for info in LOSSES
+    if info.form != "region" and info.reference_function is not None
+    for sample in info.samples
+]
+
+
 @st.composite
 def family_cases(draw: st.DrawFn) -> dict[str, Any]:
-    """One of the focal family's losses on a (N, C) input with random options."""
-    rng = np.random.default_rng(draw(st.integers(0, 2**16)))
+    """A registered loss on a (N, C) input, in one of its sample's target forms, with one of
+    its option variants and focusing values, a reduction and a backend."""
+    seed = draw(st.integers(0, 2**16))
+    info, sample = draw(st.sampled_from(FAMILY))
     shape = (draw(st.integers(0, 5)), draw(st.integers(2, 6)))
-    x = rng.normal(size=shape) * draw(st.sampled_from([0.5, 3.0, 30.0, 1e4]))
-    mask = rng.random(shape) < 0.3
-    score = rng.random(shape) * (rng.random(shape) < 0.4)
-    index = rng.integers(0, shape[1], size=shape[:1])
-    name = draw(
-        st.sampled_from(
-            [
-                "star",
-                "asymmetric",
-                "poly1_sigmoid",
-                "poly1_softmax",
-                "varifocal",
-                "quality",
-                "distribution",
-                "flsd53_softmax",
-            ]
-        )
-    )
-    reduction = draw(st.sampled_from(["none", "mean", "sum"]))
-    gamma = draw(st.sampled_from([0.0, 0.5, 2.0, 6.0]))
-    function, target, options = {
-        "star": ("sigmoid_focal_loss_star", mask, {"gamma": max(gamma, 0.25), "beta": 1.0}),
-        "asymmetric": (
-            "asymmetric_loss",
-            mask,
-            {"gamma_neg": gamma, "gamma_pos": 1.0, "clip": draw(st.sampled_from([0.0, 0.05]))},
-        ),
-        "poly1_sigmoid": ("poly1_focal_loss", mask, {"gamma": gamma, "epsilon": 2.0}),
-        "poly1_softmax": (
-            "poly1_focal_loss",
-            index,
-            {"gamma": gamma, "epsilon": -1.0, "activation": "softmax"},
-        ),
-        "varifocal": ("varifocal_loss", score, {"gamma": gamma}),
-        "quality": ("quality_focal_loss", score, {"beta": draw(st.sampled_from([0.0, 1.0, 2.0]))}),
-        "distribution": (
-            "distribution_focal_loss",
-            rng.random(shape[:1]) * (shape[1] - 1),
-            {},
-        ),
-        "flsd53_softmax": ("softmax_focal_loss", index, {"gamma": "flsd53"}),
-    }[name]
-    dtype = draw(st.sampled_from([torch.float32, torch.float64]))
-    backend = draw(st.sampled_from(["naive", "fused"]))
+    # logits of 1e4 only where the loss is held to its oracle there (LossInfo.extremes)
+    scales = [0.5, 3.0, 30.0] + ([] if info.extremes else [1e4])
+    x = np.random.default_rng(seed).normal(size=shape) * draw(st.sampled_from(scales))
+    form = draw(st.sampled_from(sample.forms))
+    target = make_target(form, shape, generator=torch.Generator().manual_seed(seed))
+    options = dict(sample.options)
+    options.update(draw(st.sampled_from(list(info.variants) or [{}])))
+    if info.focusing:
+        value = draw(st.sampled_from(info.focusing_values))
+        options.update({name: value for name in info.focusing if name not in options})
     return {
-        "function": function,
+        "function": info.name,
+        "info": info,
         "x": x,
-        "target": target,
-        "options": {**options, "reduction": reduction},
-        "dtype": dtype,
-        "backend": backend,
+        "target": target.numpy(),
+        "options": {
+            **for_classes(options, shape[1]),
+            "reduction": draw(st.sampled_from([r for r in sample.reductions if r != "positives"])),
+        },
+        "dtype": draw(st.sampled_from([torch.float32, torch.float64])),
+        "backend": draw(st.sampled_from(["naive", "fused"])),
     }
 
 
@@ -159,15 +143,22 @@ def test_family_fuzz_against_reference(case: dict[str, Any]) -> None:
     target = torch.as_tensor(case["target"])
     if target.is_floating_point():
         target = target.to(dtype)
-    loss = getattr(torchfocal, case["function"])(
-        x, target, backend=case["backend"], **case["options"]
-    )
+    options = {
+        k: v.to(dtype) if isinstance(v, torch.Tensor) and v.is_floating_point() else v
+        for k, v in case["options"].items()
+    }
+    loss = case["info"].function(x, target, backend=case["backend"], **options)
     loss.backward(torch.ones_like(loss))
     assert x.grad is not None
-    ref_loss, ref_grad = getattr(reference, case["function"])(
+    ref_loss, ref_grad = case["info"].reference_function(
         x.detach().double().numpy(),
         target.double().numpy() if target.is_floating_point() else target.numpy(),
-        **case["options"],
+        **{
+            k: v.double().numpy()
+            if isinstance(v, torch.Tensor) and v.is_floating_point()
+            else (v.numpy() if isinstance(v, torch.Tensor) else v)
+            for k, v in case["options"].items()
+        },
     )
     assert torch.isfinite(loss).all() and torch.isfinite(x.grad).all()
     tol = {"rtol": 1e-9, "atol": 1e-10} if dtype == torch.float64 else {"rtol": 2e-4, "atol": 2e-5}
