@@ -10,6 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import torchfocal
+from registry_cases import float_cases
 from registry_targets import for_classes, make_target
 from torchfocal import reference
 from torchfocal.registry import LOSSES
@@ -219,56 +220,43 @@ def test_second_derivatives_fuzz(case: dict[str, Any]) -> None:
     torch.testing.assert_close(hessian_vector, expected, rtol=1e-4, atol=1e-6 * (1 + scale))
 
 
+#: Every registered loss and sample in each float target form it differentiates, with each
+#: of its gradient variants (tests/registry_cases.py).
+SOFT_TARGET = [case for case in float_cases() if case.target_grad]
+
+
 @st.composite
 def soft_target_cases(draw: st.DrawFn) -> dict[str, Any]:
-    """A loss with a differentiable target: soft sigmoid targets, scores, probabilities,
-    continuous DFL labels; with a direction that keeps the target valid."""
-    rng = np.random.default_rng(draw(st.integers(0, 2**16)))
+    """A loss with a differentiable target (soft sigmoid targets, scores, probabilities,
+    continuous DFL labels), from the registry; with a direction that keeps the target
+    valid."""
+    seed = draw(st.integers(0, 2**16))
+    rng = np.random.default_rng(seed)
+    case = draw(st.sampled_from(SOFT_TARGET))
     shape = (draw(st.integers(1, 5)), draw(st.integers(2, 6)))
     x = rng.normal(size=shape) * draw(st.sampled_from([0.5, 3.0, 30.0]))
-    soft = rng.uniform(0.01, 0.99, size=shape) * (rng.random(shape) < 0.8)
-    probabilities = rng.dirichlet(np.ones(shape[1]), size=shape[0])
-    gamma = draw(st.sampled_from([0.0, 0.5, 2.0]))
-    name = draw(
-        st.sampled_from(
-            [
-                "sigmoid_focal_loss",
-                "sigmoid_focal_loss_star",
-                "asymmetric_loss",
-                "poly1_focal_loss",
-                "varifocal_loss",
-                "quality_focal_loss",
-                "distribution_focal_loss",
-                "softmax_focal_loss",
-                "poly1_softmax",
-            ]
-        )
-    )
-    target, options = {
-        "sigmoid_focal_loss": (soft, {"gamma": gamma, "alpha": 0.25}),
-        "sigmoid_focal_loss_star": (soft, {"gamma": max(gamma, 0.5)}),
-        "asymmetric_loss": (soft, {"gamma_neg": gamma, "clip": 0.05}),
-        "poly1_focal_loss": (soft, {"gamma": gamma}),
-        "varifocal_loss": (soft, {"gamma": gamma}),
-        "quality_focal_loss": (soft, {"beta": 2.0}),
-        "distribution_focal_loss": (rng.uniform(0.05, 0.95, shape[:1]) * (shape[1] - 1), {}),
-        "softmax_focal_loss": (probabilities, {"gamma": gamma}),
-        "poly1_softmax": (probabilities, {"gamma": gamma, "activation": "softmax"}),
-    }[name]
-    if name == "poly1_softmax":
-        name = "poly1_focal_loss"
-    direction = rng.normal(size=np.shape(target))
-    if name == "varifocal_loss":
-        direction = direction * (target > 0)  # a score of 0 is a negative: no derivative there
+    target = make_target(case.form, shape, generator=torch.Generator().manual_seed(seed))
+    if case.form == "soft":  # exact 0s too, differentiated one-sidedly
+        target = target * torch.from_numpy(rng.random(shape) < 0.8)
+    if case.form == "label":  # inside [0, C - 1], away from its ends
+        target = 0.05 * (shape[1] - 1) + 0.9 * target
+    target_np = target.numpy()
+    direction = rng.normal(size=target_np.shape)
+    if case.sample.negative_at_zero:
+        direction = direction * (target_np > 0)  # a score of 0 is a negative: no derivative
     else:
         # A target of exactly 0 is differentiated too, along a direction into [0, 1].
-        direction = np.where(np.asarray(target) == 0, np.abs(direction), direction)
-    if target is probabilities:
+        direction = np.where(target_np == 0, np.abs(direction), direction)
+    if case.form == "probabilities":
         direction = direction - direction.mean(axis=1, keepdims=True)  # rows keep summing to 1
+    options = {
+        k: v.numpy() if isinstance(v, torch.Tensor) and v.is_floating_point() else v
+        for k, v in for_classes(case.options, shape[1]).items()
+    }
     return {
-        "function": name,
+        "function": case.info.name,
         "x": x,
-        "target": target,
+        "target": target_np,
         "direction": direction,
         "options": {**options, "reduction": draw(st.sampled_from(["none", "mean", "sum"]))},
         "backend": draw(st.sampled_from(["naive", "fused"])),
