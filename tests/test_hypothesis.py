@@ -120,7 +120,9 @@ def family_cases(draw: st.DrawFn) -> dict[str, Any]:
     options = dict(sample.options)
     options.update(draw(st.sampled_from(list(info.variants) or [{}])))
     if info.focusing:
-        value = draw(st.sampled_from(info.focusing_values))
+        # a sample-dependent schedule too, where gamma takes one ("flsd53")
+        schedule = info.takes("gamma") and "GammaSpec" in str(info.parameters["gamma"].annotation)
+        value = draw(st.sampled_from([*info.focusing_values, *(["flsd53"] if schedule else [])]))
         options.update({name: value for name in info.focusing if name not in options})
     return {
         "function": info.name,
