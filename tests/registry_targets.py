@@ -64,6 +64,11 @@ def for_classes(options: Mapping[str, Any], num_classes: int) -> dict[str, Any]:
     return fitted
 
 
+def takes_a_schedule(info: LossInfo) -> bool:
+    """The loss's gamma takes a sample-dependent schedule ("flsd53" or a callable)."""
+    return info.takes("gamma") and "GammaSpec" in str(info.parameters["gamma"].annotation)
+
+
 def takes_sigmoid_masks(sample: Sample) -> bool:
     """The sample is a sigmoid (elementwise) form that takes masks of the input's shape,
     integer masks included (the forms that read a one-class integer target as a mask)."""

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 
 import torchfocal
 from conftest import check_against_reference, covering, run_loss, tolerance
-from registry_targets import case_id, for_classes, make_target
+from registry_targets import case_id, for_classes, make_target, takes_a_schedule
 from torchfocal import reference
 from torchfocal.registry import LOSSES, LossInfo, Sample
 
@@ -615,11 +615,6 @@ def _option_sets(info: LossInfo) -> list[dict[str, Any]]:
     return [first, *(dict(options) for options in info.extreme_variants)]
 
 
-def _takes_a_schedule(info: LossInfo) -> bool:
-    """The loss's gamma takes a sample-dependent schedule ("flsd53" or a callable)."""
-    return info.takes("gamma") and "GammaSpec" in str(info.parameters["gamma"].annotation)
-
-
 #: Every non-region loss of the registry in each of its samples, with its first variant and
 #: each extreme variant; and each loss whose gamma takes a schedule with gamma="flsd53" (its
 #: plain sample). The region losses have tests/test_segmentation.py.
@@ -634,7 +629,7 @@ FAMILY_CASES = [
         info, info.samples[0], {"gamma": "flsd53"}, id=case_id(info, info.samples[0], "flsd53")
     )
     for info in LOSSES
-    if _takes_a_schedule(info)
+    if takes_a_schedule(info)
 ]
 
 

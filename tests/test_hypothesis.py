@@ -11,9 +11,9 @@ from hypothesis import strategies as st
 
 import torchfocal
 from registry_cases import float_cases
-from registry_targets import for_classes, make_target
+from registry_targets import for_classes, make_target, takes_a_schedule
 from torchfocal import reference
-from torchfocal.registry import LOSSES
+from torchfocal.registry import LOSSES, by_name
 
 FUZZ = settings(
     derandomize=True,
@@ -121,12 +121,11 @@ def family_cases(draw: st.DrawFn) -> dict[str, Any]:
     options.update(draw(st.sampled_from(list(info.variants) or [{}])))
     if info.focusing:
         # a sample-dependent schedule too, where gamma takes one ("flsd53")
-        schedule = info.takes("gamma") and "GammaSpec" in str(info.parameters["gamma"].annotation)
-        value = draw(st.sampled_from([*info.focusing_values, *(["flsd53"] if schedule else [])]))
+        schedule = ["flsd53"] if takes_a_schedule(info) else []
+        value = draw(st.sampled_from([*info.focusing_values, *schedule]))
         options.update({name: value for name in info.focusing if name not in options})
     return {
         "function": info.name,
-        "info": info,
         "x": x,
         "target": target.numpy(),
         "options": {
@@ -150,10 +149,11 @@ def test_family_fuzz_against_reference(case: dict[str, Any]) -> None:
         k: v.to(dtype) if isinstance(v, torch.Tensor) and v.is_floating_point() else v
         for k, v in case["options"].items()
     }
-    loss = case["info"].function(x, target, backend=case["backend"], **options)
+    info = by_name(case["function"])
+    loss = info.function(x, target, backend=case["backend"], **options)
     loss.backward(torch.ones_like(loss))
     assert x.grad is not None
-    ref_loss, ref_grad = case["info"].reference_function(
+    ref_loss, ref_grad = info.reference_function(
         x.detach().double().numpy(),
         target.double().numpy() if target.is_floating_point() else target.numpy(),
         **{
