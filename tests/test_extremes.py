@@ -356,7 +356,12 @@ def _nan_parameters() -> list[Any]:
     return params
 
 
-@pytest.mark.parametrize(("call", "kind", "backend"), _nan_parameters())
+NAN_PARAMETERS = _nan_parameters()
+#: The first call the NaN test runs on the compiled backend.
+FIRST_COMPILED_NAN_CALL = next(p.values[0] for p in NAN_PARAMETERS if p.values[2] == "compiled")
+
+
+@pytest.mark.parametrize(("call", "kind", "backend"), NAN_PARAMETERS)
 def test_nan_logit_gives_nan_loss_and_gradient(call: Call, kind: str, backend: str) -> None:
     """A NaN logit makes its own loss element, its gradient and the reduced loss NaN; every
     other element is what it is without the NaN. The elements a logit reaches: its own in
@@ -390,10 +395,13 @@ def test_nan_logit_gives_nan_loss_and_gradient(call: Call, kind: str, backend: s
         torch.testing.assert_close(loss[~hit], clean_loss[~hit], rtol=0, atol=0)
         torch.testing.assert_close(grad[~grad_hit], clean_grad[~grad_hit], rtol=0, atol=0)
 
-    for reduction in ("mean", "sum"):
-        if reduction in call.sample.reductions:
-            reduced, _ = call.run(backend, poisoned, target, reduction)
-            assert torch.isnan(reduced), reduction
+    # The reductions of a NaN: on the compiled backend (a program per reduction, a second
+    # or more of compiling each) for the first loss form only, Inductor's one sum for all.
+    if backend in FULL_BACKENDS or call is FIRST_COMPILED_NAN_CALL:
+        for reduction in ("mean", "sum"):
+            if reduction in call.sample.reductions:
+                reduced, _ = call.run(backend, poisoned, target, reduction)
+                assert torch.isnan(reduced), reduction
 
 
 # -- the oracle at extremes, against the textbook formulas in 340-digit arithmetic ------------
