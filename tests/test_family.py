@@ -16,7 +16,7 @@ import torch.nn.functional as F
 
 import torchfocal
 from conftest import check_against_reference, covering, run_loss, tolerance
-from registry_targets import case_id, for_classes, make_target, takes_a_schedule
+from registry_cases import case_id, for_classes, make_target, takes_a_schedule
 from torchfocal import reference
 from torchfocal.registry import LOSSES, LossInfo, Sample
 

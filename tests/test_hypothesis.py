@@ -10,8 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import torchfocal
-from registry_cases import float_cases
-from registry_targets import for_classes, make_target, takes_a_schedule
+from registry_cases import float_cases, for_classes, make_target, takes_a_schedule
 from torchfocal import reference
 from torchfocal.registry import LOSSES, by_name
 

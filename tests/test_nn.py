@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import torchfocal
-from registry_targets import case_id, for_classes, make_target
+from registry_cases import case_id, for_classes, make_target
 from torchfocal.registry import LOSSES, LossInfo, Sample
 
 
