@@ -95,7 +95,7 @@ def test_sigmoid_fuzz_against_reference(case: dict[str, Any]) -> None:
 
 
 #: Every registered loss held to an oracle, in each of its samples (the region losses have
-#: tests/test_segmentation.py).
+#: their modules' tests in tests/losses/).
 FAMILY = [
     (info, sample)
     for info in LOSSES
