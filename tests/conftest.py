@@ -64,7 +64,7 @@ if "PYTEST_XDIST_WORKER" in os.environ:
 #: form on the naive, fused and default backends (test_api.py without its compiled and Triton
 #: cases, whose compilation and interpreter take most of the full suite's time), the argument
 #: errors (the shared ones of every loss, and each loss module's own), the modules, the class
-#: weights and the command line's table, weights and plot.
+#: weights and the class-balanced loss, and the command line's table, weights and plot.
 #: file (its path in tests/), or folder ("losses/": each of its modules) -> which of its tests
 #: are quick.
 QUICK: dict[str, Any] = {
@@ -72,6 +72,7 @@ QUICK: dict[str, Any] = {
     "test_errors.py": lambda name: True,
     "test_nn.py": lambda name: True,
     "test_weighting.py": lambda name: True,
+    "losses/test_class_balanced.py": lambda name: True,
     "test_cli.py": lambda name: name.startswith(("test_table", "test_weights", "test_plot")),
     # each loss module's tests of its bad arguments (tests/losses/test_<module>.py)
     "losses/": lambda name: any(
@@ -83,6 +84,8 @@ TESTS = Path(__file__).parent
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
+        if not item.path.is_relative_to(TESTS):
+            continue
         path = item.path.relative_to(TESTS)
         chosen = QUICK.get(path.as_posix(), QUICK.get(f"{path.parent.as_posix()}/"))
         if chosen is not None and chosen(item.name):
