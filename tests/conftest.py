@@ -21,6 +21,7 @@ import itertools
 import os
 import random
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -29,6 +30,11 @@ import torch
 
 import torchfocal
 from torchfocal import reference
+
+# The helpers that the loss modules' tests share (tests/losses/*.py beside the test_*.py
+# modules) assert too: pytest rewrites their asserts as it does a test module's, for its
+# failure reports and for tools/count_checks.py, which counts the assertions that pass.
+pytest.register_assert_rewrite("losses")
 
 #: Where the Triton tests run their kernels: "interpreter" (CPU tensors, the default and
 #: CI's) or "cuda" (a GPU, the compiled kernels).
@@ -46,8 +52,9 @@ GPU_TOLERANCE_FACTOR = 16.0
 # Under pytest-xdist (``pytest -n auto``: one worker per core) each worker computes on one
 # thread, and so do the processes its tests start: with torch's default of one thread per
 # core in every worker, the workers' OpenMP threads outnumber the cores and wait on each
-# other. tests/test_sigmoid_focal_loss.py with -n 2 on the 2-core machine took 20.6 s of
-# pytest time this way against 42.5 s with torch's default (one run each, load about 8).
+# other. tests/test_sigmoid_focal_loss.py (the sigmoid focal loss's tests before they moved to
+# tests/losses/test_sigmoid_focal.py) with -n 2 on the 2-core machine took 20.6 s of pytest
+# time this way against 42.5 s with torch's default (one run each, load about 8).
 if "PYTEST_XDIST_WORKER" in os.environ:
     os.environ["OMP_NUM_THREADS"] = "1"
     torch.set_num_threads(1)
@@ -56,21 +63,31 @@ if "PYTEST_XDIST_WORKER" in os.environ:
 #: The first-check subset, ``pytest -m quick`` (README): every public loss against its naive
 #: form on the naive, fused and default backends (test_api.py without its compiled and Triton
 #: cases, whose compilation and interpreter take most of the full suite's time), the argument
-#: errors, the modules, the class weights and the command line's table, weights and plot.
-#: file name -> which of its tests are quick.
+#: errors (the shared ones of every loss, and each loss module's own), the modules, the class
+#: weights and the class-balanced loss, and the command line's table, weights and plot.
+#: file (its path in tests/), or folder ("losses/": each of its modules) -> which of its tests
+#: are quick.
 QUICK: dict[str, Any] = {
     "test_api.py": lambda name: "compiled" not in name and "triton" not in name,
-    "test_sigmoid_errors.py": lambda name: True,
-    "test_family_errors.py": lambda name: True,
+    "test_errors.py": lambda name: True,
     "test_nn.py": lambda name: True,
     "test_weighting.py": lambda name: True,
+    "losses/test_class_balanced.py": lambda name: True,
     "test_cli.py": lambda name: name.startswith(("test_table", "test_weights", "test_plot")),
+    # each loss module's tests of its bad arguments (tests/losses/test_<module>.py)
+    "losses/": lambda name: any(
+        word in name for word in ("error", "bad_", "validates", "mismatch", "refuses")
+    ),
 }
+TESTS = Path(__file__).parent
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        chosen = QUICK.get(item.path.name)
+        if not item.path.is_relative_to(TESTS):
+            continue
+        path = item.path.relative_to(TESTS)
+        chosen = QUICK.get(path.as_posix(), QUICK.get(f"{path.parent.as_posix()}/"))
         if chosen is not None and chosen(item.name):
             item.add_marker(pytest.mark.quick)
 

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 import torchfocal
-from registry_targets import for_classes, make_target
+from registry_cases import for_classes, make_target
 from torchfocal import reference
 from torchfocal._engine import compiled
 from torchfocal.losses.sigmoid_focal import sigmoid_focal_compiled

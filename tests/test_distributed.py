@@ -1,4 +1,6 @@
-"""reduction="positives" with distributed=True, for real: two gloo processes on 127.0.0.1."""
+"""distributed=True, for real: two gloo processes on 127.0.0.1. reduction="positives", the
+region losses with batch=True, and the state of the losses that keep one (every registered
+module with training state)."""
 
 from __future__ import annotations
 
@@ -13,6 +15,9 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 import torchfocal
+from losses.stateful import TIGHT, C, class_labels, random_logits
+from torchfocal.losses.seesaw import batch_class_counts
+from torchfocal.registry import LOSSES as REGISTERED
 
 WORLD_SIZE = 2
 TIMEOUT_SECONDS = 120
@@ -260,3 +265,119 @@ def test_two_ranks_get_the_global_combined_losses() -> None:
             logits[shard], target[shard], batch=True, **_options(options)
         )
         assert local.item() != pytest.approx(whole.item(), rel=1e-6), (name, options)
+
+
+# -- the losses with training state (Seesaw's counts, EQLv2's statistics) ----------------------
+
+STEPS = 3
+
+
+def _global_batches() -> list[dict[str, tuple[torch.Tensor, torch.Tensor]]]:
+    """Per step, each loss's whole batch (8 rows), unevenly spread over the classes so that
+    the two shards' statistics differ."""
+    generator = torch.Generator().manual_seed(11)
+    batches = []
+    for _ in range(STEPS):
+        x = torch.randn(8, C, generator=generator, dtype=torch.float64) * 2
+        seesaw = torch.randint(0, C, (8,), generator=generator)
+        seesaw[:4] = 0
+        seesaw[7] = -100
+        eql = torch.randint(0, C + 1, (8,), generator=generator)
+        eql[:4] = C
+        batches.append({"SeesawLoss": (x, seesaw), "EqualizationLossV2": (x, eql)})
+    return batches
+
+
+def _stateful_worker(rank: int, port: int, results: Any) -> None:
+    os.environ["MASTER_ADDR"] = "127.0.0.1"
+    os.environ["MASTER_PORT"] = str(port)
+    dist.init_process_group("gloo", rank=rank, world_size=WORLD_SIZE)
+    try:
+        modules = {name: getattr(torchfocal, name)(C, distributed=True) for name in _NAMES}
+        losses: dict[str, list[float]] = {name: [] for name in _NAMES}
+        for batch in _global_batches():
+            for name, module in modules.items():
+                x, labels = batch[name]
+                shard = slice(rank * 4, (rank + 1) * 4)
+                losses[name].append(module(x[shard], labels[shard]).item())
+        # NumPy copies, pickled by value: a tensor would travel as a shared-memory handle
+        # that the parent opens through this process, which may have exited by then
+        # ("connection reset by peer" on a loaded machine).
+        buffers = {
+            name: {key: value.numpy().copy() for key, value in module.state_dict().items()}
+            for name, module in modules.items()
+        }
+        results.put((rank, losses, buffers))
+    finally:
+        dist.destroy_process_group()
+
+
+#: The modules with training state.
+_NAMES = tuple(info.module for info in REGISTERED if info.state)
+
+
+@pytest.mark.skipif(not dist.is_available(), reason="torch.distributed is not built in")
+def test_two_ranks_hold_the_state_of_the_whole_batch() -> None:
+    context = mp.get_context("spawn")
+    results = context.Queue()
+    port = _free_port()
+    workers = [context.Process(target=_stateful_worker, args=(r, port, results)) for r in range(2)]
+    for worker in workers:
+        worker.start()
+    collected: dict[int, Any] = {}
+    try:
+        for _ in range(WORLD_SIZE):
+            rank, losses, buffers = results.get(timeout=TIMEOUT_SECONDS)
+            collected[rank] = (losses, buffers)
+    except queue.Empty:
+        pytest.fail(f"distributed workers gave no result within {TIMEOUT_SECONDS} s")
+    finally:
+        for worker in workers:
+            # join returns once the worker exits; the margin is for a loaded machine, where
+            # tearing down the process group and torch can take seconds.
+            worker.join(timeout=TIMEOUT_SECONDS)
+            if worker.is_alive():
+                worker.terminate()
+    assert [worker.exitcode for worker in workers] == [0] * WORLD_SIZE
+
+    for name in _NAMES:
+        # One process, the whole batch of every step; the rank's loss of its shard is the
+        # function's with the whole batch's state of that step.
+        single = getattr(torchfocal, name)(C)
+        for step, batch in enumerate(_global_batches()):
+            x, labels = batch[name]
+            state = {key: value.clone() for key, value in single.state_dict().items()}
+            single(x, labels)
+            if name == "SeesawLoss":  # counted before the loss: the state after the step
+                state = {key: value.clone() for key, value in single.state_dict().items()}
+            for rank, (losses, _) in collected.items():
+                shard = slice(rank * 4, (rank + 1) * 4)
+                if name == "SeesawLoss":
+                    expected = torchfocal.seesaw_loss(
+                        x[shard], labels[shard], class_counts=state["class_counts"]
+                    )
+                else:
+                    expected = torchfocal.equalization_loss_v2(x[shard], labels[shard], **state)
+                assert losses[name][step] == pytest.approx(expected.item(), rel=1e-12)
+        for rank, (_, buffers) in collected.items():
+            for key, value in single.state_dict().items():
+                torch.testing.assert_close(torch.from_numpy(buffers[name][key]), value, **TIGHT)
+                # the ranks agree exactly (the same all-reduced sums)
+                assert (buffers[name][key] == collected[0][1][name][key]).all(), rank
+    # the shards' own counts differ: a per-rank state would not have matched
+    first = _global_batches()[0]["SeesawLoss"][1]
+    assert not torch.equal(
+        batch_class_counts(torch.zeros(4, C), first[:4]),
+        batch_class_counts(torch.zeros(4, C), first[4:]),
+    )
+
+
+def test_distributed_needs_a_process_group_in_training_only() -> None:
+    for name in _NAMES:
+        module = getattr(torchfocal, name)(C, distributed=True)
+        high = C if name == "SeesawLoss" else C + 1
+        x, labels = random_logits(), class_labels(high=high, ignored=high == C)
+        with pytest.raises(ValueError, match=r"distributed must be False unless torch.distributed"):
+            module(x, labels)
+        module.eval()
+        assert torch.isfinite(module(x, labels))  # eval syncs nothing

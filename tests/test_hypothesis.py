@@ -10,8 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import torchfocal
-from registry_cases import float_cases
-from registry_targets import for_classes, make_target, takes_a_schedule
+from registry_cases import float_cases, for_classes, make_target, takes_a_schedule
 from torchfocal import reference
 from torchfocal.registry import LOSSES, by_name
 
@@ -96,7 +95,7 @@ def test_sigmoid_fuzz_against_reference(case: dict[str, Any]) -> None:
 
 
 #: Every registered loss held to an oracle, in each of its samples (the region losses have
-#: tests/test_segmentation.py).
+#: their modules' tests in tests/losses/).
 FAMILY = [
     (info, sample)
     for info in LOSSES

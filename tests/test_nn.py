@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import torchfocal
-from registry_targets import case_id, for_classes, make_target
+from registry_cases import case_id, for_classes, make_target
 from torchfocal.registry import LOSSES, LossInfo, Sample
 
 
@@ -87,9 +87,10 @@ def _weight(info: LossInfo, sample: Sample) -> dict[str, torch.Tensor]:
     raise AssertionError(f"no weight shape fits {info.name}")
 
 
-#: Every registry sample without training state (tests/test_long_tail_stateful.py has the
-#: modules that count in training mode), with its defaults and each of its variants (per-class
-#: values fitted to the 3 classes), a weight of the first shape the loss takes.
+#: Every registry sample without training state (tests/losses/test_seesaw.py and
+#: test_equalization.py have the modules that count in training mode), with its defaults and
+#: each of its variants (per-class values fitted to the 3 classes), a weight of the first
+#: shape the loss takes.
 _FAMILY_MODULES = [
     pytest.param(info, sample, options, id=case_id(info, sample, index))
     for info in LOSSES

@@ -1,8 +1,9 @@
 """The registry (:mod:`torchfocal.registry`) against everything that names the losses: the
-export lists (made from it), the public namespace, the command line's labels, the API pages
-and docs/math.md. A loss added with its registry entry and without its module class, its
-oracle or its docs fails here with the name of what is missing (and tests/test_stubs.py
-while the type stubs are not regenerated).
+export lists (made from it), the public namespace, the command line's labels, the API pages,
+docs/math.md and the tests' mirror of the loss modules (tests/losses/). A loss added with its
+registry entry and without its module class, its oracle, its docs or its module's tests
+fails here with the name of what is missing (and tests/test_stubs.py while the type stubs
+are not regenerated).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import importlib.util
 import inspect
+import pkgutil
 import re
 import sys
 import typing
@@ -20,11 +22,14 @@ import pytest
 import torch
 
 import torchfocal
+import torchfocal.losses
 from torchfocal import functional, reference
 from torchfocal import nn as tfnn
 from torchfocal.registry import API_SECTIONS, LOSSES, by_name
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
+#: The loss modules' tests: tests/losses/test_<module>.py for each module of torchfocal.losses.
+LOSS_TESTS = Path(__file__).resolve().parent / "losses"
 
 #: The public functions of torchfocal.functional that are not losses.
 FUNCTIONAL_NOT_LOSSES = {
@@ -271,3 +276,20 @@ def test_every_kernel_name_is_a_kernel() -> None:
     assert named
     for info in named:
         assert info.kernel in kernels, info.function.__name__
+
+
+def test_every_loss_module_has_its_test_module() -> None:
+    """tests/losses/ mirrors src/torchfocal/losses/: each loss module (every one without a
+    leading underscore, as torchfocal.losses finds them) has tests/losses/test_<module>.py
+    with its own tests, and each such test module has its loss module."""
+    modules = {
+        module.name
+        for module in pkgutil.iter_modules(torchfocal.losses.__path__)
+        if not module.name.startswith("_")
+    }
+    assert modules >= {info.function.__module__.rpartition(".")[2] for info in LOSSES}
+    tests = {path.stem.removeprefix("test_") for path in LOSS_TESTS.glob("test_*.py")}
+    missing = sorted(f"tests/losses/test_{name}.py" for name in modules - tests)
+    assert not missing, f"a loss module without its tests: {missing}"
+    orphans = sorted(f"tests/losses/test_{name}.py" for name in tests - modules)
+    assert not orphans, f"tests of no loss module (src/torchfocal/losses/): {orphans}"

@@ -19,7 +19,7 @@ import pytest
 import torch
 
 import torchfocal
-from registry_targets import case_id, for_classes, make_target, softmax_reading, takes_sigmoid_masks
+from registry_cases import case_id, for_classes, make_target, softmax_reading, takes_sigmoid_masks
 from torchfocal import reference
 from torchfocal._engine import reduction as _reduction
 from torchfocal.registry import LOSSES, LossInfo, Sample, by_name

@@ -20,7 +20,8 @@ is of checks run. Checks made in subprocesses are not seen.
 
 A test's loss is the registry entry (:data:`torchfocal.registry.LOSSES`) found in its
 parameters (an entry, a loss function or module class, or a loss's name) or else named
-in its node id (:func:`_loss_in`); "-" where none is. Each xdist
+in its node id, or else the loss of its module's tests (tests/losses/test_<module>.py,
+where <module> holds one loss) (:func:`_loss_in`); "-" where none is. Each xdist
 worker writes its own file; the report adds them up.
 """
 
@@ -30,6 +31,7 @@ import collections
 import functools
 import json
 import os
+import re
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -158,18 +160,38 @@ def _loss_of(item: pytest.Item) -> str:
 def _loss_in(nodeid: str) -> str:
     """The loss a node id names: the longest function or module class name in it, else the
     registry label (``LossInfo.label``: "poly1", "star", ...) that starts earliest in its
-    parameters' id (then in its name), the longest of those that start there."""
+    parameters' id (then in its name) as a word of its own (not "dice" in "indices"), the
+    longest of those that start there; else, for a test of tests/losses/test_<module>.py,
+    the loss of torchfocal.losses.<module> where it holds one (the test is that loss's
+    own)."""
     by_text, _ = _names()
     found = [text for text in by_text if text in nodeid]
     if found:
         return by_text[max(found, key=len)]
     name, _, params = nodeid.partition("[")
     for part in (params, name.rpartition("::")[2]):
-        starts = [(part.find(label), -len(label), loss) for label, loss in _labels().items()]
-        starts = [start for start in starts if start[0] >= 0]
+        starts = [
+            (match.start(), -len(label), loss)
+            for label, loss in _labels().items()
+            for match in [re.search(rf"(?<![A-Za-z0-9]){re.escape(label)}(?![a-z])", part)]
+            if match
+        ]
         if starts:
             return min(starts)[2]
-    return "-"
+    module = re.search(r"(?:^|/)losses/test_(\w+)\.py::", nodeid)
+    losses = _module_losses().get(module.group(1), []) if module else []
+    return losses[0] if len(losses) == 1 else "-"
+
+
+@functools.cache
+def _module_losses() -> dict[str, list[str]]:
+    """Each loss module of torchfocal.losses (its last name) -> the losses it holds."""
+    from torchfocal.registry import LOSSES
+
+    found: dict[str, list[str]] = collections.defaultdict(list)
+    for info in LOSSES:
+        found[info.function.__module__.rpartition(".")[2]].append(info.name)
+    return dict(found)
 
 
 @functools.cache

@@ -1,4 +1,5 @@
-"""softmax_focal_loss: F.cross_entropy at gamma 0, the reference, numerics, errors, module."""
+"""softmax_focal_loss: F.cross_entropy at gamma 0, the reference, numerics, the
+sample-dependent gamma, errors, module."""
 
 from __future__ import annotations
 
@@ -13,20 +14,18 @@ import torch.nn.functional as F
 import torchfocal
 from conftest import all_pairs, run_loss, tolerance
 from conftest import check_against_reference as check_reference
+from losses.focal_family import (
+    assert_flsd53_per_element,
+    check_constant_callable_gamma,
+    decreasing_gamma,
+    probs_or_index,
+    random_logits,
+    softmax_target,
+)
 from torchfocal import reference
 
 BACKENDS = ["naive", "fused"]
 C = 5
-
-
-def make_target(form: str, shape: tuple[int, ...], class_dim: int = 1) -> torch.Tensor:
-    if form == "probs":
-        return torch.softmax(torch.randn(shape, dtype=torch.float64) * 2, dim=class_dim)
-    index_shape = shape[:class_dim] + shape[class_dim + 1 :]
-    target = torch.randint(0, shape[class_dim], index_shape)
-    if form == "index_ignore":
-        target[torch.rand(index_shape) < 0.3] = -100
-    return target
 
 
 def run(backend: str, x: torch.Tensor, target: torch.Tensor, *args: Any, **kwargs: Any) -> Any:
@@ -52,7 +51,7 @@ def test_gamma_zero_is_cross_entropy(
     reduction: str,
 ) -> None:
     x = torch.randn(shape, dtype=torch.float64) * 3
-    target = make_target(form, shape)
+    target = probs_or_index(form, shape)
     weight = torch.rand(C, dtype=torch.float64) + 0.1 if with_weight else None
     options: dict[str, Any] = {
         "weight": weight,
@@ -65,128 +64,6 @@ def test_gamma_zero_is_cross_entropy(
     theirs.backward(torch.ones_like(theirs))
     torch.testing.assert_close(ours[0], theirs.detach(), rtol=1e-12, atol=1e-12)
     torch.testing.assert_close(ours[1], xt.grad, rtol=1e-12, atol=1e-12)
-
-
-# Poly-1 in the softmax form takes F.cross_entropy's class weights.
-
-
-def _poly1_expected(
-    x: torch.Tensor,
-    target: torch.Tensor,
-    *,
-    weight: torch.Tensor | None,
-    epsilon: float,
-    gamma: float,
-    label_smoothing: float,
-    reduction: str,
-) -> torch.Tensor:
-    """Poly-1 written out under autograd: the weighted focal (gamma = 0: F.cross_entropy)
-    part plus the unweighted epsilon (1 - P_t)^(gamma + 1), divided as F.cross_entropy."""
-    if gamma == 0.0:
-        focal = F.cross_entropy(
-            x, target, weight=weight, label_smoothing=label_smoothing, reduction="none"
-        )
-    else:
-        focal = torchfocal.softmax_focal_loss(
-            x,
-            target,
-            gamma=gamma,
-            weight=weight,
-            label_smoothing=label_smoothing,
-            reduction="none",
-            backend="naive",
-        )
-    if target.is_floating_point():
-        t, valid = target, torch.ones(target.shape[:1] + target.shape[2:], dtype=x.dtype)
-        divisor = valid.sum()
-    else:
-        valid = (target != -100).to(x.dtype)
-        t = F.one_hot(target.clamp(min=0), C).movedim(-1, 1).to(x.dtype)
-        class_weight = torch.ones(C, dtype=x.dtype) if weight is None else weight
-        divisor = (class_weight[target.clamp(min=0)] * valid).sum()
-    t = t * (1 - label_smoothing) + label_smoothing / C
-    one_minus_p_t = 1 - (t * torch.softmax(x, dim=1)).sum(dim=1)
-    per_location = focal + epsilon * one_minus_p_t ** (gamma + 1) * valid
-    if reduction == "none":
-        return per_location
-    return per_location.sum() if reduction == "sum" else per_location.sum() / divisor
-
-
-@pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.parametrize("shape", [(7, C), (3, C, 2, 3)], ids=["2d", "4d"])
-@pytest.mark.parametrize("form", ["index", "index_ignore", "probs"])
-@pytest.mark.parametrize("label_smoothing", [0.0, 0.15])
-@pytest.mark.parametrize("reduction", ["none", "mean", "sum"])
-@pytest.mark.parametrize("epsilon", [0.0, 2.0])
-def test_poly1_cross_entropy_weight_is_cross_entropy_weight(
-    backend: str,
-    shape: tuple[int, ...],
-    form: str,
-    label_smoothing: float,
-    reduction: str,
-    epsilon: float,
-) -> None:
-    """epsilon = 0 is F.cross_entropy(weight=w) for every option; epsilon adds the
-    unweighted Poly-1 term, and "mean" still divides by the counted targets' weights."""
-    x = torch.randn(shape, dtype=torch.float64) * 3
-    target = make_target(form, shape)
-    weight = torch.rand(C, dtype=torch.float64) * 3 + 0.1
-    options: dict[str, Any] = {"label_smoothing": label_smoothing, "reduction": reduction}
-    value, grad = run_loss(
-        "poly1_cross_entropy", backend, x, target, weight=weight, epsilon=epsilon, **options
-    )
-    xt = x.clone().requires_grad_(True)
-    expected = _poly1_expected(xt, target, weight=weight, epsilon=epsilon, gamma=0.0, **options)
-    expected.backward(torch.ones_like(expected))
-    torch.testing.assert_close(value, expected.detach(), rtol=1e-12, atol=1e-12)
-    torch.testing.assert_close(grad, xt.grad, rtol=1e-12, atol=1e-12)
-    if epsilon == 0.0:
-        torch.testing.assert_close(value, F.cross_entropy(x, target, weight=weight, **options))
-
-
-@pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.parametrize("form", ["index_ignore", "probs"])
-@pytest.mark.parametrize("reduction", ["none", "mean", "sum"])
-def test_poly1_focal_softmax_weight(backend: str, form: str, reduction: str) -> None:
-    """With gamma > 0 the class weight scales the focal part, as softmax_focal_loss's."""
-    x = torch.randn(9, C, dtype=torch.float64) * 3
-    target = make_target(form, (9, C))
-    weight = torch.rand(C, dtype=torch.float64) * 3 + 0.1
-    value, grad = run_loss(
-        "poly1_focal_loss",
-        backend,
-        x,
-        target,
-        activation="softmax",
-        weight=weight,
-        gamma=1.5,
-        epsilon=1.0,
-        label_smoothing=0.1,
-        reduction=reduction,
-    )
-    xt = x.clone().requires_grad_(True)
-    expected = _poly1_expected(
-        xt,
-        target,
-        weight=weight,
-        epsilon=1.0,
-        gamma=1.5,
-        label_smoothing=0.1,
-        reduction=reduction,
-    )
-    expected.backward(torch.ones_like(expected))
-    torch.testing.assert_close(value, expected.detach(), rtol=1e-10, atol=1e-12)
-    torch.testing.assert_close(grad, xt.grad, rtol=1e-10, atol=1e-12)
-
-
-def test_poly1_cross_entropy_module_takes_class_weights() -> None:
-    x = torch.randn(6, C)
-    target = make_target("index_ignore", (6, C))
-    weight = torch.rand(C) + 0.5
-    module = torchfocal.Poly1CrossEntropyLoss(epsilon=1.0, weight=weight)
-    expected = torchfocal.poly1_cross_entropy(x, target, epsilon=1.0, weight=weight)
-    torch.testing.assert_close(module(x, target), expected)
-    assert set(module.state_dict()) == {"weight"}
 
 
 def _pairs() -> list[Any]:
@@ -216,7 +93,7 @@ def test_matches_reference(
     backend: str, form: str, alpha: Any, gamma: float, reduction: str
 ) -> None:
     x = torch.randn(6, C, 2, dtype=torch.float64) * 3
-    target = make_target(form, (6, C, 2))
+    target = probs_or_index(form, (6, C, 2))
     if alpha == "per_class":
         alpha = torch.linspace(0.1, 0.9, C, dtype=torch.float64)
     check_against_reference(backend, x, target, alpha=alpha, gamma=gamma, reduction=reduction)
@@ -228,7 +105,7 @@ def test_matches_reference(
 def test_all_options_match_reference(backend: str, form: str, seed: int) -> None:
     torch.manual_seed(seed)
     x = torch.randn(4, C, 3, dtype=torch.float64) * 4
-    target = make_target(form, (4, C, 3))
+    target = probs_or_index(form, (4, C, 3))
     upstream = torch.randn(4, 3, dtype=torch.float64)
     options = {
         "alpha": torch.rand(C, dtype=torch.float64),
@@ -260,6 +137,45 @@ def test_focal_is_at_most_cross_entropy_and_ratio(backend: str) -> None:
     p_t = torch.softmax(x, 1).gather(1, target[:, None])[:, 0]
     torch.testing.assert_close(focal / ce, (1 - p_t) ** 2)
     assert bool((focal <= ce).all())
+
+
+# -- the sample-dependent gamma --------------------------------------------------------------
+
+SOFTMAX_SCHEDULE_CASES = [("index+ignore", 0.0), ("index", 0.1), ("probabilities", 0.0)]
+
+
+@pytest.mark.parametrize(
+    ("backend", "form", "label_smoothing"),
+    [
+        *((backend, *case) for backend in BACKENDS for case in SOFTMAX_SCHEDULE_CASES),
+        ("compiled", "index+ignore", 0.0),
+    ],
+)
+@pytest.mark.parametrize("gamma", ["flsd53", decreasing_gamma])
+def test_softmax_sample_dependent_gamma_matches_reference(
+    backend: str, gamma: Any, form: str, label_smoothing: float
+) -> None:
+    x = random_logits(scale=1.5)
+    target = softmax_target(form, (6, x.shape[1]), 1)
+    check_reference("softmax", backend, x, target, gamma=gamma, label_smoothing=label_smoothing)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_flsd53_picks_gamma_5_or_3_per_element(backend: str) -> None:
+    """Per location, flsd53 is the focal loss with gamma 5 where p_t < 0.2, else 3, in
+    value and in gradient (the schedule is a constant of the graph)."""
+    x = random_logits(scale=2.0)
+    target = torch.randint(0, x.shape[1], (6,))
+    p_t = torch.softmax(x, dim=1).gather(1, target[:, None])[:, 0]
+    low = p_t < 0.2
+    assert_flsd53_per_element(torchfocal.softmax_focal_loss, backend, x, target, low, low[:, None])
+
+
+def test_constant_callable_gamma_is_that_gamma() -> None:
+    check_constant_callable_gamma(torchfocal.softmax_focal_loss)
+
+
+# -- numerics --------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -311,7 +227,7 @@ def test_small_gamma_gradient_finite_when_confident(backend: str, gamma: float) 
 @pytest.mark.parametrize("reduction", ["none", "mean"])
 def test_fused_function_gradcheck(form: str, reduction: str) -> None:
     x = torch.randn(3, 4, 2, dtype=torch.float64, requires_grad=True)
-    target = make_target("probs" if form == "probs" else "index_ignore", (3, 4, 2))
+    target = probs_or_index("probs" if form == "probs" else "index_ignore", (3, 4, 2))
     smoothing = 0.2 if form == "smoothed" else 0.0
     alpha = torch.rand(4, dtype=torch.float64)
 
@@ -394,6 +310,8 @@ def test_module_equals_function(reduction: str) -> None:
     assert module.to(torch.float64).weight.dtype == torch.float64  # type: ignore[union-attr]
 
 
+# -- errors ----------------------------------------------------------------------------------
+
 X = torch.randn(4, C)
 INDEX = torch.tensor([0, 1, 2, 3])
 
@@ -469,6 +387,39 @@ def test_module_validates_in_init() -> None:
         torchfocal.SoftmaxFocalLoss(alpha=[0.5, -1.0])
     with pytest.raises(ValueError, match=r"reduction must be one of"):
         torchfocal.SoftmaxFocalLoss(reduction="positives")
+
+
+GAMMA_ERRORS: list[tuple[tuple[Any, ...], dict[str, Any], type[Exception], str]] = [
+    (
+        (X, INDEX),
+        {"gamma": lambda p: torch.ones(3)},
+        ValueError,
+        r"gamma\(p\) must broadcast to the input's shape \(4, 1\); got shape \(3,\)",
+    ),
+    ((X, INDEX), {"gamma": lambda p: -1.0}, ValueError, r"gamma must be a finite"),
+]
+
+
+@pytest.mark.parametrize(("args", "kwargs", "error", "match"), GAMMA_ERRORS)
+def test_gamma_schedule_error(
+    args: tuple[Any, ...], kwargs: dict[str, Any], error: type, match: str
+) -> None:
+    with pytest.raises(error, match=match):
+        torchfocal.softmax_focal_loss(*args, **kwargs)
+
+
+MODULE_ERRORS: list[tuple[dict[str, Any], type[Exception], str]] = [
+    ({"gamma": -1.0}, ValueError, r"gamma must be a finite"),
+]
+
+
+@pytest.mark.parametrize(("kwargs", "error", "match"), MODULE_ERRORS)
+def test_module_error(kwargs: dict[str, Any], error: type, match: str) -> None:
+    with pytest.raises(error, match=match):
+        torchfocal.SoftmaxFocalLoss(**kwargs)
+
+
+# -- the oracle ------------------------------------------------------------------------------
 
 
 def test_reference_gradient_matches_finite_differences() -> None:
