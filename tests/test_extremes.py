@@ -310,10 +310,17 @@ def test_mean_of_losses_near_the_largest_value_is_finite(
     half = torch.finfo(dtype).max / 2
     target: torch.Tensor
     if _layout(call.sample) == "rows":  # -log p_0 = half + half for the row [-half, half, 0]
-        x = torch.tensor([[-half, half, 0.0]] * 4, dtype=dtype)
         target = torch.zeros(4, dtype=torch.long)
         if call.sample.target == "label":
             target = target.double()
+        # -log p_0 of the row [-q, q, 0] grows as 2 q r, r the loss's rate in the logits'
+        # size (from the oracle's largest loss element at q = 1e4): 1 for the cross-entropy
+        # and its kin, LDAM's scale s for its s x. At q = half / r each loss is about
+        # finfo.max and their sum past it.
+        probe = torch.tensor([[-1e4, 1e4, 0.0]], dtype=torch.float64)
+        rate = max(float(np.max(call.oracle(probe, target[:1])[0])) / 2e4, 1.0)
+        half = half / rate
+        x = torch.tensor([[-half, half, 0.0]] * 4, dtype=dtype)
     else:  # -log p = 2 half at x = -2 half, y = 1
         x = torch.full((4,), -2 * half, dtype=dtype)
         target = torch.ones(4, dtype=dtype)
