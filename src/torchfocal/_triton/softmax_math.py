@@ -74,7 +74,7 @@ def row_shift(top, bottom, log_total, x_target, first, second, third):
     [max, -max, 0]) would have x - top = -inf at its far end, where a class that carries
     target weight (probabilities, label smoothing) has a finite loss term that the kernel
     forms from its unshifted logit (w x - w top - w log s); such a row keeps the rounding
-    of x + b at its top, which matters only where two logits above finfo.max * eps / 2
+    of x + b at its top, which matters only where two logits above finfo.max * eps / 4
     nearly tie. (The torch backends shift the same rows by the same S.)"""
     return tl.where(top - bottom == float("inf"), 0.0, top)
 

@@ -179,7 +179,7 @@ def logit_adjusted_cross_entropy(
         # t (x - M + b - log Z), which the cross-entropy forms from the unshifted x as
         # t x - t max(x + b) - ... (softmax_focal's far classes); such a row's top keeps
         # the rounding of x + b, which matters only where two of its logits above
-        # finfo.max * eps / 2 (about 2e31 in float32) nearly tie.
+        # finfo.max * eps / 4 (about 1e31 in float32) nearly tie.
         # A NaN logit makes M, and so its whole row, NaN.
         bottom, top = torch.aminmax(x.detach(), dim=dim, keepdim=True)  # one pass
         shift = torch.where(torch.isinf(top - bottom), 0.0, top)
