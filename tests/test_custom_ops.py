@@ -52,6 +52,9 @@ def _op_samples() -> list[tuple[str, tuple[Any, ...]]]:
     # the family's adjustments of the logits (at gamma 0) and the two-bin target (DFL)
     biased = (x, index, None, -100, 0.0, None, 0.0, None, None, "class_bias", per_class_values)
     biased = (*biased, "", [])
+    # dense targets: the bias's row value (the shift) in a fourth row of the statistics
+    biased_dense = (x, None, probabilities, -100, 0.1, None, 0.0, None, None, "class_bias")
+    biased_dense = (*biased_dense, per_class_values, "", [])
     ldam = (x, ignored, None, -100, 0.0, None, 0.0, None, None, "ldam", per_class_values.abs())
     ldam = (*ldam, "scale", [4.0])
     seesaw = (x, index, None, -100, 0.0, None, 0.0, None, None, "seesaw", per_class_values)
@@ -60,6 +63,7 @@ def _op_samples() -> list[tuple[str, tuple[Any, ...]]]:
     two_bin = (x, label, None, -100, 0.0, None, 0.0, None, None, *unadjusted)
     stats = torch.ops.torchfocal.softmax_focal_forward(*by_index)[1]
     ldam_stats = torch.ops.torchfocal.softmax_focal_forward(*ldam)[1]
+    biased_dense_stats = torch.ops.torchfocal.softmax_focal_forward(*biased_dense)[1]
     two_bin_stats = torch.ops.torchfocal.softmax_focal_forward(*two_bin)[1]
     # EQLv2's pair of per-class weights (negatives, then positives C elements on)
     pair = torch.rand(6, device=DEVICE).as_strided((2, 3, 5), (0, 1, 0))
@@ -80,12 +84,14 @@ def _op_samples() -> list[tuple[str, tuple[Any, ...]]]:
         ("softmax_focal_forward", (x, ignored, *by_index[2:])),
         ("softmax_focal_forward", by_probabilities),
         ("softmax_focal_forward", biased),
+        ("softmax_focal_forward", biased_dense),
         ("softmax_focal_forward", ldam),
         ("softmax_focal_forward", seesaw),
         ("softmax_focal_forward", two_bin),
         ("softmax_focal_backward", (x, ignored, *by_index[2:], stats, upstream)),
         ("softmax_focal_backward", (*by_index, stats, torch.rand(2, 5, device=DEVICE))),
         ("softmax_focal_backward", (*ldam, ldam_stats, upstream)),
+        ("softmax_focal_backward", (*biased_dense, biased_dense_stats, upstream)),
         ("softmax_focal_backward", (*two_bin, two_bin_stats, torch.rand(2, 5, device=DEVICE))),
     ]
 

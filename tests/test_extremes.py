@@ -310,10 +310,17 @@ def test_mean_of_losses_near_the_largest_value_is_finite(
     half = torch.finfo(dtype).max / 2
     target: torch.Tensor
     if _layout(call.sample) == "rows":  # -log p_0 = half + half for the row [-half, half, 0]
-        x = torch.tensor([[-half, half, 0.0]] * 4, dtype=dtype)
         target = torch.zeros(4, dtype=torch.long)
         if call.sample.target == "label":
             target = target.double()
+        # -log p_0 of the row [-q, q, 0] grows as 2 q r, r the loss's rate in the logits'
+        # size (from the oracle's largest loss element at q = 1e4): 1 for the cross-entropy
+        # and its kin, LDAM's scale s for its s x. At q = half / r each loss is about
+        # finfo.max and their sum past it.
+        probe = torch.tensor([[-1e4, 1e4, 0.0]], dtype=torch.float64)
+        rate = max(float(np.max(call.oracle(probe, target[:1])[0])) / 2e4, 1.0)
+        half = half / rate
+        x = torch.tensor([[-half, half, 0.0]] * 4, dtype=dtype)
     else:  # -log p = 2 half at x = -2 half, y = 1
         x = torch.full((4,), -2 * half, dtype=dtype)
         target = torch.ones(4, dtype=dtype)
@@ -567,3 +574,56 @@ def test_oracle_softmax_losses_at_extremes(name: str) -> None:
             _close(loss[0], exact([MP.mpf(v) for v in row], t))
             for j in range(3):
                 _close(grad[0, j], _mp_derivative(_along(exact, row, t, j), row[j]))
+
+
+#: The losses of adjusted logits z = f(x) (logit adjustment z = x + tau log pi, LDAM
+#: z = s (x - m_y e_y)), with their registry samples' options: their oracles form z after
+#: taking off the row's largest logit (reference._affine_log_softmax), which the textbook
+#: formula below does not. The rows add a near tie at the top beside a class past the float
+#: range below it, where a shift by the maximum alone overflows.
+ADJUSTED_ROWS = [*ROWS, [F64_MAX, F64_MAX, -F64_MAX], [1e4, 1e4 + 0.5, -F64_MAX]]
+
+
+def _mp_adjusted(name: str, options: Mapping[str, Any]) -> Callable[[list[Any], list[float]], Any]:
+    """The loss of a row as the textbook writes it: z from x exactly, then -sum t log p."""
+    if name == "ldam_loss":
+        counts = [MP.mpf(n) for n in options["class_counts"]]
+        margins = [MP.mpf("0.5") * (min(counts) / n) ** MP.mpf("0.25") for n in counts]
+        scale = MP.mpf(30)
+
+        def adjust(x: list[Any], t: list[float]) -> list[Any]:
+            return [scale * (v - (margins[c] if t[c] else 0)) for c, v in enumerate(x)]
+
+    else:
+        prior = [MP.mpf(n) for n in options["prior"]]
+        log_pi = [MP.log(n / MP.fsum(prior)) for n in prior]
+
+        def adjust(x: list[Any], t: list[float]) -> list[Any]:
+            return [v + log_pi[c] for c, v in enumerate(x)]
+
+    def loss(x: list[Any], t: list[float]) -> Any:
+        log_p, _, _ = _mp_softmax(tuple(adjust(x, t)))
+        return -MP.fsum(t[c] * log_p[c] for c in range(len(x)))
+
+    return loss
+
+
+@pytest.mark.parametrize("name", ["logit_adjusted_cross_entropy", "ldam_loss"])
+def test_oracle_adjusted_softmax_losses_at_extremes(name: str) -> None:
+    """reference.py's logit-adjusted cross-entropy and LDAM against their textbook formulas
+    in 340-digit arithmetic (as above), at rows up to twice the float64 range apart, with
+    class indices (LDAM) and class probabilities (logit adjustment) as targets."""
+    info = by_name(name)
+    options = dict(info.samples[0].options)
+    function = info.reference_function
+    assert function is not None
+    targets = [t for t in ROW_TARGETS if name != "ldam_loss" or sorted(t) == [0.0, 0.0, 1.0]]
+    exact = _mp_adjusted(name, options)
+    for row, t in itertools.product(ADJUSTED_ROWS, targets):
+        x = np.array([row])
+        hard = sorted(t) == [0.0, 0.0, 1.0]
+        target = np.array([t.index(1.0)]) if hard else np.array([t])
+        loss, grad = function(x, target, reduction="none", **options)
+        _close(loss[0], exact([MP.mpf(v) for v in row], t))
+        for j in range(3):
+            _close(grad[0, j], _mp_derivative(_along(exact, row, t, j), row[j]))

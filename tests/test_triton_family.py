@@ -613,6 +613,61 @@ def test_family_nan_logit_gives_nan() -> None:
         assert bool(torch.isnan(value[1] if value.dim() == 1 else value[1, 2]).all()), name
 
 
+#: The adjustments that shift a row by its raw maximum inside the kernel (logit adjustment's
+#: class bias, LDAM's margin and scale), on each target form they take.
+ADJUSTED_EXTREME_CASES: list[tuple[str, dict[str, Any]]] = [
+    ("logit_adjusted_cross_entropy", {"prior": [40.0, 8.0, 2.0]}),
+    ("logit_adjusted_cross_entropy", {"prior": [40.0, 8.0, 2.0], "label_smoothing": 0.1}),
+    ("logit_adjusted_cross_entropy", {"prior": [40.0, 8.0, 2.0], "soft": True}),
+    ("ldam_loss", {"class_counts": [40.0, 8.0, 2.0]}),
+]
+
+
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")  # the oracle's inf
+@pytest.mark.parametrize(
+    ("name", "options"), ADJUSTED_EXTREME_CASES, ids=_ids(ADJUSTED_EXTREME_CASES)
+)
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32, torch.float64])
+@pytest.mark.parametrize("blocks", ["one", "two"])
+def test_adjusted_softmax_kernels_at_extreme_rows(
+    name: str,
+    options: dict[str, Any],
+    dtype: torch.dtype,
+    blocks: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Every ordered pair of +-finfo.max, +-finfo.max / 2, +-1e4 and 0 beside a 0, each class
+    the target (or rows of class probabilities): the loss and gradient equal the oracle's
+    within the dtype's tolerance (inf only where the true loss is past the range; the
+    gradient finite), from the registers (rows) and across two class blocks (the raw row's
+    pass; a map, whose tile of 64 holds 32 locations of 2 classes).
+    The adjusted logits are formed after the raw row's maximum is taken off: x + tau log pi
+    in float32 at 1e4 was off by 8e-4 relative, and s x overflows past finfo.max / s."""
+    from torchfocal._triton import softmax as kernel
+
+    big = torch.finfo(dtype).max
+    values = [big, -big, big / 2, -big / 2, 1e4, -1e4, 0.0]
+    rows = [[a, b, 0.0] for a in values for b in values] * 3
+    x = torch.tensor(rows, dtype=torch.float64).to(dtype)
+    options = dict(options)
+    target = torch.arange(3).repeat_interleave(len(values) ** 2)
+    if options.pop("soft", False):
+        probabilities = [[0.7, 0.0, 0.3], [0.0, 0.6, 0.4], [0.2, 0.5, 0.3]]
+        target = torch.tensor(probabilities, dtype=torch.float64)[target]
+    if blocks == "two":  # (1, C, locations)
+        monkeypatch.setattr(kernel, "_TILE_ELEMENTS", 64)
+        x, target = x.T[None], (target.T if target.dim() == 2 else target)[None]
+    value, grad = run_loss(name, "triton", x, target, reduction="none", **options)
+    expected, expected_grad = getattr(reference, name)(
+        x.double().numpy(), target.numpy(), reduction="none", **options
+    )
+    expected_value = torch.from_numpy(expected).to(dtype)
+    assert not torch.isnan(value).any() and torch.isfinite(grad).all()
+    assert torch.equal(torch.isinf(value), torch.isinf(expected_value))
+    torch.testing.assert_close(value, expected_value, **tolerance(dtype))
+    torch.testing.assert_close(grad, torch.from_numpy(expected_grad).to(dtype), **tolerance(dtype))
+
+
 # -- what has no kernel ----------------------------------------------------------------------
 
 

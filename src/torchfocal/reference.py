@@ -828,10 +828,39 @@ def distribution_focal_loss(
 # -- long-tail softmax losses: logit adjustment (balanced softmax) and LDAM --------------------
 
 
+def _affine_log_softmax(x: Array, scale: float, bias: Array, a: Array) -> tuple[Array, Array]:
+    """(log p, sum_c a_c log p_c) of the logits z = scale x + bias over the last axis, for
+    a_c >= 0, finite wherever the true values are.
+
+    z is formed as scale (x - M) + bias, M the row's largest x, which is the same softmax:
+    scale x overflows from |x| = finfo.max / scale, and x + bias rounds the bias to x's ulp
+    (all of it at finfo.max), while x - M is exact near the maximum, where the
+    probabilities are. An entry more than the float range below the top has z = -inf
+    (log p_c = -inf, its rounded value, and p_c = 0); its product a_c log p_c is formed
+    from finite terms, a_c s (x_c - M) + a_c b_c - a_c log Z (a_c s x_c - a_c s M where
+    x_c - M itself overflows: then x_c < 0 < M, so the two never make inf - inf), which is
+    0 for a_c = 0 and finite wherever the true product is.
+    """
+    top = x.max(axis=-1, keepdims=True)
+    with np.errstate(over="ignore"):
+        gap = x - top  # <= 0; -inf past the float range
+        z = scale * gap + bias
+    log_z = _logsumexp(z)[..., None]  # >= the top entry's bias: finite
+    log_p = z - log_z
+    with np.errstate(over="ignore", invalid="ignore"):  # the branches not taken
+        weighted = a * scale
+        scaled_gap = np.where(np.isneginf(gap), weighted * x - weighted * top, weighted * gap)
+        far = scaled_gap + a * bias - a * log_z
+        terms = np.where(np.isneginf(log_p), far, a * log_p)
+    return log_p, np.asarray(terms.sum(axis=-1), dtype=np.float64)
+
+
 def _cross_entropy(
-    z: Array,
+    x: Array,
     target: NDArray[Any],
     *,
+    scale: float = 1.0,
+    bias: Array,
     weight: ArrayLike | None,
     ignore_index: int,
     label_smoothing: float,
@@ -839,19 +868,22 @@ def _cross_entropy(
     reduction: str,
     grad_output: ArrayLike | None,
 ) -> tuple[Array, Array]:
-    """F.cross_entropy of logits ``z`` (class axis last) and its gradient with respect to z.
+    """F.cross_entropy of the logits z = scale x + bias (class axis last; ``bias`` per class
+    or per entry) and its gradient with respect to x.
 
     Per location, with p = softmax(z), t the (smoothed) one-hot of an index target or the
     (smoothed) probabilities, and a_c = w_c t_c: loss = -sum_c a_c log p_c and
-    dloss/dz_j = p_j sum_c a_c - a_j. "mean" divides by the summed w_y of the counted index
-    targets (by the number of locations for probabilities), and by 1 where that is 0.
+    dloss/dx_j = scale (p_j sum_c a_c - a_j) (:func:`_affine_log_softmax` forms them). "mean"
+    divides by the summed w_y of the counted index targets (by the number of locations for
+    probabilities), and by 1 where that is 0.
     """
-    num_classes = z.shape[-1]
+    num_classes = x.shape[-1]
     t, valid = _softmax_targets(target, class_dim, num_classes, ignore_index, label_smoothing)
     w = np.ones(num_classes) if weight is None else np.asarray(weight, dtype=np.float64)
     a = t * w
-    loss = -_weighted_log_softmax(a, z).sum(axis=-1)
-    grad = np.exp(_log_softmax(z)) * a.sum(axis=-1, keepdims=True) - a
+    log_p, weighted_log_p = _affine_log_softmax(x, scale, bias, a)
+    loss = -weighted_log_p
+    grad = scale * (np.exp(log_p) * a.sum(axis=-1, keepdims=True) - a)
     upstream = np.ones(()) if grad_output is None else np.asarray(grad_output, np.float64)
     if reduction == "none":
         return loss, np.moveaxis(grad * np.expand_dims(upstream, -1), -1, class_dim)
@@ -885,14 +917,15 @@ def logit_adjusted_cross_entropy(
 
     pi = prior / sum(prior), z_c = x_c + tau log pi_c, loss = F.cross_entropy(z, target) with
     its options; z - x does not depend on x, so dloss/dx = dloss/dz = p(z) sum_c a_c - a.
+    (z is formed after the row's largest logit is taken off: :func:`_affine_log_softmax`.)
     """
     x = np.moveaxis(np.asarray(input, dtype=np.float64), class_dim, -1)
     log_prior = np.log(np.asarray(prior, dtype=np.float64))
     # log(pi) = log(prior) - log(sum(prior)), in logs: a tiny prior over a huge sum is no 0
-    z = x + tau * (log_prior - _logsumexp(log_prior))
     return _cross_entropy(
-        z,
+        x,
         np.asarray(target),
+        bias=tau * (log_prior - _logsumexp(log_prior)),
         weight=weight,
         ignore_index=ignore_index,
         label_smoothing=label_smoothing,
@@ -971,6 +1004,7 @@ def ldam_loss(
 
     m_c = K n_c^(-1/4) with K such that max_c m_c = max_margin; z = s (x - m_y e_y) (no
     margin at ignored locations); loss = F.cross_entropy(z, target); dloss/dx = s dloss/dz.
+    (z is formed after the row's largest logit is taken off: :func:`_affine_log_softmax`.)
     """
     x = np.moveaxis(np.asarray(input, dtype=np.float64), class_dim, -1)
     target_array = np.asarray(target)
@@ -978,10 +1012,11 @@ def ldam_loss(
     margins = margins * (max_margin / margins.max())
     valid = target_array != ignore_index
     one_hot = np.eye(x.shape[-1])[np.where(valid, target_array, 0)] * valid[..., None]
-    z = scale * (x - margins * one_hot)
-    loss, grad = _cross_entropy(
-        z,
+    return _cross_entropy(
+        x,
         target_array,
+        scale=scale,
+        bias=-scale * margins * one_hot,
         weight=weight,
         ignore_index=ignore_index,
         label_smoothing=0.0,
@@ -989,7 +1024,6 @@ def ldam_loss(
         reduction=reduction,
         grad_output=grad_output,
     )
-    return loss, scale * grad
 
 
 def seesaw_loss(

@@ -283,8 +283,8 @@ def softmax_focal_forward(
     adjust_param_names: str,
     adjust_params: list[float],
 ) -> tuple[Tensor, Tensor]:
-    """The loss per location (outer, inner) and the row statistics (3, outer, inner) of
-    logits x (outer, C, inner): :func:`.softmax.forward`."""
+    """The loss per location (outer, inner) and the row statistics (3 or 4, outer, inner:
+    :func:`.softmax.stats_rows`) of logits x (outer, C, inner): :func:`.softmax.forward`."""
     call = _softmax_call(
         x,
         index,
@@ -325,7 +325,8 @@ def _(
 ) -> tuple[Tensor, Tensor]:
     outer, _, inner = x.shape
     dtype = _compute_dtype(x)
-    return x.new_empty((outer, inner), dtype=dtype), x.new_empty((3, outer, inner), dtype=dtype)
+    rows = softmax.stats_rows(adjust, index, label_smoothing)
+    return x.new_empty((outer, inner), dtype=dtype), x.new_empty((rows, outer, inner), dtype=dtype)
 
 
 @torch.library.custom_op("torchfocal::softmax_focal_backward", mutates_args=())

@@ -61,11 +61,13 @@ The losses that are the cross-entropy of adjusted logits z = f(x) (logit adjustm
 Seesaw) give f as the constexpr ``ADJUST`` (:mod:`.softmax_math`), which the kernel applies
 to every tile of logits it loads, the target's included, so that the adjusted logits are
 never written: everything above then holds for z. An adjustment that needs the raw row
-(LDAM's shift by its maximum, Seesaw's logsumexp) has its ``ROW`` function evaluated on the
-raw row's statistics first (from the registers, or in one more pass over the blocks in
-forward), stored as the statistics' third row for backward; dz/dx (LDAM's scale) multiplies
-the upstream gradient. TWO_BIN: the target is a continuous label per location, whose two
-bins (the distribution focal loss's) the kernel weights itself (no dense target is read).
+(the logit adjustment's and LDAM's shift by its maximum, Seesaw's logsumexp) has its ``ROW``
+function evaluated on the raw row's statistics first (from the registers, or in one more
+pass over the blocks in forward; the sum of exponentials only where ROW_TOTAL asks for it),
+stored for backward as the statistics' third row (class indices) or a fourth (dense
+targets); dz/dx (LDAM's scale) multiplies the upstream gradient. TWO_BIN: the target is a
+continuous label per location, whose two bins (the distribution focal loss's) the kernel
+weights itself (no dense target is read).
 """
 
 from __future__ import annotations
@@ -196,6 +198,13 @@ def _block_stats(x, valid_classes):
     ties = tl.sum(tl.where(at_max, 1.0, 0.0), axis=1)
     ties = tl.where(block_max == float("-inf"), valid_classes, ties)
     return block_max, tl.sum(terms, axis=1) + (ties - 1.0)
+
+
+@triton.jit
+def _row_extremes(x, class_valid):
+    """A block's largest and smallest logit per location (the padding classes, -inf, left
+    out of the smallest)."""
+    return tl.max(x, axis=1), tl.min(tl.where(class_valid, x, float("inf")), axis=1)
 
 
 @triton.jit
@@ -387,6 +396,7 @@ def _softmax_focal_kernel(
     ROW: tl.constexpr,
     ADJUSTED: tl.constexpr,
     ROW_PASS: tl.constexpr,
+    ROW_TOTAL: tl.constexpr,
     TWO_BIN: tl.constexpr,
     BACKWARD: tl.constexpr,
     INDEX_TARGET: tl.constexpr,
@@ -452,7 +462,8 @@ def _softmax_focal_kernel(
         target_class = lanes  # unused: probability targets have no class index
         counted = location_valid
     # The loss's adjustment of the logits (:mod:`.softmax_math`): its numbers, its vector at
-    # the target class, and the number it takes from the raw row (stats row 2 in backward).
+    # the target class, and the number it takes from the raw row (stats row 2 in backward
+    # where only the target class carries weight, else row 3: dense targets keep S in 2).
     first = scalar(first_high, first_low, COMPUTE_DTYPE)
     second = scalar(second_high, second_low, COMPUTE_DTYPE)
     third = scalar(third_high, third_low, COMPUTE_DTYPE)
@@ -466,12 +477,16 @@ def _softmax_focal_kernel(
         target_offsets = row_start + (target_class if ROWS else target_class * inner)
         x_target = tl.load(x_ptr + target_offsets, mask=location_valid, other=0.0)
         x_target = x_target.to(COMPUTE_DTYPE)
+        row_slot = 2 * locations
+    else:
+        x_target = tl.zeros((BLOCK_L,), COMPUTE_DTYPE)  # (no target class: a row function's 0)
+        row_slot = 3 * locations
 
     if BACKWARD:
         top = tl.load(stats_ptr + location, mask=location_valid, other=0.0)
         rest = tl.load(stats_ptr + locations + location, mask=location_valid, other=0.0)
         if ROW_PASS:
-            row_value = tl.load(stats_ptr + 2 * locations + location, mask=location_valid)
+            row_value = tl.load(stats_ptr + row_slot + location, mask=location_valid)
         if UPSTREAM == 1:  # one value, as a column of the tile
             upstream = tl.zeros((BLOCK_L,), COMPUTE_DTYPE) + tl.load(upstream_ptr).to(COMPUTE_DTYPE)
         else:
@@ -490,17 +505,21 @@ def _softmax_focal_kernel(
             mask = location_valid[:, None] & class_valid
             x_row = _load_logits(x_ptr, offsets, mask, COMPUTE_DTYPE)
             if ROW_PASS:
-                raw_top, raw_rest = _block_stats(x_row, num_classes.to(COMPUTE_DTYPE))
-                raw_log_total = raw_rest * _log1p_ratio(raw_rest)
-                row_value = ROW(raw_top, raw_log_total, x_target, first, second, third)
+                raw_top, raw_bottom = _row_extremes(x_row, class_valid)
+                raw_log_total = tl.zeros((BLOCK_L,), COMPUTE_DTYPE)
+                if ROW_TOTAL:
+                    raw_top, raw_rest = _block_stats(x_row, num_classes.to(COMPUTE_DTYPE))
+                    raw_log_total = raw_rest * _log1p_ratio(raw_rest)
+                row_value = ROW(raw_top, raw_bottom, raw_log_total, x_target, first, second, third)
             x_row = _adjusted(
                 x_row, classes, class_valid, target_class, adjust_ptr, target_value, row_value,
                 first, second, third, ADJUST, ADJUSTED, INDEX_TARGET, COMPUTE_DTYPE,
             )  # fmt: skip
             top, rest = _block_stats(x_row, num_classes.to(COMPUTE_DTYPE))
         else:
-            if ROW_PASS:  # pass 0: the raw row's maximum and s_rest
+            if ROW_PASS:  # pass 0: the raw row's extremes (and s_rest where ROW_TOTAL)
                 raw_top = tl.full((BLOCK_L,), float("-inf"), COMPUTE_DTYPE)
+                raw_bottom = tl.full((BLOCK_L,), float("inf"), COMPUTE_DTYPE)
                 raw_rest = tl.full((BLOCK_L,), -1.0, COMPUTE_DTYPE)
                 for class_start in range(0, num_classes, BLOCK_C):
                     classes, class_valid, offsets = _class_block(
@@ -508,12 +527,19 @@ def _softmax_focal_kernel(
                     )
                     mask = location_valid[:, None] & class_valid
                     x = _load_logits(x_ptr, offsets, mask, COMPUTE_DTYPE)
-                    block_max, block_rest = _block_stats(
-                        x, tl.minimum(num_classes - class_start, BLOCK_C).to(COMPUTE_DTYPE)
-                    )
-                    raw_top, raw_rest = _merge_stats(raw_top, raw_rest, block_max, block_rest)
-                raw_log_total = raw_rest * _log1p_ratio(raw_rest)
-                row_value = ROW(raw_top, raw_log_total, x_target, first, second, third)
+                    block_max, block_min = _row_extremes(x, class_valid)
+                    raw_bottom = tl.minimum(raw_bottom, block_min)
+                    if ROW_TOTAL:
+                        block_max, block_rest = _block_stats(
+                            x, tl.minimum(num_classes - class_start, BLOCK_C).to(COMPUTE_DTYPE)
+                        )
+                        raw_top, raw_rest = _merge_stats(raw_top, raw_rest, block_max, block_rest)
+                    else:
+                        raw_top = tl.maximum(raw_top, block_max)
+                raw_log_total = tl.zeros((BLOCK_L,), COMPUTE_DTYPE)
+                if ROW_TOTAL:
+                    raw_log_total = raw_rest * _log1p_ratio(raw_rest)
+                row_value = ROW(raw_top, raw_bottom, raw_log_total, x_target, first, second, third)
             top = tl.full((BLOCK_L,), float("-inf"), COMPUTE_DTYPE)
             rest = tl.full((BLOCK_L,), -1.0, COMPUTE_DTYPE)
             for class_start in range(0, num_classes, BLOCK_C):
@@ -533,7 +559,7 @@ def _softmax_focal_kernel(
         tl.store(stats_ptr + location, top, mask=location_valid)
         tl.store(stats_ptr + locations + location, rest, mask=location_valid)
         if ROW_PASS:
-            tl.store(stats_ptr + 2 * locations + location, row_value, mask=location_valid)
+            tl.store(stats_ptr + row_slot + location, row_value, mask=location_valid)
     log_total = rest * _log1p_ratio(rest)  # log s = log1p(s_rest)
 
     if INDEX_TARGET and not SMOOTHED:
@@ -751,8 +777,9 @@ def prepare(
         class_factor: None, a number, or C per-class values (alpha times weight).
         adjust: the loss's adjustment of the logits (:data:`.softmax_math.ADJUSTMENTS`;
             "" none); ``adjust_values`` its C per-class values (None where it takes
-            none) and ``adjust_params`` its numbers by name. An adjustment with a row
-            function takes index targets without label smoothing.
+            none) and ``adjust_params`` its numbers by name. An adjustment that reads the
+            target class (not ``dense``) takes class-index targets without label
+            smoothing.
     """
     if adjust not in ADJUSTMENTS:
         raise ValueError(f"adjust must be one of {sorted(ADJUSTMENTS)}; got {adjust!r}")
@@ -763,7 +790,7 @@ def prepare(
             f"adjust_params of {adjust!r} must be {sorted(adjustment.parameters)}; "
             f"got {sorted(params)}"
         )
-    if adjustment.row is not None and (
+    if not adjustment.dense and (
         index is None or index.is_floating_point() or label_smoothing != 0.0
     ):
         raise ValueError(
@@ -888,6 +915,7 @@ def _launch(
         ROW=adjustment.row if adjustment.row is not None else ADJUSTMENTS[""].function,
         ADJUSTED=call.adjust != "",
         ROW_PASS=adjustment.row is not None,
+        ROW_TOTAL=adjustment.row_total,
         TWO_BIN=two_bin,
         BACKWARD=grad is not None,
         INDEX_TARGET=call.target_index is not None and not two_bin,
@@ -907,10 +935,19 @@ def _launch(
     )
 
 
+def stats_rows(adjust: str, index: Tensor | None, label_smoothing: float) -> int:
+    """The rows of the statistics forward writes: the row's maximum, s_rest and S (dense
+    targets) or the adjustment's row value (class indices without label smoothing); a
+    fourth for the row value of an adjustment with a row function on dense targets."""
+    light = index is not None and not index.is_floating_point() and label_smoothing == 0.0
+    return 4 if ADJUSTMENTS[adjust].row is not None and not light else 3
+
+
 def forward(call: SoftmaxLaunch) -> tuple[Tensor, Tensor]:
-    """The loss per location (outer, inner) and the statistics backward reads (3, outer,
-    inner: the row's maximum, s_rest, S), both in the compute dtype (float32, or float64
-    for float64 logits); one launch, no gradient.
+    """The loss per location (outer, inner) and the statistics backward reads
+    (:func:`stats_rows`, outer, inner: the row's maximum, s_rest, S or the adjustment's row
+    value, and that row value for dense targets), both in the compute dtype (float32, or
+    float64 for float64 logits); one launch, no gradient.
 
     No host synchronisation: shapes and numbers decide the kernel's specialisation, never
     tensor values."""
@@ -918,7 +955,8 @@ def forward(call: SoftmaxLaunch) -> tuple[Tensor, Tensor]:
     outer, num_classes, inner = x.shape
     compute_dtype = torch.float64 if x.dtype == torch.float64 else torch.float32
     loss = torch.empty((outer, inner), dtype=compute_dtype, device=x.device)
-    stats = torch.empty((3, outer, inner), dtype=compute_dtype, device=x.device)
+    rows = stats_rows(call.adjust, call.target_index, call.label_smoothing)
+    stats = torch.empty((rows, outer, inner), dtype=compute_dtype, device=x.device)
     if loss.numel() == 0 or num_classes == 0:
         return loss.zero_(), stats.zero_()
     _launch(call, loss=loss, stats=stats, upstream=None, grad=None)

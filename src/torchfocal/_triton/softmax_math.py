@@ -17,14 +17,16 @@ none) and the loss's own numbers by the names :data:`ADJUSTMENTS` lists. dz/dx i
 ``slope`` (a number), or the adjustment is a constant of the gradient (slope 1): the
 kernel multiplies the gradient by it.
 
-An adjustment with a ``row`` function needs the raw row's softmax statistics first (one
-more pass over the row in forward where it does not fit in registers):
+An adjustment with a ``row`` function needs the raw row's statistics first (one more pass
+over the row in forward where it does not fit in registers):
 
-    row(top, log_total, x_target, first, second, third) -> row_value
+    row(top, bottom, log_total, x_target, first, second, third) -> row_value
 
-with ``top`` the raw row's maximum, ``log_total`` log sum exp(x - top) and ``x_target``
-the raw target logit. Forward stores row_value for backward (the statistics' third row,
-which index targets without label smoothing leave free).
+with ``top`` and ``bottom`` the raw row's largest and smallest logits, ``log_total``
+log sum exp(x - top) (formed only for an adjustment whose ``row_total`` is set; 0
+otherwise) and ``x_target`` the raw target logit (0 for dense targets). Forward stores
+row_value for backward: in the statistics' third row, which index targets without label
+smoothing leave free, or in a fourth (dense targets, which use the third for S).
 """
 
 from __future__ import annotations
@@ -43,8 +45,12 @@ def identity(x, hit, class_value, target_value, row_value, first, second, third)
 
 @triton.jit
 def class_bias(x, hit, class_value, target_value, row_value, first, second, third):
-    """Logit adjustment (Menon et al.): z_c = x_c + b_c, b = tau log(prior) per class."""
-    return x + class_value
+    """Logit adjustment (Menon et al.): z_c = (x_c - S) + b_c, b = tau log(prior) per class,
+    S the shift of the row (``row_value``, :func:`row_shift`): the same softmax, and x - S
+    keeps b's digits near the top, where x + b would round them to x's ulp (5e-4 at
+    x = 1e4 in float32; all of b at finfo.max). Parenthesised as written: the rounding of
+    x - S (exact near S) comes first."""
+    return (x - row_value) + class_value
 
 
 @triton.jit
@@ -56,9 +62,21 @@ def ldam_margin(x, hit, class_value, target_value, row_value, scale, second, thi
 
 
 @triton.jit
-def row_maximum(top, log_total, x_target, first, second, third):
+def row_maximum(top, bottom, log_total, x_target, first, second, third):
     """The raw row's maximum (LDAM's shift)."""
     return top
+
+
+@triton.jit
+def row_shift(top, bottom, log_total, x_target, first, second, third):
+    """Logit adjustment's shift: the raw row's maximum where taking it off keeps every
+    logit of the row finite, else 0. A row that spans more than the float range (as
+    [max, -max, 0]) would have x - top = -inf at its far end, where a class that carries
+    target weight (probabilities, label smoothing) has a finite loss term that the kernel
+    forms from its unshifted logit (w x - w top - w log s); such a row keeps the rounding
+    of x + b at its top, which matters only where two logits above finfo.max * eps / 4
+    nearly tie. (The torch backends shift the same rows by the same S.)"""
+    return tl.where(top - bottom == float("inf"), 0.0, top)
 
 
 @triton.jit
@@ -74,7 +92,7 @@ def seesaw_shift(x, hit, class_value, target_value, row_value, p, q, log_eps):
 
 
 @triton.jit
-def seesaw_row(top, log_total, x_target, p, q, log_eps):
+def seesaw_row(top, bottom, log_total, x_target, p, q, log_eps):
     """max(x_i, logsumexp(x) + log eps), the compensation's threshold."""
     return tl.maximum(x_target, top + log_total + log_eps)
 
@@ -89,12 +107,18 @@ class Adjustment(NamedTuple):
     row: Any = None
     #: The parameter that is dz/dx, or None (1: a shift, a constant of the gradient).
     slope: str | None = None
+    #: The row function reads ``log_total`` (the raw row's sum of exponentials, an exp of
+    #: every logit in the raw pass); without it the pass takes the extremes alone.
+    row_total: bool = False
+    #: The adjustment takes dense targets (class probabilities, label smoothing): it reads
+    #: no target class (``hit``, ``target_value``, ``x_target``).
+    dense: bool = False
 
 
 #: The adjustment of each loss, by the name its module passes ("" is none).
 ADJUSTMENTS: dict[str, Adjustment] = {
-    "": Adjustment(identity),
-    "class_bias": Adjustment(class_bias),
+    "": Adjustment(identity, dense=True),
+    "class_bias": Adjustment(class_bias, row=row_shift, dense=True),
     "ldam": Adjustment(ldam_margin, ("scale",), row=row_maximum, slope="scale"),
-    "seesaw": Adjustment(seesaw_shift, ("p", "q", "log_eps"), row=seesaw_row),
+    "seesaw": Adjustment(seesaw_shift, ("p", "q", "log_eps"), row=seesaw_row, row_total=True),
 }

@@ -119,26 +119,36 @@ def ldam_loss(
     margins = margins.to(device=input.device, dtype=dtype)
 
     def adjusted(x: Tensor) -> Tensor:
-        """s (x - m_y e_y - max), in torch (every backend but Triton's kernel)."""
+        """s (x - M - m_y e_y), M the raw row's largest logit, in torch (every backend but
+        Triton's kernel, which forms the same in the same order)."""
         index = target.unsqueeze(dim).long()
         ignored = targets.ignored_indices(index, largest=num_classes - 1, ignore_index=ignore_index)
         if ignored is not None:
             # Class 0 stands in at ignored locations: the loss gives them weight 0, so the
             # margin it gets there changes neither the loss nor any derivative.
             index = index.masked_fill(ignored, 0)
-        # x - m_y e_y: the margin added to the target class alone.
-        adjusted = x.scatter_add(dim, index, -margins[index])
-        # The cross-entropy of a row is the same after any shift of it, so the row's largest
-        # entry (detached: a constant of every derivative) is taken off before the scale:
-        # s x itself overflows from |x| ~ finfo.max / s (1e37 in float32), and inf - inf in
-        # the softmax is NaN where the true loss is 0.
-        shifted = (adjusted - adjusted.detach().amax(dim=dim, keepdim=True)) * scale
+        # The cross-entropy of a row is the same after any shift of it, so the raw row's
+        # largest entry M (detached: a constant of every derivative) is taken off first,
+        # before the margin and the scale:
+        # - s x itself overflows from |x| ~ finfo.max / s (1e37 in float32), and inf - inf
+        #   in the softmax is NaN where the true loss is finite;
+        # - x - m_y rounds to x where m_y is below half an ulp of x (at x = 1e4 in float32 the
+        #   margin 0.24 keeps 3 digits; at finfo.max it vanishes: [max, max, 0] of class 0
+        #   gave log 2 instead of about s m_0 = 7.09), while x - M is exact for every x
+        #   within a factor 2 of M (Sterbenz) and 0 at the maximum, so (x - M) - m_y keeps
+        #   the margin's digits wherever the entry's probability is not negligible.
+        # A NaN logit makes M, and so its whole row, NaN: the softmax couples the row.
+        shifted = x - x.detach().amax(dim=dim, keepdim=True)  # <= 0; -inf past the range
+        # (x - M) - m_y e_y: the margin taken off the target class alone; then the scale.
+        scaled = shifted.scatter_add(dim, index, -margins[index]) * scale
         # A non-target entry further below the top than the float range has probability 0
         # and gradient 0 either way; held at -finfo.max instead of -inf, no inf - inf forms
         # in the softmax's derivatives. The target's entry stays as it is: its loss and
-        # gradient depend on it.
-        is_target = torch.zeros_like(shifted, dtype=torch.bool).scatter(dim, index, True)
-        return torch.where(is_target, shifted, shifted.clamp(min=torch.finfo(dtype).min))
+        # gradient depend on it. (A where on "below the range", not clamp: clamp's gradient
+        # is 0 at NaN, which would hide a NaN logit from its row's gradient.)
+        is_target = torch.zeros_like(scaled, dtype=torch.bool).scatter(dim, index, True)
+        lowest = torch.finfo(dtype).min
+        return torch.where(is_target | ~(scaled < lowest), scaled, lowest)
 
     # The Triton kernel forms s (x - M - m_y [c = y]) as it reads each row (M the row's
     # maximum, from a first look at the row), and multiplies the gradient by s.
@@ -224,15 +234,6 @@ LOSSES = (
         ),
         docs="math.md#ldam-and-deferred-re-weighting-cao-et-al-2019",
         section=("long-tail", 20),
-        extremes=(
-            "the scale s multiplies the logits: beyond finfo.max / s they overflow, where "
-            "the oracle is NaN and the loss wrong (float64 [max, max, 0], class 0: log 2, "
-            "not about 7.09: a defect); in float32 at |x| = 1e4 the margin rounds (3e-3)"
-        ),
-        nan_logits=(
-            "a NaN logit's loss is NaN, but the gradients of the other classes of its row "
-            "are 0, not NaN (a defect)"
-        ),
         kernel="softmax_focal",
     ),
 )

@@ -162,13 +162,36 @@ def logit_adjusted_cross_entropy(
     dim, _ = targets.per_location_classes(input, class_dim)
     dtype = v.compute_dtype(input)
     bias = tau * _log_prior(prior, input, dim, dtype)
+
+    def adjusted(x: Tensor) -> Tensor:
+        """(x - S) + b, S the row's largest logit where that shift keeps every logit of the
+        row finite (else 0), in torch (every backend but Triton's kernel, which forms the
+        same in the same order)."""
+        # The cross-entropy of a row is the same after any shift of it, so the row's largest
+        # logit M (detached: a constant of every derivative) is taken off before the bias:
+        # x + b rounds b to x's ulp (5e-4 at x = 1e4 in float32, a relative error of the
+        # loss of 8e-4 at [1e4, 1e4, 0]; all of b at finfo.max), while x - M is exact for
+        # every x within a factor 2 of M (Sterbenz) and 0 at the maximum, so (x - M) + b
+        # keeps b's digits wherever the class's probability is not negligible.
+        # A row that spans more than the float range (M - min x > finfo.max, as [max, -max,
+        # 0]) is not shifted: x - M would be -inf at its far end, and a far class that
+        # carries target weight (probabilities, label smoothing) has the finite loss term
+        # t (x - M + b - log Z), which the cross-entropy forms from the unshifted x as
+        # t x - t max(x + b) - ... (softmax_focal's far classes); such a row's top keeps
+        # the rounding of x + b, which matters only where two of its logits above
+        # finfo.max * eps / 4 (about 1e31 in float32) nearly tie.
+        # A NaN logit makes M, and so its whole row, NaN.
+        bottom, top = torch.aminmax(x.detach(), dim=dim, keepdim=True)  # one pass
+        shift = torch.where(torch.isinf(top - bottom), 0.0, top)
+        return (x - shift) + bias
+
     # d(adjusted)/d(input) is the identity, so the gradient of cross-entropy at the adjusted
     # logits is the gradient with respect to the input, whichever backend computes it; the
-    # Triton kernel adds the bias as it reads each row (no adjusted copy of the input).
+    # Triton kernel adjusts each row as it reads it (no adjusted copy of the input).
     loss = adjusted_softmax_focal_loss(
         input,
         target,
-        adjustment=LogitAdjustment("class_bias", bias.reshape(-1), {}, lambda x: x + bias),
+        adjustment=LogitAdjustment("class_bias", bias.reshape(-1), {}, adjusted),
         weight=weight,
         ignore_index=ignore_index,
         label_smoothing=label_smoothing,
@@ -242,11 +265,6 @@ LOSSES = (
         ),
         docs="math.md#logit-adjustment-and-the-balanced-softmax-menon-et-al-2021-ren-et-al-2020",
         section=("long-tail", 10),
-        extremes=(
-            "tau log(prior) is added to the logits in the input's precision: float32 at "
-            "|x| = 1e4 rounds the adjusted logits by up to 5e-4, a relative error of the "
-            "loss of 8e-4 at [1e4, 1e4, 0], beyond the float32 tolerance (float64 holds)"
-        ),
         kernel="softmax_focal",
         label="logit_adjusted",
     ),

@@ -57,6 +57,12 @@ def _naive_extension(errors: Tensor, foreground: Tensor, valid: Tensor) -> Tenso
     return (ordered * weight).sum(dim=1)
 
 
+def _step(errors: Tensor) -> Tensor:
+    """[e > 0], the derivative of max(e, 0), in the errors' dtype; NaN where e is NaN (the
+    comparison alone says 0 there, and the NaN logit's gradient would be finite)."""
+    return torch.where(torch.isnan(errors), errors, (errors > 0).to(errors.dtype))
+
+
 def _reduce_images(per_image: Tensor, reduction: str) -> Tensor:
     if reduction == "none":
         return per_image if per_image.shape[0] != 1 else per_image.reshape(())
@@ -263,18 +269,26 @@ def lovasz_hinge_loss(
         return torch.where(valid > 0, margin, -torch.ones_like(margin))
 
     def naive(x: Tensor) -> Tensor:
-        per_class = _naive_extension(torch.relu(errors_of(x)), labels, valid)
+        errors = errors_of(x)
+        # max(e, 0) as e times its step, whose derivative is 0 wherever e is a number (a
+        # where between constants; NaN at a NaN e, which takes e itself): relu's gradient
+        # is 0 at a NaN error, which would leave a NaN logit's own gradient finite. (Not
+        # detached: the gradient stays a function of x, for second derivatives.)
+        hinged = errors * _step(errors)
+        per_class = _naive_extension(hinged, labels, valid)
         return _reduce_images(per_class.squeeze(1), reduction).to(x.dtype)
 
     def fused(x: Tensor, need_grad: bool) -> tuple[Tensor, Tensor | None]:
         with torch.no_grad():
             errors = errors_of(x)
-            per_class, d_errors = _extension(torch.relu(errors), labels, valid, need_grad)
+            step = _step(errors)
+            per_class, d_errors = _extension(errors * step, labels, valid, need_grad)
             loss = _reduce_images(per_class.squeeze(1), reduction)
             if d_errors is None:
                 return loss.to(x.dtype), None
             scale = 1.0 if reduction == "sum" else 1.0 / max(images if per_image else 1, 1)
-            grad = -d_errors * (errors > 0) * signs * valid * scale
+            # d max(e, 0)/de = the step (NaN at a NaN error: its logit's gradient is NaN)
+            grad = -d_errors * step * signs * valid * scale
             return loss.to(x.dtype), grad.reshape(input.shape).to(x.dtype)
 
     chosen_backend = "naive" if reduction == "none" and per_image else backend
@@ -350,9 +364,5 @@ LOSSES = (
         samples=(Sample("mask"),),
         docs="math.md#lovasz-softmax-and-lovasz-hinge-berman-et-al-2018",
         section=("region", 90),
-        nan_logits=(
-            "a NaN logit gives a NaN loss, but its own gradient is finite (the sorted "
-            "errors' weights do not pass the NaN on: a defect)"
-        ),
     ),
 )
