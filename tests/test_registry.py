@@ -14,6 +14,7 @@ import inspect
 import pkgutil
 import re
 import sys
+import types
 import typing
 from pathlib import Path
 from types import ModuleType
@@ -22,14 +23,16 @@ import pytest
 import torch
 
 import torchfocal
+import torchfocal.compat
 import torchfocal.losses
 from torchfocal import functional, reference
 from torchfocal import nn as tfnn
 from torchfocal.registry import API_SECTIONS, LOSSES, by_name
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
-#: The loss modules' tests: tests/losses/test_<module>.py for each module of torchfocal.losses.
-LOSS_TESTS = Path(__file__).resolve().parent / "losses"
+#: The tests: tests/losses/ and tests/compat/ hold test_<module>.py for each module of
+#: torchfocal.losses and torchfocal.compat.
+TESTS = Path(__file__).resolve().parent
 
 #: The public functions of torchfocal.functional that are not losses.
 FUNCTIONAL_NOT_LOSSES = {
@@ -278,18 +281,29 @@ def test_every_kernel_name_is_a_kernel() -> None:
         assert info.kernel in kernels, info.function.__name__
 
 
-def test_every_loss_module_has_its_test_module() -> None:
-    """tests/losses/ mirrors src/torchfocal/losses/: each loss module (every one without a
-    leading underscore, as torchfocal.losses finds them) has tests/losses/test_<module>.py
-    with its own tests, and each such test module has its loss module."""
+def test_every_loss_module_is_found() -> None:
+    """Every registered loss lives in a public module of torchfocal.losses, the modules the
+    mirror below walks."""
+    modules = {module.name for module in pkgutil.iter_modules(torchfocal.losses.__path__)}
+    assert {info.function.__module__.rpartition(".")[2] for info in LOSSES} <= modules
+
+
+@pytest.mark.parametrize(
+    "package", [torchfocal.losses, torchfocal.compat], ids=lambda m: m.__name__
+)
+def test_every_module_has_its_test_module(package: types.ModuleType) -> None:
+    """tests/losses/ mirrors src/torchfocal/losses/ and tests/compat/ src/torchfocal/compat/:
+    each public module (no leading underscore) has tests/<package>/test_<module>.py with its
+    own tests, and each such test module has its module."""
+    folder = package.__name__.rpartition(".")[2]
     modules = {
         module.name
-        for module in pkgutil.iter_modules(torchfocal.losses.__path__)
+        for module in pkgutil.iter_modules(package.__path__)
         if not module.name.startswith("_")
     }
-    assert modules >= {info.function.__module__.rpartition(".")[2] for info in LOSSES}
-    tests = {path.stem.removeprefix("test_") for path in LOSS_TESTS.glob("test_*.py")}
-    missing = sorted(f"tests/losses/test_{name}.py" for name in modules - tests)
-    assert not missing, f"a loss module without its tests: {missing}"
-    orphans = sorted(f"tests/losses/test_{name}.py" for name in tests - modules)
-    assert not orphans, f"tests of no loss module (src/torchfocal/losses/): {orphans}"
+    tests = {path.stem.removeprefix("test_") for path in (TESTS / folder).glob("test_*.py")}
+    assert modules and tests
+    missing = sorted(f"tests/{folder}/test_{name}.py" for name in modules - tests)
+    assert not missing, f"a module without its tests: {missing}"
+    orphans = sorted(f"tests/{folder}/test_{name}.py" for name in tests - modules)
+    assert not orphans, f"tests of no module (src/torchfocal/{folder}/): {orphans}"

@@ -3,7 +3,7 @@ definition in its focal, sigmoid and softmax forms, the softmax focal loss with 
 weights, the module, and its argument errors.
 
 The class-balanced weights themselves are torchfocal.weighting's (tests/test_weighting.py);
-the reference implementation's conventions are tests/test_compat_class_balanced.py's.
+the reference implementation's conventions are tests/compat/test_class_balanced.py's.
 """
 
 from __future__ import annotations

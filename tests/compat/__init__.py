@@ -1,0 +1,2 @@
+"""Tests of torchfocal.compat: test_<module>.py for each compat module (the folder mirrors
+src/torchfocal/compat/)."""
