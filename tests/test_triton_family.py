@@ -76,13 +76,47 @@ def _ids(cases: list[tuple[str, dict[str, Any]]]) -> list[str]:
     return [f"{name}-{index}" for index, (name, _) in enumerate(cases)]
 
 
-def _with_forms(forms: list[str]) -> list[Any]:
-    """ONE_PER_LOSS with each target form (the score losses only with their float score)."""
+def _cases(cases: list[tuple[str, dict[str, Any]]]) -> list[Any]:
+    """``cases`` as a factor of :func:`_pairs` (name and options, ids as :func:`_ids`)."""
+    return [pytest.param(*case, id=id) for case, id in zip(cases, _ids(cases), strict=True)]
+
+
+def _pairs(*factors: list[Any]) -> list[Any]:
+    """``parametrize`` values of :func:`conftest.all_pairs` over factors of ``pytest.param``
+    values (each may set several arguments): every pair of values of any two factors
+    appears in some row; the row's id joins its values' ids."""
     return [
-        pytest.param(name, options, form, id=f"{name}-{form}")
-        for name, options in ONE_PER_LOSS
-        for form in forms
-        if name not in SCORE_LOSSES or form == "float soft"
+        pytest.param(
+            *(value for param in row for value in param.values),
+            id="-".join(str(param.id) for param in row),
+        )
+        for row in all_pairs(*factors)
+    ]
+
+
+def _dtypes(*dtypes: torch.dtype) -> list[Any]:
+    return [pytest.param(dtype, id=str(dtype).removeprefix("torch.")) for dtype in dtypes]
+
+
+def _values(*values: Any) -> list[Any]:
+    return [pytest.param(value, id=str(value)) for value in values]
+
+
+def _with_forms(forms: list[str], *factors: list[Any]) -> list[Any]:
+    """ONE_PER_LOSS with each target form (the score losses only with their float score),
+    pairwise with ``factors`` (:func:`_pairs`: each loss with each form, and each of them
+    with each value of every factor)."""
+    cases = {
+        score: [
+            pytest.param(name, options, id=name)
+            for name, options in ONE_PER_LOSS
+            if (name in SCORE_LOSSES) == score
+        ]
+        for score in (False, True)
+    }
+    return [
+        *_pairs(cases[False], _values(*forms), *factors),
+        *_pairs(cases[True], _values("float soft"), *factors),
     ]
 
 
@@ -257,12 +291,26 @@ def test_score_losses_match_reference_and_naive(
 SIGMOID_LOSSES = [name for name, _ in ONE_PER_LOSS if name not in SCORE_LOSSES]
 
 
-@pytest.mark.parametrize("name", SIGMOID_LOSSES)
+# Pairwise (each loss with each layout, form and reduction, each layout with each form and
+# reduction, ...): the layout is the kernel skeleton's (outer, C, inner) view and the
+# operands' strides, which every loss's math and every reduction share.
 @pytest.mark.parametrize(
-    ("shape", "class_dim"), [((2, 3, C), -1), ((2, C, 3), 1), ((C, 5), 0), ((3, C, 2, 2), -3)]
+    ("name", "shape", "class_dim", "form", "reduction"),
+    _pairs(
+        _values(*SIGMOID_LOSSES),
+        [
+            pytest.param(shape, class_dim, id=f"{shape}-{class_dim}")
+            for shape, class_dim in [
+                ((2, 3, C), -1),
+                ((2, C, 3), 1),
+                ((C, 5), 0),
+                ((3, C, 2, 2), -3),
+            ]
+        ],
+        _values("index", "float soft", "bool"),
+        _values("none", "mean", "positives"),
+    ),
 )
-@pytest.mark.parametrize("form", ["index", "float soft", "bool"])
-@pytest.mark.parametrize("reduction", ["none", "mean", "positives"])
 def test_class_layouts(
     name: str, shape: tuple[int, ...], class_dim: int, form: str, reduction: str
 ) -> None:
@@ -292,11 +340,23 @@ def test_odd_shapes(name: str, options: dict[str, Any], shape: tuple[int, ...]) 
     _check(name, x, target, _upstream("none", x), weight=weight, reduction="none", **options)
 
 
-@pytest.mark.parametrize(("name", "options"), ONE_PER_LOSS, ids=_ids(ONE_PER_LOSS))
+# Pairwise: each loss and each reduction on each size (the programs' partial sums and the
+# partial last block are the skeleton's, shared by every loss's math).
 @pytest.mark.parametrize(
-    ("shape", "form"), [((1, 1025), "bool"), ((2, 5, 211), "index"), ((3, 700), "float soft")]
+    ("name", "options", "shape", "form", "reduction"),
+    _pairs(
+        _cases(ONE_PER_LOSS),
+        [
+            pytest.param(shape, form, id=f"{shape}-{form}")
+            for shape, form in [
+                ((1, 1025), "bool"),
+                ((2, 5, 211), "index"),
+                ((3, 700), "float soft"),
+            ]
+        ],
+        _values("none", "mean", "positives"),
+    ),
 )
-@pytest.mark.parametrize("reduction", ["none", "mean", "positives"])
 def test_sizes_across_blocks(
     name: str, options: dict[str, Any], shape: tuple[int, ...], form: str, reduction: str
 ) -> None:
@@ -316,9 +376,16 @@ def test_poly1_cross_entropy_sigmoid_form() -> None:
 # -- dtypes ----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("name", "options", "form"), _with_forms(["index", "float soft", "uint8"]))
-@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32])
-@pytest.mark.parametrize("reduction", ["none", "mean", "positives"])
+# Pairwise: the dtype is the loads' conversion and the compute and store dtypes of the
+# skeleton, the same for every loss, form and reduction.
+@pytest.mark.parametrize(
+    ("name", "options", "form", "dtype", "reduction"),
+    _with_forms(
+        ["index", "float soft", "uint8"],
+        _dtypes(torch.float16, torch.bfloat16, torch.float32),
+        _values("none", "mean", "positives"),
+    ),
+)
 def test_low_precision_dtypes(
     name: str, options: dict[str, Any], dtype: torch.dtype, form: str, reduction: str
 ) -> None:
@@ -427,8 +494,11 @@ def test_gradients_to_target_and_weight_are_naive(
         torch.testing.assert_close(triton_result, naive_result, rtol=0, atol=0)
 
 
-@pytest.mark.parametrize(("name", "options", "form"), _with_forms(["bool", "float soft", "index"]))
-@pytest.mark.parametrize("reduction", ["none", "mean", "positives"])
+# Pairwise: create_graph takes the naive form for every loss, form and reduction alike.
+@pytest.mark.parametrize(
+    ("name", "options", "form", "reduction"),
+    _with_forms(["bool", "float soft", "index"], _values("none", "mean", "positives")),
+)
 def test_second_derivatives_are_naive(
     name: str, options: dict[str, Any], form: str, reduction: str
 ) -> None:
@@ -568,9 +638,17 @@ def _family_call(
     return x, target, options
 
 
-@pytest.mark.parametrize(("name", "options"), FAMILY_CASES, ids=_ids(FAMILY_CASES))
-@pytest.mark.parametrize("dtype", [torch.float64, torch.float32, torch.bfloat16])
-@pytest.mark.parametrize("reduction", ["none", "mean", "sum"])
+# Pairwise (each case with each dtype and each reduction, each dtype with each reduction):
+# the dtype is the kernels' loads and compute dtype, and the reduction the engine's sum of
+# their per-location losses and its upstream gradient, whatever the case's math.
+@pytest.mark.parametrize(
+    ("name", "options", "dtype", "reduction"),
+    _pairs(
+        _cases(FAMILY_CASES),
+        _dtypes(torch.float64, torch.float32, torch.bfloat16),
+        _values("none", "mean", "sum"),
+    ),
+)
 def test_family_kernels_match_the_reference(
     name: str, options: dict[str, Any], dtype: torch.dtype, reduction: str
 ) -> None:
@@ -590,14 +668,19 @@ def test_family_kernels_match_the_reference(
 def test_family_softmax_kernels_across_class_blocks(
     name: str, options: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A tile of 4 cuts the 5 classes into two blocks: the adjustments' raw-row pass (LDAM,
-    Seesaw) and the online softmax of the adjusted logits across blocks."""
+    """A small tile cuts the 5 classes into two blocks (4 and 1) on rows (a tile of 4) and on
+    a map of 3 positions (a tile of 16: 4 locations of 4 classes): the adjustments' raw-row
+    pass (LDAM, Seesaw) and the online softmax of the adjusted logits across blocks."""
     from torchfocal._triton import softmax as kernel
 
-    monkeypatch.setattr(kernel, "_TILE_ELEMENTS", 4)
-    for shape in [(7, FAMILY_C), (2, FAMILY_C, 3)]:
+    for shape, tile in [((3, FAMILY_C), 4), ((2, FAMILY_C, 3), 16)]:
+        monkeypatch.setattr(kernel, "_TILE_ELEMENTS", tile)
+        layout = (shape[0], FAMILY_C, shape[2] if len(shape) == 3 else 1)
+        assert kernel._blocks(*layout, tile)[1] == 4  # (as the launch reads the tile)
         x, target, kwargs = _family_call(name, options, shape, torch.float64)
-        x.view(-1)[3] = 30.0  # a maximum far above the rest of its row
+        # a maximum far above the rest of its row, in the first block, at a counted location
+        # (location 0 is the ignored one of the index targets): the second block rescales
+        x[(1, 3) if len(shape) == 2 else (0, 3, 1)] = 30.0
         _check_family(name, x, target, torch.tensor(0.6), reduction="sum", **kwargs)
 
 

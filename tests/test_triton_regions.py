@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 
 import torchfocal
-from conftest import tolerance
+from conftest import all_pairs, tolerance
 from torchfocal import reference
 
 pytest.importorskip("triton")
@@ -51,9 +51,19 @@ def _options(kwargs: dict[str, Any]) -> dict[str, Any]:
     return {k: v.numpy() if isinstance(v, torch.Tensor) else v for k, v in kwargs.items()}
 
 
-@pytest.mark.parametrize("activation", ["softmax", "sigmoid"])
-@pytest.mark.parametrize("form", TARGETS)
-@pytest.mark.parametrize(("loss", "kwargs"), CASES)
+# Pairwise (each case with each target form and activation, each form with each
+# activation): in the kernels the activation makes p, the target form t and "squared" their
+# squares, each on its own; the cases' other options act on the sums I, P and T afterwards
+# (on the host).
+@pytest.mark.parametrize(
+    ("loss", "kwargs", "form", "activation"),
+    [
+        pytest.param(
+            *case, form, activation, id=f"{case[0]}-{CASES.index(case)}-{form}-{activation}"
+        )
+        for case, form, activation in all_pairs(CASES, TARGETS, ["softmax", "sigmoid"])
+    ],
+)
 def test_matches_the_reference(
     loss: str, kwargs: dict[str, Any], form: str, activation: str
 ) -> None:

@@ -24,6 +24,7 @@ import torch.nn.functional as F
 pytest.importorskip("triton")
 
 import torchfocal
+from conftest import covering
 from torchfocal import reference
 from torchfocal._engine import checks
 
@@ -96,9 +97,19 @@ def assert_matches_oracle(
     np.testing.assert_allclose(grad.double().numpy(), expected_grad, rtol=rtol, atol=atol)
 
 
-@pytest.mark.parametrize("reduction", ["none", "mean", "sum", "positives"])
-@pytest.mark.parametrize("alpha", [None, 0.3, "per-class"])  # 0.3: no float32 value
-@pytest.mark.parametrize("form", TARGET_FORMS)
+# Pairwise (each form with each alpha and each reduction, each alpha with each reduction):
+# alpha_t weighs each element's loss by its target, and the reduction's counts come from
+# the target alone (the counted elements, the positive mass), not from alpha.
+@pytest.mark.parametrize(
+    *covering(
+        {},
+        {
+            "form": TARGET_FORMS,
+            "alpha": [None, 0.3, "per-class"],  # 0.3: no float32 value
+            "reduction": ["none", "mean", "sum", "positives"],
+        },
+    )
+)
 def test_target_forms_alpha_reductions(form: str, alpha: Any, reduction: str) -> None:
     x = torch.randn(SHAPE, dtype=torch.float64) * 3
     if alpha == "per-class":
@@ -188,9 +199,18 @@ TOLERANCES = {
 }
 
 
-@pytest.mark.parametrize("reduction", ["none", "mean"])
-@pytest.mark.parametrize("dtype", list(TOLERANCES))
-@pytest.mark.parametrize("form", ["bool", "soft", "index-ignored"])
+# Pairwise: the dtype is the kernel's loads, compute dtype and stores for every form and
+# reduction (a soft target in the input's dtype: the form and the dtype meet in pairs).
+@pytest.mark.parametrize(
+    *covering(
+        {},
+        {
+            "form": ["bool", "soft", "index-ignored"],
+            "dtype": list(TOLERANCES),
+            "reduction": ["none", "mean"],
+        },
+    )
+)
 def test_half_and_single_precision(form: str, dtype: torch.dtype, reduction: str) -> None:
     x = (torch.randn(SHAPE) * 3).to(dtype)
     target = make_target(form, SHAPE)
@@ -211,6 +231,8 @@ def test_half_and_single_precision(form: str, dtype: torch.dtype, reduction: str
 # The oracle's pos_weight * log p overflows there too (compared only where finite, below).
 @pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
 @pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")
+# The whole product: only the float64 cases are held against the oracle (float32 ones are
+# checked finite), so every form and gamma is kept with both dtypes.
 @pytest.mark.parametrize("gamma", [0.0, 0.5, 2.0])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 @pytest.mark.parametrize("form", ["bool", "soft", "index"])

@@ -21,16 +21,23 @@ from torch import Tensor
 pytest.importorskip("triton")
 
 import torchfocal
+from conftest import covering
 from torchfocal import reference
 from torchfocal._triton import softmax as kernel
 from torchfocal.losses.softmax_focal import naive_per_location
 
 IGNORE = -100
+#: Rows of one block (the row in registers).
+ROWS = (6, 80, 1)
+#: A map of two class blocks: its tile keeps 16 locations, so blocks of 256 classes, the
+#: second partial (test_blocks holds the layout); the fewest blocks that cross a boundary,
+#: where C = 1000 took four and an oracle quadratic in C.
+MAP_BLOCKS = (2, 300, 15)
 # (outer, C, inner): rows (inner 1, classes contiguous) and maps (inner 15 = 3 x 5 spatial
-# positions), in one block (C up to the tile's 4096 on rows, 128 on these maps) or several
-# (C = 1000 on maps, whose tile keeps 16 locations: blocks of 256; LARGE: blocks of 4096),
+# positions), in one block (C up to the tile's 4096 on rows, 256 on these maps; rows of 512
+# classes or more take a program each) or several (MAP_BLOCKS; LARGE: ten blocks of 4096),
 # none a multiple of the blocks.
-SHAPES = [(5, 1, 1), (3, 2, 1), (6, 80, 1), (2, 80, 15), (3, 1000, 1), (2, 1000, 15)]
+SHAPES = [(5, 1, 1), (3, 2, 1), ROWS, (2, 80, 15), (3, 1000, 1), MAP_BLOCKS]
 LARGE = (1, 40000, 1)
 
 Case = dict[str, Any]
@@ -158,6 +165,10 @@ def assert_matches(
         torch.testing.assert_close(value.double(), target, rtol=rtol, atol=atol)
 
 
+# The whole product: form and smoothing pick the kernel's target path (an index without
+# smoothing: the target's logit alone; with it, or probabilities: the dense passes) and the
+# shape picks its block layout (one block or the online blocks, rows or maps), and each path
+# has its own code for each layout: a three-factor interaction.
 @pytest.mark.parametrize("shape", SHAPES, ids=str)
 @pytest.mark.parametrize("form", ["index", "probs"])
 @pytest.mark.parametrize("label_smoothing", [0.0, 0.1])
@@ -188,27 +199,54 @@ def _gamma(kind: str, shape: tuple[int, int, int]) -> float | Tensor:
     return values
 
 
-@pytest.mark.parametrize("shape", [(6, 80, 1), (2, 1000, 15)], ids=str)
-@pytest.mark.parametrize("form", ["index", "probs"])
-@pytest.mark.parametrize("gamma", ["0", "0.5", "2", "5", "per_location", "per_element"])
+# Pairwise (every two of shape, form and gamma together): with label smoothing every target
+# takes the dense path, where the gamma tile, the target's weights and the block loop are
+# separate steps.
+@pytest.mark.parametrize(
+    *covering(
+        {},
+        {
+            "shape": [ROWS, MAP_BLOCKS],
+            "form": ["index", "probs"],
+            "gamma": ["0", "0.5", "2", "5", "per_location", "per_element"],
+        },
+    )
+)
 def test_gamma(shape: tuple[int, int, int], form: str, gamma: str) -> None:
     x, case = make_case(shape, form)
     options: dict[str, Any] = {"gamma": _gamma(gamma, shape), "label_smoothing": 0.1}
     assert_matches(run_kernel(x, case, **options), expected(x, case, **options))
 
 
-@pytest.mark.parametrize("shape", [(6, 80, 1), (2, 1000, 15)], ids=str)
-@pytest.mark.parametrize("form", ["index", "probs"])
-@pytest.mark.parametrize("class_factor", ["none", "number", "per_class"])
+# Pairwise: the class factor multiplies the target's weight, whatever the layout.
+@pytest.mark.parametrize(
+    *covering(
+        {},
+        {
+            "shape": [ROWS, MAP_BLOCKS],
+            "form": ["index", "probs"],
+            "class_factor": ["none", "number", "per_class"],
+        },
+    )
+)
 def test_class_factor(shape: tuple[int, int, int], form: str, class_factor: str) -> None:
     x, case = make_case(shape, form)
     factor = {"none": None, "number": 0.25, "per_class": torch.rand(shape[1]) * 2}[class_factor]
     assert_matches(run_kernel(x, case, class_factor=factor), expected(x, case, class_factor=factor))
 
 
-@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32, torch.float64])
-@pytest.mark.parametrize("shape", [(6, 80, 1), (2, 1000, 15)], ids=str)
-@pytest.mark.parametrize("form", ["index", "probs"])
+# Pairwise: the dtype is the loads' and the gradient store's conversion and the compute
+# dtype, the same for every layout and target.
+@pytest.mark.parametrize(
+    *covering(
+        {},
+        {
+            "dtype": [torch.float16, torch.bfloat16, torch.float32, torch.float64],
+            "shape": [ROWS, MAP_BLOCKS],
+            "form": ["index", "probs"],
+        },
+    )
+)
 def test_dtypes(dtype: torch.dtype, shape: tuple[int, int, int], form: str) -> None:
     """Half inputs are computed in float32; the oracle sees the same (rounded) logits."""
     x, case = make_case(shape, form, dtype=dtype)
@@ -217,10 +255,12 @@ def test_dtypes(dtype: torch.dtype, shape: tuple[int, int, int], form: str) -> N
 
 
 def test_multi_block_path_on_small_rows(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A small tile cuts C = 80 into blocks of 32 on rows (2 on maps of 15 positions): the
-    online maximum meets its ties and rescales on both sides of a merge."""
-    monkeypatch.setattr(kernel, "_TILE_ELEMENTS", 32)
-    for shape in [(4, 80, 1), (2, 80, 15)]:
+    """A small tile cuts C = 80 into blocks of 32, 32 and 16, on rows (a tile of 32) and on
+    maps of 15 positions (a tile of 512: 16 locations of 32 classes): the online maximum
+    meets its ties and rescales on both sides of a merge."""
+    for shape, tile in [((3, 80, 1), 32), ((2, 80, 15), 512)]:
+        monkeypatch.setattr(kernel, "_TILE_ELEMENTS", tile)
+        assert kernel._blocks(*shape, tile)[1] == 32  # (as the launch reads the tile)
         x, case = make_case(shape, "index")
         x[0, :, 0] = 0.0  # ties across blocks
         x[1, 70, 0] = 30.0  # the maximum in the last block: the earlier ones rescale
@@ -232,9 +272,12 @@ def test_multi_block_path_on_small_rows(monkeypatch: pytest.MonkeyPatch) -> None
 
 
 def test_wide_offsets_compute_the_same(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The int64 offsets (inputs of 2^31 elements or more) on a small input."""
+    """The int64 offsets (inputs of 2^31 elements or more) on a small input: rows of one
+    block, and a map of two (wide offsets take a quarter of the tile: 64 classes of its 16
+    locations)."""
     monkeypatch.setattr(kernel, "_INT32_LIMIT", 0)
-    for shape in [(3, 80, 1), (2, 1000, 15)]:
+    assert kernel._blocks(2, 80, 15, kernel._TILE_ELEMENTS // 4) == (16, 64)
+    for shape in [(3, 80, 1), (2, 80, 15)]:
         for form in ("index", "probs"):
             x, case = make_case(shape, form)
             assert_matches(
@@ -329,9 +372,18 @@ def test_nan_logit_gives_nan(shape: tuple[int, int, int], form: str) -> None:
     )
 
 
-@pytest.mark.parametrize("shape", [(6, 7, 1), (2, 7, 15), (2, 5000, 1)], ids=str)
-@pytest.mark.parametrize("form", ["index", "probs"])
-@pytest.mark.parametrize("label_smoothing", [0.0, 0.2])
+# Pairwise: gamma = 0 makes the modulator exactly 1 in the class terms that every path and
+# layout shares (each path on each layout is test_shapes_and_targets' product).
+@pytest.mark.parametrize(
+    *covering(
+        {},
+        {
+            "shape": [(6, 7, 1), (2, 7, 15), (2, 5000, 1)],
+            "form": ["index", "probs"],
+            "label_smoothing": [0.0, 0.2],
+        },
+    )
+)
 def test_gamma_zero_is_cross_entropy(
     shape: tuple[int, int, int], form: str, label_smoothing: float
 ) -> None:
@@ -395,7 +447,7 @@ def test_probability_dtypes(dtype: torch.dtype) -> None:
     assert torch.equal(grad, wanted_grad)
 
 
-@pytest.mark.parametrize("shape", [(6, 80, 1), (2, 1000, 15)], ids=str)
+@pytest.mark.parametrize("shape", [ROWS, MAP_BLOCKS], ids=str)
 @pytest.mark.parametrize("form", ["index", "probs"])
 def test_without_gradient(shape: tuple[int, int, int], form: str) -> None:
     x, case = make_case(shape, form)
@@ -423,6 +475,9 @@ def test_blocks() -> None:
     assert kernel._blocks(8, 80, 4096) == (tile // 128, 128)
     assert kernel._blocks(8, 40000, 4096) == (32, tile // 32)
     assert kernel._blocks(3, 2, 1) == (4, 2)
+    # the tests' shapes: MAP_BLOCKS in two blocks of 256 (the second partial), LARGE in ten
+    assert kernel._blocks(*MAP_BLOCKS) == (16, 256)
+    assert kernel._blocks(*LARGE) == (1, tile)
 
 
 @pytest.mark.parametrize(
@@ -501,10 +556,18 @@ def assert_public_matches_oracle(x: Tensor, target: Tensor, **options: Any) -> N
     np.testing.assert_allclose(grad.numpy(), expected_grad, rtol=1e-10, atol=1e-13)
 
 
-@pytest.mark.parametrize("reduction", ["none", "mean", "sum"])
-@pytest.mark.parametrize("smoothing", [0.0, 0.15])
-@pytest.mark.parametrize("weighting", ["none", "alpha", "alpha-and-weight", "float-alpha"])
-@pytest.mark.parametrize("form", ["index", "probs"])
+# form x reduction x weighting whole (the mean's divisor is the sum of the target classes'
+# weights for class indices and the count of locations for probabilities), smoothing
+# pairwise with them.
+@pytest.mark.parametrize(
+    *covering(
+        {"form": ["index", "probs"], "reduction": ["none", "mean", "sum"]},
+        {
+            "weighting": ["none", "alpha", "alpha-and-weight", "float-alpha"],
+            "smoothing": [0.0, 0.15],
+        },
+    )
+)
 def test_public_options(form: str, weighting: str, smoothing: float, reduction: str) -> None:
     x = torch.randn(PUBLIC_SHAPE, dtype=torch.float64) * 3
     options: dict[str, Any] = {"reduction": reduction, "label_smoothing": smoothing}
@@ -521,6 +584,9 @@ def _ramp(p: Tensor) -> Tensor:
     return 3.0 * (1.0 - p)
 
 
+# The whole product: a gamma per element ("flsd53", a callable) is read at the target class
+# alone on the path of an index without smoothing, and in tiles on the dense paths (with
+# smoothing, or probabilities): gamma x form x smoothing is a three-factor interaction.
 @pytest.mark.parametrize("smoothing", [0.0, 0.1])
 @pytest.mark.parametrize("gamma", [0.0, 0.3, 2.0, "flsd53", _ramp])
 @pytest.mark.parametrize("form", ["index", "probs"])
