@@ -873,7 +873,7 @@ def _cross_entropy(
 
     Per location, with p = softmax(z), t the (smoothed) one-hot of an index target or the
     (smoothed) probabilities, and a_c = w_c t_c: loss = -sum_c a_c log p_c and
-    dloss/dx_j = scale (p_j sum_c a_c - a_j) (:func:`_affine_log_softmax` forms them). "mean"
+    dloss/dx_j = scale (p_j sum_c a_c - a_j) (``_affine_log_softmax`` forms them). "mean"
     divides by the summed w_y of the counted index targets (by the number of locations for
     probabilities), and by 1 where that is 0.
     """
@@ -917,7 +917,7 @@ def logit_adjusted_cross_entropy(
 
     pi = prior / sum(prior), z_c = x_c + tau log pi_c, loss = F.cross_entropy(z, target) with
     its options; z - x does not depend on x, so dloss/dx = dloss/dz = p(z) sum_c a_c - a.
-    (z is formed after the row's largest logit is taken off: :func:`_affine_log_softmax`.)
+    (z is formed after the row's largest logit is taken off: ``_affine_log_softmax``.)
     """
     x = np.moveaxis(np.asarray(input, dtype=np.float64), class_dim, -1)
     log_prior = np.log(np.asarray(prior, dtype=np.float64))
@@ -1004,7 +1004,7 @@ def ldam_loss(
 
     m_c = K n_c^(-1/4) with K such that max_c m_c = max_margin; z = s (x - m_y e_y) (no
     margin at ignored locations); loss = F.cross_entropy(z, target); dloss/dx = s dloss/dz.
-    (z is formed after the row's largest logit is taken off: :func:`_affine_log_softmax`.)
+    (z is formed after the row's largest logit is taken off: ``_affine_log_softmax``.)
     """
     x = np.moveaxis(np.asarray(input, dtype=np.float64), class_dim, -1)
     target_array = np.asarray(target)
