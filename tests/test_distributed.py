@@ -57,29 +57,39 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@pytest.mark.skipif(not dist.is_available(), reason="torch.distributed is not built in")
-def test_two_ranks_match_the_whole_batch() -> None:
+def _run_ranks(worker: Any) -> dict[int, tuple[Any, ...]]:
+    """Run ``worker(rank, port, results)`` in WORLD_SIZE spawned processes; each puts
+    ``(rank, *values)`` on the queue once. Returns rank -> values, after every process has
+    exited with status 0."""
     context = mp.get_context("spawn")
     results = context.Queue()
     port = _free_port()
-    workers = [context.Process(target=_worker, args=(r, port, results)) for r in range(2)]
-    for worker in workers:
-        worker.start()
+    workers = [context.Process(target=worker, args=(r, port, results)) for r in range(WORLD_SIZE)]
+    for process in workers:
+        process.start()
     collected = {}
     try:
         for _ in range(WORLD_SIZE):
-            rank, loss, grad = results.get(timeout=TIMEOUT_SECONDS)
-            collected[rank] = (loss, torch.from_numpy(grad))
+            rank, *values = results.get(timeout=TIMEOUT_SECONDS)
+            collected[rank] = tuple(values)
     except queue.Empty:
         pytest.fail(f"distributed workers gave no result within {TIMEOUT_SECONDS} s")
     finally:
-        for worker in workers:
+        for process in workers:
             # a rank's exit (the process group's teardown, the interpreter's) can take
             # well over 10 s on a loaded 2-core machine: 10 s failed there at load 15
-            worker.join(timeout=TIMEOUT_SECONDS)
-            if worker.is_alive():
-                worker.terminate()
-    assert [worker.exitcode for worker in workers] == [0, 0]
+            process.join(timeout=TIMEOUT_SECONDS)
+            if process.is_alive():
+                process.terminate()
+    assert [process.exitcode for process in workers] == [0] * WORLD_SIZE
+    return collected
+
+
+@pytest.mark.skipif(not dist.is_available(), reason="torch.distributed is not built in")
+def test_two_ranks_match_the_whole_batch() -> None:
+    collected = {
+        rank: (loss, torch.from_numpy(grad)) for rank, (loss, grad) in _run_ranks(_worker).items()
+    }
 
     logits, target = _batch()
     x = logits.clone().requires_grad_(True)
@@ -141,27 +151,7 @@ def _segmentation_batch() -> tuple[torch.Tensor, torch.Tensor]:
 def test_two_ranks_get_the_global_dice() -> None:
     """batch=True, distributed=True: each rank's loss is the whole batch's Dice, and its
     gradient that of its shard (fused and naive backends)."""
-    context = mp.get_context("spawn")
-    results = context.Queue()
-    port = _free_port()
-    workers = [context.Process(target=_dice_worker, args=(r, port, results)) for r in range(2)]
-    for worker in workers:
-        worker.start()
-    collected = {}
-    try:
-        for _ in range(WORLD_SIZE):
-            rank, out = results.get(timeout=TIMEOUT_SECONDS)
-            collected[rank] = out
-    except queue.Empty:
-        pytest.fail(f"distributed workers gave no result within {TIMEOUT_SECONDS} s")
-    finally:
-        for worker in workers:
-            # a rank's exit (the process group's teardown, the interpreter's) can take
-            # well over 10 s on a loaded 2-core machine: 10 s failed there at load 15
-            worker.join(timeout=TIMEOUT_SECONDS)
-            if worker.is_alive():
-                worker.terminate()
-    assert [worker.exitcode for worker in workers] == [0, 0]
+    collected = {rank: out for rank, (out,) in _run_ranks(_dice_worker).items()}
     logits, target = _segmentation_batch()
     x = logits.clone().requires_grad_(True)
     whole = torchfocal.dice_loss(x, target, batch=True)
@@ -225,27 +215,7 @@ def test_two_ranks_get_the_global_combined_losses() -> None:
     """dice_ce_loss, dice_focal_loss and unified_focal_loss (and DiceCELoss) with
     batch=True, distributed=True: each rank's loss is the whole batch's (the Dice / Tversky
     sums and the focal term's sum and divisor global), and its gradient that of its shard."""
-    context = mp.get_context("spawn")
-    results = context.Queue()
-    port = _free_port()
-    workers = [context.Process(target=_combined_worker, args=(r, port, results)) for r in range(2)]
-    for worker in workers:
-        worker.start()
-    collected = {}
-    try:
-        for _ in range(WORLD_SIZE):
-            rank, out = results.get(timeout=TIMEOUT_SECONDS)
-            collected[rank] = out
-    except queue.Empty:
-        pytest.fail(f"distributed workers gave no result within {TIMEOUT_SECONDS} s")
-    finally:
-        for worker in workers:
-            # a rank's exit (the process group's teardown, the interpreter's) can take
-            # well over 10 s on a loaded 2-core machine: 10 s failed there at load 15
-            worker.join(timeout=TIMEOUT_SECONDS)
-            if worker.is_alive():
-                worker.terminate()
-    assert [worker.exitcode for worker in workers] == [0, 0]
+    collected = {rank: out for rank, (out,) in _run_ranks(_combined_worker).items()}
     logits, target = _segmentation_batch()
     for rank in range(WORLD_SIZE):
         target[rank * 2, 0, :3] = 1 - rank
@@ -318,27 +288,7 @@ _NAMES = tuple(info.module for info in REGISTERED if info.state)
 
 @pytest.mark.skipif(not dist.is_available(), reason="torch.distributed is not built in")
 def test_two_ranks_hold_the_state_of_the_whole_batch() -> None:
-    context = mp.get_context("spawn")
-    results = context.Queue()
-    port = _free_port()
-    workers = [context.Process(target=_stateful_worker, args=(r, port, results)) for r in range(2)]
-    for worker in workers:
-        worker.start()
-    collected: dict[int, Any] = {}
-    try:
-        for _ in range(WORLD_SIZE):
-            rank, losses, buffers = results.get(timeout=TIMEOUT_SECONDS)
-            collected[rank] = (losses, buffers)
-    except queue.Empty:
-        pytest.fail(f"distributed workers gave no result within {TIMEOUT_SECONDS} s")
-    finally:
-        for worker in workers:
-            # join returns once the worker exits; the margin is for a loaded machine, where
-            # tearing down the process group and torch can take seconds.
-            worker.join(timeout=TIMEOUT_SECONDS)
-            if worker.is_alive():
-                worker.terminate()
-    assert [worker.exitcode for worker in workers] == [0] * WORLD_SIZE
+    collected = _run_ranks(_stateful_worker)
 
     for name in _NAMES:
         # One process, the whole batch of every step; the rank's loss of its shard is the
