@@ -15,9 +15,10 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 import torchfocal
-from losses.stateful import TIGHT, C, class_labels, random_logits
-from torchfocal.losses.seesaw import batch_class_counts
+from losses.stateful import TIGHT, C, random_logits
+from registry_cases import softmax_reading
 from torchfocal.registry import LOSSES as REGISTERED
+from torchfocal.registry import LossInfo, Sample
 
 WORLD_SIZE = 2
 TIMEOUT_SECONDS = 120
@@ -241,20 +242,36 @@ def test_two_ranks_get_the_global_combined_losses() -> None:
 
 STEPS = 3
 
+#: The losses whose modules keep training state (LossInfo.state), each with its sample.
+STATEFUL = [(info, info.samples[0]) for info in REGISTERED if info.state]
+
+
+def _labels(info: LossInfo, sample: Sample, rows: int, generator: torch.Generator) -> torch.Tensor:
+    """Class indices for the loss's index sample: [0, C) where a softmax reads them, [0, C]
+    (C: background) where a sigmoid does; the first half of the rows all the last of
+    those, so that the two shards' statistics differ; the last row ignored where the loss
+    takes ``ignore_index``."""
+    high = C if softmax_reading(info, sample) else C + 1
+    labels = torch.randint(0, high, (rows,), generator=generator)
+    labels[: rows // 2] = high - 1
+    if info.takes("ignore_index"):
+        labels[-1] = -100
+    return labels
+
+
+def _module(info: LossInfo, sample: Sample, **options: Any) -> Any:
+    """The loss's module for C classes."""
+    module_class = getattr(torchfocal, info.module)
+    return module_class(**{**sample.module_options, "num_classes": C, **options})
+
 
 def _global_batches() -> list[dict[str, tuple[torch.Tensor, torch.Tensor]]]:
-    """Per step, each loss's whole batch (8 rows), unevenly spread over the classes so that
-    the two shards' statistics differ."""
+    """Per step, each stateful loss's whole batch (8 rows of logits and labels)."""
     generator = torch.Generator().manual_seed(11)
     batches = []
     for _ in range(STEPS):
         x = torch.randn(8, C, generator=generator, dtype=torch.float64) * 2
-        seesaw = torch.randint(0, C, (8,), generator=generator)
-        seesaw[:4] = 0
-        seesaw[7] = -100
-        eql = torch.randint(0, C + 1, (8,), generator=generator)
-        eql[:4] = C
-        batches.append({"SeesawLoss": (x, seesaw), "EqualizationLossV2": (x, eql)})
+        batches.append({info.name: (x, _labels(info, s, 8, generator)) for info, s in STATEFUL})
     return batches
 
 
@@ -263,8 +280,8 @@ def _stateful_worker(rank: int, port: int, results: Any) -> None:
     os.environ["MASTER_PORT"] = str(port)
     dist.init_process_group("gloo", rank=rank, world_size=WORLD_SIZE)
     try:
-        modules = {name: getattr(torchfocal, name)(C, distributed=True) for name in _NAMES}
-        losses: dict[str, list[float]] = {name: [] for name in _NAMES}
+        modules = {info.name: _module(info, s, distributed=True) for info, s in STATEFUL}
+        losses: dict[str, list[float]] = {name: [] for name in modules}
         for batch in _global_batches():
             for name, module in modules.items():
                 x, labels = batch[name]
@@ -282,51 +299,54 @@ def _stateful_worker(rank: int, port: int, results: Any) -> None:
         dist.destroy_process_group()
 
 
-#: The modules with training state.
-_NAMES = tuple(info.module for info in REGISTERED if info.state)
+def _state(module: Any, info: LossInfo) -> dict[str, torch.Tensor]:
+    """The module's training state as the function's options of the same names."""
+    return {name: module.state_dict()[name].clone() for name in info.state}
 
 
 @pytest.mark.skipif(not dist.is_available(), reason="torch.distributed is not built in")
 def test_two_ranks_hold_the_state_of_the_whole_batch() -> None:
     collected = _run_ranks(_stateful_worker)
 
-    for name in _NAMES:
+    for info, sample in STATEFUL:
         # One process, the whole batch of every step; the rank's loss of its shard is the
-        # function's with the whole batch's state of that step.
-        single = getattr(torchfocal, name)(C)
+        # function's with the state the module used on the whole batch at that step.
+        single = _module(info, sample)
         for step, batch in enumerate(_global_batches()):
-            x, labels = batch[name]
-            state = {key: value.clone() for key, value in single.state_dict().items()}
-            single(x, labels)
-            if name == "SeesawLoss":  # counted before the loss: the state after the step
-                state = {key: value.clone() for key, value in single.state_dict().items()}
+            x, labels = batch[info.name]
+            before = _state(single, info)
+            whole = single(x, labels)
+            after = _state(single, info)
+            # A module counts its batch before the loss (Seesaw) or collects after it
+            # (EQLv2): exactly one of the two states gives its loss.
+            used = [
+                state
+                for state in (before, after)
+                if torch.allclose(info.function(x, labels, **state), whole, rtol=1e-12, atol=0)
+            ]
+            assert len(used) == 1, (info.name, step)
             for rank, (losses, _) in collected.items():
                 shard = slice(rank * 4, (rank + 1) * 4)
-                if name == "SeesawLoss":
-                    expected = torchfocal.seesaw_loss(
-                        x[shard], labels[shard], class_counts=state["class_counts"]
-                    )
-                else:
-                    expected = torchfocal.equalization_loss_v2(x[shard], labels[shard], **state)
-                assert losses[name][step] == pytest.approx(expected.item(), rel=1e-12)
+                expected = info.function(x[shard], labels[shard], **used[0])
+                assert losses[info.name][step] == pytest.approx(expected.item(), rel=1e-12)
         for rank, (_, buffers) in collected.items():
             for key, value in single.state_dict().items():
-                torch.testing.assert_close(torch.from_numpy(buffers[name][key]), value, **TIGHT)
+                torch.testing.assert_close(
+                    torch.from_numpy(buffers[info.name][key]), value, **TIGHT
+                )
                 # the ranks agree exactly (the same all-reduced sums)
-                assert (buffers[name][key] == collected[0][1][name][key]).all(), rank
-    # the shards' own counts differ: a per-rank state would not have matched
-    first = _global_batches()[0]["SeesawLoss"][1]
-    assert not torch.equal(
-        batch_class_counts(torch.zeros(4, C), first[:4]),
-        batch_class_counts(torch.zeros(4, C), first[4:]),
-    )
+                assert (buffers[info.name][key] == collected[0][1][info.name][key]).all(), rank
+        # the shards' own classes differ: a per-rank state would not have matched
+        first = _global_batches()[0][info.name][1]
+        halves = [labels[labels >= 0] for labels in (first[:4], first[4:])]
+        assert not torch.equal(*(torch.bincount(h, minlength=C + 1) for h in halves))
 
 
 def test_distributed_needs_a_process_group_in_training_only() -> None:
-    for name in _NAMES:
-        module = getattr(torchfocal, name)(C, distributed=True)
-        high = C if name == "SeesawLoss" else C + 1
-        x, labels = random_logits(), class_labels(high=high, ignored=high == C)
+    generator = torch.Generator().manual_seed(0)
+    for info, sample in STATEFUL:
+        module = _module(info, sample, distributed=True)
+        x, labels = random_logits(), _labels(info, sample, 9, generator)
         with pytest.raises(ValueError, match=r"distributed must be False unless torch.distributed"):
             module(x, labels)
         module.eval()
