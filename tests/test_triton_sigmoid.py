@@ -27,6 +27,7 @@ import torchfocal
 from conftest import covering
 from torchfocal import reference
 from torchfocal._engine import checks
+from torchfocal._triton import elementwise
 
 pytestmark = pytest.mark.skipif(
     not checks.triton_interpreted(), reason="the kernels run on CPU tensors only when interpreted"
@@ -259,6 +260,24 @@ def test_extreme_logits(form: str, dtype: torch.dtype, gamma: float) -> None:
         np.testing.assert_allclose(
             grad.numpy()[finite], expected_grad[finite], rtol=1e-12, atol=1e-300
         )
+
+
+@pytest.mark.parametrize(
+    ("form", "reduction"), [("index-ignored", "mean"), ("bool", "positives"), ("soft", "none")]
+)
+def test_programs_walk_several_blocks(
+    form: str, reduction: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past its program limit (MAX_PROGRAMS blocks, or 8 per SM on a GPU) a launch has each
+    program walk several blocks, num_programs blocks apart, and sum its partial sums
+    (the losses, the positive mass, the kept elements) over all of them. The limit at 2
+    and three blocks: program 0 walks blocks 0 and 2, the last of them partial."""
+    monkeypatch.setattr(elementwise, "_program_limit", lambda device: 2)
+    shape = (5, 7, 75)  # 2625 elements: two whole blocks of 1024 and a partial one
+    x = torch.randn(shape, dtype=torch.float64) * 3
+    assert x.numel() > 2 * elementwise.BLOCK
+    assert elementwise.programs_of(x.numel(), x.dtype, x.device) == 2
+    assert_matches_oracle(x, make_target(form, shape), reduction=reduction)
 
 
 def test_nan_logit_gives_nan() -> None:
