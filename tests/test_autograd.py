@@ -100,13 +100,17 @@ def _with_divisor(case: Case, reduction: str, options: dict[str, Any]) -> dict[s
 # Second derivatives ----------------------------------------------------------------------
 
 
+def _compiled_reduction(case: Case) -> str:
+    """The one reduction the compiled backend's second derivatives are checked under (each
+    reduction is a program of its own to compile): "mean" where the loss has it."""
+    chosen = reductions(case)
+    return "mean" if "mean" in chosen else chosen[-1]
+
+
 @pytest.mark.parametrize(("case", "backend"), SECOND_CASES)
 def test_gradgradcheck(case: Case, backend: str) -> None:
     target, tensors = case.target(), case.tensors()
-    # compiled: one reduction (each reduction is a program of its own to compile)
-    chosen = reductions(case)
-    if backend == "compiled":
-        chosen = ["mean"] if "mean" in chosen else chosen[-1:]
+    chosen = [_compiled_reduction(case)] if backend == "compiled" else reductions(case)
     for reduction in chosen:
         options = _with_divisor(case, reduction, tensors)
         x = _logits()
@@ -121,13 +125,16 @@ def test_gradgradcheck(case: Case, backend: str) -> None:
 @pytest.mark.parametrize(("case", "backend"), PRODUCER_CASES)
 def test_second_derivative_through_a_producer(case: Case, backend: str) -> None:
     """d/dw of dL/dw with logits 3 tanh(w x0): the issue's reproduction, for every loss
-    (against finite differences where the entry does not say why not)."""
+    (against finite differences where the entry does not say why not), with
+    test_gradgradcheck's options and compiled reduction (its compiled program, then, is
+    the one that test compiled)."""
     target = case.target()
+    options = _with_divisor(case, _compiled_reduction(case), case.tensors())
     x0 = torch.randn(SHAPE, dtype=DOUBLE)
     probe = torch.randn(SHAPE, dtype=DOUBLE)
 
     def first(w: torch.Tensor, chosen: str) -> torch.Tensor:
-        loss = case(3 * torch.tanh(w * x0), target, chosen)
+        loss = case(3 * torch.tanh(w * x0), target, chosen, **options)
         (grad,) = torch.autograd.grad(loss, w, create_graph=True)
         return grad
 
