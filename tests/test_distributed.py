@@ -312,6 +312,8 @@ def test_two_ranks_hold_the_state_of_the_whole_batch() -> None:
         # One process, the whole batch of every step; the rank's loss of its shard is the
         # function's with the state the module used on the whole batch at that step.
         single = _module(info, sample)
+        # the sample's other options, which its module_options give the module too
+        options = {k: v for k, v in sample.options.items() if k not in info.state}
         for step, batch in enumerate(_global_batches()):
             x, labels = batch[info.name]
             before = _state(single, info)
@@ -322,12 +324,14 @@ def test_two_ranks_hold_the_state_of_the_whole_batch() -> None:
             used = [
                 state
                 for state in (before, after)
-                if torch.allclose(info.function(x, labels, **state), whole, rtol=1e-12, atol=0)
+                if torch.allclose(
+                    info.function(x, labels, **options, **state), whole, rtol=1e-12, atol=0
+                )
             ]
             assert len(used) == 1, (info.name, step)
             for rank, (losses, _) in collected.items():
                 shard = slice(rank * 4, (rank + 1) * 4)
-                expected = info.function(x[shard], labels[shard], **used[0])
+                expected = info.function(x[shard], labels[shard], **options, **used[0])
                 assert losses[info.name][step] == pytest.approx(expected.item(), rel=1e-12)
         for rank, (_, buffers) in collected.items():
             for key, value in single.state_dict().items():
