@@ -14,8 +14,8 @@ import torch
 import torch.nn.functional as F
 
 import torchfocal
-from conftest import all_pairs, run_loss, tolerance
 from conftest import check_against_reference as check_reference
+from conftest import covering, run_loss, tolerance
 from losses.focal_family import (
     SIGMOID_FORMS,
     assert_flsd53_per_element,
@@ -60,29 +60,19 @@ def check_against_reference(backend: str, *args: Any, **kwargs: Any) -> None:
 # Against the reference
 
 
-def _pairs() -> list[Any]:
-    """Every (backend, gamma, form) triple (the fused kernels branch on all three), each
-    pair of those with alpha and the reduction, and alpha with the reduction
-    (:func:`conftest.all_pairs`): the rest of the full product adds nothing."""
-    return [
-        pytest.param(
-            backend,
-            form,
-            alpha,
-            gamma,
-            reduction,
-            id=f"{backend}-{form}-{alpha}-{gamma}-{reduction}",
-        )
-        for (backend, gamma), form, alpha, reduction in all_pairs(
-            list(itertools.product(BACKENDS, [0.0, 0.5, 1.0, 2.0, 4.0])),
-            ["soft", "binary_float", "bool", "int_mask", "index", "index_ignore"],
-            [None, 0.25, "per_class"],
-            ["none", "mean", "sum", "positives"],
-        )
-    ]
-
-
-@pytest.mark.parametrize(("backend", "form", "alpha", "gamma", "reduction"), _pairs())
+# Every (backend, gamma) pair with each form, alpha and reduction, and each pair of those
+# (conftest.covering: the fused kernels branch on backend, gamma and form; the rest of the
+# full product adds nothing).
+@pytest.mark.parametrize(
+    *covering(
+        {"backend": BACKENDS, "gamma": [0.0, 0.5, 1.0, 2.0, 4.0]},
+        {
+            "form": ["soft", "binary_float", "bool", "int_mask", "index", "index_ignore"],
+            "alpha": [None, 0.25, "per_class"],
+            "reduction": ["none", "mean", "sum", "positives"],
+        },
+    )
+)
 def test_matches_reference(
     backend: str, form: str, alpha: Any, gamma: float, reduction: str
 ) -> None:

@@ -3,7 +3,6 @@ sample-dependent gamma, errors, module."""
 
 from __future__ import annotations
 
-import itertools
 from typing import Any
 
 import numpy as np
@@ -12,8 +11,8 @@ import torch
 import torch.nn.functional as F
 
 import torchfocal
-from conftest import all_pairs, run_loss, tolerance
 from conftest import check_against_reference as check_reference
+from conftest import covering, run_loss, tolerance
 from losses.focal_family import (
     assert_flsd53_per_element,
     check_constant_callable_gamma,
@@ -66,29 +65,19 @@ def test_gamma_zero_is_cross_entropy(
     torch.testing.assert_close(ours[1], xt.grad, rtol=1e-12, atol=1e-12)
 
 
-def _pairs() -> list[Any]:
-    """Every (backend, gamma, form) triple (the fused kernels branch on all three), each
-    pair of those with alpha and the reduction, and alpha with the reduction
-    (:func:`conftest.all_pairs`): the rest of the full product adds nothing."""
-    return [
-        pytest.param(
-            backend,
-            form,
-            alpha,
-            gamma,
-            reduction,
-            id=f"{backend}-{form}-{alpha}-{gamma}-{reduction}",
-        )
-        for (backend, gamma), form, alpha, reduction in all_pairs(
-            list(itertools.product(BACKENDS, [0.5, 1.0, 2.0, 4.0])),
-            ["index", "index_ignore", "probs"],
-            [None, 0.5, "per_class"],
-            ["none", "mean", "sum"],
-        )
-    ]
-
-
-@pytest.mark.parametrize(("backend", "form", "alpha", "gamma", "reduction"), _pairs())
+# Every (backend, gamma) pair with each form, alpha and reduction, and each pair of those
+# (conftest.covering: the fused kernels branch on backend, gamma and form; the rest of the
+# full product adds nothing).
+@pytest.mark.parametrize(
+    *covering(
+        {"backend": BACKENDS, "gamma": [0.5, 1.0, 2.0, 4.0]},
+        {
+            "form": ["index", "index_ignore", "probs"],
+            "alpha": [None, 0.5, "per_class"],
+            "reduction": ["none", "mean", "sum"],
+        },
+    )
+)
 def test_matches_reference(
     backend: str, form: str, alpha: Any, gamma: float, reduction: str
 ) -> None:
