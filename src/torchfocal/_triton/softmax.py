@@ -790,9 +790,7 @@ def prepare(
             f"adjust_params of {adjust!r} must be {sorted(adjustment.parameters)}; "
             f"got {sorted(params)}"
         )
-    if not adjustment.dense and (
-        index is None or index.is_floating_point() or label_smoothing != 0.0
-    ):
+    if not adjustment.dense and not _target_class_only(index, label_smoothing):
         raise ValueError(
             f"adjust {adjust!r} takes class-index targets without label smoothing; got "
             + ("probabilities" if index is None else f"a {index.dtype} target")
@@ -873,12 +871,7 @@ def _launch(
     # A row per program takes twice the elements per thread where only the target class
     # carries weight (the per-row math is then spread over more elements); the dense
     # targets' passes keep about ten tiles of temporaries live, which 32 per thread spill.
-    light = (
-        call.target_index is not None
-        and not call.target_index.is_floating_point()
-        and call.label_smoothing == 0.0
-    )
-    per_row = block_l == 1 and rows and light
+    per_row = block_l == 1 and rows and _target_class_only(call.target_index, call.label_smoothing)
     elements_per_thread = _ROW_ELEMENTS_PER_THREAD if per_row else _ELEMENTS_PER_THREAD
     # The placeholder for an absent tensor operand: never read (its constexpr is off).
     unused = stats
@@ -939,8 +932,14 @@ def stats_rows(adjust: str, index: Tensor | None, label_smoothing: float) -> int
     """The rows of the statistics forward writes: the row's maximum, s_rest and S (dense
     targets) or the adjustment's row value (class indices without label smoothing); a
     fourth for the row value of an adjustment with a row function on dense targets."""
-    light = index is not None and not index.is_floating_point() and label_smoothing == 0.0
-    return 4 if ADJUSTMENTS[adjust].row is not None and not light else 3
+    dense = not _target_class_only(index, label_smoothing)
+    return 4 if ADJUSTMENTS[adjust].row is not None and dense else 3
+
+
+def _target_class_only(index: Tensor | None, label_smoothing: float) -> bool:
+    """Class-index targets without label smoothing: only the target class carries weight
+    (the kernel's INDEX_TARGET and not SMOOTHED)."""
+    return index is not None and not index.is_floating_point() and label_smoothing == 0.0
 
 
 def forward(call: SoftmaxLaunch) -> tuple[Tensor, Tensor]:
