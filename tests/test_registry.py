@@ -14,7 +14,6 @@ import inspect
 import pkgutil
 import re
 import sys
-import types
 import typing
 from pathlib import Path
 from types import ModuleType
@@ -291,7 +290,7 @@ def test_every_loss_module_is_found() -> None:
 @pytest.mark.parametrize(
     "package", [torchfocal.losses, torchfocal.compat], ids=lambda m: m.__name__
 )
-def test_every_module_has_its_test_module(package: types.ModuleType) -> None:
+def test_every_module_has_its_test_module(package: ModuleType) -> None:
     """tests/losses/ mirrors src/torchfocal/losses/ and tests/compat/ src/torchfocal/compat/:
     each public module (no leading underscore) has tests/<package>/test_<module>.py with its
     own tests, and each such test module has its module."""
