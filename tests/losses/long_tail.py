@@ -43,10 +43,13 @@ def class_weights() -> torch.Tensor:
     return torch.tensor([0.5, 1.0, 2.0, 1.5], dtype=torch.float64)
 
 
+#: The option that holds each loss's class statistics.
+STATISTICS = {"logit_adjusted_cross_entropy": "prior", "ldam_loss": "class_counts"}
+
+
 def class_statistics(loss: str) -> dict[str, Any]:
     """The class statistics each loss needs, as a tensor."""
-    counts = torch.tensor(COUNTS, dtype=torch.float64)
-    return {"prior": counts} if loss == "logit_adjusted_cross_entropy" else {"class_counts": counts}
+    return {STATISTICS[loss]: torch.tensor(COUNTS, dtype=torch.float64)}
 
 
 def value_and_grad(
@@ -68,9 +71,6 @@ def call_loss(loss: str, **options: Any) -> torch.Tensor:
     x, target = random_logits(), index_target()
     statistics = {**class_statistics(loss), **options}
     return getattr(torchfocal, loss)(x, target, **statistics)  # type: ignore[no-any-return]
-
-
-STATISTICS = {"logit_adjusted_cross_entropy": "prior", "ldam_loss": "class_counts"}
 
 
 # -- checks that both losses' modules run on their own loss ---------------------------------
