@@ -96,7 +96,12 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 def _seed_rngs() -> None:
     random.seed(0)
     np.random.seed(0)
-    torch.manual_seed(0)
+    # The CPU generator itself: torch.manual_seed also queues a seed for each device kind
+    # not yet initialised (CUDA, XPU, MTIA), formatting the call stack for each, about
+    # 0.5 ms a test (3,000 empty tests with this conftest: 4.2 s, then 2.6 s).
+    torch.default_generator.manual_seed(0)
+    if torch.cuda.is_available():
+        torch.cuda.manual_seed_all(0)
 
 
 def tolerance(dtype: torch.dtype) -> dict[str, float]:

@@ -36,6 +36,8 @@ class _Framework:
         self.name = name
 
     def __getattr__(self, attribute: str) -> Any:
+        if attribute.startswith("__"):  # pytest's collection asks for __test__ and the like
+            raise AttributeError(attribute)
         return getattr(importlib.import_module(self.name), attribute)
 
 
