@@ -58,6 +58,27 @@ total = value + criterion(x, mask) + dice + module(x, index)
 total.backward()
 wrong = torchfocal.sigmoid_focal_loss(x)  # line 16: no target
 typo = torchfocal.nn.SigmoidFocalLoss(gama=2.0)  # line 17: no such option
+reveal_type(torchfocal.sigmoid_focal_loss(x, mask))  # lines 18-20: torch's Tensor, not Any
+reveal_type(F.dice_loss(x, index))
+reveal_type(torchfocal.nn.SoftmaxFocalLoss().forward(x, index))
+"""
+
+#: mypy's configuration for the user's file: ``--strict``, reading torchfocal's stubs and
+#: the parts of torch its types come from (the package, ``torch._C``, ``Tensor``,
+#: ``torch.nn``), the rest of torch skipped. A user's mypy reads all of torch: from an
+#: empty cache that took 19 s on the 2-core CI machine, this 3 s, and the types the file's
+#: ``reveal_type`` lines showed were the same both ways (compared once, torch 2.13). That
+#: they are torch's own types, not the Any of a skipped module, the test asserts.
+MYPY_CONFIG = """\
+[mypy]
+strict = True
+follow_imports = silent
+
+[mypy-torch.*]
+follow_imports = skip
+
+[mypy-torch,torch._C.*,torch._tensor,torch.nn.*,torch.types]
+follow_imports = silent
 """
 
 
@@ -66,12 +87,15 @@ def test_a_users_strict_mypy_sees_each_losss_signature(tmp_path: Path) -> None:
     """A user's file, type-checked with ``mypy --strict`` against this checkout (its errors
     alone: torchfocal's own are ``mypy src``'s business): the losses' calls type-check, and
     a call without its target and a module built with an unknown option are errors, so the
-    names carry their signatures (not Any), a module class's ``__init__`` included."""
+    names carry their signatures (not Any), a module class's ``__init__`` included; and
+    what the losses return is torch's Tensor."""
     user = tmp_path / "user.py"
     user.write_text(USER_FILE)
+    config = tmp_path / "mypy.ini"
+    config.write_text(MYPY_CONFIG)
     result = subprocess.run(
-        [sys.executable, "-m", "mypy", "--strict", "--follow-imports=silent",
-         "--no-error-summary", "--cache-dir", str(ROOT / ".mypy_cache" / "user-stubs"), str(user)],
+        [sys.executable, "-m", "mypy", "--config-file", str(config), "--no-error-summary",
+         "--cache-dir", str(ROOT / ".mypy_cache" / "user-stubs"), str(user)],
         capture_output=True,
         text=True,
         env={**_environment(), "MYPYPATH": str(ROOT / "src")},
@@ -84,6 +108,11 @@ def test_a_users_strict_mypy_sees_each_losss_signature(tmp_path: Path) -> None:
     assert 'Missing positional argument "target"' in errors[0], errors
     assert errors[1].split(": error:")[0].endswith("user.py:17"), errors
     assert 'Unexpected keyword argument "gama"' in errors[1], errors
+    revealed = [line for line in result.stdout.splitlines() if "Revealed type is" in line]
+    assert [line.split(": note:")[0].rsplit(":", 1)[1] for line in revealed] == ["18", "19", "20"]
+    assert all(line.endswith('Revealed type is "torch._tensor.Tensor"') for line in revealed), (
+        revealed
+    )
 
 
 def _environment() -> dict[str, str]:
