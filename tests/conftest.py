@@ -49,6 +49,62 @@ if TRITON_TESTS == "interpreter":
 #: How much wider every tolerance of the Triton tests is on a GPU (see the docstring).
 GPU_TOLERANCE_FACTOR = 16.0
 
+
+def _interpreter_patches_the_language_once_a_launch() -> None:
+    """Triton's interpreter runs a kernel with triton.language's builtins replaced by NumPy
+    ones (its ``_patch_lang``), and does that again at every call of a ``@triton.jit``
+    helper inside the kernel, walking every member of the language's modules each time.
+    After the launch's own pass the builtins are replaced already, so a helper's pass over
+    the same modules changes nothing (the wrappers are no builtins; the tensor methods are
+    set to equal closures again; the launch's pass alone is restored afterwards), and it
+    took over a third of the Triton tests' time: tests/test_triton_family.py, _softmax,
+    _sigmoid and _regions in one process took 46.33 and 45.23 s with those passes, 29.27
+    and 28.72 s without (pytest's times, alternating runs, the 2-core CI machine, load
+    about 1). This skips a helper's pass where a pass over the same language modules ran
+    in the same launch. An interpreter without these names (another Triton) is left as it
+    is; one whose helpers needed their own pass would fail loudly here (a builtin called
+    unpatched raises), not compute differently."""
+    try:
+        import triton.language as tl
+        from triton.runtime import interpreter
+    except ImportError:
+        return
+    patch_language = getattr(interpreter, "_patch_lang", None)
+    executor = getattr(interpreter, "GridExecutor", None)
+    if patch_language is None or executor is None:
+        return
+    run_launch = executor.__call__
+    #: The language modules patched in each launch in progress, by the modules' ids.
+    patched: list[set[frozenset[int]]] = []
+
+    class NothingToRestore:
+        def restore(self) -> None:
+            pass
+
+    def patch_once(fn: Any) -> Any:
+        languages = frozenset(
+            id(value) for value in fn.__globals__.values() if value is tl or value is tl.core
+        )
+        if patched and languages in patched[-1]:
+            return NothingToRestore()
+        if patched:
+            patched[-1].add(languages)
+        return patch_language(fn)
+
+    def launch(self: Any, *args: Any, **kwargs: Any) -> Any:
+        patched.append(set())
+        try:
+            return run_launch(self, *args, **kwargs)
+        finally:
+            patched.pop()
+
+    interpreter._patch_lang = patch_once
+    executor.__call__ = launch
+
+
+if os.environ.get("TRITON_INTERPRET") == "1":
+    _interpreter_patches_the_language_once_a_launch()
+
 # Under pytest-xdist (``pytest -n auto``: one worker per core) each worker computes on one
 # thread, and so do the processes its tests start: with torch's default of one thread per
 # core in every worker, the workers' OpenMP threads outnumber the cores and wait on each
