@@ -13,7 +13,7 @@ from torchfocal.cli import demo_tabular as tabular
 from torchfocal.cli import main
 
 # Found, not imported: every pytest-xdist worker collects this module, and importing
-# LightGBM (with scikit-learn) took 2.1 s of that; the demo imports them when it runs.
+# LightGBM (with scikit-learn) took about 2 s of that; the demo imports them when it runs.
 _MISSING = [
     name for name in ("lightgbm", "xgboost", "catboost", "sklearn") if find_spec(name) is None
 ]
