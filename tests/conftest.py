@@ -21,6 +21,7 @@ import itertools
 import os
 import random
 from collections.abc import Sequence
+from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
@@ -146,6 +147,13 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         chosen = QUICK.get(path.as_posix(), QUICK.get(f"{path.parent.as_posix()}/"))
         if chosen is not None and chosen(item.name):
             item.add_marker(pytest.mark.quick)
+
+
+def installed(*modules: str) -> pytest.MarkDecorator:
+    """Skip unless every module is installed, found without importing it (an import at
+    collection is paid by every pytest-xdist worker, which collects every module)."""
+    missing = [name for name in modules if find_spec(name) is None]
+    return pytest.mark.skipif(bool(missing), reason=f"not installed: {', '.join(missing)}")
 
 
 @pytest.fixture(autouse=True)

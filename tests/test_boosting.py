@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import importlib
 import warnings
-from importlib.util import find_spec
 from typing import Any
 
 import numpy as np
@@ -18,6 +17,7 @@ import pytest
 import torch
 
 import torchfocal
+from conftest import installed
 from torchfocal.boosting import (
     HESSIAN_MODES,
     BalancedLogLoss,
@@ -41,8 +41,7 @@ class _Framework:
         return getattr(importlib.import_module(self.name), attribute)
 
 
-_MISSING = [name for name in ("lightgbm", "xgboost", "catboost") if find_spec(name) is None]
-pytestmark = pytest.mark.skipif(bool(_MISSING), reason=f"not installed: {', '.join(_MISSING)}")
+pytestmark = installed("lightgbm", "xgboost", "catboost")
 lgb, xgb, cb = _Framework("lightgbm"), _Framework("xgboost"), _Framework("catboost")
 
 GAMMAS = [0.0, 0.5, 2.0, 4.0]

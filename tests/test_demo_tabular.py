@@ -4,20 +4,17 @@ from __future__ import annotations
 
 import json
 import re
-from importlib.util import find_spec
 from pathlib import Path
 
 import pytest
 
+from conftest import installed
 from torchfocal.cli import demo_tabular as tabular
 from torchfocal.cli import main
 
-# Found, not imported: every pytest-xdist worker collects this module, and importing
-# LightGBM (with scikit-learn) took about 2 s of that; the demo imports them when it runs.
-_MISSING = [
-    name for name in ("lightgbm", "xgboost", "catboost", "sklearn") if find_spec(name) is None
-]
-pytestmark = pytest.mark.skipif(bool(_MISSING), reason=f"not installed: {', '.join(_MISSING)}")
+# Found, not imported (importing LightGBM with scikit-learn took about 2 s of each
+# worker's collection); the demo imports them when it runs.
+pytestmark = installed("lightgbm", "xgboost", "catboost", "sklearn")
 
 
 def test_quick_tabular_demo(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

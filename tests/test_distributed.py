@@ -307,6 +307,7 @@ def _state(module: Any, info: LossInfo) -> dict[str, torch.Tensor]:
 @pytest.mark.skipif(not dist.is_available(), reason="torch.distributed is not built in")
 def test_two_ranks_hold_the_state_of_the_whole_batch() -> None:
     collected = _run_ranks(_stateful_worker)
+    batches = _global_batches()
 
     for info, sample in STATEFUL:
         # One process, the whole batch of every step; the rank's loss of its shard is the
@@ -314,7 +315,7 @@ def test_two_ranks_hold_the_state_of_the_whole_batch() -> None:
         single = _module(info, sample)
         # the sample's other options, which its module_options give the module too
         options = {k: v for k, v in sample.options.items() if k not in info.state}
-        for step, batch in enumerate(_global_batches()):
+        for step, batch in enumerate(batches):
             x, labels = batch[info.name]
             before = _state(single, info)
             whole = single(x, labels)
@@ -341,7 +342,7 @@ def test_two_ranks_hold_the_state_of_the_whole_batch() -> None:
                 # the ranks agree exactly (the same all-reduced sums)
                 assert (buffers[info.name][key] == collected[0][1][info.name][key]).all(), rank
         # the shards' own classes differ: a per-rank state would not have matched
-        first = _global_batches()[0][info.name][1]
+        first = batches[0][info.name][1]
         halves = [labels[labels >= 0] for labels in (first[:4], first[4:])]
         assert not torch.equal(*(torch.bincount(h, minlength=C + 1) for h in halves))
 

@@ -4,12 +4,11 @@ by tools/stubs.py): current, and enough for a user's ``mypy --strict``."""
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 import sys
 from pathlib import Path
 
-import pytest
+from conftest import installed
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))
@@ -82,7 +81,7 @@ follow_imports = silent
 """
 
 
-@pytest.mark.skipif(importlib.util.find_spec("mypy") is None, reason="mypy is not installed")
+@installed("mypy")
 def test_a_users_strict_mypy_sees_each_losss_signature(tmp_path: Path) -> None:
     """A user's file, type-checked with ``mypy --strict`` against this checkout (its errors
     alone: torchfocal's own are ``mypy src``'s business): the losses' calls type-check, and
