@@ -223,6 +223,21 @@ def test_a_training_loop_compiles_a_handful_of_programs(loss: str) -> None:
     assert not torch._dynamo.utils.counters["graph_break"]
 
 
+def test_autograd_on_or_off_runs_one_program() -> None:
+    """A call made with autograd on whose input needs no gradient (a metric on detached
+    logits) and the same call under torch.no_grad (a validation step) share a program:
+    torch guards on grad mode, and the program runs without it either way."""
+    x = torch.randn(8, 5)
+    target = torch.rand(8, 5) < 0.3
+    recorded = torchfocal.sigmoid_focal_loss(x, target, backend="compiled")
+    assert _graphs() == 1
+    with torch.no_grad():
+        unrecorded = torchfocal.sigmoid_focal_loss(x, target, backend="compiled")
+    assert _graphs() == 1
+    torch.testing.assert_close(recorded, unrecorded)
+    torch.testing.assert_close(recorded, torchfocal.sigmoid_focal_loss(x, target))
+
+
 def _number_sets(info: LossInfo) -> tuple[dict[str, Any], dict[str, Any]]:
     """Two option sets of the loss's first sample that differ in their numbers only: its
     focusing parameters at 2.5 and 3.5, and each other float option whose default is not a

@@ -18,9 +18,10 @@ shows them), nothing of torchfocal's:
 - the first call compiles for its shapes; a call with new sizes compiles once more, with
   the sizes as symbols, which then serves every size (torch's automatic dynamic shapes);
   torch specialises a dimension of size 1, so batch size 1 may add one;
-- whether the gradient is wanted (a flag), the dtype, the input's rank and layout, the
-  target's dtype (a bool mask or a float target), which optional operands are given and
-  how they broadcast, ``reduction="none"`` or not, ``torch.get_num_threads()``;
+- whether the gradient is wanted (a flag; not whether autograd is on: the program always
+  runs without it), the dtype, the input's rank and layout, the target's dtype (a bool
+  mask or a float target), which optional operands are given and how they broadcast,
+  ``reduction="none"`` or not, ``torch.get_num_threads()``;
 - the numbers (alpha, gamma, the divisor, a loss's own parameters) are inputs of the
   program, not constants, passed as 0-d tensors: a new value does not recompile. Except 0,
   1 and 2, which stay Python numbers: the kernels have forms of their own for them (no
@@ -118,7 +119,10 @@ class CompiledProgram:
         try:
             # 1 / divisor in the accumulation dtype, as the eager runners sum.
             inverse = _input(inverse, x, accumulation_dtype(x.device))
-            with _constant_floats():
+            # Without autograd recording, as inside the autograd Function's forward: torch
+            # guards on grad mode, so a call with it on (no input needing a gradient, not
+            # under torch.no_grad) would compile a second program of the same math.
+            with _constant_floats(), torch.no_grad():
                 return self._compiled(x.detach(), target.detach(), inverse, need_grad, inputs)
         except Exception as error:  # any compiler failure: report once, then run eagerly
             _unavailable.append(f"{type(error).__name__}: {error}")
