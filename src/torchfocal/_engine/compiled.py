@@ -19,9 +19,10 @@ shows them), nothing of torchfocal's:
   the sizes as symbols, which then serves every size (torch's automatic dynamic shapes);
   torch specialises a dimension of size 1, so batch size 1 may add one;
 - whether the gradient is wanted (a flag; not whether autograd is on: the program always
-  runs without it), the dtype, the input's rank and layout, the target's dtype (a bool
-  mask or a float target), which optional operands are given and how they broadcast,
-  ``reduction="none"`` or not, ``torch.get_num_threads()``;
+  runs without it), the dtype, the input's rank and layout (and its dispatch keys: an
+  input made under ``torch.inference_mode`` has a program of its own), the target's dtype
+  (a bool mask or a float target), which optional operands are given and how they
+  broadcast, ``reduction="none"`` or not, ``torch.get_num_threads()``;
 - the numbers (alpha, gamma, the divisor, a loss's own parameters) are inputs of the
   program, not constants, passed as 0-d tensors: a new value does not recompile. Except 0,
   1 and 2, which stay Python numbers: the kernels have forms of their own for them (no
